@@ -1,0 +1,2 @@
+//! The `kdep` binary entry point.
+fn main() {}

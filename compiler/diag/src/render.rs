@@ -1,0 +1,229 @@
+//! Renderers: terminal reports through ariadne, and a versioned JSON document for CI.
+
+use std::collections::BTreeSet;
+use std::io;
+
+use ariadne::{Color, Config, IndexType, Label as AriadneLabel, Report, ReportKind};
+use serde_json::{json, Value};
+
+use crate::{Diagnostic, FileId, LineIndex, Severity};
+
+/// Gives renderers the display path and text of a file.
+pub trait Sources {
+    /// The path shown to users (relative to the working directory where possible).
+    fn path(&self, file: FileId) -> String;
+    fn text(&self, file: FileId) -> &str;
+}
+
+/// Options for terminal rendering.
+#[derive(Clone, Copy, Debug)]
+pub struct RenderConfig {
+    pub color: bool,
+    /// At most this many diagnostics are rendered; a summary line counts the rest.
+    pub max_diagnostics: usize,
+}
+
+impl Default for RenderConfig {
+    fn default() -> Self {
+        RenderConfig { color: false, max_diagnostics: 100 }
+    }
+}
+
+/// Renders diagnostics for a terminal, followed by a summary line.
+pub fn render_terminal(
+    diags: &[Diagnostic],
+    sources: &dyn Sources,
+    config: RenderConfig,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
+    for diag in diags.iter().take(config.max_diagnostics) {
+        render_one(diag, sources, config, out)?;
+    }
+    if diags.len() > config.max_diagnostics {
+        writeln!(out, "... and {} more diagnostics not shown", diags.len() - config.max_diagnostics)?;
+    }
+    let (errors, warnings) = count(diags);
+    if errors > 0 || warnings > 0 {
+        writeln!(out, "{}", summary_line(errors, warnings))?;
+    }
+    Ok(())
+}
+
+/// Renders one diagnostic to a string without colour (used by snapshot tests).
+pub fn render_to_string(diag: &Diagnostic, sources: &dyn Sources) -> String {
+    let mut buf = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = render_one(diag, sources, RenderConfig::default(), &mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn count(diags: &[Diagnostic]) -> (usize, usize) {
+    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = diags.iter().filter(|d| d.severity == Severity::Warning).count();
+    (errors, warnings)
+}
+
+fn summary_line(errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match (errors, warnings) {
+        (0, w) => format!("{} emitted", plural(w, "warning")),
+        (e, 0) => format!("{} emitted", plural(e, "error")),
+        (e, w) => format!("{} and {} emitted", plural(e, "error"), plural(w, "warning")),
+    }
+}
+
+fn render_one(diag: &Diagnostic, sources: &dyn Sources, config: RenderConfig, out: &mut dyn io::Write) -> io::Result<()> {
+    let kind = match diag.severity {
+        Severity::Error => ReportKind::Error,
+        Severity::Warning => ReportKind::Warning,
+        Severity::Note => ReportKind::Advice,
+    };
+    let Some(primary) = &diag.primary else {
+        // No location: a plain header plus help lines, in the same shape as located reports.
+        writeln!(out, "{}[{}]: {}", diag.severity.as_str(), diag.code.id, diag.message)?;
+        for help in &diag.help {
+            writeln!(out, "  = help: {help}")?;
+        }
+        for note in &diag.notes {
+            writeln!(out, "  = note: {note}")?;
+        }
+        return Ok(());
+    };
+
+    let span_of = |label: &crate::Label| {
+        let text_len = sources.text(label.span.file).len();
+        let start = (label.span.range.start as usize).min(text_len);
+        let end = (label.span.range.end as usize).min(text_len).max(start);
+        (sources.path(label.span.file), start..end)
+    };
+    let ariadne_config = Config::default().with_color(config.color).with_index_type(IndexType::Byte);
+    let mut builder = Report::build(kind, span_of(primary))
+        .with_code(diag.code.id)
+        .with_message(&diag.message)
+        .with_config(ariadne_config);
+    let primary_color = match diag.severity {
+        Severity::Error => Color::Red,
+        Severity::Warning => Color::Yellow,
+        Severity::Note => Color::Cyan,
+    };
+    builder = builder.with_label(
+        AriadneLabel::new(span_of(primary)).with_message(&primary.message).with_color(primary_color).with_order(0),
+    );
+    for (i, label) in diag.secondary.iter().enumerate() {
+        builder = builder.with_label(
+            AriadneLabel::new(span_of(label))
+                .with_message(&label.message)
+                .with_color(Color::Blue)
+                .with_order(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+        );
+    }
+    for help in &diag.help {
+        builder = builder.with_help(help);
+    }
+    for note in &diag.notes {
+        builder = builder.with_note(note);
+    }
+
+    let mut files: BTreeSet<FileId> = BTreeSet::new();
+    files.insert(primary.span.file);
+    files.extend(diag.secondary.iter().map(|l| l.span.file));
+    let cache = ariadne::sources(files.into_iter().map(|f| (sources.path(f), sources.text(f).to_owned())));
+    builder.finish().write(cache, out)
+}
+
+/// Version of the JSON document; bumped only on incompatible changes.
+pub const JSON_FORMAT_VERSION: u32 = 1;
+
+/// Renders diagnostics as one JSON document:
+/// `{"version":1,"diagnostics":[...],"summary":{"errors":N,"warnings":N}}`.
+pub fn render_json(diags: &[Diagnostic], sources: &dyn Sources) -> Value {
+    let items: Vec<Value> = diags.iter().map(|d| diagnostic_json(d, sources)).collect();
+    let (errors, warnings) = count(diags);
+    json!({
+        "version": JSON_FORMAT_VERSION,
+        "diagnostics": items,
+        "summary": { "errors": errors, "warnings": warnings },
+    })
+}
+
+fn diagnostic_json(diag: &Diagnostic, sources: &dyn Sources) -> Value {
+    let label_json = |label: &crate::Label| {
+        let text = sources.text(label.span.file);
+        let index = LineIndex::new(text);
+        let start = index.line_col(text, label.span.range.start);
+        let end = index.line_col(text, label.span.range.end);
+        json!({
+            "file": sources.path(label.span.file),
+            "byte_start": label.span.range.start,
+            "byte_end": label.span.range.end,
+            "line": start.line + 1,
+            "column": start.col + 1,
+            "end_line": end.line + 1,
+            "end_column": end.col + 1,
+            "message": label.message,
+        })
+    };
+    json!({
+        "code": diag.code.id,
+        "name": diag.code.name,
+        "severity": diag.severity.as_str(),
+        "message": diag.message,
+        "primary": diag.primary.as_ref().map(label_json),
+        "secondary": diag.secondary.iter().map(label_json).collect::<Vec<_>>(),
+        "help": diag.help,
+        "notes": diag.notes,
+        "fix": diag.fix.as_ref().map(|fix| json!({
+            "title": fix.title,
+            "edits": fix.edits.iter().map(|e| json!({
+                "file": sources.path(e.span.file),
+                "byte_start": e.span.range.start,
+                "byte_end": e.span.range.end,
+                "replacement": e.replacement,
+            })).collect::<Vec<_>>(),
+        })),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Code, Span, TextRange};
+
+    struct Two;
+    impl Sources for Two {
+        fn path(&self, file: FileId) -> String {
+            if file.0 == 0 { "teams/shop/checkout.kdep".into() } else { "platform/web.kdep".into() }
+        }
+        fn text(&self, file: FileId) -> &str {
+            if file.0 == 0 {
+                "app checkout = web.WebService {\n    port = 9090\n}\n"
+            } else {
+                "template WebService {\n    locked port: int = 8080\n}\n"
+            }
+        }
+    }
+
+    fn sample() -> Diagnostic {
+        Diagnostic::error(Code::LOCKED_OVERRIDE, "`port` is locked by template `platform.web.WebService`")
+            .with_primary(Span::new(FileId(0), TextRange::new(36, 47)), "override not permitted here")
+            .with_secondary(Span::new(FileId(1), TextRange::new(26, 32)), "locked here")
+            .with_help("ask the owners of platform/web.kdep, or use a template that leaves `port` open")
+    }
+
+    #[test]
+    fn terminal_report_names_both_files() {
+        insta::assert_snapshot!(render_to_string(&sample(), &Two));
+    }
+
+    #[test]
+    fn json_report_has_lines_and_columns() {
+        insta::assert_json_snapshot!(render_json(&[sample()], &Two));
+    }
+
+    #[test]
+    fn summary_counts_are_pluralised() {
+        assert_eq!(summary_line(1, 0), "1 error emitted");
+        assert_eq!(summary_line(2, 1), "2 errors and 1 warning emitted");
+        assert_eq!(summary_line(0, 3), "3 warnings emitted");
+    }
+}

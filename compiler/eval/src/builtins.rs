@@ -1,0 +1,1 @@
+//! The pure builtin function library (string, list, map, quantity, encoding, hashing, serialisation).

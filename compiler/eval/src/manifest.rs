@@ -1,0 +1,1 @@
+//! Emitted Kubernetes objects: namespace assignment, kdep labels and annotations, stable ordering.

@@ -1,0 +1,1 @@
+//! Runtime values of kdep programs, with per-entry provenance (source span and layer).

@@ -1,0 +1,1 @@
+//! The canonical formatter (`kdep fmt`): prints an AST plus its comments in one fixed layout.

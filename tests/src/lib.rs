@@ -1,0 +1,3 @@
+//! Shared test support for kdep's end-to-end suites: the cluster-emulator harness and fixtures.
+
+pub mod cluster;
