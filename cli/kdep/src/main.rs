@@ -1,2 +1,39 @@
-//! The `kdep` binary entry point.
-fn main() {}
+//! The `kdep` binary: parses the command line and dispatches to one file per subcommand.
+//!
+//! Exit codes (documented in `--help` and the README):
+//! - 0: success;
+//! - 1: problems in the sources (type or permission errors, unformatted files under `--check`);
+//! - 2: usage or I/O problems (bad flags, missing paths, unwritable output).
+//!
+//! A closed stdout (e.g. `kdep build | head`) is treated as success.
+
+mod cmd;
+mod fs;
+mod output;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Stack size of the thread that runs the compiler. Parsing and evaluation bound their own
+/// depth; the extra room makes sure those bounds, not the OS stack, are what users hit.
+const COMPILER_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let cli = cmd::Cli::parse();
+    let worker = std::thread::Builder::new().name("kdep".into()).stack_size(COMPILER_STACK_BYTES).spawn(move || cli.run());
+    match worker {
+        Ok(handle) => match handle.join() {
+            Ok(code) => code.into(),
+            Err(_) => {
+                eprintln!("error: kdep crashed; this is a bug, please report it with the input that caused it");
+                ExitCode::from(101)
+            }
+        },
+        Err(e) => {
+            eprintln!("error: cannot start the compiler thread: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -7,6 +7,8 @@
 
 use crate::Severity;
 
+include!(concat!(env!("OUT_DIR"), "/code_docs.rs"));
+
 /// A stable diagnostic code such as `K0301` (`locked-override`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Code {
@@ -22,6 +24,11 @@ pub struct Code {
 impl Code {
     pub fn default_severity(self) -> Severity {
         self.severity
+    }
+
+    /// The long explanation from `compiler/diag/codes/<id>.md`, if written.
+    pub fn docs(self) -> Option<&'static str> {
+        DOCS.iter().find(|(id, _)| *id == self.id).map(|(_, text)| *text)
     }
 
     /// Looks a code up by id (`K0301`) or name (`locked-override`).

@@ -1,1 +1,231 @@
-//! Placeholder crate root (replaced as the crate is built).
+//! kdep's compiler façade: the one API the CLI, the LSP and the tests use.
+//!
+//! It owns the concrete salsa [`Database`], loads packages through a [`Vfs`] into salsa inputs,
+//! registers the stdlib, and exposes check/build/format over them. Everything below it (syntax,
+//! sema, eval) is pure; this crate reads files only through the `Vfs` its caller supplies.
+
+pub mod loader;
+pub mod lock;
+pub mod manifest;
+pub mod vfs;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use kdep_diag::render::Sources;
+use kdep_diag::{Code, Diagnostic, FileId};
+
+pub use kdep_diag as diag;
+pub use kdep_eval::manifest::Manifest;
+pub use kdep_eval::{emit, EnvironmentInfo};
+pub use loader::{LoadError, Loaded, LoadedFile};
+pub use vfs::{DirEntry, MemoryFs, Vfs};
+
+/// The concrete salsa database of a compilation session.
+#[salsa::db]
+#[derive(Default, Clone)]
+pub struct Database {
+    storage: salsa::Storage<Self>,
+}
+
+#[salsa::db]
+impl salsa::Database for Database {}
+
+#[salsa::db]
+impl kdep_sema::Db for Database {}
+
+/// Result of [`Workspace::build`].
+#[derive(Debug)]
+pub struct Build {
+    pub manifests: Vec<Manifest>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Build {
+    pub fn has_errors(&self) -> bool {
+        kdep_diag::has_errors(&self.diagnostics)
+    }
+}
+
+/// A loaded root package with its dependencies, ready to check and build.
+pub struct Workspace {
+    db: Database,
+    project: kdep_sema::Project,
+    loaded: Loaded,
+    inputs: BTreeMap<FileId, kdep_sema::SourceFile>,
+}
+
+impl Workspace {
+    /// Locates the package containing `path` (a package folder or a file inside one), loads
+    /// it, its dependencies and the stdlib.
+    pub fn load(vfs: &dyn Vfs, path: &Path) -> Result<Workspace, LoadError> {
+        let root = loader::find_package_root(vfs, path)?;
+        let loaded = loader::load(vfs, &root, &kdep_stdlib::modules())?;
+        Ok(Workspace::from_loaded(loaded))
+    }
+
+    fn from_loaded(loaded: Loaded) -> Workspace {
+        let db = Database::default();
+        let mut inputs = BTreeMap::new();
+        for file in &loaded.files {
+            if file.kind == loader::FileKind::Manifest {
+                continue;
+            }
+            let input = kdep_sema::SourceFile::new(&db, file.id, file.display_path.clone(), file.text.clone());
+            inputs.insert(file.id, input);
+        }
+        // Packages are created dependencies-first so each can refer to its dependencies' inputs.
+        let mut packages: Vec<Option<kdep_sema::Package>> = vec![None; loaded.packages.len()];
+        let order = dependency_order(&loaded);
+        for idx in order {
+            let Some(pkg) = loaded.packages.get(idx) else { continue };
+            let modules = pkg.modules.iter().filter_map(|(m, id)| Some((m.clone(), *inputs.get(id)?))).collect();
+            let deps = pkg
+                .deps
+                .iter()
+                .filter_map(|(name, dep)| Some((name.clone(), (*packages.get(*dep)?)?)))
+                .collect();
+            if let Some(slot) = packages.get_mut(idx) {
+                *slot = Some(kdep_sema::Package::new(&db, pkg.name.clone(), modules, deps));
+            }
+        }
+        let std_modules = loaded
+            .files
+            .iter()
+            .filter(|f| f.kind == loader::FileKind::Stdlib)
+            .filter_map(|f| Some((f.module.clone(), *inputs.get(&f.id)?)))
+            .collect();
+        let stdlib = kdep_sema::Package::new(&db, "std".to_owned(), std_modules, BTreeMap::new());
+        let root = packages
+            .get(loaded.root)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| kdep_sema::Package::new(&db, String::new(), BTreeMap::new(), BTreeMap::new()));
+        let project = kdep_sema::Project::new(&db, root, stdlib);
+        Workspace { db, project, loaded, inputs }
+    }
+
+    /// Folder of the root package.
+    pub fn root_dir(&self) -> &Path {
+        self.loaded.packages.get(self.loaded.root).map_or(Path::new("."), |p| p.root.as_path())
+    }
+
+    /// Name of the root package.
+    pub fn package_name(&self) -> &str {
+        self.loaded.packages.get(self.loaded.root).map_or("", |p| p.name.as_str())
+    }
+
+    pub fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    /// The lock file this graph resolves to.
+    pub fn lock_file(&self) -> String {
+        lock::render_lock(&self.loaded)
+    }
+
+    /// Type-checks every file and evaluates every app in every environment (and with none).
+    pub fn check(&self) -> Vec<Diagnostic> {
+        let mut diags = self.loaded.diagnostics.clone();
+        diags.extend(kdep_eval::check(&self.db, self.project));
+        kdep_diag::normalize(&mut diags);
+        diags
+    }
+
+    /// Declared environments of the root package, in name order.
+    pub fn environments(&self) -> Vec<EnvironmentInfo> {
+        kdep_eval::environments(&self.db, self.project)
+    }
+
+    /// Evaluates every app for `env` (or with no environment) into manifests.
+    pub fn build(&self, env: Option<&str>) -> Build {
+        let mut diagnostics = self.loaded.diagnostics.clone();
+        if let Some(env) = env {
+            let envs = self.environments();
+            if !envs.iter().any(|e| e.name == env) {
+                let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
+                let mut diag = Diagnostic::error(
+                    Code::ENVIRONMENT_NOT_FOUND,
+                    format!("environment `{env}` is not declared in package `{}`", self.package_name()),
+                );
+                diag = match names.as_slice() {
+                    [] => diag.with_help("declare one with `environment NAME { context = \"...\", namespace = \"...\" }`"),
+                    _ => diag.with_help(format!("declared environments: {}", names.join(", "))),
+                };
+                diagnostics.push(diag);
+                return Build { manifests: Vec::new(), diagnostics };
+            }
+        }
+        let out = kdep_eval::build(&self.db, self.project, env);
+        diagnostics.extend(out.diagnostics);
+        kdep_diag::normalize(&mut diagnostics);
+        Build { manifests: out.manifests, diagnostics }
+    }
+
+    /// A [`Sources`] view for rendering; paths are shown relative to `base` when given (the
+    /// working directory, so terminal paths are clickable), else relative to the root package.
+    pub fn sources(&self, base: Option<&Path>) -> WorkspaceSources<'_> {
+        WorkspaceSources { files: &self.loaded.files, base: base.map(Path::to_path_buf) }
+    }
+
+    /// Direct access to the database, for tests that observe incremental recomputation.
+    pub fn db(&self) -> &Database {
+        &self.db
+    }
+
+    /// The salsa input of a loaded file.
+    pub fn input(&self, file: FileId) -> Option<kdep_sema::SourceFile> {
+        self.inputs.get(&file).copied()
+    }
+}
+
+/// Orders package indices so that every package comes after its dependencies.
+fn dependency_order(loaded: &Loaded) -> Vec<usize> {
+    fn visit(loaded: &Loaded, idx: usize, seen: &mut Vec<bool>, out: &mut Vec<usize>) {
+        if seen.get(idx).copied().unwrap_or(true) {
+            return;
+        }
+        if let Some(s) = seen.get_mut(idx) {
+            *s = true;
+        }
+        if let Some(pkg) = loaded.packages.get(idx) {
+            for dep in pkg.deps.values() {
+                visit(loaded, *dep, seen, out);
+            }
+        }
+        out.push(idx);
+    }
+    let mut seen = vec![false; loaded.packages.len()];
+    let mut out = Vec::new();
+    for idx in 0..loaded.packages.len() {
+        visit(loaded, idx, &mut seen, &mut out);
+    }
+    out
+}
+
+/// File paths and texts for the diagnostic renderers.
+pub struct WorkspaceSources<'a> {
+    files: &'a [LoadedFile],
+    base: Option<PathBuf>,
+}
+
+impl Sources for WorkspaceSources<'_> {
+    fn path(&self, file: FileId) -> String {
+        let Some(f) = self.files.get(file.0 as usize) else { return "<unknown>".into() };
+        match (&self.base, f.kind) {
+            (Some(base), loader::FileKind::Source | loader::FileKind::Manifest) => {
+                loader::relative_path(base, &f.abs_path)
+            }
+            _ => f.display_path.clone(),
+        }
+    }
+
+    fn text(&self, file: FileId) -> &str {
+        self.files.get(file.0 as usize).map_or("", |f| f.text.as_str())
+    }
+}
+
+/// Formats one source text in the canonical layout; syntax errors are returned instead.
+pub fn format_source(text: &str) -> Result<String, Vec<Diagnostic>> {
+    kdep_syntax::format::format(FileId(0), text)
+}

@@ -34,6 +34,8 @@ type Server struct {
 
 	crdDelay time.Duration
 
+	ipSeq, portSeq int64
+
 	log    *requestLog
 	faults *faultSet
 
@@ -415,7 +417,7 @@ func (s *Server) finalizeLocked(o *op, live, newObj map[string]interface{}, m *m
 				delete(md, k)
 			}
 		}
-		if usesGeneration(r) && o.sub == "" && specChanged(r, live, newObj) {
+		if usesGeneration(r) && o.sub != "status" && specChanged(r, live, newObj) {
 			g, _ := lm["generation"].(int64)
 			md["generation"] = g + 1
 		}

@@ -114,6 +114,8 @@ func (f fieldErr) String() string {
 // renderFieldValue formats a bad value the way field.Error does (%#v for strings, %v else).
 func renderFieldValue(v interface{}) string {
 	switch t := v.(type) {
+	case rawValue:
+		return string(t)
 	case string:
 		return fmt.Sprintf("%q", t)
 	case nil:
@@ -175,9 +177,9 @@ func errForbidden(group, resource, name, msg string) *apiError {
 		Details: &StatusDetails{Name: name, Group: group, Kind: resource}}
 }
 
-func errUnsupportedMediaType(ct string) *apiError {
+func errUnsupportedMediaType(accepted ...string) *apiError {
 	return &apiError{Code: http.StatusUnsupportedMediaType, Reason: "UnsupportedMediaType",
-		Message: fmt.Sprintf("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json")}
+		Message: "the body of the request was in an unknown format - accepted media types include: " + strings.Join(accepted, ", ")}
 }
 
 func errMethodNotSupported(resource, method string) *apiError {

@@ -354,13 +354,20 @@ func (reg *Registry) addFromPaths(group, version string, d *v3Doc) error {
 		m[plural] = r
 	}
 	reg.byGV[gvKey] = m
-	reg.versions[group] = append(reg.versions[group], version)
 	return nil
 }
 
 // orderGroups fixes discovery order: core first, then groups alphabetically, versions
 // with the highest-priority (GA over beta over alpha) first.
 func (reg *Registry) orderGroups() {
+	reg.versions = map[string][]string{}
+	for gv, rs := range reg.byGV {
+		if len(rs) == 0 {
+			continue
+		}
+		g, v := splitAPIVersion(gv)
+		reg.versions[g] = append(reg.versions[g], v)
+	}
 	reg.groups = reg.groups[:0]
 	for g, vs := range reg.versions {
 		reg.groups = append(reg.groups, g)

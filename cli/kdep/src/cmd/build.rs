@@ -1,0 +1,114 @@
+//! `kdep build`: compile a package to Kubernetes manifests on stdout or into a folder.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use kdep_compiler::emit;
+
+use super::{load_workspace, sync_lock_file, Ctx, Exit};
+use crate::output;
+use crate::report::{self, MessageFormat};
+
+/// Manifest output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// A YAML stream, documents separated by `---`.
+    #[default]
+    Yaml,
+    /// JSON.
+    Json,
+}
+
+/// Compile a package to Kubernetes manifests.
+///
+/// Every object emitted by every `app` of the package, for the chosen environment (its
+/// namespace is applied to namespaced objects). Output is deterministic: the same sources give
+/// the same bytes. On any error nothing is written.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Package folder, or a file inside it. Defaults to the current directory.
+    path: Option<PathBuf>,
+    /// Environment to build (applies its `in <env>` blocks and namespace). Without it, apps are
+    /// built from their base values with no namespace.
+    #[arg(long, short)]
+    env: Option<String>,
+    /// Write one file per object into this folder (replaced atomically) instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Manifest format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Yaml)]
+    format: OutputFormat,
+    /// How to print diagnostics (on stderr).
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
+    /// Fail instead of updating `kdep.lock` when it is missing or out of date (for CI).
+    #[arg(long)]
+    locked: bool,
+}
+
+impl BuildArgs {
+    pub fn run(self, ctx: &Ctx) -> Exit {
+        let ws = match load_workspace(self.path.as_deref()) {
+            Ok(ws) => ws,
+            Err(code) => return code,
+        };
+        let build = ws.build(self.env.as_deref());
+        let sources = ws.sources(ctx.cwd.as_deref());
+        if !build.diagnostics.is_empty() {
+            let mut stderr = std::io::stderr().lock();
+            if report::print_diagnostics(&build.diagnostics, &sources, self.message_format, ctx.color, &mut stderr)
+                .is_err()
+            {
+                return Exit::Usage;
+            }
+        }
+        if build.has_errors() {
+            return Exit::SourceErrors;
+        }
+        if let Err(code) = sync_lock_file(&ws, self.locked) {
+            return code;
+        }
+        let objects: Vec<_> = build.manifests.iter().map(|m| m.object.clone()).collect();
+        match &self.output {
+            Some(dir) => {
+                let files = build
+                    .manifests
+                    .iter()
+                    .map(|m| {
+                        let text = match self.format {
+                            OutputFormat::Yaml => emit::to_yaml_stream(std::slice::from_ref(&m.object)),
+                            OutputFormat::Json => emit::to_json(std::slice::from_ref(&m.object)),
+                        };
+                        (output::file_name(m, self.format == OutputFormat::Json), text)
+                    })
+                    .collect::<Vec<_>>();
+                match output::replace_dir(dir, &files) {
+                    Ok(()) => {
+                        eprintln!("wrote {} objects to {}", files.len(), dir.display());
+                        Exit::Success
+                    }
+                    Err(err) => {
+                        report::print_error(&err, err.help());
+                        Exit::Usage
+                    }
+                }
+            }
+            None => {
+                let text = match self.format {
+                    OutputFormat::Yaml => emit::to_yaml_stream(&objects),
+                    OutputFormat::Json => emit::to_json(&objects),
+                };
+                let mut stdout = std::io::stdout().lock();
+                match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+                    Ok(()) => Exit::Success,
+                    Err(e) if report::is_broken_pipe(&e) => Exit::Success,
+                    Err(e) => {
+                        report::print_error(format!("cannot write to stdout: {e}"), None);
+                        Exit::Usage
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `kdep check`: type-check a package and evaluate every app in every environment; no output.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{load_workspace, sync_lock_file, Ctx, Exit};
+use crate::report::{self, MessageFormat};
+
+/// Check a package: syntax, types, template permissions, and evaluation of every app in every
+/// declared environment. Writes no manifests.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Package folder, or a file inside it. Defaults to the current directory.
+    path: Option<PathBuf>,
+    /// How to print diagnostics; `json` prints one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
+    format: MessageFormat,
+    /// Fail instead of updating `kdep.lock` when it is missing or out of date (for CI).
+    #[arg(long)]
+    locked: bool,
+}
+
+impl CheckArgs {
+    pub fn run(self, ctx: &Ctx) -> Exit {
+        let ws = match load_workspace(self.path.as_deref()) {
+            Ok(ws) => ws,
+            Err(code) => return code,
+        };
+        let diags = ws.check();
+        let sources = ws.sources(ctx.cwd.as_deref());
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = report::print_diagnostics(&diags, &sources, self.format, ctx.color, &mut stdout) {
+            if !report::is_broken_pipe(&e) {
+                return Exit::Usage;
+            }
+        }
+        if kdep_compiler::diag::has_errors(&diags) {
+            return Exit::SourceErrors;
+        }
+        if let Err(code) = sync_lock_file(&ws, self.locked) {
+            return code;
+        }
+        if self.format == MessageFormat::Human {
+            let n_files = ws.loaded().files.iter().filter(|f| f.package == Some(ws.loaded().root)).count();
+            let n_envs = ws.environments().len();
+            eprintln!(
+                "checked package `{}`: {n_files} module{}, {n_envs} environment{}, no errors",
+                ws.package_name(),
+                if n_files == 1 { "" } else { "s" },
+                if n_envs == 1 { "" } else { "s" },
+            );
+        }
+        Exit::Success
+    }
+}

@@ -1,0 +1,125 @@
+//! Command-line definition: global flags, subcommands and the shared helpers they use.
+
+mod build;
+mod check;
+mod explain;
+mod fmt;
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+use kdep_compiler::Workspace;
+
+use crate::fs::{write_atomic, OsFs};
+use crate::report::{self, ColorChoice};
+
+/// Process exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// Problems in the sources.
+    SourceErrors = 1,
+    /// Usage or I/O problems.
+    Usage = 2,
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> Self {
+        std::process::ExitCode::from(e as u8)
+    }
+}
+
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  success
+  1  errors in the sources (type, permission or syntax errors; unformatted files with `fmt --check`)
+  2  usage or I/O problems (bad arguments, missing paths, unwritable output)
+
+Environment:
+  NO_COLOR   disables colour in diagnostics (as does --color never)
+
+Examples:
+  kdep build examples/platform-and-teams/shop --env production
+  kdep build --env staging -o out/staging
+  kdep check --format json
+  kdep fmt --check";
+
+/// kdep: typed templates for Kubernetes deployments.
+///
+/// Platform engineers write base templates that lock what must not change and constrain what
+/// may; teams instantiate them. kdep checks every override at compile time and emits
+/// deterministic Kubernetes manifests.
+#[derive(Debug, Parser)]
+#[command(name = "kdep", version, about, long_about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    /// When to colour diagnostics.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Build(build::BuildArgs),
+    Check(check::CheckArgs),
+    Fmt(fmt::FmtArgs),
+    Explain(explain::ExplainArgs),
+}
+
+/// What every subcommand gets: global options.
+pub struct Ctx {
+    pub color: ColorChoice,
+    pub cwd: Option<PathBuf>,
+}
+
+impl Cli {
+    pub fn run(self) -> Exit {
+        let ctx = Ctx { color: self.color, cwd: std::env::current_dir().ok() };
+        match self.command {
+            Command::Build(args) => args.run(&ctx),
+            Command::Check(args) => args.run(&ctx),
+            Command::Fmt(args) => args.run(&ctx),
+            Command::Explain(args) => args.run(&ctx),
+        }
+    }
+}
+
+/// Loads the package containing `path`, reporting a usage error when it cannot be loaded.
+pub fn load_workspace(path: Option<&Path>) -> Result<Workspace, Exit> {
+    let path = path.unwrap_or(Path::new("."));
+    Workspace::load(&OsFs, path).map_err(|err| {
+        let help = match err {
+            kdep_compiler::LoadError::NotAPackage(_) => {
+                Some("a package is a folder with a `kdep.toml`; pass its path, or run kdep inside it")
+            }
+            kdep_compiler::LoadError::NotFound(_) => Some("check the path; it is relative to the current directory"),
+            kdep_compiler::LoadError::Io(..) => None,
+        };
+        report::print_error(&err, help);
+        Exit::Usage
+    })
+}
+
+/// `kdep.lock` handling shared by build and check: with `locked`, a lock file that is missing
+/// or differs is an error; otherwise it is (re)written when it changed.
+pub fn sync_lock_file(ws: &Workspace, locked: bool) -> Result<(), Exit> {
+    let path = ws.root_dir().join("kdep.lock");
+    let wanted = ws.lock_file();
+    let current = std::fs::read_to_string(&path).ok();
+    if current.as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    if locked {
+        report::print_error(
+            format!("`{}` is missing or out of date and --locked was given", path.display()),
+            Some("run the same command without --locked to update kdep.lock, review the change and commit it"),
+        );
+        return Err(Exit::SourceErrors);
+    }
+    write_atomic(&path, wanted.as_bytes()).map_err(|e| {
+        report::print_error(format!("cannot write `{}`: {e}", path.display()), None);
+        Exit::Usage
+    })
+}

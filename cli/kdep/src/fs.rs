@@ -1,0 +1,65 @@
+//! The real file system behind the compiler's `Vfs`, and atomic writes for everything kdep writes.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use kdep_compiler::{DirEntry, Vfs};
+
+/// Reads from the operating system's file system.
+pub struct OsFs;
+
+impl Vfs for OsFs {
+    fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        let file = std::fs::File::open(path)?;
+        if file.metadata()?.len() > limit {
+            return Err(io::Error::from(io::ErrorKind::FileTooLarge));
+        }
+        let mut buf = Vec::new();
+        // `take` guards against a file that grows between the size check and the read.
+        file.take(limit + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > limit {
+            return Err(io::Error::from(io::ErrorKind::FileTooLarge));
+        }
+        Ok(buf)
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            let is_dir = entry.file_type()?.is_dir();
+            out.push(DirEntry { path: entry.path(), is_dir });
+        }
+        Ok(out)
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        path.is_dir()
+    }
+
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        std::fs::canonicalize(path)
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same folder is written,
+/// flushed and renamed over the target, so readers see the old or the new file, never a part.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.kdep-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(contents)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}

@@ -1,0 +1,274 @@
+//! End-to-end tests of the `kdep` binary: build output, diagnostics, exit codes, atomic output,
+//! lock files and hostile inputs, run against copies of the bundled examples.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn kdep(cwd: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kdep"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .expect("kdep runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A scratch copy of `examples/platform-and-teams`, so tests never write into the repo.
+fn example_copy() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("platform-and-teams");
+    copy_dir(&examples_dir().join("platform-and-teams"), &root);
+    (tmp, root)
+}
+
+#[test]
+fn builds_shop_for_production() {
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["build", "shop", "--env", "production"]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    insta::assert_snapshot!("shop_production", run.stdout);
+}
+
+#[test]
+fn builds_shop_for_staging_and_without_environment() {
+    let (_tmp, root) = example_copy();
+    let staging = kdep(&root, &["build", "shop", "--env", "staging"]);
+    assert_eq!(staging.code, 0, "stderr:\n{}", staging.stderr);
+    insta::assert_snapshot!("shop_staging", staging.stdout);
+    let base = kdep(&root, &["build", "shop"]);
+    assert_eq!(base.code, 0, "stderr:\n{}", base.stderr);
+    assert!(!base.stdout.contains("namespace:"), "no environment means no namespace");
+}
+
+#[test]
+fn builds_payments_for_production_as_json() {
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["build", "payments", "--env", "production", "--format", "json"]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let parsed: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    insta::assert_json_snapshot!("payments_production_json", parsed);
+}
+
+#[test]
+fn yaml_output_parses_back() {
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["build", "shop", "--env", "production"]);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&run.stdout)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML document"))
+        .collect();
+    assert!(docs.len() >= 5, "expected the shop's objects, got {}", docs.len());
+    for doc in &docs {
+        let labels = &doc["metadata"]["labels"];
+        assert_eq!(labels["app.kubernetes.io/managed-by"].as_str(), Some("kdep"));
+        assert!(labels["app.kubernetes.io/instance"].as_str().is_some());
+        assert!(doc["metadata"]["annotations"]["kdep.dev/source"].as_str().is_some());
+        assert_eq!(doc["metadata"]["namespace"].as_str(), Some("shop"));
+    }
+}
+
+#[test]
+fn builds_are_byte_for_byte_deterministic() {
+    let (_tmp, root) = example_copy();
+    let a = kdep(&root, &["build", "shop", "--env", "production"]);
+    let b = kdep(&root, &["build", "shop", "--env", "production"]);
+    assert_eq!(a.code, 0);
+    assert_eq!(a.stdout, b.stdout);
+}
+
+#[test]
+fn broken_example_reports_every_permission_error() {
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["check", "broken"]);
+    assert_eq!(run.code, 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("broken_check_human", run.stderr);
+    for code in ["K0301", "K0204", "K0206", "K0202", "K0205", "K0203", "K0306", "K0302", "K0303"] {
+        assert!(run.stderr.contains(code), "missing {code} in:\n{}", run.stderr);
+    }
+}
+
+#[test]
+fn broken_example_as_json() {
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["check", "broken", "--format", "json"]);
+    assert_eq!(run.code, 1);
+    let parsed: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    insta::assert_json_snapshot!("broken_check_json", parsed);
+}
+
+#[test]
+fn check_passes_on_the_good_packages() {
+    let (_tmp, root) = example_copy();
+    for pkg in ["platform", "shop", "payments"] {
+        let run = kdep(&root, &["check", pkg]);
+        assert_eq!(run.code, 0, "{pkg}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn output_dir_is_written_and_replaced_atomically() {
+    let (tmp, root) = example_copy();
+    let out = tmp.path().join("out");
+    let out_s = out.to_string_lossy().into_owned();
+    let run = kdep(&root, &["build", "shop", "--env", "production", "-o", &out_s]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut names: Vec<String> =
+        std::fs::read_dir(&out).expect("out").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    insta::assert_debug_snapshot!("output_dir_names", names);
+    let before: Vec<(String, Vec<u8>)> = names.iter().map(|n| (n.clone(), std::fs::read(out.join(n)).expect("read"))).collect();
+
+    // A failing build leaves the previous output untouched.
+    std::fs::write(root.join("shop/checkout.kdep"), "app checkout = nope.Missing {\n").expect("write");
+    let failed = kdep(&root, &["build", "shop", "--env", "production", "-o", &out_s]);
+    assert_eq!(failed.code, 1);
+    for (name, bytes) in &before {
+        assert_eq!(&std::fs::read(out.join(name)).expect("still there"), bytes);
+    }
+
+    // kdep refuses to replace a folder it did not write.
+    let foreign = tmp.path().join("foreign");
+    std::fs::create_dir(&foreign).expect("mkdir");
+    std::fs::write(foreign.join("precious.txt"), "keep me").expect("write");
+    let refused = kdep(&root, &["build", "payments", "-o", &foreign.to_string_lossy()]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("refusing to replace"), "{}", refused.stderr);
+    assert_eq!(std::fs::read_to_string(foreign.join("precious.txt")).expect("kept"), "keep me");
+}
+
+#[test]
+fn lock_file_is_written_and_checked() {
+    let (_tmp, root) = example_copy();
+    let _ = std::fs::remove_file(root.join("shop/kdep.lock"));
+    let locked = kdep(&root, &["check", "shop", "--locked"]);
+    assert_eq!(locked.code, 1, "a missing lock file fails under --locked");
+    let run = kdep(&root, &["check", "shop"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lock = std::fs::read_to_string(root.join("shop/kdep.lock")).expect("lock written");
+    insta::assert_snapshot!("shop_lock", lock);
+    assert_eq!(kdep(&root, &["check", "shop", "--locked"]).code, 0);
+    // Changing a dependency's source makes the lock stale.
+    let web = root.join("platform/web.kdep");
+    let text = std::fs::read_to_string(&web).expect("read");
+    std::fs::write(&web, format!("{text}\n// a comment changes the checksum\n")).expect("write");
+    assert_eq!(kdep(&root, &["check", "shop", "--locked"]).code, 1);
+}
+
+#[test]
+fn unknown_environment_is_an_error_listing_the_declared_ones() {
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["build", "shop", "--env", "prod"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stdout.is_empty());
+    insta::assert_snapshot!("unknown_env", run.stderr);
+}
+
+#[test]
+fn missing_path_and_non_package_are_usage_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let missing = kdep(tmp.path(), &["build", "does/not/exist"]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.contains("does not exist"), "{}", missing.stderr);
+    std::fs::write(tmp.path().join("loose.kdep"), "let x = 1\n").expect("write");
+    let not_pkg = kdep(tmp.path(), &["check", "."]);
+    assert_eq!(not_pkg.code, 2);
+    assert!(not_pkg.stderr.contains("not inside a kdep package"), "{}", not_pkg.stderr);
+}
+
+fn scratch_package(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("kdep.toml"), "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\n").expect("write");
+    for (name, bytes) in files {
+        std::fs::write(tmp.path().join(name), bytes).expect("write");
+    }
+    tmp
+}
+
+#[test]
+fn hostile_inputs_get_clear_errors() {
+    let deep = format!("let x = {}1{}\n", "[".repeat(10_000), "]".repeat(10_000));
+    let pkg = scratch_package(&[("deep.kdep", deep.as_bytes())]);
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("K0004"), "{}", run.stderr);
+
+    let pkg = scratch_package(&[("latin1.kdep", b"let caf\xe9 = 1\n")]);
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("not valid UTF-8"), "{}", run.stderr);
+
+    let big = vec![b' '; 50 * 1024 * 1024];
+    let pkg = scratch_package(&[("big.kdep", &big)]);
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("larger than"), "{}", run.stderr);
+
+    let pkg = scratch_package(&[]);
+    std::fs::write(pkg.path().join("kdep.toml"), "[package]\nname = \"bad-name\"\n").expect("write");
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("K0104"), "{}", run.stderr);
+}
+
+#[test]
+fn examples_are_formatted() {
+    let run = kdep(&examples_dir(), &["fmt", "--check", "."]);
+    assert_eq!(run.code, 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+}
+
+#[test]
+fn fmt_rewrites_and_check_reports() {
+    let pkg = scratch_package(&[("messy.kdep", b"let   x={a=1,b=2}\n")]);
+    let check = kdep(pkg.path(), &["fmt", "--check"]);
+    assert_eq!(check.code, 1);
+    assert!(check.stdout.contains("messy.kdep"));
+    let fix = kdep(pkg.path(), &["fmt"]);
+    assert_eq!(fix.code, 0, "{}", fix.stderr);
+    let again = kdep(pkg.path(), &["fmt", "--check"]);
+    assert_eq!(again.code, 0, "formatting is idempotent: {}", again.stdout);
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let run = kdep(Path::new("."), &["--help"]);
+    assert_eq!(run.code, 0);
+    insta::assert_snapshot!("help", run.stdout);
+    let build_help = kdep(Path::new("."), &["build", "--help"]);
+    insta::assert_snapshot!("build_help", build_help.stdout);
+}
+
+#[test]
+fn explain_prints_code_documentation() {
+    let run = kdep(Path::new("."), &["explain", "K0301"]);
+    assert_eq!(run.code, 0);
+    assert!(run.stdout.contains("K0301") || run.stdout.contains("locked"), "{}", run.stdout);
+    assert_eq!(kdep(Path::new("."), &["explain", "K9999"]).code, 2);
+}

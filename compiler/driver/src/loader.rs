@@ -1,0 +1,449 @@
+//! Loads a root package and its dependency graph through a [`Vfs`]: manifests, module files,
+//! module paths from file paths, content hashes for the lock file.
+//!
+//! Invariant: loading is deterministic — directories are walked in sorted order and file ids
+//! are assigned in that order, so the same tree always gets the same ids and output.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
+use sha2::{Digest, Sha256};
+
+use crate::manifest::{self, PackageManifest};
+use crate::vfs::Vfs;
+
+/// Largest source file the compiler accepts; larger ones are reported, not read.
+pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Name of the manifest file that makes a folder a package.
+pub const MANIFEST: &str = "kdep.toml";
+
+/// What kind of file a [`LoadedFile`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Source,
+    Manifest,
+    Stdlib,
+}
+
+/// One file known to the session (sources, manifests, stdlib), indexed by its [`FileId`].
+#[derive(Clone, Debug)]
+pub struct LoadedFile {
+    pub id: FileId,
+    pub kind: FileKind,
+    /// Index into [`Loaded::packages`]; `None` for stdlib files.
+    pub package: Option<usize>,
+    /// Dotted module path (`platform.web`); empty for manifests.
+    pub module: String,
+    /// Absolute path on disk (a virtual `std:/...` path for the stdlib).
+    pub abs_path: PathBuf,
+    /// Path relative to the root package folder, `/`-separated (`../platform/web.kdep`); stable
+    /// across machines and working directories, so it is what output annotations use.
+    pub display_path: String,
+    pub text: String,
+}
+
+/// One package of the graph.
+#[derive(Clone, Debug)]
+pub struct LoadedPackage {
+    pub name: String,
+    pub version: String,
+    pub root: PathBuf,
+    pub manifest_file: FileId,
+    /// Module path → file.
+    pub modules: BTreeMap<String, FileId>,
+    /// Dependency name (as imported) → package index.
+    pub deps: BTreeMap<String, usize>,
+    /// `sha256:<hex>` over the manifest and every module's path and text.
+    pub checksum: String,
+}
+
+/// The loaded graph; `packages[root]` is the package being built.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub root: usize,
+    pub packages: Vec<LoadedPackage>,
+    pub files: Vec<LoadedFile>,
+    /// Problems in the sources or manifests (exit code 1), not in how kdep was called.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// A problem that prevents loading at all: the path does not exist, is not a package, or
+/// cannot be read. These are usage or I/O problems (exit code 2).
+#[derive(Debug)]
+pub enum LoadError {
+    NotFound(PathBuf),
+    NotAPackage(PathBuf),
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::NotFound(p) => write!(f, "path `{}` does not exist", p.display()),
+            LoadError::NotAPackage(p) => {
+                write!(f, "`{}` is not inside a kdep package: no `{MANIFEST}` found there or in any parent folder", p.display())
+            }
+            LoadError::Io(p, e) => write!(f, "cannot read `{}`: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// Finds the package folder for `path`: the folder itself or the nearest ancestor holding a
+/// `kdep.toml` (a file path starts from its folder).
+pub fn find_package_root(vfs: &dyn Vfs, path: &Path) -> Result<PathBuf, LoadError> {
+    let abs = vfs.canonicalize(path).map_err(|_| LoadError::NotFound(path.to_path_buf()))?;
+    let mut dir = if vfs.is_dir(&abs) { abs.clone() } else { abs.parent().map(Path::to_path_buf).unwrap_or_default() };
+    loop {
+        if vfs.is_file(&dir.join(MANIFEST)) {
+            return Ok(dir);
+        }
+        if !dir.pop() {
+            return Err(LoadError::NotAPackage(path.to_path_buf()));
+        }
+    }
+}
+
+struct Loader<'a> {
+    vfs: &'a dyn Vfs,
+    root_dir: PathBuf,
+    out: Loaded,
+    /// Canonical package folder → index, so a package reached twice is loaded once.
+    by_root: BTreeMap<PathBuf, usize>,
+}
+
+/// Loads the package at `root_dir` (already located with [`find_package_root`]) and every
+/// dependency, transitively, plus the embedded stdlib.
+pub fn load(vfs: &dyn Vfs, root_dir: &Path, stdlib: &[(String, String, &str)]) -> Result<Loaded, LoadError> {
+    let mut loader = Loader {
+        vfs,
+        root_dir: root_dir.to_path_buf(),
+        out: Loaded { root: 0, packages: Vec::new(), files: Vec::new(), diagnostics: Vec::new() },
+        by_root: BTreeMap::new(),
+    };
+    let root = loader.load_package(root_dir, &mut Vec::new())?;
+    let Some(root) = root else {
+        return Err(LoadError::NotAPackage(root_dir.to_path_buf()));
+    };
+    loader.out.root = root;
+    for (module, path, text) in stdlib {
+        loader.add_file(FileKind::Stdlib, None, module.clone(), PathBuf::from(path), path.clone(), (*text).to_owned());
+    }
+    Ok(loader.out)
+}
+
+impl Loader<'_> {
+    fn next_id(&self) -> FileId {
+        FileId(u32::try_from(self.out.files.len()).unwrap_or(u32::MAX))
+    }
+
+    fn add_file(
+        &mut self,
+        kind: FileKind,
+        package: Option<usize>,
+        module: String,
+        abs_path: PathBuf,
+        display_path: String,
+        text: String,
+    ) -> FileId {
+        let id = self.next_id();
+        self.out.files.push(LoadedFile { id, kind, package, module, abs_path, display_path, text });
+        id
+    }
+
+    fn display(&self, path: &Path) -> String {
+        relative_path(&self.root_dir, path)
+    }
+
+    /// Loads one package; `None` when its manifest is invalid (the problem is reported as a
+    /// diagnostic). `stack` holds the folders being loaded, to report dependency cycles.
+    fn load_package(&mut self, dir: &Path, stack: &mut Vec<PathBuf>) -> Result<Option<usize>, LoadError> {
+        if let Some(&idx) = self.by_root.get(dir) {
+            return Ok(Some(idx));
+        }
+        let manifest_path = dir.join(MANIFEST);
+        let bytes = self.vfs.read(&manifest_path, MAX_FILE_BYTES).map_err(|e| LoadError::Io(manifest_path.clone(), e))?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let display = self.display(&manifest_path);
+        let manifest_file = self.add_file(FileKind::Manifest, None, String::new(), manifest_path.clone(), display, text.clone());
+        let manifest = match manifest::parse_manifest(&text) {
+            Ok(m) => m,
+            Err(err) => {
+                let mut diag = Diagnostic::error(Code::INVALID_MANIFEST, format!("invalid `{MANIFEST}`: {}", err.message));
+                let range = err.range.map_or(TextRange::empty(0), |(s, e)| TextRange::from_usize(s, e));
+                diag = diag.with_primary(Span::new(manifest_file, range), "problem here");
+                if let Some(help) = err.help {
+                    diag = diag.with_help(help);
+                }
+                self.out.diagnostics.push(diag);
+                return Ok(None);
+            }
+        };
+        let idx = self.out.packages.len();
+        self.out.packages.push(LoadedPackage {
+            name: manifest.name.clone(),
+            version: manifest.version.clone(),
+            root: dir.to_path_buf(),
+            manifest_file,
+            modules: BTreeMap::new(),
+            deps: BTreeMap::new(),
+            checksum: String::new(),
+        });
+        self.by_root.insert(dir.to_path_buf(), idx);
+        self.load_modules(idx, dir)?;
+        stack.push(dir.to_path_buf());
+        self.load_dependencies(idx, &manifest, manifest_file, dir, stack)?;
+        stack.pop();
+        let checksum = self.checksum(idx);
+        if let Some(pkg) = self.out.packages.get_mut(idx) {
+            pkg.checksum = checksum;
+        }
+        Ok(Some(idx))
+    }
+
+    fn load_dependencies(
+        &mut self,
+        idx: usize,
+        manifest: &PackageManifest,
+        manifest_file: FileId,
+        dir: &Path,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<(), LoadError> {
+        for (dep_name, dep) in &manifest.dependencies {
+            let span = Span::new(manifest_file, TextRange::from_usize(dep.range.0, dep.range.1));
+            let target = dir.join(&dep.path);
+            let canonical = match self.vfs.canonicalize(&target) {
+                Ok(p) if self.vfs.is_file(&p.join(MANIFEST)) => p,
+                Ok(p) => {
+                    self.out.diagnostics.push(
+                        Diagnostic::error(
+                            Code::DEPENDENCY_NOT_FOUND,
+                            format!("dependency `{dep_name}` at `{}` is not a kdep package", dep.path),
+                        )
+                        .with_primary(span, format!("no `{MANIFEST}` in `{}`", self.display(&p)))
+                        .with_help("point `path` at the folder that holds the dependency's kdep.toml"),
+                    );
+                    continue;
+                }
+                Err(_) => {
+                    self.out.diagnostics.push(
+                        Diagnostic::error(
+                            Code::DEPENDENCY_NOT_FOUND,
+                            format!("dependency `{dep_name}` not found at `{}`", dep.path),
+                        )
+                        .with_primary(span, "this path does not exist")
+                        .with_help("dependency paths are relative to the folder holding this kdep.toml"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(pos) = stack.iter().position(|p| *p == canonical) {
+                let chain: Vec<String> = stack
+                    .get(pos..)
+                    .unwrap_or_default()
+                    .iter()
+                    .chain(std::iter::once(&canonical))
+                    .map(|p| self.display(p))
+                    .collect();
+                self.out.diagnostics.push(
+                    Diagnostic::error(Code::DEPENDENCY_NOT_FOUND, format!("dependency cycle: {}", chain.join(" → ")))
+                        .with_primary(span, "this dependency closes the cycle")
+                        .with_help("packages may not depend on themselves, directly or through others"),
+                );
+                continue;
+            }
+            if let Some(dep_idx) = self.load_package(&canonical, stack)? {
+                if let Some(pkg) = self.out.packages.get_mut(idx) {
+                    pkg.deps.insert(dep_name.clone(), dep_idx);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds every `*.kdep` file below `dir`, skipping hidden folders, `target`, and nested
+    /// packages (folders with their own `kdep.toml`), which are separate packages.
+    fn load_modules(&mut self, idx: usize, dir: &Path) -> Result<(), LoadError> {
+        let mut files = Vec::new();
+        self.collect(dir, dir, &mut files)?;
+        files.sort();
+        for path in files {
+            let rel = path.strip_prefix(dir).unwrap_or(&path);
+            let module = module_path(rel);
+            let display = self.display(&path);
+            let bytes = match self.vfs.read(&path, MAX_FILE_BYTES) {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
+                    self.out.diagnostics.push(
+                        Diagnostic::error(
+                            Code::FILE_TOO_LARGE,
+                            format!("`{display}` is larger than {} MiB", MAX_FILE_BYTES / (1024 * 1024)),
+                        )
+                        .with_help("split the module into several files; kdep sources are meant to be written by hand"),
+                    );
+                    continue;
+                }
+                Err(e) => return Err(LoadError::Io(path.clone(), e)),
+            };
+            let text = match String::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(e) => {
+                    let offset = e.utf8_error().valid_up_to();
+                    let valid = e.as_bytes().get(..offset).unwrap_or_default();
+                    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+                    self.out.diagnostics.push(
+                        Diagnostic::error(
+                            Code::INVALID_UTF8,
+                            format!("`{display}` is not valid UTF-8 (first invalid byte at line {line}, byte offset {offset})"),
+                        )
+                        .with_help("save the file as UTF-8"),
+                    );
+                    continue;
+                }
+            };
+            let id = self.add_file(FileKind::Source, Some(idx), module.clone(), path.clone(), display, text);
+            if let Some(pkg) = self.out.packages.get_mut(idx) {
+                pkg.modules.insert(module, id);
+            }
+        }
+        Ok(())
+    }
+
+    fn collect(&self, root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+        let mut entries = self.vfs.read_dir(dir).map_err(|e| LoadError::Io(dir.to_path_buf(), e))?;
+        entries.sort();
+        for entry in entries {
+            let name = entry.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if entry.is_dir {
+                let skip = name.starts_with('.') || name == "target" || name == "node_modules";
+                if skip || (entry.path != root && self.vfs.is_file(&entry.path.join(MANIFEST))) {
+                    continue;
+                }
+                self.collect(root, &entry.path, out)?;
+            } else if name.ends_with(".kdep") {
+                out.push(entry.path);
+            }
+        }
+        Ok(())
+    }
+
+    fn checksum(&self, idx: usize) -> String {
+        let mut hasher = Sha256::new();
+        let Some(pkg) = self.out.packages.get(idx) else { return String::new() };
+        let file_text = |id: FileId| self.out.files.get(id.0 as usize).map_or("", |f| f.text.as_str());
+        hasher.update(b"kdep.toml\0");
+        hasher.update(file_text(pkg.manifest_file).as_bytes());
+        for (module, id) in &pkg.modules {
+            hasher.update(b"\0module\0");
+            hasher.update(module.as_bytes());
+            hasher.update(b"\0");
+            hasher.update(Sha256::digest(file_text(*id).as_bytes()));
+        }
+        format!("sha256:{}", hex(&hasher.finalize()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `platform/web.kdep` → `platform.web`.
+pub fn module_path(rel: &Path) -> String {
+    let mut segs: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    if let Some(last) = segs.last_mut() {
+        if let Some(stem) = last.strip_suffix(".kdep") {
+            *last = stem.to_owned();
+        }
+    }
+    segs.join(".")
+}
+
+/// `to` relative to `from` (both absolute), `/`-separated, e.g. `../platform/web.kdep`.
+pub fn relative_path(from: &Path, to: &Path) -> String {
+    let from: Vec<Component> = from.components().collect();
+    let to_c: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to_c).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = Vec::new();
+    for _ in common..from.len() {
+        parts.push("..".into());
+    }
+    for c in to_c.iter().skip(common) {
+        parts.push(c.as_os_str().to_string_lossy().into_owned());
+    }
+    if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vfs::MemoryFs;
+
+    fn fixture() -> MemoryFs {
+        MemoryFs::from_fixture(
+            "//- /ws/platform/kdep.toml\n[package]\nname = \"platform\"\nversion = \"1.0.0\"\n\
+             //- /ws/platform/web.kdep\ntemplate Web {}\n\
+             //- /ws/platform/nested/deep.kdep\nlet x = 1\n\
+             //- /ws/shop/kdep.toml\n[package]\nname = \"shop\"\nversion = \"0.1.0\"\n[dependencies]\nplatform = { path = \"../platform\" }\n\
+             //- /ws/shop/app.kdep\nimport platform.web\n",
+        )
+    }
+
+    #[test]
+    fn loads_root_and_dependencies_with_module_paths() {
+        let fs = fixture();
+        let root = find_package_root(&fs, Path::new("/ws/shop/app.kdep")).expect("package");
+        assert_eq!(root, PathBuf::from("/ws/shop"));
+        let loaded = load(&fs, &root, &[]).expect("loads");
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let shop = &loaded.packages[loaded.root];
+        assert_eq!(shop.name, "shop");
+        let platform = &loaded.packages[shop.deps["platform"]];
+        assert_eq!(platform.modules.keys().collect::<Vec<_>>(), ["nested.deep", "web"]);
+        let web = &loaded.files[platform.modules["web"].0 as usize];
+        assert_eq!(web.display_path, "../platform/web.kdep");
+        assert!(platform.checksum.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn missing_dependency_is_a_diagnostic_on_the_manifest() {
+        let fs = MemoryFs::from_fixture(
+            "//- /ws/a/kdep.toml\n[package]\nname = \"a\"\nversion = \"1.0.0\"\n[dependencies]\nb = { path = \"../b\" }\n",
+        );
+        let loaded = load(&fs, Path::new("/ws/a"), &[]).expect("loads");
+        assert_eq!(loaded.diagnostics.len(), 1);
+        assert_eq!(loaded.diagnostics[0].code, Code::DEPENDENCY_NOT_FOUND);
+    }
+
+    #[test]
+    fn dependency_cycles_are_reported_not_followed() {
+        let fs = MemoryFs::from_fixture(
+            "//- /ws/a/kdep.toml\n[package]\nname = \"a\"\nversion = \"1.0.0\"\n[dependencies]\nb = { path = \"../b\" }\n\
+             //- /ws/b/kdep.toml\n[package]\nname = \"b\"\nversion = \"1.0.0\"\n[dependencies]\na = { path = \"../a\" }\n",
+        );
+        let loaded = load(&fs, Path::new("/ws/a"), &[]).expect("loads");
+        assert_eq!(loaded.diagnostics.len(), 1);
+        assert!(loaded.diagnostics[0].message.contains("dependency cycle: . → ../b → ."), "{}", loaded.diagnostics[0].message);
+    }
+
+    #[test]
+    fn not_a_package() {
+        let fs = MemoryFs::from_fixture("//- /ws/x/file.kdep\nlet x = 1\n");
+        assert!(matches!(find_package_root(&fs, Path::new("/ws/x")), Err(LoadError::NotAPackage(_))));
+        assert!(matches!(find_package_root(&fs, Path::new("/nope")), Err(LoadError::NotFound(_))));
+    }
+
+    #[test]
+    fn module_and_relative_paths() {
+        assert_eq!(module_path(Path::new("platform/web.kdep")), "platform.web");
+        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/c/d.kdep")), "../c/d.kdep");
+        assert_eq!(relative_path(Path::new("/a/b"), Path::new("/a/b/x.kdep")), "x.kdep");
+    }
+}

@@ -1,0 +1,49 @@
+//! The salsa inputs (source files, packages, the project) and the database trait of the semantic layer.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use kdep_diag::FileId;
+
+/// One `.kdep` source file. The driver creates one per file it loads and sets `text` on edits.
+#[salsa::input(debug)]
+pub struct SourceFile {
+    #[returns(copy)]
+    pub id: FileId,
+    /// Display path, e.g. `teams/shop/checkout.kdep`; used in messages and `kdep.dev/source`.
+    #[returns(ref)]
+    pub path: String,
+    #[returns(ref)]
+    pub text: String,
+}
+
+/// A package: a folder with a `kdep.toml`, its modules by dotted path, and its dependencies by
+/// the name under which they are imported.
+#[salsa::input(debug)]
+pub struct Package {
+    #[returns(ref)]
+    pub name: String,
+    #[returns(ref)]
+    pub modules: BTreeMap<String, SourceFile>,
+    #[returns(ref)]
+    pub deps: BTreeMap<String, Package>,
+}
+
+/// What is being compiled: the root package and the standard library (modules under `std.`/`k8s.`).
+#[salsa::input(debug)]
+pub struct Project {
+    #[returns(copy)]
+    pub root: Package,
+    #[returns(copy)]
+    pub stdlib: Package,
+}
+
+/// The database of the semantic layer. `kdep-eval` extends it; the driver implements it.
+#[salsa::db]
+pub trait Db: salsa::Database {}
+
+/// Parses one file. Diagnostics of the parser are part of the result.
+#[salsa::tracked(returns(clone))]
+pub fn parse_file(db: &dyn Db, file: SourceFile) -> Arc<kdep_syntax::Parse> {
+    Arc::new(kdep_syntax::parse(file.id(db), file.text(db)))
+}

@@ -1,0 +1,615 @@
+//! The semantic IR: declarations and expressions lowered from the AST, one file at a time.
+//!
+//! Lowering drops syntax-only detail (parentheses, string pieces without interpolation, error
+//! nodes between items), keeps byte ranges for diagnostics (ranges are relative to the file the
+//! IR was lowered from), and bounds nesting so later recursive passes cannot overflow the stack.
+//! Names are not resolved here: a name can refer to a field inherited from a template in another
+//! package, which is only known once the template model is built.
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use kdep_diag::{Code, Diagnostic, Span, TextRange};
+use kdep_syntax::ast;
+
+use crate::db::{parse_file, Db, SourceFile};
+
+/// Interned-by-value names: cheap to clone, hash and compare.
+pub type Name = Arc<str>;
+
+/// Deepest expression nesting the IR keeps; deeper parts become [`ExprKind::Error`] with a
+/// diagnostic. Every recursive pass over the IR relies on this bound.
+pub const MAX_EXPR_DEPTH: u32 = 160;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A string without interpolation.
+    Str(Name),
+    /// A string with `${...}` parts.
+    Interp(Vec<InterpPart>),
+    Name(Name),
+    Field(Box<Expr>, Name, TextRange),
+    Index(Box<Expr>, Box<Expr>),
+    /// A call; the callee is the dotted name as written (`upper`, `strings.upper`).
+    Call(Name, TextRange, Vec<Expr>),
+    Unary(ast::UnaryOp, Box<Expr>),
+    Binary(ast::BinaryOp, Box<Expr>, Box<Expr>),
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    List(Vec<Expr>),
+    ListComp(Box<Expr>, Box<Clause>),
+    Object(Vec<ObjEntry>),
+    /// `path { entries }`: a record of a schema (or template) type.
+    Instantiate(PathRef, Vec<ObjEntry>),
+    /// Unparsable or too deeply nested; already reported.
+    Error,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum InterpPart {
+    Text(Name),
+    Expr(Expr),
+}
+
+/// `for first[, second] in source [if cond]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Clause {
+    pub first: Name,
+    pub second: Option<Name>,
+    pub source: Expr,
+    pub cond: Option<Expr>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ObjEntry {
+    Field { key: Vec<KeySeg>, value: Expr, range: TextRange },
+    Comp { key: Expr, value: Expr, clause: Box<Clause>, range: TextRange },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum KeySeg {
+    Static(Name, TextRange),
+    Computed(Expr),
+}
+
+impl KeySeg {
+    pub fn range(&self) -> TextRange {
+        match self {
+            KeySeg::Static(_, r) => *r,
+            KeySeg::Computed(e) => e.range,
+        }
+    }
+}
+
+/// A dotted reference to a declaration (`web.WebService`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PathRef {
+    pub segments: Vec<Name>,
+    pub range: TextRange,
+}
+
+impl PathRef {
+    pub fn display(&self) -> String {
+        self.segments.iter().map(|s| &**s).collect::<Vec<_>>().join(".")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LetHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub ty: Option<ast::TypeExpr>,
+    pub value: Arc<Expr>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FieldHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub doc: Option<String>,
+    pub locked: Option<TextRange>,
+    pub ty: Option<ast::TypeExpr>,
+    pub default: Option<Arc<Expr>>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckHir {
+    pub cond: Arc<Expr>,
+    pub message: Option<Name>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmitHir {
+    pub value: Arc<Expr>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum MemberHir {
+    Field(FieldHir),
+    Let(LetHir),
+    Check(CheckHir),
+    Emit(EmitHir),
+}
+
+/// A schema or a template body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub is_schema: bool,
+    pub base: Option<PathRef>,
+    pub members: Vec<MemberHir>,
+    pub range: TextRange,
+}
+
+/// `key.path = value` in an app body, `in` block or environment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SetHir {
+    pub key: Vec<(Name, TextRange)>,
+    pub value: Arc<Expr>,
+    pub range: TextRange,
+}
+
+impl SetHir {
+    pub fn key_display(&self) -> String {
+        self.key.iter().map(|(n, _)| &**n).collect::<Vec<_>>().join(".")
+    }
+
+    pub fn key_range(&self) -> TextRange {
+        match (self.key.first(), self.key.last()) {
+            (Some(a), Some(b)) => a.1.cover(b.1),
+            _ => self.range,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvBlockHir {
+    pub env: Name,
+    pub env_range: TextRange,
+    pub sets: Vec<SetHir>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub template: PathRef,
+    pub sets: Vec<SetHir>,
+    pub envs: Vec<EnvBlockHir>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub sets: Vec<SetHir>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportHir {
+    pub path: PathRef,
+    pub alias: Name,
+    pub alias_range: TextRange,
+    pub range: TextRange,
+}
+
+/// Every declaration of one file, lowered. The first declaration of a name wins; later ones are
+/// reported as duplicates (K0103) and dropped.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct FileHir {
+    pub imports: Vec<ImportHir>,
+    pub lets: IndexMap<Name, Arc<LetHir>>,
+    pub templates: IndexMap<Name, Arc<TemplateHir>>,
+    pub apps: IndexMap<Name, Arc<AppHir>>,
+    pub environments: IndexMap<Name, Arc<EnvHir>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Lowers a whole file. Per-declaration queries read their part from here; a body edit changes
+/// this result but their own results stay equal unless their declaration changed.
+#[salsa::tracked(returns(clone))]
+pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
+    let parse = parse_file(db, file);
+    let mut lower = Lower { file: file.id(db), diagnostics: Vec::new() };
+    let mut out = FileHir::default();
+    // Spans of the first declaration of each top-level name, for duplicate reports.
+    let mut seen: IndexMap<Name, TextRange> = IndexMap::new();
+    for item in &parse.file.items {
+        let (name, range) = match item {
+            ast::Item::Import(it) => {
+                let alias = it.alias.as_ref().or(it.path.segments.last());
+                let Some(alias) = alias.filter(|a| !a.is_missing()) else { continue };
+                (Name::from(alias.text.as_str()), alias.range)
+            }
+            ast::Item::Let(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::Schema(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::Template(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::App(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::Environment(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::Error(_) => continue,
+        };
+        if name.is_empty() {
+            continue;
+        }
+        if let Some(first) = seen.get(&name) {
+            lower.diagnostics.push(
+                Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("`{name}` is defined more than once"))
+                    .with_primary(lower.span(range), "defined again here")
+                    .with_secondary(lower.span(*first), "first defined here"),
+            );
+            continue;
+        }
+        seen.insert(name.clone(), range);
+        match item {
+            ast::Item::Import(it) => out.imports.push(ImportHir {
+                path: lower.path(&it.path),
+                alias: name,
+                alias_range: range,
+                range: it.range,
+            }),
+            ast::Item::Let(it) => {
+                out.lets.insert(name, Arc::new(lower.let_decl(it)));
+            }
+            ast::Item::Schema(it) => {
+                let members = lower.members(&it.members, true);
+                out.templates.insert(
+                    name.clone(),
+                    Arc::new(TemplateHir {
+                        name,
+                        name_range: it.name.range,
+                        is_schema: true,
+                        base: None,
+                        members,
+                        range: it.range,
+                    }),
+                );
+            }
+            ast::Item::Template(it) => {
+                let members = lower.members(&it.members, false);
+                out.templates.insert(
+                    name.clone(),
+                    Arc::new(TemplateHir {
+                        name,
+                        name_range: it.name.range,
+                        is_schema: false,
+                        base: it.base.as_ref().map(|p| lower.path(p)),
+                        members,
+                        range: it.range,
+                    }),
+                );
+            }
+            ast::Item::App(it) => {
+                let mut sets = Vec::new();
+                let mut envs = Vec::new();
+                for entry in &it.body {
+                    match entry {
+                        ast::InstanceEntry::Set(e) => lower.set(e, &mut sets),
+                        ast::InstanceEntry::InEnv(block) => {
+                            let mut block_sets = Vec::new();
+                            for e in &block.entries {
+                                lower.set(e, &mut block_sets);
+                            }
+                            envs.push(EnvBlockHir {
+                                env: Name::from(block.env.text.as_str()),
+                                env_range: block.env.range,
+                                sets: block_sets,
+                                range: block.range,
+                            });
+                        }
+                    }
+                }
+                out.apps.insert(
+                    name.clone(),
+                    Arc::new(AppHir {
+                        name,
+                        name_range: it.name.range,
+                        template: lower.path(&it.template),
+                        sets,
+                        envs,
+                        range: it.range,
+                    }),
+                );
+            }
+            ast::Item::Environment(it) => {
+                let mut sets = Vec::new();
+                for e in &it.entries {
+                    lower.set(e, &mut sets);
+                }
+                out.environments.insert(
+                    name.clone(),
+                    Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }),
+                );
+            }
+            ast::Item::Error(_) => {}
+        }
+    }
+    out.diagnostics = lower.diagnostics;
+    Arc::new(out)
+}
+
+struct Lower {
+    file: kdep_diag::FileId,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl Lower {
+    fn span(&self, range: TextRange) -> Span {
+        Span::new(self.file, range)
+    }
+
+    fn path(&self, path: &ast::Path) -> PathRef {
+        PathRef { segments: path.segments.iter().map(|s| Name::from(s.text.as_str())).collect(), range: path.range }
+    }
+
+    fn let_decl(&mut self, it: &ast::LetDecl) -> LetHir {
+        LetHir {
+            name: Name::from(it.name.text.as_str()),
+            name_range: it.name.range,
+            ty: it.ty.clone(),
+            value: Arc::new(self.expr(&it.value, 0)),
+            range: it.range,
+        }
+    }
+
+    fn members(&mut self, members: &[ast::Member], is_schema: bool) -> Vec<MemberHir> {
+        let mut out = Vec::new();
+        for m in members {
+            match m {
+                ast::Member::Field(f) => {
+                    if f.name.is_missing() {
+                        continue;
+                    }
+                    out.push(MemberHir::Field(FieldHir {
+                        name: Name::from(f.name.text.as_str()),
+                        name_range: f.name.range,
+                        doc: f.doc.as_ref().map(|d| d.text.clone()),
+                        locked: f.locked,
+                        ty: f.ty.clone(),
+                        default: f.default.as_ref().map(|d| Arc::new(self.expr(d, 0))),
+                        range: f.range,
+                    }))
+                }
+                ast::Member::Let(l) => {
+                    if l.name.is_missing() {
+                        continue;
+                    }
+                    out.push(MemberHir::Let(self.let_decl(l)))
+                }
+                ast::Member::Check(c) => out.push(MemberHir::Check(CheckHir {
+                    cond: Arc::new(self.expr(&c.condition, 0)),
+                    message: c.message.as_ref().map(|m| match m.as_plain() {
+                        Some(text) => Name::from(text.as_str()),
+                        None => Name::from("check failed"),
+                    }),
+                    range: c.range,
+                })),
+                ast::Member::Emit(e) => {
+                    if is_schema {
+                        self.diagnostics.push(
+                            Diagnostic::error(Code::UNEXPECTED_TOKEN, "a schema cannot emit objects")
+                                .with_primary(self.span(e.range), "`emit` is only allowed in templates")
+                                .with_help("declare a `template` to emit objects"),
+                        );
+                        continue;
+                    }
+                    out.push(MemberHir::Emit(EmitHir { value: Arc::new(self.expr(&e.value, 0)), range: e.range }))
+                }
+                ast::Member::Error(_) => {}
+            }
+        }
+        out
+    }
+
+    fn set(&mut self, entry: &ast::Entry, out: &mut Vec<SetHir>) {
+        match entry {
+            ast::Entry::Field(f) => {
+                let mut key = Vec::new();
+                for k in &f.key {
+                    match k {
+                        ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), id.range)),
+                        ast::Key::Str(s) => match s.as_plain() {
+                            Some(text) => key.push((Name::from(text.as_str()), s.range)),
+                            None => {
+                                self.diagnostics.push(
+                                    Diagnostic::error(Code::TYPE_MISMATCH, "a field name cannot be computed here")
+                                        .with_primary(self.span(s.range), "interpolated key")
+                                        .with_help("field names of instances and environments are fixed identifiers"),
+                                );
+                                return;
+                            }
+                        },
+                    }
+                }
+                if key.is_empty() || key.iter().any(|(n, _)| n.is_empty()) {
+                    return;
+                }
+                out.push(SetHir { key, value: Arc::new(self.expr(&f.value, 0)), range: f.range });
+            }
+            ast::Entry::Comprehension(c) => self.diagnostics.push(
+                Diagnostic::error(Code::TYPE_MISMATCH, "a comprehension cannot set fields here")
+                    .with_primary(self.span(c.range), "comprehension in an instance body")
+                    .with_help("wrap it in a field: `env = { k = v for k, v in m }`"),
+            ),
+            ast::Entry::Error(_) => {}
+        }
+    }
+
+    fn too_deep(&mut self, range: TextRange) -> Expr {
+        self.diagnostics.push(
+            Diagnostic::error(Code::NESTING_TOO_DEEP, "expression is nested too deeply")
+                .with_primary(self.span(range), format!("more than {MAX_EXPR_DEPTH} levels of nesting"))
+                .with_help("split the expression into `let` bindings"),
+        );
+        Expr { kind: ExprKind::Error, range }
+    }
+
+    fn expr(&mut self, e: &ast::Expr, depth: u32) -> Expr {
+        let range = e.range();
+        if depth > MAX_EXPR_DEPTH {
+            return self.too_deep(range);
+        }
+        let d = depth + 1;
+        let kind = match e {
+            ast::Expr::Int { value, .. } => ExprKind::Int(*value),
+            ast::Expr::Float { value, .. } => ExprKind::Float(value.0),
+            ast::Expr::Bool { value, .. } => ExprKind::Bool(*value),
+            ast::Expr::Null { .. } => ExprKind::Null,
+            ast::Expr::Str(s) => self.string(s, d),
+            ast::Expr::Name(id) => {
+                if id.is_missing() {
+                    ExprKind::Error
+                } else {
+                    ExprKind::Name(Name::from(id.text.as_str()))
+                }
+            }
+            ast::Expr::Field { base, field, .. } => {
+                if field.is_missing() {
+                    ExprKind::Error
+                } else {
+                    ExprKind::Field(Box::new(self.expr(base, d)), Name::from(field.text.as_str()), field.range)
+                }
+            }
+            ast::Expr::Index { base, index, .. } => {
+                ExprKind::Index(Box::new(self.expr(base, d)), Box::new(self.expr(index, d)))
+            }
+            ast::Expr::Call { callee, args, .. } => match callee_name(callee) {
+                Some(name) => {
+                    ExprKind::Call(Name::from(name.as_str()), callee.range(), args.iter().map(|a| self.expr(a, d)).collect())
+                }
+                None => {
+                    self.diagnostics.push(
+                        Diagnostic::error(Code::UNKNOWN_FUNCTION, "only named functions can be called")
+                            .with_primary(self.span(callee.range()), "not a function name"),
+                    );
+                    ExprKind::Error
+                }
+            },
+            ast::Expr::Unary { op, operand, .. } => ExprKind::Unary(*op, Box::new(self.expr(operand, d))),
+            ast::Expr::Binary { op, lhs, rhs, .. } => {
+                ExprKind::Binary(*op, Box::new(self.expr(lhs, d)), Box::new(self.expr(rhs, d)))
+            }
+            ast::Expr::If { cond, then, otherwise, .. } => ExprKind::If(
+                Box::new(self.expr(cond, d)),
+                Box::new(self.expr(then, d)),
+                Box::new(self.expr(otherwise, d)),
+            ),
+            ast::Expr::List { items, .. } => ExprKind::List(items.iter().map(|i| self.expr(i, d)).collect()),
+            ast::Expr::ListComprehension { item, clause, .. } => {
+                let item = self.expr(item, d);
+                match self.clause(clause, d) {
+                    Some(c) => ExprKind::ListComp(Box::new(item), Box::new(c)),
+                    None => ExprKind::Error,
+                }
+            }
+            ast::Expr::Object { entries, .. } => ExprKind::Object(self.entries(entries, d)),
+            ast::Expr::Instantiate { path, entries, .. } => {
+                ExprKind::Instantiate(self.path(path), self.entries(entries, d))
+            }
+            ast::Expr::Paren { inner, .. } => return self.expr(inner, depth),
+            ast::Expr::Error(_) => ExprKind::Error,
+        };
+        Expr { kind, range }
+    }
+
+    fn string(&mut self, s: &ast::StringLit, d: u32) -> ExprKind {
+        if let Some(text) = s.as_plain() {
+            return ExprKind::Str(Name::from(text.as_str()));
+        }
+        let parts = s
+            .parts
+            .iter()
+            .map(|p| match p {
+                ast::StrPart::Text { text, .. } => InterpPart::Text(Name::from(text.as_str())),
+                ast::StrPart::Interp(e) => InterpPart::Expr(self.expr(e, d)),
+            })
+            .collect();
+        ExprKind::Interp(parts)
+    }
+
+    fn clause(&mut self, c: &ast::ForClause, d: u32) -> Option<Clause> {
+        if c.first.is_missing() {
+            return None;
+        }
+        Some(Clause {
+            first: Name::from(c.first.text.as_str()),
+            second: c.second.as_ref().filter(|s| !s.is_missing()).map(|s| Name::from(s.text.as_str())),
+            source: self.expr(&c.source, d),
+            cond: c.condition.as_ref().map(|e| self.expr(e, d)),
+        })
+    }
+
+    fn entries(&mut self, entries: &[ast::Entry], d: u32) -> Vec<ObjEntry> {
+        let mut out = Vec::new();
+        for entry in entries {
+            match entry {
+                ast::Entry::Field(f) => {
+                    let key = f
+                        .key
+                        .iter()
+                        .map(|k| match k {
+                            ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), id.range),
+                            ast::Key::Str(s) => match s.as_plain() {
+                                Some(text) => KeySeg::Static(Name::from(text.as_str()), s.range),
+                                None => {
+                                    KeySeg::Computed(Expr { kind: self.string(s, d), range: s.range })
+                                }
+                            },
+                        })
+                        .collect::<Vec<_>>();
+                    if key.is_empty() {
+                        continue;
+                    }
+                    out.push(ObjEntry::Field { key, value: self.expr(&f.value, d), range: f.range });
+                }
+                ast::Entry::Comprehension(c) => {
+                    let key = self.expr(&c.key, d);
+                    let value = self.expr(&c.value, d);
+                    if let Some(clause) = self.clause(&c.clause, d) {
+                        out.push(ObjEntry::Comp { key, value, clause: Box::new(clause), range: c.range });
+                    }
+                }
+                ast::Entry::Error(_) => {}
+            }
+        }
+        out
+    }
+}
+
+/// The dotted name of a call's callee (`f`, `strings.upper`), if it is one.
+fn callee_name(e: &ast::Expr) -> Option<String> {
+    let mut parts = Vec::new();
+    let mut cur = e;
+    // The loop is bounded by the callee's own nesting, which the parser bounds.
+    loop {
+        match cur {
+            ast::Expr::Name(id) => {
+                parts.push(id.text.clone());
+                break;
+            }
+            ast::Expr::Field { base, field, .. } => {
+                parts.push(field.text.clone());
+                cur = base;
+            }
+            _ => return None,
+        }
+    }
+    parts.reverse();
+    Some(parts.join("."))
+}

@@ -1,0 +1,563 @@
+//! Types: lowering of type expressions (with refinements compiled once per declaration) and the
+//! "is a narrowing of" relation that the template permission rules are built on.
+
+use std::fmt;
+use std::sync::Arc;
+
+use kdep_diag::{Code, Diagnostic, Span, TextRange};
+use kdep_syntax::ast;
+
+use crate::db::{Db, Project, SourceFile};
+use crate::duration::Duration;
+use crate::hir::Name;
+use crate::index::{resolve_path, ItemKind, Resolved};
+use crate::quantity::Quantity;
+
+/// Inclusive optional bounds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bounds<T> {
+    pub lo: Option<T>,
+    pub hi: Option<T>,
+}
+
+impl<T> Default for Bounds<T> {
+    fn default() -> Self {
+        Bounds { lo: None, hi: None }
+    }
+}
+
+impl<T: PartialOrd> Bounds<T> {
+    pub fn contains(&self, v: &T) -> bool {
+        self.lo.as_ref().is_none_or(|lo| lo <= v) && self.hi.as_ref().is_none_or(|hi| v <= hi)
+    }
+
+    pub fn is_unbounded(&self) -> bool {
+        self.lo.is_none() && self.hi.is_none()
+    }
+
+    /// `true` when every value allowed by `self` is allowed by `base`.
+    pub fn within(&self, base: &Bounds<T>) -> bool {
+        let lo_ok = match (&base.lo, &self.lo) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(b), Some(s)) => b <= s,
+        };
+        let hi_ok = match (&base.hi, &self.hi) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(b), Some(s)) => s <= b,
+        };
+        lo_ok && hi_ok
+    }
+}
+
+impl<T: fmt::Display> fmt::Display for Bounds<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(lo) = &self.lo {
+            write!(f, "{lo}")?;
+        }
+        f.write_str("..")?;
+        if let Some(hi) = &self.hi {
+            write!(f, "{hi}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A compiled `string(/re/)` pattern. Compared by its source text.
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub source: Name,
+    pub regex: Arc<regex::Regex>,
+}
+
+impl PartialEq for Pattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct StrTy {
+    pub pattern: Option<Pattern>,
+    pub len: Bounds<u64>,
+}
+
+/// A member of a literal union.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lit {
+    Str(Name),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl fmt::Display for Lit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Lit::Str(s) => write!(f, "{s:?}"),
+            Lit::Int(i) => write!(f, "{i}"),
+            Lit::Float(x) => write!(f, "{x}"),
+            Lit::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A reference to a schema declaration; its model is fetched when needed, so recursive schema
+/// references do not recurse while lowering types.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SchemaRef {
+    pub file: SourceFile,
+    pub name: Name,
+    /// Qualified name for messages (`platform.web.Resources`).
+    pub display: Name,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ty {
+    /// Untyped (e.g. `locked securityContext = {...}` or an open emit record): anything goes.
+    Any,
+    Bool,
+    Int(Bounds<i64>),
+    Float(Bounds<f64>),
+    Str(StrTy),
+    Quantity(Bounds<Quantity>),
+    Duration(Bounds<Duration>),
+    List(Box<Ty>, Bounds<u64>),
+    Map(Box<Ty>, Bounds<u64>),
+    Optional(Box<Ty>),
+    Union(Vec<Lit>),
+    Schema(SchemaRef),
+    /// A type that failed to lower; already reported, accepts anything.
+    Error,
+}
+
+impl Ty {
+    pub fn string() -> Ty {
+        Ty::Str(StrTy::default())
+    }
+
+    /// Short name of the kind, for "expected X" messages.
+    pub fn kind_name(&self) -> String {
+        match self {
+            Ty::Any | Ty::Error => "any value".into(),
+            Ty::Bool => "bool".into(),
+            Ty::Int(_) => "int".into(),
+            Ty::Float(_) => "float".into(),
+            Ty::Str(_) => "string".into(),
+            Ty::Quantity(_) => "quantity".into(),
+            Ty::Duration(_) => "duration".into(),
+            Ty::List(..) => "list".into(),
+            Ty::Map(..) => "map".into(),
+            Ty::Optional(inner) => format!("{}?", inner.kind_name()),
+            Ty::Union(_) => self.to_string(),
+            Ty::Schema(s) => format!("`{}`", s.display),
+        }
+    }
+}
+
+fn len_suffix(f: &mut fmt::Formatter<'_>, len: &Bounds<u64>) -> fmt::Result {
+    if len.is_unbounded() {
+        Ok(())
+    } else {
+        write!(f, "({len})")
+    }
+}
+
+impl fmt::Display for Ty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ty::Any => f.write_str("any"),
+            Ty::Error => f.write_str("{unknown}"),
+            Ty::Bool => f.write_str("bool"),
+            Ty::Int(b) if b.is_unbounded() => f.write_str("int"),
+            Ty::Int(b) => write!(f, "int({b})"),
+            Ty::Float(b) if b.is_unbounded() => f.write_str("float"),
+            Ty::Float(b) => write!(f, "float({b})"),
+            Ty::Quantity(b) if b.is_unbounded() => f.write_str("quantity"),
+            Ty::Quantity(b) => write!(f, "quantity({b})"),
+            Ty::Duration(b) if b.is_unbounded() => f.write_str("duration"),
+            Ty::Duration(b) => write!(f, "duration({b})"),
+            Ty::Str(s) => {
+                f.write_str("string")?;
+                match (&s.pattern, s.len.is_unbounded()) {
+                    (None, true) => Ok(()),
+                    (None, false) => write!(f, "({})", s.len),
+                    (Some(p), true) => write!(f, "(/{}/)", p.source),
+                    (Some(p), false) => write!(f, "(/{}/, {})", p.source, s.len),
+                }
+            }
+            Ty::List(item, len) => {
+                write!(f, "[{item}]")?;
+                len_suffix(f, len)
+            }
+            Ty::Map(v, len) => {
+                write!(f, "{{string: {v}}}")?;
+                len_suffix(f, len)
+            }
+            Ty::Optional(inner) => write!(f, "{inner}?"),
+            Ty::Union(members) => {
+                let parts: Vec<String> = members.iter().map(ToString::to_string).collect();
+                f.write_str(&parts.join(" | "))
+            }
+            Ty::Schema(s) => f.write_str(&s.display),
+        }
+    }
+}
+
+/// Lowers type expressions of one file, collecting diagnostics.
+pub struct TypeLowering<'a> {
+    pub db: &'a dyn Db,
+    pub project: Project,
+    pub file: SourceFile,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl TypeLowering<'_> {
+    fn span(&self, range: TextRange) -> Span {
+        Span::new(self.file.id(self.db), range)
+    }
+
+    fn error(&mut self, code: Code, message: String, range: TextRange, label: &str) -> Ty {
+        self.diagnostics.push(Diagnostic::error(code, message).with_primary(self.span(range), label));
+        Ty::Error
+    }
+
+    pub fn lower(&mut self, t: &ast::TypeExpr) -> Ty {
+        self.lower_depth(t, 0)
+    }
+
+    fn lower_depth(&mut self, t: &ast::TypeExpr, depth: u32) -> Ty {
+        if depth > 64 {
+            return self.error(Code::NESTING_TOO_DEEP, "type is nested too deeply".into(), t.range(), "here");
+        }
+        match t {
+            ast::TypeExpr::Named(path) => self.named(path),
+            ast::TypeExpr::Refined { base, args, .. } => {
+                let base = self.lower_depth(base, depth + 1);
+                self.refine(base, args)
+            }
+            ast::TypeExpr::List { item, .. } => Ty::List(Box::new(self.lower_depth(item, depth + 1)), Bounds::default()),
+            ast::TypeExpr::Map { key, value, .. } => {
+                let key_ty = self.lower_depth(key, depth + 1);
+                if !matches!(key_ty, Ty::Str(_) | Ty::Error) {
+                    self.error(
+                        Code::TYPE_MISMATCH,
+                        "map keys must be strings".into(),
+                        key.range(),
+                        "use `{string: T}`",
+                    );
+                }
+                Ty::Map(Box::new(self.lower_depth(value, depth + 1)), Bounds::default())
+            }
+            ast::TypeExpr::Optional { inner, .. } => match self.lower_depth(inner, depth + 1) {
+                Ty::Optional(inner) => Ty::Optional(inner),
+                other => Ty::Optional(Box::new(other)),
+            },
+            ast::TypeExpr::LiteralUnion { members, .. } => {
+                let mut lits = Vec::new();
+                for m in members {
+                    match literal(m) {
+                        Some(l) => {
+                            if !lits.contains(&l) {
+                                lits.push(l)
+                            }
+                        }
+                        None => {
+                            self.error(
+                                Code::TYPE_MISMATCH,
+                                "union members must be literals".into(),
+                                m.range(),
+                                "not a literal",
+                            );
+                        }
+                    }
+                }
+                Ty::Union(lits)
+            }
+            ast::TypeExpr::Error(_) => Ty::Error,
+        }
+    }
+
+    fn named(&mut self, path: &ast::Path) -> Ty {
+        let segments: Vec<Name> = path.segments.iter().map(|s| Name::from(s.text.as_str())).collect();
+        if segments.iter().any(|s| s.is_empty()) {
+            return Ty::Error;
+        }
+        if let [single] = segments.as_slice() {
+            match &**single {
+                "string" => return Ty::string(),
+                "int" => return Ty::Int(Bounds::default()),
+                "float" => return Ty::Float(Bounds::default()),
+                "bool" => return Ty::Bool,
+                "quantity" => return Ty::Quantity(Bounds::default()),
+                "duration" => return Ty::Duration(Bounds::default()),
+                "any" => return Ty::Any,
+                _ => {}
+            }
+        }
+        let display = segments.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
+        match resolve_path(self.db, self.project, self.file, &segments) {
+            Resolved::Item { file, name, kind: ItemKind::Schema } if segments.len() <= 2 => {
+                let index = crate::index::project_index(self.db, self.project);
+                let display = format!("{}.{}", index.module_display(file), name);
+                Ty::Schema(SchemaRef { file, name, display: Name::from(display.as_str()) })
+            }
+            Resolved::Item { kind, .. } => self.error(
+                Code::UNKNOWN_TYPE,
+                format!("`{display}` is {}, not a type", kind.describe()),
+                path.range,
+                "not a type",
+            ),
+            _ => {
+                let mut d = Diagnostic::error(Code::UNKNOWN_TYPE, format!("unknown type `{display}`"))
+                    .with_primary(self.span(path.range), "not defined");
+                let builtin = ["string", "int", "float", "bool", "quantity", "duration"];
+                let items = crate::index::item_index(self.db, self.file);
+                let schemas = items.items.iter().filter(|(_, h)| h.kind == ItemKind::Schema).map(|(n, _)| &**n);
+                let candidates: Vec<&str> = builtin.into_iter().chain(schemas).collect();
+                if let Some(best) = crate::suggest::best(&display, candidates) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                self.diagnostics.push(d);
+                Ty::Error
+            }
+        }
+    }
+
+    fn refine(&mut self, base: Ty, args: &[ast::Refinement]) -> Ty {
+        let mut ty = base;
+        for arg in args {
+            ty = match (ty, arg) {
+                (Ty::Error, _) => Ty::Error,
+                (Ty::Str(mut s), ast::Refinement::Regex { pattern, range }) => match regex::Regex::new(pattern) {
+                    Ok(re) => {
+                        s.pattern = Some(Pattern { source: Name::from(pattern.as_str()), regex: Arc::new(re) });
+                        Ty::Str(s)
+                    }
+                    Err(e) => self.error(
+                        Code::INVALID_REGEX,
+                        format!("invalid regular expression: {}", first_line(&e.to_string())),
+                        *range,
+                        "does not compile",
+                    ),
+                },
+                (other, ast::Refinement::Regex { range, .. }) => self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("a pattern refines only `string`, not `{other}`"),
+                    *range,
+                    "pattern on a non-string type",
+                ),
+                (ty, ast::Refinement::Range { lo, hi, range }) => self.range(ty, lo.as_ref(), hi.as_ref(), *range),
+            };
+        }
+        ty
+    }
+
+    fn range(&mut self, ty: Ty, lo: Option<&ast::Expr>, hi: Option<&ast::Expr>, range: TextRange) -> Ty {
+        macro_rules! bounds {
+            ($conv:expr) => {{
+                let mut b = Bounds::default();
+                for (slot, e) in [(&mut b.lo, lo), (&mut b.hi, hi)] {
+                    if let Some(e) = e {
+                        match $conv(e) {
+                            Ok(v) => *slot = Some(v),
+                            Err(msg) => {
+                                return self.error(Code::TYPE_MISMATCH, msg, e.range(), "invalid bound");
+                            }
+                        }
+                    }
+                }
+                b
+            }};
+        }
+        let ty = match ty {
+            Ty::Int(_) => Ty::Int(bounds!(|e: &ast::Expr| match literal(e) {
+                Some(Lit::Int(i)) => Ok(i),
+                _ => Err(String::from("an `int` range needs integer bounds")),
+            })),
+            Ty::Float(_) => Ty::Float(bounds!(|e: &ast::Expr| match literal(e) {
+                Some(Lit::Int(i)) => Ok(i as f64),
+                Some(Lit::Float(x)) => Ok(x),
+                _ => Err(String::from("a `float` range needs numeric bounds")),
+            })),
+            Ty::Quantity(_) => Ty::Quantity(bounds!(|e: &ast::Expr| match literal(e) {
+                Some(Lit::Int(i)) => Ok(Quantity::from_int(i)),
+                Some(Lit::Str(s)) => Quantity::parse(&s).map_err(|err| err.to_string()),
+                _ => Err(String::from("a `quantity` range needs quantity bounds such as \"100m\"")),
+            })),
+            Ty::Duration(_) => Ty::Duration(bounds!(|e: &ast::Expr| match literal(e) {
+                Some(Lit::Str(s)) => Duration::parse(&s).map_err(|err| err.to_string()),
+                _ => Err(String::from("a `duration` range needs duration bounds such as \"30s\"")),
+            })),
+            Ty::Str(mut s) => {
+                s.len = bounds!(len_bound);
+                Ty::Str(s)
+            }
+            Ty::List(item, _) => Ty::List(item, bounds!(len_bound)),
+            Ty::Map(v, _) => Ty::Map(v, bounds!(len_bound)),
+            Ty::Error => Ty::Error,
+            other => {
+                return self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("`{other}` cannot be refined with a range"),
+                    range,
+                    "range on a type without order or length",
+                )
+            }
+        };
+        let inverted = match &ty {
+            Ty::Int(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
+            Ty::Float(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
+            Ty::Quantity(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
+            Ty::Duration(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
+            Ty::Str(StrTy { len: b, .. }) | Ty::List(_, b) | Ty::Map(_, b) => {
+                matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h)
+            }
+            _ => false,
+        };
+        if inverted {
+            return self.error(Code::OUT_OF_RANGE, "empty range: the lower bound is above the upper".into(), range, "no value fits");
+        }
+        ty
+    }
+}
+
+fn len_bound(e: &ast::Expr) -> Result<u64, String> {
+    match literal(e) {
+        Some(Lit::Int(i)) if i >= 0 => Ok(i.unsigned_abs()),
+        _ => Err(String::from("a length range needs non-negative integer bounds")),
+    }
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(s).trim().to_string()
+}
+
+/// A literal expression (possibly negated) as a union member or bound.
+pub fn literal(e: &ast::Expr) -> Option<Lit> {
+    match e {
+        ast::Expr::Int { value, .. } => Some(Lit::Int(*value)),
+        ast::Expr::Float { value, .. } => Some(Lit::Float(value.0)),
+        ast::Expr::Bool { value, .. } => Some(Lit::Bool(*value)),
+        ast::Expr::Str(s) => s.as_plain().map(|t| Lit::Str(Name::from(t.as_str()))),
+        ast::Expr::Paren { inner, .. } => literal(inner),
+        ast::Expr::Unary { op: ast::UnaryOp::Neg, operand, .. } => match &**operand {
+            ast::Expr::Int { value, .. } => value.checked_neg().map(Lit::Int),
+            ast::Expr::Float { value, .. } => Some(Lit::Float(-value.0)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Why a redeclared type is not a narrowing of the base type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Widening {
+    pub code: Code,
+    /// What got wider, e.g. "range 1..50 is not within 1..20".
+    pub detail: String,
+}
+
+/// Checks that every value of `new` is a value of `base`.
+pub fn check_narrowing(base: &Ty, new: &Ty) -> Result<(), Widening> {
+    check_narrowing_depth(base, new, 0)
+}
+
+fn widened(code: Code, detail: String) -> Result<(), Widening> {
+    Err(Widening { code, detail })
+}
+
+fn check_narrowing_depth(base: &Ty, new: &Ty, depth: u32) -> Result<(), Widening> {
+    if depth > 64 {
+        return Ok(());
+    }
+    let changed = || widened(Code::CHANGED_TYPE, format!("`{new}` is not a narrowing of `{base}`"));
+    let range = |ok: bool, nb: &dyn fmt::Display, bb: &dyn fmt::Display| {
+        if ok {
+            Ok(())
+        } else {
+            widened(Code::WIDENED_RANGE, format!("range {nb} is not within {bb}"))
+        }
+    };
+    match (base, new) {
+        (Ty::Any | Ty::Error, _) | (_, Ty::Error) => Ok(()),
+        (Ty::Bool, Ty::Bool) => Ok(()),
+        (Ty::Int(b), Ty::Int(n)) => range(n.within(b), n, b),
+        (Ty::Float(b), Ty::Float(n)) => range(n.within(b), n, b),
+        (Ty::Float(b), Ty::Int(n)) => {
+            let n = Bounds { lo: n.lo.map(|x| x as f64), hi: n.hi.map(|x| x as f64) };
+            range(n.within(b), &n, b)
+        }
+        (Ty::Quantity(b), Ty::Quantity(n)) => range(n.within(b), n, b),
+        (Ty::Duration(b), Ty::Duration(n)) => range(n.within(b), n, b),
+        (Ty::Str(b), Ty::Str(n)) => {
+            match (&b.pattern, &n.pattern) {
+                (Some(bp), Some(np)) if bp != np => {
+                    return widened(
+                        Code::WIDENED_PATTERN,
+                        format!("pattern /{}/ replaces /{}/", np.source, bp.source),
+                    )
+                }
+                (Some(bp), None) => {
+                    return widened(Code::WIDENED_PATTERN, format!("the pattern /{}/ is dropped", bp.source))
+                }
+                _ => {}
+            }
+            if n.len.within(&b.len) {
+                Ok(())
+            } else {
+                widened(Code::WIDENED_RANGE, format!("length {} is not within {}", n.len, b.len))
+            }
+        }
+        (Ty::List(bi, bl), Ty::List(ni, nl)) | (Ty::Map(bi, bl), Ty::Map(ni, nl)) => {
+            if !nl.within(bl) {
+                return widened(Code::WIDENED_RANGE, format!("length {nl} is not within {bl}"));
+            }
+            check_narrowing_depth(bi, ni, depth + 1)
+        }
+        (Ty::Optional(b), Ty::Optional(n)) => check_narrowing_depth(b, n, depth + 1),
+        (Ty::Optional(b), n) => check_narrowing_depth(b, n, depth + 1),
+        (b, Ty::Optional(_)) => {
+            widened(Code::CHANGED_TYPE, format!("`{new}` allows null, which `{b}` does not"))
+        }
+        (Ty::Union(b), Ty::Union(n)) => {
+            let extra: Vec<String> = n.iter().filter(|m| !b.contains(m)).map(ToString::to_string).collect();
+            if extra.is_empty() {
+                Ok(())
+            } else {
+                widened(Code::WIDENED_CHOICES, format!("{} not allowed by `{base}`", extra.join(", ")))
+            }
+        }
+        // A union of literals narrows a primitive type when every member satisfies it.
+        (b, Ty::Union(n)) => {
+            let bad: Vec<String> = n.iter().filter(|m| !lit_fits(b, m)).map(ToString::to_string).collect();
+            if bad.is_empty() {
+                Ok(())
+            } else {
+                widened(Code::WIDENED_CHOICES, format!("{} not allowed by `{base}`", bad.join(", ")))
+            }
+        }
+        (Ty::Schema(b), Ty::Schema(n)) if b == n => Ok(()),
+        _ => changed(),
+    }
+}
+
+/// Whether a literal is a value of a (non-union) type, for union narrowing.
+pub fn lit_fits(ty: &Ty, lit: &Lit) -> bool {
+    match (ty, lit) {
+        (Ty::Any | Ty::Error, _) => true,
+        (Ty::Optional(inner), l) => lit_fits(inner, l),
+        (Ty::Bool, Lit::Bool(_)) => true,
+        (Ty::Int(b), Lit::Int(i)) => b.contains(i),
+        (Ty::Float(b), Lit::Int(i)) => b.contains(&(*i as f64)),
+        (Ty::Float(b), Lit::Float(x)) => b.contains(x),
+        (Ty::Str(s), Lit::Str(v)) => {
+            s.pattern.as_ref().is_none_or(|p| p.regex.is_match(v)) && s.len.contains(&(v.chars().count() as u64))
+        }
+        (Ty::Quantity(b), Lit::Str(v)) => Quantity::parse(v).is_ok_and(|q| b.contains(&q)),
+        (Ty::Duration(b), Lit::Str(v)) => Duration::parse(v).is_ok_and(|d| b.contains(&d)),
+        (Ty::Union(members), l) => members.contains(l),
+        _ => false,
+    }
+}

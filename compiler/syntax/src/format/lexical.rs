@@ -1,0 +1,57 @@
+//! Token-level spelling for the formatter: identifiers, keywords and string escapes.
+//!
+//! These must agree with the lexer: a key is printed bare only if the lexer reads it back as the
+//! same identifier, and an escape is only emitted if the lexer decodes it to the same text.
+
+/// Words the lexer reserves; a quoted key with one of these texts must stay quoted.
+const KEYWORDS: &[&str] = &[
+    "app",
+    "as",
+    "check",
+    "else",
+    "emit",
+    "environment",
+    "false",
+    "for",
+    "if",
+    "import",
+    "in",
+    "let",
+    "locked",
+    "null",
+    "schema",
+    "template",
+    "true",
+];
+
+/// `true` when `text` lexes as one identifier token (and not as a keyword).
+pub(super) fn is_plain_ident(text: &str) -> bool {
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else { return false };
+    (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !KEYWORDS.contains(&text)
+}
+
+/// Escapes decoded string text so that the lexer decodes it back to exactly `text`.
+///
+/// Canonical escapes: `\\`, `\"`, `\n`, `\r`, `\t`, `\${` for a literal `${` (so it does not
+/// start an interpolation), and `\u{XX}` for any other control character. Everything else,
+/// including non-ASCII text, is printed as is.
+pub(super) fn escape_str(text: &str, out: &mut String) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c if c.is_control() => {
+                out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+            }
+            c => out.push(c),
+        }
+    }
+}
