@@ -5,8 +5,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 mkdir -p .gopath/src/sigs.k8s.io/structured-merge-diff bin
-export GO111MODULE=off GOPROXY=off GOFLAGS=-mod=mod GOTOOLCHAIN=local
-export GOFLAGS=
+# GOPATH mode, no module proxy (unreachable here): only Debian's /usr/share/gocode.
+export GO111MODULE=off GOPROXY=off GOFLAGS= GOTOOLCHAIN=local
 export GOPATH="$here/.gopath:/usr/share/gocode"
 export GOCACHE="$here/.gopath/cache"
 # Debian ships SMD under its v1 import path; the /v4 module path is a symlink.

@@ -90,13 +90,16 @@ fn render_one(diag: &Diagnostic, sources: &dyn Sources, config: RenderConfig, ou
         return Ok(());
     };
 
+    // Ranges are converted to character offsets here: ariadne 0.6 mixes character and byte
+    // offsets when it prints the `file:line:col` header of a secondary file in byte mode, which
+    // shifts columns after any multi-byte character.
     let span_of = |label: &crate::Label| {
-        let text_len = sources.text(label.span.file).len();
-        let start = (label.span.range.start as usize).min(text_len);
-        let end = (label.span.range.end as usize).min(text_len).max(start);
+        let text = sources.text(label.span.file);
+        let start = char_offset(text, label.span.range.start as usize);
+        let end = char_offset(text, label.span.range.end as usize).max(start);
         (sources.path(label.span.file), start..end)
     };
-    let ariadne_config = Config::default().with_color(config.color).with_index_type(IndexType::Byte);
+    let ariadne_config = Config::default().with_color(config.color).with_index_type(IndexType::Char);
     let mut builder = Report::build(kind, span_of(primary))
         .with_code(diag.code.id)
         .with_message(&diag.message)
@@ -129,6 +132,15 @@ fn render_one(diag: &Diagnostic, sources: &dyn Sources, config: RenderConfig, ou
     files.extend(diag.secondary.iter().map(|l| l.span.file));
     let cache = ariadne::sources(files.into_iter().map(|f| (sources.path(f), sources.text(f).to_owned())));
     builder.finish().write(cache, out)
+}
+
+/// Number of characters before byte `offset` (clamped to the text and to a char boundary).
+fn char_offset(text: &str, offset: usize) -> usize {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    text.get(..offset).map_or(0, |prefix| prefix.chars().count())
 }
 
 /// Version of the JSON document; bumped only on incompatible changes.
@@ -198,7 +210,8 @@ mod tests {
             if file.0 == 0 {
                 "app checkout = web.WebService {\n    port = 9090\n}\n"
             } else {
-                "template WebService {\n    locked port: int = 8080\n}\n"
+                // The em dash is three bytes: columns must still count characters.
+                "// web — platform\ntemplate WebService {\n    locked port: int = 8080\n}\n"
             }
         }
     }
@@ -206,7 +219,7 @@ mod tests {
     fn sample() -> Diagnostic {
         Diagnostic::error(Code::LOCKED_OVERRIDE, "`port` is locked by template `platform.web.WebService`")
             .with_primary(Span::new(FileId(0), TextRange::new(36, 47)), "override not permitted here")
-            .with_secondary(Span::new(FileId(1), TextRange::new(26, 32)), "locked here")
+            .with_secondary(Span::new(FileId(1), TextRange::new(46, 52)), "locked here")
             .with_help("ask the owners of platform/web.kdep, or use a template that leaves `port` open")
     }
 

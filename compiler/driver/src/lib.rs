@@ -17,6 +17,7 @@ use kdep_diag::{Code, Diagnostic, FileId};
 
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::Manifest;
+pub use kdep_eval::value::Value;
 pub use kdep_eval::{emit, EnvironmentInfo};
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use vfs::{DirEntry, MemoryFs, Vfs};

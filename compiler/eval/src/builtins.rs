@@ -1,1 +1,1173 @@
 //! The pure builtin function library (string, list, map, quantity, encoding, hashing, serialisation).
+//!
+//! Every builtin is a plain function from argument values to a value or an error message; the
+//! evaluator wraps messages in `K0405 builtin-failed` diagnostics (prefixing the builtin's
+//! name, which messages here do not repeat). The static description ([`Builtin::params`],
+//! [`Builtin::ret`]) lets the type checker check calls before evaluation; the functions still
+//! check their arguments themselves, so a call that slipped past the checker fails with a
+//! message instead of a panic.
+//!
+//! Invariants: no IO, no clock, no randomness; results depend only on the arguments. Where an
+//! order would otherwise be undefined it is fixed: maps keep insertion order (so `keys` and
+//! `values` follow it), `sort` is stable, `unique` keeps first occurrences. Results are capped
+//! ([`MAX_ITEMS`] list items, [`MAX_STRING_BYTES`] string bytes) so nested calls cannot exhaust
+//! memory.
+
+use std::cmp::Ordering;
+use std::fmt::Write as _;
+
+use base64::Engine as _;
+use kdep_sema::duration::Duration;
+use kdep_sema::quantity::Quantity;
+use rustc_hash::FxHashSet;
+use sha2::{Digest, Sha256};
+
+use crate::emit;
+use crate::value::{Map, Value};
+
+/// The largest list a builtin produces.
+pub const MAX_ITEMS: usize = 1_000_000;
+/// The largest string (in bytes) a builtin produces.
+pub const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
+
+/// What a parameter accepts or a builtin returns, for the type checker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Any value; for returns, "depends on the arguments" (the checker may refine it).
+    Any,
+    Str,
+    Int,
+    Float,
+    /// `int` or `float`.
+    Number,
+    Bool,
+    Quantity,
+    Duration,
+    /// A list of any element type.
+    List,
+    /// A map or record.
+    Map,
+    /// A string or a list.
+    StrOrList,
+    /// A string, list or map (anything with a length).
+    Sized,
+}
+
+impl Kind {
+    /// Whether `value` is acceptable for this kind.
+    pub fn matches(self, value: &Value) -> bool {
+        match self {
+            Kind::Any => true,
+            Kind::Str => matches!(value, Value::Str(_)),
+            Kind::Int => matches!(value, Value::Int(_)),
+            Kind::Float => matches!(value, Value::Float(_)),
+            Kind::Number => matches!(value, Value::Int(_) | Value::Float(_)),
+            Kind::Bool => matches!(value, Value::Bool(_)),
+            Kind::Quantity => matches!(value, Value::Quantity(_)),
+            Kind::Duration => matches!(value, Value::Duration(_)),
+            Kind::List => matches!(value, Value::List(_)),
+            Kind::Map => matches!(value, Value::Map(_)),
+            Kind::StrOrList => matches!(value, Value::Str(_) | Value::List(_)),
+            Kind::Sized => matches!(value, Value::Str(_) | Value::List(_) | Value::Map(_)),
+        }
+    }
+
+    /// The kind as the language spells types, for messages and signatures.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Any => "any",
+            Kind::Str => "string",
+            Kind::Int => "int",
+            Kind::Float => "float",
+            Kind::Number => "int | float",
+            Kind::Bool => "bool",
+            Kind::Quantity => "quantity",
+            Kind::Duration => "duration",
+            Kind::List => "list",
+            Kind::Map => "map",
+            Kind::StrOrList => "string | list",
+            Kind::Sized => "string | list | map",
+        }
+    }
+}
+
+/// A builtin function and its static description.
+#[derive(Clone, Copy)]
+pub struct Builtin {
+    pub name: &'static str,
+    /// Parameter names and kinds, in order.
+    pub params: &'static [(&'static str, Kind)],
+    /// How many leading parameters must be given; the others are optional.
+    pub required: usize,
+    /// Whether the last parameter may be repeated any number of times (zero or more extra).
+    pub variadic: bool,
+    pub ret: Kind,
+    /// One sentence saying what it does.
+    pub doc: &'static str,
+    pub call: fn(&[Value]) -> Result<Value, String>,
+}
+
+impl std::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.signature())
+    }
+}
+
+impl Builtin {
+    /// Whether `n` arguments are an acceptable count.
+    pub fn accepts_arity(&self, n: usize) -> bool {
+        n >= self.required && (self.variadic || n <= self.params.len())
+    }
+
+    /// The kind expected for the argument at `index`, if that position exists.
+    pub fn param_kind(&self, index: usize) -> Option<Kind> {
+        match self.params.get(index) {
+            Some(&(_, kind)) => Some(kind),
+            None if self.variadic => self.params.last().map(|&(_, kind)| kind),
+            None => None,
+        }
+    }
+
+    /// `name(a: string, b?: int, rest: any...) -> list`, for hover and messages.
+    pub fn signature(&self) -> String {
+        let mut out = format!("{}(", self.name);
+        for (i, (pname, kind)) in self.params.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            let optional = if i >= self.required { "?" } else { "" };
+            let repeat = if self.variadic && i + 1 == self.params.len() { "..." } else { "" };
+            let _ = write!(out, "{pname}{optional}: {}{repeat}", kind.name());
+        }
+        let _ = write!(out, ") -> {}", self.ret.name());
+        out
+    }
+
+    /// Checks the argument count and kinds; the error is a `K0214 wrong-arguments` message.
+    pub fn check_args(&self, args: &[Value]) -> Result<(), String> {
+        if !self.accepts_arity(args.len()) {
+            let expected = match (self.required, self.params.len(), self.variadic) {
+                (r, _, true) => format!("at least {r}"),
+                (r, n, false) if r == n => format!("{r}"),
+                (r, n, false) => format!("{r} to {n}"),
+            };
+            let plural = if expected == "1" { "" } else { "s" };
+            return Err(format!(
+                "`{}` takes {expected} argument{plural} but {} were given; usage: {}",
+                self.name,
+                args.len(),
+                self.signature()
+            ));
+        }
+        for (i, arg) in args.iter().enumerate() {
+            if let Some(kind) = self.param_kind(i) {
+                if !kind.matches(arg) {
+                    return Err(format!(
+                        "argument {} of `{}` must be {}, found {} `{}`",
+                        i + 1,
+                        self.name,
+                        kind.name(),
+                        arg.type_name(),
+                        arg.render_short()
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks the arguments, then calls the function.
+    pub fn invoke(&self, args: &[Value]) -> Result<Value, String> {
+        self.check_args(args)?;
+        (self.call)(args)
+    }
+}
+
+/// The builtin called `name`.
+pub fn lookup(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|b| b.name == name)
+}
+
+/// Every builtin, sorted by name (for completion and documentation).
+pub fn all() -> &'static [Builtin] {
+    BUILTINS
+}
+
+macro_rules! builtin {
+    ($name:literal ($($p:literal : $k:ident),*) required $req:literal $(variadic $var:literal)? -> $ret:ident, $f:path, $doc:literal) => {
+        Builtin {
+            name: $name,
+            params: &[$(($p, Kind::$k)),*],
+            required: $req,
+            variadic: false $(|| $var)?,
+            ret: Kind::$ret,
+            doc: $doc,
+            call: $f,
+        }
+    };
+}
+
+/// The library, sorted by name.
+static BUILTINS: &[Builtin] = &[
+    builtin!("abs" ("x": Number) required 1 -> Number, abs, "The absolute value of a number."),
+    builtin!("all" ("list": List) required 1 -> Bool, all_true, "Whether every item of a list of bools is true (true for an empty list)."),
+    builtin!("any" ("list": List) required 1 -> Bool, any_true, "Whether some item of a list of bools is true (false for an empty list)."),
+    builtin!("base64_decode" ("s": Str) required 1 -> Str, base64_decode, "Decodes standard, padded base64 into a UTF-8 string."),
+    builtin!("base64_encode" ("s": Str) required 1 -> Str, base64_encode, "Encodes a string's UTF-8 bytes as standard, padded base64."),
+    builtin!("concat" ("lists": List) required 1 variadic true -> List, concat, "Joins lists end to end."),
+    builtin!("contains" ("haystack": StrOrList, "needle": Any) required 2 -> Bool, contains, "Whether a string contains a substring, or a list contains an item."),
+    builtin!("duration" ("s": Str) required 1 -> Duration, duration, "Parses a duration such as `90s` or `1h30m`."),
+    builtin!("ends_with" ("s": Str, "suffix": Str) required 2 -> Bool, ends_with, "Whether a string ends with a suffix."),
+    builtin!("flatten" ("list": List) required 1 -> List, flatten, "Splices the items of nested lists into one list (one level deep)."),
+    builtin!("format" ("template": Str, "args": Any) required 1 variadic true -> Str, format, "Replaces each `{}` in the template with the next argument as `to_string` shows it; `{{` and `}}` are literal braces."),
+    builtin!("get" ("map": Map, "key": Str, "default": Any) required 3 -> Any, get, "The map's value for a key, or the default when the key is absent."),
+    builtin!("has" ("map": Map, "key": Str) required 2 -> Bool, has, "Whether a map has a key."),
+    builtin!("join" ("list": List, "separator": Str) required 2 -> Str, join, "Joins a list of strings with a separator."),
+    builtin!("keys" ("map": Map) required 1 -> List, keys, "A map's keys, in the map's (insertion) order."),
+    builtin!("len" ("x": Sized) required 1 -> Int, len, "The number of characters of a string, items of a list or entries of a map."),
+    builtin!("lower" ("s": Str) required 1 -> Str, lower, "The string in lower case."),
+    builtin!("matches" ("s": Str, "pattern": Str) required 2 -> Bool, matches, "Whether a regular expression (Rust `regex` syntax) matches anywhere in the string; anchor it with `^...$` to match the whole string."),
+    builtin!("max" ("list": List) required 1 -> Any, max, "The largest item of a non-empty list of numbers, strings, quantities or durations."),
+    builtin!("merge" ("maps": Map) required 1 variadic true -> Map, merge, "Merges maps left to right; later maps win for keys they share (shallow, like `+`)."),
+    builtin!("milli_value" ("q": Quantity) required 1 -> Int, milli_value, "A quantity in thousandths, rounded up (`500m` is 500, `2` is 2000), like Kubernetes' MilliValue."),
+    builtin!("min" ("list": List) required 1 -> Any, min, "The smallest item of a non-empty list of numbers, strings, quantities or durations."),
+    builtin!("omit" ("map": Map, "keys": Str) required 1 variadic true -> Map, omit, "The map without the given keys."),
+    builtin!("quantity" ("s": Str) required 1 -> Quantity, quantity, "Parses a Kubernetes quantity such as `500m` or `1.5Gi`."),
+    builtin!("range" ("start_or_end": Int, "end": Int) required 1 -> List, range, "`range(n)` is `[0, 1, ..., n-1]`; `range(a, b)` is `[a, ..., b-1]`."),
+    builtin!("replace" ("s": Str, "from": Str, "to": Str) required 3 -> Str, replace, "Replaces every occurrence of a non-empty substring."),
+    builtin!("reverse" ("list": List) required 1 -> List, reverse, "The list in reverse order."),
+    builtin!("seconds" ("d": Duration) required 1 -> Int, seconds, "A duration as a whole number of seconds (an error if it has a fraction of a second)."),
+    builtin!("sha256" ("s": Str) required 1 -> Str, sha256, "The SHA-256 digest of a string's UTF-8 bytes, as 64 lowercase hex digits."),
+    builtin!("sort" ("list": List) required 1 -> List, sort, "Sorts numbers, strings (by bytes), quantities or durations ascending; stable."),
+    builtin!("split" ("s": Str, "separator": Str) required 2 -> List, split, "Splits a string at each separator; an empty separator splits into characters."),
+    builtin!("starts_with" ("s": Str, "prefix": Str) required 2 -> Bool, starts_with, "Whether a string starts with a prefix."),
+    builtin!("substr" ("s": Str, "start": Int, "length": Int) required 2 -> Str, substr, "The characters from `start` (0-based) on, at most `length` of them when given."),
+    builtin!("sum" ("list": List) required 1 -> Any, sum, "The sum of a list of ints, floats, quantities or durations (0 for an empty list)."),
+    builtin!("to_float" ("x": Any) required 1 -> Float, to_float, "Converts an int, quantity or numeric string to a float."),
+    builtin!("to_int" ("x": Any) required 1 -> Int, to_int, "Converts a whole float, whole quantity or integer string to an int."),
+    builtin!("to_json" ("x": Any) required 1 -> Str, to_json, "Compact JSON text, keys in insertion order."),
+    builtin!("to_string" ("x": Any) required 1 -> Str, to_string, "A scalar as text: strings unchanged, numbers and bools as written in kdep, quantities and durations as written."),
+    builtin!("to_yaml" ("x": Any) required 1 -> Str, to_yaml, "YAML text (block style, keys in insertion order), as `kdep build` writes it."),
+    builtin!("trim" ("s": Str) required 1 -> Str, trim, "The string without leading and trailing whitespace."),
+    builtin!("trim_prefix" ("s": Str, "prefix": Str) required 2 -> Str, trim_prefix, "The string without the prefix, if it starts with it."),
+    builtin!("trim_suffix" ("s": Str, "suffix": Str) required 2 -> Str, trim_suffix, "The string without the suffix, if it ends with it."),
+    builtin!("unique" ("list": List) required 1 -> List, unique, "The list without repeated items, keeping first occurrences."),
+    builtin!("upper" ("s": Str) required 1 -> Str, upper, "The string in upper case."),
+    builtin!("values" ("map": Map) required 1 -> List, values, "A map's values, in the map's (insertion) order."),
+];
+
+// Argument access. The checker and `check_args` normally guarantee the kinds; these helpers
+// turn a violated guarantee into an error rather than a panic.
+
+fn arg(args: &[Value], i: usize) -> Result<&Value, String> {
+    args.get(i).ok_or_else(|| format!("missing argument {}", i + 1))
+}
+
+fn wrong(i: usize, want: &str, got: &Value) -> String {
+    format!("argument {} must be {want}, found {}", i + 1, got.type_name())
+}
+
+fn str_arg(args: &[Value], i: usize) -> Result<&str, String> {
+    match arg(args, i)? {
+        Value::Str(s) => Ok(s),
+        other => Err(wrong(i, "a string", other)),
+    }
+}
+
+fn int_arg(args: &[Value], i: usize) -> Result<i64, String> {
+    match arg(args, i)? {
+        Value::Int(n) => Ok(*n),
+        other => Err(wrong(i, "an int", other)),
+    }
+}
+
+fn list_arg(args: &[Value], i: usize) -> Result<&[Value], String> {
+    match arg(args, i)? {
+        Value::List(items) => Ok(items),
+        other => Err(wrong(i, "a list", other)),
+    }
+}
+
+fn map_arg(args: &[Value], i: usize) -> Result<&Map, String> {
+    match arg(args, i)? {
+        Value::Map(m) => Ok(m),
+        other => Err(wrong(i, "a map", other)),
+    }
+}
+
+fn checked_string(s: String) -> Result<Value, String> {
+    if s.len() > MAX_STRING_BYTES {
+        Err(format!("the result would be {} bytes long, more than the limit of {MAX_STRING_BYTES}", s.len()))
+    } else {
+        Ok(Value::from(s))
+    }
+}
+
+fn checked_list(items: Vec<Value>) -> Result<Value, String> {
+    if items.len() > MAX_ITEMS {
+        Err(format!("the result would have {} items, more than the limit of {MAX_ITEMS}", items.len()))
+    } else {
+        Ok(Value::list(items))
+    }
+}
+
+fn int_of_usize(n: usize) -> Value {
+    Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+// Strings.
+
+fn len(args: &[Value]) -> Result<Value, String> {
+    match arg(args, 0)? {
+        Value::Str(s) => Ok(int_of_usize(s.chars().count())),
+        Value::List(items) => Ok(int_of_usize(items.len())),
+        Value::Map(m) => Ok(int_of_usize(m.len())),
+        other => Err(wrong(0, "a string, list or map", other)),
+    }
+}
+
+fn upper(args: &[Value]) -> Result<Value, String> {
+    checked_string(str_arg(args, 0)?.to_uppercase())
+}
+
+fn lower(args: &[Value]) -> Result<Value, String> {
+    checked_string(str_arg(args, 0)?.to_lowercase())
+}
+
+fn trim(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::from(str_arg(args, 0)?.trim()))
+}
+
+fn trim_prefix(args: &[Value]) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    Ok(Value::from(s.strip_prefix(str_arg(args, 1)?).unwrap_or(s)))
+}
+
+fn trim_suffix(args: &[Value]) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    Ok(Value::from(s.strip_suffix(str_arg(args, 1)?).unwrap_or(s)))
+}
+
+fn starts_with(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(str_arg(args, 0)?.starts_with(str_arg(args, 1)?)))
+}
+
+fn ends_with(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(str_arg(args, 0)?.ends_with(str_arg(args, 1)?)))
+}
+
+fn replace(args: &[Value]) -> Result<Value, String> {
+    let (s, from, to) = (str_arg(args, 0)?, str_arg(args, 1)?, str_arg(args, 2)?);
+    if from.is_empty() {
+        return Err("the substring to replace is empty".to_owned());
+    }
+    // Bound the result before building it: each match grows the string by `to - from` bytes.
+    let growth = to.len().saturating_sub(from.len());
+    if growth > 0 && s.len().saturating_add(s.matches(from).count().saturating_mul(growth)) > MAX_STRING_BYTES {
+        return Err(format!("the result would be longer than the limit of {MAX_STRING_BYTES} bytes"));
+    }
+    checked_string(s.replace(from, to))
+}
+
+fn split(args: &[Value]) -> Result<Value, String> {
+    let (s, sep) = (str_arg(args, 0)?, str_arg(args, 1)?);
+    let parts: Vec<Value> = if sep.is_empty() {
+        s.chars().map(|c| Value::from(c.to_string())).collect()
+    } else {
+        s.split(sep).map(Value::from).collect()
+    };
+    checked_list(parts)
+}
+
+fn join(args: &[Value]) -> Result<Value, String> {
+    let (items, sep) = (list_arg(args, 0)?, str_arg(args, 1)?);
+    let mut out = String::new();
+    for (i, item) in items.iter().enumerate() {
+        let Value::Str(s) = item else {
+            return Err(format!(
+                "item {} of the list is {} `{}`, not a string; convert it with `to_string`",
+                i + 1,
+                item.type_name(),
+                item.render_short()
+            ));
+        };
+        if i > 0 {
+            out.push_str(sep);
+        }
+        out.push_str(s);
+        if out.len() > MAX_STRING_BYTES {
+            return checked_string(out);
+        }
+    }
+    checked_string(out)
+}
+
+fn contains(args: &[Value]) -> Result<Value, String> {
+    let needle = arg(args, 1)?;
+    match arg(args, 0)? {
+        Value::Str(s) => match needle {
+            Value::Str(sub) => Ok(Value::Bool(s.contains(&**sub))),
+            other => Err(wrong(1, "a string when searching a string", other)),
+        },
+        Value::List(items) => Ok(Value::Bool(items.iter().any(|v| v == needle))),
+        other => Err(wrong(0, "a string or list", other)),
+    }
+}
+
+fn substr(args: &[Value]) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    let start = int_arg(args, 1)?;
+    let n_chars = s.chars().count();
+    let start = usize::try_from(start).map_err(|_| format!("the start index {start} is negative"))?;
+    if start > n_chars {
+        return Err(format!("the start index {start} is past the end of the {n_chars}-character string"));
+    }
+    let take = match args.get(2) {
+        None => usize::MAX,
+        Some(_) => {
+            let n = int_arg(args, 2)?;
+            usize::try_from(n).map_err(|_| format!("the length {n} is negative"))?
+        }
+    };
+    Ok(Value::from(s.chars().skip(start).take(take).collect::<String>()))
+}
+
+fn format(args: &[Value]) -> Result<Value, String> {
+    let template = str_arg(args, 0)?;
+    let fill = args.get(1..).unwrap_or_default();
+    let mut out = String::with_capacity(template.len());
+    let mut next = 0usize;
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' if chars.peek() == Some(&'{') => {
+                chars.next();
+                out.push('{');
+            }
+            '}' if chars.peek() == Some(&'}') => {
+                chars.next();
+                out.push('}');
+            }
+            '{' if chars.peek() == Some(&'}') => {
+                chars.next();
+                let Some(v) = fill.get(next) else {
+                    return Err(format!(
+                        "the template has more `{{}}` placeholders than the {} argument(s) given",
+                        fill.len()
+                    ));
+                };
+                out.push_str(&display_scalar(v)?);
+                next += 1;
+                if out.len() > MAX_STRING_BYTES {
+                    return checked_string(out);
+                }
+            }
+            '{' | '}' => return Err(format!("unmatched `{c}` in the template; write `{c}{c}` for a literal brace")),
+            c => out.push(c),
+        }
+    }
+    if next < fill.len() {
+        return Err(format!("the template has {next} `{{}}` placeholder(s) but {} arguments were given", fill.len()));
+    }
+    checked_string(out)
+}
+
+fn matches(args: &[Value]) -> Result<Value, String> {
+    let (s, pattern) = (str_arg(args, 0)?, str_arg(args, 1)?);
+    let re = regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|e| format!("invalid regular expression: {e}"))?;
+    Ok(Value::Bool(re.is_match(s)))
+}
+
+// Lists.
+
+fn concat(args: &[Value]) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for i in 0..args.len() {
+        let items = list_arg(args, i)?;
+        let n = out.len().saturating_add(items.len());
+        if n > MAX_ITEMS {
+            return Err(format!("the result would have {n} items, more than the limit of {MAX_ITEMS}"));
+        }
+        out.extend(items.iter().cloned());
+    }
+    checked_list(out)
+}
+
+fn flatten(args: &[Value]) -> Result<Value, String> {
+    let mut out = Vec::new();
+    for item in list_arg(args, 0)? {
+        match item {
+            Value::List(inner) => out.extend(inner.iter().cloned()),
+            other => out.push(other.clone()),
+        }
+        if out.len() > MAX_ITEMS {
+            break;
+        }
+    }
+    checked_list(out)
+}
+
+fn reverse(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::list(list_arg(args, 0)?.iter().rev().cloned().collect()))
+}
+
+/// The comparable class of a value, so lists mixing classes are rejected.
+#[derive(PartialEq, Eq)]
+enum Class {
+    Number,
+    Str,
+    Quantity,
+    Duration,
+}
+
+fn class_of(v: &Value) -> Option<Class> {
+    match v {
+        Value::Int(_) => Some(Class::Number),
+        Value::Float(x) if !x.is_nan() => Some(Class::Number),
+        Value::Str(_) => Some(Class::Str),
+        Value::Quantity(_) => Some(Class::Quantity),
+        Value::Duration(_) => Some(Class::Duration),
+        _ => None,
+    }
+}
+
+/// Orders two values of the same class (ints and floats compare numerically).
+fn compare(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Int(x), Value::Int(y)) => x.cmp(y),
+        (Value::Float(x), Value::Float(y)) => x.total_cmp(y),
+        (Value::Int(x), Value::Float(y)) => (*x as f64).total_cmp(y),
+        (Value::Float(x), Value::Int(y)) => x.total_cmp(&(*y as f64)),
+        (Value::Str(x), Value::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Quantity(x), Value::Quantity(y)) => x.cmp(y),
+        (Value::Duration(x), Value::Duration(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+/// Checks that every item is comparable and of one class.
+fn check_comparable(items: &[Value]) -> Result<(), String> {
+    let mut first: Option<(Class, &Value)> = None;
+    for (i, item) in items.iter().enumerate() {
+        let Some(class) = class_of(item) else {
+            return Err(format!(
+                "item {} is {} `{}`; only numbers, strings, quantities and durations can be ordered",
+                i + 1,
+                item.type_name(),
+                item.render_short()
+            ));
+        };
+        match &first {
+            None => first = Some((class, item)),
+            Some((c, v)) if *c != class => {
+                return Err(format!(
+                    "the list mixes {} and {} items, which cannot be compared",
+                    v.type_name(),
+                    item.type_name()
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+fn sort(args: &[Value]) -> Result<Value, String> {
+    let items = list_arg(args, 0)?;
+    check_comparable(items)?;
+    let mut out = items.to_vec();
+    out.sort_by(compare);
+    Ok(Value::list(out))
+}
+
+fn extreme(args: &[Value], want: Ordering) -> Result<Value, String> {
+    let items = list_arg(args, 0)?;
+    check_comparable(items)?;
+    let mut best: Option<&Value> = None;
+    for item in items {
+        if best.is_none_or(|b| compare(item, b) == want) {
+            best = Some(item);
+        }
+    }
+    best.cloned().ok_or_else(|| "the list is empty".to_owned())
+}
+
+fn min(args: &[Value]) -> Result<Value, String> {
+    extreme(args, Ordering::Less)
+}
+
+fn max(args: &[Value]) -> Result<Value, String> {
+    extreme(args, Ordering::Greater)
+}
+
+fn sum(args: &[Value]) -> Result<Value, String> {
+    let items = list_arg(args, 0)?;
+    let Some(first) = items.first() else { return Ok(Value::Int(0)) };
+    let mixed =
+        |v: &Value| format!("cannot add {} `{}` to a sum of {}s", v.type_name(), v.render_short(), first.type_name());
+    match first {
+        Value::Int(_) => {
+            let mut acc: i64 = 0;
+            for v in items {
+                let Value::Int(n) = v else { return Err(mixed(v)) };
+                acc = acc.checked_add(*n).ok_or("the sum overflows a 64-bit integer")?;
+            }
+            Ok(Value::Int(acc))
+        }
+        Value::Float(_) => {
+            let mut acc = 0.0;
+            for v in items {
+                let Value::Float(x) = v else { return Err(mixed(v)) };
+                acc += x;
+            }
+            Ok(Value::Float(acc))
+        }
+        Value::Quantity(q) => {
+            let mut acc = Quantity::from_nanos(0, q.format());
+            for v in items {
+                let Value::Quantity(x) = v else { return Err(mixed(v)) };
+                acc = acc.checked_add(x).map_err(|e| e.reason)?;
+            }
+            Ok(Value::Quantity(acc))
+        }
+        Value::Duration(_) => {
+            let mut acc = Duration::from_nanos(0);
+            for v in items {
+                let Value::Duration(x) = v else { return Err(mixed(v)) };
+                acc = acc.checked_add(x).map_err(|e| e.reason)?;
+            }
+            Ok(Value::Duration(acc))
+        }
+        other => {
+            Err(format!("cannot sum {} items; only ints, floats, quantities and durations add", other.type_name()))
+        }
+    }
+}
+
+fn range(args: &[Value]) -> Result<Value, String> {
+    let (start, end) = match args.get(1) {
+        None => (0, int_arg(args, 0)?),
+        Some(_) => (int_arg(args, 0)?, int_arg(args, 1)?),
+    };
+    if end <= start {
+        return Ok(Value::list(Vec::new()));
+    }
+    let n = end.abs_diff(start);
+    if n > MAX_ITEMS as u64 {
+        return Err(format!("the range would have {n} items, more than the limit of {MAX_ITEMS}"));
+    }
+    Ok(Value::list((start..end).map(Value::Int).collect()))
+}
+
+fn unique(args: &[Value]) -> Result<Value, String> {
+    let items = list_arg(args, 0)?;
+    let mut out: Vec<Value> = Vec::new();
+    // Strings and ints, the common case, are deduplicated by hashing; other values by scanning.
+    let mut strs: FxHashSet<&str> = FxHashSet::default();
+    let mut ints: FxHashSet<i64> = FxHashSet::default();
+    for item in items {
+        let fresh = match item {
+            Value::Str(s) => strs.insert(s),
+            Value::Int(n) => ints.insert(*n),
+            other => !out.contains(other),
+        };
+        if fresh {
+            out.push(item.clone());
+        }
+    }
+    Ok(Value::list(out))
+}
+
+fn bools(args: &[Value]) -> Result<Vec<bool>, String> {
+    list_arg(args, 0)?
+        .iter()
+        .enumerate()
+        .map(|(i, v)| match v {
+            Value::Bool(b) => Ok(*b),
+            other => Err(format!("item {} is {} `{}`, not a bool", i + 1, other.type_name(), other.render_short())),
+        })
+        .collect()
+}
+
+fn all_true(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(bools(args)?.into_iter().all(|b| b)))
+}
+
+fn any_true(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(bools(args)?.into_iter().any(|b| b)))
+}
+
+// Maps.
+
+fn keys(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::list(map_arg(args, 0)?.keys().map(Value::from).collect()))
+}
+
+fn values(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::list(map_arg(args, 0)?.values().cloned().collect()))
+}
+
+fn get(args: &[Value]) -> Result<Value, String> {
+    let (m, key) = (map_arg(args, 0)?, str_arg(args, 1)?);
+    match m.get(key) {
+        Some(v) => Ok(v.clone()),
+        None => arg(args, 2).cloned(),
+    }
+}
+
+fn has(args: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(map_arg(args, 0)?.contains_key(str_arg(args, 1)?)))
+}
+
+fn merge(args: &[Value]) -> Result<Value, String> {
+    let mut out = map_arg(args, 0)?.clone();
+    for i in 1..args.len() {
+        out = out.merge(map_arg(args, i)?);
+    }
+    Ok(Value::map(out))
+}
+
+fn omit(args: &[Value]) -> Result<Value, String> {
+    let mut out = map_arg(args, 0)?.clone();
+    for i in 1..args.len() {
+        out.remove(str_arg(args, i)?);
+    }
+    Ok(Value::map(out))
+}
+
+// Quantities, durations and conversions.
+
+fn quantity(args: &[Value]) -> Result<Value, String> {
+    Quantity::parse(str_arg(args, 0)?).map(Value::Quantity).map_err(|e| e.to_string())
+}
+
+fn duration(args: &[Value]) -> Result<Value, String> {
+    Duration::parse(str_arg(args, 0)?).map(Value::Duration).map_err(|e| e.to_string())
+}
+
+fn milli_value(args: &[Value]) -> Result<Value, String> {
+    match arg(args, 0)? {
+        Value::Quantity(q) => q
+            .milli_value()
+            .map(Value::Int)
+            .ok_or_else(|| format!("`{}` in thousandths does not fit an int", q.as_written())),
+        other => Err(wrong(0, "a quantity", other)),
+    }
+}
+
+fn seconds(args: &[Value]) -> Result<Value, String> {
+    match arg(args, 0)? {
+        Value::Duration(d) => d
+            .whole_seconds()
+            .map(Value::Int)
+            .ok_or_else(|| format!("`{}` is not a whole number of seconds", d.as_written())),
+        other => Err(wrong(0, "a duration", other)),
+    }
+}
+
+fn abs(args: &[Value]) -> Result<Value, String> {
+    match arg(args, 0)? {
+        Value::Int(n) => n.checked_abs().map(Value::Int).ok_or_else(|| format!("the absolute value of {n} overflows")),
+        Value::Float(x) => Ok(Value::Float(x.abs())),
+        other => Err(wrong(0, "a number", other)),
+    }
+}
+
+fn to_int(args: &[Value]) -> Result<Value, String> {
+    match arg(args, 0)? {
+        Value::Int(n) => Ok(Value::Int(*n)),
+        Value::Float(x) => {
+            // Every whole f64 in (-2^63, 2^63) converts exactly; `as` would saturate silently.
+            if x.fract() == 0.0 && *x >= -9.223_372_036_854_776e18 && *x < 9.223_372_036_854_776e18 {
+                Ok(Value::Int(*x as i64))
+            } else {
+                Err(format!("the float {x:?} is not a whole number that fits an int"))
+            }
+        }
+        Value::Str(s) => s.parse::<i64>().map(Value::Int).map_err(|_| format!("`{s}` is not an integer")),
+        Value::Quantity(q) => q
+            .to_i64_exact()
+            .map(Value::Int)
+            .ok_or_else(|| format!("the quantity `{}` is not a whole number that fits an int", q.as_written())),
+        other => Err(format!("cannot convert {} `{}` to an int", other.type_name(), other.render_short())),
+    }
+}
+
+fn to_float(args: &[Value]) -> Result<Value, String> {
+    match arg(args, 0)? {
+        Value::Int(n) => Ok(Value::Float(*n as f64)),
+        Value::Float(x) => Ok(Value::Float(*x)),
+        Value::Str(s) => match s.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Value::Float(x)),
+            _ => Err(format!("`{s}` is not a finite number")),
+        },
+        Value::Quantity(q) => Ok(Value::Float(q.to_f64())),
+        other => Err(format!("cannot convert {} `{}` to a float", other.type_name(), other.render_short())),
+    }
+}
+
+/// How `to_string` and `format` show a scalar.
+fn display_scalar(v: &Value) -> Result<String, String> {
+    Ok(match v {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(n) => n.to_string(),
+        Value::Float(x) => format!("{x:?}"),
+        Value::Str(s) => s.to_string(),
+        Value::Quantity(q) => q.as_written(),
+        Value::Duration(d) => d.as_written(),
+        Value::List(_) | Value::Map(_) => {
+            return Err(format!(
+                "cannot convert {} `{}` to a string; use `to_json` or `to_yaml`",
+                v.type_name(),
+                v.render_short()
+            ))
+        }
+    })
+}
+
+fn to_string(args: &[Value]) -> Result<Value, String> {
+    display_scalar(arg(args, 0)?).map(Value::from)
+}
+
+fn to_json(args: &[Value]) -> Result<Value, String> {
+    let json = arg(args, 0)?.to_json()?;
+    checked_string(json.to_string())
+}
+
+fn to_yaml(args: &[Value]) -> Result<Value, String> {
+    let v = arg(args, 0)?;
+    // Non-finite floats would print as `.nan`/`.inf`, which is valid YAML; nothing to reject.
+    checked_string(emit::to_yaml_value(v))
+}
+
+// Encoding and hashing.
+
+fn base64_encode(args: &[Value]) -> Result<Value, String> {
+    checked_string(base64::engine::general_purpose::STANDARD.encode(str_arg(args, 0)?.as_bytes()))
+}
+
+fn base64_decode(args: &[Value]) -> Result<Value, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(str_arg(args, 0)?.as_bytes())
+        .map_err(|e| format!("not valid base64 (standard alphabet, with padding): {e}"))?;
+    String::from_utf8(bytes).map(Value::from).map_err(|_| "the decoded bytes are not UTF-8 text".to_owned())
+}
+
+fn sha256(args: &[Value]) -> Result<Value, String> {
+    let digest = Sha256::digest(str_arg(args, 0)?.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for b in digest {
+        let _ = write!(hex, "{b:02x}");
+    }
+    Ok(Value::from(hex))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Origin;
+
+    fn s(text: &str) -> Value {
+        Value::from(text)
+    }
+
+    fn list(items: Vec<Value>) -> Value {
+        Value::list(items)
+    }
+
+    fn q(text: &str) -> Value {
+        Value::Quantity(Quantity::parse(text).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn d(text: &str) -> Value {
+        Value::Duration(Duration::parse(text).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        let mut m = Map::with_capacity(entries.len());
+        for (k, v) in entries {
+            m.insert(*k, v.clone(), Origin::builtin());
+        }
+        Value::map(m)
+    }
+
+    fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
+        lookup(name).ok_or_else(|| format!("no builtin {name}"))?.invoke(&args)
+    }
+
+    /// Calls and renders the result as kdep syntax, or `error: ...`.
+    fn show(name: &str, args: Vec<Value>) -> String {
+        match call(name, args) {
+            Ok(v) => v.to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn table_is_sorted_unique_and_documented() {
+        let names: Vec<&str> = all().iter().map(|b| b.name).collect();
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted);
+        for b in all() {
+            assert!(b.doc.ends_with('.') && !b.doc.is_empty(), "{}", b.name);
+            assert!(b.required <= b.params.len(), "{}", b.name);
+            assert_eq!(lookup(b.name).map(|x| x.name), Some(b.name));
+        }
+        assert!(lookup("nope").is_none());
+    }
+
+    #[test]
+    fn signatures_and_argument_checks() {
+        let sig = |n: &str| lookup(n).map(Builtin::signature).unwrap_or_default();
+        assert_eq!(sig("substr"), "substr(s: string, start: int, length?: int) -> string");
+        assert_eq!(sig("format"), "format(template: string, args?: any...) -> string");
+        assert_eq!(sig("get"), "get(map: map, key: string, default: any) -> any");
+        assert_eq!(
+            show("upper", vec![]),
+            "error: `upper` takes 1 argument but 0 were given; usage: upper(s: string) -> string"
+        );
+        assert_eq!(
+            show("substr", vec![s("a")]),
+            "error: `substr` takes 2 to 3 arguments but 1 were given; usage: substr(s: string, start: int, length?: int) -> string"
+        );
+        assert_eq!(show("upper", vec![Value::Int(25)]), "error: argument 1 of `upper` must be string, found int `25`");
+        assert_eq!(
+            show("concat", vec![list(vec![]), s("x")]),
+            "error: argument 2 of `concat` must be list, found string `\"x\"`"
+        );
+        let concat = lookup("concat").map(|b| (b.accepts_arity(0), b.accepts_arity(5)));
+        assert_eq!(concat, Some((false, true)));
+    }
+
+    #[test]
+    fn strings() {
+        let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+            ("len", vec![s("héllo")], "5"),
+            ("len", vec![list(vec![Value::Null])], "1"),
+            ("len", vec![map(&[("a", Value::Int(1))])], "1"),
+            ("upper", vec![s("abc")], "\"ABC\""),
+            ("lower", vec![s("ÀB")], "\"àb\""),
+            ("trim", vec![s("  a b \n")], "\"a b\""),
+            ("trim_prefix", vec![s("v1.2"), s("v")], "\"1.2\""),
+            ("trim_prefix", vec![s("1.2"), s("v")], "\"1.2\""),
+            ("trim_suffix", vec![s("app.yaml"), s(".yaml")], "\"app\""),
+            ("replace", vec![s("a-b-c"), s("-"), s("_")], "\"a_b_c\""),
+            ("replace", vec![s("abc"), s(""), s("x")], "error: the substring to replace is empty"),
+            ("split", vec![s("a,b,,c"), s(",")], "[\"a\", \"b\", \"\", \"c\"]"),
+            ("split", vec![s("ab"), s("")], "[\"a\", \"b\"]"),
+            ("split", vec![s(""), s(",")], "[\"\"]"),
+            ("join", vec![list(vec![s("a"), s("b")]), s(", ")], "\"a, b\""),
+            (
+                "join",
+                vec![list(vec![s("a"), Value::Int(1)]), s(",")],
+                "error: item 2 of the list is int `1`, not a string; convert it with `to_string`",
+            ),
+            ("contains", vec![s("hello"), s("ell")], "true"),
+            ("contains", vec![list(vec![q("1Gi")]), q("1024Mi")], "true"),
+            ("contains", vec![list(vec![Value::Int(1)]), Value::Int(2)], "false"),
+            (
+                "contains",
+                vec![s("a"), Value::Int(1)],
+                "error: argument 2 must be a string when searching a string, found int",
+            ),
+            ("starts_with", vec![s("hello"), s("he")], "true"),
+            ("ends_with", vec![s("hello"), s("he")], "false"),
+            ("substr", vec![s("héllo"), Value::Int(1), Value::Int(3)], "\"éll\""),
+            ("substr", vec![s("hello"), Value::Int(3)], "\"lo\""),
+            ("substr", vec![s("hello"), Value::Int(5)], "\"\""),
+            ("substr", vec![s("hello"), Value::Int(2), Value::Int(99)], "\"llo\""),
+            (
+                "substr",
+                vec![s("hello"), Value::Int(6)],
+                "error: the start index 6 is past the end of the 5-character string",
+            ),
+            ("substr", vec![s("hello"), Value::Int(-1)], "error: the start index -1 is negative"),
+            ("format", vec![s("{}-{} {{x}}"), s("a"), Value::Int(2)], "\"a-2 {x}\""),
+            ("format", vec![s("{}: {}"), q("1.5Gi"), Value::Float(0.5)], "\"1.5Gi: 0.5\""),
+            ("format", vec![s("{}")], "error: the template has more `{}` placeholders than the 0 argument(s) given"),
+            (
+                "format",
+                vec![s("x"), Value::Int(1)],
+                "error: the template has 0 `{}` placeholder(s) but 1 arguments were given",
+            ),
+            ("format", vec![s("{x}")], "error: unmatched `{` in the template; write `{{` for a literal brace"),
+            ("matches", vec![s("web-1"), s("^[a-z]+-[0-9]$")], "true"),
+            ("matches", vec![s("web"), s("^[0-9]")], "false"),
+        ];
+        for (name, args, want) in cases {
+            assert_eq!(show(name, args.clone()), want, "{name}({args:?})");
+        }
+        assert!(show("matches", vec![s("a"), s("(")]).starts_with("error: invalid regular expression"));
+    }
+
+    #[test]
+    fn lists() {
+        let ints = |ns: &[i64]| list(ns.iter().copied().map(Value::Int).collect());
+        let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+            ("concat", vec![ints(&[1]), ints(&[]), ints(&[2, 3])], "[1, 2, 3]"),
+            ("flatten", vec![list(vec![ints(&[1, 2]), Value::Int(3), list(vec![ints(&[4])])])], "[1, 2, 3, [4]]"),
+            ("sort", vec![ints(&[3, 1, 2])], "[1, 2, 3]"),
+            ("sort", vec![list(vec![s("b"), s("B"), s("a")])], "[\"B\", \"a\", \"b\"]"),
+            ("sort", vec![list(vec![q("1Gi"), q("100Mi"), q("2G")])], "[\"100Mi\", \"1Gi\", \"2G\"]"),
+            ("sort", vec![list(vec![Value::Float(2.5), Value::Int(1)])], "[1, 2.5]"),
+            ("sort", vec![list(vec![d("1m"), d("30s")])], "[\"30s\", \"1m\"]"),
+            (
+                "sort",
+                vec![list(vec![s("a"), Value::Int(1)])],
+                "error: the list mixes string and int items, which cannot be compared",
+            ),
+            (
+                "sort",
+                vec![list(vec![Value::Bool(true)])],
+                "error: item 1 is bool `true`; only numbers, strings, quantities and durations can be ordered",
+            ),
+            (
+                "unique",
+                vec![list(vec![s("a"), s("b"), s("a"), Value::Int(1), Value::Int(1), q("1"), q("1000m")])],
+                "[\"a\", \"b\", 1, \"1\"]",
+            ),
+            ("reverse", vec![ints(&[1, 2, 3])], "[3, 2, 1]"),
+            ("min", vec![ints(&[3, 1, 2])], "1"),
+            ("max", vec![list(vec![q("500m"), q("2"), q("1")])], "\"2\""),
+            ("max", vec![ints(&[])], "error: the list is empty"),
+            ("max", vec![ints(&[2, 2])], "2"),
+            ("sum", vec![ints(&[1, 2, 3])], "6"),
+            ("sum", vec![ints(&[])], "0"),
+            ("sum", vec![list(vec![Value::Float(0.5), Value::Float(0.25)])], "0.75"),
+            ("sum", vec![list(vec![q("500m"), q("1.5")])], "\"2\""),
+            ("sum", vec![list(vec![d("1m"), d("30s")])], "\"1m30s\""),
+            (
+                "sum",
+                vec![list(vec![Value::Int(1), Value::Float(1.0)])],
+                "error: cannot add float `1.0` to a sum of ints",
+            ),
+            ("sum", vec![ints(&[i64::MAX, 1])], "error: the sum overflows a 64-bit integer"),
+            (
+                "sum",
+                vec![list(vec![s("a")])],
+                "error: cannot sum string items; only ints, floats, quantities and durations add",
+            ),
+            ("range", vec![Value::Int(3)], "[0, 1, 2]"),
+            ("range", vec![Value::Int(2), Value::Int(4)], "[2, 3]"),
+            ("range", vec![Value::Int(4), Value::Int(2)], "[]"),
+            (
+                "range",
+                vec![Value::Int(i64::MIN), Value::Int(i64::MAX)],
+                "error: the range would have 18446744073709551615 items, more than the limit of 1000000",
+            ),
+            ("all", vec![list(vec![Value::Bool(true), Value::Bool(true)])], "true"),
+            ("all", vec![list(vec![])], "true"),
+            ("any", vec![list(vec![Value::Bool(false)])], "false"),
+            ("any", vec![list(vec![Value::Int(1)])], "error: item 1 is int `1`, not a bool"),
+        ];
+        for (name, args, want) in cases {
+            assert_eq!(show(name, args.clone()), want, "{name}({args:?})");
+        }
+    }
+
+    #[test]
+    fn maps() {
+        let m = map(&[("b", Value::Int(1)), ("a", Value::Int(2))]);
+        let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+            ("keys", vec![m.clone()], "[\"b\", \"a\"]"),
+            ("values", vec![m.clone()], "[1, 2]"),
+            ("get", vec![m.clone(), s("a"), Value::Null], "2"),
+            ("get", vec![m.clone(), s("z"), s("dflt")], "\"dflt\""),
+            ("has", vec![m.clone(), s("b")], "true"),
+            ("has", vec![m.clone(), s("z")], "false"),
+            ("merge", vec![m.clone(), map(&[("b", Value::Int(9)), ("c", Value::Int(3))])], "{ b = 9, a = 2, c = 3 }"),
+            ("merge", vec![m.clone()], "{ b = 1, a = 2 }"),
+            ("omit", vec![m.clone(), s("b"), s("zz")], "{ a = 2 }"),
+        ];
+        for (name, args, want) in cases {
+            assert_eq!(show(name, args.clone()), want, "{name}({args:?})");
+        }
+    }
+
+    #[test]
+    fn quantities_durations_and_conversions() {
+        let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+            ("quantity", vec![s("1.5Gi")], "\"1.5Gi\""),
+            ("duration", vec![s("90s")], "\"90s\""),
+            ("milli_value", vec![q("250m")], "250"),
+            ("milli_value", vec![q("2")], "2000"),
+            ("seconds", vec![d("2m")], "120"),
+            ("seconds", vec![d("1.5s")], "error: `1.5s` is not a whole number of seconds"),
+            ("abs", vec![Value::Int(-3)], "3"),
+            ("abs", vec![Value::Float(-0.5)], "0.5"),
+            ("abs", vec![Value::Int(i64::MIN)], "error: the absolute value of -9223372036854775808 overflows"),
+            ("to_int", vec![s("42")], "42"),
+            ("to_int", vec![s("4x")], "error: `4x` is not an integer"),
+            ("to_int", vec![Value::Float(3.0)], "3"),
+            ("to_int", vec![Value::Float(3.5)], "error: the float 3.5 is not a whole number that fits an int"),
+            ("to_int", vec![Value::Float(1e19)], "error: the float 1e19 is not a whole number that fits an int"),
+            ("to_int", vec![q("2k")], "2000"),
+            ("to_int", vec![q("1500m")], "error: the quantity `1500m` is not a whole number that fits an int"),
+            ("to_int", vec![Value::Bool(true)], "error: cannot convert bool `true` to an int"),
+            ("to_float", vec![Value::Int(2)], "2.0"),
+            ("to_float", vec![s("0.25")], "0.25"),
+            ("to_float", vec![s("nan")], "error: `nan` is not a finite number"),
+            ("to_float", vec![q("1500m")], "1.5"),
+            ("to_string", vec![Value::Int(-7)], "\"-7\""),
+            ("to_string", vec![Value::Float(1.0)], "\"1.0\""),
+            ("to_string", vec![Value::Bool(false)], "\"false\""),
+            ("to_string", vec![q("500m")], "\"500m\""),
+            (
+                "to_string",
+                vec![list(vec![])],
+                "error: cannot convert list `[]` to a string; use `to_json` or `to_yaml`",
+            ),
+        ];
+        for (name, args, want) in cases {
+            assert_eq!(show(name, args.clone()), want, "{name}({args:?})");
+        }
+        let err = show("quantity", vec![s("1K")]);
+        assert!(err.starts_with("error: `1K` is not a valid quantity: unknown suffix `K`"), "{err}");
+        let err = show("duration", vec![s("10")]);
+        assert!(err.starts_with("error: `10` is not a valid duration: the number `10` has no unit"), "{err}");
+    }
+
+    #[test]
+    fn encoding_hashing_and_serialisation() {
+        let cases: Vec<(&str, Vec<Value>, &str)> = vec![
+            ("base64_encode", vec![s("hello")], "\"aGVsbG8=\""),
+            ("base64_decode", vec![s("aGVsbG8=")], "\"hello\""),
+            ("base64_decode", vec![s("//8=")], "error: the decoded bytes are not UTF-8 text"),
+            ("sha256", vec![s("")], "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\""),
+            ("sha256", vec![s("abc")], "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\""),
+            (
+                "to_json",
+                vec![map(&[("z", Value::Int(1)), ("a", list(vec![q("1Gi"), Value::Null, Value::Float(0.5)]))])],
+                r#""{\"z\":1,\"a\":[\"1Gi\",null,0.5]}""#,
+            ),
+            ("to_json", vec![Value::Float(f64::NAN)], "error: the float `NaN` has no JSON representation"),
+            (
+                "to_yaml",
+                vec![map(&[("on", Value::Bool(true)), ("list", list(vec![s("a")]))])],
+                r#""\"on\": true\nlist:\n- a\n""#,
+            ),
+        ];
+        for (name, args, want) in cases {
+            assert_eq!(show(name, args.clone()), want, "{name}({args:?})");
+        }
+        assert!(show("base64_decode", vec![s("%%%")]).starts_with("error: not valid base64"));
+    }
+
+    #[test]
+    fn results_are_bounded() {
+        let big = s(&"ab".repeat(1 << 20));
+        let err = show("replace", vec![big.clone(), s("a"), s(&"x".repeat(64))]);
+        assert!(err.starts_with("error: the result would be longer than the limit"), "{err}");
+        let err = show("range", vec![Value::Int(2_000_000)]);
+        assert!(err.starts_with("error: the range would have 2000000 items"), "{err}");
+        let many = list(vec![Value::Null; 600_000]);
+        let err = show("concat", vec![many.clone(), many]);
+        assert!(err.starts_with("error: the result would have 1200000 items"), "{err}");
+    }
+}

@@ -1,1 +1,845 @@
 //! Deterministic YAML and JSON writers for manifests (YAML 1.1-safe quoting, stable key order).
+//!
+//! # Key order
+//!
+//! In each emitted object the top-level keys `apiVersion`, `kind`, `metadata` come first, then
+//! the others in insertion (declaration) order; inside the top-level `metadata`, `name` and
+//! `namespace` come first, then insertion order. Everything deeper keeps insertion order.
+//! [`to_yaml_value`] (the `to_yaml` builtin) never reorders.
+//!
+//! # YAML layout
+//!
+//! Block style with two-space indentation, the way `kubectl` prints: a list that is a map
+//! value sits at the key's indentation (`containers:` / `- name: web`), maps inside list items
+//! start on the dash line, empty collections are `{}` and `[]`. Documents of a stream are
+//! separated by `---` lines (no leading `---`, no trailing `...`); an empty stream is empty.
+//!
+//! # Scalars
+//!
+//! Strings are written plain only when every YAML 1.1 and 1.2 parser reads them back as the
+//! same string; otherwise they are double-quoted with escapes. A string is quoted when it:
+//!
+//! * is empty, starts or ends with whitespace, or contains a tab, a line break or any
+//!   character YAML does not allow unescaped (controls, DEL, C1 controls, U+2028/2029, BOM,
+//!   U+FFFE/U+FFFF);
+//! * starts with an indicator character ``- ? : , [ ] { } # & * ! | > ' " % @ ` ``;
+//! * starts with `...` (a document end marker at the start of a line);
+//! * contains `: ` or ` #`, or ends with `:`;
+//! * is, ignoring ASCII case, one of `true false yes no y n on off null ~ = <<` or (after an
+//!   optional sign) `inf infinity nan .inf .nan`;
+//! * after an optional sign starts with a digit or `.` and consists only of characters that can
+//!   occur in a YAML 1.1/1.2 number or timestamp (digits, `_ . : + -`, `e x o b`, hex letters,
+//!   `t z` and spaces). This covers `0755`, `0x1F`, `1e3`, `.5`, `1_000`, `12:30`, `2024-01-01`
+//!   and `2001-12-14t21:59:43.10-05:00`, and is deliberately broad: quoting a string
+//!   needlessly is harmless, failing to quote one is not. `500m` and `1Gi` stay plain.
+//!
+//! A multi-line string whose lines need no escapes is written as a literal block (`|` when it
+//! ends with exactly one newline, `|-` when it ends with none), the way ConfigMap files are
+//! usually read; other multi-line strings are double-quoted with `\n` escapes. Keys follow the
+//! same rules (never block scalars), and keys longer than 1000 characters use the explicit
+//! `? key` form because YAML limits implicit keys to 1024 characters.
+//!
+//! Floats always read back as floats: `1.0`, `0.25`, `1.0e+20` (YAML 1.1 needs the point and
+//! the exponent sign), `.inf`, `-.inf`, `.nan`. Quantities and durations are strings, written as
+//! the user wrote them ([`Quantity::as_written`](kdep_sema::quantity::Quantity::as_written)).
+//!
+//! # JSON
+//!
+//! [`to_json`] writes one object as itself and zero or several objects as a `v1` `List`
+//! (`{"apiVersion": "v1", "kind": "List", "items": [...]}`), like `kubectl get -o json`,
+//! pretty-printed with two-space indentation and a final newline. JSON has no non-finite
+//! numbers, so a NaN or infinite float is written as `null` (the evaluator should have rejected
+//! it before emission).
+
+use std::fmt::Write as _;
+
+use crate::value::{Map, Value};
+
+/// Which keys a map puts first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// The root of an emitted object.
+    Object,
+    /// The `metadata` of an emitted object.
+    Metadata,
+    Insertion,
+}
+
+impl Order {
+    fn first_keys(self) -> &'static [&'static str] {
+        match self {
+            Order::Object => &["apiVersion", "kind", "metadata"],
+            Order::Metadata => &["name", "namespace"],
+            Order::Insertion => &[],
+        }
+    }
+
+    fn child(self, key: &str) -> Order {
+        if self == Order::Object && key == "metadata" {
+            Order::Metadata
+        } else {
+            Order::Insertion
+        }
+    }
+}
+
+/// A map's entries in output order.
+fn ordered(map: &Map, order: Order) -> Vec<(&str, &Value)> {
+    let first = order.first_keys();
+    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(map.len());
+    for key in first {
+        if let Some(v) = map.get(key) {
+            out.push((key, v));
+        }
+    }
+    out.extend(map.iter().filter(|(k, _)| !first.contains(k)));
+    out
+}
+
+/// Writes Kubernetes objects as a YAML stream, documents separated by `---` lines.
+pub fn to_yaml_stream(objects: &[Value]) -> String {
+    let mut out = String::new();
+    for (i, object) in objects.iter().enumerate() {
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        write_document(&mut out, object, Order::Object);
+    }
+    out
+}
+
+/// Writes one value as a YAML document in insertion order (the `to_yaml` builtin).
+pub fn to_yaml_value(value: &Value) -> String {
+    let mut out = String::new();
+    write_document(&mut out, value, Order::Insertion);
+    out
+}
+
+/// Writes Kubernetes objects as JSON: one object as itself, otherwise a `v1` `List`.
+pub fn to_json(objects: &[Value]) -> String {
+    let json = match objects {
+        [one] => json_of(one, Order::Object),
+        _ => {
+            let mut list = serde_json::Map::new();
+            list.insert("apiVersion".to_owned(), "v1".into());
+            list.insert("kind".to_owned(), "List".into());
+            list.insert(
+                "items".to_owned(),
+                serde_json::Value::Array(objects.iter().map(|o| json_of(o, Order::Object)).collect()),
+            );
+            serde_json::Value::Object(list)
+        }
+    };
+    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+fn json_of(value: &Value, order: Order) -> serde_json::Value {
+    match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(n) => serde_json::Value::from(*n),
+        Value::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Value::Str(s) => serde_json::Value::String(s.to_string()),
+        Value::Quantity(q) => serde_json::Value::String(q.as_written()),
+        Value::Duration(d) => serde_json::Value::String(d.as_written()),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(|v| json_of(v, Order::Insertion)).collect()),
+        Value::Map(map) => serde_json::Value::Object(
+            ordered(map, order).into_iter().map(|(k, v)| (k.to_owned(), json_of(v, order.child(k)))).collect(),
+        ),
+    }
+}
+
+fn write_document(out: &mut String, value: &Value, order: Order) {
+    match value {
+        Value::Map(map) if !map.is_empty() => write_map(out, map, 0, false, order),
+        Value::List(items) if !items.is_empty() => write_list(out, items, 0, false),
+        _ => write_scalar_line(out, value, 2),
+    }
+}
+
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// Keys longer than this use the explicit `? key` form (YAML caps implicit keys at 1024 chars).
+const MAX_IMPLICIT_KEY: usize = 1000;
+
+/// Writes a block mapping at `indent`; with `inline_first` the first key continues the
+/// current line (after a list dash).
+fn write_map(out: &mut String, map: &Map, indent: usize, inline_first: bool, order: Order) {
+    for (i, (key, value)) in ordered(map, order).into_iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        let mut key_text = String::new();
+        write_flow_string(&mut key_text, key);
+        if key_text.len() > MAX_IMPLICIT_KEY {
+            out.push_str("? ");
+            out.push_str(&key_text);
+            out.push('\n');
+            pad(out, indent);
+        } else {
+            out.push_str(&key_text);
+        }
+        out.push(':');
+        write_map_value(out, value, indent, order.child(key));
+    }
+}
+
+/// Writes what follows `key:`.
+fn write_map_value(out: &mut String, value: &Value, indent: usize, order: Order) {
+    match value {
+        Value::Map(map) if !map.is_empty() => {
+            out.push('\n');
+            write_map(out, map, indent + 2, false, order);
+        }
+        // kubectl style: a list under a key is not indented further.
+        Value::List(items) if !items.is_empty() => {
+            out.push('\n');
+            write_list(out, items, indent, false);
+        }
+        _ => {
+            out.push(' ');
+            write_scalar_line(out, value, indent + 2);
+        }
+    }
+}
+
+/// Writes a block sequence at `indent`; with `inline_first` the first dash continues the
+/// current line (a list inside a list).
+fn write_list(out: &mut String, items: &[Value], indent: usize, inline_first: bool) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 || !inline_first {
+            pad(out, indent);
+        }
+        out.push_str("- ");
+        match item {
+            Value::Map(map) if !map.is_empty() => write_map(out, map, indent + 2, true, Order::Insertion),
+            Value::List(inner) if !inner.is_empty() => write_list(out, inner, indent + 2, true),
+            _ => write_scalar_line(out, item, indent + 2),
+        }
+    }
+}
+
+/// Writes a scalar (or empty collection) and the end of its line; block scalar content goes
+/// on the following lines at `block_indent`.
+fn write_scalar_line(out: &mut String, value: &Value, block_indent: usize) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Float(x) => out.push_str(&yaml_float(*x)),
+        Value::Str(s) => write_string(out, s, block_indent),
+        Value::Quantity(q) => write_string(out, &q.as_written(), block_indent),
+        Value::Duration(d) => write_string(out, &d.as_written(), block_indent),
+        Value::List(_) => out.push_str("[]"),
+        Value::Map(_) => out.push_str("{}"),
+    }
+    out.push('\n');
+}
+
+/// A float spelled so that YAML 1.1 and 1.2 both read it back as the same float.
+pub fn yaml_float(x: f64) -> String {
+    if x.is_nan() {
+        return ".nan".to_owned();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { ".inf" } else { "-.inf" }.to_owned();
+    }
+    // `Debug` is the shortest text that round-trips and keeps a point for whole numbers (`1.0`);
+    // it writes exponents as `1e20` / `1.5e-7`, which YAML 1.1 reads only as `1.0e+20`.
+    let text = format!("{x:?}");
+    match text.split_once('e') {
+        None => text,
+        Some((mantissa, exp)) => {
+            let point = if mantissa.contains('.') { "" } else { ".0" };
+            let sign = if exp.starts_with('-') { "" } else { "+" };
+            format!("{mantissa}{point}e{sign}{exp}")
+        }
+    }
+}
+
+/// Characters YAML forbids unescaped, plus the YAML 1.1 line breaks and the BOM, which some
+/// parsers mishandle, and tabs, which are legal but easy to mangle.
+fn needs_escape(c: char) -> bool {
+    matches!(c, '\0'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+}
+
+const INDICATORS: &[char] =
+    &['-', '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`'];
+
+/// Words some YAML 1.1 or 1.2 parser reads as a bool, null or special value.
+const RESERVED: &[&str] = &["true", "false", "yes", "no", "y", "n", "on", "off", "null", "~", "=", "<<"];
+
+/// Words that are special numbers after an optional sign (YAML `.inf`, Rust/Go-style `inf`).
+const RESERVED_NUMBERS: &[&str] = &["inf", "infinity", "nan", ".inf", ".nan"];
+
+/// Whether a string that starts like a number consists only of number/timestamp characters.
+fn looks_numeric(s: &str) -> bool {
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && unsigned.chars().all(|c| {
+            c.is_ascii_hexdigit()
+                || matches!(c, '_' | '.' | ':' | '+' | '-' | 'x' | 'X' | 'o' | 'O' | 't' | 'T' | 'z' | 'Z' | ' ')
+        })
+}
+
+/// Whether `s` can be written as a plain scalar that every YAML 1.1/1.2 parser reads back as
+/// this exact string.
+pub fn is_plain_safe(s: &str) -> bool {
+    let (Some(first), Some(last)) = (s.chars().next(), s.chars().next_back()) else {
+        return false;
+    };
+    // `...` at the start of a line ends a document (`---` is caught by the `-` indicator).
+    if first.is_whitespace()
+        || last.is_whitespace()
+        || INDICATORS.contains(&first)
+        || last == ':'
+        || s.starts_with("...")
+    {
+        return false;
+    }
+    if s.chars().any(|c| needs_escape(c) || c == '\t') || s.contains(": ") || s.contains(" #") {
+        return false;
+    }
+    let lower = s.to_ascii_lowercase();
+    let unsigned = lower.strip_prefix(['+', '-']).unwrap_or(&lower);
+    if RESERVED.contains(&lower.as_str()) || RESERVED_NUMBERS.contains(&unsigned) {
+        return false;
+    }
+    !looks_numeric(s)
+}
+
+/// Writes `s` plain or double-quoted (never as a block scalar).
+fn write_flow_string(out: &mut String, s: &str) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else {
+        write_double_quoted(out, s);
+    }
+}
+
+/// Writes `s` double-quoted with YAML escapes.
+pub fn write_double_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\0' => out.push_str("\\0"),
+            '\u{85}' => out.push_str("\\N"),
+            '\u{2028}' => out.push_str("\\L"),
+            '\u{2029}' => out.push_str("\\P"),
+            c if needs_escape(c) => {
+                let n = u32::from(c);
+                if n <= 0xff {
+                    let _ = write!(out, "\\x{n:02X}");
+                } else {
+                    let _ = write!(out, "\\u{n:04X}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Whether a multi-line string can be a literal block scalar that reads back exactly: no
+/// escapes needed, no tabs, a first line that does not start with a space (that would need an
+/// indentation indicator), no whitespace-only lines, and at most one final newline.
+fn literal_block_ok(s: &str) -> bool {
+    let body = s.strip_suffix('\n').unwrap_or(s);
+    body.contains('\n')
+        && !body.ends_with('\n')
+        && !body.starts_with([' ', '\n'])
+        && !s.chars().any(|c| needs_escape(c) && c != '\n' || c == '\t')
+        && body.split('\n').all(|line| line.is_empty() || !line.trim_start_matches(' ').is_empty())
+}
+
+/// Writes a string value: plain, literal block or double-quoted.
+fn write_string(out: &mut String, s: &str, block_indent: usize) {
+    if is_plain_safe(s) {
+        out.push_str(s);
+    } else if literal_block_ok(s) {
+        let (body, chomp) = match s.strip_suffix('\n') {
+            Some(body) => (body, "|"),
+            None => (s, "|-"),
+        };
+        out.push_str(chomp);
+        for line in body.split('\n') {
+            out.push('\n');
+            if !line.is_empty() {
+                pad(out, block_indent);
+                out.push_str(line);
+            }
+        }
+    } else {
+        write_double_quoted(out, s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write as _;
+    use std::sync::Arc;
+
+    use kdep_sema::duration::Duration;
+    use kdep_sema::quantity::Quantity;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::value::Origin;
+
+    fn map(entries: Vec<(&str, Value)>) -> Value {
+        let mut m = Map::new();
+        for (k, v) in entries {
+            m.insert(k, v, Origin::computed());
+        }
+        Value::map(m)
+    }
+
+    fn s(text: &str) -> Value {
+        Value::from(text)
+    }
+
+    fn qty(text: &str) -> Value {
+        Value::Quantity(Quantity::parse(text).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// Every string a careless emitter gets wrong.
+    const TRAPS: &[&str] = &[
+        "on",
+        "off",
+        "On",
+        "OFF",
+        "yes",
+        "no",
+        "Yes",
+        "NO",
+        "y",
+        "n",
+        "Y",
+        "N",
+        "true",
+        "false",
+        "True",
+        "FALSE",
+        "null",
+        "Null",
+        "NULL",
+        "~",
+        "=",
+        "<<",
+        "0755",
+        "0x1F",
+        "0o17",
+        "0b101",
+        "1e3",
+        "1E3",
+        "+1",
+        "-1",
+        ".5",
+        "5.",
+        "1_000",
+        "12:30",
+        "1:20:30",
+        "190:20:30.15",
+        ".inf",
+        "-.inf",
+        "+.inf",
+        ".nan",
+        ".NaN",
+        "inf",
+        "NaN",
+        "Infinity",
+        "2024-01-01",
+        "2001-12-14t21:59:43.10-05:00",
+        "2001-12-14 21:59:43.10 -5",
+        "",
+        " ",
+        " lead",
+        "trail ",
+        "-",
+        "- item",
+        "?",
+        "? q",
+        ":",
+        ":x",
+        ",",
+        "[a]",
+        "]",
+        "{a}",
+        "}",
+        "#c",
+        "&a",
+        "*a",
+        "!tag",
+        "|",
+        ">",
+        "'q'",
+        "\"q\"",
+        "%x",
+        "@x",
+        "`x`",
+        "a: b",
+        "a:",
+        "a #b",
+        "a#b",
+        "line\nbreak",
+        "two\nlines\n",
+        "ends\n\n",
+        "\nlead",
+        "tab\there",
+        "cr\rlf",
+        "nul\0",
+        "bell\u{7}",
+        "del\u{7f}",
+        "nel\u{85}x",
+        "ls\u{2028}x",
+        "bom\u{feff}",
+        "\u{fffe}",
+        "back\\slash",
+        "quote\"mid",
+        "it's",
+        "---",
+        "...",
+        "... x",
+        "...xOn",
+        "1.2.3",
+        "123",
+        "0",
+        "-0",
+        "00",
+        "1Gi",
+        "500m",
+        "nginx:1.25",
+        "http://x",
+        "a b",
+        "ünïcödé",
+        "emoji 🎉",
+        "  indented\nblock",
+        "a\n  more\nless",
+    ];
+
+    /// Converts what serde_yaml parsed back into a value for comparison.
+    fn from_yaml(y: &serde_yaml::Value) -> Result<Value, String> {
+        Ok(match y {
+            serde_yaml::Value::Null => Value::Null,
+            serde_yaml::Value::Bool(b) => Value::Bool(*b),
+            serde_yaml::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::Int(i),
+                None => Value::Float(n.as_f64().ok_or("number out of range")?),
+            },
+            serde_yaml::Value::String(text) => Value::from(text.as_str()),
+            serde_yaml::Value::Sequence(items) => Value::list(items.iter().map(from_yaml).collect::<Result<_, _>>()?),
+            serde_yaml::Value::Mapping(m) => {
+                let mut out = Map::new();
+                for (k, v) in m {
+                    let serde_yaml::Value::String(k) = k else { return Err(format!("non-string key {k:?}")) };
+                    out.insert(k.as_str(), from_yaml(v)?, Origin::computed());
+                }
+                Value::map(out)
+            }
+            serde_yaml::Value::Tagged(t) => return Err(format!("unexpected tag {:?}", t.tag)),
+        })
+    }
+
+    /// What the YAML should read back as: quantities and durations become strings.
+    fn expected(v: &Value) -> Value {
+        match v {
+            Value::Quantity(q) => Value::from(q.as_written()),
+            Value::Duration(d) => Value::from(d.as_written()),
+            Value::List(items) => Value::list(items.iter().map(expected).collect()),
+            Value::Map(m) => {
+                let mut out = Map::new();
+                for (k, v) in m.iter() {
+                    out.insert(k, expected(v), Origin::computed());
+                }
+                Value::map(out)
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Equality that also requires the same key order (and treats NaN as equal to NaN).
+    fn same(a: &Value, b: &Value) -> bool {
+        match (a, b) {
+            (Value::Float(x), Value::Float(y)) => x == y || (x.is_nan() && y.is_nan()),
+            (Value::List(x), Value::List(y)) => x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| same(a, b)),
+            (Value::Map(x), Value::Map(y)) => {
+                x.len() == y.len() && x.iter().zip(y.iter()).all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
+            }
+            _ => a == b,
+        }
+    }
+
+    fn round_trip(v: &Value) -> Result<(), String> {
+        let yaml = to_yaml_value(v);
+        let parsed: serde_yaml::Value = serde_yaml::from_str(&yaml).map_err(|e| format!("{e}\n{yaml}"))?;
+        let back = from_yaml(&parsed)?;
+        if same(&back, &expected(v)) {
+            Ok(())
+        } else {
+            Err(format!("round trip changed the value\nyaml:\n{yaml}\nback: {back}\nwant: {}", expected(v)))
+        }
+    }
+
+    #[test]
+    fn trap_strings_round_trip_as_values_keys_and_list_items() {
+        for trap in TRAPS {
+            let as_value = map(vec![("k", s(trap))]);
+            let as_key = map(vec![(trap, s("v"))]);
+            let as_item = Value::list(vec![s(trap), Value::list(vec![s(trap)])]);
+            let nested = map(vec![("outer", map(vec![("inner", s(trap))])), ("list", as_item.clone())]);
+            for v in [&as_value, &as_key, &as_item, &nested, &s(trap)] {
+                if let Err(e) = round_trip(v) {
+                    panic!("trap {trap:?}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn trap_strings_snapshot() {
+        let mut table = String::new();
+        for trap in TRAPS {
+            let mut line = String::new();
+            write_string(&mut line, trap, 2);
+            let _ = writeln!(table, "{trap:?} => {line}");
+        }
+        insta::assert_snapshot!(table);
+    }
+
+    #[test]
+    fn floats_read_back_as_floats() {
+        for (x, text) in [
+            (1.0, "1.0"),
+            (0.25, "0.25"),
+            (-2.5, "-2.5"),
+            (1e20, "1.0e+20"),
+            (1.5e-7, "1.5e-7"),
+            (f64::INFINITY, ".inf"),
+            (f64::NEG_INFINITY, "-.inf"),
+            (f64::NAN, ".nan"),
+        ] {
+            assert_eq!(yaml_float(x), text);
+            if let Err(e) = round_trip(&Value::list(vec![Value::Float(x)])) {
+                panic!("{x}: {e}");
+            }
+        }
+    }
+
+    fn deployment_and_service() -> Vec<Value> {
+        let labels = || map(vec![("app", s("checkout"))]);
+        let deployment = map(vec![
+            (
+                "spec",
+                map(vec![
+                    ("replicas", Value::Int(3)),
+                    ("selector", map(vec![("matchLabels", labels())])),
+                    (
+                        "template",
+                        map(vec![
+                            ("metadata", map(vec![("labels", labels())])),
+                            (
+                                "spec",
+                                map(vec![(
+                                    "containers",
+                                    Value::list(vec![map(vec![
+                                        ("name", s("checkout")),
+                                        ("image", s("registry.example.com/shop/checkout:1.4.2")),
+                                        ("args", Value::list(vec![s("--port"), s("8080"), s("--verbose")])),
+                                        ("ports", Value::list(vec![map(vec![("containerPort", Value::Int(8080))])])),
+                                        (
+                                            "env",
+                                            Value::list(vec![
+                                                map(vec![("name", s("PAYMENT_URL")), ("value", s("http://payments"))]),
+                                                map(vec![("name", s("FEATURE_X")), ("value", s("on"))]),
+                                                map(vec![("name", s("RATIO")), ("value", s("0.5"))]),
+                                            ]),
+                                        ),
+                                        (
+                                            "resources",
+                                            map(vec![
+                                                ("requests", map(vec![("cpu", qty("500m")), ("memory", qty("512Mi"))])),
+                                                ("limits", map(vec![("memory", qty("1Gi"))])),
+                                            ]),
+                                        ),
+                                        (
+                                            "securityContext",
+                                            map(vec![
+                                                ("runAsNonRoot", Value::Bool(true)),
+                                                ("readOnlyRootFilesystem", Value::Bool(true)),
+                                            ]),
+                                        ),
+                                        ("volumeMounts", Value::list(vec![])),
+                                    ])]),
+                                )]),
+                            ),
+                        ]),
+                    ),
+                    ("progressDeadline", Value::Duration(Duration::parse("10m").unwrap_or_else(|e| panic!("{e}")))),
+                ]),
+            ),
+            (
+                "metadata",
+                map(vec![
+                    ("labels", labels()),
+                    ("namespace", s("shop")),
+                    ("name", s("checkout")),
+                    ("annotations", map(vec![("kdep.dev/source", s("teams/shop/checkout.kdep:3"))])),
+                ]),
+            ),
+            ("kind", s("Deployment")),
+            ("apiVersion", s("apps/v1")),
+        ]);
+        let service = map(vec![
+            ("apiVersion", s("v1")),
+            ("kind", s("Service")),
+            ("metadata", map(vec![("name", s("checkout")), ("namespace", s("shop"))])),
+            (
+                "spec",
+                map(vec![
+                    ("selector", labels()),
+                    ("ports", Value::list(vec![map(vec![("port", Value::Int(80)), ("targetPort", Value::Int(8080))])])),
+                    ("sessionAffinityConfig", Value::empty_map()),
+                ]),
+            ),
+        ]);
+        let config = map(vec![
+            ("apiVersion", s("v1")),
+            ("kind", s("ConfigMap")),
+            ("metadata", map(vec![("name", s("checkout-config"))])),
+            (
+                "data",
+                map(vec![
+                    ("app.properties", s("mode=prod\nport: 8080\n\n# comment\n  indented\n")),
+                    ("no-newline", s("a\nb")),
+                    ("ratio", Value::Float(0.75)),
+                ]),
+            ),
+        ]);
+        vec![deployment, service, config]
+    }
+
+    #[test]
+    fn deployment_and_service_stream_snapshot() {
+        let objects = deployment_and_service();
+        let yaml = to_yaml_stream(&objects);
+        insta::assert_snapshot!(yaml);
+        // Separator lines are the only unindented `---` lines this writer produces.
+        let docs: Vec<serde_yaml::Value> =
+            yaml.split("\n---\n").map(|d| serde_yaml::from_str(d).unwrap_or(serde_yaml::Value::Null)).collect();
+        assert_eq!(docs.len(), objects.len());
+        for (doc, object) in docs.iter().zip(&objects) {
+            assert_eq!(from_yaml(doc).ok(), Some(expected(object)));
+        }
+    }
+
+    #[test]
+    fn json_output() {
+        let objects = deployment_and_service();
+        let one = to_json(objects.get(1..2).unwrap_or_default());
+        insta::assert_snapshot!(one);
+        let all = to_json(&objects);
+        assert!(all.starts_with("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": ["), "{all}");
+        let parsed: serde_json::Value = serde_json::from_str(&all).unwrap_or_default();
+        assert_eq!(parsed.get("items").and_then(|i| i.as_array()).map(Vec::len), Some(3));
+        // The Deployment's keys were reordered.
+        let first_key = parsed.pointer("/items/0").and_then(|d| d.as_object()).and_then(|o| o.keys().next().cloned());
+        assert_eq!(first_key.as_deref(), Some("apiVersion"));
+        assert_eq!(to_json(&[]), "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": []\n}\n");
+    }
+
+    #[test]
+    fn empty_stream_and_scalar_documents() {
+        assert_eq!(to_yaml_stream(&[]), "");
+        assert_eq!(to_yaml_value(&Value::Int(3)), "3\n");
+        assert_eq!(to_yaml_value(&Value::empty_map()), "{}\n");
+        assert_eq!(to_yaml_value(&Value::list(vec![])), "[]\n");
+        assert_eq!(to_yaml_value(&s("a\nb")), "|-\n  a\n  b\n");
+    }
+
+    #[test]
+    fn nested_lists_and_long_keys() {
+        let v = Value::list(vec![Value::list(vec![Value::Int(1), Value::list(vec![s("x")])]), Value::list(vec![])]);
+        assert_eq!(to_yaml_value(&v), "- - 1\n  - - x\n- []\n");
+        let long = "k".repeat(1500);
+        let v = map(vec![(long.as_str(), map(vec![("a", Value::Int(1))])), ("b", Value::list(vec![Value::Null]))]);
+        let yaml = to_yaml_value(&v);
+        assert!(yaml.starts_with("? kkk"), "{yaml}");
+        if let Err(e) = round_trip(&v) {
+            panic!("{e}");
+        }
+        let in_list = Value::list(vec![v]);
+        if let Err(e) = round_trip(&in_list) {
+            panic!("{e}");
+        }
+    }
+
+    fn arb_string() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::sample::select(TRAPS).prop_map(str::to_owned),
+            "[a-z0-9 :#.\\-_/]{0,12}",
+            "[-+.0-9eExXoO_:]{1,8}",
+            // Every printable ASCII character, so indicators and flow characters show up anywhere.
+            "[ -~]{0,10}",
+            "[ -~\t\n\r]{0,10}",
+            any::<String>(),
+            proptest::collection::vec(proptest::sample::select(TRAPS), 1..4).prop_map(|parts| parts.join("")),
+            proptest::collection::vec("[a-z ]{0,6}", 1..5).prop_map(|lines| lines.join("\n")),
+        ]
+    }
+
+    fn arb_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::Int),
+            any::<f64>().prop_map(Value::Float),
+            arb_string().prop_map(Value::from),
+            proptest::sample::select(&["500m", "1.5Gi", "1e3", "2", "0.5"][..])
+                .prop_map(|t| Value::Quantity(Quantity::parse(t).unwrap_or_else(|_| Quantity::from_int(0)))),
+            proptest::sample::select(&["1h30m", "10s", "0"][..])
+                .prop_map(|t| Value::Duration(Duration::parse(t).unwrap_or_else(|_| Duration::from_nanos(0)))),
+        ];
+        leaf.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::list),
+                proptest::collection::vec((arb_string(), inner), 0..6).prop_map(|entries| {
+                    let mut m = Map::new();
+                    for (k, v) in entries {
+                        m.insert(Arc::<str>::from(k), v, Origin::computed());
+                    }
+                    Value::map(m)
+                }),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+        #[test]
+        fn yaml_round_trips_through_serde_yaml(v in arb_value()) {
+            if let Err(e) = round_trip(&v) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+
+        #[test]
+        fn any_string_round_trips(text in any::<String>()) {
+            let v = map(vec![(text.as_str(), Value::list(vec![Value::from(text.as_str())]))]);
+            if let Err(e) = round_trip(&v) {
+                prop_assert!(false, "{}", e);
+            }
+        }
+    }
+}

@@ -1,6 +1,184 @@
 //! kdep's evaluator: values with provenance, builtins, manifests and their YAML/JSON emission.
+//!
+//! Entry points for the driver: [`build`], [`check`], [`environments`], [`file_diagnostics`].
+//! Per-app evaluation ([`app::eval_app`]) and per-`let` evaluation
+//! ([`interp::module_let_value`]) are salsa queries on top of `kdep-sema`'s.
 
+pub mod app;
 pub mod builtins;
+mod builtins_glue;
+mod conform;
 pub mod emit;
+pub mod interp;
 pub mod manifest;
+mod parallel;
+pub mod typeck;
 pub mod value;
+
+use kdep_diag::{Code, Diagnostic};
+use kdep_sema::db::{Project, SourceFile};
+use kdep_sema::hir::{file_hir, Name};
+use kdep_sema::index::project_index;
+
+pub use app::EnvironmentInfo;
+pub use kdep_sema::db::Db;
+
+/// What `kdep build` produces.
+#[derive(Clone, Debug, Default)]
+pub struct BuildOutput {
+    pub manifests: Vec<manifest::Manifest>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Every declared environment of the root package, with its evaluated settings.
+pub fn environments(db: &dyn Db, project: Project) -> Vec<EnvironmentInfo> {
+    app::environment_infos(db, project).list.clone()
+}
+
+/// Problems of one file that need no particular environment: syntax, resolution, types,
+/// permissions, constant defaults, top-level `let`s.
+fn file_static(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
+    let mut out = kdep_sema::check::static_diagnostics(db, project, file, &builtins_glue::is_builtin);
+    out.extend(app::default_diagnostics(db, project, file).iter().cloned());
+    out.extend(typeck::type_diagnostics(db, project, file).iter().cloned());
+    let hir = file_hir(db, file);
+    for name in hir.lets.keys() {
+        out.extend(interp::module_let_value(db, project, file, name.clone()).diagnostics.iter().cloned());
+    }
+    let cycles = kdep_sema::lets::let_cycles(db, project);
+    let fid = file.id(db);
+    out.extend(cycles.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == fid)).cloned());
+    out
+}
+
+/// The environments an app is checked in: none, then every declared one.
+fn all_envs(db: &dyn Db, project: Project) -> Vec<Option<Name>> {
+    let index = kdep_sema::check::environment_index(db, project);
+    std::iter::once(None).chain(index.envs.keys().map(|k| Some(k.clone()))).collect()
+}
+
+/// Everything `kdep check` reports about one file, for the editor.
+pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
+    let mut out = file_static(db, project, file);
+    let hir = file_hir(db, file);
+    for env in all_envs(db, project) {
+        for name in hir.apps.keys() {
+            out.extend(app::eval_app(db, project, file, name.clone(), env.clone()).diagnostics.iter().cloned());
+        }
+    }
+    let fid = file.id(db);
+    let envs = app::environment_infos(db, project);
+    out.extend(envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == fid)).cloned());
+    kdep_diag::normalize(&mut out);
+    out
+}
+
+/// Type checks every file of every package and evaluates every app of the root package in
+/// every declared environment (and with none). Produces no output.
+pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
+    let index = project_index(db, project);
+    let files = index.all_files();
+    prepare(db, project, &files);
+    let envs = all_envs(db, project);
+    let root: rustc_hash::FxHashSet<SourceFile> = index.root_files().into_iter().collect();
+    let per_file = parallel::par_map(db, &files, &|db, file| {
+        let mut out = file_static(db, project, *file);
+        if root.contains(file) {
+            let hir = file_hir(db, *file);
+            for name in hir.apps.keys() {
+                for env in &envs {
+                    out.extend(
+                        app::eval_app(db, project, *file, name.clone(), env.clone()).diagnostics.iter().cloned(),
+                    );
+                }
+            }
+        }
+        out
+    });
+    let mut out: Vec<Diagnostic> = per_file.into_iter().flatten().collect();
+    out.extend(app::environment_infos(db, project).diagnostics.iter().cloned());
+    kdep_diag::normalize(&mut out);
+    out
+}
+
+/// Work done before the parallel phase: every file is lowered (in parallel), then the
+/// project-wide queries and every top-level `let` are computed on this thread. Evaluating the
+/// lets here means worker threads only read them, so no cycle can span two threads.
+fn prepare(db: &dyn Db, project: Project, files: &[SourceFile]) {
+    parallel::par_map(db, files, &|db, file| {
+        file_hir(db, *file);
+    });
+    app::environment_infos(db, project);
+    kdep_sema::lets::let_cycles(db, project);
+    for file in files {
+        let hir = file_hir(db, *file);
+        for name in hir.lets.keys() {
+            interp::module_let_value(db, project, *file, name.clone());
+        }
+    }
+}
+
+/// Compiles the root package's apps for `env` (None: no `in` blocks and no namespace).
+pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
+    let index = project_index(db, project);
+    let files = index.all_files();
+    prepare(db, project, &files);
+    let mut diagnostics = Vec::new();
+    let envs = app::environment_infos(db, project);
+    diagnostics.extend(envs.diagnostics.iter().cloned());
+    let mut namespace = None;
+    let env_name: Option<Name> = match env {
+        None => None,
+        Some(e) => match envs.list.iter().find(|i| i.name == e) {
+            Some(info) => {
+                namespace = info.namespace.clone();
+                Some(Name::from(e))
+            }
+            None => {
+                let mut d =
+                    Diagnostic::error(Code::ENVIRONMENT_NOT_FOUND, format!("environment `{e}` is not declared"));
+                if let Some(best) = kdep_sema::suggest::best(e, envs.list.iter().map(|i| i.name.as_str())) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                let declared: Vec<&str> = envs.list.iter().map(|i| i.name.as_str()).collect();
+                d = d.with_note(if declared.is_empty() {
+                    "no environments are declared".to_string()
+                } else {
+                    format!("declared environments: {}", declared.join(", "))
+                });
+                diagnostics.push(d);
+                kdep_diag::normalize(&mut diagnostics);
+                return BuildOutput { manifests: Vec::new(), diagnostics };
+            }
+        },
+    };
+    let root: rustc_hash::FxHashSet<SourceFile> = index.root_files().into_iter().collect();
+    let per_file = parallel::par_map(db, &files, &|db, file| {
+        let diags = file_static(db, project, *file);
+        let mut apps = Vec::new();
+        if root.contains(file) {
+            let hir = file_hir(db, *file);
+            for name in hir.apps.keys() {
+                apps.push(app::evaluate_app(db, project, *file, name.clone(), env_name.clone()));
+            }
+        }
+        (diags, apps)
+    });
+    let mut manifests = Vec::new();
+    let mut n_apps = 0usize;
+    for (diags, apps) in per_file {
+        diagnostics.extend(diags);
+        for out in apps {
+            n_apps += 1;
+            manifests.extend(out.objects);
+            diagnostics.extend(out.diagnostics);
+        }
+    }
+    if n_apps == 0 {
+        diagnostics.push(Diagnostic::warning(Code::NO_APPS, "the package declares no `app`, so nothing is emitted"));
+    }
+    let (manifests, dups) = manifest::finalize(manifests, namespace.as_deref());
+    diagnostics.extend(dups);
+    kdep_diag::normalize(&mut diagnostics);
+    BuildOutput { manifests, diagnostics }
+}

@@ -1,1 +1,405 @@
 //! Emitted Kubernetes objects: namespace assignment, kdep labels and annotations, stable ordering.
+//!
+//! [`finalize`] turns the objects every app emitted into the build's output:
+//!
+//! 1. **Namespace.** A namespaced object without `metadata.namespace` gets the environment's
+//!    namespace. Whether a kind is cluster-scoped comes from [`is_cluster_scoped`], a built-in
+//!    table of the cluster-scoped kinds of the core API groups; the generated Kubernetes types
+//!    of the standard library will replace it (CRDs declare their scope), until then custom
+//!    resources are treated as namespaced.
+//! 2. **Ownership stamps.** kdep owns the labels `app.kubernetes.io/managed-by: kdep` and
+//!    `app.kubernetes.io/instance: <app>` and the annotation `kdep.dev/source: <file:line>`.
+//!    They are always set, overwriting a value the user wrote, because `kdep apply` prunes by
+//!    exactly these labels: letting a template change them would let it hide objects from
+//!    pruning or claim another app's objects. New keys go after the existing ones.
+//! 3. **Duplicates.** Two objects with the same API group, kind, namespace and name would
+//!    overwrite each other in the cluster; the second and later ones are reported as
+//!    `K0407 duplicate-object` (labelled with both sources) and dropped.
+//! 4. **Order.** Namespaces first (so a fresh cluster can take the stream in one `kubectl
+//!    apply`), then by kind, namespace (cluster-scoped first) and name, comparing bytes; the
+//!    sort is stable, so objects equal in all three keep their emission order.
+
+use kdep_diag::{Code, Diagnostic, Span};
+use rustc_hash::FxHashMap;
+
+use crate::value::{Layer, Map, Origin, Value};
+
+/// The label saying which tool manages an object.
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The label naming the app an object belongs to.
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// The annotation naming the source of the app that emitted the object.
+pub const SOURCE_ANNOTATION: &str = "kdep.dev/source";
+/// The value of [`MANAGED_BY_LABEL`].
+pub const MANAGER: &str = "kdep";
+
+/// One emitted Kubernetes object with what the build needs to know about it.
+#[derive(Clone, Debug)]
+pub struct Manifest {
+    /// The object itself, always a [`Value::Map`].
+    pub object: Value,
+    pub api_version: String,
+    pub kind: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.namespace` after [`finalize`]; `None` for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    /// The app that emitted it.
+    pub app: String,
+    /// The app declaration.
+    pub source: Span,
+    /// `<path>:<line>` of the app declaration, e.g. `teams/shop/checkout.kdep:3`.
+    pub source_display: String,
+}
+
+impl Manifest {
+    /// Builds a manifest from an emitted object, reading `apiVersion`, `kind`, `metadata.name`
+    /// and `metadata.namespace` from it. The error says what is missing (the evaluator reports
+    /// it as `K0406 invalid-emit`).
+    pub fn from_object(object: Value, app: &str, source: Span, source_display: &str) -> Result<Manifest, String> {
+        let Some(map) = object.as_map() else {
+            return Err(format!("an emitted value must be an object, found {}", object.type_name()));
+        };
+        let field = |path: &[&str]| -> Result<String, String> {
+            let dotted = path.join(".");
+            match object.get_path(path) {
+                Some(Value::Str(s)) if !s.is_empty() => Ok(s.to_string()),
+                Some(Value::Str(_)) => Err(format!("`{dotted}` of an emitted object is empty")),
+                Some(other) => {
+                    Err(format!("`{dotted}` of an emitted object must be a string, found {}", other.type_name()))
+                }
+                None => Err(format!("an emitted object has no `{dotted}`")),
+            }
+        };
+        let api_version = field(&["apiVersion"])?;
+        let kind = field(&["kind"])?;
+        if map.get("metadata").and_then(Value::as_map).is_none() {
+            return Err("an emitted object has no `metadata` object".to_owned());
+        }
+        let name = field(&["metadata", "name"])?;
+        let namespace = object.get_path(&["metadata", "namespace"]).and_then(Value::as_str).map(str::to_owned);
+        Ok(Manifest {
+            object,
+            api_version,
+            kind,
+            name,
+            namespace,
+            app: app.to_owned(),
+            source,
+            source_display: source_display.to_owned(),
+        })
+    }
+
+    /// The API group (`apps` for `apps/v1`, empty for the core group's `v1`).
+    pub fn group(&self) -> &str {
+        api_group(&self.api_version)
+    }
+
+    /// `Kind namespace/name` or `Kind name`, for messages.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} `{}/{}`", self.kind, ns, self.name),
+            None => format!("{} `{}`", self.kind, self.name),
+        }
+    }
+}
+
+/// The group part of an `apiVersion`.
+pub fn api_group(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
+/// Cluster-scoped kinds of the built-in API groups, as `(group, kind)`.
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    ("", "ComponentStatus"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+    ("certificates.k8s.io", "ClusterTrustBundle"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("networking.k8s.io", "IngressClass"),
+    ("networking.k8s.io", "IPAddress"),
+    ("networking.k8s.io", "ServiceCIDR"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("resource.k8s.io", "DeviceClass"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "CSINode"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "VolumeAttachment"),
+    ("storage.k8s.io", "VolumeAttributesClass"),
+];
+
+/// Whether objects of this kind live outside namespaces (see the module documentation).
+pub fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
+    let group = api_group(api_version);
+    CLUSTER_SCOPED.iter().any(|&(g, k)| g == group && k == kind)
+}
+
+/// Sets namespaces, stamps kdep's labels and annotation, drops and reports duplicates, and
+/// sorts; see the module documentation. `namespace` is the environment's, if any.
+pub fn finalize(manifests: Vec<Manifest>, namespace: Option<&str>) -> (Vec<Manifest>, Vec<Diagnostic>) {
+    let mut out: Vec<Manifest> = Vec::with_capacity(manifests.len());
+    let mut diagnostics = Vec::new();
+    // (group, kind, namespace, name) → index into `out` of the first such object.
+    let mut seen: FxHashMap<(String, String, Option<String>, String), usize> = FxHashMap::default();
+    for mut m in manifests {
+        stamp(&mut m, namespace);
+        let key = (m.group().to_owned(), m.kind.clone(), m.namespace.clone(), m.name.clone());
+        match seen.get(&key).and_then(|&i| out.get(i)) {
+            Some(first) => diagnostics.push(duplicate(first, &m)),
+            None => {
+                seen.insert(key, out.len());
+                out.push(m);
+            }
+        }
+    }
+    out.sort_by(|a, b| {
+        let is_ns = |m: &Manifest| m.kind == "Namespace" && m.group().is_empty();
+        (!is_ns(a), &a.kind, &a.namespace, &a.name).cmp(&(!is_ns(b), &b.kind, &b.namespace, &b.name))
+    });
+    (out, diagnostics)
+}
+
+fn duplicate(first: &Manifest, again: &Manifest) -> Diagnostic {
+    let by = |m: &Manifest| format!("by app `{}`", m.app);
+    Diagnostic::error(Code::DUPLICATE_OBJECT, format!("{} is emitted twice", again.describe()))
+        .with_primary(again.source, format!("emitted again here ({})", by(again)))
+        .with_secondary(first.source, format!("first emitted here ({})", by(first)))
+        .with_help("give one of the objects a different `metadata.name` or namespace, or emit it from one app only")
+}
+
+/// Applies the namespace and kdep's labels and annotation to one manifest.
+fn stamp(m: &mut Manifest, env_namespace: Option<&str>) {
+    let cluster_scoped = is_cluster_scoped(&m.api_version, &m.kind);
+    let origin = Origin::new(Some(m.source), Layer::Builtin);
+    let (app, source_display) = (m.app.as_str(), m.source_display.as_str());
+    if let Some(object) = m.object.map_mut() {
+        with_child_map(object, "metadata", &origin, |metadata| {
+            if !cluster_scoped && metadata.get("namespace").is_none() {
+                if let Some(ns) = env_namespace {
+                    metadata.insert("namespace", Value::str(ns), origin.clone());
+                }
+            }
+            with_child_map(metadata, "labels", &origin, |labels| {
+                labels.insert(MANAGED_BY_LABEL, Value::str(MANAGER), origin.clone());
+                labels.insert(INSTANCE_LABEL, Value::str(app), origin.clone());
+            });
+            with_child_map(metadata, "annotations", &origin, |annotations| {
+                annotations.insert(SOURCE_ANNOTATION, Value::str(source_display), origin.clone());
+            });
+        });
+    }
+    m.namespace = if cluster_scoped {
+        None
+    } else {
+        m.object.get_path(&["metadata", "namespace"]).and_then(Value::as_str).map(str::to_owned)
+    };
+}
+
+/// Runs `f` on the map under `key`; a missing (or non-map) entry is replaced by a new map,
+/// appended after the existing keys. An existing map keeps its position and origin.
+fn with_child_map(map: &mut Map, key: &str, origin: &Origin, f: impl FnOnce(&mut Map)) {
+    match map.get_mut(key).and_then(|e| e.value.map_mut()) {
+        Some(child) => f(child),
+        None => {
+            let mut child = Map::new();
+            f(&mut child);
+            map.remove(key);
+            map.insert(key, Value::map(child), origin.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kdep_diag::{FileId, TextRange};
+
+    use super::*;
+    use crate::emit::to_yaml_stream;
+
+    fn span(file: u32, start: u32) -> Span {
+        Span::new(FileId(file), TextRange::new(start, start + 5))
+    }
+
+    fn obj(api_version: &str, kind: &str, name: &str, extra: &[(&str, Value)]) -> Value {
+        let mut metadata = Map::new();
+        metadata.insert("name", Value::from(name), Origin::computed());
+        for (k, v) in extra {
+            metadata.insert(*k, v.clone(), Origin::computed());
+        }
+        let mut m = Map::new();
+        m.insert("apiVersion", Value::from(api_version), Origin::computed());
+        m.insert("kind", Value::from(kind), Origin::computed());
+        m.insert("metadata", Value::map(metadata), Origin::computed());
+        Value::map(m)
+    }
+
+    fn manifest(object: Value, app: &str, file: u32, line: u32) -> Manifest {
+        let display = format!("teams/{app}.kdep:{line}");
+        Manifest::from_object(object, app, span(file, line * 10), &display).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn labels(extra: &[(&str, &str)]) -> Value {
+        let mut m = Map::new();
+        for (k, v) in extra {
+            m.insert(*k, Value::from(*v), Origin::computed());
+        }
+        Value::map(m)
+    }
+
+    #[test]
+    fn from_object_reads_identity_and_reports_what_is_missing() {
+        let m = manifest(obj("apps/v1", "Deployment", "web", &[("namespace", "ns".into())]), "web", 0, 1);
+        assert_eq!(
+            (m.group(), m.kind.as_str(), m.name.as_str(), m.namespace.as_deref()),
+            ("apps", "Deployment", "web", Some("ns"))
+        );
+        let err = |v: Value| Manifest::from_object(v, "a", span(0, 0), "a.kdep:1").err().unwrap_or_default();
+        assert_eq!(err(Value::Int(1)), "an emitted value must be an object, found int");
+        assert_eq!(err(Value::empty_map()), "an emitted object has no `apiVersion`");
+        let mut no_meta = Map::new();
+        no_meta.insert("apiVersion", "v1".into(), Origin::computed());
+        no_meta.insert("kind", "Service".into(), Origin::computed());
+        assert_eq!(err(Value::map(no_meta)), "an emitted object has no `metadata` object");
+        assert_eq!(err(obj("v1", "Service", "", &[])), "`metadata.name` of an emitted object is empty");
+        let mut bad_kind = obj("v1", "Service", "x", &[]);
+        if let Some(m) = bad_kind.map_mut() {
+            m.insert("kind", Value::Int(3), Origin::computed());
+        }
+        assert_eq!(err(bad_kind), "`kind` of an emitted object must be a string, found int");
+    }
+
+    #[test]
+    fn namespaces_are_set_only_on_namespaced_kinds_without_one() {
+        let input = vec![
+            manifest(obj("apps/v1", "Deployment", "web", &[]), "web", 0, 1),
+            manifest(obj("v1", "Service", "web", &[("namespace", "other".into())]), "web", 0, 1),
+            manifest(obj("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", &[]), "web", 0, 1),
+            manifest(obj("v1", "Namespace", "shop", &[]), "web", 0, 1),
+        ];
+        let (out, diags) = finalize(input, Some("shop"));
+        assert!(diags.is_empty());
+        let ns: Vec<_> = out.iter().map(|m| (m.kind.as_str(), m.namespace.as_deref())).collect();
+        assert_eq!(
+            ns,
+            [("Namespace", None), ("ClusterRole", None), ("Deployment", Some("shop")), ("Service", Some("other"))]
+        );
+        let cr = out.get(1).map(|m| m.object.get_path(&["metadata", "namespace"]).is_none());
+        assert_eq!(cr, Some(true));
+        let (out, _) = finalize(vec![manifest(obj("apps/v1", "Deployment", "web", &[]), "web", 0, 1)], None);
+        assert_eq!(out.first().and_then(|m| m.namespace.clone()), None);
+    }
+
+    #[test]
+    fn kdep_owns_its_labels_and_annotation() {
+        let object = obj(
+            "v1",
+            "ConfigMap",
+            "cfg",
+            &[
+                ("labels", labels(&[(MANAGED_BY_LABEL, "helm"), ("team", "shop")])),
+                ("annotations", labels(&[("a", "b")])),
+            ],
+        );
+        let (out, _) = finalize(vec![manifest(object, "checkout", 0, 3)], Some("shop"));
+        let Some(m) = out.first() else { panic!("no output") };
+        let md = m.object.get("metadata").and_then(Value::as_map).map(|md| md.keys().collect::<Vec<_>>());
+        assert_eq!(md, Some(vec!["name", "labels", "annotations", "namespace"]));
+        let labels = m.object.get_path(&["metadata", "labels"]).map(|l| l.to_string());
+        assert_eq!(
+            labels.as_deref(),
+            Some(
+                r#"{ "app.kubernetes.io/managed-by" = "kdep", team = "shop", "app.kubernetes.io/instance" = "checkout" }"#
+            )
+        );
+        let source = m.object.get_path(&["metadata", "annotations", SOURCE_ANNOTATION]);
+        assert_eq!(source, Some(&Value::from("teams/checkout.kdep:3")));
+        let origin = m.object.get("metadata").and_then(Value::as_map).and_then(|md| md.get_entry("namespace"));
+        assert_eq!(origin.map(|e| &e.origin.layer), Some(&Layer::Builtin));
+    }
+
+    #[test]
+    fn duplicates_are_reported_with_both_sources_and_dropped() {
+        let input = vec![
+            manifest(obj("apps/v1", "Deployment", "web", &[]), "a", 0, 1),
+            manifest(obj("apps/v1", "Deployment", "web", &[]), "b", 1, 2),
+            // Different group: not a duplicate.
+            manifest(obj("extensions.example.com/v1", "Deployment", "web", &[]), "c", 2, 3),
+            // Different namespace: not a duplicate.
+            manifest(obj("apps/v1", "Deployment", "web", &[("namespace", "x".into())]), "d", 3, 4),
+            // Same group, other version: a duplicate.
+            manifest(obj("apps/v1beta1", "Deployment", "web", &[]), "e", 4, 5),
+        ];
+        let (out, diags) = finalize(input, Some("shop"));
+        assert_eq!(out.len(), 3);
+        assert_eq!(diags.len(), 2);
+        let Some(d) = diags.first() else { panic!("no diagnostic") };
+        assert_eq!(d.code, Code::DUPLICATE_OBJECT);
+        assert_eq!(d.message, "Deployment `shop/web` is emitted twice");
+        assert_eq!(
+            d.primary.as_ref().map(|l| (l.span, l.message.as_str())),
+            Some((span(1, 20), "emitted again here (by app `b`)"))
+        );
+        assert_eq!(
+            d.secondary.first().map(|l| (l.span, l.message.as_str())),
+            Some((span(0, 10), "first emitted here (by app `a`)"))
+        );
+    }
+
+    #[test]
+    fn order_is_namespaces_then_kind_namespace_name() {
+        let input = vec![
+            manifest(obj("v1", "Service", "b", &[("namespace", "n2".into())]), "x", 0, 1),
+            manifest(obj("v1", "Service", "a", &[("namespace", "n2".into())]), "x", 0, 1),
+            manifest(obj("v1", "Service", "z", &[("namespace", "n1".into())]), "x", 0, 1),
+            manifest(obj("apps/v1", "Deployment", "z", &[]), "x", 0, 1),
+            manifest(obj("v1", "Namespace", "n2", &[]), "x", 0, 1),
+            manifest(obj("v1", "Namespace", "n1", &[]), "x", 0, 1),
+            manifest(obj("v1", "ConfigMap", "c", &[]), "x", 0, 1),
+        ];
+        let (out, _) = finalize(input, None);
+        let order: Vec<String> = out.iter().map(Manifest::describe).collect();
+        assert_eq!(
+            order,
+            [
+                "Namespace `n1`",
+                "Namespace `n2`",
+                "ConfigMap `c`",
+                "Deployment `z`",
+                "Service `n1/z`",
+                "Service `n2/a`",
+                "Service `n2/b`"
+            ]
+        );
+    }
+
+    #[test]
+    fn finalized_stream_snapshot() {
+        let mut deployment = obj("apps/v1", "Deployment", "checkout", &[("labels", labels(&[("app", "checkout")]))]);
+        if let Some(m) = deployment.map_mut() {
+            m.insert("spec", Value::map(Map::new()), Origin::computed());
+        }
+        let input = vec![
+            manifest(obj("v1", "Service", "checkout", &[]), "checkout", 0, 3),
+            manifest(deployment, "checkout", 0, 3),
+            manifest(obj("v1", "Namespace", "shop", &[]), "platform", 1, 1),
+        ];
+        let (out, diags) = finalize(input, Some("shop"));
+        assert!(diags.is_empty());
+        let objects: Vec<Value> = out.into_iter().map(|m| m.object).collect();
+        insta::assert_snapshot!(to_yaml_stream(&objects));
+    }
+}

@@ -1,1 +1,707 @@
 //! Runtime values of kdep programs, with per-entry provenance (source span and layer).
+//!
+//! Invariants and choices:
+//!
+//! * Cloning a [`Value`] is cheap: strings, lists and maps sit behind `Arc`, so the evaluator can
+//!   share a template's defaults between thousands of instances. Mutation goes through
+//!   [`Arc::make_mut`] (copy on write) in [`Value::map_mut`] / [`Value::list_mut`].
+//! * Records and maps are both [`Map`]: string keys in insertion order (what the user wrote is
+//!   what the manifest shows), each entry carrying an [`Origin`] so `kdep explain` can tell which
+//!   layer and line set a field. Layer names are `Arc<str>` so stamping an origin on every entry
+//!   of every instance does not copy strings.
+//! * Equality is by value: quantities and durations compare numerically (`1Gi == 1024Mi`), maps
+//!   compare as sets of entries regardless of order, origins are ignored, and `Int(1)` is not
+//!   `Float(1.0)` (the type checker keeps them apart; conversions are explicit).
+//! * Every type here is `Send + Sync`.
+
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use kdep_diag::Span;
+use kdep_sema::duration::Duration;
+use kdep_sema::quantity::Quantity;
+use rustc_hash::FxBuildHasher;
+
+/// A runtime value.
+#[derive(Clone, Debug)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Arc<str>),
+    Quantity(Quantity),
+    Duration(Duration),
+    List(Arc<Vec<Value>>),
+    /// Records (schema instances, emitted objects) and `{string: T}` maps alike.
+    Map(Arc<Map>),
+}
+
+/// Which layer of the template hierarchy set a value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Layer {
+    /// A default or locked value in the template that declares the field.
+    TemplateDefault { template: Arc<str> },
+    /// A default or locked value set by a template that extends another (`template A = B { ... }`).
+    ExtendingTemplate { template: Arc<str> },
+    /// A value set in an app instance body (`app checkout = WebService { ... }`).
+    App { app: Arc<str> },
+    /// A value set in an `in <env> { ... }` block of an app.
+    Environment { app: Arc<str>, env: Arc<str> },
+    /// Produced by an expression (`let`, `emit` bodies, operators) rather than set by a layer.
+    Computed,
+    /// Set by kdep itself: builtin results, `kdep import`ed data, and the namespace, labels and
+    /// annotation stamped by [`crate::manifest::finalize`].
+    Builtin,
+}
+
+impl Layer {
+    /// A short human description, e.g. "app `checkout`" or "`production` values of app `checkout`".
+    pub fn describe(&self) -> String {
+        match self {
+            Layer::TemplateDefault { template } => format!("template `{template}`"),
+            Layer::ExtendingTemplate { template } => format!("extending template `{template}`"),
+            Layer::App { app } => format!("app `{app}`"),
+            Layer::Environment { app, env } => format!("`{env}` values of app `{app}`"),
+            Layer::Computed => "computed".to_owned(),
+            Layer::Builtin => "set by kdep".to_owned(),
+        }
+    }
+}
+
+/// Where a map entry's value came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Origin {
+    /// The source range of the assignment or expression, if it has one.
+    pub span: Option<Span>,
+    pub layer: Layer,
+}
+
+impl Origin {
+    pub fn new(span: Option<Span>, layer: Layer) -> Self {
+        Origin { span, layer }
+    }
+
+    /// A computed value with no particular source range.
+    pub fn computed() -> Self {
+        Origin { span: None, layer: Layer::Computed }
+    }
+
+    /// A value set by kdep itself.
+    pub fn builtin() -> Self {
+        Origin { span: None, layer: Layer::Builtin }
+    }
+}
+
+/// One map entry: the value and where it came from.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub value: Value,
+    pub origin: Origin,
+}
+
+/// An insertion-ordered map from string keys to [`Entry`]s.
+///
+/// Replacing the value of an existing key keeps the key's position.
+#[derive(Clone, Debug, Default)]
+pub struct Map {
+    entries: IndexMap<Arc<str>, Entry, FxBuildHasher>,
+}
+
+impl Map {
+    pub fn new() -> Self {
+        Map::default()
+    }
+
+    pub fn with_capacity(n: usize) -> Self {
+        Map { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher) }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries.get(key).map(|e| &e.value)
+    }
+
+    pub fn get_entry(&self, key: &str) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        self.entries.get_mut(key)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// The position of `key` in insertion order.
+    pub fn index_of(&self, key: &str) -> Option<usize> {
+        self.entries.get_index_of(key)
+    }
+
+    /// Sets `key`, keeping its position if present (appending otherwise); returns the old entry.
+    pub fn insert(&mut self, key: impl Into<Arc<str>>, value: Value, origin: Origin) -> Option<Entry> {
+        self.entries.insert(key.into(), Entry { value, origin })
+    }
+
+    pub fn insert_entry(&mut self, key: impl Into<Arc<str>>, entry: Entry) -> Option<Entry> {
+        self.entries.insert(key.into(), entry)
+    }
+
+    /// Removes `key`, keeping the order of the remaining entries.
+    pub fn remove(&mut self, key: &str) -> Option<Entry> {
+        self.entries.shift_remove(key)
+    }
+
+    /// Keys and values in insertion order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> + '_ {
+        self.entries.iter().map(|(k, e)| (&**k, &e.value))
+    }
+
+    /// Keys and entries (with origins) in insertion order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (&Arc<str>, &Entry)> + '_ {
+        self.entries.iter()
+    }
+
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.entries.keys().map(|k| &**k)
+    }
+
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> + '_ {
+        self.entries.values().map(|e| &e.value)
+    }
+
+    /// Right-biased shallow merge (`self + other`): keys of `self` keep their position, values
+    /// and origins from `other` win, keys only in `other` are appended in its order.
+    pub fn merge(&self, other: &Map) -> Map {
+        let mut out = self.clone();
+        for (k, e) in &other.entries {
+            out.entries.insert(k.clone(), e.clone());
+        }
+        out
+    }
+}
+
+impl PartialEq for Map {
+    /// Maps are equal when they have the same keys with equal values, in any order.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.entries.iter().all(|(k, e)| other.get(k).is_some_and(|v| *v == e.value))
+    }
+}
+
+impl FromIterator<(Arc<str>, Entry)> for Map {
+    fn from_iter<I: IntoIterator<Item = (Arc<str>, Entry)>>(iter: I) -> Self {
+        Map { entries: iter.into_iter().collect() }
+    }
+}
+
+impl PartialEq for Value {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Quantity(a), Value::Quantity(b)) => a == b,
+            (Value::Duration(a), Value::Duration(b)) => a == b,
+            (Value::List(a), Value::List(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Value::Map(a), Value::Map(b)) => Arc::ptr_eq(a, b) || a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Value {
+    pub fn str(s: impl Into<Arc<str>>) -> Value {
+        Value::Str(s.into())
+    }
+
+    pub fn list(items: Vec<Value>) -> Value {
+        Value::List(Arc::new(items))
+    }
+
+    pub fn map(map: Map) -> Value {
+        Value::Map(Arc::new(map))
+    }
+
+    pub fn empty_map() -> Value {
+        Value::map(Map::new())
+    }
+
+    /// The type's name as the language spells it, for messages ("expected int, found string").
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::Quantity(_) => "quantity",
+            Value::Duration(_) => "duration",
+            Value::List(_) => "list",
+            Value::Map(_) => "map",
+        }
+    }
+
+    /// A map entry's value; `None` for missing keys and for non-maps.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_map()?.get(key)
+    }
+
+    /// Follows a path of map keys (`["metadata", "name"]`).
+    pub fn get_path(&self, path: &[&str]) -> Option<&Value> {
+        path.iter().try_fold(self, |v, k| v.get(k))
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    pub fn as_list(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&Map> {
+        match self {
+            Value::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to a map value, copying it first if it is shared.
+    pub fn map_mut(&mut self) -> Option<&mut Map> {
+        match self {
+            Value::Map(m) => Some(Arc::make_mut(m)),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to a list value, copying it first if it is shared.
+    pub fn list_mut(&mut self) -> Option<&mut Vec<Value>> {
+        match self {
+            Value::List(items) => Some(Arc::make_mut(items)),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    /// `self + other` for two maps (right-biased shallow merge); `None` unless both are maps.
+    pub fn merge(&self, other: &Value) -> Option<Value> {
+        Some(Value::map(self.as_map()?.merge(other.as_map()?)))
+    }
+
+    /// A one-line rendering of at most about `max` characters, eliding the rest with `…`:
+    /// `25`, `"huge"`, `{ name = "web", replicas = 3, … }`. Callers add backticks.
+    pub fn render_short(&self) -> String {
+        self.render_bounded(60)
+    }
+
+    /// Like [`Value::render_short`] with an explicit budget.
+    pub fn render_bounded(&self, max: usize) -> String {
+        let mut out = String::new();
+        render_bounded(self, max.max(8), &mut out);
+        out
+    }
+
+    /// A plain-data JSON view (insertion order kept). Quantities and durations become the
+    /// strings Kubernetes expects ([`Quantity::as_written`]); non-finite floats are an error.
+    pub fn to_json(&self) -> Result<serde_json::Value, String> {
+        to_json(self)
+    }
+}
+
+/// Converts to JSON data; see [`Value::to_json`].
+pub fn to_json(value: &Value) -> Result<serde_json::Value, String> {
+    Ok(match value {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => serde_json::Value::Bool(*b),
+        Value::Int(n) => serde_json::Value::from(*n),
+        Value::Float(x) => serde_json::Number::from_f64(*x)
+            .map(serde_json::Value::Number)
+            .ok_or_else(|| format!("the float `{x}` has no JSON representation"))?,
+        Value::Str(s) => serde_json::Value::String(s.to_string()),
+        Value::Quantity(q) => serde_json::Value::String(q.as_written()),
+        Value::Duration(d) => serde_json::Value::String(d.as_written()),
+        Value::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        Value::Map(map) => {
+            let mut obj = serde_json::Map::with_capacity(map.len());
+            for (k, v) in map.iter() {
+                obj.insert(k.to_owned(), to_json(v)?);
+            }
+            serde_json::Value::Object(obj)
+        }
+    })
+}
+
+/// Converts JSON data to a value (numbers become `Int` when they fit an `i64`, `Float`
+/// otherwise); every entry gets `origin`.
+pub fn from_json(json: &serde_json::Value, origin: &Origin) -> Value {
+    match json {
+        serde_json::Value::Null => Value::Null,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        serde_json::Value::String(s) => Value::str(s.as_str()),
+        serde_json::Value::Array(items) => Value::list(items.iter().map(|v| from_json(v, origin)).collect()),
+        serde_json::Value::Object(obj) => {
+            let mut map = Map::with_capacity(obj.len());
+            for (k, v) in obj {
+                map.insert(k.as_str(), from_json(v, origin), origin.clone());
+            }
+            Value::map(map)
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Self {
+        Value::Int(n)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Self {
+        Value::Float(x)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Str(Arc::from(s))
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Str(Arc::from(s))
+    }
+}
+
+impl From<Quantity> for Value {
+    fn from(q: Quantity) -> Self {
+        Value::Quantity(q)
+    }
+}
+
+impl From<Duration> for Value {
+    fn from(d: Duration) -> Self {
+        Value::Duration(d)
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Self {
+        Value::list(items)
+    }
+}
+
+impl From<Map> for Value {
+    fn from(map: Map) -> Self {
+        Value::map(map)
+    }
+}
+
+/// Whether `key` can be written unquoted as a kdep identifier.
+fn is_identifier(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Writes `s` as a kdep string literal with escapes.
+fn write_string_literal(out: &mut String, s: &str) {
+    out.push('"');
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            // `${` would start an interpolation.
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn write_float(out: &mut String, x: f64) {
+    // Debug keeps a decimal point (`1.0`), so the rendering reads back as a float.
+    let _ = write!(out, "{x:?}");
+}
+
+fn write_key(out: &mut String, key: &str) {
+    if is_identifier(key) {
+        out.push_str(key);
+    } else {
+        write_string_literal(out, key);
+    }
+}
+
+/// Full rendering in kdep literal syntax.
+fn render_full(value: &Value, out: &mut String) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        Value::Float(x) => write_float(out, *x),
+        Value::Str(s) => write_string_literal(out, s),
+        // Quantities and durations are written as string literals in kdep sources.
+        Value::Quantity(q) => write_string_literal(out, &q.as_written()),
+        Value::Duration(d) => write_string_literal(out, &d.as_written()),
+        Value::List(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                render_full(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(map) if map.is_empty() => out.push_str("{}"),
+        Value::Map(map) => {
+            out.push_str("{ ");
+            for (i, (k, v)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_key(out, k);
+                out.push_str(" = ");
+                render_full(v, out);
+            }
+            out.push_str(" }");
+        }
+    }
+}
+
+/// Appends `s` cut to `max` characters, ending in `…` when cut.
+fn push_truncated(out: &mut String, s: &str, max: usize) {
+    if s.chars().count() <= max {
+        out.push_str(s);
+    } else {
+        out.extend(s.chars().take(max.saturating_sub(1)));
+        out.push('…');
+    }
+}
+
+fn render_bounded(value: &Value, max: usize, out: &mut String) {
+    match value {
+        Value::List(items) if !items.is_empty() => {
+            out.push('[');
+            let mut used = 2;
+            for (i, item) in items.iter().enumerate() {
+                let sep = if i > 0 { ", " } else { "" };
+                let mut part = String::new();
+                render_bounded(item, max.saturating_sub(used + sep.len() + 3).max(4), &mut part);
+                let n = part.chars().count() + sep.len();
+                if used + n > max {
+                    out.push_str(sep);
+                    out.push('…');
+                    break;
+                }
+                out.push_str(sep);
+                out.push_str(&part);
+                used += n;
+            }
+            out.push(']');
+        }
+        Value::Map(map) if !map.is_empty() => {
+            out.push_str("{ ");
+            let mut used = 4;
+            for (i, (k, v)) in map.iter().enumerate() {
+                let sep = if i > 0 { ", " } else { "" };
+                let mut part = String::new();
+                write_key(&mut part, k);
+                part.push_str(" = ");
+                let room = max.saturating_sub(used + sep.len() + part.chars().count() + 3).max(4);
+                render_bounded(v, room, &mut part);
+                let n = part.chars().count() + sep.len();
+                if used + n > max {
+                    out.push_str(sep);
+                    out.push('…');
+                    break;
+                }
+                out.push_str(sep);
+                out.push_str(&part);
+                used += n;
+            }
+            out.push_str(" }");
+        }
+        _ => {
+            let mut full = String::new();
+            render_full(value, &mut full);
+            push_truncated(out, &full, max);
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    /// The complete value in kdep literal syntax (`{ a = 1, "b.c" = [true] }`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut out = String::new();
+        render_full(self, &mut out);
+        f.write_str(&out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str) -> Value {
+        Value::Quantity(Quantity::parse(s).unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        let mut m = Map::new();
+        for (k, v) in entries {
+            m.insert(*k, v.clone(), Origin::computed());
+        }
+        Value::map(m)
+    }
+
+    #[test]
+    fn values_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<Value>();
+        check::<Map>();
+        check::<Origin>();
+    }
+
+    #[test]
+    fn equality_is_by_value() {
+        assert_eq!(q("1Gi"), q("1024Mi"));
+        assert_ne!(Value::Int(1), Value::Float(1.0));
+        assert_eq!(map(&[("a", 1.into()), ("b", 2.into())]), map(&[("b", 2.into()), ("a", 1.into())]));
+        assert_ne!(map(&[("a", 1.into())]), map(&[("a", 1.into()), ("b", 2.into())]));
+        let mut with_origin = Map::new();
+        with_origin.insert("a", Value::Int(1), Origin::new(None, Layer::App { app: "x".into() }));
+        assert_eq!(Value::map(with_origin), map(&[("a", 1.into())]));
+    }
+
+    #[test]
+    fn map_keeps_insertion_order_and_position_on_replace() {
+        let mut m = Map::new();
+        m.insert("z", 1.into(), Origin::computed());
+        m.insert("a", 2.into(), Origin::computed());
+        m.insert("z", 3.into(), Origin::builtin());
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["z", "a"]);
+        assert_eq!(m.get("z"), Some(&Value::Int(3)));
+        assert_eq!(m.get_entry("z").map(|e| &e.origin.layer), Some(&Layer::Builtin));
+        m.remove("z");
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn merge_is_right_biased_and_shallow() {
+        let left = map(&[("a", 1.into()), ("b", map(&[("x", 1.into())])), ("c", 3.into())]);
+        let right = map(&[("b", map(&[("y", 2.into())])), ("d", 4.into())]);
+        let merged = left.merge(&right).unwrap_or(Value::Null);
+        assert_eq!(merged.to_string(), "{ a = 1, b = { y = 2 }, c = 3, d = 4 }");
+        assert_eq!(Value::Int(1).merge(&right), None);
+    }
+
+    #[test]
+    fn copy_on_write() {
+        let a = map(&[("a", 1.into())]);
+        let mut b = a.clone();
+        if let Some(m) = b.map_mut() {
+            m.insert("b", 2.into(), Origin::computed());
+        }
+        assert_eq!(a.as_map().map(Map::len), Some(1));
+        assert_eq!(b.as_map().map(Map::len), Some(2));
+    }
+
+    #[test]
+    fn display_uses_kdep_syntax() {
+        let v = map(&[
+            ("name", "web".into()),
+            ("app.kubernetes.io/name", "x\"y\n${z}".into()),
+            ("cpu", q("500m")),
+            ("ratio", 1.0.into()),
+            ("tags", Value::list(vec![true.into(), Value::Null])),
+            ("empty", Value::empty_map()),
+        ]);
+        assert_eq!(
+            v.to_string(),
+            r#"{ name = "web", "app.kubernetes.io/name" = "x\"y\n\${z}", cpu = "500m", ratio = 1.0, tags = [true, null], empty = {} }"#
+        );
+    }
+
+    #[test]
+    fn render_short_truncates() {
+        assert_eq!(Value::Int(25).render_short(), "25");
+        assert_eq!(Value::from("huge").render_short(), "\"huge\"");
+        let long: Vec<Value> = (0..100).map(Value::Int).collect();
+        let s = Value::list(long).render_short();
+        assert!(s.chars().count() <= 64, "{s}");
+        assert!(s.ends_with(", …]"), "{s}");
+        let m = map(&[("name", "a".repeat(100).into()), ("b", 1.into())]);
+        let s = m.render_short();
+        assert!(s.chars().count() <= 64, "{s}");
+        assert!(s.starts_with("{ name = \"aaa"), "{s}");
+        let s = Value::from("x".repeat(200)).render_short();
+        assert_eq!(s.chars().count(), 60);
+        assert!(s.ends_with('…'));
+    }
+
+    #[test]
+    fn json_view() {
+        let v = map(&[("b", 1.into()), ("a", q("1.5Gi")), ("f", 2.5.into()), ("l", Value::list(vec![Value::Null]))]);
+        let json = v.to_json().unwrap_or_default();
+        assert_eq!(json.to_string(), r#"{"b":1,"a":"1.5Gi","f":2.5,"l":[null]}"#);
+        assert!(Value::Float(f64::NAN).to_json().is_err());
+        assert_eq!(
+            from_json(&json, &Origin::builtin()),
+            map(&[("b", 1.into()), ("a", "1.5Gi".into()), ("f", 2.5.into()), ("l", Value::list(vec![Value::Null]))])
+        );
+    }
+}

@@ -38,9 +38,23 @@ pub struct Project {
     pub stdlib: Package,
 }
 
-/// The database of the semantic layer. `kdep-eval` extends it; the driver implements it.
+/// The database of the semantic layer. `kdep-eval` uses it as is; the driver implements it.
+///
+/// Both methods are optional: a database that overrides them lets `build` and `check` spread
+/// per-file work over worker threads (each with its own handle to the same storage). The
+/// compiler crates never decide the thread count themselves.
 #[salsa::db]
-pub trait Db: salsa::Database {}
+pub trait Db: salsa::Database {
+    /// How many threads may work on one build (including the caller's). Default: 1.
+    fn parallelism(&self) -> usize {
+        1
+    }
+
+    /// Another handle to the same database, for a worker thread; `None` disables parallelism.
+    fn fork(&self) -> Option<Box<dyn Db + Send>> {
+        None
+    }
+}
 
 /// Parses one file. Diagnostics of the parser are part of the result.
 #[salsa::tracked(returns(clone))]

@@ -12,14 +12,14 @@ use indexmap::IndexMap;
 use kdep_diag::{Code, Diagnostic, Span, TextRange};
 use kdep_syntax::ast;
 
-use crate::db::{parse_file, Db, SourceFile};
+use crate::db::{Db, SourceFile};
 
 /// Interned-by-value names: cheap to clone, hash and compare.
 pub type Name = Arc<str>;
 
 /// Deepest expression nesting the IR keeps; deeper parts become [`ExprKind::Error`] with a
 /// diagnostic. Every recursive pass over the IR relies on this bound.
-pub const MAX_EXPR_DEPTH: u32 = 160;
+pub const MAX_EXPR_DEPTH: u32 = 256;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Expr {
@@ -222,12 +222,17 @@ pub struct FileHir {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Lowers a whole file. Per-declaration queries read their part from here; a body edit changes
-/// this result but their own results stay equal unless their declaration changed.
+/// Parses and lowers a whole file; syntax diagnostics are part of the result. Per-declaration
+/// queries read their part from here; a body edit changes this result but their own results
+/// stay equal unless their declaration changed.
+///
+/// The tree is parsed here rather than read from [`crate::db::parse_file`] so a build does not
+/// keep every file's syntax tree alive in the database (the formatter and the editor use
+/// `parse_file`, which memoises the tree).
 #[salsa::tracked(returns(clone))]
 pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
-    let parse = parse_file(db, file);
-    let mut lower = Lower { file: file.id(db), diagnostics: Vec::new() };
+    let parse = kdep_syntax::parse(file.id(db), file.text(db));
+    let mut lower = Lower { file: file.id(db), diagnostics: parse.diagnostics.clone(), deep_reported: false };
     let mut out = FileHir::default();
     // Spans of the first declaration of each top-level name, for duplicate reports.
     let mut seen: IndexMap<Name, TextRange> = IndexMap::new();
@@ -332,10 +337,8 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 for e in &it.entries {
                     lower.set(e, &mut sets);
                 }
-                out.environments.insert(
-                    name.clone(),
-                    Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }),
-                );
+                out.environments
+                    .insert(name.clone(), Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }));
             }
             ast::Item::Error(_) => {}
         }
@@ -347,6 +350,8 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
 struct Lower {
     file: kdep_diag::FileId,
     diagnostics: Vec<Diagnostic>,
+    /// Whether the current top-level expression already reported K0004.
+    deep_reported: bool,
 }
 
 impl Lower {
@@ -452,6 +457,10 @@ impl Lower {
     }
 
     fn too_deep(&mut self, range: TextRange) -> Expr {
+        // One report per top-level expression: every branch below the limit would repeat it.
+        if std::mem::replace(&mut self.deep_reported, true) {
+            return Expr { kind: ExprKind::Error, range };
+        }
         self.diagnostics.push(
             Diagnostic::error(Code::NESTING_TOO_DEEP, "expression is nested too deeply")
                 .with_primary(self.span(range), format!("more than {MAX_EXPR_DEPTH} levels of nesting"))
@@ -462,6 +471,9 @@ impl Lower {
 
     fn expr(&mut self, e: &ast::Expr, depth: u32) -> Expr {
         let range = e.range();
+        if depth == 0 {
+            self.deep_reported = false;
+        }
         if depth > MAX_EXPR_DEPTH {
             return self.too_deep(range);
         }
@@ -490,9 +502,11 @@ impl Lower {
                 ExprKind::Index(Box::new(self.expr(base, d)), Box::new(self.expr(index, d)))
             }
             ast::Expr::Call { callee, args, .. } => match callee_name(callee) {
-                Some(name) => {
-                    ExprKind::Call(Name::from(name.as_str()), callee.range(), args.iter().map(|a| self.expr(a, d)).collect())
-                }
+                Some(name) => ExprKind::Call(
+                    Name::from(name.as_str()),
+                    callee.range(),
+                    args.iter().map(|a| self.expr(a, d)).collect(),
+                ),
                 None => {
                     self.diagnostics.push(
                         Diagnostic::error(Code::UNKNOWN_FUNCTION, "only named functions can be called")
@@ -567,9 +581,7 @@ impl Lower {
                             ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), id.range),
                             ast::Key::Str(s) => match s.as_plain() {
                                 Some(text) => KeySeg::Static(Name::from(text.as_str()), s.range),
-                                None => {
-                                    KeySeg::Computed(Expr { kind: self.string(s, d), range: s.range })
-                                }
+                                None => KeySeg::Computed(Expr { kind: self.string(s, d), range: s.range }),
                             },
                         })
                         .collect::<Vec<_>>();

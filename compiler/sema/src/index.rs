@@ -173,8 +173,8 @@ pub fn project_index(db: &dyn Db, project: Project) -> Arc<ProjectIndex> {
         }
     }
     let stdlib = project.stdlib(db);
-    if !ids.contains_key(&stdlib) {
-        ids.insert(stdlib, order.len());
+    if let std::collections::hash_map::Entry::Vacant(slot) = ids.entry(stdlib) {
+        slot.insert(order.len());
         order.push(stdlib);
     }
     for (i, pkg) in order.iter().enumerate() {
@@ -294,7 +294,10 @@ pub fn import_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
             if i == 0 {
                 d = d.with_primary(span, "this import starts the cycle");
             } else {
-                d = d.with_secondary(span, format!("`{}` imports `{}` here", index.module_display(*f), imp.path.display()));
+                d = d.with_secondary(
+                    span,
+                    format!("`{}` imports `{}` here", index.module_display(*f), imp.path.display()),
+                );
             }
         }
         out.push(d.with_help("move the shared declarations into a module that both can import"));

@@ -21,6 +21,8 @@ pub struct DefaultModel {
     pub span: Span,
     /// `true` when an extending template (not the base-most one) set it.
     pub extending: bool,
+    /// Qualified name of the template that set it.
+    pub template: Name,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -108,23 +110,21 @@ pub fn resolve_template(
     path: &[Name],
     range: TextRange,
     allow_schema: bool,
-) -> Result<(SourceFile, Name), Diagnostic> {
+) -> Result<(SourceFile, Name), Box<Diagnostic>> {
     let span = Span::new(from.id(db), range);
     let display = path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
     match resolve_path(db, project, from, path) {
         Resolved::Item { file, name, kind: ItemKind::Template } if path.len() <= 2 => Ok((file, name)),
         Resolved::Item { file, name, kind: ItemKind::Schema } if allow_schema && path.len() <= 2 => Ok((file, name)),
-        Resolved::Item { kind, .. } => Err(Diagnostic::error(
-            Code::NOT_A_TEMPLATE,
-            format!("`{display}` is {}, not a template", kind.describe()),
-        )
-        .with_primary(span, "expected a template")),
-        Resolved::Module(_) => Err(Diagnostic::error(
-            Code::NOT_A_TEMPLATE,
-            format!("`{display}` is a module, not a template"),
-        )
-        .with_primary(span, "expected a template")
-        .with_help(format!("name a template inside it: `{display}.<Template>`"))),
+        Resolved::Item { kind, .. } => Err(Box::new(
+            Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is {}, not a template", kind.describe()))
+                .with_primary(span, "expected a template"),
+        )),
+        Resolved::Module(_) => Err(Box::new(
+            Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is a module, not a template"))
+                .with_primary(span, "expected a template")
+                .with_help(format!("name a template inside it: `{display}.<Template>`")),
+        )),
         Resolved::NotInModule { module, name } => {
             let items = item_index(db, module);
             let candidates = items
@@ -141,7 +141,7 @@ pub fn resolve_template(
             if let Some(best) = suggest::best(&name, candidates) {
                 d = d.with_help(format!("did you mean `{best}`?"));
             }
-            Err(d)
+            Err(Box::new(d))
         }
         Resolved::Unresolved => {
             let items = item_index(db, from);
@@ -159,7 +159,7 @@ pub fn resolve_template(
                     d = d.with_help(format!("did you mean `{best}`?"));
                 }
             }
-            Err(d)
+            Err(Box::new(d))
         }
     }
 }
@@ -225,7 +225,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                     model.chain.extend(bm.chain.iter().cloned());
                 }
             }
-            Err(d) => diags.push(d),
+            Err(d) => diags.push(*d),
         }
     }
     let base_field_names: Vec<Name> = model.fields.keys().cloned().collect();
@@ -251,18 +251,23 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
         match member {
             MemberHir::Field(f) => {
                 let new_ty = f.ty.as_ref().map(|te| (types.lower(te), span(te.range())));
-                let lock = f.locked.map(|r| LockModel { span: span(r), template: qualified.clone(), path: path.clone() });
+                let lock =
+                    f.locked.map(|r| LockModel { span: span(r), template: qualified.clone(), path: path.clone() });
                 let default = f.default.as_ref().map(|e| DefaultModel {
                     expr: e.clone(),
                     file,
                     span: span(e.range),
                     extending,
+                    template: qualified.clone(),
                 });
                 if f.locked.is_some() && f.default.is_none() {
                     diags.push(
-                        Diagnostic::error(Code::LOCKED_WITHOUT_VALUE, format!("locked field `{}` has no value", f.name))
-                            .with_primary(span(f.range), "`locked` needs `= value`")
-                            .with_help(format!("write `locked {} = <value>`", f.name)),
+                        Diagnostic::error(
+                            Code::LOCKED_WITHOUT_VALUE,
+                            format!("locked field `{}` has no value", f.name),
+                        )
+                        .with_primary(span(f.range), "`locked` needs `= value`")
+                        .with_help(format!("write `locked {} = <value>`", f.name)),
                     );
                 }
                 if model.lets.contains_key(&f.name) {
@@ -272,7 +277,10 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                             format!("`{}` is a `let` binding of the base template", f.name),
                         )
                         .with_primary(span(f.name_range), "declared as a field here")
-                        .with_secondary(model.lets.get(&f.name).map(|l| l.span).unwrap_or(span(f.name_range)), "`let` here"),
+                        .with_secondary(
+                            model.lets.get(&f.name).map(|l| l.span).unwrap_or(span(f.name_range)),
+                            "`let` here",
+                        ),
                     );
                     continue;
                 }
@@ -333,7 +341,11 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                         if extending && f.ty.is_none() {
                             let mut d = Diagnostic::error(
                                 Code::UNKNOWN_FIELD,
-                                format!("template `{}` has no field `{}`", model.chain.get(1).cloned().unwrap_or_default(), f.name),
+                                format!(
+                                    "template `{}` has no field `{}`",
+                                    model.chain.get(1).cloned().unwrap_or_default(),
+                                    f.name
+                                ),
                             )
                             .with_primary(span(f.name_range), "a new default for a field that does not exist");
                             if let Some(best) = suggest::best(&f.name, base_field_names.iter().map(|n| &**n)) {
@@ -362,9 +374,9 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                 }
             }
             MemberHir::Let(l) => {
-                if let Some(prev) = model.lets.get(&l.name).map(|p| p.span).or_else(|| {
-                    model.fields.get(&l.name).map(|f| f.decl_span)
-                }) {
+                if let Some(prev) =
+                    model.lets.get(&l.name).map(|p| p.span).or_else(|| model.fields.get(&l.name).map(|f| f.decl_span))
+                {
                     diags.push(
                         Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("`{}` is already declared", l.name))
                             .with_primary(span(l.name_range), "declared again here")
@@ -375,7 +387,13 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                 let ty = l.ty.as_ref().map(|te| Arc::new(types.lower(te)));
                 model.lets.insert(
                     l.name.clone(),
-                    Arc::new(LetModel { name: l.name.clone(), expr: l.value.clone(), ty, file, span: span(l.name_range) }),
+                    Arc::new(LetModel {
+                        name: l.name.clone(),
+                        expr: l.value.clone(),
+                        ty,
+                        file,
+                        span: span(l.name_range),
+                    }),
                 );
             }
             MemberHir::Check(c) => model.checks.push(Arc::new(CheckModel {
@@ -393,9 +411,12 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
     Arc::new(TemplateResult { model: Some(Arc::new(model)), diagnostics: diags })
 }
 
+/// Annotated types of a file's top-level `let`s, and the problems lowering them.
+pub type LetTypes = (IndexMap<Name, Arc<Ty>>, Vec<Diagnostic>);
+
 /// Types of top-level `let`s with annotations, lowered once per file.
 #[salsa::tracked(returns(clone))]
-pub fn top_let_types(db: &dyn Db, project: Project, file: SourceFile) -> Arc<(IndexMap<Name, Arc<Ty>>, Vec<Diagnostic>)> {
+pub fn top_let_types(db: &dyn Db, project: Project, file: SourceFile) -> Arc<LetTypes> {
     let hir = file_hir(db, file);
     let mut types = TypeLowering { db, project, file, diagnostics: Vec::new() };
     let mut out = IndexMap::new();

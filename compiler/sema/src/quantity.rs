@@ -130,11 +130,14 @@ fn div_away_from_zero(n: i128, divisor: i128) -> i128 {
 }
 
 /// `n * 10^exp` for a possibly negative `exp`, rounding away from zero when scaling down.
-fn scale10(n: i128, exp: i32) -> Option<i128> {
+/// The exponent is an `i64` so that callers can combine exponents and digit counts of any
+/// input length without overflow.
+fn scale10(n: i128, exp: i64) -> Option<i128> {
+    let magnitude = u32::try_from(exp.unsigned_abs()).ok();
     if exp >= 0 {
-        n.checked_mul(pow10(exp.unsigned_abs())?)
+        n.checked_mul(pow10(magnitude?)?)
     } else {
-        match pow10(exp.unsigned_abs()) {
+        match magnitude.and_then(pow10) {
             Some(d) => Some(div_away_from_zero(n, d)),
             // The divisor exceeds every representable value: anything non-zero rounds to one unit.
             None => Some(n.signum()),
@@ -168,7 +171,7 @@ impl Quantity {
         // Mantissa digits, accumulated as an integer with `frac_digits` digits after the point.
         let mut mantissa: i128 = 0;
         let mut int_digits = 0usize;
-        let mut frac_digits = 0i32;
+        let mut frac_digits = 0i64;
         let mut seen_point = false;
         let too_many = "it has too many digits";
         while let Some(&b) = bytes.get(pos) {
@@ -195,7 +198,7 @@ impl Quantity {
         }
         let suffix = text.get(pos..).unwrap_or("");
         let (format, nanos) = if let Some(&(_, exp)) = DECIMAL_SUFFIXES.iter().find(|(s, _)| *s == suffix) {
-            let nanos = scale10(mantissa, exp - frac_digits + 9).ok_or_else(|| err("it is too large"))?;
+            let nanos = scale10(mantissa, i64::from(exp) - frac_digits + 9).ok_or_else(|| err("it is too large"))?;
             (Format::DecimalSi, nanos)
         } else if let Some(&(_, power)) = BINARY_SUFFIXES.iter().find(|(s, _)| !s.is_empty() && *s == suffix) {
             let multiplier = 1024i128.checked_pow(power).ok_or_else(|| err("it is too large"))?;
@@ -210,10 +213,12 @@ impl Quantity {
                 return Err(err(&format!("the exponent `{suffix}` is not `e` followed by an integer")));
             }
             // Exponents beyond a few hundred cannot produce a representable, non-zero value.
-            let exp: i32 = exp_text.parse().ok().filter(|e: &i32| e.abs() <= 1000).ok_or_else(|| {
-                err(&format!("the exponent `{suffix}` is out of range"))
-            })?;
-            let nanos = scale10(mantissa, exp - frac_digits + 9).ok_or_else(|| err("it is too large"))?;
+            let exp: i32 = exp_text
+                .parse()
+                .ok()
+                .filter(|e: &i32| e.abs() <= 1000)
+                .ok_or_else(|| err(&format!("the exponent `{suffix}` is out of range")))?;
+            let nanos = scale10(mantissa, i64::from(exp) - frac_digits + 9).ok_or_else(|| err("it is too large"))?;
             (Format::DecimalExponent, nanos)
         } else {
             let reason = match suffix {
@@ -343,7 +348,7 @@ impl Quantity {
         // Move back down to a multiple of three; the factors were just removed, so this fits.
         let r = exp.rem_euclid(3);
         for _ in 0..r {
-            mantissa *= 10;
+            mantissa = mantissa.saturating_mul(10);
         }
         (mantissa, exp - r)
     }
@@ -485,9 +490,11 @@ mod tests {
             ("1E-3", "1e-3"),
             ("1500e-3", "1500e-3"),
             ("1e0", "1"),
-            ("1e21", "1000E"),
-            ("1e-10", "1n"),
-            ("-1e-10", "-1n"),
+            ("1e21", "1e21"),
+            ("1000000000000000000000", "1000E"),
+            ("1e-10", "1e-9"),
+            ("0.0000000001", "1n"),
+            ("-0.0000000001", "-1n"),
             ("-1.5Gi", "-1536Mi"),
             ("10u", "10u"),
             ("1234567n", "1234567n"),
@@ -563,6 +570,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every string of up to four characters over the quantity alphabet: parsing never panics,
+    /// and whatever parses prints a canonical form that parses back to the same value.
+    #[test]
+    fn exhaustive_short_inputs() {
+        let alphabet: Vec<char> = "019.+-eEkKmMiGnu µ".chars().collect();
+        let mut stack = vec![String::new()];
+        let mut n_ok = 0;
+        while let Some(s) = stack.pop() {
+            if let Ok(v) = Quantity::parse(&s) {
+                n_ok += 1;
+                assert_eq!(Quantity::parse(&v.to_string()).ok(), Some(v.clone()), "{s:?} -> {v}");
+            }
+            if s.chars().count() < 4 {
+                stack.extend(alphabet.iter().map(|c| format!("{s}{c}")));
+            }
+        }
+        assert!(n_ok > 1000, "{n_ok}");
+    }
+
+    #[test]
+    fn extreme_inputs_do_not_overflow() {
+        let tiny = format!("0.{}1", "0".repeat(100_000));
+        assert_eq!(q(&tiny).nanos(), 1);
+        assert_eq!(q(&format!("{tiny}e-1000")).nanos(), 1);
+        assert_eq!(q(&format!("-{tiny}Ki")).nanos(), -1);
+        assert!(Quantity::parse(&format!("1{}", "0".repeat(100_000))).is_err());
+        assert!(Quantity::parse("1e-1000").is_ok());
     }
 
     #[test]

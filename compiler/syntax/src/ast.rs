@@ -297,7 +297,10 @@ impl StringLit {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum StrPart {
     /// Decoded text; `range` covers the raw source text including escapes.
-    Text { text: String, range: TextRange },
+    Text {
+        text: String,
+        range: TextRange,
+    },
     Interp(Expr),
 }
 
@@ -365,34 +368,89 @@ impl BinaryOp {
 /// An expression.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Expr {
-    Int { value: i64, range: TextRange },
-    Float { value: FloatLit, range: TextRange },
-    Bool { value: bool, range: TextRange },
-    Null { range: TextRange },
+    Int {
+        value: i64,
+        range: TextRange,
+    },
+    Float {
+        value: FloatLit,
+        range: TextRange,
+    },
+    Bool {
+        value: bool,
+        range: TextRange,
+    },
+    Null {
+        range: TextRange,
+    },
     Str(StringLit),
     /// A bare name (`replicas`, `web`); dotted access is [`Expr::Field`].
     Name(Ident),
     /// `base.field`
-    Field { base: Box<Expr>, field: Ident, range: TextRange },
+    Field {
+        base: Box<Expr>,
+        field: Ident,
+        range: TextRange,
+    },
     /// `base[index]`
-    Index { base: Box<Expr>, index: Box<Expr>, range: TextRange },
+    Index {
+        base: Box<Expr>,
+        index: Box<Expr>,
+        range: TextRange,
+    },
     /// `callee(args)`; the callee is a name or dotted path expression.
-    Call { callee: Box<Expr>, args: Vec<Expr>, range: TextRange },
-    Unary { op: UnaryOp, operand: Box<Expr>, range: TextRange },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr>, range: TextRange },
+    Call {
+        callee: Box<Expr>,
+        args: Vec<Expr>,
+        range: TextRange,
+    },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+        range: TextRange,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+        range: TextRange,
+    },
     /// `if cond { then } else { otherwise }`; `else if` chains nest in `otherwise`.
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr>, range: TextRange },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+        range: TextRange,
+    },
     /// `[a, b, c]`
-    List { items: Vec<Expr>, range: TextRange },
+    List {
+        items: Vec<Expr>,
+        range: TextRange,
+    },
     /// `[expr for x in xs if p]`
-    ListComprehension { item: Box<Expr>, clause: Box<ForClause>, range: TextRange },
+    ListComprehension {
+        item: Box<Expr>,
+        clause: Box<ForClause>,
+        range: TextRange,
+    },
     /// `{ a = 1, "b" = 2, c.d = 3, k = v for k, v in m }`
-    Object { entries: Vec<Entry>, range: TextRange },
+    Object {
+        entries: Vec<Entry>,
+        range: TextRange,
+    },
     /// `apps.Deployment { ... }` or `web.WebService { ... }`: a typed record literal
     /// (schema, template or Kubernetes type named by `path`).
-    Instantiate { path: Path, entries: Vec<Entry>, body_range: TextRange, range: TextRange },
+    Instantiate {
+        path: Path,
+        entries: Vec<Entry>,
+        body_range: TextRange,
+        range: TextRange,
+    },
     /// `(expr)`, kept so the formatter can preserve explicit grouping.
-    Paren { inner: Box<Expr>, range: TextRange },
+    Paren {
+        inner: Box<Expr>,
+        range: TextRange,
+    },
     Error(TextRange),
 }
 
@@ -428,15 +486,32 @@ pub enum TypeExpr {
     Named(Path),
     /// `T(args)`: `int(1..20)`, `string(/re/)`, `string(1..63)` (length), `[string](1..5)`,
     /// `string(/re/, 1..63)`.
-    Refined { base: Box<TypeExpr>, args: Vec<Refinement>, range: TextRange },
+    Refined {
+        base: Box<TypeExpr>,
+        args: Vec<Refinement>,
+        range: TextRange,
+    },
     /// `[T]`
-    List { item: Box<TypeExpr>, range: TextRange },
+    List {
+        item: Box<TypeExpr>,
+        range: TextRange,
+    },
     /// `{string: T}`
-    Map { key: Box<TypeExpr>, value: Box<TypeExpr>, range: TextRange },
+    Map {
+        key: Box<TypeExpr>,
+        value: Box<TypeExpr>,
+        range: TextRange,
+    },
     /// `T?`
-    Optional { inner: Box<TypeExpr>, range: TextRange },
+    Optional {
+        inner: Box<TypeExpr>,
+        range: TextRange,
+    },
     /// `"a" | "b" | "c"` or `1 | 2 | 3`: a union of literals (at least two, or one literal type).
-    LiteralUnion { members: Vec<Expr>, range: TextRange },
+    LiteralUnion {
+        members: Vec<Expr>,
+        range: TextRange,
+    },
     Error(TextRange),
 }
 

@@ -19,7 +19,8 @@
 //! - Template, schema and app bodies and `in <env>` blocks are always multi-line (`{}` when
 //!   empty). Object literals, `Type { ... }` instantiations and `environment` bodies are printed
 //!   inline, `{ a = 1, b = "x" }`, when the whole literal fits in [`MAX_WIDTH`] columns at its
-//!   position and holds no comment; otherwise one entry per line, without commas.
+//!   position and holds no comment; otherwise one entry per line, without commas. An object
+//!   mixing a map comprehension (`k = v for k, v in m`) with other entries always breaks.
 //! - Lists follow the same rule: `[1, 2]` inline, otherwise one item per line with a trailing
 //!   comma. A list whose only item is an object literal or instantiation that must break hugs it:
 //!   `[{` ... `}]`. `if`/`else` is inline when it fits, otherwise each branch goes on its own
@@ -35,23 +36,26 @@
 //! - Strings are re-printed from their decoded text with canonical escapes (see
 //!   [`lexical::escape_str`]) and interpolations printed from their expressions. Number literals
 //!   and regex refinements keep their source spelling, so `1.5e3` or an escaped `/` survive.
-//! - A quoted key stays quoted only when its text is not a plain identifier (or is a keyword):
-//!   `"app" = 1` becomes `app = 1`, `"app.kubernetes.io/name" = 1` stays.
+//! - A quoted key stays quoted only when its text is not a plain identifier or is a keyword:
+//!   `"name" = 1` becomes `name = 1`; `"app.kubernetes.io/name" = 1` and `"app" = 1` stay.
 //!
 //! # Comments
 //!
-//! No comment is ever lost or reordered. Each comment is attached to a slot of the innermost
-//! block (file, body, object, list) that contains it, see [`comments`]:
-//! - on the same line after a member/entry/item: trailing, printed after it (` // ...`);
-//! - on its own line(s) before a member/entry/item: leading, printed above it at its indent;
-//! - after the last member of a block: dangling, printed before the closing brace;
-//! - anywhere inside an expression that cannot carry a comment (between `a +` and `b`, inside a
-//!   type, a key path or an interpolation): hoisted to a leading comment of the enclosing member,
-//!   entry or item. This moves the comment a little but keeps it, and the result is stable.
+//! No comment is ever lost, and comments keep their order. Each comment is attached to the
+//! innermost block (file, body, object, list) that contains it, see [`comments`]:
+//! - on the same line after an item, member, entry or list item: trailing, printed after it
+//!   (` // ...`, after the list comma);
+//! - on its own line(s) before one: leading, printed above it at its indentation, keeping a
+//!   single blank line where the user had one;
+//! - after the last child of a block: dangling, printed before the closing brace;
+//! - anywhere inside a child (between `a +` and `b`, inside a type, after a keyword): in place,
+//!   ending its line, with the rest of the construct continuing one level deeper. Moving such a
+//!   comment above the declaration instead could slip it between a `///` doc and its
+//!   declaration, which detaches the doc.
 //!
-//! Doc comments (`///`) are printed from the comment table like any other comment, so they stay
-//! directly above their declaration; their text is kept verbatim apart from trailing whitespace.
-//! A block holding a comment is always multi-line.
+//! A node with a comment inside it is never put on one line. Doc comments (`///`) are printed
+//! from the comment table like any other comment, so they stay directly above their
+//! declaration; comment text is kept verbatim apart from trailing whitespace.
 //!
 //! # Safety net
 //!

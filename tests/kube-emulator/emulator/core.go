@@ -16,6 +16,7 @@ import (
 
 	"sigs.k8s.io/structured-merge-diff/v4/fieldpath"
 	"sigs.k8s.io/structured-merge-diff/v4/merge"
+	"sigs.k8s.io/structured-merge-diff/v4/typed"
 )
 
 // Server is the emulator's state.
@@ -35,6 +36,9 @@ type Server struct {
 	crdDelay time.Duration
 
 	ipSeq, portSeq int64
+
+	// nsDeleteDelay keeps deleted namespaces Terminating this long (0: gone at once).
+	nsDeleteDelay time.Duration
 
 	log    *requestLog
 	faults *faultSet
@@ -81,7 +85,7 @@ func (s *Server) newUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-func storeKey(r *Resource) string { return r.Group + "/" + r.Plural }
+func storeKey(r *Resource) string   { return r.Group + "/" + r.Plural }
 func objKey(ns, name string) string { return ns + "/" + name }
 
 // op describes one request against a resource.
@@ -290,7 +294,8 @@ func (s *Server) update(o *op, live map[string]interface{}, newObj map[string]in
 			for i, u := range unknown {
 				msgs[i] = fmt.Sprintf("unknown field %q", u)
 			}
-			return nil, 0, errBadRequest("strict decoding error: " + strings.Join(msgs, ", "))
+			return nil, 0, errBadRequest(fmt.Sprintf("%s in version %q cannot be handled as a %s: strict decoding error: %s",
+				o.r.Kind, o.r.Version, o.r.Kind, strings.Join(msgs, ", ")))
 		}
 		for _, u := range unknown {
 			o.warnings = append(o.warnings, fmt.Sprintf("unknown field %q", u))
@@ -319,7 +324,7 @@ func (s *Server) update(o *op, live map[string]interface{}, newObj map[string]in
 			}
 		}
 	}
-	liveObj := map[string]interface{}{}
+	liveObj := s.zeroObject(o.r)
 	if live != nil {
 		liveObj = withoutManagedFields(live)
 	}
@@ -330,6 +335,11 @@ func (s *Server) update(o *op, live map[string]interface{}, newObj map[string]in
 	}
 	newTyped, err := s.types.toTyped(o.r.TypeName, cand)
 	if err != nil {
+		if o.r.CRD != nil {
+			// Custom resources are validated against the CRD schema: 422 Invalid.
+			return nil, 0, errInvalid(o.r.Group, o.r.Kind, o.name, typedErrors(err))
+		}
+		// Built-ins fail while decoding JSON into Go types: 400.
 		return nil, 0, errBadRequest(fmt.Sprintf("failed to create typed new object: %v", err))
 	}
 	const tmp = "current-operation"
@@ -394,7 +404,8 @@ func (s *Server) finalizeLocked(o *op, live, newObj map[string]interface{}, m *m
 		} else {
 			delete(newObj, "status")
 		}
-	case r.HasStatus() && r.CRD != nil:
+	case r.HasStatus():
+		// PrepareForCreate: a new object starts without status.
 		delete(newObj, "status")
 	}
 	s.defaultObject(r, newObj)
@@ -430,11 +441,14 @@ func (s *Server) finalizeLocked(o *op, live, newObj map[string]interface{}, m *m
 		if usesGeneration(r) {
 			md["generation"] = int64(1)
 		}
+		if r.Group == "batch" && r.Kind == "Job" {
+			generateJobSelector(newObj)
+		}
 	}
 	if errs := s.validate(r, live, newObj); len(errs) > 0 {
 		return nil, 0, errInvalid(r.Group, r.Kind, o.name, errs)
 	}
-	capManagers(m, r.GV())
+	capManagers(m)
 	if enc := m.encode(); len(enc) > 0 {
 		md["managedFields"] = enc
 	} else {
@@ -576,18 +590,33 @@ func (s *Server) delete(o *op, opts *deleteOptions) (interface{}, int, *apiError
 		}
 		return status, 200, nil
 	}
+	if r.Group == "" && r.Plural == "namespaces" && s.nsDeleteDelay > 0 {
+		// Terminating for a while (creates inside are refused with 403), then the
+		// namespace controller's work: content and namespace go.
+		if om["deletionTimestamp"] == nil {
+			om["deletionTimestamp"] = nowRFC3339(s.now())
+			om["deletionGracePeriodSeconds"] = int64(0)
+			ensureMap(obj, "status")["phase"] = "Terminating"
+			s.rv++
+			om["resourceVersion"] = strconv.FormatInt(s.rv, 10)
+			s.putLocked(r, obj)
+			name := o.name
+			time.AfterFunc(s.nsDeleteDelay, func() {
+				s.mu.Lock()
+				defer s.mu.Unlock()
+				s.purgeNamespaceLocked(name)
+				s.rv++
+				s.removeLocked(r, "", name)
+			})
+		}
+		return s.served(r, obj), 200, nil
+	}
 	s.rv++
 	s.removeLocked(r, o.ns, o.name)
 	switch {
 	case r.Group == "" && r.Plural == "namespaces":
 		// The namespace controller's work, done at once: everything inside goes.
-		for _, objs := range s.objs {
-			for k := range objs {
-				if strings.HasPrefix(k, o.name+"/") {
-					delete(objs, k)
-				}
-			}
-		}
+		s.purgeNamespaceLocked(o.name)
 		om["deletionTimestamp"] = nowRFC3339(s.now())
 		ensureMap(obj, "status")["phase"] = "Terminating"
 	case r.Plural == "customresourcedefinitions" && r.Group == "apiextensions.k8s.io":
@@ -598,4 +627,87 @@ func (s *Server) delete(o *op, opts *deleteOptions) (interface{}, int, *apiError
 		return s.served(r, obj), 200, nil
 	}
 	return status, 200, nil
+}
+
+// generateJobSelector is the Job strategy's selector generation (unless
+// spec.manualSelector): the controller-uid/job-name labels on the pod template and a
+// selector on the controller uid.
+func generateJobSelector(job map[string]interface{}) {
+	spec := getMap(job, "spec")
+	if spec == nil {
+		return
+	}
+	if m, _ := spec["manualSelector"].(bool); m {
+		return
+	}
+	uid := getString(job, "metadata", "uid")
+	name := getString(job, "metadata", "name")
+	labels := ensureMap(ensureMap(ensureMap(spec, "template"), "metadata"), "labels")
+	labels["batch.kubernetes.io/controller-uid"] = uid
+	labels["batch.kubernetes.io/job-name"] = name
+	labels["controller-uid"] = uid
+	labels["job-name"] = name
+	if spec["selector"] == nil {
+		spec["selector"] = map[string]interface{}{"matchLabels": map[string]interface{}{"batch.kubernetes.io/controller-uid": uid}}
+	}
+}
+
+// typedErrors turns SMD validation errors into field errors.
+func typedErrors(err error) []fieldErr {
+	var out []fieldErr
+	add := func(path, msg string) {
+		out = append(out, fieldErr{Field: strings.TrimPrefix(path, "."), Type: "Invalid value", Reason: "FieldValueInvalid", Detail: msg, Value: rawValue("\"" + msg + "\""), hasVal: false})
+	}
+	if ves, ok := err.(typed.ValidationErrors); ok {
+		for _, ve := range ves {
+			add(ve.Path, ve.ErrorMessage)
+		}
+		return out
+	}
+	add("", err.Error())
+	return out
+}
+
+// zeroObject is what the apiserver compares a created object against: the Go zero
+// value of the type as it serialises (non-pointer structs present as {}, required
+// lists as null). Custom resources start from an empty unstructured object.
+func (s *Server) zeroObject(r *Resource) map[string]interface{} {
+	obj := map[string]interface{}{}
+	if r.CRD != nil {
+		return obj
+	}
+	if sc := s.reg.schema(r.SchemaName); sc != nil {
+		s.zeroFill(obj, sc, 0)
+	}
+	return obj
+}
+
+func (s *Server) zeroFill(obj map[string]interface{}, sc *v3Schema, depth int) {
+	sc = s.resolve(sc)
+	if sc == nil || depth > 20 {
+		return
+	}
+	for name, prop := range sc.Properties {
+		if string(prop.Default) == "{}" {
+			m := map[string]interface{}{}
+			obj[name] = m
+			s.zeroFill(m, prop, depth+1)
+		}
+	}
+	for _, name := range sc.Required {
+		if p := sc.Properties[name]; p != nil && p.Type == "array" {
+			obj[name] = nil
+		}
+	}
+}
+
+// purgeNamespaceLocked deletes every object in a namespace.
+func (s *Server) purgeNamespaceLocked(ns string) {
+	for _, objs := range s.objs {
+		for k := range objs {
+			if strings.HasPrefix(k, ns+"/") {
+				delete(objs, k)
+			}
+		}
+	}
 }

@@ -116,7 +116,7 @@ func (s *Server) establishLocked(name string) {
 	setDefault(accepted, "listKind", kind+"List")
 	ts := nowRFC3339(s.now())
 	status := map[string]interface{}{
-		"acceptedNames": accepted,
+		"acceptedNames":  accepted,
 		"storedVersions": stored,
 		"conditions": []interface{}{
 			map[string]interface{}{"type": "NamesAccepted", "status": "True", "lastTransitionTime": ts, "reason": "NoConflicts", "message": "no conflicts found"},

@@ -28,6 +28,9 @@ func (s *Server) defaultObject(r *Resource, obj map[string]interface{}) {
 		s.v3Defaults(obj, sc, 0)
 	}
 	goDefaults(s, r, obj)
+	if sc := s.reg.schema(r.SchemaName); sc != nil {
+		s.canonicalizeQuantities(obj, sc, 0)
+	}
 }
 
 // resolve follows $ref / single allOf wrappers.
@@ -238,6 +241,14 @@ func goDefaults(s *Server, r *Resource, obj map[string]interface{}) {
 			if m, _ := spec["metrics"].([]interface{}); len(m) == 0 {
 				spec["metrics"] = []interface{}{map[string]interface{}{"type": "Resource", "resource": map[string]interface{}{
 					"name": "cpu", "target": map[string]interface{}{"type": "Utilization", "averageUtilization": int64(80)}}}}
+			}
+			// A given behavior is completed with the default scaling rules.
+			if b := getMap(spec, "behavior"); b != nil {
+				hpaRules(b, "scaleUp", 0, []interface{}{
+					map[string]interface{}{"type": "Pods", "value": int64(4), "periodSeconds": int64(15)},
+					map[string]interface{}{"type": "Percent", "value": int64(100), "periodSeconds": int64(15)}})
+				hpaRules(b, "scaleDown", 300, []interface{}{
+					map[string]interface{}{"type": "Percent", "value": int64(100), "periodSeconds": int64(15)}})
 			}
 		}
 	case "rbac.authorization.k8s.io/RoleBinding", "rbac.authorization.k8s.io/ClusterRoleBinding":
@@ -552,4 +563,12 @@ func pruneWalk(sc *schema.Schema, tr schema.TypeRef, v interface{}, path string,
 			pruneWalk(sc, atom.List.ElementType, e, fmt.Sprintf("%s[%d]", path, i), out)
 		}
 	}
+}
+
+// hpaRules is GenerateHPAScaleUpRules/GenerateHPAScaleDownRules.
+func hpaRules(behavior map[string]interface{}, key string, window int64, policies []interface{}) {
+	rules := ensureMap(behavior, key)
+	setDefault(rules, "stabilizationWindowSeconds", window)
+	setDefault(rules, "selectPolicy", "Max")
+	setDefault(rules, "policies", policies)
 }

@@ -202,3 +202,21 @@ func mustTime(s string) *time.Time {
 	}
 	return &t
 }
+
+func (c *testClient) doAccept(path, accept string) resp {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.srv.URL+path, nil)
+	req.Header.Set("Accept", accept)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	res, err := c.srv.Client().Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	r := resp{code: res.StatusCode, raw: string(raw), header: res.Header}
+	if v, err := decodeJSON(raw); err == nil {
+		r.body, _ = v.(map[string]interface{})
+	}
+	return r
+}

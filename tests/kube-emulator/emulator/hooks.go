@@ -279,6 +279,12 @@ func (s *Server) serveAdmin(w http.ResponseWriter, req *http.Request) {
 		s.crdDelay = time.Duration(ms) * time.Millisecond
 		s.mu.Unlock()
 		writeJSON(w, 200, map[string]interface{}{"milliseconds": ms})
+	case p == "namespace-delay" && req.Method == http.MethodPost:
+		ms, _ := body["milliseconds"].(int64)
+		s.mu.Lock()
+		s.nsDeleteDelay = time.Duration(ms) * time.Millisecond
+		s.mu.Unlock()
+		writeJSON(w, 200, map[string]interface{}{"milliseconds": ms})
 	case p == "rollout" && req.Method == http.MethodPost:
 		s.serveRollout(w, body)
 	default:

@@ -161,6 +161,11 @@ func (s *Server) serveResource(w http.ResponseWriter, req *http.Request, u *user
 		writeErr(w, errMethodNotSupported(r.Plural, req.Method))
 		return
 	}
+	if r.Group == "authorization.k8s.io" && verb == "create" {
+		// Access reviews are answered, never stored; every user may ask (system:basic-user).
+		s.serveAccessReview(w, req, u, r, ns)
+		return
+	}
 	if u.readOnly && verb != "get" && verb != "list" && verb != "watch" {
 		res := r.Plural
 		if sub != "" {
@@ -668,8 +673,11 @@ func (s *Server) serveWatch(w http.ResponseWriter, req *http.Request, r *Resourc
 	fromRV, _ := strconv.ParseInt(q.Get("resourceVersion"), 10, 64)
 	flusher, _ := w.(http.Flusher)
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Transfer-Encoding", "chunked")
 	w.WriteHeader(200)
+	// Send the headers now: clients wait for them before they start their writes.
+	if flusher != nil {
+		flusher.Flush()
+	}
 	seen := map[string]string{}
 	send := func(typ string, obj map[string]interface{}) bool {
 		b, _ := jsonMarshal(map[string]interface{}{"type": typ, "object": obj})

@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -36,6 +37,7 @@ type options struct {
 	clock         string
 	seqUIDs       bool
 	crdDelay      time.Duration
+	nsDelay       time.Duration
 	exitOnStdin   bool
 	adminToken    string
 	readOnlyToken string
@@ -50,6 +52,7 @@ func main() {
 	flag.StringVar(&o.clock, "clock", "", "fix the clock at this RFC 3339 time (deterministic timestamps)")
 	flag.BoolVar(&o.seqUIDs, "sequential-uids", false, "hand out UIDs 00000000-0000-4000-8000-000000000001, ...")
 	flag.DurationVar(&o.crdDelay, "crd-establish-delay", 0, "delay before a new CRD is Established and served")
+	flag.DurationVar(&o.nsDelay, "namespace-deletion-delay", 0, "keep deleted namespaces Terminating this long")
 	flag.BoolVar(&o.exitOnStdin, "exit-on-stdin-eof", false, "exit when stdin closes (parent died)")
 	flag.Parse()
 	if o.kubeconfig == "" {
@@ -180,6 +183,7 @@ func run(o options) error {
 	}
 	s.seqUIDs = o.seqUIDs
 	s.crdDelay = o.crdDelay
+	s.nsDeleteDelay = o.nsDelay
 	s.adminToken, s.readToken = randomToken(), randomToken()
 	if o.requestLog != "" {
 		f, err := os.OpenFile(o.requestLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -208,7 +212,8 @@ func run(o options) error {
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		ErrorLog:          nil,
+		// Clients that probe the port and hang up are normal in tests; keep other errors.
+		ErrorLog: log.New(filteredStderr{}, "kube-emulator: ", 0),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
@@ -311,4 +316,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	s.route(rec, req, u)
 	finish()
+}
+
+// filteredStderr drops the http.Server's "TLS handshake error" noise.
+type filteredStderr struct{}
+
+func (filteredStderr) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), "TLS handshake error") {
+		return len(p), nil
+	}
+	return os.Stderr.Write(p)
 }

@@ -76,6 +76,7 @@ type v3Schema struct {
 	Ref                  string               `json:"$ref"`
 	AllOf                []*v3Schema          `json:"allOf"`
 	Default              json.RawMessage      `json:"default"`
+	Required             []string             `json:"required"`
 	GVK                  []gvk                `json:"x-kubernetes-group-version-kind"`
 
 	addl     *v3Schema

@@ -181,42 +181,49 @@ func newUpdater(r *Resource, sub string) *merge.Updater {
 
 const maxUpdateManagers = 10
 
-// capManagers merges the oldest Update entries into "ancient-changes" once there are
-// more than ten (internal/capmanagers.go).
-func capManagers(m *managed, gv string) {
-	type upd struct {
-		id, t string
-	}
-	var updates []upd
+// capManagers merges the oldest Update entries into per-version "ancient-changes"
+// buckets once there are more than ten (internal/capmanagers.go): updaters sorted by
+// time (then identifier); the oldest of a version is kept until a second one of the
+// same version is merged with it; the bucket takes the newer entry's time.
+func capManagers(m *managed) {
+	var updaters []string
 	for id, vs := range m.fields {
 		if !vs.Applied() {
-			updates = append(updates, upd{id, m.times[id]})
+			updaters = append(updaters, id)
 		}
 	}
-	if len(updates) <= maxUpdateManagers {
+	if len(updaters) <= maxUpdateManagers {
 		return
 	}
-	sort.Slice(updates, func(i, j int) bool {
-		if updates[i].t != updates[j].t {
-			return updates[i].t < updates[j].t
+	sort.Slice(updaters, func(i, j int) bool {
+		ti, tj := m.times[updaters[i]], m.times[updaters[j]]
+		if ti != tj {
+			return ti < tj
 		}
-		return updates[i].id < updates[j].id
+		return updaters[i] < updaters[j]
 	})
-	for len(updates) > maxUpdateManagers {
-		oldest := updates[0]
-		updates = updates[1:]
-		vs := m.fields[oldest.id]
-		var e managedEntry
-		_ = json.Unmarshal([]byte(oldest.id), &e)
-		bucket := managerID("ancient-changes", "Update", string(vs.APIVersion()), e.Subresource)
-		if prev, ok := m.fields[bucket]; ok {
-			m.fields[bucket] = fieldpath.NewVersionedSet(prev.Set().Union(vs.Set()), vs.APIVersion(), false)
-		} else {
-			m.fields[bucket] = vs
-			updates = append(updates, upd{bucket, oldest.t})
+	first := map[string]string{}
+	length := len(updaters)
+	for i := 0; i < len(updaters) && length > maxUpdateManagers; i++ {
+		id := updaters[i]
+		vs := m.fields[id]
+		version := string(vs.APIVersion())
+		bucket := managerID("ancient-changes", "Update", version, "")
+		f, ok := first[version]
+		if !ok {
+			first[version] = id
+			continue
 		}
-		delete(m.fields, oldest.id)
-		delete(m.times, oldest.id)
+		if _, ok := m.fields[bucket]; !ok {
+			m.fields[bucket] = m.fields[f]
+			delete(m.fields, f)
+			delete(m.times, f)
+		}
+		m.fields[bucket] = fieldpath.NewVersionedSet(vs.Set().Union(m.fields[bucket].Set()), vs.APIVersion(), false)
+		delete(m.fields, id)
+		m.times[bucket] = m.times[id]
+		delete(m.times, id)
+		length--
 	}
 }
 

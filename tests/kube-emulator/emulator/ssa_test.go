@@ -4,6 +4,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -33,14 +34,23 @@ func TestNoOpApplyKeepsResourceVersion(t *testing.T) {
 	if jsonString(t, r1.body) != jsonString(t, r2.body) {
 		t.Fatalf("no-op apply changed the object:\n%s\n%s", r1.raw, r2.raw)
 	}
-	// Applying only fields that the server defaulted is also a no-op.
+	// Applying a field at its defaulted value changes no value, but ownership is
+	// recorded, so managedFields (and the resourceVersion) change once...
 	withDefaults := strings.Replace(webDeployment, "  replicas: 2\n", "  replicas: 2\n  revisionHistoryLimit: 10\n", 1)
 	r3 := c.mustCode(c.apply(deployPath, "kdep", withDefaults), 200)
 	if at(r3.body, "metadata", "resourceVersion") == at(r1.body, "metadata", "resourceVersion") {
-		// Ownership of revisionHistoryLimit changes, so managedFields (and RV) change.
-		t.Log("ownership change bumped RV as expected")
-	} else if entry := managedEntryFor(r3.body, "kdep", "Apply"); !strings.Contains(jsonString(t, entry), "f:revisionHistoryLimit") {
+		t.Fatal("ownership change must be persisted")
+	}
+	if !strings.Contains(jsonString(t, managedEntryFor(r3.body, "kdep", "Apply")), "f:revisionHistoryLimit") {
 		t.Fatalf("revisionHistoryLimit not owned after apply: %s", r3.raw)
+	}
+	if at(r3.body, "metadata", "generation") != int64(1) {
+		t.Fatal("generation must not change when spec values did not")
+	}
+	// ...and applying that again is a no-op.
+	r4 := c.mustCode(c.apply(deployPath, "kdep", withDefaults), 200)
+	if at(r4.body, "metadata", "resourceVersion") != at(r3.body, "metadata", "resourceVersion") {
+		t.Fatal("second identical apply bumped resourceVersion")
 	}
 }
 
@@ -220,4 +230,30 @@ func TestJSONPatch(t *testing.T) {
 		t.Fatalf("json patch: %s", r.raw)
 	}
 	c.mustCode(c.do("PATCH", deployPath, "application/json-patch+json", `[{"op":"test","path":"/spec/replicas","value":1}]`), 422)
+}
+
+func TestUpdateManagersAreCapped(t *testing.T) {
+	c := newTestServer(t, false)
+	cm := "/api/v1/namespaces/default/configmaps/x"
+	c.mustCode(c.apply(cm, "kdep", `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"},"data":{"base":"1"}}`), 201)
+	c.s.fixedTime = mustTime("2026-01-01T00:00:00Z")
+	for i := 0; i < 12; i++ {
+		c.s.fixedTime = mustTime(fmt.Sprintf("2026-01-01T00:00:%02dZ", i))
+		c.mustCode(c.do("PATCH", fmt.Sprintf("%s?fieldManager=editor-%02d", cm, i), "application/merge-patch+json",
+			fmt.Sprintf(`{"data":{"k%02d":"v"}}`, i)), 200)
+	}
+	r := c.get(cm)
+	var managers []string
+	for _, e := range getList(r.body, "metadata", "managedFields") {
+		managers = append(managers, at(e, "manager").(string))
+	}
+	// 1 applier + 12 updaters -> the three oldest updaters collapse into one bucket.
+	want := "kdep,ancient-changes,editor-03,editor-04,editor-05,editor-06,editor-07,editor-08,editor-09,editor-10,editor-11"
+	if got := strings.Join(managers, ","); got != want {
+		t.Fatalf("managers\n got: %s\nwant: %s", got, want)
+	}
+	bucket := getList(r.body, "metadata", "managedFields")[1]
+	if jsonString(t, at(bucket, "fieldsV1")) != `{"f:data":{"f:k00":{},"f:k01":{},"f:k02":{}}}` || at(bucket, "time") != "2026-01-01T00:00:02Z" {
+		t.Fatalf("bucket: %s", jsonString(t, bucket))
+	}
 }

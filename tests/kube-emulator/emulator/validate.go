@@ -12,6 +12,30 @@ import (
 
 var dns1123Subdomain = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
 
+var dns1123Label = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+var dns1035Label = regexp.MustCompile(`^[a-z]([-a-z0-9]*[a-z0-9])?$`)
+
+const dns1123LabelMsg = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+const dns1035LabelMsg = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+
+// validateLabels checks label keys and values (apimachinery ValidateLabels).
+func validateLabels(path string, labels map[string]interface{}) []fieldErr {
+	var errs []fieldErr
+	for _, k := range sortedKeys(labels) {
+		if !labelKeyRe.MatchString(k) {
+			errs = append(errs, invalid(path, k, "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"))
+			continue
+		}
+		v, _ := labels[k].(string)
+		if !labelValueRe.MatchString(v) {
+			errs = append(errs, invalid(path, v, "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"))
+		} else if len(v) > 63 {
+			errs = append(errs, invalid(path, v, "must be no more than 63 characters"))
+		}
+	}
+	return errs
+}
+
 const dns1123SubdomainMsg = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 
 // goLabelSelector renders a selector the way field.Invalid prints a
@@ -59,9 +83,25 @@ func immutable(field string, shown string) fieldErr {
 func (s *Server) validate(r *Resource, live, obj map[string]interface{}) []fieldErr {
 	var errs []fieldErr
 	name := getString(obj, "metadata", "name")
-	if r.CRD == nil && !(r.Group == "rbac.authorization.k8s.io") && !dns1123Subdomain.MatchString(name) {
+	switch {
+	case r.CRD != nil || r.Group == "rbac.authorization.k8s.io":
+		// Path-segment names (RBAC allows "system:..."); CRs only need a subdomain-ish name.
+	case r.Group == "" && (r.Kind == "Service" || r.Kind == "Namespace"):
+		re, msg := dns1035Label, dns1035LabelMsg
+		if r.Kind == "Namespace" {
+			re, msg = dns1123Label, dns1123LabelMsg
+		}
+		if !re.MatchString(name) {
+			errs = append(errs, invalid("metadata.name", name, msg))
+		} else if len(name) > 63 {
+			errs = append(errs, invalid("metadata.name", name, "must be no more than 63 characters"))
+		}
+	case !dns1123Subdomain.MatchString(name):
 		errs = append(errs, invalid("metadata.name", name, dns1123SubdomainMsg))
+	case len(name) > 253:
+		errs = append(errs, invalid("metadata.name", name, "must be no more than 253 characters"))
 	}
+	errs = append(errs, validateLabels("metadata.labels", getMap(obj, "metadata", "labels"))...)
 	spec := getMap(obj, "spec")
 	switch r.Group + "/" + r.Kind {
 	case "apps/Deployment", "apps/ReplicaSet", "apps/StatefulSet", "apps/DaemonSet":

@@ -53,6 +53,12 @@ impl BuildArgs {
             Ok(ws) => ws,
             Err(code) => return code,
         };
+        let exit = self.build(ctx, &ws);
+        super::release_at_exit(ws);
+        exit
+    }
+
+    fn build(&self, ctx: &Ctx, ws: &kdep_compiler::Workspace) -> Exit {
         let build = ws.build(self.env.as_deref());
         let sources = ws.sources(ctx.cwd.as_deref());
         if !build.diagnostics.is_empty() {
@@ -66,10 +72,16 @@ impl BuildArgs {
         if build.has_errors() {
             return Exit::SourceErrors;
         }
-        if let Err(code) = sync_lock_file(&ws, self.locked) {
+        if let Err(code) = sync_lock_file(ws, self.locked) {
             return code;
         }
         let objects: Vec<_> = build.manifests.iter().map(|m| m.object.clone()).collect();
+        let exit = self.write_output(&build, &objects);
+        super::release_at_exit(build);
+        exit
+    }
+
+    fn write_output(&self, build: &kdep_compiler::Build, objects: &[kdep_compiler::Value]) -> Exit {
         match &self.output {
             Some(dir) => {
                 let files = build
@@ -95,12 +107,19 @@ impl BuildArgs {
                 }
             }
             None => {
-                let text = match self.format {
-                    OutputFormat::Yaml => emit::to_yaml_stream(&objects),
-                    OutputFormat::Json => emit::to_json(&objects),
+                let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                // YAML is streamed one document at a time so a large build never holds the
+                // whole output in memory; the bytes are identical to `to_yaml_stream(objects)`.
+                let written = match self.format {
+                    OutputFormat::Yaml => objects.iter().enumerate().try_for_each(|(i, object)| {
+                        if i > 0 {
+                            stdout.write_all(b"---\n")?;
+                        }
+                        stdout.write_all(emit::to_yaml_stream(std::slice::from_ref(object)).as_bytes())
+                    }),
+                    OutputFormat::Json => stdout.write_all(emit::to_json(objects).as_bytes()),
                 };
-                let mut stdout = std::io::stdout().lock();
-                match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+                match written.and_then(|()| stdout.flush()) {
                     Ok(()) => Exit::Success,
                     Err(e) if report::is_broken_pipe(&e) => Exit::Success,
                     Err(e) => {

@@ -27,6 +27,12 @@ impl CheckArgs {
             Ok(ws) => ws,
             Err(code) => return code,
         };
+        let exit = self.check(ctx, &ws);
+        super::release_at_exit(ws);
+        exit
+    }
+
+    fn check(&self, ctx: &Ctx, ws: &kdep_compiler::Workspace) -> Exit {
         let diags = ws.check();
         let sources = ws.sources(ctx.cwd.as_deref());
         let mut stdout = std::io::stdout().lock();
@@ -38,7 +44,7 @@ impl CheckArgs {
         if kdep_compiler::diag::has_errors(&diags) {
             return Exit::SourceErrors;
         }
-        if let Err(code) = sync_lock_file(&ws, self.locked) {
+        if let Err(code) = sync_lock_file(ws, self.locked) {
             return code;
         }
         if self.format == MessageFormat::Human {

@@ -7,13 +7,16 @@
 //! start at the same token.
 //!
 //! A comment belongs to the innermost block whose range contains it. Inside that block it is
-//! - trailing for the child that ends before it on the same line,
-//! - otherwise leading for the child that contains it (it was somewhere a comment cannot be
-//!   printed, e.g. between `a +` and `b`, so it is hoisted above that child) or the next child,
+//! - inline when it lies inside a child (between `a +` and `b`, inside a type or a key path):
+//!   the printer writes it in place, before the next node or closing delimiter it reaches, and
+//!   continues the construct on the next line. Moving it out of the child instead could put it
+//!   between a `///` doc and its declaration, which detaches the doc;
+//! - trailing for the child that ends before it on the same line;
+//! - leading for the next child;
 //! - otherwise dangling at the end of the block.
 //!
-//! Blocks inside string interpolations and type expressions are deliberately not registered:
-//! those are always printed on one line, so their comments hoist to the enclosing child.
+//! Blocks inside type expressions are deliberately not registered: they cannot hold objects or
+//! lists anyway. Interpolations cannot hold comments (a newline ends the string).
 
 use std::collections::HashMap;
 
@@ -30,9 +33,8 @@ pub(super) struct Comments<'a> {
     leading: HashMap<(u32, usize), Vec<usize>>,
     trailing: HashMap<(u32, usize), usize>,
     dangling: HashMap<u32, Vec<usize>>,
-    /// Ranges of the blocks that hold at least one comment; such a block is never inline, and
-    /// neither is anything containing it.
-    commented_blocks: Vec<TextRange>,
+    /// Comments printed in place, in source order.
+    inline: Vec<usize>,
 }
 
 struct Block {
@@ -53,7 +55,7 @@ impl<'a> Comments<'a> {
             leading: HashMap::new(),
             trailing: HashMap::new(),
             dangling: HashMap::new(),
-            commented_blocks: Vec::new(),
+            inline: Vec::new(),
         };
         for idx in 0..res.ranges.len() {
             let Some(range) = res.ranges.get(idx).copied() else { continue };
@@ -70,9 +72,8 @@ impl<'a> Comments<'a> {
             self.dangling.entry(FILE_KEY).or_default().push(idx);
             return;
         };
-        self.commented_blocks.push(block.range);
-        if let Some(i) = block.children.iter().position(|c| contains(*c, pos)) {
-            self.leading.entry((block.key, i)).or_default().push(idx);
+        if block.children.iter().any(|c| contains(*c, pos)) {
+            self.inline.push(idx);
             return;
         }
         let prev = block.children.iter().rposition(|c| c.end <= pos);
@@ -112,9 +113,17 @@ impl<'a> Comments<'a> {
         self.dangling.get(&key).map_or(&[], Vec::as_slice)
     }
 
-    /// `true` when some block inside `range` (or `range` itself) holds a comment.
-    pub(super) fn blocks_comment_within(&self, range: TextRange) -> bool {
-        self.commented_blocks.iter().any(|b| range.start <= b.start && b.end <= range.end)
+    /// The comments printed in place, in source order.
+    pub(super) fn inline(&self) -> &[usize] {
+        &self.inline
+    }
+
+    /// `true` when a comment starts inside `range`: then nothing in `range` may be put on one
+    /// line. Comments never move across the boundaries of an inline-able node (they stay in
+    /// their block, or in place), so this answer is the same when the output is formatted again.
+    pub(super) fn any_within(&self, range: TextRange) -> bool {
+        let first = self.ranges.partition_point(|c| c.start < range.start);
+        self.ranges.get(first).is_some_and(|c| c.start < range.end)
     }
 }
 
@@ -181,7 +190,7 @@ fn collect_entries(body: TextRange, entries: &[Entry], out: &mut Vec<Block>) {
 
 fn collect_entry(entry: &Entry, out: &mut Vec<Block>) {
     match entry {
-        // Keys are printed on one line; comments inside them hoist above the entry.
+        // Keys hold no blocks; a comment inside a key path is printed in place.
         Entry::Field(it) => collect_expr(&it.value, out),
         Entry::Comprehension(it) => {
             collect_expr(&it.key, out);

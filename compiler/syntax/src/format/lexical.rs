@@ -3,7 +3,8 @@
 //! These must agree with the lexer: a key is printed bare only if the lexer reads it back as the
 //! same identifier, and an escape is only emitted if the lexer decodes it to the same text.
 
-/// Words the lexer reserves; a quoted key with one of these texts must stay quoted.
+/// Words the lexer reserves (`Tok::is_keyword`); a quoted key with one of these texts stays
+/// quoted. Some are accepted as bare keys in some positions, but not all of them everywhere.
 const KEYWORDS: &[&str] = &[
     "app",
     "as",
@@ -19,8 +20,11 @@ const KEYWORDS: &[&str] = &[
     "let",
     "locked",
     "null",
+    "open",
+    "policy",
     "schema",
     "template",
+    "test",
     "true",
 ];
 

@@ -1,0 +1,207 @@
+//! Evaluation of apps and environments as salsa queries, and the static checks of defaults.
+
+use std::sync::Arc;
+
+use kdep_diag::{Code, Diagnostic, Span};
+use kdep_sema::check::{app_template, environment_index};
+use kdep_sema::db::{Db, Project, SourceFile};
+use kdep_sema::hir::{file_hir, Name};
+use kdep_sema::model::template_model;
+use kdep_sema::suggest;
+
+use crate::interp::{Eval, Instance};
+use crate::manifest::Manifest;
+use crate::value::{Layer, Map, Origin, Value};
+
+/// The result of evaluating one app in one environment.
+#[derive(Clone, Debug, Default)]
+pub struct AppEval {
+    /// Emitted objects, before namespaces and kdep's labels are stamped (`manifest::finalize`).
+    pub objects: Vec<Manifest>,
+    /// The instance's fields with the origin (layer and span) of each value.
+    pub fields: Map,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: u32) -> usize {
+    let end = (offset as usize).min(text.len());
+    text.as_bytes().get(..end).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count()) + 1
+}
+
+/// Evaluates app `app` of `file` for environment `env` (None: no `in` blocks), memoised.
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn eval_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>) -> Arc<AppEval> {
+    Arc::new(evaluate_app(db, project, file, app, env))
+}
+
+/// The body of [`eval_app`], callable without memoising the result: `build` consumes each
+/// app's objects once, so keeping them in the database would only double the memory.
+pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>) -> AppEval {
+    let hir = file_hir(db, file);
+    let Some(a) = hir.apps.get(&app).cloned() else { return AppEval::default() };
+    let Ok(model) = app_template(db, project, file, app.clone()) else { return AppEval::default() };
+    if model.is_schema {
+        return AppEval::default();
+    }
+    let fid = file.id(db);
+    let app_span = Span::new(fid, a.name_range);
+    let mut inst = Instance::new(model.clone());
+    inst.app = Some((app.clone(), app_span));
+    // Invalid assignments (unknown or locked fields) were reported statically; skip them here.
+    let settable = |key: &[(Name, kdep_diag::TextRange)]| {
+        key.first().and_then(|(n, _)| model.fields.get(n)).is_some_and(|f| f.locked.is_none())
+    };
+    for set in a.sets.iter().filter(|s| settable(&s.key)) {
+        let origin = Origin::new(Some(Span::new(fid, set.range)), Layer::App { app: app.clone() });
+        inst.assign(&set.key, set.value.clone(), file, origin);
+    }
+    if let Some(env) = &env {
+        for block in a.envs.iter().filter(|b| &b.env == env) {
+            for set in block.sets.iter().filter(|s| settable(&s.key)) {
+                let origin = Origin::new(
+                    Some(Span::new(fid, set.range)),
+                    Layer::Environment { app: app.clone(), env: env.clone() },
+                );
+                inst.assign(&set.key, set.value.clone(), file, origin);
+            }
+        }
+    }
+    let mut ev = Eval::new(db, project);
+    let i = ev.push_instance(inst);
+    let fields = ev.record(i).unwrap_or_else(|partial| partial);
+    ev.run_checks(i);
+    let source_display = format!("{}:{}", file.path(db), line_of(file.text(db), a.range.start));
+    let mut objects = Vec::new();
+    for emit in &model.emits {
+        let mut ctx = ev.ctx(emit.file, Some(i));
+        let Ok(value) = ev.root_expr(&emit.value, &mut ctx) else { continue };
+        match Manifest::from_object(value, &app, app_span, &source_display) {
+            Ok(m) => objects.push(m),
+            Err(problem) => ev.diags.push(
+                Diagnostic::error(Code::INVALID_EMIT, problem)
+                    .with_primary(emit.span, "emitted here")
+                    .with_secondary(app_span, format!("for app `{app}`"))
+                    .with_help("an emitted object needs string fields `apiVersion`, `kind` and `metadata.name`"),
+            ),
+        }
+    }
+    AppEval { objects, fields, diagnostics: ev.diags }
+}
+
+/// A declared deployment target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvironmentInfo {
+    pub name: String,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+    pub protected: bool,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EnvInfos {
+    pub list: Vec<EnvironmentInfo>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Evaluates the bodies of every declared environment.
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
+    let index = environment_index(db, project);
+    let mut out = EnvInfos { list: Vec::new(), diagnostics: index.diagnostics.clone() };
+    let mut ev = Eval::new(db, project);
+    for (name, decl) in &index.envs {
+        let hir = file_hir(db, decl.file);
+        let Some(env) = hir.environments.get(name) else { continue };
+        let fid = decl.file.id(db);
+        let mut info = EnvironmentInfo {
+            name: name.to_string(),
+            context: None,
+            namespace: None,
+            protected: false,
+            span: decl.span,
+        };
+        for set in &env.sets {
+            let key = set.key_display();
+            let kspan = Span::new(fid, set.key_range());
+            let mut ctx = ev.ctx(decl.file, None);
+            let Ok(v) = ev.expr(&set.value, &mut ctx) else { continue };
+            let vspan = Span::new(fid, set.value.range);
+            match (key.as_str(), &v) {
+                ("context", Value::Str(s)) => info.context = Some(s.to_string()),
+                ("namespace", Value::Str(s)) => info.namespace = Some(s.to_string()),
+                ("protected", Value::Bool(b)) => info.protected = *b,
+                ("context" | "namespace" | "protected", other) => {
+                    let expected = if key == "protected" { "bool" } else { "string" };
+                    ev.error(
+                        Code::TYPE_MISMATCH,
+                        format!(
+                            "environment `{key}` expects {expected}, got {} `{}`",
+                            other.type_name(),
+                            other.render_short()
+                        ),
+                        vspan,
+                        format!("expected {expected}"),
+                    );
+                }
+                _ => {
+                    let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("an environment has no field `{key}`"))
+                        .with_primary(kspan, "unknown field");
+                    if let Some(best) = suggest::best(&key, ["context", "namespace", "protected"]) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    }
+                    ev.diags.push(d.with_help("environment fields are `context`, `namespace` and `protected`"));
+                }
+            }
+        }
+        out.list.push(info);
+    }
+    out.diagnostics.extend(ev.diags);
+    Arc::new(out)
+}
+
+/// K0309: constant defaults (and locked values) of the templates and schemas declared in `file`
+/// checked against their field types, including inherited defaults under a narrowed type.
+#[salsa::tracked(returns(clone))]
+pub fn default_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
+    let hir = file_hir(db, file);
+    let fid = file.id(db);
+    let mut ev = Eval::new(db, project);
+    for name in hir.templates.keys() {
+        let Some(model) = template_model(db, project, file, name.clone()) else { continue };
+        for fm in model.fields.values() {
+            let Some(d) = &fm.default else { continue };
+            let narrowed_here = fm.ty_span.is_some_and(|s| s.file == fid);
+            if d.file != file && !narrowed_here {
+                continue;
+            }
+            if !crate::interp::is_constant(&d.expr, 0) {
+                continue;
+            }
+            let mut ctx = ev.ctx(d.file, None);
+            let Ok(v) = ev.expr(&d.expr, &mut ctx) else { continue };
+            let mut violations = Vec::new();
+            let _ = ev.conform(v, &fm.ty, &fm.name, d.span, &mut violations);
+            for v in violations {
+                let mut diag = Diagnostic::error(Code::INVALID_DEFAULT, v.message);
+                if d.file == file {
+                    diag = diag.with_primary(d.span, v.label);
+                    if let Some(ts) = fm.ty_span {
+                        diag = diag.with_secondary(ts, v.decl_label);
+                    }
+                } else if let Some(ts) = fm.ty_span {
+                    diag = diag
+                        .with_primary(ts, "the narrowed type rejects the inherited default")
+                        .with_secondary(d.span, "default set here")
+                        .with_help(format!("give `{}` a new default that fits the narrowed type", fm.name));
+                }
+                if let Some(h) = v.help {
+                    diag = diag.with_help(h);
+                }
+                ev.diags.push(diag);
+            }
+        }
+    }
+    Arc::new(ev.diags)
+}

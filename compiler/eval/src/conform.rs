@@ -1,0 +1,242 @@
+//! Checking values against types: refinements (ranges, patterns, lengths, literal unions),
+//! closed schema records, and the compile-time reading of strings as quantities and durations.
+
+use kdep_diag::{Code, Span};
+use kdep_sema::duration::Duration;
+use kdep_sema::model::template_model;
+use kdep_sema::quantity::Quantity;
+use kdep_sema::suggest;
+use kdep_sema::ty::{Bounds, Lit, Ty};
+
+use crate::interp::{Eval, Poison, Violation, R};
+use crate::value::{Map, Value};
+
+fn lit_matches(lit: &Lit, v: &Value) -> bool {
+    match (lit, v) {
+        (Lit::Str(a), Value::Str(b)) => a == b,
+        (Lit::Int(a), Value::Int(b)) => a == b,
+        (Lit::Float(a), Value::Float(b)) => a == b,
+        (Lit::Int(a), Value::Float(b)) => (*a as f64) == *b,
+        (Lit::Bool(a), Value::Bool(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A cheap, allocation-free test that `v` is a value of `ty` needing no conversion, for the
+/// common element types of lists and maps; `false` means "check the long way".
+fn fits_as_is(v: &Value, ty: &Ty) -> bool {
+    match (ty, v) {
+        (Ty::Any, _) => true,
+        (Ty::Bool, Value::Bool(_)) => true,
+        (Ty::Int(b), Value::Int(i)) => b.contains(i),
+        (Ty::Str(s), Value::Str(text)) => {
+            s.len.is_unbounded() && s.pattern.as_ref().is_none_or(|p| p.regex.is_match(text))
+        }
+        (Ty::Union(members), v) => members.iter().any(|m| lit_matches(m, v)),
+        _ => false,
+    }
+}
+
+fn short(v: &Value) -> String {
+    v.render_bounded(40)
+}
+
+impl Eval<'_> {
+    /// Checks (and converts: string → quantity/duration, int → float) `value` against `ty`.
+    /// Violations are collected, not reported; `what` names the value in messages.
+    pub(crate) fn conform(&mut self, value: Value, ty: &Ty, what: &str, site: Span, out: &mut Vec<Violation>) -> R {
+        self.conform_depth(value, ty, what, site, out, 0)
+    }
+
+    fn mismatch(what: &str, expected: &Ty, got: &Value) -> Violation {
+        Violation {
+            code: Code::TYPE_MISMATCH,
+            message: format!("`{what}` expects {}, got {} `{}`", expected.kind_name(), got.type_name(), short(got)),
+            label: format!("expected {}", expected.kind_name()),
+            decl_label: format!("type `{expected}` declared here"),
+            help: None,
+        }
+    }
+
+    fn range_check<T: PartialOrd + std::fmt::Display>(
+        what: &str,
+        b: &Bounds<T>,
+        x: &T,
+        shown: &str,
+        out: &mut Vec<Violation>,
+    ) {
+        if !b.contains(x) {
+            out.push(Violation {
+                code: Code::OUT_OF_RANGE,
+                message: format!("`{what}` is {shown}, outside the allowed range {b}"),
+                label: format!("not in {b}"),
+                decl_label: "allowed range declared here".into(),
+                help: None,
+            });
+        }
+    }
+
+    fn len_check(what: &str, b: &Bounds<u64>, n: usize, out: &mut Vec<Violation>) {
+        let n = n as u64;
+        if !b.contains(&n) {
+            out.push(Violation {
+                code: Code::LENGTH_MISMATCH,
+                message: format!("`{what}` has length {n}, outside the allowed length {b}"),
+                label: format!("length {n}"),
+                decl_label: "allowed length declared here".into(),
+                help: None,
+            });
+        }
+    }
+
+    fn conform_depth(
+        &mut self,
+        value: Value,
+        ty: &Ty,
+        what: &str,
+        site: Span,
+        out: &mut Vec<Violation>,
+        depth: u32,
+    ) -> R {
+        if depth > 64 {
+            return Ok(value);
+        }
+        match (ty, &value) {
+            (Ty::Any | Ty::Error, _) => Ok(value),
+            (Ty::Optional(_), Value::Null) => Ok(value),
+            (Ty::Optional(inner), _) => self.conform_depth(value, inner, what, site, out, depth + 1),
+            (Ty::Bool, Value::Bool(_)) => Ok(value),
+            (Ty::Int(b), Value::Int(i)) => {
+                Self::range_check(what, b, i, &i.to_string(), out);
+                Ok(value)
+            }
+            (Ty::Float(b), Value::Int(_) | Value::Float(_)) => {
+                let x = match &value {
+                    Value::Int(i) => *i as f64,
+                    Value::Float(x) => *x,
+                    _ => 0.0,
+                };
+                Self::range_check(what, b, &x, &x.to_string(), out);
+                Ok(Value::Float(x))
+            }
+            (Ty::Str(s), Value::Str(text)) => {
+                if let Some(p) = &s.pattern {
+                    if !p.regex.is_match(text) {
+                        out.push(Violation {
+                            code: Code::PATTERN_MISMATCH,
+                            message: format!("`{what}` is {}, which does not match /{}/", short(&value), p.escaped()),
+                            label: "does not match the pattern".into(),
+                            decl_label: "pattern declared here".into(),
+                            help: None,
+                        });
+                    }
+                }
+                Self::len_check(what, &s.len, text.chars().count(), out);
+                Ok(value)
+            }
+            (Ty::Quantity(b), Value::Str(text)) => match Quantity::parse(text) {
+                Ok(q) => {
+                    Self::range_check(what, b, &q, &q.as_written(), out);
+                    Ok(Value::Quantity(q))
+                }
+                Err(e) => {
+                    out.push(Violation {
+                        code: Code::INVALID_QUANTITY,
+                        message: format!("`{what}` is not a valid quantity: {}", short(&value)),
+                        label: "not a quantity".into(),
+                        decl_label: "quantity type declared here".into(),
+                        help: Some(e.to_string()),
+                    });
+                    Err(Poison)
+                }
+            },
+            (Ty::Quantity(b), Value::Int(i)) => {
+                let q = Quantity::from_int(*i);
+                Self::range_check(what, b, &q, &q.as_written(), out);
+                Ok(Value::Quantity(q))
+            }
+            (Ty::Quantity(b), Value::Quantity(q)) => {
+                Self::range_check(what, b, q, &q.as_written(), out);
+                Ok(value)
+            }
+            (Ty::Duration(b), Value::Str(text)) => match Duration::parse(text) {
+                Ok(d) => {
+                    Self::range_check(what, b, &d, &d.as_written(), out);
+                    Ok(Value::Duration(d))
+                }
+                Err(e) => {
+                    out.push(Violation {
+                        code: Code::INVALID_DURATION,
+                        message: format!("`{what}` is not a valid duration: {}", short(&value)),
+                        label: "not a duration".into(),
+                        decl_label: "duration type declared here".into(),
+                        help: Some(e.to_string()),
+                    });
+                    Err(Poison)
+                }
+            },
+            (Ty::Duration(b), Value::Duration(d)) => {
+                Self::range_check(what, b, d, &d.as_written(), out);
+                Ok(value)
+            }
+            (Ty::List(item, len), Value::List(items)) => {
+                Self::len_check(what, len, items.len(), out);
+                if matches!(**item, Ty::Any | Ty::Error) || items.iter().all(|v| fits_as_is(v, item)) {
+                    return Ok(value);
+                }
+                let mut conv = Vec::with_capacity(items.len());
+                for (i, it) in items.iter().enumerate() {
+                    let w = format!("{what}[{i}]");
+                    conv.push(self.conform_depth(it.clone(), item, &w, site, out, depth + 1)?);
+                }
+                Ok(Value::list(conv))
+            }
+            (Ty::Map(vty, len), Value::Map(m)) => {
+                Self::len_check(what, len, m.len(), out);
+                if matches!(**vty, Ty::Any | Ty::Error) || m.values().all(|v| fits_as_is(v, vty)) {
+                    return Ok(value);
+                }
+                let mut conv = Map::with_capacity(m.len());
+                for (k, e) in m.entries() {
+                    let w = format!("{what}.{k}");
+                    let v = self.conform_depth(e.value.clone(), vty, &w, site, out, depth + 1)?;
+                    conv.insert(k.clone(), v, e.origin.clone());
+                }
+                Ok(Value::map(conv))
+            }
+            (Ty::Union(members), v) => {
+                if members.iter().any(|m| lit_matches(m, v)) {
+                    return Ok(value);
+                }
+                let allowed = members.iter().map(ToString::to_string).collect::<Vec<_>>().join(" | ");
+                let mut help = None;
+                if let Value::Str(s) = v {
+                    let names: Vec<&str> =
+                        members.iter().filter_map(|m| if let Lit::Str(x) = m { Some(&**x) } else { None }).collect();
+                    if let Some(best) = suggest::best(s, names) {
+                        help = Some(format!("did you mean \"{best}\"?"));
+                    }
+                }
+                out.push(Violation {
+                    code: Code::NOT_ALLOWED_VALUE,
+                    message: format!("`{what}` is {}, which is not one of {allowed}", short(v)),
+                    label: "not an allowed value".into(),
+                    decl_label: "allowed values declared here".into(),
+                    help,
+                });
+                Ok(value)
+            }
+            (Ty::Schema(sref), Value::Map(m)) => {
+                let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
+                    return Ok(value);
+                };
+                let given = (**m).clone();
+                self.instantiate_record(model, given, site, Some(what)).map(Value::map)
+            }
+            (expected, got) => {
+                out.push(Self::mismatch(what, expected, got));
+                Ok(value)
+            }
+        }
+    }
+}

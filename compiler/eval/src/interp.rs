@@ -1,0 +1,1423 @@
+//! The evaluator: expressions of the semantic IR to [`Value`]s, template instances with layered
+//! fields (default → extending template → app → environment) and provenance on every field.
+//!
+//! Invariants:
+//! - Evaluation is pure and bounded: nesting depth, total steps and value sizes have limits that
+//!   produce K0404, never a stack overflow or an unbounded allocation.
+//! - An error is reported once where it happens; the failed value becomes [`Poison`], which
+//!   propagates silently so one mistake does not cascade into many diagnostics.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
+use kdep_sema::db::{Db, Project, SourceFile};
+use kdep_sema::duration::Duration;
+use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, FileHir, InterpPart, KeySeg, Name, ObjEntry};
+use kdep_sema::index::{file_imports, item_index, Imports};
+use kdep_sema::lets::let_cycles;
+use kdep_sema::model::{resolve_template, template_model, TemplateModel};
+use kdep_sema::quantity::Quantity;
+use kdep_sema::suggest;
+use kdep_sema::ty::Ty;
+use kdep_syntax::ast::{BinaryOp, UnaryOp};
+use rustc_hash::FxHashMap;
+
+use crate::value::{Layer, Map, Origin, Value};
+
+/// A value that could not be computed; the reason was already reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Poison;
+
+pub type R<T = Value> = Result<T, Poison>;
+
+/// Budget for nested evaluation on one thread, in weighted units: an expression costs
+/// [`EXPR_COST`], a field or template `let` reference [`REF_COST`], a top-level `let` (a salsa
+/// query boundary with many frames) [`LET_COST`]. The weights follow the stack each step uses,
+/// so the budget fits a 2 MiB thread even in debug builds.
+pub const MAX_DEPTH: u32 = 1024;
+pub const EXPR_COST: u32 = 1;
+pub const REF_COST: u32 = 16;
+pub const LET_COST: u32 = 96;
+/// Most evaluation steps one query may take.
+pub const MAX_STEPS: u64 = 20_000_000;
+/// Largest string (bytes) or list (items) a program may build.
+pub const MAX_SIZE: usize = 16 << 20;
+
+thread_local! {
+    /// Weighted evaluation depth on this thread, across query boundaries (see [`MAX_DEPTH`]).
+    static DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    /// Top-level `let`s being evaluated on this thread, to stop cycles the static let graph
+    /// cannot see (through schema defaults) before they become salsa query cycles.
+    static LET_STACK: RefCell<Vec<(SourceFile, Name)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Values of constant list and object literals, shared across instances.
+///
+/// Keys are expression addresses (plus the file, which decides spans). Addresses are only used
+/// inside expressions whose root `Arc` the cache holds in `roots`, so no key can be reused by a
+/// different expression while its entry exists. A constant literal's value depends only on its
+/// text, so a cache hit and a fresh evaluation are indistinguishable: queries stay pure.
+#[derive(Default)]
+struct ConstCache {
+    roots: FxHashMap<usize, Arc<Expr>>,
+    values: FxHashMap<(usize, FileId), Option<Value>>,
+}
+
+impl ConstCache {
+    fn retain(&mut self, root: &Arc<Expr>) {
+        // Bound memory in long-running processes (the editor): start over when large.
+        if self.roots.len() > 50_000 || self.values.len() > 1_000_000 {
+            self.roots.clear();
+            self.values.clear();
+        }
+        self.roots.entry(Arc::as_ptr(root) as usize).or_insert_with(|| root.clone());
+    }
+}
+
+thread_local! {
+    static CONSTS: RefCell<ConstCache> = RefCell::new(ConstCache::default());
+}
+
+/// Whether an expression has no free names, calls or comprehensions: its value is fixed.
+pub(crate) fn is_constant(e: &Expr, depth: u32) -> bool {
+    if depth > 64 {
+        return false;
+    }
+    let d = depth + 1;
+    match &e.kind {
+        ExprKind::Null | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => true,
+        ExprKind::Interp(parts) => parts.iter().all(|p| match p {
+            InterpPart::Text(_) => true,
+            InterpPart::Expr(x) => is_constant(x, d),
+        }),
+        ExprKind::Unary(_, a) => is_constant(a, d),
+        ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => is_constant(a, d) && is_constant(b, d),
+        ExprKind::List(items) => items.iter().all(|i| is_constant(i, d)),
+        ExprKind::Object(entries) => entries.iter().all(|en| match en {
+            ObjEntry::Field { key, value, .. } => {
+                key.iter().all(|k| matches!(k, KeySeg::Static(..))) && is_constant(value, d)
+            }
+            ObjEntry::Comp { .. } => false,
+        }),
+        _ => false,
+    }
+}
+
+/// Takes `cost` units of the depth budget; `false` (taking nothing) when it is exhausted.
+fn enter(cost: u32) -> bool {
+    DEPTH.with(|d| {
+        let next = d.get().saturating_add(cost);
+        if next > MAX_DEPTH {
+            false
+        } else {
+            d.set(next);
+            true
+        }
+    })
+}
+
+fn leave(cost: u32) {
+    DEPTH.with(|d| d.set(d.get().saturating_sub(cost)));
+}
+
+/// The value of a top-level `let` and the problems found computing it.
+#[derive(Clone, Debug)]
+pub struct LetOutcome {
+    pub value: R,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Evaluates one top-level `let`, once per revision, shared by every app that uses it.
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn module_let_value(db: &dyn Db, project: Project, file: SourceFile, name: Name) -> Arc<LetOutcome> {
+    let mut ev = Eval::new(db, project);
+    let value = ev.module_let_inline(file, &name);
+    Arc::new(LetOutcome { value, diagnostics: ev.diags })
+}
+
+/// How a field got its value in one instance.
+#[derive(Clone)]
+pub(crate) enum Assign {
+    /// An expression written in an app body or `in` block; evaluated in the module scope of `file`.
+    Expr { expr: Arc<Expr>, file: SourceFile, origin: Origin },
+    /// An already evaluated value (record literals of schema types).
+    Value { value: Value, origin: Origin },
+}
+
+/// A dotted assignment (`resources.limits.cpu = "1"`) applied on top of a field's value.
+#[derive(Clone)]
+pub(crate) struct Patch {
+    pub path: Vec<Name>,
+    pub expr: Arc<Expr>,
+    pub file: SourceFile,
+    pub origin: Origin,
+}
+
+#[derive(Clone)]
+enum Slot {
+    InProgress,
+    Done(Value, Origin),
+    Failed,
+}
+
+pub(crate) struct Instance {
+    pub model: Arc<TemplateModel>,
+    pub sets: FxHashMap<Name, Assign>,
+    pub patches: FxHashMap<Name, Vec<Patch>>,
+    slots: FxHashMap<Name, Slot>,
+    /// Where a missing required field is reported (record literals); apps report it statically.
+    pub missing_at: Option<Span>,
+    /// The app name and its declaration, for check failures.
+    pub app: Option<(Name, Span)>,
+}
+
+impl Instance {
+    pub fn new(model: Arc<TemplateModel>) -> Self {
+        Instance {
+            model,
+            sets: FxHashMap::default(),
+            patches: FxHashMap::default(),
+            slots: FxHashMap::default(),
+            missing_at: None,
+            app: None,
+        }
+    }
+
+    /// Applies one layer's assignment: a whole-field set replaces earlier sets and patches.
+    pub fn assign(&mut self, key: &[(Name, TextRange)], expr: Arc<Expr>, file: SourceFile, origin: Origin) {
+        let Some((field, _)) = key.first() else { return };
+        if key.len() == 1 {
+            self.patches.remove(field);
+            self.sets.insert(field.clone(), Assign::Expr { expr, file, origin });
+        } else {
+            let path = key.iter().skip(1).map(|(n, _)| n.clone()).collect();
+            self.patches.entry(field.clone()).or_default().push(Patch { path, expr, file, origin });
+        }
+    }
+}
+
+struct FileCtx {
+    hir: Arc<FileHir>,
+    imports: Arc<Imports>,
+}
+
+/// Where an expression is evaluated: its module, the instance whose members it sees, locals.
+pub(crate) struct Ctx {
+    pub file: SourceFile,
+    pub fid: FileId,
+    pub inst: Option<usize>,
+    pub locals: Vec<(Name, Value)>,
+}
+
+pub(crate) struct Eval<'db> {
+    pub db: &'db dyn Db,
+    pub project: Project,
+    pub diags: Vec<Diagnostic>,
+    steps: u64,
+    limit_reported: bool,
+    /// Nesting of [`Eval::root_expr`]; literals are cached only inside a retained root.
+    in_root: u32,
+    pub insts: Vec<Instance>,
+    files: FxHashMap<SourceFile, FileCtx>,
+}
+
+/// A type violation found while checking a value against a type.
+pub(crate) struct Violation {
+    pub code: Code,
+    pub message: String,
+    pub label: String,
+    pub decl_label: String,
+    pub help: Option<String>,
+}
+
+impl<'db> Eval<'db> {
+    pub fn new(db: &'db dyn Db, project: Project) -> Self {
+        Eval {
+            db,
+            project,
+            diags: Vec::new(),
+            steps: 0,
+            limit_reported: false,
+            in_root: 0,
+            insts: Vec::new(),
+            files: FxHashMap::default(),
+        }
+    }
+
+    pub fn ctx(&mut self, file: SourceFile, inst: Option<usize>) -> Ctx {
+        Ctx { file, fid: file.id(self.db), inst, locals: Vec::new() }
+    }
+
+    fn file_ctx(&mut self, file: SourceFile) -> &FileCtx {
+        let db = self.db;
+        let project = self.project;
+        self.files
+            .entry(file)
+            .or_insert_with(|| FileCtx { hir: file_hir(db, file), imports: file_imports(db, project, file) })
+    }
+
+    pub fn error(&mut self, code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Poison {
+        self.diags.push(Diagnostic::error(code, message).with_primary(span, label));
+        Poison
+    }
+
+    fn limit(&mut self, span: Span, what: &str) -> Poison {
+        if !self.limit_reported {
+            self.limit_reported = true;
+            self.diags.push(
+                Diagnostic::error(Code::EVALUATION_LIMIT, format!("evaluation exceeded the {what} limit"))
+                    .with_primary(span, "while evaluating this")
+                    .with_help(
+                        "simplify the expression or split the data; kdep bounds evaluation so it always terminates",
+                    ),
+            );
+        }
+        Poison
+    }
+
+    // ----- top-level lets -------------------------------------------------------------------
+
+    /// Looks up a top-level `let` through the per-let query, guarding against cycles.
+    pub fn module_let(&mut self, file: SourceFile, name: &Name, use_span: Span) -> R {
+        let key = (file, name.clone());
+        if let_cycles(self.db, self.project).poisoned.contains(&key) {
+            return Err(Poison);
+        }
+        let reentrant = LET_STACK.with(|s| s.borrow().contains(&key));
+        if reentrant {
+            return Err(self.error(
+                Code::CYCLIC_DEFINITION,
+                format!("`{name}` depends on itself"),
+                use_span,
+                "cyclic reference",
+            ));
+        }
+        if !enter(LET_COST) {
+            return Err(self.limit(use_span, "nesting depth"));
+        }
+        let out = module_let_value(self.db, self.project, file, name.clone());
+        leave(LET_COST);
+        // Diagnostics of the let belong to the let's own file (reported by its file's checks).
+        out.value.clone()
+    }
+
+    fn module_let_inline(&mut self, file: SourceFile, name: &Name) -> R {
+        let Some(l) = self.file_ctx(file).hir.lets.get(name).cloned() else { return Err(Poison) };
+        let key = (file, name.clone());
+        LET_STACK.with(|s| s.borrow_mut().push(key));
+        let mut ctx = self.ctx(file, None);
+        let value = self.root_expr(&l.value, &mut ctx);
+        LET_STACK.with(|s| {
+            s.borrow_mut().pop();
+        });
+        let value = value?;
+        let types = kdep_sema::model::top_let_types(self.db, self.project, file);
+        match types.0.get(name) {
+            Some(ty) => {
+                let span = Span::new(ctx.fid, l.value.range);
+                let ty_span = l.ty.as_ref().map(|t| Span::new(ctx.fid, t.range()));
+                self.conform_reported(value, ty, name, span, ty_span, Code::TYPE_MISMATCH, None)
+            }
+            None => Ok(value),
+        }
+    }
+
+    // ----- instances ------------------------------------------------------------------------
+
+    pub fn push_instance(&mut self, inst: Instance) -> usize {
+        self.insts.push(inst);
+        self.insts.len() - 1
+    }
+
+    fn inst(&self, i: usize) -> Option<&Instance> {
+        self.insts.get(i)
+    }
+
+    /// The value of field `name` of instance `i`, computed on first use.
+    pub fn field(&mut self, i: usize, name: &Name, use_span: Span) -> R<(Value, Origin)> {
+        let Some(inst) = self.inst(i) else { return Err(Poison) };
+        match inst.slots.get(name) {
+            Some(Slot::Done(v, o)) => return Ok((v.clone(), o.clone())),
+            Some(Slot::Failed) => return Err(Poison),
+            Some(Slot::InProgress) => {
+                let decl = inst.model.fields.get(name).map(|f| f.decl_span);
+                let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, format!("field `{name}` depends on itself"))
+                    .with_primary(use_span, "cyclic reference");
+                if let Some(decl) = decl {
+                    d = d.with_secondary(decl, "field declared here");
+                }
+                self.diags.push(d);
+                self.set_slot(i, name, Slot::Failed);
+                return Err(Poison);
+            }
+            None => {}
+        }
+        let model = inst.model.clone();
+        let Some(fm) = model.fields.get(name).cloned() else { return Err(Poison) };
+        let assign = inst.sets.get(name).cloned();
+        let patches = inst.patches.get(name).cloned().unwrap_or_default();
+        let missing_at = inst.missing_at;
+        if !enter(REF_COST) {
+            return Err(self.limit(use_span, "nesting depth"));
+        }
+        self.set_slot(i, name, Slot::InProgress);
+        let result = self.compute_field(i, &model, &fm, assign, patches, missing_at);
+        leave(REF_COST);
+        match result {
+            Ok((v, o)) => {
+                self.set_slot(i, name, Slot::Done(v.clone(), o.clone()));
+                Ok((v, o))
+            }
+            Err(p) => {
+                self.set_slot(i, name, Slot::Failed);
+                Err(p)
+            }
+        }
+    }
+
+    fn set_slot(&mut self, i: usize, name: &Name, slot: Slot) {
+        if let Some(inst) = self.insts.get_mut(i) {
+            inst.slots.insert(name.clone(), slot);
+        }
+    }
+
+    fn compute_field(
+        &mut self,
+        i: usize,
+        model: &TemplateModel,
+        fm: &kdep_sema::model::FieldModel,
+        assign: Option<Assign>,
+        patches: Vec<Patch>,
+        missing_at: Option<Span>,
+    ) -> R<(Value, Origin)> {
+        let locked = fm.locked.is_some();
+        let (mut value, mut origin, site, is_default) = match assign.filter(|_| !locked) {
+            Some(Assign::Expr { expr, file, origin }) => {
+                let mut ctx = self.ctx(file, None);
+                let v = self.root_expr(&expr, &mut ctx)?;
+                let site = Span::new(ctx.fid, expr.range);
+                (v, origin, site, false)
+            }
+            Some(Assign::Value { value, origin }) => {
+                let site = origin.span.unwrap_or(fm.decl_span);
+                (value, origin, site, false)
+            }
+            None => match &fm.default {
+                Some(d) => {
+                    let mut ctx = self.ctx(d.file, Some(i));
+                    let v = self.root_expr(&d.expr, &mut ctx)?;
+                    let layer = if d.extending {
+                        Layer::ExtendingTemplate { template: d.template.clone() }
+                    } else {
+                        Layer::TemplateDefault { template: d.template.clone() }
+                    };
+                    (v, Origin::new(Some(d.span), layer), d.span, true)
+                }
+                None => {
+                    if let Some(at) = missing_at {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::MISSING_FIELD,
+                                format!("required field `{}` of `{}` is not set", fm.name, model.qualified),
+                            )
+                            .with_primary(at, format!("`{}` missing", fm.name))
+                            .with_secondary(fm.decl_span, "required field declared here"),
+                        );
+                    }
+                    return Err(Poison);
+                }
+            },
+        };
+        for p in patches.iter().filter(|_| !locked) {
+            let mut ctx = self.ctx(p.file, None);
+            let v = self.root_expr(&p.expr, &mut ctx)?;
+            let span = Span::new(ctx.fid, p.expr.range);
+            if value.is_null() {
+                value = Value::empty_map();
+            }
+            if !set_path(&mut value, &p.path, v, p.origin.clone()) {
+                return Err(self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("`{}.{}` cannot be set: `{}` is not a map", fm.name, join(&p.path), fm.name),
+                    span,
+                    "nested assignment into a non-map value",
+                ));
+            }
+            origin = p.origin.clone();
+        }
+        let code = if is_default { Code::INVALID_DEFAULT } else { Code::TYPE_MISMATCH };
+        let app = self.inst(i).and_then(|inst| inst.app.clone());
+        let v = self.conform_reported(value, &fm.ty, &fm.name, site, fm.ty_span.or(Some(fm.decl_span)), code, app)?;
+        Ok((v, origin))
+    }
+
+    /// Checks `value` against `ty`, reporting violations at `site` with the type's declaration
+    /// as secondary label. `default_code` is K0309 for template defaults: a default that breaks
+    /// its (possibly narrowed) type is reported as an invalid default, whatever the violation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn conform_reported(
+        &mut self,
+        value: Value,
+        ty: &Ty,
+        what: &str,
+        site: Span,
+        decl: Option<Span>,
+        default_code: Code,
+        app: Option<(Name, Span)>,
+    ) -> R {
+        let mut violations = Vec::new();
+        let out = self.conform(value, ty, what, site, &mut violations);
+        if violations.is_empty() {
+            return out;
+        }
+        for v in violations {
+            let code = if default_code == Code::INVALID_DEFAULT { Code::INVALID_DEFAULT } else { v.code };
+            let mut d = Diagnostic::error(code, v.message).with_primary(site, v.label);
+            if let Some(decl) = decl {
+                d = d.with_secondary(decl, v.decl_label);
+            }
+            if let Some((app, span)) = &app {
+                if code == Code::INVALID_DEFAULT {
+                    d = d.with_secondary(*span, format!("in app `{app}`"));
+                }
+            }
+            if let Some(h) = v.help {
+                d = d.with_help(h);
+            }
+            self.diags.push(d);
+        }
+        Err(Poison)
+    }
+
+    /// The value of `let name` of instance `i`.
+    fn instance_let(&mut self, i: usize, name: &Name, use_span: Span) -> R {
+        let Some(inst) = self.inst(i) else { return Err(Poison) };
+        // Lets share the slot table with fields; their names never collide (checked in sema).
+        match inst.slots.get(name) {
+            Some(Slot::Done(v, _)) => return Ok(v.clone()),
+            Some(Slot::Failed) => return Err(Poison),
+            Some(Slot::InProgress) => {
+                self.set_slot(i, name, Slot::Failed);
+                return Err(self.error(
+                    Code::CYCLIC_DEFINITION,
+                    format!("`{name}` depends on itself"),
+                    use_span,
+                    "cyclic reference",
+                ));
+            }
+            None => {}
+        }
+        let Some(l) = inst.model.lets.get(name).cloned() else { return Err(Poison) };
+        if !enter(REF_COST) {
+            return Err(self.limit(use_span, "nesting depth"));
+        }
+        self.set_slot(i, name, Slot::InProgress);
+        let mut ctx = self.ctx(l.file, Some(i));
+        let mut result = self.root_expr(&l.expr, &mut ctx);
+        leave(REF_COST);
+        if let (Ok(v), Some(ty)) = (&result, &l.ty) {
+            let site = Span::new(ctx.fid, l.expr.range);
+            result = self.conform_reported(v.clone(), ty, name, site, Some(l.span), Code::TYPE_MISMATCH, None);
+        }
+        match &result {
+            Ok(v) => self.set_slot(i, name, Slot::Done(v.clone(), Origin::computed())),
+            Err(_) => self.set_slot(i, name, Slot::Failed),
+        }
+        result
+    }
+
+    /// Evaluates every field of instance `i` into a record, in declaration order. Fields that
+    /// failed are left out and make the result `Err` carrying the partial record.
+    pub fn record(&mut self, i: usize) -> Result<Map, Map> {
+        let Some(inst) = self.inst(i) else { return Err(Map::new()) };
+        let model = inst.model.clone();
+        let mut out = Map::with_capacity(model.fields.len());
+        let mut failed = false;
+        for (name, fm) in &model.fields {
+            match self.field(i, name, fm.decl_span) {
+                Ok((v, o)) => {
+                    if !v.is_null() {
+                        out.insert(name.clone(), v, o);
+                    }
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            Err(out)
+        } else {
+            Ok(out)
+        }
+    }
+
+    /// Runs the checks of instance `i`.
+    pub fn run_checks(&mut self, i: usize) {
+        let Some(inst) = self.inst(i) else { return };
+        let model = inst.model.clone();
+        let app = inst.app.clone();
+        for check in &model.checks {
+            let mut ctx = self.ctx(check.file, Some(i));
+            let Ok(v) = self.root_expr(&check.cond, &mut ctx) else { continue };
+            match v {
+                Value::Bool(true) => {}
+                Value::Bool(false) => {
+                    let msg = check.message.clone().unwrap_or_else(|| Name::from("check failed"));
+                    let mut d = Diagnostic::error(Code::CHECK_FAILED, msg.to_string())
+                        .with_primary(check.span, "this check is false");
+                    if let Some((name, span)) = &app {
+                        d = d.with_secondary(*span, format!("for app `{name}`"));
+                    }
+                    self.diags.push(d);
+                }
+                other => {
+                    self.error(
+                        Code::TYPE_MISMATCH,
+                        format!("a check must be a bool, got {}", other.type_name()),
+                        check.span,
+                        "not a condition",
+                    );
+                }
+            }
+        }
+    }
+
+    // ----- expressions ----------------------------------------------------------------------
+
+    pub fn expr(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
+        self.steps += 1;
+        let span = Span::new(ctx.fid, e.range);
+        if self.steps > MAX_STEPS {
+            return Err(self.limit(span, "step"));
+        }
+        if !enter(EXPR_COST) {
+            return Err(self.limit(span, "nesting depth"));
+        }
+        let out = self.expr_inner(e, ctx, span);
+        leave(EXPR_COST);
+        out
+    }
+
+    /// A list or object literal, evaluated.
+    fn literal(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
+        match &e.kind {
+            ExprKind::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut failed = false;
+                for it in items {
+                    match self.expr(it, ctx) {
+                        Ok(v) => out.push(v),
+                        Err(_) => failed = true,
+                    }
+                }
+                if failed {
+                    Err(Poison)
+                } else {
+                    Ok(Value::list(out))
+                }
+            }
+            ExprKind::Object(entries) => Ok(Value::map(self.object(entries, ctx)?)),
+            _ => Err(Poison),
+        }
+    }
+
+    /// A list or object literal: from the constant cache when it has no free names.
+    fn cached_literal(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
+        let key = (e as *const Expr as usize, ctx.fid);
+        let hit = CONSTS.with(|c| c.borrow().values.get(&key).cloned());
+        match hit {
+            Some(Some(v)) => return Ok(v),
+            Some(None) => {}
+            None => {
+                if is_constant(e, 0) {
+                    // Children of a cached literal need no entries of their own.
+                    self.in_root -= 1;
+                    let v = self.literal(e, ctx);
+                    self.in_root += 1;
+                    if let Ok(v) = &v {
+                        CONSTS.with(|c| c.borrow_mut().values.insert(key, Some(v.clone())));
+                    }
+                    return v;
+                }
+                CONSTS.with(|c| c.borrow_mut().values.insert(key, None));
+            }
+        }
+        self.literal(e, ctx)
+    }
+
+    fn expr_inner(&mut self, e: &Expr, ctx: &mut Ctx, span: Span) -> R {
+        match &e.kind {
+            ExprKind::Null => Ok(Value::Null),
+            ExprKind::Bool(b) => Ok(Value::Bool(*b)),
+            ExprKind::Int(i) => Ok(Value::Int(*i)),
+            ExprKind::Float(x) => Ok(Value::Float(*x)),
+            ExprKind::Str(s) => Ok(Value::Str(s.clone())),
+            ExprKind::Interp(parts) => {
+                let mut out = String::new();
+                for p in parts {
+                    match p {
+                        InterpPart::Text(t) => out.push_str(t),
+                        InterpPart::Expr(x) => {
+                            let v = self.expr(x, ctx)?;
+                            let xs = Span::new(ctx.fid, x.range);
+                            match interpolate(&v) {
+                                Some(s) => out.push_str(&s),
+                                None => {
+                                    return Err(self.error(
+                                        Code::TYPE_MISMATCH,
+                                        format!("cannot interpolate a {} into a string", v.type_name()),
+                                        xs,
+                                        format!("this is a {}", v.type_name()),
+                                    ))
+                                }
+                            }
+                        }
+                    }
+                    if out.len() > MAX_SIZE {
+                        return Err(self.limit(span, "string size"));
+                    }
+                }
+                Ok(Value::str(out))
+            }
+            ExprKind::Name(n) => self.name(n, ctx, span),
+            ExprKind::Field(base, field, frange) => {
+                if let ExprKind::Name(alias) = &base.kind {
+                    if let Some(target) = self.module_alias(alias, ctx) {
+                        return self.module_member(target, field, Span::new(ctx.fid, *frange), span);
+                    }
+                }
+                let v = self.expr(base, ctx)?;
+                self.get_field(&v, field, Span::new(ctx.fid, *frange))
+            }
+            ExprKind::Index(base, idx) => {
+                let b = self.expr(base, ctx)?;
+                let k = self.expr(idx, ctx)?;
+                let ispan = Span::new(ctx.fid, idx.range);
+                match (&b, &k) {
+                    (Value::List(items), Value::Int(n)) => {
+                        let got = usize::try_from(*n).ok().and_then(|u| items.get(u));
+                        match got {
+                            Some(v) => Ok(v.clone()),
+                            None => Err(self.error(
+                                Code::INDEX_OUT_OF_BOUNDS,
+                                format!("index {n} is out of bounds for a list of {} items", items.len()),
+                                ispan,
+                                "no such index",
+                            )),
+                        }
+                    }
+                    (Value::Map(_), Value::Str(key)) => self.get_field(&b, key, ispan),
+                    _ => Err(self.error(
+                        Code::TYPE_MISMATCH,
+                        format!("cannot index a {} with a {}", b.type_name(), k.type_name()),
+                        span,
+                        "invalid index",
+                    )),
+                }
+            }
+            ExprKind::Call(name, crange, args) => self.call(name, Span::new(ctx.fid, *crange), args, ctx, span),
+            ExprKind::Unary(op, a) => {
+                let v = self.expr(a, ctx)?;
+                match (op, &v) {
+                    (UnaryOp::Not, Value::Bool(b)) => Ok(Value::Bool(!b)),
+                    (UnaryOp::Neg, Value::Int(i)) => match i.checked_neg() {
+                        Some(n) => Ok(Value::Int(n)),
+                        None => {
+                            Err(self.error(Code::INTEGER_OVERFLOW, "integer overflow in negation", span, "overflows"))
+                        }
+                    },
+                    (UnaryOp::Neg, Value::Float(x)) => Ok(Value::Float(-x)),
+                    (UnaryOp::Neg, Value::Quantity(q)) => q
+                        .checked_neg()
+                        .map(Value::Quantity)
+                        .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+                    (UnaryOp::Neg, Value::Duration(d)) => d
+                        .checked_neg()
+                        .map(Value::Duration)
+                        .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+                    _ => Err(self.error(
+                        Code::INVALID_OPERAND,
+                        format!(
+                            "`{}` cannot be applied to a {}",
+                            if *op == UnaryOp::Not { "!" } else { "-" },
+                            v.type_name()
+                        ),
+                        span,
+                        "invalid operand",
+                    )),
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.binary(*op, a, b, ctx, span),
+            ExprKind::If(c, t, f) => match self.expr(c, ctx)? {
+                Value::Bool(true) => self.expr(t, ctx),
+                Value::Bool(false) => self.expr(f, ctx),
+                other => Err(self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("an `if` condition must be a bool, got {}", other.type_name()),
+                    Span::new(ctx.fid, c.range),
+                    "not a bool",
+                )),
+            },
+            ExprKind::List(_) | ExprKind::Object(_) if self.in_root > 0 => self.cached_literal(e, ctx),
+            ExprKind::List(_) | ExprKind::Object(_) => self.literal(e, ctx),
+            ExprKind::ListComp(item, clause) => {
+                let mut out = Vec::new();
+                self.comprehension(clause, ctx, span, &mut |ev, ctx| {
+                    let v = ev.expr(item, ctx)?;
+                    out.push(v);
+                    if out.len() > MAX_SIZE {
+                        return Err(ev.limit(span, "list size"));
+                    }
+                    Ok(())
+                })?;
+                Ok(Value::list(out))
+            }
+            ExprKind::Instantiate(path, entries) => {
+                let given = self.object(entries, ctx)?;
+                let model = match resolve_template(self.db, self.project, ctx.file, &path.segments, path.range, true) {
+                    Ok((f, n)) => template_model(self.db, self.project, f, n).ok_or(Poison)?,
+                    Err(d) => {
+                        self.diags.push(*d);
+                        return Err(Poison);
+                    }
+                };
+                self.instantiate_record(model, given, span, None).map(Value::map)
+            }
+            ExprKind::Error => Err(Poison),
+        }
+    }
+
+    /// Builds a record of a schema (or template) type from given field values: unknown and
+    /// locked fields are reported, defaults filled, field types and checks enforced.
+    pub fn instantiate_record(
+        &mut self,
+        model: Arc<TemplateModel>,
+        given: Map,
+        at: Span,
+        path: Option<&str>,
+    ) -> R<Map> {
+        let mut inst = Instance::new(model.clone());
+        inst.missing_at = Some(at);
+        let mut failed = false;
+        for (k, entry) in given.entries() {
+            let site = entry.origin.span.unwrap_or(at);
+            match model.fields.get(k) {
+                None => {
+                    let what = match path {
+                        Some(p) => format!("{p}.{k}"),
+                        None => k.to_string(),
+                    };
+                    let mut d =
+                        Diagnostic::error(Code::UNKNOWN_FIELD, format!("`{}` has no field `{k}`", model.qualified))
+                            .with_primary(site, format!("unknown field `{what}`"));
+                    if let Some(best) = suggest::best(k, model.fields.keys().map(|n| &**n)) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    }
+                    self.diags.push(d.with_secondary(model.name_span, "schema declared here"));
+                    failed = true;
+                }
+                Some(fm) => {
+                    if let Some(lock) = &fm.locked {
+                        self.diags.push(
+                            Diagnostic::error(
+                                Code::LOCKED_OVERRIDE,
+                                format!("`{k}` is locked by template `{}`", lock.template),
+                            )
+                            .with_primary(site, "override not permitted here")
+                            .with_secondary(lock.span, "locked here")
+                            .with_help(format!(
+                                "ask the owners of {}, or use a type that leaves `{k}` open",
+                                lock.path
+                            )),
+                        );
+                        failed = true;
+                        continue;
+                    }
+                    inst.sets
+                        .insert(k.clone(), Assign::Value { value: entry.value.clone(), origin: entry.origin.clone() });
+                }
+            }
+        }
+        let i = self.push_instance(inst);
+        let rec = self.record(i).map_err(|_| Poison);
+        self.run_checks(i);
+        // Nested instances are done; drop them so long lists of records stay linear in memory.
+        self.insts.truncate(i);
+        if failed {
+            return Err(Poison);
+        }
+        rec
+    }
+
+    fn module_alias(&mut self, alias: &Name, ctx: &Ctx) -> Option<SourceFile> {
+        if ctx.locals.iter().any(|(n, _)| n == alias) {
+            return None;
+        }
+        if let Some(i) = ctx.inst {
+            if let Some(inst) = self.inst(i) {
+                if inst.model.fields.contains_key(alias) || inst.model.lets.contains_key(alias) {
+                    return None;
+                }
+            }
+        }
+        let fc = self.file_ctx(ctx.file);
+        if fc.hir.lets.contains_key(alias) {
+            return None;
+        }
+        fc.imports.map.get(alias).copied().flatten()
+    }
+
+    fn module_member(&mut self, module: SourceFile, name: &Name, nspan: Span, span: Span) -> R {
+        let items = item_index(self.db, module);
+        match items.items.get(name) {
+            Some(h) if h.kind == kdep_sema::index::ItemKind::Let => self.module_let(module, name, span),
+            Some(h) => Err(self.error(
+                Code::TYPE_MISMATCH,
+                format!("`{name}` is {}, not a value", h.kind.describe()),
+                nspan,
+                "not a value",
+            )),
+            None => {
+                let index = kdep_sema::index::project_index(self.db, self.project);
+                let mut d = Diagnostic::error(
+                    Code::UNRESOLVED_NAME,
+                    format!("module `{}` has no `{name}`", index.module_display(module)),
+                )
+                .with_primary(nspan, "not defined there");
+                if let Some(best) = suggest::best(name, items.items.keys().map(|k| &**k)) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                self.diags.push(d);
+                Err(Poison)
+            }
+        }
+    }
+
+    fn name(&mut self, n: &Name, ctx: &mut Ctx, span: Span) -> R {
+        if let Some((_, v)) = ctx.locals.iter().rev().find(|(k, _)| k == n) {
+            return Ok(v.clone());
+        }
+        if let Some(i) = ctx.inst {
+            let (is_field, is_let) = match self.inst(i) {
+                Some(inst) => (inst.model.fields.contains_key(n), inst.model.lets.contains_key(n)),
+                None => (false, false),
+            };
+            if is_field {
+                return self.field(i, n, span).map(|(v, _)| v);
+            }
+            if is_let {
+                return self.instance_let(i, n, span);
+            }
+        }
+        let file = ctx.file;
+        let fc = self.file_ctx(file);
+        if fc.hir.lets.contains_key(n) {
+            return self.module_let(file, n, span);
+        }
+        if fc.imports.map.contains_key(n) {
+            return Err(self.error(
+                Code::TYPE_MISMATCH,
+                format!("`{n}` is a module, not a value"),
+                span,
+                "use `module.name`",
+            ));
+        }
+        let items = item_index(self.db, file);
+        if let Some(h) = items.items.get(n) {
+            return Err(self.error(
+                Code::TYPE_MISMATCH,
+                format!("`{n}` is {}, not a value", h.kind.describe()),
+                span,
+                "not a value",
+            ));
+        }
+        // Reported by the static name check with the same text; normalisation removes the twin.
+        Err(self.error(Code::UNRESOLVED_NAME, format!("unresolved name `{n}`"), span, "not defined in this scope"))
+    }
+
+    fn get_field(&mut self, v: &Value, field: &str, fspan: Span) -> R {
+        match v {
+            Value::Map(m) => match m.get(field) {
+                Some(x) => Ok(x.clone()),
+                None => {
+                    let mut d = Diagnostic::error(Code::MISSING_KEY, format!("no key `{field}` in this map"))
+                        .with_primary(fspan, "missing key");
+                    if let Some(best) = suggest::best(field, m.keys()) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    } else {
+                        d = d.with_help(format!("use `get(map, \"{field}\", default)` where the key may be absent"));
+                    }
+                    self.diags.push(d);
+                    Err(Poison)
+                }
+            },
+            other => Err(self.error(
+                Code::TYPE_MISMATCH,
+                format!("cannot read field `{field}` of a {}", other.type_name()),
+                fspan,
+                format!("this is a {}", other.type_name()),
+            )),
+        }
+    }
+
+    fn call(&mut self, name: &Name, cspan: Span, args: &[Expr], ctx: &mut Ctx, span: Span) -> R {
+        let mut values = Vec::with_capacity(args.len());
+        let mut failed = false;
+        for a in args {
+            match self.expr(a, ctx) {
+                Ok(v) => values.push(v),
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            return Err(Poison);
+        }
+        match crate::builtins_glue::call(name, &values) {
+            crate::builtins_glue::CallResult::Ok(v) => Ok(v),
+            crate::builtins_glue::CallResult::Unknown => {
+                Err(self.error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"), cspan, "no such builtin"))
+            }
+            crate::builtins_glue::CallResult::WrongArgs(msg) => {
+                Err(self.error(Code::WRONG_ARGUMENTS, msg, span, "called here"))
+            }
+            crate::builtins_glue::CallResult::Failed(msg) => {
+                Err(self.error(Code::BUILTIN_FAILED, format!("`{name}` failed: {msg}"), span, "called here"))
+            }
+        }
+    }
+
+    fn comprehension(
+        &mut self,
+        clause: &Clause,
+        ctx: &mut Ctx,
+        span: Span,
+        body: &mut dyn FnMut(&mut Self, &mut Ctx) -> R<()>,
+    ) -> R<()> {
+        let source = self.expr(&clause.source, ctx)?;
+        let pairs: Vec<(Value, Value)> = match &source {
+            Value::List(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (Value::Int(i64::try_from(i).unwrap_or(i64::MAX)), v.clone()))
+                .collect(),
+            Value::Map(m) => m.iter().map(|(k, v)| (Value::str(k), v.clone())).collect(),
+            other => {
+                return Err(self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("cannot iterate over a {}", other.type_name()),
+                    Span::new(ctx.fid, clause.source.range),
+                    "expected a list or map",
+                ))
+            }
+        };
+        let is_list = matches!(source, Value::List(_));
+        let base = ctx.locals.len();
+        for (k, v) in pairs {
+            self.steps += 1;
+            if self.steps > MAX_STEPS {
+                return Err(self.limit(span, "step"));
+            }
+            match (&clause.second, is_list) {
+                (None, true) => ctx.locals.push((clause.first.clone(), v)),
+                (None, false) => ctx.locals.push((clause.first.clone(), k)),
+                (Some(second), _) => {
+                    ctx.locals.push((clause.first.clone(), k));
+                    ctx.locals.push((second.clone(), v));
+                }
+            }
+            let keep = match &clause.cond {
+                Some(c) => match self.expr(c, ctx) {
+                    Ok(Value::Bool(b)) => Ok(b),
+                    Ok(other) => Err(self.error(
+                        Code::TYPE_MISMATCH,
+                        format!("a comprehension filter must be a bool, got {}", other.type_name()),
+                        Span::new(ctx.fid, c.range),
+                        "not a bool",
+                    )),
+                    Err(p) => Err(p),
+                },
+                None => Ok(true),
+            };
+            let r = match keep {
+                Ok(true) => body(self, ctx),
+                Ok(false) => Ok(()),
+                Err(p) => Err(p),
+            };
+            ctx.locals.truncate(base);
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Evaluates object entries; dotted keys nest, and setting one leaf twice is K0212.
+    pub fn object(&mut self, entries: &[ObjEntry], ctx: &mut Ctx) -> R<Map> {
+        let mut out = Map::with_capacity(entries.len());
+        let mut failed = false;
+        for (idx, entry) in entries.iter().enumerate() {
+            match entry {
+                ObjEntry::Field { key, value, range } => {
+                    // Fast path: one static key, the overwhelmingly common case.
+                    if let [KeySeg::Static(name, krange)] = key.as_slice() {
+                        let origin = self.origin_of(value, ctx, *range);
+                        let Ok(v) = self.expr(value, ctx) else {
+                            failed = true;
+                            continue;
+                        };
+                        if out.contains_key(name) {
+                            self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
+                            failed = true;
+                        } else {
+                            out.insert(name.clone(), v, origin);
+                        }
+                        continue;
+                    }
+                    let mut path: Vec<Name> = Vec::with_capacity(key.len());
+                    for k in key {
+                        match k {
+                            KeySeg::Static(n, _) => path.push(n.clone()),
+                            KeySeg::Computed(e) => match self.expr(e, ctx) {
+                                Ok(Value::Str(s)) => path.push(s),
+                                Ok(other) => {
+                                    self.error(
+                                        Code::TYPE_MISMATCH,
+                                        format!("a key must be a string, got {}", other.type_name()),
+                                        Span::new(ctx.fid, e.range),
+                                        "not a string",
+                                    );
+                                    failed = true;
+                                }
+                                Err(_) => failed = true,
+                            },
+                        }
+                    }
+                    if path.len() != key.len() {
+                        continue;
+                    }
+                    let origin = self.origin_of(value, ctx, *range);
+                    let Ok(v) = self.expr(value, ctx) else {
+                        failed = true;
+                        continue;
+                    };
+                    if insert_path(&mut out, &path, v, origin).is_err() {
+                        self.duplicate_key(entries, idx, &path, Span::new(ctx.fid, key_range(key)));
+                        failed = true;
+                    }
+                }
+                ObjEntry::Comp { key, value, clause, range } => {
+                    let span = Span::new(ctx.fid, *range);
+                    let mut seen_dup = false;
+                    let r = self.comprehension(clause, ctx, span, &mut |ev, ctx| {
+                        let k = ev.expr(key, ctx)?;
+                        let Value::Str(k) = k else {
+                            return Err(ev.error(
+                                Code::TYPE_MISMATCH,
+                                format!("a map key must be a string, got {}", k.type_name()),
+                                Span::new(ctx.fid, key.range),
+                                "not a string",
+                            ));
+                        };
+                        let v = ev.expr(value, ctx)?;
+                        if out.insert(k.clone(), v, Origin::new(Some(span), Layer::Computed)).is_some() && !seen_dup {
+                            seen_dup = true;
+                            ev.diags.push(
+                                Diagnostic::error(
+                                    Code::DUPLICATE_KEY,
+                                    format!("the comprehension produces key `{k}` twice"),
+                                )
+                                .with_primary(span, "duplicate key"),
+                            );
+                        }
+                        Ok(())
+                    });
+                    if r.is_err() || seen_dup {
+                        failed = true;
+                    }
+                }
+            }
+        }
+        if failed {
+            Err(Poison)
+        } else {
+            Ok(out)
+        }
+    }
+
+    /// K0212 for entry `idx` of a literal whose key `path` collides with an earlier entry (same
+    /// path, or one a prefix of the other); the earlier entry is found by its static key.
+    fn duplicate_key(&mut self, entries: &[ObjEntry], idx: usize, path: &[Name], span: Span) {
+        let prev = entries.iter().take(idx).find_map(|e| match e {
+            ObjEntry::Field { key, .. } => {
+                let names: Vec<&str> =
+                    key.iter().map_while(|k| if let KeySeg::Static(n, _) = k { Some(&**n) } else { None }).collect();
+                let overlap = names.iter().zip(path.iter()).all(|(a, b)| *a == &**b) && !names.is_empty();
+                overlap.then(|| Span::new(span.file, key_range(key)))
+            }
+            ObjEntry::Comp { .. } => None,
+        });
+        let mut d = Diagnostic::error(Code::DUPLICATE_KEY, format!("`{}` is set twice", join(path)))
+            .with_primary(span, "set again here");
+        if let Some(prev) = prev {
+            d = d.with_secondary(prev, "first set here");
+        }
+        self.diags.push(d);
+    }
+
+    /// Evaluates a root expression (a default, `let`, check, emit or assignment owned by an
+    /// `Arc`). Constant object and list literals inside roots are evaluated once per thread and
+    /// shared by every instance afterwards (see [`CONSTS`]).
+    pub fn root_expr(&mut self, root: &Arc<Expr>, ctx: &mut Ctx) -> R {
+        CONSTS.with(|c| c.borrow_mut().retain(root));
+        self.in_root += 1;
+        let out = self.expr(root, ctx);
+        self.in_root -= 1;
+        out
+    }
+
+    /// Provenance of an entry: a direct field reference keeps the field's origin (so an emitted
+    /// `replicas = replicas` still says which layer set it); anything else is computed here.
+    fn origin_of(&mut self, value: &Expr, ctx: &Ctx, range: TextRange) -> Origin {
+        if let (ExprKind::Name(n), Some(i)) = (&value.kind, ctx.inst) {
+            if !ctx.locals.iter().any(|(k, _)| k == n) {
+                if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+                    return o.clone();
+                }
+            }
+        }
+        Origin::new(Some(Span::new(ctx.fid, range)), Layer::Computed)
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: &Expr, b: &Expr, ctx: &mut Ctx, span: Span) -> R {
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            let l = self.expr(a, ctx)?;
+            let Value::Bool(lb) = l else {
+                return Err(self.operand_error(op, &l, None, Span::new(ctx.fid, a.range)));
+            };
+            if (op == BinaryOp::And && !lb) || (op == BinaryOp::Or && lb) {
+                return Ok(Value::Bool(lb));
+            }
+            let r = self.expr(b, ctx)?;
+            return match r {
+                Value::Bool(rb) => Ok(Value::Bool(rb)),
+                other => Err(self.operand_error(op, &other, None, Span::new(ctx.fid, b.range))),
+            };
+        }
+        let l = self.expr(a, ctx)?;
+        let r = self.expr(b, ctx)?;
+        let overflow = |ev: &mut Self| {
+            ev.error(Code::INTEGER_OVERFLOW, format!("integer overflow in `{}`", op.as_str()), span, "overflows")
+        };
+        use Value as V;
+        match op {
+            BinaryOp::Eq => return Ok(V::Bool(loose_eq(&l, &r))),
+            BinaryOp::Ne => return Ok(V::Bool(!loose_eq(&l, &r))),
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let Some(ord) = compare(&l, &r) else {
+                    return Err(self.operand_error(op, &l, Some(&r), span));
+                };
+                let res = match op {
+                    BinaryOp::Lt => ord.is_lt(),
+                    BinaryOp::Le => ord.is_le(),
+                    BinaryOp::Gt => ord.is_gt(),
+                    _ => ord.is_ge(),
+                };
+                return Ok(V::Bool(res));
+            }
+            _ => {}
+        }
+        // `"500m" + cpu` reads the string as a quantity; `*` keeps its int operand an int.
+        let (l, r) = if matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+            let l2 = coerce_pair(&l, &r);
+            let r2 = coerce_pair(&r, &l2);
+            (l2, r2)
+        } else {
+            (l, r)
+        };
+        match (op, &l, &r) {
+            (BinaryOp::Add, V::Int(x), V::Int(y)) => x.checked_add(*y).map(V::Int).ok_or_else(|| overflow(self)),
+            (BinaryOp::Sub, V::Int(x), V::Int(y)) => x.checked_sub(*y).map(V::Int).ok_or_else(|| overflow(self)),
+            (BinaryOp::Mul, V::Int(x), V::Int(y)) => x.checked_mul(*y).map(V::Int).ok_or_else(|| overflow(self)),
+            (BinaryOp::Div | BinaryOp::Rem, V::Int(_), V::Int(0)) => {
+                Err(self.error(Code::DIVISION_BY_ZERO, "division by zero", span, "the divisor is zero"))
+            }
+            (BinaryOp::Div, V::Int(x), V::Int(y)) => x.checked_div(*y).map(V::Int).ok_or_else(|| overflow(self)),
+            (BinaryOp::Rem, V::Int(x), V::Int(y)) => x.checked_rem(*y).map(V::Int).ok_or_else(|| overflow(self)),
+            (_, V::Float(_) | V::Int(_), V::Float(_) | V::Int(_)) => {
+                let (x, y) = (as_f64(&l), as_f64(&r));
+                if matches!(op, BinaryOp::Div | BinaryOp::Rem) && y == 0.0 {
+                    return Err(self.error(Code::DIVISION_BY_ZERO, "division by zero", span, "the divisor is zero"));
+                }
+                let z = match op {
+                    BinaryOp::Add => x + y,
+                    BinaryOp::Sub => x - y,
+                    BinaryOp::Mul => x * y,
+                    BinaryOp::Div => x / y,
+                    _ => x % y,
+                };
+                Ok(V::Float(z))
+            }
+            (BinaryOp::Add, V::Str(x), V::Str(y)) => {
+                if x.len() + y.len() > MAX_SIZE {
+                    return Err(self.limit(span, "string size"));
+                }
+                Ok(V::str(format!("{x}{y}")))
+            }
+            (BinaryOp::Add, V::List(x), V::List(y)) => {
+                if x.len() + y.len() > MAX_SIZE {
+                    return Err(self.limit(span, "list size"));
+                }
+                let mut out = Vec::with_capacity(x.len() + y.len());
+                out.extend(x.iter().cloned());
+                out.extend(y.iter().cloned());
+                Ok(V::list(out))
+            }
+            (BinaryOp::Add, V::Map(x), V::Map(y)) => Ok(V::map(x.merge(y))),
+            (BinaryOp::Add, V::Quantity(x), V::Quantity(y)) => x
+                .checked_add(y)
+                .map(V::Quantity)
+                .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+            (BinaryOp::Sub, V::Quantity(x), V::Quantity(y)) => x
+                .checked_sub(y)
+                .map(V::Quantity)
+                .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+            (BinaryOp::Mul, V::Quantity(x), V::Int(y)) | (BinaryOp::Mul, V::Int(y), V::Quantity(x)) => x
+                .checked_mul_int(*y)
+                .map(V::Quantity)
+                .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+            (BinaryOp::Add, V::Duration(x), V::Duration(y)) => x
+                .checked_add(y)
+                .map(V::Duration)
+                .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+            (BinaryOp::Sub, V::Duration(x), V::Duration(y)) => x
+                .checked_sub(y)
+                .map(V::Duration)
+                .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+            (BinaryOp::Mul, V::Duration(x), V::Int(y)) | (BinaryOp::Mul, V::Int(y), V::Duration(x)) => x
+                .checked_mul_int(*y)
+                .map(V::Duration)
+                .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
+            _ => Err(self.operand_error(op, &l, Some(&r), span)),
+        }
+    }
+
+    fn operand_error(&mut self, op: BinaryOp, l: &Value, r: Option<&Value>, span: Span) -> Poison {
+        let msg = match r {
+            Some(r) => format!("`{}` is not defined for {} and {}", op.as_str(), l.type_name(), r.type_name()),
+            None => format!("`{}` needs bool operands, got {}", op.as_str(), l.type_name()),
+        };
+        self.error(Code::INVALID_OPERAND, msg, span, "invalid operands")
+    }
+}
+
+fn key_range(key: &[KeySeg]) -> TextRange {
+    match (key.first(), key.last()) {
+        (Some(a), Some(b)) => a.range().cover(b.range()),
+        _ => TextRange::default(),
+    }
+}
+
+pub(crate) fn join(path: &[Name]) -> String {
+    path.iter().map(|s| &**s).collect::<Vec<_>>().join(".")
+}
+
+/// Inserts `value` at a dotted `path`, creating or extending nested maps. Fails (returning the
+/// earlier entry's span) when the leaf is already set or a prefix is not a map.
+fn insert_path(map: &mut Map, path: &[Name], value: Value, origin: Origin) -> Result<(), Option<Span>> {
+    let Some((first, rest)) = path.split_first() else { return Ok(()) };
+    if rest.is_empty() {
+        if let Some(prev) = map.get_entry(first) {
+            return Err(prev.origin.span);
+        }
+        map.insert(first.clone(), value, origin);
+        return Ok(());
+    }
+    match map.get_mut(first) {
+        Some(entry) => match entry.value.map_mut() {
+            Some(inner) => insert_path(inner, rest, value, origin),
+            None => Err(entry.origin.span),
+        },
+        None => {
+            let mut inner = Map::new();
+            let o = Origin::new(origin.span, Layer::Computed);
+            insert_path(&mut inner, rest, value, origin)?;
+            map.insert(first.clone(), Value::map(inner), o);
+            Ok(())
+        }
+    }
+}
+
+/// Sets `value` at `path` inside `target` (a map), overriding what is there. Returns `false`
+/// when a prefix is not a map.
+pub(crate) fn set_path(target: &mut Value, path: &[Name], value: Value, origin: Origin) -> bool {
+    let Some((first, rest)) = path.split_first() else {
+        *target = value;
+        return true;
+    };
+    let Some(map) = target.map_mut() else { return false };
+    if rest.is_empty() {
+        map.insert(first.clone(), value, origin);
+        return true;
+    }
+    if map.get(first).is_none_or(Value::is_null) {
+        map.insert(first.clone(), Value::empty_map(), Origin::new(origin.span, Layer::Computed));
+    }
+    match map.get_mut(first) {
+        Some(entry) => set_path(&mut entry.value, rest, value, origin),
+        None => false,
+    }
+}
+
+fn interpolate(v: &Value) -> Option<String> {
+    match v {
+        Value::Str(s) => Some(s.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Float(x) => Some(x.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Quantity(q) => Some(q.as_written()),
+        Value::Duration(d) => Some(d.as_written()),
+        _ => None,
+    }
+}
+
+fn as_f64(v: &Value) -> f64 {
+    match v {
+        Value::Int(i) => *i as f64,
+        Value::Float(x) => *x,
+        _ => 0.0,
+    }
+}
+
+/// A string next to a quantity or duration is read as one (`limits.memory >= "1Gi"`).
+fn coerce_pair(v: &Value, other: &Value) -> Value {
+    match (v, other) {
+        (Value::Str(s), Value::Quantity(_)) => Quantity::parse(s).map(Value::Quantity).unwrap_or_else(|_| v.clone()),
+        (Value::Str(s), Value::Duration(_)) => Duration::parse(s).map(Value::Duration).unwrap_or_else(|_| v.clone()),
+        (Value::Int(i), Value::Quantity(_)) => Value::Quantity(Quantity::from_int(*i)),
+        _ => v.clone(),
+    }
+}
+
+fn loose_eq(l: &Value, r: &Value) -> bool {
+    let l2 = coerce_pair(l, r);
+    let r2 = coerce_pair(r, l);
+    match (&l2, &r2) {
+        (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
+        _ => l2 == r2,
+    }
+}
+
+fn compare(l: &Value, r: &Value) -> Option<std::cmp::Ordering> {
+    let l = coerce_pair(l, r);
+    let r = coerce_pair(&r.clone(), &l);
+    match (&l, &r) {
+        (Value::Int(a), Value::Int(b)) => Some(a.cmp(b)),
+        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => as_f64(&l).partial_cmp(&as_f64(&r)),
+        (Value::Str(a), Value::Str(b)) => Some(a.cmp(b)),
+        (Value::Quantity(a), Value::Quantity(b)) => Some(a.cmp(b)),
+        (Value::Duration(a), Value::Duration(b)) => Some(a.cmp(b)),
+        _ => None,
+    }
+}
+
+/// Convenience for callers outside: the record of fields of an app instance.
+pub type Fields = IndexMap<Name, (Value, Origin)>;

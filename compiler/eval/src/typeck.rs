@@ -1,0 +1,503 @@
+//! Static checking of template and schema bodies: the kinds of expressions are inferred from
+//! field types, literals, schema records and builtin signatures, so operator, interpolation,
+//! condition and iteration mistakes are reported even in a package that declares no app.
+//!
+//! The inference is deliberately conservative: anything not known for sure is `Unknown` and
+//! accepted; evaluation checks the rest. Messages are the evaluator's own, word for word, so a
+//! mistake found both here and while evaluating an app is reported once (`normalize` removes
+//! exact duplicates).
+
+use std::sync::Arc;
+
+use kdep_diag::{Code, Diagnostic, FileId, Span};
+use kdep_sema::db::{Db, Project, SourceFile};
+use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
+use kdep_sema::model::{resolve_template, template_model, TemplateModel};
+use kdep_sema::ty::{Lit, Ty};
+use kdep_syntax::ast::{BinaryOp, UnaryOp};
+use rustc_hash::FxHashMap;
+
+use crate::builtins::{self, Kind};
+
+/// A statically known kind of value.
+#[derive(Clone, Debug)]
+enum K {
+    Unknown,
+    Null,
+    Bool,
+    Int,
+    Float,
+    Str,
+    Quantity,
+    Duration,
+    List(Box<K>),
+    Map(Box<K>),
+    Record(Arc<TemplateModel>),
+}
+
+impl K {
+    /// The evaluator's `Value::type_name` for values of this kind.
+    fn name(&self) -> &'static str {
+        match self {
+            K::Unknown => "value",
+            K::Null => "null",
+            K::Bool => "bool",
+            K::Int => "int",
+            K::Float => "float",
+            K::Str => "string",
+            K::Quantity => "quantity",
+            K::Duration => "duration",
+            K::List(_) => "list",
+            K::Map(_) | K::Record(_) => "map",
+        }
+    }
+
+    fn known(&self) -> bool {
+        !matches!(self, K::Unknown)
+    }
+
+    fn is_num(&self) -> bool {
+        matches!(self, K::Int | K::Float)
+    }
+
+    fn same(&self, other: &K) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && !matches!(self, K::List(_) | K::Map(_) | K::Record(_))
+    }
+}
+
+fn of_ty(db: &dyn Db, project: Project, ty: &Ty, depth: u32) -> K {
+    if depth > 16 {
+        return K::Unknown;
+    }
+    match ty {
+        Ty::Bool => K::Bool,
+        Ty::Int(_) => K::Int,
+        Ty::Float(_) => K::Float,
+        Ty::Str(_) => K::Str,
+        Ty::Quantity(_) => K::Quantity,
+        Ty::Duration(_) => K::Duration,
+        Ty::List(item, _) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
+        Ty::Map(v, _) => K::Map(Box::new(of_ty(db, project, v, depth + 1))),
+        Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Str(_))) => K::Str,
+        Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Int(_))) => K::Int,
+        Ty::Schema(s) => template_model(db, project, s.file, s.name.clone()).map_or(K::Unknown, K::Record),
+        _ => K::Unknown,
+    }
+}
+
+fn of_builtin(kind: Kind) -> K {
+    match kind {
+        Kind::Str => K::Str,
+        Kind::Int => K::Int,
+        Kind::Float => K::Float,
+        Kind::Bool => K::Bool,
+        Kind::Quantity => K::Quantity,
+        Kind::Duration => K::Duration,
+        Kind::List => K::List(Box::new(K::Unknown)),
+        Kind::Map => K::Map(Box::new(K::Unknown)),
+        _ => K::Unknown,
+    }
+}
+
+struct Checker<'a> {
+    db: &'a dyn Db,
+    project: Project,
+    file: SourceFile,
+    fid: FileId,
+    model: Option<Arc<TemplateModel>>,
+    locals: Vec<(Name, K)>,
+    lets: FxHashMap<Name, K>,
+    /// Template lets being inferred, to stop on cycles (reported by evaluation).
+    in_progress: Vec<Name>,
+    /// Whether to report problems (off while inferring a `let` used by name: it is checked
+    /// where it is declared).
+    report: bool,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn span(&self, e: &Expr) -> Span {
+        Span::new(self.fid, e.range)
+    }
+
+    fn error(&mut self, code: Code, message: String, span: Span, label: impl Into<String>) {
+        if self.report {
+            self.out.push(Diagnostic::error(code, message).with_primary(span, label));
+        }
+    }
+
+    fn name(&mut self, n: &Name) -> K {
+        if let Some((_, k)) = self.locals.iter().rev().find(|(l, _)| l == n) {
+            return k.clone();
+        }
+        let Some(model) = self.model.clone() else { return K::Unknown };
+        if let Some(f) = model.fields.get(n) {
+            return of_ty(self.db, self.project, &f.ty, 0);
+        }
+        if let Some(l) = model.lets.get(n) {
+            if let Some(ty) = &l.ty {
+                return of_ty(self.db, self.project, ty, 0);
+            }
+            if let Some(k) = self.lets.get(n) {
+                return k.clone();
+            }
+            if self.in_progress.contains(n) || self.in_progress.len() > 32 || l.file != self.file {
+                return K::Unknown;
+            }
+            self.in_progress.push(n.clone());
+            let report = std::mem::replace(&mut self.report, false);
+            let locals = std::mem::take(&mut self.locals);
+            let k = self.expr(&l.expr, 0);
+            self.locals = locals;
+            self.report = report;
+            self.in_progress.pop();
+            self.lets.insert(n.clone(), k.clone());
+            return k;
+        }
+        K::Unknown
+    }
+
+    fn clause(&mut self, c: &Clause, depth: u32) -> usize {
+        let source = self.expr(&c.source, depth);
+        let (first, second) = match &source {
+            K::List(t) => match c.second {
+                None => ((**t).clone(), K::Unknown),
+                Some(_) => (K::Int, (**t).clone()),
+            },
+            K::Map(t) => (K::Str, (**t).clone()),
+            K::Record(_) => (K::Str, K::Unknown),
+            K::Unknown => (K::Unknown, K::Unknown),
+            other => {
+                let name = other.name();
+                self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("cannot iterate over a {name}"),
+                    self.span(&c.source),
+                    "expected a list or map",
+                );
+                (K::Unknown, K::Unknown)
+            }
+        };
+        let base = self.locals.len();
+        self.locals.push((c.first.clone(), first));
+        if let Some(s) = &c.second {
+            self.locals.push((s.clone(), second));
+        }
+        if let Some(cond) = &c.cond {
+            let k = self.expr(cond, depth);
+            if k.known() && !matches!(k, K::Bool) {
+                self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("a comprehension filter must be a bool, got {}", k.name()),
+                    self.span(cond),
+                    "not a bool",
+                );
+            }
+        }
+        base
+    }
+
+    fn expr(&mut self, e: &Expr, depth: u32) -> K {
+        // The IR bounds nesting; this guards the inference's own recursion through lets.
+        if depth > 300 {
+            return K::Unknown;
+        }
+        let d = depth + 1;
+        match &e.kind {
+            ExprKind::Null => K::Null,
+            ExprKind::Bool(_) => K::Bool,
+            ExprKind::Int(_) => K::Int,
+            ExprKind::Float(_) => K::Float,
+            ExprKind::Str(_) => K::Str,
+            ExprKind::Error => K::Unknown,
+            ExprKind::Interp(parts) => {
+                for p in parts {
+                    if let InterpPart::Expr(x) = p {
+                        let k = self.expr(x, d);
+                        if matches!(k, K::List(_) | K::Map(_) | K::Record(_) | K::Null) {
+                            let name = k.name();
+                            self.error(
+                                Code::TYPE_MISMATCH,
+                                format!("cannot interpolate a {name} into a string"),
+                                self.span(x),
+                                format!("this is a {name}"),
+                            );
+                        }
+                    }
+                }
+                K::Str
+            }
+            ExprKind::Name(n) => self.name(n),
+            ExprKind::Field(base, field, frange) => {
+                let is_import = matches!(&base.kind, ExprKind::Name(n)
+                    if !self.locals.iter().any(|(l, _)| l == n)
+                        && self.model.as_ref().is_none_or(|m| !m.fields.contains_key(n) && !m.lets.contains_key(n))
+                        && file_hir(self.db, self.file).lets.get(n).is_none());
+                if is_import {
+                    return K::Unknown;
+                }
+                match self.expr(base, d) {
+                    K::Record(model) => match model.fields.get(field) {
+                        // Optional fields may be absent from the record: only required or
+                        // defaulted non-optional fields are certain.
+                        Some(f) if !matches!(*f.ty, Ty::Optional(_)) => of_ty(self.db, self.project, &f.ty, 0),
+                        _ => K::Unknown,
+                    },
+                    K::Map(v) => *v,
+                    K::Unknown => K::Unknown,
+                    other => {
+                        let name = other.name();
+                        self.error(
+                            Code::TYPE_MISMATCH,
+                            format!("cannot read field `{field}` of a {name}"),
+                            Span::new(self.fid, *frange),
+                            format!("this is a {name}"),
+                        );
+                        K::Unknown
+                    }
+                }
+            }
+            ExprKind::Index(base, idx) => {
+                let b = self.expr(base, d);
+                let i = self.expr(idx, d);
+                match (&b, &i) {
+                    (K::List(t), K::Int) => (**t).clone(),
+                    (K::Map(t), K::Str) => (**t).clone(),
+                    (K::Record(_), K::Str) => K::Unknown,
+                    (b, i) if b.known() && i.known() => {
+                        let (bn, inn) = (b.name(), i.name());
+                        self.error(
+                            Code::TYPE_MISMATCH,
+                            format!("cannot index a {bn} with a {inn}"),
+                            self.span(e),
+                            "invalid index",
+                        );
+                        K::Unknown
+                    }
+                    _ => K::Unknown,
+                }
+            }
+            ExprKind::Call(name, _, args) => {
+                for a in args {
+                    self.expr(a, d);
+                }
+                builtins::lookup(name).map_or(K::Unknown, |b| of_builtin(b.ret))
+            }
+            ExprKind::Unary(op, a) => {
+                let k = self.expr(a, d);
+                match (op, &k) {
+                    (_, K::Unknown) => K::Unknown,
+                    (UnaryOp::Not, K::Bool) => K::Bool,
+                    (UnaryOp::Neg, K::Int | K::Float | K::Quantity | K::Duration) => k,
+                    _ => {
+                        let sym = if *op == UnaryOp::Not { "!" } else { "-" };
+                        self.error(
+                            Code::INVALID_OPERAND,
+                            format!("`{sym}` cannot be applied to a {}", k.name()),
+                            self.span(e),
+                            "invalid operand",
+                        );
+                        K::Unknown
+                    }
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.binary(*op, a, b, e, d),
+            ExprKind::If(c, t, f) => {
+                let ck = self.expr(c, d);
+                if ck.known() && !matches!(ck, K::Bool) {
+                    self.error(
+                        Code::TYPE_MISMATCH,
+                        format!("an `if` condition must be a bool, got {}", ck.name()),
+                        self.span(c),
+                        "not a bool",
+                    );
+                }
+                let tk = self.expr(t, d);
+                let fk = self.expr(f, d);
+                if tk.same(&fk) {
+                    tk
+                } else {
+                    K::Unknown
+                }
+            }
+            ExprKind::List(items) => {
+                for i in items {
+                    self.expr(i, d);
+                }
+                K::List(Box::new(K::Unknown))
+            }
+            ExprKind::ListComp(item, clause) => {
+                let base = self.clause(clause, d);
+                let k = self.expr(item, d);
+                self.locals.truncate(base);
+                K::List(Box::new(k))
+            }
+            ExprKind::Object(entries) => {
+                self.entries(entries, d);
+                K::Map(Box::new(K::Unknown))
+            }
+            ExprKind::Instantiate(path, entries) => {
+                self.entries(entries, d);
+                match resolve_template(self.db, self.project, self.file, &path.segments, path.range, true) {
+                    Ok((f, n)) => template_model(self.db, self.project, f, n).map_or(K::Unknown, K::Record),
+                    Err(_) => K::Unknown,
+                }
+            }
+        }
+    }
+
+    fn entries(&mut self, entries: &[ObjEntry], d: u32) {
+        for en in entries {
+            match en {
+                ObjEntry::Field { key, value, .. } => {
+                    for k in key {
+                        if let KeySeg::Computed(x) = k {
+                            self.expr(x, d);
+                        }
+                    }
+                    self.expr(value, d);
+                }
+                ObjEntry::Comp { key, value, clause, .. } => {
+                    let base = self.clause(clause, d);
+                    self.expr(key, d);
+                    self.expr(value, d);
+                    self.locals.truncate(base);
+                }
+            }
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: &Expr, b: &Expr, e: &Expr, d: u32) -> K {
+        let l = self.expr(a, d);
+        let r = self.expr(b, d);
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            for (k, x) in [(&l, a), (&r, b)] {
+                if k.known() && !matches!(k, K::Bool) {
+                    let name = k.name();
+                    self.error(
+                        Code::INVALID_OPERAND,
+                        format!("`{}` needs bool operands, got {name}", op.as_str()),
+                        self.span(x),
+                        "invalid operands",
+                    );
+                    return K::Bool;
+                }
+            }
+            return K::Bool;
+        }
+        if !l.known() || !r.known() {
+            return match op {
+                BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => K::Bool,
+                _ => K::Unknown,
+            };
+        }
+        // Mirrors `Eval::binary`, including strings read as quantities/durations next to one.
+        let qty_like = |k: &K| matches!(k, K::Quantity | K::Str | K::Int);
+        let dur_like = |k: &K| matches!(k, K::Duration | K::Str);
+        let result = match op {
+            BinaryOp::Eq | BinaryOp::Ne => Some(K::Bool),
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let ok = (l.is_num() && r.is_num())
+                    || (matches!(l, K::Str) && matches!(r, K::Str))
+                    || ((matches!(l, K::Quantity) || matches!(r, K::Quantity)) && qty_like(&l) && qty_like(&r))
+                    || ((matches!(l, K::Duration) || matches!(r, K::Duration)) && dur_like(&l) && dur_like(&r));
+                ok.then_some(K::Bool)
+            }
+            BinaryOp::Add | BinaryOp::Sub => match (&l, &r) {
+                (K::Int, K::Int) => Some(K::Int),
+                (x, y) if x.is_num() && y.is_num() => Some(K::Float),
+                (K::Str, K::Str) if op == BinaryOp::Add => Some(K::Str),
+                (K::List(_), K::List(_)) if op == BinaryOp::Add => Some(K::List(Box::new(K::Unknown))),
+                (K::Map(_) | K::Record(_), K::Map(_) | K::Record(_)) if op == BinaryOp::Add => {
+                    Some(K::Map(Box::new(K::Unknown)))
+                }
+                (x, y) if (matches!(x, K::Quantity) || matches!(y, K::Quantity)) && qty_like(x) && qty_like(y) => {
+                    // A string that is not a quantity fails at evaluation; here it may be one.
+                    Some(K::Quantity)
+                }
+                (x, y) if (matches!(x, K::Duration) || matches!(y, K::Duration)) && dur_like(x) && dur_like(y) => {
+                    Some(K::Duration)
+                }
+                _ => None,
+            },
+            BinaryOp::Mul => match (&l, &r) {
+                (K::Int, K::Int) => Some(K::Int),
+                (x, y) if x.is_num() && y.is_num() => Some(K::Float),
+                (K::Quantity, K::Int) | (K::Int, K::Quantity) => Some(K::Quantity),
+                (K::Duration, K::Int) | (K::Int, K::Duration) => Some(K::Duration),
+                _ => None,
+            },
+            BinaryOp::Div | BinaryOp::Rem => match (&l, &r) {
+                (K::Int, K::Int) => Some(K::Int),
+                (x, y) if x.is_num() && y.is_num() => Some(K::Float),
+                _ => None,
+            },
+            BinaryOp::And | BinaryOp::Or => Some(K::Bool),
+        };
+        match result {
+            Some(k) => k,
+            None => {
+                let (ln, rn) = (l.name(), r.name());
+                self.error(
+                    Code::INVALID_OPERAND,
+                    format!("`{}` is not defined for {ln} and {rn}", op.as_str()),
+                    self.span(e),
+                    "invalid operands",
+                );
+                K::Unknown
+            }
+        }
+    }
+}
+
+/// Static problems in the bodies of the templates and schemas declared in `file`.
+#[salsa::tracked(returns(clone))]
+pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
+    let hir = file_hir(db, file);
+    let mut out = Vec::new();
+    for (name, t) in &hir.templates {
+        let model = template_model(db, project, file, name.clone());
+        let mut ck = Checker {
+            db,
+            project,
+            file,
+            fid: file.id(db),
+            model,
+            locals: Vec::new(),
+            lets: FxHashMap::default(),
+            in_progress: Vec::new(),
+            report: true,
+            out: Vec::new(),
+        };
+        for m in &t.members {
+            match m {
+                MemberHir::Field(f) => {
+                    if let Some(d) = &f.default {
+                        ck.expr(d, 0);
+                    }
+                }
+                MemberHir::Let(l) => {
+                    ck.expr(&l.value, 0);
+                }
+                MemberHir::Check(c) => {
+                    let k = ck.expr(&c.cond, 0);
+                    if k.known() && !matches!(k, K::Bool) {
+                        let span = Span::new(ck.fid, c.range);
+                        ck.error(
+                            Code::TYPE_MISMATCH,
+                            format!("a check must be a bool, got {}", k.name()),
+                            span,
+                            "not a condition",
+                        );
+                    }
+                }
+                MemberHir::Emit(e) => {
+                    ck.expr(&e.value, 0);
+                }
+            }
+        }
+        out.extend(ck.out);
+    }
+    Arc::new(out)
+}

@@ -1,0 +1,156 @@
+//! Test support: an in-memory salsa database, multi-file fixtures, diagnostic rendering.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use kdep_diag::{Diagnostic, FileId};
+use kdep_sema::db::{Package, Project, SourceFile};
+
+/// A database that can record which queries executed.
+#[salsa::db]
+#[derive(Clone, Default)]
+pub struct TestDb {
+    storage: salsa::Storage<Self>,
+    pub log: Arc<Mutex<Option<Vec<String>>>>,
+    /// Worker threads `build` and `check` may use (1: everything on the caller's thread).
+    pub threads: usize,
+}
+
+impl TestDb {
+    pub fn with_log() -> Self {
+        let log: Arc<Mutex<Option<Vec<String>>>> = Arc::new(Mutex::new(None));
+        let sink = log.clone();
+        TestDb {
+            storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
+                if let salsa::EventKind::WillExecute { database_key } = event.kind {
+                    if let Some(log) = sink.lock().unwrap().as_mut() {
+                        log.push(format!("{database_key:?}"));
+                    }
+                }
+            }))),
+            log,
+            threads: 1,
+        }
+    }
+
+    pub fn parallel(threads: usize) -> Self {
+        TestDb { threads, ..TestDb::default() }
+    }
+
+    pub fn start_log(&self) {
+        *self.log.lock().unwrap() = Some(Vec::new());
+    }
+
+    pub fn take_log(&self) -> Vec<String> {
+        self.log.lock().unwrap().replace(Vec::new()).unwrap_or_default()
+    }
+}
+
+#[salsa::db]
+impl salsa::Database for TestDb {}
+
+#[salsa::db]
+impl kdep_sema::Db for TestDb {
+    fn parallelism(&self) -> usize {
+        self.threads
+    }
+
+    fn fork(&self) -> Option<Box<dyn kdep_sema::Db + Send>> {
+        (self.threads > 1).then(|| Box::new(self.clone()) as Box<dyn kdep_sema::Db + Send>)
+    }
+}
+
+/// A loaded fixture: files by display path, the project, and render sources.
+pub struct Fixture {
+    pub db: TestDb,
+    pub project: Project,
+    pub files: Vec<(String, SourceFile)>,
+    pub directives: BTreeMap<String, String>,
+}
+
+/// Splits `//- path` sections. `pkg:path/to/file.kdep` puts a file into dependency package
+/// `pkg` (the root package depends on every such package under its name). Lines `//! key: value`
+/// before the first section are directives.
+pub fn load(db: TestDb, text: &str) -> Fixture {
+    let mut sections: Vec<(String, String)> = Vec::new();
+    let mut directives = BTreeMap::new();
+    for line in text.split_inclusive('\n') {
+        if let Some(path) = line.strip_prefix("//- ") {
+            sections.push((path.trim().to_string(), String::new()));
+        } else if let Some((_, body)) = sections.last_mut() {
+            body.push_str(line);
+        } else if let Some(d) = line.strip_prefix("//! ") {
+            if let Some((k, v)) = d.split_once(':') {
+                directives.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+    }
+    let mut root_modules = BTreeMap::new();
+    let mut deps: BTreeMap<String, BTreeMap<String, SourceFile>> = BTreeMap::new();
+    let mut std_modules = BTreeMap::new();
+    let mut files = Vec::new();
+    for (i, (path, body)) in sections.into_iter().enumerate() {
+        let (pkg, rel) = match path.split_once(':') {
+            Some((p, r)) => (Some(p.to_string()), r.to_string()),
+            None => (None, path.clone()),
+        };
+        let display = match &pkg {
+            Some(p) => format!("{p}/{rel}"),
+            None => rel.clone(),
+        };
+        let file = SourceFile::new(&db, FileId(i as u32), display.clone(), body);
+        let module = rel.trim_end_matches(".kdep").replace('/', ".");
+        match pkg.as_deref() {
+            Some("std") => {
+                std_modules.insert(module, file);
+            }
+            Some(p) => {
+                deps.entry(p.to_string()).or_default().insert(module, file);
+            }
+            None => {
+                root_modules.insert(module, file);
+            }
+        }
+        files.push((display, file));
+    }
+    let dep_pkgs: BTreeMap<String, Package> = deps
+        .into_iter()
+        .map(|(name, modules)| (name.clone(), Package::new(&db, name, modules, BTreeMap::new())))
+        .collect();
+    let root = Package::new(&db, "root".to_string(), root_modules, dep_pkgs);
+    let stdlib = Package::new(&db, "std".to_string(), std_modules, BTreeMap::new());
+    let project = Project::new(&db, root, stdlib);
+    Fixture { db, project, files, directives }
+}
+
+impl Fixture {
+    pub fn file(&self, path: &str) -> SourceFile {
+        self.files.iter().find(|(p, _)| p == path).map(|(_, f)| *f).expect("fixture file")
+    }
+
+    pub fn render(&self, diags: &[Diagnostic]) -> String {
+        let sources = Sources { db: &self.db, files: &self.files };
+        let mut out = String::new();
+        for d in diags {
+            out.push_str(&kdep_diag::render::render_to_string(d, &sources));
+        }
+        out
+    }
+}
+
+struct Sources<'a> {
+    db: &'a TestDb,
+    files: &'a [(String, SourceFile)],
+}
+
+impl kdep_diag::render::Sources for Sources<'_> {
+    fn path(&self, file: FileId) -> String {
+        self.files.get(file.0 as usize).map(|(p, _)| p.clone()).unwrap_or_default()
+    }
+
+    fn text(&self, file: FileId) -> &str {
+        self.files.get(file.0 as usize).map(|(_, f)| f.text(self.db).as_str()).unwrap_or("")
+    }
+}

@@ -1,0 +1,73 @@
+//! Incrementality: editing the body of one template re-runs only the queries that depend on it.
+
+mod common;
+
+use common::{load, TestDb};
+use salsa::Setter;
+
+const FIXTURE: &str = r#"
+//- platform/web.kdep
+template WebService {
+    name: string
+    replicas: int(1..20) = 2
+    emit { apiVersion = "apps/v1", kind = "Deployment", metadata.name = name, spec.replicas = replicas }
+}
+
+//- platform/worker.kdep
+template Worker {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name }
+}
+
+//- apps/a.kdep
+import platform.web
+
+app a = web.WebService {
+    name = "a"
+}
+
+//- apps/b.kdep
+import platform.worker
+
+app b = worker.Worker {
+    name = "b"
+}
+"#;
+
+fn executed(log: &[String], query: &str) -> usize {
+    log.iter().filter(|l| l.starts_with(&format!("{query}("))).count()
+}
+
+#[test]
+fn editing_a_template_body_reruns_only_its_dependents() {
+    let mut fx = load(TestDb::with_log(), FIXTURE);
+    let first = kdep_eval::check(&fx.db, fx.project);
+    assert!(first.is_empty(), "{}", fx.render(&first));
+
+    let web = fx.file("platform/web.kdep");
+    let edited = web.text(&fx.db).replace("= 2", "= 3");
+    fx.db.start_log();
+    web.set_text(&mut fx.db).to(edited);
+    let second = kdep_eval::check(&fx.db, fx.project);
+    let log = fx.db.take_log();
+    assert!(second.is_empty(), "{}", fx.render(&second));
+
+    // The edited file is re-parsed and lowered, and its item index recomputed (and found
+    // equal); no other file's index, lowering or parse runs again.
+    assert_eq!(executed(&log, "file_hir"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "item_index"), 1, "{log:#?}");
+    // Queries depending only on item indexes are not re-run: the firewall held.
+    assert_eq!(executed(&log, "file_imports"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "import_cycles"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "environment_index"), 0, "{log:#?}");
+    // Only the edited template's model is rebuilt, not `Worker`'s.
+    assert_eq!(executed(&log, "template_result"), 1, "{log:#?}");
+    // Only app `a` (which instantiates the edited template) is re-evaluated.
+    assert_eq!(executed(&log, "eval_app"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "app_diagnostics"), 1, "{log:#?}");
+
+    let a = fx.file("apps/a.kdep");
+    let out = kdep_eval::app::eval_app(&fx.db, fx.project, a, "a".into(), None);
+    let replicas = out.objects.first().and_then(|m| m.object.get("spec").and_then(|s| s.get("replicas")).cloned());
+    assert_eq!(replicas, Some(kdep_eval::value::Value::Int(3)));
+}

@@ -1,0 +1,95 @@
+//! Provenance: every field value of an instance knows the layer and source span that set it.
+
+mod common;
+
+use common::{load, TestDb};
+use kdep_eval::value::Layer;
+
+const FIXTURE: &str = r#"
+//- platform/web.kdep
+template WebService {
+    name: string
+    replicas: int(1..20) = 2
+    size: "small" | "large" = "small"
+    port: int = 8080
+    emit { apiVersion = "apps/v1", kind = "Deployment", metadata.name = name, spec.replicas = replicas }
+}
+
+//- teams/shop/base.kdep
+import platform.web
+
+template ShopWeb = web.WebService {
+    port = 9000
+}
+
+//- teams/shop/checkout.kdep
+import teams.shop.base
+
+app checkout = base.ShopWeb {
+    name = "checkout"
+    replicas = 3
+    in prod {
+        replicas = 8
+    }
+}
+
+//- environments.kdep
+environment prod { context = "prod", namespace = "shop" }
+"#;
+
+fn layers(fx: &common::Fixture, env: Option<&str>) -> Vec<(String, Layer, String)> {
+    let file = fx.file("teams/shop/checkout.kdep");
+    let out = kdep_eval::app::eval_app(&fx.db, fx.project, file, "checkout".into(), env.map(Into::into));
+    assert!(out.diagnostics.is_empty(), "{}", fx.render(&out.diagnostics));
+    out.fields
+        .entries()
+        .map(|(k, e)| {
+            let at = e.origin.span.map(|s| {
+                let path = &fx.files[s.file.0 as usize].0;
+                let text = fx.files[s.file.0 as usize].1.text(&fx.db);
+                format!("{path}:{}", &text[s.range.as_usize_range()])
+            });
+            (k.to_string(), e.origin.layer.clone(), at.unwrap_or_default())
+        })
+        .collect()
+}
+
+#[test]
+fn each_layer_is_recorded() {
+    let fx = load(TestDb::default(), FIXTURE);
+    let prod = layers(&fx, Some("prod"));
+    let find = |name: &str| prod.iter().find(|(k, _, _)| k == name).cloned().unwrap();
+
+    let (_, layer, at) = find("replicas");
+    assert_eq!(layer, Layer::Environment { app: "checkout".into(), env: "prod".into() });
+    assert_eq!(at, "teams/shop/checkout.kdep:replicas = 8");
+
+    let (_, layer, at) = find("name");
+    assert_eq!(layer, Layer::App { app: "checkout".into() });
+    assert_eq!(at, "teams/shop/checkout.kdep:name = \"checkout\"");
+
+    let (_, layer, at) = find("port");
+    assert_eq!(layer, Layer::ExtendingTemplate { template: "teams.shop.base.ShopWeb".into() });
+    assert_eq!(at, "teams/shop/base.kdep:9000");
+
+    let (_, layer, at) = find("size");
+    assert_eq!(layer, Layer::TemplateDefault { template: "platform.web.WebService".into() });
+    assert_eq!(at, "platform/web.kdep:\"small\"");
+
+    // Without the environment, the app's own value wins.
+    let none = layers(&fx, None);
+    let replicas = none.iter().find(|(k, _, _)| k == "replicas").cloned().unwrap();
+    assert_eq!(replicas.1, Layer::App { app: "checkout".into() });
+}
+
+#[test]
+fn emitted_entries_keep_the_field_origin() {
+    let fx = load(TestDb::default(), FIXTURE);
+    let built = kdep_eval::build(&fx.db, fx.project, Some("prod"));
+    assert!(built.diagnostics.is_empty(), "{}", fx.render(&built.diagnostics));
+    let m = &built.manifests[0];
+    let spec = m.object.get("spec").and_then(|s| s.as_map()).unwrap();
+    let entry = spec.get_entry("replicas").unwrap();
+    assert_eq!(entry.value, kdep_eval::value::Value::Int(8));
+    assert_eq!(entry.origin.layer, Layer::Environment { app: "checkout".into(), env: "prod".into() });
+}

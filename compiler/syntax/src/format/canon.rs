@@ -1,0 +1,311 @@
+//! A range-free, spelling-free copy of a tree, to check that formatting preserved its meaning.
+//!
+//! Two files mean the same thing to every later stage when their canonical trees are equal. The
+//! canonical tree differs from the parsed one only in what the formatter is allowed to change:
+//! - every `range` is cleared (the layout moves everything);
+//! - a quoted key whose text is a plain identifier becomes that identifier (`"app"` → `app`);
+//! - adjacent literal parts of a string are merged and empty ones dropped (escapes are decoded,
+//!   so `"a\u{62}"` and `"ab"` may be split differently by the lexer);
+//! - doc comment lines lose trailing whitespace (the formatter trims every line).
+
+use kdep_diag::TextRange;
+
+use super::lexical::is_plain_ident;
+use crate::ast::{
+    Doc, Entry, Expr, File, ForClause, Ident, InstanceEntry, Item, Key, LetDecl, Member, Path, Refinement, StrPart,
+    StringLit, TypeExpr,
+};
+
+/// Returns `file` with ranges cleared and the formatter's permitted spelling changes undone.
+pub fn canonical_tree(file: &File) -> File {
+    let mut res = file.clone();
+    res.range = TextRange::default();
+    res.items.iter_mut().for_each(item);
+    res
+}
+
+fn clear(range: &mut TextRange) {
+    *range = TextRange::default();
+}
+
+fn ident(id: &mut Ident) {
+    clear(&mut id.range);
+}
+
+fn path(p: &mut Path) {
+    clear(&mut p.range);
+    p.segments.iter_mut().for_each(ident);
+}
+
+fn doc(d: &mut Option<Doc>) {
+    if let Some(d) = d {
+        clear(&mut d.range);
+        d.text = d.text.lines().map(str::trim_end).collect::<Vec<_>>().join("\n");
+    }
+}
+
+fn item(it: &mut Item) {
+    match it {
+        Item::Import(it) => {
+            clear(&mut it.range);
+            path(&mut it.path);
+            if let Some(alias) = &mut it.alias {
+                ident(alias);
+            }
+        }
+        Item::Let(it) => let_decl(it),
+        Item::Schema(it) => {
+            clear(&mut it.range);
+            clear(&mut it.body_range);
+            doc(&mut it.doc);
+            ident(&mut it.name);
+            it.members.iter_mut().for_each(member);
+        }
+        Item::Template(it) => {
+            clear(&mut it.range);
+            clear(&mut it.body_range);
+            doc(&mut it.doc);
+            ident(&mut it.name);
+            if let Some(base) = &mut it.base {
+                path(base);
+            }
+            it.members.iter_mut().for_each(member);
+        }
+        Item::App(it) => {
+            clear(&mut it.range);
+            clear(&mut it.body_range);
+            doc(&mut it.doc);
+            ident(&mut it.name);
+            path(&mut it.template);
+            for entry in &mut it.body {
+                match entry {
+                    InstanceEntry::Set(e) => self::entry(e),
+                    InstanceEntry::InEnv(block) => {
+                        clear(&mut block.range);
+                        ident(&mut block.env);
+                        block.entries.iter_mut().for_each(self::entry);
+                    }
+                }
+            }
+        }
+        Item::Environment(it) => {
+            clear(&mut it.range);
+            clear(&mut it.body_range);
+            doc(&mut it.doc);
+            ident(&mut it.name);
+            it.entries.iter_mut().for_each(entry);
+        }
+        Item::Error(range) => clear(range),
+    }
+}
+
+fn let_decl(it: &mut LetDecl) {
+    clear(&mut it.range);
+    doc(&mut it.doc);
+    ident(&mut it.name);
+    if let Some(ty) = &mut it.ty {
+        type_expr(ty);
+    }
+    expr(&mut it.value);
+}
+
+fn member(m: &mut Member) {
+    match m {
+        Member::Field(it) => {
+            clear(&mut it.range);
+            doc(&mut it.doc);
+            if let Some(locked) = &mut it.locked {
+                clear(locked);
+            }
+            ident(&mut it.name);
+            if let Some(ty) = &mut it.ty {
+                type_expr(ty);
+            }
+            if let Some(value) = &mut it.default {
+                expr(value);
+            }
+        }
+        Member::Let(it) => let_decl(it),
+        Member::Check(it) => {
+            clear(&mut it.range);
+            expr(&mut it.condition);
+            if let Some(message) = &mut it.message {
+                string(message);
+            }
+        }
+        Member::Emit(it) => {
+            clear(&mut it.range);
+            expr(&mut it.value);
+        }
+        Member::Error(range) => clear(range),
+    }
+}
+
+fn entry(e: &mut Entry) {
+    match e {
+        Entry::Field(it) => {
+            clear(&mut it.range);
+            it.key.iter_mut().for_each(key);
+            expr(&mut it.value);
+        }
+        Entry::Comprehension(it) => {
+            clear(&mut it.range);
+            expr(&mut it.key);
+            expr(&mut it.value);
+            clause(&mut it.clause);
+        }
+        Entry::Error(range) => clear(range),
+    }
+}
+
+fn key(k: &mut Key) {
+    if let Key::Str(s) = k {
+        if let Some(text) = s.as_plain().filter(|text| is_plain_ident(text)) {
+            *k = Key::Ident(Ident { text, range: TextRange::default() });
+        }
+    }
+    match k {
+        Key::Ident(id) => ident(id),
+        Key::Str(s) => string(s),
+    }
+}
+
+fn clause(c: &mut ForClause) {
+    clear(&mut c.range);
+    ident(&mut c.first);
+    if let Some(second) = &mut c.second {
+        ident(second);
+    }
+    expr(&mut c.source);
+    if let Some(cond) = &mut c.condition {
+        expr(cond);
+    }
+}
+
+fn string(s: &mut StringLit) {
+    clear(&mut s.range);
+    let mut parts: Vec<StrPart> = Vec::with_capacity(s.parts.len());
+    for mut part in std::mem::take(&mut s.parts) {
+        match &mut part {
+            StrPart::Text { text, range } => {
+                clear(range);
+                if text.is_empty() {
+                    continue;
+                }
+                if let Some(StrPart::Text { text: prev, .. }) = parts.last_mut() {
+                    prev.push_str(text);
+                    continue;
+                }
+            }
+            StrPart::Interp(e) => expr(e),
+        }
+        parts.push(part);
+    }
+    s.parts = parts;
+}
+
+fn expr(e: &mut Expr) {
+    match e {
+        Expr::Int { range, .. } | Expr::Float { range, .. } | Expr::Bool { range, .. } | Expr::Null { range } => {
+            clear(range)
+        }
+        Expr::Str(s) => string(s),
+        Expr::Name(id) => ident(id),
+        Expr::Field { base, field, range } => {
+            clear(range);
+            expr(base);
+            ident(field);
+        }
+        Expr::Index { base, index, range } => {
+            clear(range);
+            expr(base);
+            expr(index);
+        }
+        Expr::Call { callee, args, range } => {
+            clear(range);
+            expr(callee);
+            args.iter_mut().for_each(expr);
+        }
+        Expr::Unary { operand, range, .. } => {
+            clear(range);
+            expr(operand);
+        }
+        Expr::Binary { lhs, rhs, range, .. } => {
+            clear(range);
+            expr(lhs);
+            expr(rhs);
+        }
+        Expr::If { cond, then, otherwise, range } => {
+            clear(range);
+            expr(cond);
+            expr(then);
+            expr(otherwise);
+        }
+        Expr::List { items, range } => {
+            clear(range);
+            items.iter_mut().for_each(expr);
+        }
+        Expr::ListComprehension { item, clause: c, range } => {
+            clear(range);
+            expr(item);
+            clause(c);
+        }
+        Expr::Object { entries, range } => {
+            clear(range);
+            entries.iter_mut().for_each(entry);
+        }
+        Expr::Instantiate { path: p, entries, body_range, range } => {
+            clear(range);
+            clear(body_range);
+            path(p);
+            entries.iter_mut().for_each(entry);
+        }
+        Expr::Paren { inner, range } => {
+            clear(range);
+            expr(inner);
+        }
+        Expr::Error(range) => clear(range),
+    }
+}
+
+fn type_expr(t: &mut TypeExpr) {
+    match t {
+        TypeExpr::Named(p) => path(p),
+        TypeExpr::Refined { base, args, range } => {
+            clear(range);
+            type_expr(base);
+            for arg in args {
+                match arg {
+                    Refinement::Range { lo, hi, range } => {
+                        clear(range);
+                        if let Some(lo) = lo {
+                            expr(lo);
+                        }
+                        if let Some(hi) = hi {
+                            expr(hi);
+                        }
+                    }
+                    Refinement::Regex { range, .. } => clear(range),
+                }
+            }
+        }
+        TypeExpr::List { item, range } => {
+            clear(range);
+            type_expr(item);
+        }
+        TypeExpr::Map { key, value, range } => {
+            clear(range);
+            type_expr(key);
+            type_expr(value);
+        }
+        TypeExpr::Optional { inner, range } => {
+            clear(range);
+            type_expr(inner);
+        }
+        TypeExpr::LiteralUnion { members, range } => {
+            clear(range);
+            members.iter_mut().for_each(expr);
+        }
+        TypeExpr::Error(range) => clear(range),
+    }
+}

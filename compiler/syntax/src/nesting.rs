@@ -1,0 +1,359 @@
+//! Bracket matching on the token stream, before parsing: reports unclosed delimiters (and
+//! closes them so the parser can finish the construct), and replaces anything nested deeper
+//! than [`MAX_NESTING`] by a single `Deep` token so no later stage sees absurd depth.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::collections::VecDeque;
+
+use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
+
+use crate::lexer::{Tok, Triple};
+
+/// Deepest bracket nesting the parser accepts (`{`, `[`, `(` and `${` all count).
+pub const MAX_NESTING: usize = 128;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Brace,
+    Bracket,
+    Paren,
+    Interp,
+}
+
+impl Kind {
+    fn open_text(self) -> &'static str {
+        match self {
+            Kind::Brace => "{",
+            Kind::Bracket => "[",
+            Kind::Paren => "(",
+            Kind::Interp => "${",
+        }
+    }
+
+    fn close_text(self) -> &'static str {
+        match self {
+            Kind::Brace | Kind::Interp => "}",
+            Kind::Bracket => "]",
+            Kind::Paren => ")",
+        }
+    }
+
+    fn closer(self) -> Tok<'static> {
+        match self {
+            Kind::Brace => Tok::RBrace,
+            Kind::Bracket => Tok::RBracket,
+            Kind::Paren => Tok::RParen,
+            Kind::Interp => Tok::InterpEnd,
+        }
+    }
+}
+
+fn opener(tok: &Tok<'_>) -> Option<Kind> {
+    match tok {
+        Tok::LBrace => Some(Kind::Brace),
+        Tok::LBracket => Some(Kind::Bracket),
+        Tok::LParen => Some(Kind::Paren),
+        Tok::InterpStart => Some(Kind::Interp),
+        _ => None,
+    }
+}
+
+fn closer(tok: &Tok<'_>) -> Option<Kind> {
+    match tok {
+        Tok::RBrace => Some(Kind::Brace),
+        Tok::RBracket => Some(Kind::Bracket),
+        Tok::RParen => Some(Kind::Paren),
+        Tok::InterpEnd => Some(Kind::Interp),
+        _ => None,
+    }
+}
+
+struct Open {
+    kind: Kind,
+    start: u32,
+    end: u32,
+}
+
+/// The most operators, dots and brackets an expression may chain on one path from the top of
+/// the file (counting from the last `=`, `,`, `:` or declaration keyword at each level).
+/// Chains nest in the tree without brackets (`a.b.c...`, `- - x`, `T???`), so they need a
+/// limit of their own.
+pub const MAX_CHAIN: usize = 256;
+
+/// Ops counted at one bracket level since its last boundary, and the absolute index (in the
+/// output stream) of the first token after that boundary, so an over-long chain can be cut
+/// back to it.
+struct Level {
+    ops: usize,
+    boundary: usize,
+}
+
+fn is_boundary(tok: &Tok<'_>) -> bool {
+    matches!(
+        tok,
+        Tok::Comma
+            | Tok::Eq
+            | Tok::Colon
+            | Tok::Let
+            | Tok::Check
+            | Tok::Emit
+            | Tok::Locked
+            | Tok::Import
+            | Tok::Schema
+            | Tok::Template
+            | Tok::App
+            | Tok::Environment
+            | Tok::In
+            | Tok::For
+    )
+}
+
+fn is_chain_op(tok: &Tok<'_>) -> bool {
+    matches!(
+        tok,
+        Tok::Plus
+            | Tok::Minus
+            | Tok::Star
+            | Tok::Slash
+            | Tok::Percent
+            | Tok::EqEq
+            | Tok::Ne
+            | Tok::Lt
+            | Tok::Le
+            | Tok::Gt
+            | Tok::Ge
+            | Tok::AndAnd
+            | Tok::OrOr
+            | Tok::Bang
+            | Tok::Dot
+            | Tok::Question
+            | Tok::Else
+    )
+}
+
+/// The checker runs as an iterator between the lexer's tokens and the parser, so the token
+/// stream is never copied. Tokens are held back only while a chain cut could still retract
+/// them, i.e. since the last boundary at the outermost level (at most one declaration).
+pub(crate) struct Checker<'a, I: Iterator<Item = Triple<'a>>> {
+    file: FileId,
+    text_len: u32,
+    input: std::iter::Peekable<I>,
+    /// Checked tokens not yet handed out; `pending[0]` has absolute index `released`.
+    pending: VecDeque<Triple<'a>>,
+    released: usize,
+    stack: Vec<Open>,
+    levels: Vec<Level>,
+    /// Sum of `ops` over `levels`: the chain weight of the current path.
+    chain: usize,
+    chain_reported: bool,
+    finished: bool,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Ranges of every token handed out, in order (for error messages).
+    pub ranges: Vec<(u32, u32)>,
+    /// Whether delimiters were still open at the end of the file (closed there by
+    /// zero-width synthetic tokens, after a diagnostic).
+    pub unclosed_at_eof: bool,
+}
+
+impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
+    pub(crate) fn new(file: FileId, tokens: I, text_len: u32) -> Self {
+        Checker {
+            file,
+            text_len,
+            input: tokens.peekable(),
+            pending: VecDeque::new(),
+            released: 0,
+            stack: Vec::new(),
+            levels: vec![Level { ops: 0, boundary: 0 }],
+            chain: 0,
+            chain_reported: false,
+            finished: false,
+            diagnostics: Vec::new(),
+            ranges: Vec::new(),
+            unclosed_at_eof: false,
+        }
+    }
+
+    /// Absolute index the next pushed token gets.
+    fn next_index(&self) -> usize {
+        self.released + self.pending.len()
+    }
+
+    fn pop_level(&mut self) {
+        // The outermost level stays: it belongs to the file, not to a bracket.
+        if self.levels.len() > 1 {
+            if let Some(level) = self.levels.pop() {
+                self.chain -= level.ops;
+            }
+        }
+    }
+
+    /// Consumes input tokens up to (not including) the closer matching a bracket whose
+    /// opener was just taken, or, with `until_boundary`, up to the next boundary at the
+    /// current level; returns the end of the last consumed token.
+    fn skip(&mut self, mut depth: usize, until_boundary: bool, mut end: u32) -> u32 {
+        while let Some((_, next, _)) = self.input.peek() {
+            if depth == 0 && until_boundary && (is_boundary(next) || closer(next).is_some()) {
+                break;
+            }
+            if opener(next).is_some() {
+                depth += 1;
+            } else if closer(next).is_some() {
+                if depth <= 1 && !until_boundary {
+                    break;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            if let Some((_, _, e)) = self.input.next() {
+                end = e;
+            }
+        }
+        end
+    }
+
+    /// Processes one input token (or the end of input) into `pending`.
+    fn step(&mut self) {
+        let Some((l, tok, r)) = self.input.next() else {
+            self.finish();
+            return;
+        };
+        if is_chain_op(&tok) || opener(&tok).is_some() {
+            self.chain += 1;
+            if let Some(level) = self.levels.last_mut() {
+                level.ops += 1;
+            }
+            if self.chain > MAX_CHAIN {
+                self.cut_chain(l, &tok, r);
+                return;
+            }
+        } else if is_boundary(&tok) {
+            let next = self.next_index() + 1;
+            if let Some(level) = self.levels.last_mut() {
+                self.chain -= level.ops;
+                level.ops = 0;
+                level.boundary = next;
+            }
+        }
+        if let Some(kind) = opener(&tok) {
+            self.pending.push_back((l, tok, r));
+            self.stack.push(Open { kind, start: l, end: r });
+            let boundary = self.next_index();
+            self.levels.push(Level { ops: 0, boundary });
+            if self.stack.len() > MAX_NESTING {
+                // Keep the bracket pair but swallow everything between them, without recursion.
+                let deep_end = self.skip(1, false, r);
+                self.pending.push_back((r, Tok::Deep, deep_end));
+                let diag = Diagnostic::error(
+                    Code::NESTING_TOO_DEEP,
+                    format!("brackets are nested more than {MAX_NESTING} levels deep"),
+                )
+                .with_primary(Span::new(self.file, TextRange::new(l, r)), "this bracket is too deep")
+                .with_help("split the value into `let` bindings");
+                self.diagnostics.push(diag);
+            }
+        } else if let Some(kind) = closer(&tok) {
+            if self.stack.last().is_some_and(|o| o.kind == kind) {
+                self.stack.pop();
+                self.pop_level();
+            } else if let Some(pos) = self.stack.iter().rposition(|o| o.kind == kind) {
+                // Brackets opened after the matching one were never closed: close them here.
+                let inner = self.stack.split_off(pos + 1);
+                self.stack.pop();
+                report_unclosed(self.file, &inner, TextRange::new(l, r), false, &mut self.diagnostics);
+                for open in inner.iter().rev() {
+                    self.pending.push_back((l, open.kind.closer(), l));
+                    self.pop_level();
+                }
+                self.pop_level();
+            }
+            // A closer that matches nothing is left for the parser to report.
+            self.pending.push_back((l, tok, r));
+        } else {
+            self.pending.push_back((l, tok, r));
+        }
+    }
+
+    /// Replaces the chain since the current level's last boundary by one `Deep` token.
+    fn cut_chain(&mut self, l: u32, tok: &Tok<'a>, r: u32) {
+        if !self.chain_reported {
+            self.chain_reported = true;
+            let diag =
+                Diagnostic::error(Code::NESTING_TOO_DEEP, format!("expression chains more than {MAX_CHAIN} operators"))
+                    .with_primary(Span::new(self.file, TextRange::new(l, r)), "the expression is too deep here")
+                    .with_help("split the expression into `let` bindings");
+            self.diagnostics.push(diag);
+        }
+        let released = self.released;
+        let Some(level) = self.levels.last_mut() else { return };
+        let keep = level.boundary.saturating_sub(released);
+        self.chain -= level.ops;
+        level.ops = 0;
+        let start = self.pending.get(keep).map_or(l, |(s, _, _)| *s);
+        self.pending.truncate(keep);
+        let depth = usize::from(opener(tok).is_some());
+        let end = self.skip(depth, true, r);
+        self.pending.push_back((start, Tok::Deep, end));
+    }
+
+    fn finish(&mut self) {
+        self.finished = true;
+        self.unclosed_at_eof = !self.stack.is_empty();
+        if self.unclosed_at_eof {
+            let at = TextRange::new(self.text_len, self.text_len);
+            report_unclosed(self.file, &self.stack, at, true, &mut self.diagnostics);
+            for open in self.stack.iter().rev() {
+                self.pending.push_back((self.text_len, open.kind.closer(), self.text_len));
+            }
+            self.stack.clear();
+        }
+    }
+}
+
+impl<'a, I: Iterator<Item = Triple<'a>>> Iterator for Checker<'a, I> {
+    type Item = Triple<'a>;
+
+    fn next(&mut self) -> Option<Triple<'a>> {
+        loop {
+            // No cut reaches back before the outermost level's boundary.
+            let safe = self.finished || self.released < self.levels.first().map_or(0, |l| l.boundary);
+            if safe {
+                if let Some(tok) = self.pending.pop_front() {
+                    self.released += 1;
+                    self.ranges.push((tok.0, tok.2));
+                    return Some(tok);
+                }
+                if self.finished {
+                    return None;
+                }
+            }
+            self.step();
+        }
+    }
+}
+
+fn report_unclosed(file: FileId, open: &[Open], at: TextRange, at_eof: bool, diags: &mut Vec<Diagnostic>) {
+    let Some(innermost) = open.last() else { return };
+    let message = if open.len() == 1 {
+        format!("unclosed delimiter `{}`", innermost.kind.open_text())
+    } else {
+        format!("{} unclosed delimiters", open.len())
+    };
+    let label = if at_eof {
+        format!("the file ends before `{}` is closed", innermost.kind.open_text())
+    } else {
+        format!("expected `{}` before this", innermost.kind.close_text())
+    };
+    let mut diag = Diagnostic::error(Code::UNCLOSED_DELIMITER, message).with_primary(Span::new(file, at), label);
+    const SHOWN: usize = 3;
+    for o in open.iter().rev().take(SHOWN) {
+        diag = diag.with_secondary(
+            Span::new(file, TextRange::new(o.start, o.end)),
+            format!("`{}` opened here", o.kind.open_text()),
+        );
+    }
+    if open.len() > SHOWN {
+        diag = diag.with_note(format!("and {} more unclosed delimiters further out", open.len() - SHOWN));
+    }
+    diags.push(diag);
+}

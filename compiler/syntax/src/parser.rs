@@ -1,0 +1,508 @@
+//! The parse driver: runs the lexer, the nesting check and the generated LR parser, and turns
+//! lalrpop's error recoveries into diagnostics. Also holds the small AST-building helpers the
+//! grammar actions call.
+
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::fmt;
+
+use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
+use lalrpop_util::{ErrorRecovery, ParseError};
+
+use crate::ast::{self, BinaryOp, UnaryOp};
+use crate::lexer::{self, Tok};
+use crate::{limits, nesting, Parse};
+
+lalrpop_util::lalrpop_mod!(
+    #[allow(clippy::all, clippy::pedantic, clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used)]
+    #[allow(unused_qualifications, unused_parens, dead_code)]
+    grammar
+);
+
+/// The parser's error type for lexer failures; the lexer never fails, so it has no values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Void {}
+
+impl fmt::Display for Void {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+pub(crate) type Recovery<'a> = ErrorRecovery<u32, Tok<'a>, Void>;
+
+/// State shared by the grammar actions.
+pub struct Ctx<'a> {
+    file: FileId,
+    docs: Vec<(u32, ast::Doc)>,
+    errors: Vec<Recovery<'a>>,
+    /// Recoveries dropped beyond the cap.
+    suppressed: usize,
+    diags: Vec<Diagnostic>,
+}
+
+pub(crate) fn rng(l: u32, r: u32) -> TextRange {
+    TextRange::new(l, r.max(l))
+}
+
+pub(crate) fn ident(text: &str, l: u32, r: u32) -> ast::Ident {
+    ast::Ident { text: text.to_owned(), range: rng(l, r) }
+}
+
+pub(crate) fn unary(op: UnaryOp, operand: ast::Expr, l: u32, r: u32) -> ast::Expr {
+    ast::Expr::Unary { op, operand: Box::new(operand), range: rng(l, r) }
+}
+
+pub(crate) fn field_decl(
+    doc: Option<ast::Doc>,
+    locked: Option<TextRange>,
+    name: ast::Ident,
+    ty: Option<ast::TypeExpr>,
+    default: Option<ast::Expr>,
+    l: u32,
+    r: u32,
+) -> ast::FieldDecl {
+    ast::FieldDecl { doc, locked, name, ty, default, range: rng(l, r) }
+}
+
+impl<'a> Ctx<'a> {
+    fn span(&self, range: TextRange) -> Span {
+        Span::new(self.file, range)
+    }
+
+    pub(crate) fn recover(&mut self, error: Recovery<'a>) {
+        if self.errors.len() < crate::MAX_SYNTAX_DIAGNOSTICS {
+            self.errors.push(error);
+        } else {
+            self.suppressed += 1;
+        }
+    }
+
+    /// The doc comment block directly above the token starting at `at`, if any.
+    pub(crate) fn doc(&self, at: u32) -> Option<ast::Doc> {
+        let i = self.docs.binary_search_by_key(&at, |(k, _)| *k).ok()?;
+        self.docs.get(i).map(|(_, d)| d.clone())
+    }
+
+    /// Arranges `first op rhs op rhs ...` by operator precedence, left-associatively, with an
+    /// explicit stack (no recursion). Comparisons do not associate: `a < b < c` is reported.
+    pub(crate) fn binary_chain(&mut self, first: ast::Expr, rest: Vec<(u32, BinaryOp, u32, ast::Expr)>) -> ast::Expr {
+        if rest.is_empty() {
+            return first;
+        }
+        let mut operands: Vec<ast::Expr> = Vec::with_capacity(rest.len() + 1);
+        operands.push(first);
+        let mut ops: Vec<BinaryOp> = Vec::with_capacity(rest.len());
+        for (l, op, r, rhs) in rest {
+            while let Some(&top) = ops.last() {
+                if precedence(top) < precedence(op) {
+                    break;
+                }
+                if precedence(top) == COMPARISON && precedence(op) == COMPARISON {
+                    let diag = Diagnostic::error(
+                        Code::UNEXPECTED_TOKEN,
+                        format!("comparison operators cannot be chained: `{}` after `{}`", op.as_str(), top.as_str()),
+                    )
+                    .with_primary(self.span(rng(l, r)), "second comparison")
+                    .with_help("combine comparisons with `&&`, as in `a < b && b < c`");
+                    self.diags.push(diag);
+                }
+                ops.pop();
+                reduce_top(&mut operands, top);
+            }
+            ops.push(op);
+            operands.push(rhs);
+        }
+        while let Some(top) = ops.pop() {
+            reduce_top(&mut operands, top);
+        }
+        operands.pop().unwrap_or(ast::Expr::Error(rng(0, 0)))
+    }
+
+    /// A placeholder for a declaration name that is missing, with its diagnostic.
+    pub(crate) fn missing_name(&mut self, at: u32) -> ast::Ident {
+        let diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, "expected a name for this declaration")
+            .with_primary(self.span(rng(at, at)), "name missing here");
+        self.diags.push(diag);
+        ast::Ident { text: String::new(), range: rng(at, at) }
+    }
+
+    /// `target { entries }`: the target must be a name or a dotted path.
+    pub(crate) fn instantiate(
+        &mut self,
+        target: ast::Expr,
+        entries: Vec<ast::Entry>,
+        body_range: TextRange,
+        range: TextRange,
+    ) -> ast::Expr {
+        let target_range = target.range();
+        match expr_to_path(target) {
+            Some(path) => ast::Expr::Instantiate { path, entries, body_range, range },
+            None => {
+                let diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, "expected a type name before `{`")
+                    .with_primary(self.span(target_range), "only a name or dotted path can be instantiated")
+                    .with_help("write the type being built, as in `apps.Deployment { ... }`");
+                self.diags.push(diag);
+                ast::Expr::Error(range)
+            }
+        }
+    }
+
+    /// `key = value for ...` inside `{ }`: the key becomes an expression evaluated per element.
+    pub(crate) fn map_comprehension(
+        &mut self,
+        key: Vec<ast::Key>,
+        value: ast::Expr,
+        clause: ast::ForClause,
+        l: u32,
+        r: u32,
+    ) -> ast::Entry {
+        let mut keys = key.into_iter();
+        let mut key_expr = match keys.next() {
+            Some(ast::Key::Ident(id)) => ast::Expr::Name(id),
+            Some(ast::Key::Str(s)) => ast::Expr::Str(s),
+            None => ast::Expr::Error(rng(l, l)),
+        };
+        for segment in keys {
+            let start = key_expr.range().start;
+            key_expr = match segment {
+                ast::Key::Ident(field) => {
+                    let range = TextRange::new(start, field.range.end);
+                    ast::Expr::Field { base: Box::new(key_expr), field, range }
+                }
+                ast::Key::Str(s) => {
+                    let diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, "a comprehension key cannot be a dotted path")
+                        .with_primary(self.span(s.range), "quoted segment not allowed here")
+                        .with_help("compute the key as one string, e.g. `\"${a}.${b}\" = v for ...`");
+                    self.diags.push(diag);
+                    ast::Expr::Error(TextRange::new(start, s.range.end))
+                }
+            };
+        }
+        ast::Entry::Comprehension(Box::new(ast::MapComprehension { key: key_expr, value, clause, range: rng(l, r) }))
+    }
+}
+
+const COMPARISON: u8 = 3;
+
+fn precedence(op: BinaryOp) -> u8 {
+    match op {
+        BinaryOp::Or => 1,
+        BinaryOp::And => 2,
+        BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => COMPARISON,
+        BinaryOp::Add | BinaryOp::Sub => 4,
+        BinaryOp::Mul | BinaryOp::Div | BinaryOp::Rem => 5,
+    }
+}
+
+/// Replaces the two topmost operands by `lhs op rhs`.
+fn reduce_top(operands: &mut Vec<ast::Expr>, op: BinaryOp) {
+    let (Some(rhs), Some(lhs)) = (operands.pop(), operands.pop()) else { return };
+    let range = lhs.range().cover(rhs.range());
+    operands.push(ast::Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), range });
+}
+
+/// Turns `a`, `a.b.c` into a path; anything else is not a path. Iterative, so long chains are fine.
+fn expr_to_path(expr: ast::Expr) -> Option<ast::Path> {
+    let range = expr.range();
+    let mut segments = Vec::new();
+    let mut current = expr;
+    loop {
+        match current {
+            ast::Expr::Name(id) => {
+                segments.push(id);
+                break;
+            }
+            ast::Expr::Field { base, field, .. } => {
+                segments.push(field);
+                current = *base;
+            }
+            _ => return None,
+        }
+    }
+    segments.reverse();
+    Some(ast::Path { segments, range })
+}
+
+pub(crate) fn parse(file: FileId, text: &str) -> Parse {
+    let lexed = lexer::lex(file, text);
+    let mut diagnostics = lexed.diagnostics;
+    let mut checker = nesting::Checker::new(file, lexed.tokens.into_iter(), lexer::loc(text.len()));
+    let mut ctx = Ctx { file, docs: lexed.docs, errors: Vec::new(), suppressed: 0, diags: Vec::new() };
+    let whole = rng(0, lexer::loc(text.len()));
+    let parser = grammar::FileParser::new();
+    let mut items = match parser.parse(&mut ctx, (&mut checker).map(Ok)) {
+        Ok(items) => items,
+        Err(error) => {
+            ctx.errors.push(ErrorRecovery { error, dropped_tokens: Vec::new() });
+            vec![ast::Item::Error(whole)]
+        }
+    };
+    diagnostics.append(&mut checker.diagnostics);
+    let errors = std::mem::take(&mut ctx.errors);
+    diagnostics.append(&mut ctx.diags);
+    let mut reporter = ErrorReporter {
+        file,
+        text,
+        tokens: &checker.ranges,
+        unclosed_at_eof: checker.unclosed_at_eof,
+        quiet_until: None,
+        invalid_chars: diagnostics
+            .iter()
+            .filter(|d| d.code == Code::INVALID_CHARACTER)
+            .filter_map(|d| d.primary.as_ref().map(|p| p.span.range.start))
+            .collect(),
+    };
+    for recovery in errors {
+        if let Some(diag) = reporter.report(recovery) {
+            diagnostics.push(diag);
+        }
+    }
+    limits::limit_depth(file, &mut items, &mut diagnostics);
+    diagnostics.sort_by_key(|d| d.primary.as_ref().map(|l| (l.span.range.start, l.span.range.end)));
+    let suppressed =
+        lexed.suppressed + ctx.suppressed + diagnostics.len().saturating_sub(crate::MAX_SYNTAX_DIAGNOSTICS);
+    diagnostics.truncate(crate::MAX_SYNTAX_DIAGNOSTICS);
+    if suppressed > 0 {
+        if let Some(last) = diagnostics.last_mut() {
+            last.notes.push(format!("{suppressed} more syntax errors in this file are not shown"));
+        }
+    }
+    Parse { file: ast::File { items, range: whole }, comments: lexed.comments, diagnostics }
+}
+
+/// After an error, this many tokens must pass before another error is reported at a new place
+/// (as in yacc): errors right after a recovery are almost always its echo.
+const QUIET_TOKENS: usize = 3;
+
+struct ErrorReporter<'t> {
+    file: FileId,
+    text: &'t str,
+    /// Ranges of every token given to the parser, in order.
+    tokens: &'t [(u32, u32)],
+    /// Whether the nesting check already reported delimiters left open at the end of the
+    /// file (and closed them there); an unexpected end of file would only repeat that.
+    unclosed_at_eof: bool,
+    /// Errors starting before this offset are echoes of the previous one.
+    quiet_until: Option<u32>,
+    /// Start offsets of the invalid characters the lexer reported, in order.
+    invalid_chars: Vec<u32>,
+}
+
+impl ErrorReporter<'_> {
+    fn report(&mut self, recovery: Recovery<'_>) -> Option<Diagnostic> {
+        let resume = recovery.dropped_tokens.last().map(|(_, _, r)| *r);
+        match recovery.error {
+            ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+                let quiet = self.quiet_until.is_some_and(|q| l < q) || self.after_invalid_char(l);
+                // Recovery resumes at the first token the parser can continue with. At a keyword
+                // that starts a declaration or member, or at a `}`, that is solid ground; at
+                // anything else (often a name inside the broken code) the next errors are
+                // usually echoes of this one.
+                let resume_at = resume.unwrap_or(l);
+                self.quiet_until =
+                    if self.is_solid(resume_at) { None } else { self.offset_after_tokens(resume_at, QUIET_TOKENS) };
+                // A zero-width closer was inserted by the nesting check, which reported it.
+                if quiet || tok == Tok::Deep || (l == r && is_closer(&tok)) {
+                    return None;
+                }
+                Some(self.unexpected(l, r, &tok, &expected))
+            }
+            ParseError::UnrecognizedEof { location, expected } => {
+                if self.unclosed_at_eof || self.quiet_until.is_some_and(|q| location < q) {
+                    return None;
+                }
+                let at = location.min(lexer::loc(self.text.len()));
+                let after = self.previous_token_text(at).map(|t| format!(" after `{t}`")).unwrap_or_default();
+                let message = match describe_expected(&expected) {
+                    Some(exp) => format!("unexpected end of file, expected {exp}{after}"),
+                    None => "unexpected end of file".to_owned(),
+                };
+                Some(
+                    Diagnostic::error(Code::UNEXPECTED_EOF, message)
+                        .with_primary(Span::new(self.file, rng(at, at)), "the file ends here"),
+                )
+            }
+            ParseError::ExtraToken { token: (l, tok, r) } => Some(
+                Diagnostic::error(Code::UNEXPECTED_TOKEN, format!("unexpected {}", self.found(l, r, &tok)))
+                    .with_primary(Span::new(self.file, rng(l, r)), "not expected here"),
+            ),
+            ParseError::InvalidToken { location } => Some(
+                Diagnostic::error(Code::UNEXPECTED_TOKEN, "invalid token")
+                    .with_primary(Span::new(self.file, rng(location, location)), "here"),
+            ),
+            ParseError::User { error } => match error {},
+        }
+    }
+
+    /// Whether the first token at or after `at` is a declaration keyword or a closing brace.
+    fn is_solid(&self, at: u32) -> bool {
+        let i = self.tokens.partition_point(|(l, _)| *l < at);
+        let Some((l, r)) = self.tokens.get(i) else { return true };
+        matches!(
+            self.text.get(*l as usize..*r as usize),
+            Some("import" | "let" | "schema" | "template" | "app" | "environment" | "check" | "emit" | "locked" | "}")
+        )
+    }
+
+    /// The start of the `n`th token after offset `from` (or the end of the file).
+    fn offset_after_tokens(&self, from: u32, n: usize) -> Option<u32> {
+        let i = self.tokens.partition_point(|(l, _)| *l < from);
+        Some(self.tokens.get(i + n).map_or(u32::MAX, |(l, _)| *l))
+    }
+
+    /// Whether an invalid character was skipped just before the token at `at`: the parse
+    /// error there is a consequence of the character already reported.
+    fn after_invalid_char(&self, at: u32) -> bool {
+        let i = self.tokens.partition_point(|(l, _)| *l < at);
+        let prev_end = i.checked_sub(1).and_then(|p| self.tokens.get(p)).map_or(0, |(_, r)| *r);
+        let j = self.invalid_chars.partition_point(|s| *s < prev_end);
+        self.invalid_chars.get(j).is_some_and(|s| *s < at)
+    }
+
+    /// The source text of the token ending at or before `at`, if it is short enough to quote.
+    fn previous_token_text(&self, at: u32) -> Option<&str> {
+        let i = self.tokens.partition_point(|(l, _)| *l < at);
+        let (l, r) = *self.tokens.get(i.checked_sub(1)?)?;
+        let text = self.text.get(l as usize..r as usize)?;
+        (!text.is_empty() && text.len() <= 24 && !text.contains('\n') && !text.starts_with('"')).then_some(text)
+    }
+
+    /// How a found token is named in messages: its own text when short, else its kind.
+    fn found(&self, l: u32, r: u32, tok: &Tok<'_>) -> String {
+        match tok {
+            Tok::StrStart | Tok::StrText(_) | Tok::Regex(_) | Tok::Deep => tok.describe(),
+            _ => match self.text.get(l as usize..r as usize) {
+                Some(t) if !t.is_empty() && t.len() <= 24 => format!("`{t}`"),
+                _ => tok.describe(),
+            },
+        }
+    }
+
+    fn unexpected(&self, l: u32, r: u32, tok: &Tok<'_>, expected: &[String]) -> Diagnostic {
+        let found = self.found(l, r, tok);
+        let set: Vec<&str> = expected.iter().map(String::as_str).collect();
+        let has = |t: &str| set.contains(&t);
+        let context = if has("\":\"") && has("\"=\"") && set.len() == 2 {
+            " after field name".to_owned()
+        } else if has("\".\"") && has("\"=\"") && !has("\":\"") && set.len() == 2 {
+            " after key".to_owned()
+        } else if has("IDENT") && has("INT") {
+            // An expression was expected: say what it should follow.
+            self.previous_token_text(l).map(|t| format!(" after `{t}`")).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let message = match describe_expected(expected) {
+            Some(exp) => format!("expected {exp}{context}, found {found}"),
+            None => format!("unexpected {found}"),
+        };
+        let mut diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, message).with_primary(
+            Span::new(self.file, rng(l, r)),
+            if found.starts_with('`') { format!("unexpected {found}") } else { "not expected here".to_owned() },
+        );
+        if let Some(help) = help_for(tok, &set) {
+            diag = diag.with_help(help);
+        }
+        diag
+    }
+}
+
+fn is_closer(tok: &Tok<'_>) -> bool {
+    matches!(tok, Tok::RBrace | Tok::RBracket | Tok::RParen | Tok::InterpEnd | Tok::StrEnd)
+}
+
+fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
+    let has = |t: &str| expected.contains(&t);
+    match tok {
+        Tok::Colon if has("\"=\"") && !has("\":\"") => {
+            Some("entries assign with `=`; `:` introduces a type and is only used in schema and template fields")
+        }
+        Tok::Regex(_) => Some("regex literals are only allowed in type refinements such as `string(/^[a-z]+$/)`"),
+        Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::Ne if !has("\"<\"") => {
+            Some("comparisons do not chain; combine them with `&&`, as in `a < b && b < c`")
+        }
+        Tok::Eq if has("\"}\"") && !has("\",\"") => Some(
+            "after an `if` condition, `{ ... }` holds one expression; to test `Path { ... }`, wrap it in parentheses",
+        ),
+        _ if has("\"else\"") && expected.len() == 1 => {
+            Some("an `if` expression needs an `else` branch: `if c { a } else { b }`")
+        }
+        Tok::RBrace | Tok::RBracket | Tok::RParen | Tok::Comma | Tok::Eq | Tok::Colon => None,
+        _ if has("\",\"") && has("\"]\"") => Some("list items are separated by commas"),
+        _ if has("\",\"") && has("\")\"") => Some("arguments are separated by commas"),
+        _ => None,
+    }
+}
+
+/// Tokens that can continue an expression; when they are expected, the expression could have
+/// ended too, so they are left out of the message.
+const CONTINUATIONS: &[&str] = &[
+    "\"+\"", "\"-\"", "\"*\"", "\"/\"", "\"%\"", "\"==\"", "\"!=\"", "\"<\"", "\"<=\"", "\">\"", "\">=\"", "\"&&\"",
+    "\"||\"", "\".\"", "\"[\"", "\"(\"", "\"{\"", "\"?\"", "\"|\"",
+];
+
+const DECLARATION_KEYWORDS: &[&str] =
+    &["\"import\"", "\"let\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
+
+/// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
+/// start a name or an expression.
+fn describe_expected(expected: &[String]) -> Option<String> {
+    let has = |t: &str| expected.iter().any(|e| e == t);
+    let expr_start = has("IDENT") && has("INT") && has("STR_START");
+    let name = has("IDENT");
+    let continuing = has("\"+\"") || has("\"?\"") || has("\"|\"");
+    let declaration = !name && DECLARATION_KEYWORDS.iter().all(|d| has(d));
+    let mut parts: Vec<String> = Vec::new();
+    if expr_start {
+        parts.push("an expression".to_owned());
+    } else if name {
+        parts.push("a name".to_owned());
+    }
+    for e in expected {
+        let shown = match e.as_str() {
+            "IDENT" | "DEEP" | "STR_TEXT" | "\"${\"" => continue,
+            "INT" | "FLOAT" if expr_start => continue,
+            "INT" | "FLOAT" => "a number",
+            "STR_START" if expr_start => continue,
+            "STR_START" => "a string",
+            "STR_END" => "`\"`",
+            "INTERP_END" => "`}`",
+            "REGEX" => "a regex",
+            quoted if continuing && CONTINUATIONS.contains(&quoted) => continue,
+            quoted if declaration && DECLARATION_KEYWORDS.contains(&quoted) => continue,
+            quoted => {
+                let inner = quoted.trim_matches('"');
+                let is_word = inner.chars().all(|c| c.is_ascii_alphabetic());
+                let hard = matches!(inner, "if" | "else" | "for" | "true" | "false" | "null");
+                if is_word && !hard && (name || expr_start) {
+                    // Keywords usable as names are covered by "a name".
+                    continue;
+                }
+                if expr_start && matches!(inner, "(" | "[" | "{" | "-" | "!" | "if" | "true" | "false" | "null") {
+                    continue;
+                }
+                parts.push(format!("`{inner}`"));
+                continue;
+            }
+        };
+        if !parts.iter().any(|p| p == shown) {
+            parts.push(shown.to_owned());
+        }
+    }
+    if declaration {
+        parts.push("a declaration (`import`, `let`, `schema`, `template`, `app` or `environment`)".to_owned());
+    }
+    if parts.is_empty() && continuing {
+        parts.push("an operator".to_owned());
+    }
+    match parts.len() {
+        0 => None,
+        1 => parts.pop(),
+        n if n > 6 => Some(format!("{} or another token", parts.get(..5).unwrap_or(&[]).join(", "))),
+        _ => {
+            let last = parts.pop().unwrap_or_default();
+            Some(format!("{} or {last}", parts.join(", ")))
+        }
+    }
+}
