@@ -80,12 +80,17 @@ fn render_one(diag: &Diagnostic, sources: &dyn Sources, config: RenderConfig, ou
     };
     let Some(primary) = &diag.primary else {
         // No location: a plain header plus help lines, in the same shape as located reports.
-        writeln!(out, "{}[{}]: {}", diag.severity.as_str(), diag.code.id, diag.message)?;
+        let kind = match diag.severity {
+            Severity::Error => "Error",
+            Severity::Warning => "Warning",
+            Severity::Note => "Advice",
+        };
+        writeln!(out, "[{}] {kind}: {}", diag.code.id, diag.message)?;
         for help in &diag.help {
-            writeln!(out, "  = help: {help}")?;
+            writeln!(out, "    Help: {help}")?;
         }
         for note in &diag.notes {
-            writeln!(out, "  = note: {note}")?;
+            writeln!(out, "    Note: {note}")?;
         }
         return Ok(());
     };
@@ -231,6 +236,16 @@ mod tests {
     #[test]
     fn json_report_has_lines_and_columns() {
         insta::assert_json_snapshot!(render_json(&[sample()], &Two));
+    }
+
+    #[test]
+    fn unlocated_report_has_the_same_header_shape() {
+        let diag = Diagnostic::error(Code::ENVIRONMENT_NOT_FOUND, "environment `prod` is not declared")
+            .with_help("declared environments: staging, production");
+        assert_eq!(
+            render_to_string(&diag, &Two),
+            "[K0501] Error: environment `prod` is not declared\n    Help: declared environments: staging, production\n"
+        );
     }
 
     #[test]

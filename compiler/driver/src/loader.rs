@@ -126,10 +126,24 @@ pub fn load(vfs: &dyn Vfs, root_dir: &Path, stdlib: &[(String, String, &str)]) -
         by_root: BTreeMap::new(),
     };
     let root = loader.load_package(root_dir, &mut Vec::new())?;
-    let Some(root) = root else {
-        return Err(LoadError::NotAPackage(root_dir.to_path_buf()));
+    loader.out.root = match root {
+        Some(root) => root,
+        None => {
+            // The root manifest is invalid: keep an empty stand-in package so the manifest's
+            // diagnostic is reported like any other source error instead of aborting the run.
+            let manifest_file = loader.out.files.last().map_or(FileId(0), |f| f.id);
+            loader.out.packages.push(LoadedPackage {
+                name: String::new(),
+                version: String::new(),
+                root: root_dir.to_path_buf(),
+                manifest_file,
+                modules: BTreeMap::new(),
+                deps: BTreeMap::new(),
+                checksum: String::new(),
+            });
+            loader.out.packages.len() - 1
+        }
     };
-    loader.out.root = root;
     for (module, path, text) in stdlib {
         loader.add_file(FileKind::Stdlib, None, module.clone(), PathBuf::from(path), path.clone(), (*text).to_owned());
     }

@@ -158,6 +158,7 @@ pub(crate) struct Checker<'a, I: Iterator<Item = Triple<'a>>> {
 
 impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
     pub(crate) fn new(file: FileId, tokens: I, text_len: u32) -> Self {
+        let expected = tokens.size_hint().0 + 16;
         Checker {
             file,
             text_len,
@@ -170,7 +171,7 @@ impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
             chain_reported: false,
             finished: false,
             diagnostics: Vec::new(),
-            ranges: Vec::new(),
+            ranges: Vec::with_capacity(expected),
             unclosed_at_eof: false,
         }
     }

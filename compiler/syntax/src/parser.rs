@@ -419,6 +419,9 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
             Some("entries assign with `=`; `:` introduces a type and is only used in schema and template fields")
         }
         Tok::Regex(_) => Some("regex literals are only allowed in type refinements such as `string(/^[a-z]+$/)`"),
+        Tok::Policy | Tok::Test | Tok::Open => {
+            Some("`policy`, `test` and `open` are reserved for future versions of kdep")
+        }
         Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::Ne if !has("\"<\"") => {
             Some("comparisons do not chain; combine them with `&&`, as in `a < b && b < c`")
         }
