@@ -22,7 +22,9 @@ fn main() {
     let mut files = Vec::new();
     collect(&std_dir, &mut files);
     files.sort();
-    let mut table = String::from("/// Every stdlib source file: (path relative to `stdlib/`, text).\npub static FILES: &[(&str, &str)] = &[\n");
+    let mut table = String::from(
+        "/// Every stdlib source file: (path relative to `stdlib/`, text).\npub static FILES: &[(&str, &str)] = &[\n",
+    );
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
         let rel = file.strip_prefix(&root).expect("file under the crate").to_string_lossy().replace('\\', "/");

@@ -17,7 +17,8 @@ fn main() {
         })
         .unwrap_or_default();
     docs.sort();
-    let mut table = String::from("/// `(code id, markdown)` for every documented code.\nstatic DOCS: &[(&str, &str)] = &[\n");
+    let mut table =
+        String::from("/// `(code id, markdown)` for every documented code.\nstatic DOCS: &[(&str, &str)] = &[\n");
     for (id, path) in &docs {
         println!("cargo:rerun-if-changed={}", path.display());
         let _ = writeln!(table, "    ({id:?}, include_str!({:?})),", path.display().to_string());

@@ -27,7 +27,8 @@ const COMPILER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
 fn main() -> ExitCode {
     let cli = cmd::Cli::parse();
-    let worker = std::thread::Builder::new().name("kdep".into()).stack_size(COMPILER_STACK_BYTES).spawn(move || cli.run());
+    let worker =
+        std::thread::Builder::new().name("kdep".into()).stack_size(COMPILER_STACK_BYTES).spawn(move || cli.run());
     match worker {
         Ok(handle) => match handle.join() {
             Ok(code) => code.into(),

@@ -19,7 +19,9 @@ pub const MARKER: &str = ".kdep-output";
 pub fn file_name(m: &Manifest, json: bool) -> String {
     let kind = m.kind.to_ascii_lowercase();
     let ext = if json { "json" } else { "yaml" };
-    let safe = |s: &str| s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect::<String>();
+    let safe = |s: &str| {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect::<String>()
+    };
     match &m.namespace {
         Some(ns) => format!("{}_{}_{}.{ext}", safe(&kind), safe(ns), safe(&m.name)),
         None => format!("{}_{}.{ext}", safe(&kind), safe(&m.name)),
@@ -35,7 +37,9 @@ pub enum OutputError {
 impl OutputError {
     pub fn help(&self) -> Option<&'static str> {
         match self {
-            OutputError::NotOurs(_) => Some("choose an empty or new folder, or delete this one if its contents are disposable"),
+            OutputError::NotOurs(_) => {
+                Some("choose an empty or new folder, or delete this one if its contents are disposable")
+            }
             OutputError::Io(..) => None,
         }
     }

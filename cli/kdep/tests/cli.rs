@@ -144,7 +144,8 @@ fn output_dir_is_written_and_replaced_atomically() {
         std::fs::read_dir(&out).expect("out").flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     insta::assert_debug_snapshot!("output_dir_names", names);
-    let before: Vec<(String, Vec<u8>)> = names.iter().map(|n| (n.clone(), std::fs::read(out.join(n)).expect("read"))).collect();
+    let before: Vec<(String, Vec<u8>)> =
+        names.iter().map(|n| (n.clone(), std::fs::read(out.join(n)).expect("read"))).collect();
 
     // A failing build leaves the previous output untouched.
     std::fs::write(root.join("shop/checkout.kdep"), "app checkout = nope.Missing {\n").expect("write");
@@ -205,7 +206,8 @@ fn missing_path_and_non_package_are_usage_errors() {
 
 fn scratch_package(files: &[(&str, &[u8])]) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tempdir");
-    std::fs::write(tmp.path().join("kdep.toml"), "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\n").expect("write");
+    std::fs::write(tmp.path().join("kdep.toml"), "[package]\nname = \"scratch\"\nversion = \"0.1.0\"\n")
+        .expect("write");
     for (name, bytes) in files {
         std::fs::write(tmp.path().join(name), bytes).expect("write");
     }

@@ -89,6 +89,7 @@ codes! {
     INVALID_OPERAND = "K0213", "invalid-operand", Error, "an operator is applied to values it does not support";
     WRONG_ARGUMENTS = "K0214", "wrong-arguments", Error, "a function is called with the wrong number or kinds of arguments";
     UNKNOWN_FUNCTION = "K0215", "unknown-function", Error, "a call names a function that does not exist";
+    EMIT_IN_SCHEMA = "K0216", "emit-in-schema", Error, "a schema declares an `emit`; only templates emit objects";
 
     // Template permissions.
     LOCKED_OVERRIDE = "K0301", "locked-override", Error, "an instance or extending template sets a field its template locked";

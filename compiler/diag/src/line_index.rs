@@ -32,9 +32,7 @@ impl LineIndex {
             Err(i) => i.saturating_sub(1),
         };
         let start = self.line_starts.get(line).copied().unwrap_or(0);
-        let col = text
-            .get(start as usize..offset as usize)
-            .map_or(0, |s| s.chars().count());
+        let col = text.get(start as usize..offset as usize).map_or(0, |s| s.chars().count());
         LineCol { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col).unwrap_or(u32::MAX) }
     }
 

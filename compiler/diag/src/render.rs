@@ -72,7 +72,12 @@ fn summary_line(errors: usize, warnings: usize) -> String {
     }
 }
 
-fn render_one(diag: &Diagnostic, sources: &dyn Sources, config: RenderConfig, out: &mut dyn io::Write) -> io::Result<()> {
+fn render_one(
+    diag: &Diagnostic,
+    sources: &dyn Sources,
+    config: RenderConfig,
+    out: &mut dyn io::Write,
+) -> io::Result<()> {
     let kind = match diag.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
@@ -209,7 +214,11 @@ mod tests {
     struct Two;
     impl Sources for Two {
         fn path(&self, file: FileId) -> String {
-            if file.0 == 0 { "teams/shop/checkout.kdep".into() } else { "platform/web.kdep".into() }
+            if file.0 == 0 {
+                "teams/shop/checkout.kdep".into()
+            } else {
+                "platform/web.kdep".into()
+            }
         }
         fn text(&self, file: FileId) -> &str {
             if file.0 == 0 {

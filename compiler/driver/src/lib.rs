@@ -81,11 +81,8 @@ impl Workspace {
         for idx in order {
             let Some(pkg) = loaded.packages.get(idx) else { continue };
             let modules = pkg.modules.iter().filter_map(|(m, id)| Some((m.clone(), *inputs.get(id)?))).collect();
-            let deps = pkg
-                .deps
-                .iter()
-                .filter_map(|(name, dep)| Some((name.clone(), (*packages.get(*dep)?)?)))
-                .collect();
+            let deps =
+                pkg.deps.iter().filter_map(|(name, dep)| Some((name.clone(), (*packages.get(*dep)?)?))).collect();
             if let Some(slot) = packages.get_mut(idx) {
                 *slot = Some(kdep_sema::Package::new(&db, pkg.name.clone(), modules, deps));
             }
@@ -150,7 +147,9 @@ impl Workspace {
                     format!("environment `{env}` is not declared in package `{}`", self.package_name()),
                 );
                 diag = match names.as_slice() {
-                    [] => diag.with_help("declare one with `environment NAME { context = \"...\", namespace = \"...\" }`"),
+                    [] => {
+                        diag.with_help("declare one with `environment NAME { context = \"...\", namespace = \"...\" }`")
+                    }
                     _ => diag.with_help(format!("declared environments: {}", names.join(", "))),
                 };
                 diagnostics.push(diag);

@@ -39,8 +39,9 @@ pub struct LoadedFile {
     pub module: String,
     /// Absolute path on disk (a virtual `std:/...` path for the stdlib).
     pub abs_path: PathBuf,
-    /// Path relative to the root package folder, `/`-separated (`../platform/web.kdep`); stable
-    /// across machines and working directories, so it is what output annotations use.
+    /// Stable, `/`-separated name of the file: its path in the root package (`checkout.kdep`),
+    /// or the package name and path for dependencies (`platform/web.kdep`). Independent of the
+    /// machine and working directory, so output annotations and messages use it.
     pub display_path: String,
     pub text: String,
 }
@@ -84,7 +85,11 @@ impl std::fmt::Display for LoadError {
         match self {
             LoadError::NotFound(p) => write!(f, "path `{}` does not exist", p.display()),
             LoadError::NotAPackage(p) => {
-                write!(f, "`{}` is not inside a kdep package: no `{MANIFEST}` found there or in any parent folder", p.display())
+                write!(
+                    f,
+                    "`{}` is not inside a kdep package: no `{MANIFEST}` found there or in any parent folder",
+                    p.display()
+                )
             }
             LoadError::Io(p, e) => write!(f, "cannot read `{}`: {e}", p.display()),
         }
@@ -180,14 +185,17 @@ impl Loader<'_> {
             return Ok(Some(idx));
         }
         let manifest_path = dir.join(MANIFEST);
-        let bytes = self.vfs.read(&manifest_path, MAX_FILE_BYTES).map_err(|e| LoadError::Io(manifest_path.clone(), e))?;
+        let bytes =
+            self.vfs.read(&manifest_path, MAX_FILE_BYTES).map_err(|e| LoadError::Io(manifest_path.clone(), e))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let display = self.display(&manifest_path);
-        let manifest_file = self.add_file(FileKind::Manifest, None, String::new(), manifest_path.clone(), display, text.clone());
+        let manifest_file =
+            self.add_file(FileKind::Manifest, None, String::new(), manifest_path.clone(), display, text.clone());
         let manifest = match manifest::parse_manifest(&text) {
             Ok(m) => m,
             Err(err) => {
-                let mut diag = Diagnostic::error(Code::INVALID_MANIFEST, format!("invalid `{MANIFEST}`: {}", err.message));
+                let mut diag =
+                    Diagnostic::error(Code::INVALID_MANIFEST, format!("invalid `{MANIFEST}`: {}", err.message));
                 let range = err.range.map_or(TextRange::empty(0), |(s, e)| TextRange::from_usize(s, e));
                 diag = diag.with_primary(Span::new(manifest_file, range), "problem here");
                 if let Some(help) = err.help {
@@ -285,10 +293,17 @@ impl Loader<'_> {
         let mut files = Vec::new();
         self.collect(dir, dir, &mut files)?;
         files.sort();
+        // Root files are named by their path in the root package (`checkout.kdep`), which is
+        // what `kdep.dev/source` records; dependency files by package name and path
+        // (`platform/web.kdep`), which stays meaningful wherever the dependency lives on disk.
+        let prefix = match self.out.packages.get(idx) {
+            Some(pkg) if idx != 0 => format!("{}/", pkg.name),
+            _ => String::new(),
+        };
         for path in files {
             let rel = path.strip_prefix(dir).unwrap_or(&path);
             let module = module_path(rel);
-            let display = self.display(&path);
+            let display = format!("{prefix}{}", relative_path(dir, &path));
             let bytes = match self.vfs.read(&path, MAX_FILE_BYTES) {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
@@ -422,7 +437,7 @@ mod tests {
         let platform = &loaded.packages[shop.deps["platform"]];
         assert_eq!(platform.modules.keys().collect::<Vec<_>>(), ["nested.deep", "web"]);
         let web = &loaded.files[platform.modules["web"].0 as usize];
-        assert_eq!(web.display_path, "../platform/web.kdep");
+        assert_eq!(web.display_path, "platform/web.kdep");
         assert!(platform.checksum.starts_with("sha256:"));
     }
 
@@ -444,7 +459,11 @@ mod tests {
         );
         let loaded = load(&fs, Path::new("/ws/a"), &[]).expect("loads");
         assert_eq!(loaded.diagnostics.len(), 1);
-        assert!(loaded.diagnostics[0].message.contains("dependency cycle: . → ../b → ."), "{}", loaded.diagnostics[0].message);
+        assert!(
+            loaded.diagnostics[0].message.contains("dependency cycle: . → ../b → ."),
+            "{}",
+            loaded.diagnostics[0].message
+        );
     }
 
     #[test]

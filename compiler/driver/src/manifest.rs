@@ -100,7 +100,9 @@ pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
         return Err(ManifestError {
             message: format!("package name `{}` is not an identifier", name.get_ref()),
             range: Some((name.span().start, name.span().end)),
-            help: Some("use letters, digits and `_`, starting with a letter: importers write `import <name>.<module>`".into()),
+            help: Some(
+                "use letters, digits and `_`, starting with a letter: importers write `import <name>.<module>`".into(),
+            ),
         });
     }
     let Some(version) = package.version else {

@@ -20,7 +20,10 @@ impl salsa::Database for Db {}
 #[salsa::db]
 impl kdep_sema::Db for Db {
     fn parallelism(&self) -> usize {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::env::var("KDEP_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     fn fork(&self) -> Option<Box<dyn kdep_sema::Db + Send>> {

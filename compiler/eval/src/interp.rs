@@ -42,8 +42,10 @@ pub const REF_COST: u32 = 16;
 pub const LET_COST: u32 = 96;
 /// Most evaluation steps one query may take.
 pub const MAX_STEPS: u64 = 20_000_000;
-/// Largest string (bytes) or list (items) a program may build.
+/// Largest string (bytes) a program may build.
 pub const MAX_SIZE: usize = 16 << 20;
+/// Longest list a program may build (the builtins use the same bound).
+pub const MAX_ITEMS: usize = crate::builtins::MAX_ITEMS;
 
 thread_local! {
     /// Weighted evaluation depth on this thread, across query boundaries (see [`MAX_DEPTH`]).
@@ -766,7 +768,7 @@ impl<'db> Eval<'db> {
                 self.comprehension(clause, ctx, span, &mut |ev, ctx| {
                     let v = ev.expr(item, ctx)?;
                     out.push(v);
-                    if out.len() > MAX_SIZE {
+                    if out.len() > MAX_ITEMS {
                         return Err(ev.limit(span, "list size"));
                     }
                     Ok(())
@@ -1263,7 +1265,7 @@ impl<'db> Eval<'db> {
                 Ok(V::str(format!("{x}{y}")))
             }
             (BinaryOp::Add, V::List(x), V::List(y)) => {
-                if x.len() + y.len() > MAX_SIZE {
+                if x.len() + y.len() > MAX_ITEMS {
                     return Err(self.limit(span, "list size"));
                 }
                 let mut out = Vec::with_capacity(x.len() + y.len());

@@ -77,8 +77,7 @@ pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
 /// every declared environment (and with none). Produces no output.
 pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
     let index = project_index(db, project);
-    let files = index.all_files();
-    prepare(db, project, &files);
+    let files = prepare(db, project);
     let envs = all_envs(db, project);
     let root: rustc_hash::FxHashSet<SourceFile> = index.root_files().into_iter().collect();
     let per_file = parallel::par_map(db, &files, &|db, file| {
@@ -101,28 +100,31 @@ pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
     out
 }
 
-/// Work done before the parallel phase: every file is lowered (in parallel), then the
-/// project-wide queries and every top-level `let` are computed on this thread. Evaluating the
-/// lets here means worker threads only read them, so no cycle can span two threads.
-fn prepare(db: &dyn Db, project: Project, files: &[SourceFile]) {
-    parallel::par_map(db, files, &|db, file| {
+/// Work done before the parallel phase: the root package's files are lowered (in parallel),
+/// then the files they import are found, and the project-wide queries and every top-level
+/// `let` are computed on this thread. Evaluating the lets here means worker threads only read
+/// them, so no cycle can span two threads. Returns the files to analyse.
+fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
+    let roots = project_index(db, project).root_files();
+    parallel::par_map(db, &roots, &|db, file| {
         file_hir(db, *file);
     });
+    let files = kdep_sema::index::reachable_files(db, project).to_vec();
     app::environment_infos(db, project);
     kdep_sema::lets::let_cycles(db, project);
-    for file in files {
+    for file in &files {
         let hir = file_hir(db, *file);
         for name in hir.lets.keys() {
             interp::module_let_value(db, project, *file, name.clone());
         }
     }
+    files
 }
 
 /// Compiles the root package's apps for `env` (None: no `in` blocks and no namespace).
 pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
     let index = project_index(db, project);
-    let files = index.all_files();
-    prepare(db, project, &files);
+    let files = prepare(db, project);
     let mut diagnostics = Vec::new();
     let envs = app::environment_infos(db, project);
     diagnostics.extend(envs.diagnostics.iter().cloned());

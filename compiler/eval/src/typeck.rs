@@ -282,7 +282,15 @@ impl Checker<'_> {
                 for a in args {
                     self.expr(a, d);
                 }
-                builtins::lookup(name).map_or(K::Unknown, |b| of_builtin(b.ret))
+                let Some(b) = builtins::lookup(name) else { return K::Unknown };
+                if !b.accepts_arity(args.len()) {
+                    // The evaluator's own message: the arity check precedes any kind check.
+                    let placeholders = vec![crate::value::Value::Null; args.len()];
+                    if let Err(msg) = b.check_args(&placeholders) {
+                        self.error(Code::WRONG_ARGUMENTS, msg, self.span(e), "called here");
+                    }
+                }
+                of_builtin(b.ret)
             }
             ExprKind::Unary(op, a) => {
                 let k = self.expr(a, d);

@@ -39,3 +39,47 @@ fn evaluation_fixtures() {
         insta::assert_snapshot!(check(&text));
     });
 }
+
+/// Every diagnostic code the semantic layer and the evaluator can emit has a snapshot fixture
+/// (`test_data/diagnostics/<ID>_*.kdep`) showing its source and rendered message.
+#[test]
+fn every_emitted_code_has_a_fixture() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let sources = [
+        "sema/src/check.rs",
+        "sema/src/hir.rs",
+        "sema/src/index.rs",
+        "sema/src/lets.rs",
+        "sema/src/model.rs",
+        "sema/src/ty.rs",
+        "eval/src/app.rs",
+        "eval/src/conform.rs",
+        "eval/src/interp.rs",
+        "eval/src/lib.rs",
+        "eval/src/typeck.rs",
+    ];
+    let fixtures: Vec<String> = std::fs::read_dir(root.join("sema/test_data/diagnostics"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    let mut missing = Vec::new();
+    for src in sources {
+        let text = std::fs::read_to_string(root.join(src)).unwrap();
+        for (i, _) in text.match_indices("Code::") {
+            let ident: String = text[i + 6..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if ident.is_empty() {
+                continue;
+            }
+            let code = kdep_diag::Code::lookup(&ident.to_lowercase().replace('_', "-"))
+                .unwrap_or_else(|| panic!("{src}: unknown code constant {ident}"));
+            if !fixtures.iter().any(|f| f.starts_with(code.id)) && !missing.contains(&code.id) {
+                missing.push(code.id);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "codes without a fixture: {missing:?}");
+}

@@ -71,3 +71,39 @@ fn editing_a_template_body_reruns_only_its_dependents() {
     let replicas = out.objects.first().and_then(|m| m.object.get("spec").and_then(|s| s.get("replicas")).cloned());
     assert_eq!(replicas, Some(kdep_eval::value::Value::Int(3)));
 }
+
+#[test]
+fn modules_nobody_imports_are_never_analysed() {
+    let fx = load(
+        TestDb::with_log(),
+        r#"
+//- std:k8s/unused.kdep
+schema Broken { this is not kdep
+//- std:k8s/core/v1.kdep
+schema ConfigMap {
+    locked apiVersion: string = "v1"
+    locked kind: string = "ConfigMap"
+    metadata: any
+    data: {string: string} = {}
+}
+//- app.kdep
+import k8s.core.v1 as core
+
+template T {
+    name: string
+    emit core.ConfigMap { metadata.name = name }
+}
+
+app a = T {
+    name = "a"
+}
+"#,
+    );
+    fx.db.start_log();
+    let diags = kdep_eval::check(&fx.db, fx.project);
+    assert!(diags.is_empty(), "{}", fx.render(&diags));
+    let built = kdep_eval::build(&fx.db, fx.project, None);
+    assert_eq!(built.manifests.len(), 1);
+    // Two files lowered: the app and the imported module, not the broken unused one.
+    assert_eq!(executed(&fx.db.take_log(), "file_hir"), 2);
+}

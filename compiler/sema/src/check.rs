@@ -220,13 +220,17 @@ pub fn name_diagnostics(
     let items = item_index(db, file);
     let imports = file_imports(db, project, file);
     let module = |n: &str| items.items.contains_key(n) || imports.map.contains_key(n);
-    let mut walker = NameWalker { file: file.id(db), out: Vec::new(), locals: Vec::new() };
+    let mut walker = NameWalker { file: file.id(db), out: Vec::new(), locals: Vec::new(), used: FxHashSet::default() };
     let no_members = |_: &str| false;
     let top = Scope { members: &no_members, module: &module, is_builtin };
     for l in hir.lets.values() {
         walker.expr(&l.value, &top);
+        if let Some(t) = &l.ty {
+            walker.type_expr(t, 0);
+        }
     }
     for a in hir.apps.values() {
+        walker.path(&a.template.segments);
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
             walker.expr(&s.value, &top);
         }
@@ -240,17 +244,39 @@ pub fn name_diagnostics(
         let Some(model) = template_model(db, project, file, name.clone()) else { continue };
         let members = |n: &str| model.fields.contains_key(n) || model.lets.contains_key(n);
         let scope = Scope { members: &members, module: &module, is_builtin };
+        if let Some(base) = &t.base {
+            walker.path(&base.segments);
+        }
         for m in &t.members {
             match m {
                 crate::hir::MemberHir::Field(f) => {
                     if let Some(d) = &f.default {
                         walker.expr(d, &scope)
                     }
+                    if let Some(ty) = &f.ty {
+                        walker.type_expr(ty, 0);
+                    }
                 }
-                crate::hir::MemberHir::Let(l) => walker.expr(&l.value, &scope),
+                crate::hir::MemberHir::Let(l) => {
+                    walker.expr(&l.value, &scope);
+                    if let Some(ty) = &l.ty {
+                        walker.type_expr(ty, 0);
+                    }
+                }
                 crate::hir::MemberHir::Check(c) => walker.expr(&c.cond, &scope),
                 crate::hir::MemberHir::Emit(e) => walker.expr(&e.value, &scope),
             }
+        }
+    }
+    for imp in &hir.imports {
+        // An import that does not resolve is already an error (K0101).
+        let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
+        if resolved && !walker.used.contains(&imp.alias) {
+            walker.out.push(
+                Diagnostic::warning(Code::UNUSED_IMPORT, format!("unused import `{}`", imp.alias))
+                    .with_primary(Span::new(walker.file, imp.range), "never used in this module")
+                    .with_help("remove the import"),
+            );
         }
     }
     walker.out
@@ -260,9 +286,39 @@ struct NameWalker {
     file: kdep_diag::FileId,
     out: Vec<Diagnostic>,
     locals: Vec<Name>,
+    /// First segments of names and paths used outside local scopes (for unused imports).
+    used: FxHashSet<Name>,
 }
 
 impl NameWalker {
+    fn path(&mut self, segments: &[Name]) {
+        if let Some(first) = segments.first() {
+            self.used.insert(first.clone());
+        }
+    }
+
+    fn type_expr(&mut self, t: &kdep_syntax::ast::TypeExpr, depth: u32) {
+        use kdep_syntax::ast::TypeExpr;
+        if depth > 64 {
+            return;
+        }
+        match t {
+            TypeExpr::Named(p) => {
+                if let Some(first) = p.segments.first() {
+                    self.used.insert(Name::from(first.text.as_str()));
+                }
+            }
+            TypeExpr::Refined { base, .. } => self.type_expr(base, depth + 1),
+            TypeExpr::List { item, .. } => self.type_expr(item, depth + 1),
+            TypeExpr::Map { key, value, .. } => {
+                self.type_expr(key, depth + 1);
+                self.type_expr(value, depth + 1);
+            }
+            TypeExpr::Optional { inner, .. } => self.type_expr(inner, depth + 1),
+            TypeExpr::LiteralUnion { .. } | TypeExpr::Error(_) => {}
+        }
+    }
+
     fn clause_in<F: FnOnce(&mut Self)>(&mut self, c: &Clause, scope: &Scope<'_>, body: F) {
         self.expr(&c.source, scope);
         let depth = self.locals.len();
@@ -299,6 +355,9 @@ impl NameWalker {
     fn expr(&mut self, e: &Expr, scope: &Scope<'_>) {
         match &e.kind {
             ExprKind::Name(n) => {
+                if !self.locals.contains(n) && !(scope.members)(n) {
+                    self.used.insert(n.clone());
+                }
                 if !self.locals.contains(n) && !(scope.members)(n) && !(scope.module)(n) {
                     self.out.push(
                         Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{n}`"))
@@ -343,7 +402,11 @@ impl NameWalker {
                 }
             }
             ExprKind::ListComp(item, clause) => self.clause_in(clause, scope, |w| w.expr(item, scope)),
-            ExprKind::Object(entries) | ExprKind::Instantiate(_, entries) => self.entries(entries, scope),
+            ExprKind::Object(entries) => self.entries(entries, scope),
+            ExprKind::Instantiate(path, entries) => {
+                self.path(&path.segments);
+                self.entries(entries, scope)
+            }
         }
     }
 }

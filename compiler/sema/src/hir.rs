@@ -408,7 +408,7 @@ impl Lower {
                 ast::Member::Emit(e) => {
                     if is_schema {
                         self.diagnostics.push(
-                            Diagnostic::error(Code::UNEXPECTED_TOKEN, "a schema cannot emit objects")
+                            Diagnostic::error(Code::EMIT_IN_SCHEMA, "a schema cannot emit objects")
                                 .with_primary(self.span(e.range), "`emit` is only allowed in templates")
                                 .with_help("declare a `template` to emit objects"),
                         );

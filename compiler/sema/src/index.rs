@@ -195,6 +195,27 @@ pub fn project_index(db: &dyn Db, project: Project) -> Arc<ProjectIndex> {
     Arc::new(out)
 }
 
+/// The files a build or check analyses: every module of the root package, then every module
+/// they import, transitively, in discovery order. Modules nobody imports (most of the
+/// Kubernetes stdlib, unused modules of dependencies) are never parsed.
+#[salsa::tracked(returns(clone))]
+pub fn reachable_files(db: &dyn Db, project: Project) -> Arc<Vec<SourceFile>> {
+    let index = project_index(db, project);
+    let mut out = index.root_files();
+    let mut seen: rustc_hash::FxHashSet<SourceFile> = out.iter().copied().collect();
+    let mut next = 0;
+    while let Some(file) = out.get(next).copied() {
+        next += 1;
+        let imports = file_imports(db, project, file);
+        for target in imports.map.values().flatten() {
+            if seen.insert(*target) {
+                out.push(*target);
+            }
+        }
+    }
+    Arc::new(out)
+}
+
 /// Import alias → resolved module (None when the module does not exist).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Imports {
@@ -310,17 +331,17 @@ pub fn import_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
 #[salsa::tracked(returns(clone))]
 pub fn import_cycles(db: &dyn Db, project: Project) -> Arc<Vec<Vec<(SourceFile, Name)>>> {
     let index = project_index(db, project);
-    let files = index.all_files();
+    let files = reachable_files(db, project);
     // Edges: file → [(alias, target)], from the firewall queries only.
     let mut edges: FxHashMap<SourceFile, Vec<(Name, SourceFile)>> = FxHashMap::default();
-    for f in &files {
+    for f in files.iter() {
         let imports = file_imports(db, project, *f);
         edges.insert(*f, imports.map.iter().filter_map(|(a, t)| t.map(|t| (a.clone(), t))).collect());
     }
     // Iterative DFS with colours; every back edge closes one cycle.
     let mut colour: FxHashMap<SourceFile, u8> = FxHashMap::default();
     let mut cycles = Vec::new();
-    for start in &files {
+    for start in files.iter() {
         if colour.contains_key(start) {
             continue;
         }

@@ -8,7 +8,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, Name, ObjEntry};
-use crate::index::{file_imports, project_index};
+use crate::index::file_imports;
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LetCycles {
@@ -118,10 +118,9 @@ impl Walk<'_> {
 
 #[salsa::tracked(returns(clone))]
 pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
-    let index = project_index(db, project);
     let mut nodes: Vec<(SourceFile, Name)> = Vec::new();
     let mut edges: FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = FxHashMap::default();
-    for file in index.all_files() {
+    for file in crate::index::reachable_files(db, project).iter().copied() {
         let hir = file_hir(db, file);
         for (name, l) in &hir.lets {
             let mut refs = Vec::new();

@@ -3,6 +3,10 @@
 /// Levenshtein distance, bounded: returns `None` when it exceeds `max` (checked early so long
 /// candidate lists stay cheap).
 pub fn distance(a: &str, b: &str, max: usize) -> Option<usize> {
+    // Names worth suggesting are short; this keeps the quadratic table small on odd input.
+    if a.len() > 256 || b.len() > 256 {
+        return None;
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
     if a.len().abs_diff(b.len()) > max {

@@ -368,6 +368,26 @@ impl ErrorReporter<'_> {
         (!text.is_empty() && text.len() <= 24 && !text.contains('\n') && !text.starts_with('"')).then_some(text)
     }
 
+    /// `x.` at the end of a line swallows the first name of the next line as its field, and
+    /// the error only shows up one token later. Blame the dot instead.
+    fn dangling_dot(&self, at: u32) -> Option<Diagnostic> {
+        let i = self.tokens.partition_point(|(l, _)| *l < at);
+        let (dot_l, dot_r) = *self.tokens.get(i.checked_sub(2)?)?;
+        let (name_l, _) = *self.tokens.get(i.checked_sub(1)?)?;
+        let is_dot = self.text.get(dot_l as usize..dot_r as usize) == Some(".");
+        let gap = self.text.get(dot_r as usize..name_l as usize)?;
+        if !is_dot || !gap.contains('\n') {
+            return None;
+        }
+        Some(
+            Diagnostic::error(Code::UNEXPECTED_TOKEN, "expected a field name after `.`")
+                .with_primary(Span::new(self.file, rng(dot_l, dot_r)), "nothing follows this `.` on its line")
+                .with_help(
+                    "the name on the next line was read as the field; complete the expression or remove the `.`",
+                ),
+        )
+    }
+
     /// How a found token is named in messages: its own text when short, else its kind.
     fn found(&self, l: u32, r: u32, tok: &Tok<'_>) -> String {
         match tok {
@@ -380,6 +400,9 @@ impl ErrorReporter<'_> {
     }
 
     fn unexpected(&self, l: u32, r: u32, tok: &Tok<'_>, expected: &[String]) -> Diagnostic {
+        if let Some(diag) = self.dangling_dot(l) {
+            return diag;
+        }
         let found = self.found(l, r, tok);
         let set: Vec<&str> = expected.iter().map(String::as_str).collect();
         let has = |t: &str| set.contains(&t);
@@ -426,7 +449,8 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
             Some("comparisons do not chain; combine them with `&&`, as in `a < b && b < c`")
         }
         Tok::Eq if has("\"}\"") && !has("\",\"") => Some(
-            "after an `if` condition, `{ ... }` holds one expression; to test `Path { ... }`, wrap it in parentheses",
+            "the braces of an `if` branch hold one expression: write an object as `{ { a = 1 } }`, \
+             and wrap `Path { ... }` in parentheses inside a condition",
         ),
         _ if has("\"else\"") && expected.len() == 1 => {
             Some("an `if` expression needs an `else` branch: `if c { a } else { b }`")

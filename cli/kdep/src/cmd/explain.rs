@@ -22,7 +22,10 @@ impl ExplainArgs {
             return Exit::Success;
         };
         let Some(code) = Code::lookup(&key) else {
-            report::print_error(format!("unknown diagnostic code `{key}`"), Some("run `kdep explain` to list every code"));
+            report::print_error(
+                format!("unknown diagnostic code `{key}`"),
+                Some("run `kdep explain` to list every code"),
+            );
             return Exit::Usage;
         };
         match code.docs() {
