@@ -780,7 +780,7 @@ impl<'db> Eval<'db> {
                 let model = match resolve_template(self.db, self.project, ctx.file, &path.segments, path.range, true) {
                     Ok((f, n)) => template_model(self.db, self.project, f, n).ok_or(Poison)?,
                     Err(d) => {
-                        self.diags.push(*d);
+                        self.diags.extend(d.map(|d| *d));
                         return Err(Poison);
                     }
                 };
@@ -917,7 +917,12 @@ impl<'db> Eval<'db> {
         if fc.hir.lets.contains_key(n) {
             return self.module_let(file, n, span);
         }
-        if fc.imports.map.contains_key(n) {
+        if let Some(target) = fc.imports.map.get(n) {
+            // An import that did not resolve was reported where it is written; every use of
+            // it would only repeat that error, so uses are silent.
+            if target.is_none() {
+                return Err(Poison);
+            }
             return Err(self.error(
                 Code::TYPE_MISMATCH,
                 format!("`{n}` is a module, not a value"),

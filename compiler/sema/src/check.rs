@@ -66,7 +66,7 @@ pub fn app_template(
     let Some(a) = hir.apps.get(&app) else { return Err(None) };
     match resolve_template(db, project, file, &a.template.segments, a.template.range, false) {
         Ok((tf, tn)) => template_model(db, project, tf, tn).ok_or(None),
-        Err(d) => Err(Some(d)),
+        Err(d) => Err(d),
     }
 }
 

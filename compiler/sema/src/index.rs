@@ -241,6 +241,9 @@ pub enum Resolved {
     Unresolved,
     /// The first segments resolved to a module that has no item named by the next segment.
     NotInModule { module: SourceFile, name: Name },
+    /// The first segment is an import that did not resolve; that import is already reported,
+    /// so uses of it must not be reported again.
+    BrokenImport,
 }
 
 /// Resolves `a` (a local declaration) or `alias.Item` (a declaration of an imported module).
@@ -254,6 +257,7 @@ pub fn resolve_path(db: &dyn Db, project: Project, from: SourceFile, path: &[Nam
     }
     let imports = file_imports(db, project, from);
     match imports.map.get(first) {
+        Some(None) => Resolved::BrokenImport,
         Some(Some(module)) => match path.get(1) {
             None => Resolved::Module(*module),
             Some(second) => {

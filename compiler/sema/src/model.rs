@@ -102,7 +102,8 @@ pub fn template_model(db: &dyn Db, project: Project, file: SourceFile, name: Nam
     template_result(db, project, file, name).model.clone()
 }
 
-/// Resolves `path` (as written in `from`) to a template or schema declaration, or explains why not.
+/// Resolves `path` (as written in `from`) to a template or schema declaration, or explains why
+/// not. `Err(None)` means the path goes through an import that failed and was reported there.
 pub fn resolve_template(
     db: &dyn Db,
     project: Project,
@@ -110,17 +111,29 @@ pub fn resolve_template(
     path: &[Name],
     range: TextRange,
     allow_schema: bool,
-) -> Result<(SourceFile, Name), Box<Diagnostic>> {
+) -> Result<(SourceFile, Name), Option<Box<Diagnostic>>> {
+    resolve_template_inner(db, project, from, path, range, allow_schema).map_err(|d| d.map(Box::new))
+}
+
+fn resolve_template_inner(
+    db: &dyn Db,
+    project: Project,
+    from: SourceFile,
+    path: &[Name],
+    range: TextRange,
+    allow_schema: bool,
+) -> Result<(SourceFile, Name), Option<Diagnostic>> {
     let span = Span::new(from.id(db), range);
     let display = path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
     match resolve_path(db, project, from, path) {
+        Resolved::BrokenImport => Err(None),
         Resolved::Item { file, name, kind: ItemKind::Template } if path.len() <= 2 => Ok((file, name)),
         Resolved::Item { file, name, kind: ItemKind::Schema } if allow_schema && path.len() <= 2 => Ok((file, name)),
-        Resolved::Item { kind, .. } => Err(Box::new(
+        Resolved::Item { kind, .. } => Err(Some(
             Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is {}, not a template", kind.describe()))
                 .with_primary(span, "expected a template"),
         )),
-        Resolved::Module(_) => Err(Box::new(
+        Resolved::Module(_) => Err(Some(
             Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is a module, not a template"))
                 .with_primary(span, "expected a template")
                 .with_help(format!("name a template inside it: `{display}.<Template>`")),
@@ -141,7 +154,7 @@ pub fn resolve_template(
             if let Some(best) = suggest::best(&name, candidates) {
                 d = d.with_help(format!("did you mean `{best}`?"));
             }
-            Err(Box::new(d))
+            Err(Some(d))
         }
         Resolved::Unresolved => {
             let items = item_index(db, from);
@@ -159,7 +172,7 @@ pub fn resolve_template(
                     d = d.with_help(format!("did you mean `{best}`?"));
                 }
             }
-            Err(Box::new(d))
+            Err(Some(d))
         }
     }
 }
@@ -225,7 +238,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                     model.chain.extend(bm.chain.iter().cloned());
                 }
             }
-            Err(d) => diags.push(*d),
+            Err(d) => diags.extend(d.map(|d| *d)),
         }
     }
     let base_field_names: Vec<Name> = model.fields.keys().cloned().collect();

@@ -312,6 +312,8 @@ impl TypeLowering<'_> {
                 let display = format!("{}.{}", index.module_display(file), name);
                 Ty::Schema(SchemaRef { file, name, display: Name::from(display.as_str()) })
             }
+            // The failed import is reported where it is written.
+            Resolved::BrokenImport => Ty::Error,
             Resolved::Item { kind, .. } => self.error(
                 Code::UNKNOWN_TYPE,
                 format!("`{display}` is {}, not a type", kind.describe()),
