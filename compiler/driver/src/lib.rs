@@ -27,13 +27,23 @@ pub use vfs::{DirEntry, MemoryFs, Vfs};
 #[derive(Default, Clone)]
 pub struct Database {
     storage: salsa::Storage<Self>,
+    /// Threads a build may use; 0 and 1 both mean the calling thread only.
+    threads: usize,
 }
 
 #[salsa::db]
 impl salsa::Database for Database {}
 
 #[salsa::db]
-impl kdep_sema::Db for Database {}
+impl kdep_sema::Db for Database {
+    fn parallelism(&self) -> usize {
+        self.threads.max(1)
+    }
+
+    fn fork(&self) -> Option<Box<dyn kdep_sema::Db + Send>> {
+        (self.threads > 1).then(|| Box::new(self.clone()) as Box<dyn kdep_sema::Db + Send>)
+    }
+}
 
 /// Result of [`Workspace::build`].
 #[derive(Debug)]
@@ -60,13 +70,19 @@ impl Workspace {
     /// Locates the package containing `path` (a package folder or a file inside one), loads
     /// it, its dependencies and the stdlib.
     pub fn load(vfs: &dyn Vfs, path: &Path) -> Result<Workspace, LoadError> {
-        let root = loader::find_package_root(vfs, path)?;
-        let loaded = loader::load(vfs, &root, &kdep_stdlib::modules())?;
-        Ok(Workspace::from_loaded(loaded))
+        Workspace::load_with(vfs, path, 1)
     }
 
-    fn from_loaded(loaded: Loaded) -> Workspace {
-        let db = Database::default();
+    /// Like [`Workspace::load`], letting builds use up to `threads` threads. The output does
+    /// not depend on the thread count.
+    pub fn load_with(vfs: &dyn Vfs, path: &Path, threads: usize) -> Result<Workspace, LoadError> {
+        let root = loader::find_package_root(vfs, path)?;
+        let loaded = loader::load(vfs, &root, &kdep_stdlib::modules())?;
+        Ok(Workspace::from_loaded(loaded, threads))
+    }
+
+    fn from_loaded(loaded: Loaded, threads: usize) -> Workspace {
+        let db = Database { threads, ..Database::default() };
         let mut inputs = BTreeMap::new();
         for file in &loaded.files {
             if file.kind == loader::FileKind::Manifest {
