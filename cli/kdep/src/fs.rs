@@ -10,6 +10,11 @@ pub struct OsFs;
 
 impl Vfs for OsFs {
     fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+        // Opening a FIFO or a device named `*.kdep` would block or never end; only regular
+        // files (or symlinks to them) are sources.
+        if !std::fs::metadata(path)?.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+        }
         let file = std::fs::File::open(path)?;
         if file.metadata()?.len() > limit {
             return Err(io::Error::from(io::ErrorKind::FileTooLarge));
@@ -48,13 +53,35 @@ impl Vfs for OsFs {
 
 /// Writes `contents` to `path` atomically: a temporary file in the same folder is written,
 /// flushed and renamed over the target, so readers see the old or the new file, never a part.
+///
+/// Replacing a file must not change anything but its contents: a symlink is written through
+/// (the link stays, its target changes), the existing permissions are kept (a `0600` file must
+/// not become world-readable), and a read-only file is refused. The rename would bypass that
+/// last check, which root ignores anyway.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let resolved;
+    let mut path = path;
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        resolved = std::fs::canonicalize(path)?;
+        path = &resolved;
+    }
+    let existing = match std::fs::metadata(path) {
+        Ok(meta) => Some(meta.permissions()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    if existing.as_ref().is_some_and(std::fs::Permissions::readonly) {
+        return Err(io::Error::new(io::ErrorKind::PermissionDenied, "the file is read-only"));
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.kdep-tmp-{}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(contents)?;
+        if let Some(permissions) = existing {
+            file.set_permissions(permissions)?;
+        }
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

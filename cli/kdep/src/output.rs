@@ -14,8 +14,32 @@ use crate::fs::write_atomic;
 /// Marker file in every output folder kdep writes.
 pub const MARKER: &str = ".kdep-output";
 
+/// Stable file names of objects, in order: [`file_name`], with `~2`, `~3`, ... added to the stem
+/// of a name already taken. Distinct objects can share a name: two API groups may define the
+/// same kind, and characters a file name cannot hold (`system:admin`) become `-`. `~` never
+/// comes out of [`file_name`], so a suffixed name cannot collide with another object's.
+pub fn file_names(manifests: &[Manifest], json: bool) -> Vec<String> {
+    let ext = if json { ".json" } else { ".yaml" };
+    let mut taken = std::collections::HashSet::new();
+    manifests
+        .iter()
+        .map(|m| {
+            let name = file_name(m, json);
+            let stem = name.strip_suffix(ext).unwrap_or(&name).to_owned();
+            let mut candidate = name;
+            let mut n = 1;
+            while !taken.insert(candidate.clone()) {
+                n += 1;
+                candidate = format!("{stem}~{n}{ext}");
+            }
+            candidate
+        })
+        .collect()
+}
+
 /// Stable file name of an object: `<kind>_<namespace>_<name>.yaml`, or `<kind>_<name>.yaml`
-/// for cluster-scoped objects. Kubernetes names never contain `_`, so names cannot collide.
+/// for cluster-scoped objects, with characters other than ASCII letters, digits, `-` and `.`
+/// replaced by `-`. Kubernetes names never contain `_`, so the parts stay apart.
 pub fn file_name(m: &Manifest, json: bool) -> String {
     let kind = m.kind.to_ascii_lowercase();
     let ext = if json { "json" } else { "yaml" };

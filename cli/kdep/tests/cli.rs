@@ -274,3 +274,126 @@ fn explain_prints_code_documentation() {
     assert!(run.stdout.contains("K0301") || run.stdout.contains("locked"), "{}", run.stdout);
     assert_eq!(kdep(Path::new("."), &["explain", "K9999"]).code, 2);
 }
+
+#[cfg(unix)]
+#[test]
+fn fmt_keeps_permissions_and_symlinks_and_respects_read_only_files() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let pkg = scratch_package(&[("private.kdep", b"let   x=1\n"), ("target.txt", b"let   y=1\n")]);
+    let private = pkg.path().join("private.kdep");
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    symlink("target.txt", pkg.path().join("linked.kdep")).expect("symlink");
+    let run = kdep(pkg.path(), &["fmt", "private.kdep", "linked.kdep"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // Rewriting through a fresh temporary file used to leave it world-readable (0644) and
+    // replace the symlink with a regular file, leaving the real file unformatted.
+    let mode = std::fs::metadata(&private).expect("stat").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(std::fs::symlink_metadata(pkg.path().join("linked.kdep")).expect("stat").file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(pkg.path().join("target.txt")).expect("read"), "let y = 1\n");
+
+    // A read-only file is reported, not replaced (as root, writing would otherwise succeed).
+    let locked = pkg.path().join("locked.kdep");
+    std::fs::write(&locked, "let   z=1\n").expect("write");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+    let run = kdep(pkg.path(), &["fmt", "locked.kdep"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("read-only"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&locked).expect("read"), "let   z=1\n");
+    let leftovers: Vec<_> = std::fs::read_dir(pkg.path())
+        .expect("read_dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("kdep-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn editor_lock_files_are_ignored() {
+    // Emacs marks a file being edited with a dangling `.#name` symlink; it used to make
+    // `kdep check` and `kdep fmt` fail with an I/O error (exit 2).
+    let pkg = scratch_package(&[("main.kdep", b"let x = 1\n")]);
+    std::os::unix::fs::symlink("root@host.1234:1700000000", pkg.path().join(".#main.kdep")).expect("symlink");
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = kdep(pkg.path(), &["fmt", "--check"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn two_files_with_one_module_path_are_an_error() {
+    // `a.b.kdep` and `a/b.kdep` are both module `a.b`; one of them used to vanish silently,
+    // errors in it included.
+    let pkg = scratch_package(&[("a.b.kdep", b"let x = 1\n"), ("main.kdep", b"import a.b\nlet z = b.x\n")]);
+    std::fs::create_dir(pkg.path().join("a")).expect("mkdir");
+    std::fs::write(pkg.path().join("a/b.kdep"), "let x = nope\n").expect("write");
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("K0110"), "{}", run.stderr);
+    assert!(run.stderr.contains("a.b.kdep") && run.stderr.contains("a/b.kdep"), "{}", run.stderr);
+}
+
+#[test]
+fn json_diagnostics_for_many_errors_are_fast() {
+    // One label used to re-index the whole file, so this took minutes.
+    let source = "let x = 1\n".repeat(20_000);
+    let pkg = scratch_package(&[("dup.kdep", source.as_bytes())]);
+    let started = std::time::Instant::now();
+    let run = kdep(pkg.path(), &["check", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).expect("valid JSON");
+    assert!(doc.pointer("/summary/errors").and_then(serde_json::Value::as_u64).is_some_and(|n| n >= 19_999));
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "took {:?}", started.elapsed());
+}
+
+#[cfg(unix)]
+#[test]
+fn fifo_named_like_a_source_is_an_error_not_a_hang() {
+    let pkg = scratch_package(&[]);
+    let made = Command::new("mkfifo").arg(pkg.path().join("pipe.kdep")).status().expect("mkfifo runs");
+    assert!(made.success());
+    // Opening the FIFO for reading used to block forever waiting for a writer.
+    let run = kdep(pkg.path(), &["check"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+}
+
+#[test]
+fn output_dir_keeps_objects_whose_file_names_collide() {
+    // `system:admin` and `system-admin` are both valid ClusterRole names, and two API groups
+    // may define the same kind; their file names used to collide, so the folder silently held
+    // fewer objects than "wrote N objects" claimed.
+    let source = r#"template R {
+    name: string
+    emit { apiVersion = "rbac.authorization.k8s.io/v1", kind = "ClusterRole", metadata = { name = name }, rules = [] }
+}
+template D {
+    name: string
+    emit { apiVersion = "example.com/v1", kind = "Deployment", metadata = { name = name } }
+    emit { apiVersion = "apps/v1", kind = "Deployment", metadata = { name = name } }
+}
+app a = R { name = "system:admin" }
+app b = R { name = "system-admin" }
+app c = D { name = "web" }
+"#;
+    let pkg = scratch_package(&[("main.kdep", source.as_bytes())]);
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let mut names: Vec<String> = std::fs::read_dir(pkg.path().join("out"))
+        .expect("out")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "clusterrole_system-admin.yaml",
+            "clusterrole_system-admin~2.yaml",
+            "deployment_web.yaml",
+            "deployment_web~2.yaml"
+        ]
+    );
+}

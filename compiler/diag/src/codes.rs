@@ -72,6 +72,7 @@ codes! {
     NOT_A_TEMPLATE = "K0107", "not-a-template", Error, "something other than a template is instantiated or extended";
     LOCKFILE_OUTDATED = "K0108", "lockfile-outdated", Warning, "`kdep.lock` does not match the resolved dependencies";
     UNUSED_IMPORT = "K0109", "unused-import", Warning, "an import is never used";
+    DUPLICATE_MODULE = "K0110", "duplicate-module", Error, "two files of a package have the same module path";
 
     // Types and values.
     TYPE_MISMATCH = "K0201", "type-mismatch", Error, "a value does not have the type its position requires";

@@ -1,6 +1,6 @@
 //! Renderers: terminal reports through ariadne, and a versioned JSON document for CI.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
 
 use ariadne::{Color, Config, IndexType, Label as AriadneLabel, Report, ReportKind};
@@ -140,8 +140,28 @@ fn render_one(
     let mut files: BTreeSet<FileId> = BTreeSet::new();
     files.insert(primary.span.file);
     files.extend(diag.secondary.iter().map(|l| l.span.file));
-    let cache = ariadne::sources(files.into_iter().map(|f| (sources.path(f), sources.text(f).to_owned())));
+    let cache = ariadne::sources(files.into_iter().map(|f| (sources.path(f), visible_line_breaks(sources.text(f)))));
     builder.finish().write(cache, out)
+}
+
+/// The text ariadne shows: every line break other than `\n` and `\r\n` replaced by a visible
+/// symbol. ariadne also ends lines at a lone `\r`, vertical tab, form feed, NEL, U+2028 and
+/// U+2029, but the lexer, the JSON report and `kdep.dev/source` count only `\n`, so terminal
+/// line numbers would disagree with them and code hidden in a comment would look live. Each
+/// replacement is one character, so the character offsets of labels stay valid.
+fn visible_line_breaks(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(match c {
+            '\r' if chars.peek() != Some(&'\n') => '␍',
+            '\x0B' => '␋',
+            '\x0C' => '␌',
+            '\u{85}' | '\u{2028}' | '\u{2029}' => '␤',
+            c => c,
+        });
+    }
+    out
 }
 
 /// Number of characters before byte `offset` (clamped to the text and to a char boundary).
@@ -159,7 +179,8 @@ pub const JSON_FORMAT_VERSION: u32 = 1;
 /// Renders diagnostics as one JSON document:
 /// `{"version":1,"diagnostics":[...],"summary":{"errors":N,"warnings":N}}`.
 pub fn render_json(diags: &[Diagnostic], sources: &dyn Sources) -> Value {
-    let items: Vec<Value> = diags.iter().map(|d| diagnostic_json(d, sources)).collect();
+    let mut indexes = IndexCache { sources, files: HashMap::new() };
+    let items: Vec<Value> = diags.iter().map(|d| diagnostic_json(d, &mut indexes)).collect();
     let (errors, warnings) = count(diags);
     json!({
         "version": JSON_FORMAT_VERSION,
@@ -168,12 +189,29 @@ pub fn render_json(diags: &[Diagnostic], sources: &dyn Sources) -> Value {
     })
 }
 
-fn diagnostic_json(diag: &Diagnostic, sources: &dyn Sources) -> Value {
-    let label_json = |label: &crate::Label| {
-        let text = sources.text(label.span.file);
-        let index = LineIndex::new(text);
-        let start = index.line_col(text, label.span.range.start);
-        let end = index.line_col(text, label.span.range.end);
+/// Each file's text and line index, built once per document: a package can produce tens of
+/// thousands of diagnostics, and indexing the file again for each label made JSON output
+/// quadratic in the file size.
+struct IndexCache<'a> {
+    sources: &'a dyn Sources,
+    files: HashMap<FileId, (&'a str, LineIndex)>,
+}
+
+impl IndexCache<'_> {
+    fn line_cols(&mut self, file: FileId, start: u32, end: u32) -> (crate::LineCol, crate::LineCol) {
+        let sources = self.sources;
+        let (text, index) = self.files.entry(file).or_insert_with(|| {
+            let text = sources.text(file);
+            (text, LineIndex::new(text))
+        });
+        (index.line_col(text, start), index.line_col(text, end))
+    }
+}
+
+fn diagnostic_json(diag: &Diagnostic, indexes: &mut IndexCache<'_>) -> Value {
+    let sources = indexes.sources;
+    let mut label_json = |label: &crate::Label| {
+        let (start, end) = indexes.line_cols(label.span.file, label.span.range.start, label.span.range.end);
         json!({
             "file": sources.path(label.span.file),
             "byte_start": label.span.range.start,
@@ -185,13 +223,15 @@ fn diagnostic_json(diag: &Diagnostic, sources: &dyn Sources) -> Value {
             "message": label.message,
         })
     };
+    let primary = diag.primary.as_ref().map(&mut label_json);
+    let secondary: Vec<Value> = diag.secondary.iter().map(&mut label_json).collect();
     json!({
         "code": diag.code.id,
         "name": diag.code.name,
         "severity": diag.severity.as_str(),
         "message": diag.message,
-        "primary": diag.primary.as_ref().map(label_json),
-        "secondary": diag.secondary.iter().map(label_json).collect::<Vec<_>>(),
+        "primary": primary,
+        "secondary": secondary,
         "help": diag.help,
         "notes": diag.notes,
         "fix": diag.fix.as_ref().map(|fix| json!({
@@ -289,6 +329,36 @@ mod tests {
         assert_eq!(sources.reads.get(), 1);
         assert_eq!(doc.pointer("/diagnostics/999/primary/line"), Some(&json!(1000)));
         assert_eq!(doc.pointer("/diagnostics/999/primary/column"), Some(&json!(5)));
+    }
+
+    struct One(&'static str);
+    impl Sources for One {
+        fn path(&self, _: FileId) -> String {
+            "main.kdep".into()
+        }
+        fn text(&self, _: FileId) -> &str {
+            self.0
+        }
+    }
+
+    #[test]
+    fn terminal_and_json_agree_on_lines() {
+        // Only `\n` ends a line for the lexer, `kdep.dev/source` and the JSON report; ariadne
+        // also breaks lines at a lone `\r`, form feed, NEL and U+2028/9, so a lone `\r` inside a
+        // comment moved every later diagnostic down a line in the terminal only (and showed the
+        // commented-out rest as code).
+        let text = "// a\rlet hidden = 1\u{2028}x\nlet x = $\n";
+        let offset = u32::try_from(text.find('$').unwrap_or(0)).unwrap_or(0);
+        let diag = Diagnostic::error(Code::INVALID_CHARACTER, "invalid character `$`")
+            .with_primary(Span::new(FileId(0), TextRange::new(offset, offset + 1)), "no token starts with this");
+        let json = render_json(std::slice::from_ref(&diag), &One(text));
+        assert_eq!(json.pointer("/diagnostics/0/primary/line"), Some(&json!(2)));
+        assert_eq!(json.pointer("/diagnostics/0/primary/column"), Some(&json!(9)));
+        let rendered = render_to_string(&diag, &One(text));
+        assert!(rendered.contains("main.kdep:2:9"), "{rendered}");
+        let on_comment = diag.with_primary(Span::new(FileId(0), TextRange::new(0, 4)), "here");
+        let rendered = render_to_string(&on_comment, &One(text));
+        assert!(rendered.contains("// a␍let hidden = 1␤x"), "{rendered}");
     }
 
     #[test]

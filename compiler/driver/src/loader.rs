@@ -335,9 +335,24 @@ impl Loader<'_> {
                 }
             };
             let id = self.add_file(FileKind::Source, Some(idx), module.clone(), path.clone(), display, text);
-            if let Some(pkg) = self.out.packages.get_mut(idx) {
-                pkg.modules.insert(module, id);
+            let Some(pkg) = self.out.packages.get_mut(idx) else { continue };
+            // `a.b.kdep` and `a/b.kdep` are both module `a.b`. Keeping the first and reporting
+            // both stops the second (and its errors) from disappearing without a word.
+            if let Some(&first) = pkg.modules.get(&module) {
+                let first_display = self.out.files.get(first.0 as usize).map_or("", |f| f.display_path.as_str());
+                let second_display = self.out.files.get(id.0 as usize).map_or("", |f| f.display_path.as_str());
+                self.out.diagnostics.push(
+                    Diagnostic::error(
+                        Code::DUPLICATE_MODULE,
+                        format!("`{first_display}` and `{second_display}` are both module `{module}`"),
+                    )
+                    .with_primary(Span::new(id, TextRange::empty(0)), "this file is not loaded")
+                    .with_secondary(Span::new(first, TextRange::empty(0)), format!("this file is module `{module}`"))
+                    .with_help("rename one of the files; keep dots out of file and folder names"),
+                );
+                continue;
             }
+            pkg.modules.insert(module, id);
         }
         Ok(())
     }
@@ -353,7 +368,9 @@ impl Loader<'_> {
                     continue;
                 }
                 self.collect(root, &entry.path, out)?;
-            } else if name.ends_with(".kdep") {
+            } else if name.ends_with(".kdep") && !name.starts_with('.') {
+                // Hidden files are skipped like hidden folders: editors keep lock files such as
+                // Emacs' `.#main.kdep` (a dangling symlink) next to the file being edited.
                 out.push(entry.path);
             }
         }

@@ -10,7 +10,7 @@ use kdep_sema::model::template_model;
 use kdep_sema::suggest;
 
 use crate::interp::{Eval, Instance};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, ObjectError};
 use crate::value::{Layer, Map, Origin, Value};
 
 /// The result of evaluating one app in one environment.
@@ -78,11 +78,17 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         let Ok(value) = ev.root_expr(&emit.value, &mut ctx) else { continue };
         match Manifest::from_object(value, &app, app_span, &source_display) {
             Ok(m) => objects.push(m),
-            Err(problem) => ev.diags.push(
+            Err(ObjectError::Invalid(problem)) => ev.diags.push(
                 Diagnostic::error(Code::INVALID_EMIT, problem)
                     .with_primary(emit.span, "emitted here")
                     .with_secondary(app_span, format!("for app `{app}`"))
                     .with_help("an emitted object needs string fields `apiVersion`, `kind` and `metadata.name`"),
+            ),
+            Err(ObjectError::TooLarge(problem)) => ev.diags.push(
+                Diagnostic::error(Code::EVALUATION_LIMIT, problem)
+                    .with_primary(emit.span, "emitted here")
+                    .with_secondary(app_span, format!("for app `{app}`"))
+                    .with_help("a value reused in many places is written out in full at each of them"),
             ),
         }
     }

@@ -833,13 +833,25 @@ fn to_string(args: &[Value]) -> Result<Value, String> {
     display_scalar(arg(args, 0)?).map(Value::from)
 }
 
+/// Rejects a value whose text would exceed the string limit before writing it: shared parts
+/// make the text exponential in the value's memory size, so writing first could exhaust memory.
+fn check_written_size(v: &Value) -> Result<(), String> {
+    if v.written_size(MAX_STRING_BYTES) > MAX_STRING_BYTES {
+        return Err(format!("the value is too large to write out: more than {MAX_STRING_BYTES} bytes"));
+    }
+    Ok(())
+}
+
 fn to_json(args: &[Value]) -> Result<Value, String> {
-    let json = arg(args, 0)?.to_json()?;
+    let v = arg(args, 0)?;
+    check_written_size(v)?;
+    let json = v.to_json()?;
     checked_string(json.to_string())
 }
 
 fn to_yaml(args: &[Value]) -> Result<Value, String> {
     let v = arg(args, 0)?;
+    check_written_size(v)?;
     // Non-finite floats would print as `.nan`/`.inf`, which is valid YAML; nothing to reject.
     checked_string(emit::to_yaml_value(v))
 }
@@ -904,6 +916,19 @@ mod tests {
         match call(name, args) {
             Ok(v) => v.to_string(),
             Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn serialising_shared_values_is_bounded() {
+        // Each doubling shares the previous list twice; writing it out is exponential.
+        let mut v = Value::list(vec![Value::from("x")]);
+        for _ in 0..60 {
+            v = Value::list(vec![v.clone(), v]);
+        }
+        for name in ["to_yaml", "to_json"] {
+            let err = show(name, vec![v.clone()]);
+            assert!(err.starts_with("error: the value is too large"), "{name}: {err}");
         }
     }
 

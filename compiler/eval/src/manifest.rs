@@ -22,7 +22,7 @@
 use kdep_diag::{Code, Diagnostic, Span};
 use rustc_hash::FxHashMap;
 
-use crate::value::{Layer, Map, Origin, Value};
+use crate::value::{Layer, Map, Origin, Value, MAX_OBJECT_BYTES};
 
 /// The label saying which tool manages an object.
 pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
@@ -52,13 +52,38 @@ pub struct Manifest {
     pub source_display: String,
 }
 
+/// Why an emitted value cannot become a manifest.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectError {
+    /// Not an object with string `apiVersion`, `kind` and `metadata.name` (`K0406 invalid-emit`).
+    Invalid(String),
+    /// Too large to write out (`K0404 evaluation-limit`).
+    TooLarge(String),
+}
+
+impl std::fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ObjectError::Invalid(m) | ObjectError::TooLarge(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for ObjectError {
+    fn from(message: String) -> Self {
+        ObjectError::Invalid(message)
+    }
+}
+
 impl Manifest {
     /// Builds a manifest from an emitted object, reading `apiVersion`, `kind`, `metadata.name`
-    /// and `metadata.namespace` from it. The error says what is missing (the evaluator reports
-    /// it as `K0406 invalid-emit`).
-    pub fn from_object(object: Value, app: &str, source: Span, source_display: &str) -> Result<Manifest, String> {
+    /// and `metadata.namespace` from it. The error says what is wrong.
+    pub fn from_object(object: Value, app: &str, source: Span, source_display: &str) -> Result<Manifest, ObjectError> {
         let Some(map) = object.as_map() else {
-            return Err(format!("an emitted value must be an object, found {}", object.type_name()));
+            return Err(ObjectError::Invalid(format!(
+                "an emitted value must be an object, found {}",
+                object.type_name()
+            )));
         };
         let field = |path: &[&str]| -> Result<String, String> {
             let dotted = path.join(".");
@@ -74,10 +99,17 @@ impl Manifest {
         let api_version = field(&["apiVersion"])?;
         let kind = field(&["kind"])?;
         if map.get("metadata").and_then(Value::as_map).is_none() {
-            return Err("an emitted object has no `metadata` object".to_owned());
+            return Err(ObjectError::Invalid("an emitted object has no `metadata` object".to_owned()));
         }
         let name = field(&["metadata", "name"])?;
         let namespace = object.get_path(&["metadata", "namespace"]).and_then(Value::as_str).map(str::to_owned);
+        if object.written_size(MAX_OBJECT_BYTES) > MAX_OBJECT_BYTES {
+            return Err(ObjectError::TooLarge(format!(
+                "an emitted object is too large: written out, it would exceed {} MiB (values shared \
+                 between fields count once per place they appear)",
+                MAX_OBJECT_BYTES / (1024 * 1024)
+            )));
+        }
         Ok(Manifest {
             object,
             api_version,
@@ -267,7 +299,9 @@ mod tests {
             (m.group(), m.kind.as_str(), m.name.as_str(), m.namespace.as_deref()),
             ("apps", "Deployment", "web", Some("ns"))
         );
-        let err = |v: Value| Manifest::from_object(v, "a", span(0, 0), "a.kdep:1").err().unwrap_or_default();
+        let err = |v: Value| {
+            Manifest::from_object(v, "a", span(0, 0), "a.kdep:1").err().map(|e| e.to_string()).unwrap_or_default()
+        };
         assert_eq!(err(Value::Int(1)), "an emitted value must be an object, found int");
         assert_eq!(err(Value::empty_map()), "an emitted object has no `apiVersion`");
         let mut no_meta = Map::new();
@@ -401,5 +435,28 @@ mod tests {
         assert!(diags.is_empty());
         let objects: Vec<Value> = out.into_iter().map(|m| m.object).collect();
         insta::assert_snapshot!(to_yaml_stream(&objects));
+    }
+
+    /// A list holding two references to the previous one, `depth` times: `2^depth` leaves
+    /// written out, from a few lines of source.
+    fn doubling(depth: usize) -> Value {
+        let mut v = Value::list(vec![Value::from("x")]);
+        for _ in 0..depth {
+            v = Value::list(vec![v.clone(), v]);
+        }
+        v
+    }
+
+    #[test]
+    fn objects_too_large_to_write_are_rejected() {
+        // Shared parts are written out at every place they appear, so 60 doublings used to make
+        // `kdep build` allocate until the process was killed.
+        let object = obj("v1", "ConfigMap", "bomb", &[("data", doubling(60))]);
+        let err = Manifest::from_object(object, "a", span(0, 0), "a.kdep:1").err();
+        assert!(matches!(err, Some(ObjectError::TooLarge(_))), "{err:?}");
+        let err = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("too large"), "{err}");
+        let fine = obj("v1", "ConfigMap", "ok", &[("data", doubling(10))]);
+        assert!(Manifest::from_object(fine, "a", span(0, 0), "a.kdep:1").is_ok());
     }
 }

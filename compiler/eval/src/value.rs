@@ -193,7 +193,58 @@ impl Map {
 impl PartialEq for Map {
     /// Maps are equal when they have the same keys with equal values, in any order.
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.entries.iter().all(|(k, e)| other.get(k).is_some_and(|v| *v == e.value))
+        maps_equal(self, other, &mut SharedPairs::default())
+    }
+}
+
+/// Pairs of shared lists or maps (by address) already found equal during one comparison.
+///
+/// Values share their lists and maps, so a few `let`s that each pair up the previous value
+/// build a tree with 2^n leaves in n nodes; comparing two such trees built separately visited
+/// every leaf. Remembering equal pairs makes each pair of nodes compare once. The set is only
+/// allocated when two distinct collections are compared.
+#[derive(Default)]
+struct SharedPairs(Option<rustc_hash::FxHashSet<(usize, usize)>>);
+
+impl SharedPairs {
+    fn contains(&self, pair: (usize, usize)) -> bool {
+        self.0.as_ref().is_some_and(|set| set.contains(&pair))
+    }
+
+    fn insert(&mut self, pair: (usize, usize)) {
+        self.0.get_or_insert_with(Default::default).insert(pair);
+    }
+}
+
+fn maps_equal(a: &Map, b: &Map, seen: &mut SharedPairs) -> bool {
+    a.len() == b.len() && a.entries.iter().all(|(k, e)| b.get(k).is_some_and(|v| values_equal(&e.value, v, seen)))
+}
+
+fn values_equal(a: &Value, b: &Value, seen: &mut SharedPairs) -> bool {
+    match (a, b) {
+        (Value::List(x), Value::List(y)) => {
+            let pair = (Arc::as_ptr(x) as usize, Arc::as_ptr(y) as usize);
+            if Arc::ptr_eq(x, y) || seen.contains(pair) {
+                return true;
+            }
+            let equal = x.len() == y.len() && x.iter().zip(y.iter()).all(|(a, b)| values_equal(a, b, seen));
+            if equal {
+                seen.insert(pair);
+            }
+            equal
+        }
+        (Value::Map(x), Value::Map(y)) => {
+            let pair = (Arc::as_ptr(x) as usize, Arc::as_ptr(y) as usize);
+            if Arc::ptr_eq(x, y) || seen.contains(pair) {
+                return true;
+            }
+            let equal = maps_equal(x, y, seen);
+            if equal {
+                seen.insert(pair);
+            }
+            equal
+        }
+        _ => a == b,
     }
 }
 
@@ -213,16 +264,59 @@ impl PartialEq for Value {
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Quantity(a), Value::Quantity(b)) => a == b,
             (Value::Duration(a), Value::Duration(b)) => a == b,
-            (Value::List(a), Value::List(b)) => Arc::ptr_eq(a, b) || a == b,
-            (Value::Map(a), Value::Map(b)) => Arc::ptr_eq(a, b) || a == b,
+            (Value::List(_), Value::List(_)) | (Value::Map(_), Value::Map(_)) => {
+                values_equal(self, other, &mut SharedPairs::default())
+            }
             _ => false,
         }
     }
 }
 
+/// Largest [`Value::written_size`] of one emitted object: far above what the Kubernetes API
+/// server stores in one object (about 1.5 MiB), far below what exhausts memory.
+pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
+
 impl Value {
     pub fn str(s: impl Into<Arc<str>>) -> Value {
         Value::Str(s.into())
+    }
+
+    /// Roughly how many bytes writing this value out takes, counting a shared list, map or
+    /// string at every place it appears, as the writers do. Lists and maps share their
+    /// contents, so a few `let`s that each double the previous value have an exponential
+    /// written size in linear memory; counting stops as soon as it passes `limit`, which keeps
+    /// this check linear too. The result is only meaningful up to `limit`.
+    pub fn written_size(&self, limit: usize) -> usize {
+        let mut acc = 0;
+        self.add_written_size(&mut acc, limit);
+        acc
+    }
+
+    fn add_written_size(&self, acc: &mut usize, limit: usize) {
+        match self {
+            Value::Str(s) => *acc = acc.saturating_add(s.len() + 2),
+            Value::List(items) => {
+                *acc = acc.saturating_add(2);
+                for item in items.iter() {
+                    if *acc > limit {
+                        return;
+                    }
+                    item.add_written_size(acc, limit);
+                }
+            }
+            Value::Map(map) => {
+                *acc = acc.saturating_add(2);
+                for (key, value) in map.iter() {
+                    if *acc > limit {
+                        return;
+                    }
+                    *acc = acc.saturating_add(key.len() + 2);
+                    value.add_written_size(acc, limit);
+                }
+            }
+            // Numbers, quantities and durations: a short token each.
+            _ => *acc = acc.saturating_add(8),
+        }
     }
 
     pub fn list(items: Vec<Value>) -> Value {
@@ -625,6 +719,24 @@ mod tests {
         let mut with_origin = Map::new();
         with_origin.insert("a", Value::Int(1), Origin::new(None, Layer::App { app: "x".into() }));
         assert_eq!(Value::map(with_origin), map(&[("a", 1.into())]));
+    }
+
+    #[test]
+    fn equality_of_shared_trees_is_fast() {
+        // Two separately built trees of 2^60 leaves in 60 nodes each: comparing them used to
+        // visit every leaf.
+        let doubling = |leaf: &str| {
+            let mut v = Value::list(vec![Value::from(leaf)]);
+            for i in 0..60 {
+                let mut m = Map::new();
+                m.insert("l", v.clone(), Origin::computed());
+                m.insert("r", v, Origin::computed());
+                v = if i % 2 == 0 { Value::map(m) } else { Value::list(vec![Value::map(m.clone()), Value::map(m)]) };
+            }
+            v
+        };
+        assert_eq!(doubling("x"), doubling("x"));
+        assert_ne!(doubling("x"), doubling("y"));
     }
 
     #[test]

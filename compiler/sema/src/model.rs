@@ -112,32 +112,21 @@ pub fn resolve_template(
     range: TextRange,
     allow_schema: bool,
 ) -> Result<(SourceFile, Name), Option<Box<Diagnostic>>> {
-    resolve_template_inner(db, project, from, path, range, allow_schema).map_err(|d| d.map(Box::new))
-}
-
-fn resolve_template_inner(
-    db: &dyn Db,
-    project: Project,
-    from: SourceFile,
-    path: &[Name],
-    range: TextRange,
-    allow_schema: bool,
-) -> Result<(SourceFile, Name), Option<Diagnostic>> {
     let span = Span::new(from.id(db), range);
     let display = path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
     match resolve_path(db, project, from, path) {
         Resolved::BrokenImport => Err(None),
         Resolved::Item { file, name, kind: ItemKind::Template } if path.len() <= 2 => Ok((file, name)),
         Resolved::Item { file, name, kind: ItemKind::Schema } if allow_schema && path.len() <= 2 => Ok((file, name)),
-        Resolved::Item { kind, .. } => Err(Some(
+        Resolved::Item { kind, .. } => Err(Some(Box::new(
             Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is {}, not a template", kind.describe()))
                 .with_primary(span, "expected a template"),
-        )),
-        Resolved::Module(_) => Err(Some(
+        ))),
+        Resolved::Module(_) => Err(Some(Box::new(
             Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is a module, not a template"))
                 .with_primary(span, "expected a template")
                 .with_help(format!("name a template inside it: `{display}.<Template>`")),
-        )),
+        ))),
         Resolved::NotInModule { module, name } => {
             let items = item_index(db, module);
             let candidates = items
@@ -154,7 +143,7 @@ fn resolve_template_inner(
             if let Some(best) = suggest::best(&name, candidates) {
                 d = d.with_help(format!("did you mean `{best}`?"));
             }
-            Err(Some(d))
+            Err(Some(Box::new(d)))
         }
         Resolved::Unresolved => {
             let items = item_index(db, from);
@@ -172,7 +161,7 @@ fn resolve_template_inner(
                     d = d.with_help(format!("did you mean `{best}`?"));
                 }
             }
-            Err(Some(d))
+            Err(Some(Box::new(d)))
         }
     }
 }

@@ -584,6 +584,15 @@ impl<'a> Driver<'a> {
         let raw = self.text.get(start..end).unwrap_or("");
         let trimmed = raw.trim_end_matches('\r');
         let end = start + trimmed.len();
+        // Editors end a line at a lone `\r`, but a comment runs to `\n`: code after the `\r`
+        // would look live while kdep ignores it.
+        if let Some(cr) = trimmed.find('\r') {
+            let at = start + cr;
+            let diag = Diagnostic::error(Code::INVALID_CHARACTER, "carriage return inside a comment")
+                .with_primary(self.span(at, at + 1), "editors end the line here; kdep reads on to the next `\\n`")
+                .with_help("save the file with `\\n` or `\\r\\n` line endings");
+            self.report(diag);
+        }
         let is_doc = trimmed.starts_with("///") && !trimmed.starts_with("////");
         let kind = if is_doc { CommentKind::Doc } else { CommentKind::Line };
         self.out.comments.push(Comment { kind, range: range(start, end) });

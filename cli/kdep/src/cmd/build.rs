@@ -84,15 +84,17 @@ impl BuildArgs {
     fn write_output(&self, build: &kdep_compiler::Build, objects: &[kdep_compiler::Value]) -> Exit {
         match &self.output {
             Some(dir) => {
+                let names = output::file_names(&build.manifests, self.format == OutputFormat::Json);
                 let files = build
                     .manifests
                     .iter()
-                    .map(|m| {
+                    .zip(names)
+                    .map(|(m, name)| {
                         let text = match self.format {
                             OutputFormat::Yaml => emit::to_yaml_stream(std::slice::from_ref(&m.object)),
                             OutputFormat::Json => emit::to_json(std::slice::from_ref(&m.object)),
                         };
-                        (output::file_name(m, self.format == OutputFormat::Json), text)
+                        (name, text)
                     })
                     .collect::<Vec<_>>();
                 match output::replace_dir(dir, &files) {

@@ -52,7 +52,9 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
             if !name.starts_with('.') && name != "target" && name != "node_modules" {
                 collect(&p, out)?;
             }
-        } else if name.ends_with(".kdep") {
+        } else if name.ends_with(".kdep") && !name.starts_with('.') {
+            // Hidden files are skipped like hidden folders: editors keep lock files such as
+            // Emacs' `.#main.kdep` (a dangling symlink) next to the file being edited.
             out.push(p);
         }
     }
