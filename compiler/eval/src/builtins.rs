@@ -631,7 +631,7 @@ fn sum(args: &[Value]) -> Result<Value, String> {
                 let Value::Quantity(x) = v else { return Err(mixed(v)) };
                 acc = acc.checked_add(x).map_err(|e| e.reason)?;
             }
-            Ok(Value::Quantity(acc))
+            Ok(Value::from(acc))
         }
         Value::Duration(_) => {
             let mut acc = Duration::from_nanos(0);
@@ -741,7 +741,7 @@ fn omit(args: &[Value]) -> Result<Value, String> {
 // Quantities, durations and conversions.
 
 fn quantity(args: &[Value]) -> Result<Value, String> {
-    Quantity::parse(str_arg(args, 0)?).map(Value::Quantity).map_err(|e| e.to_string())
+    Quantity::parse(str_arg(args, 0)?).map(Value::from).map_err(|e| e.to_string())
 }
 
 fn duration(args: &[Value]) -> Result<Value, String> {
@@ -892,7 +892,7 @@ mod tests {
     }
 
     fn q(text: &str) -> Value {
-        Value::Quantity(Quantity::parse(text).unwrap_or_else(|e| panic!("{e}")))
+        Value::from(Quantity::parse(text).unwrap_or_else(|e| panic!("{e}")))
     }
 
     fn d(text: &str) -> Value {

@@ -137,7 +137,7 @@ impl Eval<'_> {
             (Ty::Quantity(b), Value::Str(text)) => match Quantity::parse(text) {
                 Ok(q) => {
                     Self::range_check(what, b, &q, &q.as_written(), out);
-                    Ok(Value::Quantity(q))
+                    Ok(Value::from(q))
                 }
                 Err(e) => {
                     out.push(Violation {
@@ -153,7 +153,7 @@ impl Eval<'_> {
             (Ty::Quantity(b), Value::Int(i)) => {
                 let q = Quantity::from_int(*i);
                 Self::range_check(what, b, &q, &q.as_written(), out);
-                Ok(Value::Quantity(q))
+                Ok(Value::from(q))
             }
             (Ty::Quantity(b), Value::Quantity(q)) => {
                 Self::range_check(what, b, q, &q.as_written(), out);

@@ -410,7 +410,7 @@ mod tests {
     }
 
     fn qty(text: &str) -> Value {
-        Value::Quantity(Quantity::parse(text).unwrap_or_else(|e| panic!("{e}")))
+        Value::from(Quantity::parse(text).unwrap_or_else(|e| panic!("{e}")))
     }
 
     /// Every string a careless emitter gets wrong.
@@ -806,7 +806,7 @@ mod tests {
             any::<f64>().prop_map(Value::Float),
             arb_string().prop_map(Value::from),
             proptest::sample::select(&["500m", "1.5Gi", "1e3", "2", "0.5"][..])
-                .prop_map(|t| Value::Quantity(Quantity::parse(t).unwrap_or_else(|_| Quantity::from_int(0)))),
+                .prop_map(|t| Value::from(Quantity::parse(t).unwrap_or_else(|_| Quantity::from_int(0)))),
             proptest::sample::select(&["1h30m", "10s", "0"][..])
                 .prop_map(|t| Value::Duration(Duration::parse(t).unwrap_or_else(|_| Duration::from_nanos(0)))),
         ];

@@ -732,7 +732,7 @@ impl<'db> Eval<'db> {
                     (UnaryOp::Neg, Value::Float(x)) => Ok(Value::Float(-x)),
                     (UnaryOp::Neg, Value::Quantity(q)) => q
                         .checked_neg()
-                        .map(Value::Quantity)
+                        .map(Value::from)
                         .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
                     (UnaryOp::Neg, Value::Duration(d)) => d
                         .checked_neg()
@@ -1281,15 +1281,15 @@ impl<'db> Eval<'db> {
             (BinaryOp::Add, V::Map(x), V::Map(y)) => Ok(V::map(x.merge(y))),
             (BinaryOp::Add, V::Quantity(x), V::Quantity(y)) => x
                 .checked_add(y)
-                .map(V::Quantity)
+                .map(V::from)
                 .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
             (BinaryOp::Sub, V::Quantity(x), V::Quantity(y)) => x
                 .checked_sub(y)
-                .map(V::Quantity)
+                .map(V::from)
                 .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
             (BinaryOp::Mul, V::Quantity(x), V::Int(y)) | (BinaryOp::Mul, V::Int(y), V::Quantity(x)) => x
                 .checked_mul_int(*y)
-                .map(V::Quantity)
+                .map(V::from)
                 .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
             (BinaryOp::Add, V::Duration(x), V::Duration(y)) => x
                 .checked_add(y)
@@ -1397,9 +1397,9 @@ fn as_f64(v: &Value) -> f64 {
 /// A string next to a quantity or duration is read as one (`limits.memory >= "1Gi"`).
 fn coerce_pair(v: &Value, other: &Value) -> Value {
     match (v, other) {
-        (Value::Str(s), Value::Quantity(_)) => Quantity::parse(s).map(Value::Quantity).unwrap_or_else(|_| v.clone()),
+        (Value::Str(s), Value::Quantity(_)) => Quantity::parse(s).map(Value::from).unwrap_or_else(|_| v.clone()),
         (Value::Str(s), Value::Duration(_)) => Duration::parse(s).map(Value::Duration).unwrap_or_else(|_| v.clone()),
-        (Value::Int(i), Value::Quantity(_)) => Value::Quantity(Quantity::from_int(*i)),
+        (Value::Int(i), Value::Quantity(_)) => Value::from(Quantity::from_int(*i)),
         _ => v.clone(),
     }
 }
