@@ -119,15 +119,19 @@ fn render_one(
         Severity::Warning => Color::Yellow,
         Severity::Note => Color::Cyan,
     };
-    builder = builder.with_label(
-        AriadneLabel::new(span_of(primary)).with_message(&primary.message).with_color(primary_color).with_order(0),
-    );
-    for (i, label) in diag.secondary.iter().enumerate() {
+    // Labels are ordered with the primary's file first and by position within each file:
+    // ariadne starts a new excerpt (headed with the primary's position) whenever a label's line
+    // goes backwards, which would show a wrong line number above a label placed earlier in the
+    // same file.
+    let mut labels: Vec<(&crate::Label, Color)> = vec![(primary, primary_color)];
+    labels.extend(diag.secondary.iter().map(|l| (l, Color::Blue)));
+    labels.sort_by_key(|(l, _)| (l.span.file != primary.span.file, l.span.file, l.span.range.start));
+    for (order, (label, color)) in labels.into_iter().enumerate() {
         builder = builder.with_label(
             AriadneLabel::new(span_of(label))
                 .with_message(&label.message)
-                .with_color(Color::Blue)
-                .with_order(i32::try_from(i + 1).unwrap_or(i32::MAX)),
+                .with_color(color)
+                .with_order(i32::try_from(order).unwrap_or(i32::MAX)),
         );
     }
     for help in &diag.help {
@@ -359,6 +363,25 @@ mod tests {
         let on_comment = diag.with_primary(Span::new(FileId(0), TextRange::new(0, 4)), "here");
         let rendered = render_to_string(&on_comment, &One(text));
         assert!(rendered.contains("// a␍let hidden = 1␤x"), "{rendered}");
+    }
+
+    #[test]
+    fn labels_in_one_file_share_one_excerpt_with_true_line_numbers() {
+        struct One;
+        impl Sources for One {
+            fn path(&self, _: FileId) -> String {
+                "app.kdep".into()
+            }
+            fn text(&self, _: FileId) -> &str {
+                "app one = Web {}\n\napp two = Web {}\n"
+            }
+        }
+        let diag = Diagnostic::error(Code::DUPLICATE_OBJECT, "emitted twice")
+            .with_primary(Span::new(FileId(0), TextRange::new(22, 25)), "emitted again here")
+            .with_secondary(Span::new(FileId(0), TextRange::new(4, 7)), "first emitted here");
+        let text = render_to_string(&diag, &One);
+        assert_eq!(text.matches("app.kdep:").count(), 1, "{text}");
+        assert!(text.contains("app.kdep:3:5"), "{text}");
     }
 
     #[test]

@@ -95,7 +95,22 @@ pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
         out
     });
     let mut out: Vec<Diagnostic> = per_file.into_iter().flatten().collect();
-    out.extend(app::environment_infos(db, project).diagnostics.iter().cloned());
+    let infos = app::environment_infos(db, project);
+    out.extend(infos.diagnostics.iter().cloned());
+    // Objects that collide (same kind, namespace and name) are found when manifests are
+    // finalised, so `check` finalises each environment's objects too: whatever `build` would
+    // reject, `check` reports. The per-app evaluations above are memoised, so this re-reads them.
+    for env in &envs {
+        let namespace =
+            env.as_ref().and_then(|e| infos.list.iter().find(|i| *i.name == **e)).and_then(|i| i.namespace.clone());
+        let mut objects = Vec::new();
+        for file in files.iter().filter(|f| root.contains(f)) {
+            for name in file_hir(db, *file).apps.keys() {
+                objects.extend(app::eval_app(db, project, *file, name.clone(), env.clone()).objects.iter().cloned());
+            }
+        }
+        out.extend(manifest::finalize(objects, namespace.as_deref()).1);
+    }
     kdep_diag::normalize(&mut out);
     out
 }
