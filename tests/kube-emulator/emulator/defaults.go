@@ -58,21 +58,38 @@ func isZeroDefault(raw json.RawMessage) bool {
 	return false
 }
 
+// v3Defaults fills the declarative `default`s of the v3 schema into absent or null
+// properties, at every depth the walk reaches.
 func (s *Server) v3Defaults(obj map[string]interface{}, sc *v3Schema, depth int) {
+	s.walkSchema(obj, sc, depth, func(o map[string]interface{}, key string, prop *v3Schema, declared bool) bool {
+		if v, present := o[key]; declared && (!present || v == nil) && len(prop.Default) > 0 && !isZeroDefault(prop.Default) {
+			if d, err := decodeJSON(prop.Default); err == nil {
+				o[key] = d
+			}
+		}
+		return true
+	})
+}
+
+// schemaVisitor is called for every declared property of a schema (declared = true, whether
+// present or not) and every entry of a map typed by `additionalProperties` (declared = false).
+// It may rewrite o[key]; returning false stops the walk from descending into that value.
+type schemaVisitor func(o map[string]interface{}, key string, prop *v3Schema, declared bool) bool
+
+// walkSchema walks obj alongside its v3 schema: into nested objects, into the entries of
+// typed maps whose values are objects, and into lists of objects. Defaulting and quantity
+// canonicalisation share it, so both reach exactly the same places.
+func (s *Server) walkSchema(obj map[string]interface{}, sc *v3Schema, depth int, visit schemaVisitor) {
 	sc = s.resolve(sc)
 	if sc == nil || depth > 40 {
 		return
 	}
 	for name, prop := range sc.Properties {
-		v, present := obj[name]
-		if (!present || v == nil) && len(prop.Default) > 0 && !isZeroDefault(prop.Default) {
-			d, err := decodeJSON(prop.Default)
-			if err == nil {
-				obj[name] = d
-				v, present = d, true
-			}
+		if !visit(obj, name, prop, true) {
+			continue
 		}
-		if !present {
+		v, present := obj[name]
+		if !present || v == nil {
 			continue
 		}
 		target := s.resolve(prop)
@@ -82,13 +99,15 @@ func (s *Server) v3Defaults(obj map[string]interface{}, sc *v3Schema, depth int)
 		switch t := v.(type) {
 		case map[string]interface{}:
 			if len(target.Properties) > 0 {
-				s.v3Defaults(t, target, depth+1)
+				s.walkSchema(t, target, depth+1, visit)
 			} else if a := target.additional(); a != nil {
-				if at := s.resolve(a); at != nil && len(at.Properties) > 0 {
-					for _, e := range t {
-						if em, ok := e.(map[string]interface{}); ok {
-							s.v3Defaults(em, at, depth+1)
-						}
+				at := s.resolve(a)
+				for k := range t {
+					if !visit(t, k, a, false) {
+						continue
+					}
+					if em, ok := t[k].(map[string]interface{}); ok && at != nil && len(at.Properties) > 0 {
+						s.walkSchema(em, at, depth+1, visit)
 					}
 				}
 			}
@@ -100,7 +119,7 @@ func (s *Server) v3Defaults(obj map[string]interface{}, sc *v3Schema, depth int)
 			if it := s.resolve(items); it != nil && len(it.Properties) > 0 {
 				for _, e := range t {
 					if em, ok := e.(map[string]interface{}); ok {
-						s.v3Defaults(em, it, depth+1)
+						s.walkSchema(em, it, depth+1, visit)
 					}
 				}
 			}

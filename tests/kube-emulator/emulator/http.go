@@ -233,35 +233,15 @@ func (s *Server) serveResource(w http.ResponseWriter, req *http.Request, u *user
 			writeErr(w, errMethodNotSupported(r.Plural+"/"+sub, req.Method))
 			return
 		}
-		body, err := readBody(req)
-		if err != nil {
-			if ae, ok := err.(*apiError); ok {
-				writeErr(w, ae)
-				return
-			}
-			writeErr(w, errBadRequest(err.Error()))
-			return
-		}
-		obj, ok := body.(map[string]interface{})
+		obj, ok := readObjectBody(w, req)
 		if !ok {
-			writeErr(w, errBadRequest("the body of the request must be an object"))
 			return
 		}
 		res, code, aerr := s.create(o, obj)
 		s.respond(w, req, r, o, res, code, aerr)
 	case "update":
-		body, err := readBody(req)
-		if err != nil {
-			if ae, ok := err.(*apiError); ok {
-				writeErr(w, ae)
-				return
-			}
-			writeErr(w, errBadRequest(err.Error()))
-			return
-		}
-		obj, ok := body.(map[string]interface{})
+		obj, ok := readObjectBody(w, req)
 		if !ok {
-			writeErr(w, errBadRequest("the body of the request must be an object"))
 			return
 		}
 		if sub == "scale" {
@@ -736,4 +716,24 @@ func (s *Server) serveWatch(w http.ResponseWriter, req *http.Request, r *Resourc
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// readObjectBody decodes a request body that must be one JSON/YAML object; on failure it
+// has already written the error response and returns false.
+func readObjectBody(w http.ResponseWriter, req *http.Request) (map[string]interface{}, bool) {
+	body, err := readBody(req)
+	if err != nil {
+		if ae, ok := err.(*apiError); ok {
+			writeErr(w, ae)
+		} else {
+			writeErr(w, errBadRequest(err.Error()))
+		}
+		return nil, false
+	}
+	obj, ok := body.(map[string]interface{})
+	if !ok {
+		writeErr(w, errBadRequest("the body of the request must be an object"))
+		return nil, false
+	}
+	return obj, true
 }

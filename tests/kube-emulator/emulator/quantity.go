@@ -148,56 +148,13 @@ func isQuantityRef(sc *v3Schema) bool {
 
 // canonicalizeQuantities walks obj with its v3 schema and rewrites every Quantity.
 func (s *Server) canonicalizeQuantities(obj map[string]interface{}, sc *v3Schema, depth int) {
-	sc = s.resolve(sc)
-	if sc == nil || depth > 40 {
-		return
-	}
-	for name, prop := range sc.Properties {
-		v, ok := obj[name]
-		if !ok || v == nil {
-			continue
+	s.walkSchema(obj, sc, depth, func(o map[string]interface{}, key string, prop *v3Schema, _ bool) bool {
+		if !isQuantityRef(prop) {
+			return true
 		}
-		if isQuantityRef(prop) {
-			if c, ok := quantityValue(v); ok {
-				obj[name] = c
-			}
-			continue
+		if c, ok := quantityValue(o[key]); ok {
+			o[key] = c
 		}
-		target := s.resolve(prop)
-		if target == nil {
-			continue
-		}
-		switch t := v.(type) {
-		case map[string]interface{}:
-			if len(target.Properties) > 0 {
-				s.canonicalizeQuantities(t, target, depth+1)
-			} else if a := target.additional(); a != nil {
-				if isQuantityRef(a) {
-					for k, e := range t {
-						if c, ok := quantityValue(e); ok {
-							t[k] = c
-						}
-					}
-				} else if at := s.resolve(a); at != nil && len(at.Properties) > 0 {
-					for _, e := range t {
-						if em, ok := e.(map[string]interface{}); ok {
-							s.canonicalizeQuantities(em, at, depth+1)
-						}
-					}
-				}
-			}
-		case []interface{}:
-			items := prop.Items
-			if items == nil {
-				items = target.Items
-			}
-			if it := s.resolve(items); it != nil && len(it.Properties) > 0 {
-				for _, e := range t {
-					if em, ok := e.(map[string]interface{}); ok {
-						s.canonicalizeQuantities(em, it, depth+1)
-					}
-				}
-			}
-		}
-	}
+		return false
+	})
 }
