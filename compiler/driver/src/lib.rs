@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use kdep_diag::render::Sources;
-use kdep_diag::{Code, Diagnostic, FileId};
+use kdep_diag::{Diagnostic, FileId};
 
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::Manifest;
@@ -153,25 +153,8 @@ impl Workspace {
 
     /// Evaluates every app for `env` (or with no environment) into manifests.
     pub fn build(&self, env: Option<&str>) -> Build {
+        // An undeclared `env` is reported by the evaluator (K0501, with a "did you mean").
         let mut diagnostics = self.loaded.diagnostics.clone();
-        if let Some(env) = env {
-            let envs = self.environments();
-            if !envs.iter().any(|e| e.name == env) {
-                let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
-                let mut diag = Diagnostic::error(
-                    Code::ENVIRONMENT_NOT_FOUND,
-                    format!("environment `{env}` is not declared in package `{}`", self.package_name()),
-                );
-                diag = match names.as_slice() {
-                    [] => {
-                        diag.with_help("declare one with `environment NAME { context = \"...\", namespace = \"...\" }`")
-                    }
-                    _ => diag.with_help(format!("declared environments: {}", names.join(", "))),
-                };
-                diagnostics.push(diag);
-                return Build { manifests: Vec::new(), diagnostics };
-            }
-        }
         let out = kdep_eval::build(&self.db, self.project, env);
         diagnostics.extend(out.diagnostics);
         kdep_diag::normalize(&mut diagnostics);
