@@ -74,7 +74,7 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     let source_display = format!("{}:{}", file.path(db), line_of(file.text(db), a.range.start));
     let mut objects = Vec::new();
     for emit in &model.emits {
-        let mut ctx = ev.ctx(emit.file, Some(i));
+        let mut ctx = ev.ctx(emit.file, Some(i), Some(&emit.owner));
         let Ok(value) = ev.root_expr(&emit.value, &mut ctx) else { continue };
         match Manifest::from_object(value, &app, app_span, &source_display) {
             Ok(m) => objects.push(m),
@@ -131,7 +131,7 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
         for set in &env.sets {
             let key = set.key_display();
             let kspan = Span::new(fid, set.key_range());
-            let mut ctx = ev.ctx(decl.file, None);
+            let mut ctx = ev.ctx(decl.file, None, None);
             let Ok(v) = ev.expr(&set.value, &mut ctx) else { continue };
             let vspan = Span::new(fid, set.value.range);
             match (key.as_str(), &v) {
@@ -185,7 +185,7 @@ pub fn default_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> A
             if !crate::interp::is_constant(&d.expr, 0) {
                 continue;
             }
-            let mut ctx = ev.ctx(d.file, None);
+            let mut ctx = ev.ctx(d.file, None, None);
             let Ok(v) = ev.expr(&d.expr, &mut ctx) else { continue };
             let mut violations = Vec::new();
             let _ = ev.conform(v, &fm.ty, &fm.name, d.span, &mut violations);

@@ -8,6 +8,7 @@
 //!   propagates silently so one mistake does not cascade into many diagnostics.
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -15,10 +16,11 @@ use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use kdep_sema::db::{Db, Project, SourceFile};
 use kdep_sema::duration::Duration;
 use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, FileHir, InterpPart, KeySeg, Name, ObjEntry};
-use kdep_sema::index::{file_imports, item_index, Imports};
+use kdep_sema::index::item_index;
 use kdep_sema::lets::let_cycles;
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::quantity::Quantity;
+use kdep_sema::scope::{Resolution, Resolver};
 use kdep_sema::suggest;
 use kdep_sema::ty::Ty;
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
@@ -202,14 +204,15 @@ impl Instance {
 
 struct FileCtx {
     hir: Arc<FileHir>,
-    imports: Arc<Imports>,
 }
 
-/// Where an expression is evaluated: its module, the instance whose members it sees, locals.
+/// Where an expression is evaluated: the scope it was written in (which decides what its
+/// names mean), the instance whose field values it reads, and its locals.
 pub(crate) struct Ctx {
     pub file: SourceFile,
     pub fid: FileId,
     pub inst: Option<usize>,
+    pub scope: Rc<Resolver>,
     pub locals: Vec<(Name, Value)>,
 }
 
@@ -223,6 +226,8 @@ pub(crate) struct Eval<'db> {
     in_root: u32,
     pub insts: Vec<Instance>,
     files: FxHashMap<SourceFile, FileCtx>,
+    /// Scopes by (file, writing template); built once per evaluator.
+    scopes: FxHashMap<(SourceFile, Option<Name>), Rc<Resolver>>,
 }
 
 /// A type violation found while checking a value against a type.
@@ -245,19 +250,31 @@ impl<'db> Eval<'db> {
             in_root: 0,
             insts: Vec::new(),
             files: FxHashMap::default(),
+            scopes: FxHashMap::default(),
         }
     }
 
-    pub fn ctx(&mut self, file: SourceFile, inst: Option<usize>) -> Ctx {
-        Ctx { file, fid: file.id(self.db), inst, locals: Vec::new() }
+    /// A context for an expression written in `file`, in the body of template `owner` when it
+    /// reads the members of instance `inst`, or at module level (`owner` and `inst` `None`).
+    pub fn ctx(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>) -> Ctx {
+        let key = (file, owner.cloned());
+        let scope = match self.scopes.get(&key) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Rc::new(match owner {
+                    Some(o) => Resolver::body(self.db, self.project, file, o),
+                    None => Resolver::module(self.db, self.project, file),
+                });
+                self.scopes.insert(key, s.clone());
+                s
+            }
+        };
+        Ctx { file, fid: file.id(self.db), inst, scope, locals: Vec::new() }
     }
 
     fn file_ctx(&mut self, file: SourceFile) -> &FileCtx {
         let db = self.db;
-        let project = self.project;
-        self.files
-            .entry(file)
-            .or_insert_with(|| FileCtx { hir: file_hir(db, file), imports: file_imports(db, project, file) })
+        self.files.entry(file).or_insert_with(|| FileCtx { hir: file_hir(db, file) })
     }
 
     pub fn error(&mut self, code: Code, message: impl Into<String>, span: Span, label: impl Into<String>) -> Poison {
@@ -309,7 +326,7 @@ impl<'db> Eval<'db> {
         let Some(l) = self.file_ctx(file).hir.lets.get(name).cloned() else { return Err(Poison) };
         let key = (file, name.clone());
         LET_STACK.with(|s| s.borrow_mut().push(key));
-        let mut ctx = self.ctx(file, None);
+        let mut ctx = self.ctx(file, None, None);
         let value = self.root_expr(&l.value, &mut ctx);
         LET_STACK.with(|s| {
             s.borrow_mut().pop();
@@ -397,7 +414,7 @@ impl<'db> Eval<'db> {
         let locked = fm.locked.is_some();
         let (mut value, mut origin, site, is_default) = match assign.filter(|_| !locked) {
             Some(Assign::Expr { expr, file, origin }) => {
-                let mut ctx = self.ctx(file, None);
+                let mut ctx = self.ctx(file, None, None);
                 let v = self.root_expr(&expr, &mut ctx)?;
                 let site = Span::new(ctx.fid, expr.range);
                 (v, origin, site, false)
@@ -408,7 +425,7 @@ impl<'db> Eval<'db> {
             }
             None => match &fm.default {
                 Some(d) => {
-                    let mut ctx = self.ctx(d.file, Some(i));
+                    let mut ctx = self.ctx(d.file, Some(i), Some(&d.owner));
                     let v = self.root_expr(&d.expr, &mut ctx)?;
                     let layer = if d.extending {
                         Layer::ExtendingTemplate { template: d.template.clone() }
@@ -433,7 +450,7 @@ impl<'db> Eval<'db> {
             },
         };
         for p in patches.iter().filter(|_| !locked) {
-            let mut ctx = self.ctx(p.file, None);
+            let mut ctx = self.ctx(p.file, None, None);
             let v = self.root_expr(&p.expr, &mut ctx)?;
             let span = Span::new(ctx.fid, p.expr.range);
             if value.is_null() {
@@ -516,7 +533,7 @@ impl<'db> Eval<'db> {
             return Err(self.limit(use_span, "nesting depth"));
         }
         self.set_slot(i, name, Slot::InProgress);
-        let mut ctx = self.ctx(l.file, Some(i));
+        let mut ctx = self.ctx(l.file, Some(i), Some(&l.owner));
         let mut result = self.root_expr(&l.expr, &mut ctx);
         leave(REF_COST);
         if let (Ok(v), Some(ty)) = (&result, &l.ty) {
@@ -560,7 +577,7 @@ impl<'db> Eval<'db> {
         let model = inst.model.clone();
         let app = inst.app.clone();
         for check in &model.checks {
-            let mut ctx = self.ctx(check.file, Some(i));
+            let mut ctx = self.ctx(check.file, Some(i), Some(&check.owner));
             let Ok(v) = self.root_expr(&check.cond, &mut ctx) else { continue };
             match v {
                 Value::Bool(true) => {}
@@ -856,18 +873,7 @@ impl<'db> Eval<'db> {
         if ctx.locals.iter().any(|(n, _)| n == alias) {
             return None;
         }
-        if let Some(i) = ctx.inst {
-            if let Some(inst) = self.inst(i) {
-                if inst.model.fields.contains_key(alias) || inst.model.lets.contains_key(alias) {
-                    return None;
-                }
-            }
-        }
-        let fc = self.file_ctx(ctx.file);
-        if fc.hir.lets.contains_key(alias) {
-            return None;
-        }
-        fc.imports.map.get(alias).copied().flatten()
+        ctx.scope.module_alias(alias)
     }
 
     fn module_member(&mut self, module: SourceFile, name: &Name, nspan: Span, span: Span) -> R {
@@ -900,47 +906,39 @@ impl<'db> Eval<'db> {
         if let Some((_, v)) = ctx.locals.iter().rev().find(|(k, _)| k == n) {
             return Ok(v.clone());
         }
-        if let Some(i) = ctx.inst {
-            let (is_field, is_let) = match self.inst(i) {
-                Some(inst) => (inst.model.fields.contains_key(n), inst.model.lets.contains_key(n)),
-                None => (false, false),
-            };
-            if is_field {
-                return self.field(i, n, span).map(|(v, _)| v);
-            }
-            if is_let {
-                return self.instance_let(i, n, span);
-            }
-        }
-        let file = ctx.file;
-        let fc = self.file_ctx(file);
-        if fc.hir.lets.contains_key(n) {
-            return self.module_let(file, n, span);
-        }
-        if let Some(target) = fc.imports.map.get(n) {
+        match ctx.scope.resolve(n) {
+            Resolution::Field => match ctx.inst {
+                Some(i) => self.field(i, n, span).map(|(v, _)| v),
+                None => Err(Poison),
+            },
+            Resolution::TemplateLet => match ctx.inst {
+                Some(i) => self.instance_let(i, n, span),
+                None => Err(Poison),
+            },
+            Resolution::ModuleLet(file) => self.module_let(file, n, span),
             // An import that did not resolve was reported where it is written; every use of
             // it would only repeat that error, so uses are silent.
-            if target.is_none() {
-                return Err(Poison);
-            }
-            return Err(self.error(
+            Resolution::Module(None) => Err(Poison),
+            Resolution::Module(Some(_)) => Err(self.error(
                 Code::TYPE_MISMATCH,
                 format!("`{n}` is a module, not a value"),
                 span,
                 "use `module.name`",
-            ));
-        }
-        let items = item_index(self.db, file);
-        if let Some(h) = items.items.get(n) {
-            return Err(self.error(
+            )),
+            Resolution::Item(kind) => Err(self.error(
                 Code::TYPE_MISMATCH,
-                format!("`{n}` is {}, not a value", h.kind.describe()),
+                format!("`{n}` is {}, not a value", kind.describe()),
                 span,
                 "not a value",
-            ));
+            )),
+            // Reported by the static name check with the same text; normalisation removes the twin.
+            Resolution::Local | Resolution::Unresolved => Err(self.error(
+                Code::UNRESOLVED_NAME,
+                format!("unresolved name `{n}`"),
+                span,
+                "not defined in this scope",
+            )),
         }
-        // Reported by the static name check with the same text; normalisation removes the twin.
-        Err(self.error(Code::UNRESOLVED_NAME, format!("unresolved name `{n}`"), span, "not defined in this scope"))
     }
 
     fn get_field(&mut self, v: &Value, field: &str, fspan: Span) -> R {
@@ -1185,7 +1183,7 @@ impl<'db> Eval<'db> {
     /// `replicas = replicas` still says which layer set it); anything else is computed here.
     fn origin_of(&mut self, value: &Expr, ctx: &Ctx, range: TextRange) -> Origin {
         if let (ExprKind::Name(n), Some(i)) = (&value.kind, ctx.inst) {
-            if !ctx.locals.iter().any(|(k, _)| k == n) {
+            if !ctx.locals.iter().any(|(k, _)| k == n) && ctx.scope.resolve(n) == Resolution::Field {
                 if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
                     return o.clone();
                 }

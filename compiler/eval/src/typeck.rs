@@ -13,6 +13,7 @@ use kdep_diag::{Code, Diagnostic, FileId, Span};
 use kdep_sema::db::{Db, Project, SourceFile};
 use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
+use kdep_sema::scope::{Resolution, Resolver};
 use kdep_sema::ty::{Lit, Ty};
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
@@ -106,6 +107,8 @@ struct Checker<'a> {
     file: SourceFile,
     fid: FileId,
     model: Option<Arc<TemplateModel>>,
+    /// What names mean in the body being checked (the one resolver the evaluator uses too).
+    scope: Resolver,
     locals: Vec<(Name, K)>,
     lets: FxHashMap<Name, K>,
     /// Template lets being inferred, to stop on cycles (reported by evaluation).
@@ -132,10 +135,11 @@ impl Checker<'_> {
             return k.clone();
         }
         let Some(model) = self.model.clone() else { return K::Unknown };
-        if let Some(f) = model.fields.get(n) {
+        let res = self.scope.resolve(n);
+        if let (Resolution::Field, Some(f)) = (res, model.fields.get(n)) {
             return of_ty(self.db, self.project, &f.ty, 0);
         }
-        if let Some(l) = model.lets.get(n) {
+        if let (Resolution::TemplateLet, Some(l)) = (res, model.lets.get(n)) {
             if let Some(ty) = &l.ty {
                 return of_ty(self.db, self.project, ty, 0);
             }
@@ -232,8 +236,7 @@ impl Checker<'_> {
             ExprKind::Field(base, field, frange) => {
                 let is_import = matches!(&base.kind, ExprKind::Name(n)
                     if !self.locals.iter().any(|(l, _)| l == n)
-                        && self.model.as_ref().is_none_or(|m| !m.fields.contains_key(n) && !m.lets.contains_key(n))
-                        && file_hir(self.db, self.file).lets.get(n).is_none());
+                        && matches!(self.scope.resolve(n), Resolution::Module(_)));
                 if is_import {
                     return K::Unknown;
                 }
@@ -465,13 +468,15 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
     let hir = file_hir(db, file);
     let mut out = Vec::new();
     for (name, t) in &hir.templates {
-        let model = template_model(db, project, file, name.clone());
+        let scope = Resolver::body(db, project, file, name);
+        let model = scope.members().cloned();
         let mut ck = Checker {
             db,
             project,
             file,
             fid: file.id(db),
             model,
+            scope,
             locals: Vec::new(),
             lets: FxHashMap::default(),
             in_progress: Vec::new(),

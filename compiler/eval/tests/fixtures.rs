@@ -40,6 +40,17 @@ fn evaluation_fixtures() {
     });
 }
 
+/// Attacks on the permission model from a lower layer (an extending template, an app, another
+/// package): each snapshot shows the diagnostics and, where it builds, that the platform's
+/// values hold in the output.
+#[test]
+fn permission_attacks() {
+    insta::glob!("../../sema/test_data", "attacks/*.kdep", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        insta::assert_snapshot!(check(&text));
+    });
+}
+
 /// Every diagnostic code the semantic layer and the evaluator can emit has a snapshot fixture
 /// (`test_data/diagnostics/<ID>_*.kdep`) showing its source and rendered message.
 #[test]
@@ -51,6 +62,7 @@ fn every_emitted_code_has_a_fixture() {
         "sema/src/index.rs",
         "sema/src/lets.rs",
         "sema/src/model.rs",
+        "sema/src/scope.rs",
         "sema/src/ty.rs",
         "eval/src/app.rs",
         "eval/src/conform.rs",

@@ -8,9 +8,10 @@ use kdep_diag::{Code, Diagnostic, Span, TextRange};
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, Name, ObjEntry, SetHir};
+use crate::hir::{file_hir, Name, SetHir};
 use crate::index::{file_imports, item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
+use crate::scope::{walk_names, NameUse, Resolution, Resolver};
 use crate::suggest;
 
 /// One declared environment (names only; values are evaluated by `kdep-eval`).
@@ -199,17 +200,9 @@ fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -
     }
 }
 
-/// What names an expression may see besides its locals.
-pub struct Scope<'a> {
-    /// Fields and lets of the enclosing template (empty outside templates).
-    pub members: &'a dyn Fn(&str) -> bool,
-    /// Top-level declarations and import aliases of the module.
-    pub module: &'a dyn Fn(&str) -> bool,
-    pub is_builtin: &'a dyn Fn(&str) -> bool,
-}
-
-/// Reports names used but never defined (K0106) and calls of unknown functions (K0215) in
-/// every body of a file. `is_builtin` comes from the evaluator's builtin table.
+/// Reports names used but never defined (K0106), calls of unknown functions (K0215) and unused
+/// imports (K0109) in every body of a file, from the resolutions of [`crate::scope`].
+/// `is_builtin` comes from the evaluator's builtin table.
 pub fn name_diagnostics(
     db: &dyn Db,
     project: Project,
@@ -217,197 +210,117 @@ pub fn name_diagnostics(
     is_builtin: &dyn Fn(&str) -> bool,
 ) -> Vec<Diagnostic> {
     let hir = file_hir(db, file);
-    let items = item_index(db, file);
     let imports = file_imports(db, project, file);
-    let module = |n: &str| items.items.contains_key(n) || imports.map.contains_key(n);
-    let mut walker = NameWalker { file: file.id(db), out: Vec::new(), locals: Vec::new(), used: FxHashSet::default() };
-    let no_members = |_: &str| false;
-    let top = Scope { members: &no_members, module: &module, is_builtin };
-    for l in hir.lets.values() {
-        walker.expr(&l.value, &top);
-        if let Some(t) = &l.ty {
-            walker.type_expr(t, 0);
+    let fid = file.id(db);
+    let mut out = Vec::new();
+    // First segments of names and paths that resolve to imports (for unused imports).
+    let mut used: FxHashSet<Name> = FxHashSet::default();
+    let mut visit = |u: NameUse<'_>| match u {
+        NameUse::Name { name, range, res } => match res {
+            Resolution::Unresolved => out.push(
+                Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{name}`"))
+                    .with_primary(Span::new(fid, range), "not defined in this scope"),
+            ),
+            Resolution::Module(_) => {
+                used.insert(name.clone());
+            }
+            _ => {}
+        },
+        NameUse::Call { name, range } => {
+            if !is_builtin(name) {
+                out.push(
+                    Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
+                        .with_primary(Span::new(fid, range), "no such builtin"),
+                );
+            }
         }
+        NameUse::PathHead { name } => {
+            used.insert(name.clone());
+        }
+        NameUse::Member { .. } => {}
+    };
+    let module = Resolver::module(db, project, file);
+    for l in hir.lets.values() {
+        walk_names(&l.value, &module, &mut visit);
     }
     for a in hir.apps.values() {
-        walker.path(&a.template.segments);
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
-            walker.expr(&s.value, &top);
+            walk_names(&s.value, &module, &mut visit);
         }
     }
     for e in hir.environments.values() {
         for s in &e.sets {
-            walker.expr(&s.value, &top);
+            walk_names(&s.value, &module, &mut visit);
         }
     }
     for (name, t) in &hir.templates {
-        let Some(model) = template_model(db, project, file, name.clone()) else { continue };
-        let members = |n: &str| model.fields.contains_key(n) || model.lets.contains_key(n);
-        let scope = Scope { members: &members, module: &module, is_builtin };
-        if let Some(base) = &t.base {
-            walker.path(&base.segments);
-        }
+        let scope = Resolver::body(db, project, file, name);
         for m in &t.members {
             match m {
                 crate::hir::MemberHir::Field(f) => {
                     if let Some(d) = &f.default {
-                        walker.expr(d, &scope)
-                    }
-                    if let Some(ty) = &f.ty {
-                        walker.type_expr(ty, 0);
+                        walk_names(d, &scope, &mut visit)
                     }
                 }
-                crate::hir::MemberHir::Let(l) => {
-                    walker.expr(&l.value, &scope);
-                    if let Some(ty) = &l.ty {
-                        walker.type_expr(ty, 0);
-                    }
-                }
-                crate::hir::MemberHir::Check(c) => walker.expr(&c.cond, &scope),
-                crate::hir::MemberHir::Emit(e) => walker.expr(&e.value, &scope),
+                crate::hir::MemberHir::Let(l) => walk_names(&l.value, &scope, &mut visit),
+                crate::hir::MemberHir::Check(c) => walk_names(&c.cond, &scope, &mut visit),
+                crate::hir::MemberHir::Emit(e) => walk_names(&e.value, &scope, &mut visit),
             }
         }
+    }
+    // Declaration paths and type names that name an import.
+    for a in hir.apps.values() {
+        used.extend(a.template.segments.first().cloned());
+    }
+    for t in hir.templates.values() {
+        if let Some(base) = &t.base {
+            used.extend(base.segments.first().cloned());
+        }
+        for m in &t.members {
+            match m {
+                crate::hir::MemberHir::Field(f) => f.ty.iter().for_each(|ty| type_names(ty, 0, &mut used)),
+                crate::hir::MemberHir::Let(l) => l.ty.iter().for_each(|ty| type_names(ty, 0, &mut used)),
+                _ => {}
+            }
+        }
+    }
+    for l in hir.lets.values() {
+        l.ty.iter().for_each(|ty| type_names(ty, 0, &mut used));
     }
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).
         let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
-        if resolved && !walker.used.contains(&imp.alias) {
-            walker.out.push(
+        if resolved && !used.contains(&imp.alias) {
+            out.push(
                 Diagnostic::warning(Code::UNUSED_IMPORT, format!("unused import `{}`", imp.alias))
-                    .with_primary(Span::new(walker.file, imp.range), "never used in this module")
+                    .with_primary(Span::new(fid, imp.range), "never used in this module")
                     .with_help("remove the import"),
             );
         }
     }
-    walker.out
+    out
 }
 
-struct NameWalker {
-    file: kdep_diag::FileId,
-    out: Vec<Diagnostic>,
-    locals: Vec<Name>,
-    /// First segments of names and paths used outside local scopes (for unused imports).
-    used: FxHashSet<Name>,
-}
-
-impl NameWalker {
-    fn path(&mut self, segments: &[Name]) {
-        if let Some(first) = segments.first() {
-            self.used.insert(first.clone());
-        }
+/// First segments of the named types in a type expression.
+fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<Name>) {
+    use kdep_syntax::ast::TypeExpr;
+    if depth > 64 {
+        return;
     }
-
-    fn type_expr(&mut self, t: &kdep_syntax::ast::TypeExpr, depth: u32) {
-        use kdep_syntax::ast::TypeExpr;
-        if depth > 64 {
-            return;
-        }
-        match t {
-            TypeExpr::Named(p) => {
-                if let Some(first) = p.segments.first() {
-                    self.used.insert(Name::from(first.text.as_str()));
-                }
-            }
-            TypeExpr::Refined { base, .. } => self.type_expr(base, depth + 1),
-            TypeExpr::List { item, .. } => self.type_expr(item, depth + 1),
-            TypeExpr::Map { key, value, .. } => {
-                self.type_expr(key, depth + 1);
-                self.type_expr(value, depth + 1);
-            }
-            TypeExpr::Optional { inner, .. } => self.type_expr(inner, depth + 1),
-            TypeExpr::LiteralUnion { .. } | TypeExpr::Error(_) => {}
-        }
-    }
-
-    fn clause_in<F: FnOnce(&mut Self)>(&mut self, c: &Clause, scope: &Scope<'_>, body: F) {
-        self.expr(&c.source, scope);
-        let depth = self.locals.len();
-        self.locals.push(c.first.clone());
-        if let Some(s) = &c.second {
-            self.locals.push(s.clone());
-        }
-        if let Some(cond) = &c.cond {
-            self.expr(cond, scope);
-        }
-        body(self);
-        self.locals.truncate(depth);
-    }
-
-    fn entries(&mut self, entries: &[ObjEntry], scope: &Scope<'_>) {
-        for e in entries {
-            match e {
-                ObjEntry::Field { key, value, .. } => {
-                    for k in key {
-                        if let KeySeg::Computed(e) = k {
-                            self.expr(e, scope);
-                        }
-                    }
-                    self.expr(value, scope);
-                }
-                ObjEntry::Comp { key, value, clause, .. } => self.clause_in(clause, scope, |w| {
-                    w.expr(key, scope);
-                    w.expr(value, scope);
-                }),
+    match t {
+        TypeExpr::Named(p) => {
+            if let Some(first) = p.segments.first() {
+                used.insert(Name::from(first.text.as_str()));
             }
         }
-    }
-
-    fn expr(&mut self, e: &Expr, scope: &Scope<'_>) {
-        match &e.kind {
-            ExprKind::Name(n) => {
-                if !self.locals.contains(n) && !(scope.members)(n) {
-                    self.used.insert(n.clone());
-                }
-                if !self.locals.contains(n) && !(scope.members)(n) && !(scope.module)(n) {
-                    self.out.push(
-                        Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{n}`"))
-                            .with_primary(Span::new(self.file, e.range), "not defined in this scope"),
-                    );
-                }
-            }
-            ExprKind::Null | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
-            ExprKind::Error => {}
-            ExprKind::Interp(parts) => {
-                for p in parts {
-                    if let InterpPart::Expr(e) = p {
-                        self.expr(e, scope);
-                    }
-                }
-            }
-            ExprKind::Field(base, _, _) => self.expr(base, scope),
-            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
-                self.expr(a, scope);
-                self.expr(b, scope);
-            }
-            ExprKind::Call(name, range, args) => {
-                if !(scope.is_builtin)(name) {
-                    self.out.push(
-                        Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
-                            .with_primary(Span::new(self.file, *range), "no such builtin"),
-                    );
-                }
-                for a in args {
-                    self.expr(a, scope);
-                }
-            }
-            ExprKind::Unary(_, a) => self.expr(a, scope),
-            ExprKind::If(a, b, c) => {
-                self.expr(a, scope);
-                self.expr(b, scope);
-                self.expr(c, scope);
-            }
-            ExprKind::List(items) => {
-                for i in items {
-                    self.expr(i, scope);
-                }
-            }
-            ExprKind::ListComp(item, clause) => self.clause_in(clause, scope, |w| w.expr(item, scope)),
-            ExprKind::Object(entries) => self.entries(entries, scope),
-            ExprKind::Instantiate(path, entries) => {
-                self.path(&path.segments);
-                self.entries(entries, scope)
-            }
+        TypeExpr::Refined { base, .. } => type_names(base, depth + 1, used),
+        TypeExpr::List { item, .. } => type_names(item, depth + 1, used),
+        TypeExpr::Map { key, value, .. } => {
+            type_names(key, depth + 1, used);
+            type_names(value, depth + 1, used);
         }
+        TypeExpr::Optional { inner, .. } => type_names(inner, depth + 1, used),
+        TypeExpr::LiteralUnion { .. } | TypeExpr::Error(_) => {}
     }
 }
 

@@ -7,8 +7,8 @@ use kdep_diag::{Code, Diagnostic, Span};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, Name, ObjEntry};
-use crate::index::file_imports;
+use crate::hir::{file_hir, Expr, Name};
+use crate::scope::{walk_names, NameUse, Resolution, Resolver};
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LetCycles {
@@ -17,103 +17,13 @@ pub struct LetCycles {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Top-level lets referenced by one expression: `(file, name)` pairs.
-fn references(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    e: &Expr,
-    out: &mut Vec<(SourceFile, Name)>,
-    locals: &mut Vec<Name>,
-) {
-    let hir = file_hir(db, file);
-    let imports = file_imports(db, project, file);
-    let mut walk = Walk { hir: &hir, imports: &imports, file, out, locals };
-    walk.expr(e);
-}
-
-struct Walk<'a> {
-    hir: &'a crate::hir::FileHir,
-    imports: &'a crate::index::Imports,
-    file: SourceFile,
-    out: &'a mut Vec<(SourceFile, Name)>,
-    locals: &'a mut Vec<Name>,
-}
-
-impl Walk<'_> {
-    fn clause(&mut self, c: &Clause, body: &[&Expr]) {
-        self.expr(&c.source);
-        let depth = self.locals.len();
-        self.locals.push(c.first.clone());
-        if let Some(s) = &c.second {
-            self.locals.push(s.clone());
-        }
-        if let Some(cond) = &c.cond {
-            self.expr(cond);
-        }
-        for b in body {
-            self.expr(b);
-        }
-        self.locals.truncate(depth);
-    }
-
-    fn expr(&mut self, e: &Expr) {
-        match &e.kind {
-            ExprKind::Name(n) => {
-                if !self.locals.contains(n) && self.hir.lets.contains_key(n) {
-                    self.out.push((self.file, n.clone()));
-                }
-            }
-            ExprKind::Field(base, field, _) => {
-                if let ExprKind::Name(alias) = &base.kind {
-                    if !self.locals.contains(alias) {
-                        if let Some(Some(target)) = self.imports.map.get(alias) {
-                            self.out.push((*target, field.clone()));
-                            return;
-                        }
-                    }
-                }
-                self.expr(base)
-            }
-            ExprKind::Null | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
-            ExprKind::Error => {}
-            ExprKind::Interp(parts) => {
-                for p in parts {
-                    if let InterpPart::Expr(e) = p {
-                        self.expr(e);
-                    }
-                }
-            }
-            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
-                self.expr(a);
-                self.expr(b);
-            }
-            ExprKind::Call(_, _, args) => args.iter().for_each(|a| self.expr(a)),
-            ExprKind::Unary(_, a) => self.expr(a),
-            ExprKind::If(a, b, c) => {
-                self.expr(a);
-                self.expr(b);
-                self.expr(c);
-            }
-            ExprKind::List(items) => items.iter().for_each(|i| self.expr(i)),
-            ExprKind::ListComp(item, clause) => self.clause(clause, &[item]),
-            ExprKind::Object(entries) | ExprKind::Instantiate(_, entries) => {
-                for en in entries {
-                    match en {
-                        ObjEntry::Field { key, value, .. } => {
-                            for k in key {
-                                if let KeySeg::Computed(k) = k {
-                                    self.expr(k);
-                                }
-                            }
-                            self.expr(value);
-                        }
-                        ObjEntry::Comp { key, value, clause, .. } => self.clause(clause, &[key, value]),
-                    }
-                }
-            }
-        }
-    }
+/// Top-level lets referenced by one expression written at module level in `file`.
+fn references(scope: &Resolver, e: &Expr, out: &mut Vec<(SourceFile, Name)>) {
+    walk_names(e, scope, &mut |u| match u {
+        NameUse::Name { name, res: Resolution::ModuleLet(f), .. } => out.push((f, name.clone())),
+        NameUse::Member { module, member, .. } => out.push((module, member.clone())),
+        _ => {}
+    });
 }
 
 #[salsa::tracked(returns(clone))]
@@ -122,9 +32,13 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
     let mut edges: FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = FxHashMap::default();
     for file in crate::index::reachable_files(db, project).iter().copied() {
         let hir = file_hir(db, file);
+        if hir.lets.is_empty() {
+            continue;
+        }
+        let scope = Resolver::module(db, project, file);
         for (name, l) in &hir.lets {
             let mut refs = Vec::new();
-            references(db, project, file, &l.value, &mut refs, &mut Vec::new());
+            references(&scope, &l.value, &mut refs);
             nodes.push((file, name.clone()));
             edges.insert((file, name.clone()), refs);
         }

@@ -13,6 +13,7 @@ pub mod index;
 pub mod lets;
 pub mod model;
 pub mod quantity;
+pub mod scope;
 pub mod suggest;
 pub mod ty;
 

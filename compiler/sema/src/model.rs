@@ -23,6 +23,9 @@ pub struct DefaultModel {
     pub extending: bool,
     /// Qualified name of the template that set it.
     pub template: Name,
+    /// The declaration (in `file`) whose body holds the expression: names in it resolve in
+    /// that template's scope ([`crate::scope::Resolver::body`]), never in an extending one's.
+    pub owner: Name,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +57,8 @@ pub struct LetModel {
     pub expr: Arc<Expr>,
     pub ty: Option<Arc<Ty>>,
     pub file: SourceFile,
+    /// The declaration whose body holds it (see [`DefaultModel::owner`]).
+    pub owner: Name,
     pub span: Span,
 }
 
@@ -62,6 +67,8 @@ pub struct CheckModel {
     pub cond: Arc<Expr>,
     pub message: Option<Name>,
     pub file: SourceFile,
+    /// The declaration whose body holds it (see [`DefaultModel::owner`]).
+    pub owner: Name,
     pub span: Span,
 }
 
@@ -69,6 +76,8 @@ pub struct CheckModel {
 pub struct EmitModel {
     pub value: Arc<Expr>,
     pub file: SourceFile,
+    /// The declaration whose body holds it (see [`DefaultModel::owner`]).
+    pub owner: Name,
     pub span: Span,
 }
 
@@ -86,6 +95,8 @@ pub struct TemplateModel {
     pub emits: Vec<Arc<EmitModel>>,
     /// Qualified names from this template down to the base-most one.
     pub chain: Vec<Name>,
+    /// The declarations of [`TemplateModel::chain`], in the same order.
+    pub chain_decls: Vec<(SourceFile, Name)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -208,6 +219,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
         checks: Vec::new(),
         emits: Vec::new(),
         chain: vec![qualified.clone()],
+        chain_decls: vec![(file, name.clone())],
     };
     let mut extending = false;
     if let Some(base) = &t.base {
@@ -225,6 +237,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                     model.checks = bm.checks.clone();
                     model.emits = bm.emits.clone();
                     model.chain.extend(bm.chain.iter().cloned());
+                    model.chain_decls.extend(bm.chain_decls.iter().cloned());
                 }
             }
             Err(d) => diags.extend(d.map(|d| *d)),
@@ -249,6 +262,9 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                 continue;
             }
             own.insert(mname.clone(), mrange);
+            if extending && !model.fields.contains_key(&mname) && !model.lets.contains_key(&mname) {
+                diags.extend(shadowed_base_read(db, project, &model, &mname, span(mrange)));
+            }
         }
         match member {
             MemberHir::Field(f) => {
@@ -261,6 +277,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                     span: span(e.range),
                     extending,
                     template: qualified.clone(),
+                    owner: name.clone(),
                 });
                 if f.locked.is_some() && f.default.is_none() {
                     diags.push(
@@ -394,6 +411,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                         expr: l.value.clone(),
                         ty,
                         file,
+                        owner: name.clone(),
                         span: span(l.name_range),
                     }),
                 );
@@ -402,15 +420,50 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                 cond: c.cond.clone(),
                 message: c.message.clone(),
                 file,
+                owner: name.clone(),
                 span: span(c.range),
             })),
-            MemberHir::Emit(e) => {
-                model.emits.push(Arc::new(EmitModel { value: e.value.clone(), file, span: span(e.range) }))
-            }
+            MemberHir::Emit(e) => model.emits.push(Arc::new(EmitModel {
+                value: e.value.clone(),
+                file,
+                owner: name.clone(),
+                span: span(e.range),
+            })),
         }
     }
     diags.extend(types.diagnostics);
     Arc::new(TemplateResult { model: Some(Arc::new(model)), diagnostics: diags })
+}
+
+/// K0312: a new field or `let` of an extending template named like something a base template
+/// reads from its module. Names resolve where they are written, so the base keeps reading its
+/// module's binding; the new member only looks as if it replaced it.
+fn shadowed_base_read(
+    db: &dyn Db,
+    project: Project,
+    model: &TemplateModel,
+    name: &Name,
+    at: Span,
+) -> Option<Diagnostic> {
+    for (bf, bn) in model.chain_decls.iter().skip(1) {
+        let reads = crate::scope::outer_reads(db, project, *bf, bn.clone());
+        if let Some(range) = reads.get(name) {
+            let index = project_index(db, project);
+            let base = format!("{}.{bn}", index.module_display(*bf));
+            return Some(
+                Diagnostic::error(
+                    Code::SHADOWS_BASE_NAME,
+                    format!("`{name}` is already a name that template `{base}` reads"),
+                )
+                .with_primary(at, "declared here")
+                .with_secondary(Span::new(bf.id(db), *range), format!("`{base}` reads `{name}` here"))
+                .with_help(format!(
+                    "names in a template resolve where they are written, so `{base}` keeps reading its own `{name}`; give this member another name"
+                )),
+            );
+        }
+    }
+    None
 }
 
 /// Annotated types of a file's top-level `let`s, and the problems lowering them.

@@ -115,10 +115,27 @@ pub fn load(db: TestDb, text: &str) -> Fixture {
         }
         files.push((display, file));
     }
-    let dep_pkgs: BTreeMap<String, Package> = deps
-        .into_iter()
-        .map(|(name, modules)| (name.clone(), Package::new(&db, name, modules, BTreeMap::new())))
-        .collect();
+    // `//! deps team: platform, other` makes dependency package `team` depend on the others
+    // (created in dependency order, so only edges to packages declared earlier are possible).
+    let mut dep_pkgs: BTreeMap<String, Package> = BTreeMap::new();
+    let mut pending: Vec<(String, BTreeMap<String, SourceFile>)> = deps.into_iter().collect();
+    while !pending.is_empty() {
+        let before = pending.len();
+        pending.retain(|(name, modules)| {
+            let wanted: Vec<String> = directives
+                .get(&format!("deps {name}"))
+                .map(|v| v.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect())
+                .unwrap_or_default();
+            if !wanted.iter().all(|w| dep_pkgs.contains_key(w)) {
+                return true;
+            }
+            let own: BTreeMap<String, Package> =
+                wanted.iter().filter_map(|w| dep_pkgs.get(w).map(|p| (w.clone(), *p))).collect();
+            dep_pkgs.insert(name.clone(), Package::new(&db, name.clone(), modules.clone(), own));
+            false
+        });
+        assert!(pending.len() < before, "fixture: cyclic or unknown `deps` directive");
+    }
     let root = Package::new(&db, "root".to_string(), root_modules, dep_pkgs);
     let stdlib = Package::new(&db, "std".to_string(), std_modules, BTreeMap::new());
     let project = Project::new(&db, root, stdlib);

@@ -1,0 +1,329 @@
+//! Name resolution: the one place that decides what a name written in a body refers to.
+//!
+//! Names resolve **where they are written** (lexical scope). An expression in the body of
+//! template `T` sees, in order: its comprehension variables, the fields and `let`s of `T`
+//! (declared in `T` or inherited from the templates `T` extends), the top-level `let`s, import
+//! aliases and declarations of the module `T` is written in. It never sees a name introduced by
+//! a template that extends `T`: the values of `T`'s fields may be narrowed below it (that is
+//! what defaults are for), but what a name *means* is fixed by the layer that wrote it. Expressions
+//! in app bodies, `in` blocks, environments and top-level `let`s see only their module.
+//!
+//! Every consumer reads this module: the evaluator ([`Resolver::resolve`] on each name it
+//! evaluates), the static checks and the `let` graph ([`walk_names`]), the template model (the
+//! names a base reads, for the shadowing diagnostic), and the editor API ([`resolve_at`]).
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use kdep_diag::TextRange;
+
+use crate::db::{Db, Project, SourceFile};
+use crate::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
+use crate::index::{file_imports, item_index, Imports, ItemIndex, ItemKind};
+use crate::model::{template_model, TemplateModel};
+
+/// What a bare name refers to, locals aside (see [`Resolver::resolve`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// A comprehension variable of an enclosing `for`.
+    Local,
+    /// A field of the enclosing template or schema instance.
+    Field,
+    /// A `let` of the enclosing template or schema.
+    TemplateLet,
+    /// A top-level `let` of the module the expression is written in.
+    ModuleLet(SourceFile),
+    /// An import alias; `None` when the import did not resolve (already reported).
+    Module(Option<SourceFile>),
+    /// A declaration that is not a value (template, schema, app, environment).
+    Item(ItemKind),
+    /// Not defined anywhere the expression can see.
+    Unresolved,
+}
+
+/// The names visible to a body: its module, and for template and schema bodies the merged
+/// model of the template that wrote it.
+#[derive(Clone, Debug)]
+pub struct Resolver {
+    pub file: SourceFile,
+    items: Arc<ItemIndex>,
+    imports: Arc<Imports>,
+    /// The template or schema whose body holds the expression (the *writing* template, not the
+    /// instance's template, which may extend it).
+    members: Option<Arc<TemplateModel>>,
+}
+
+impl Resolver {
+    /// The scope of top-level `let`s, app bodies, `in` blocks and environments of `file`.
+    pub fn module(db: &dyn Db, project: Project, file: SourceFile) -> Self {
+        Resolver { file, items: item_index(db, file), imports: file_imports(db, project, file), members: None }
+    }
+
+    /// The scope of the body of template or schema `owner` declared in `file`.
+    pub fn body(db: &dyn Db, project: Project, file: SourceFile, owner: &Name) -> Self {
+        let mut r = Self::module(db, project, file);
+        r.members = template_model(db, project, file, owner.clone());
+        r
+    }
+
+    /// The template or schema whose body this scope is, if any.
+    pub fn members(&self) -> Option<&Arc<TemplateModel>> {
+        self.members.as_ref()
+    }
+
+    /// What `name` refers to. Callers check their comprehension variables first: locals shadow
+    /// everything.
+    pub fn resolve(&self, name: &str) -> Resolution {
+        if let Some(m) = &self.members {
+            if m.fields.contains_key(name) {
+                return Resolution::Field;
+            }
+            if m.lets.contains_key(name) {
+                return Resolution::TemplateLet;
+            }
+        }
+        match self.items.items.get(name) {
+            Some(h) if h.kind == ItemKind::Let => return Resolution::ModuleLet(self.file),
+            Some(_) | None => {}
+        }
+        if let Some(target) = self.imports.map.get(name) {
+            return Resolution::Module(*target);
+        }
+        match self.items.items.get(name) {
+            Some(h) => Resolution::Item(h.kind),
+            None => Resolution::Unresolved,
+        }
+    }
+
+    /// The module an `alias.member` path starts from, when `alias` (not a local) is an import.
+    pub fn module_alias(&self, alias: &str) -> Option<SourceFile> {
+        match self.resolve(alias) {
+            Resolution::Module(target) => target,
+            _ => None,
+        }
+    }
+
+    /// Names this scope could offer for "did you mean" (members first, then the module).
+    pub fn candidates(&self) -> Vec<Name> {
+        let mut out: Vec<Name> = Vec::new();
+        if let Some(m) = &self.members {
+            out.extend(m.fields.keys().cloned());
+            out.extend(m.lets.keys().cloned());
+        }
+        out.extend(self.items.items.iter().filter(|(_, h)| h.kind == ItemKind::Let).map(|(n, _)| n.clone()));
+        out
+    }
+}
+
+/// One use of a name in a body, as [`walk_names`] reports it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum NameUse<'e> {
+    /// A bare name (`size`), or the alias of an `alias.member` path.
+    Name { name: &'e Name, range: TextRange, res: Resolution },
+    /// `alias.member` where `alias` resolves to a module: the member it reads.
+    Member { module: SourceFile, member: &'e Name, range: TextRange },
+    /// A call of a builtin (`upper(x)`).
+    Call { name: &'e Name, range: TextRange },
+    /// The first segment of a declaration path (`web.WebService { ... }`).
+    PathHead { name: &'e Name },
+}
+
+/// Walks `e`, reporting every name, module member, call and path use with its resolution in
+/// `scope`. The single walker behind static name checks, the `let` graph and the editor API.
+pub fn walk_names<'e>(e: &'e Expr, scope: &Resolver, f: &mut dyn FnMut(NameUse<'e>)) {
+    let mut w = Walker { scope, locals: Vec::new(), f };
+    w.expr(e);
+}
+
+struct Walker<'s, 'e, 'f> {
+    scope: &'s Resolver,
+    locals: Vec<&'e Name>,
+    f: &'f mut dyn FnMut(NameUse<'e>),
+}
+
+impl<'e> Walker<'_, 'e, '_> {
+    fn resolve(&self, n: &Name) -> Resolution {
+        if self.locals.contains(&n) {
+            Resolution::Local
+        } else {
+            self.scope.resolve(n)
+        }
+    }
+
+    fn clause(&mut self, c: &'e Clause, body: &[&'e Expr]) {
+        self.expr(&c.source);
+        let depth = self.locals.len();
+        self.locals.push(&c.first);
+        if let Some(s) = &c.second {
+            self.locals.push(s);
+        }
+        if let Some(cond) = &c.cond {
+            self.expr(cond);
+        }
+        for b in body {
+            self.expr(b);
+        }
+        self.locals.truncate(depth);
+    }
+
+    fn entries(&mut self, entries: &'e [ObjEntry]) {
+        for en in entries {
+            match en {
+                ObjEntry::Field { key, value, .. } => {
+                    for k in key {
+                        if let KeySeg::Computed(k) = k {
+                            self.expr(k);
+                        }
+                    }
+                    self.expr(value);
+                }
+                ObjEntry::Comp { key, value, clause, .. } => self.clause(clause, &[key, value]),
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &'e Expr) {
+        match &e.kind {
+            ExprKind::Name(n) => {
+                let res = self.resolve(n);
+                (self.f)(NameUse::Name { name: n, range: e.range, res });
+            }
+            ExprKind::Field(base, member, mrange) => {
+                if let ExprKind::Name(alias) = &base.kind {
+                    let res = self.resolve(alias);
+                    if let Resolution::Module(target) = res {
+                        (self.f)(NameUse::Name { name: alias, range: base.range, res });
+                        if let Some(module) = target {
+                            (self.f)(NameUse::Member { module, member, range: *mrange });
+                        }
+                        return;
+                    }
+                }
+                self.expr(base)
+            }
+            ExprKind::Null | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) => {}
+            ExprKind::Error => {}
+            ExprKind::Interp(parts) => {
+                for p in parts {
+                    if let InterpPart::Expr(x) = p {
+                        self.expr(x);
+                    }
+                }
+            }
+            ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::Call(name, range, args) => {
+                (self.f)(NameUse::Call { name, range: *range });
+                args.iter().for_each(|a| self.expr(a));
+            }
+            ExprKind::Unary(_, a) => self.expr(a),
+            ExprKind::If(a, b, c) => {
+                self.expr(a);
+                self.expr(b);
+                self.expr(c);
+            }
+            ExprKind::List(items) => items.iter().for_each(|i| self.expr(i)),
+            ExprKind::ListComp(item, clause) => self.clause(clause, &[item]),
+            ExprKind::Object(entries) => self.entries(entries),
+            ExprKind::Instantiate(path, entries) => {
+                if let Some(head) = path.segments.first() {
+                    (self.f)(NameUse::PathHead { name: head });
+                }
+                self.entries(entries)
+            }
+        }
+    }
+}
+
+/// Names the body of template or schema `name` (its own members only, not inherited ones)
+/// reads from outside itself — module `let`s, import aliases, declarations, unresolved names —
+/// each with the first place it is read. An extending template must not introduce a field or
+/// `let` with one of these names: the base would keep reading the module's binding, while the
+/// extending template's author would believe they had replaced it (K0311).
+#[salsa::tracked(returns(clone))]
+pub fn outer_reads(db: &dyn Db, project: Project, file: SourceFile, name: Name) -> Arc<IndexMap<Name, TextRange>> {
+    let hir = file_hir(db, file);
+    let mut out: IndexMap<Name, TextRange> = IndexMap::new();
+    let Some(t) = hir.templates.get(&name) else { return Arc::new(out) };
+    let scope = Resolver::body(db, project, file, &name);
+    let mut record = |u: NameUse<'_>| {
+        if let NameUse::Name { name, range, res } = u {
+            if !matches!(res, Resolution::Local | Resolution::Field | Resolution::TemplateLet) {
+                out.entry(name.clone()).or_insert(range);
+            }
+        }
+    };
+    for m in &t.members {
+        match m {
+            MemberHir::Field(f) => {
+                if let Some(d) = &f.default {
+                    walk_names(d, &scope, &mut record);
+                }
+            }
+            MemberHir::Let(l) => walk_names(&l.value, &scope, &mut record),
+            MemberHir::Check(c) => walk_names(&c.cond, &scope, &mut record),
+            MemberHir::Emit(e) => walk_names(&e.value, &scope, &mut record),
+        }
+    }
+    Arc::new(out)
+}
+
+/// What the name at `offset` in `file` resolves to, for the editor and tests: the name, its
+/// range and its resolution. `None` when no name is there.
+pub fn resolve_at(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    offset: u32,
+) -> Option<(Name, TextRange, Resolution)> {
+    let hir = file_hir(db, file);
+    let hit = |r: TextRange| r.start <= offset && offset <= r.end;
+    let mut found = None;
+    let mut probe = |e: &Expr, scope: &Resolver| {
+        if !hit(e.range) || found.is_some() {
+            return;
+        }
+        walk_names(e, scope, &mut |u| {
+            if let NameUse::Name { name, range, res } = u {
+                if hit(range) && found.is_none() {
+                    found = Some((name.clone(), range, res));
+                }
+            }
+        });
+    };
+    let module = Resolver::module(db, project, file);
+    for l in hir.lets.values() {
+        probe(&l.value, &module);
+    }
+    for a in hir.apps.values() {
+        for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
+            probe(&s.value, &module);
+        }
+    }
+    for e in hir.environments.values() {
+        for s in &e.sets {
+            probe(&s.value, &module);
+        }
+    }
+    for (name, t) in &hir.templates {
+        if !hit(t.range) {
+            continue;
+        }
+        let scope = Resolver::body(db, project, file, name);
+        for m in &t.members {
+            match m {
+                MemberHir::Field(f) => {
+                    if let Some(d) = &f.default {
+                        probe(d, &scope);
+                    }
+                }
+                MemberHir::Let(l) => probe(&l.value, &scope),
+                MemberHir::Check(c) => probe(&c.cond, &scope),
+                MemberHir::Emit(e) => probe(&e.value, &scope),
+            }
+        }
+    }
+    found
+}
