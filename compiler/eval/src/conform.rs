@@ -191,8 +191,23 @@ impl Eval<'_> {
                 }
                 Ok(Value::list(conv))
             }
-            (Ty::Map(vty, len), Value::Map(m)) => {
+            (Ty::Map(vty, len, key), Value::Map(m)) => {
                 Self::len_check(what, len, m.len(), out);
+                if let Some(k) = key {
+                    for name in m.keys() {
+                        let kw = format!("{what} key");
+                        if let Some(p) = k.pattern.as_ref().filter(|p| !p.regex.is_match(name)) {
+                            out.push(Violation {
+                                code: Code::PATTERN_MISMATCH,
+                                message: format!("key \"{name}\" of `{what}` does not match /{}/", p.escaped()),
+                                label: format!("key \"{name}\" does not match the pattern"),
+                                decl_label: "key pattern declared here".into(),
+                                help: None,
+                            });
+                        }
+                        Self::len_check(&kw, &k.len, name.chars().count(), out);
+                    }
+                }
                 if matches!(**vty, Ty::Any | Ty::Error) || m.values().all(|v| fits_as_is(v, vty)) {
                     return Ok(value);
                 }

@@ -131,7 +131,8 @@ pub enum Ty {
     Quantity(Bounds<Quantity>),
     Duration(Bounds<Duration>),
     List(Box<Ty>, Bounds<u64>),
-    Map(Box<Ty>, Bounds<u64>),
+    /// `{string: T}`; the last part is the key's constraint (`{string(/re/): T}`), if any.
+    Map(Box<Ty>, Bounds<u64>, Option<Box<StrTy>>),
     Optional(Box<Ty>),
     Union(Vec<Lit>),
     Schema(SchemaRef),
@@ -198,8 +199,11 @@ impl fmt::Display for Ty {
                 write!(f, "[{item}]")?;
                 len_suffix(f, len)
             }
-            Ty::Map(v, len) => {
-                write!(f, "{{string: {v}}}")?;
+            Ty::Map(v, len, key) => {
+                match key {
+                    Some(k) => write!(f, "{{{}: {v}}}", Ty::Str((**k).clone()))?,
+                    None => write!(f, "{{string: {v}}}")?,
+                }
                 len_suffix(f, len)
             }
             Ty::Optional(inner) => write!(f, "{inner}?"),
@@ -249,15 +253,21 @@ impl TypeLowering<'_> {
             }
             ast::TypeExpr::Map { key, value, .. } => {
                 let key_ty = self.lower_depth(key, depth + 1);
-                if !matches!(key_ty, Ty::Str(_) | Ty::Error) {
-                    self.error(
-                        Code::TYPE_MISMATCH,
-                        "map keys must be strings".into(),
-                        key.range(),
-                        "use `{string: T}`",
-                    );
-                }
-                Ty::Map(Box::new(self.lower_depth(value, depth + 1)), Bounds::default())
+                let key_constraint = match key_ty {
+                    // A refined key (`{string(/^[a-z]+$/): T}`) is enforced on every key.
+                    Ty::Str(k) if k.pattern.is_some() || !k.len.is_unbounded() => Some(Box::new(k)),
+                    Ty::Str(_) | Ty::Error => None,
+                    _ => {
+                        self.error(
+                            Code::TYPE_MISMATCH,
+                            "map keys must be strings".into(),
+                            key.range(),
+                            "use `{string: T}`",
+                        );
+                        None
+                    }
+                };
+                Ty::Map(Box::new(self.lower_depth(value, depth + 1)), Bounds::default(), key_constraint)
             }
             ast::TypeExpr::Optional { inner, .. } => match self.lower_depth(inner, depth + 1) {
                 Ty::Optional(inner) => Ty::Optional(inner),
@@ -402,7 +412,7 @@ impl TypeLowering<'_> {
                 Ty::Str(s)
             }
             Ty::List(item, _) => Ty::List(item, bounds!(len_bound)),
-            Ty::Map(v, _) => Ty::Map(v, bounds!(len_bound)),
+            Ty::Map(v, _, k) => Ty::Map(v, bounds!(len_bound), k),
             Ty::Error => Ty::Error,
             other => {
                 return self.error(
@@ -418,7 +428,7 @@ impl TypeLowering<'_> {
             Ty::Float(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
             Ty::Quantity(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
             Ty::Duration(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
-            Ty::Str(StrTy { len: b, .. }) | Ty::List(_, b) | Ty::Map(_, b) => {
+            Ty::Str(StrTy { len: b, .. }) | Ty::List(_, b) | Ty::Map(_, b, _) => {
                 matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h)
             }
             _ => false,
@@ -518,7 +528,13 @@ fn check_narrowing_depth(base: &Ty, new: &Ty, depth: u32) -> Result<(), Widening
                 widened(Code::WIDENED_RANGE, format!("length {} is not within {}", n.len, b.len))
             }
         }
-        (Ty::List(bi, bl), Ty::List(ni, nl)) | (Ty::Map(bi, bl), Ty::Map(ni, nl)) => {
+        (Ty::Map(_, _, Some(bk)), Ty::Map(_, _, nk)) if nk.as_ref().is_none_or(|nk| nk.pattern != bk.pattern) => {
+            widened(
+                Code::WIDENED_PATTERN,
+                format!("the key constraint `{}` is changed or dropped", Ty::Str((**bk).clone())),
+            )
+        }
+        (Ty::List(bi, bl), Ty::List(ni, nl)) | (Ty::Map(bi, bl, _), Ty::Map(ni, nl, _)) => {
             if !nl.within(bl) {
                 return widened(Code::WIDENED_RANGE, format!("length {nl} is not within {bl}"));
             }
