@@ -100,7 +100,7 @@ impl Workspace {
             let deps =
                 pkg.deps.iter().filter_map(|(name, dep)| Some((name.clone(), (*packages.get(*dep)?)?))).collect();
             if let Some(slot) = packages.get_mut(idx) {
-                *slot = Some(kdep_sema::Package::new(&db, pkg.name.clone(), modules, deps));
+                *slot = Some(kdep_sema::Package::new(&db, pkg.name.clone(), modules, deps, pkg.permissions.clone()));
             }
         }
         let std_modules = loaded
@@ -109,12 +109,10 @@ impl Workspace {
             .filter(|f| f.kind == loader::FileKind::Stdlib)
             .filter_map(|f| Some((f.module.clone(), *inputs.get(&f.id)?)))
             .collect();
-        let stdlib = kdep_sema::Package::new(&db, "std".to_owned(), std_modules, BTreeMap::new());
-        let root = packages
-            .get(loaded.root)
-            .copied()
-            .flatten()
-            .unwrap_or_else(|| kdep_sema::Package::new(&db, String::new(), BTreeMap::new(), BTreeMap::new()));
+        let stdlib = kdep_sema::Package::new(&db, "std".to_owned(), std_modules, BTreeMap::new(), Default::default());
+        let root = packages.get(loaded.root).copied().flatten().unwrap_or_else(|| {
+            kdep_sema::Package::new(&db, String::new(), BTreeMap::new(), BTreeMap::new(), Default::default())
+        });
         let project = kdep_sema::Project::new(&db, root, stdlib);
         Workspace { db, project, loaded, inputs }
     }

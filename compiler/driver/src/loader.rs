@@ -59,6 +59,8 @@ pub struct LoadedPackage {
     pub deps: BTreeMap<String, usize>,
     /// `sha256:<hex>` over the manifest and every module's path and text.
     pub checksum: String,
+    /// `[permissions]` of the manifest.
+    pub permissions: kdep_sema::db::EmitPermissions,
 }
 
 /// The loaded graph; `packages[root]` is the package being built.
@@ -145,6 +147,7 @@ pub fn load(vfs: &dyn Vfs, root_dir: &Path, stdlib: &[(String, String, &str)]) -
                 modules: BTreeMap::new(),
                 deps: BTreeMap::new(),
                 checksum: String::new(),
+                permissions: Default::default(),
             });
             loader.out.packages.len() - 1
         }
@@ -214,6 +217,7 @@ impl Loader<'_> {
             modules: BTreeMap::new(),
             deps: BTreeMap::new(),
             checksum: String::new(),
+            permissions: manifest.permissions.clone(),
         });
         self.by_root.insert(dir.to_path_buf(), idx);
         self.load_modules(idx, dir)?;

@@ -22,6 +22,8 @@ pub struct PackageManifest {
     pub version: String,
     /// Dependency name → relative path, in name order.
     pub dependencies: BTreeMap<String, Dependency>,
+    /// `[permissions]`: what this package's templates, and its dependents', may emit.
+    pub permissions: kdep_sema::db::EmitPermissions,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +47,25 @@ struct RawManifest {
     package: Option<toml::Spanned<RawPackage>>,
     #[serde(default)]
     dependencies: BTreeMap<toml::Spanned<String>, toml::Spanned<RawDependency>>,
+    permissions: Option<RawPermissions>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPermissions {
+    #[serde(default)]
+    namespaces: Vec<String>,
+    dependents: Option<RawDependents>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDependents {
+    #[serde(default)]
+    namespaces: Vec<String>,
+    #[serde(default)]
+    deny_kinds: Vec<String>,
+    cluster_scoped: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -139,12 +160,40 @@ pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
         };
         dependencies.insert(dep_name, Dependency { path, range });
     }
-    Ok(PackageManifest { name: name.into_inner(), version: version.into_inner(), dependencies })
+    let permissions = raw
+        .permissions
+        .map(|p| kdep_sema::db::EmitPermissions {
+            namespaces: p.namespaces,
+            dependents: p.dependents.map(|d| kdep_sema::db::DependentRules {
+                namespaces: d.namespaces,
+                deny_kinds: d.deny_kinds,
+                cluster_scoped: d.cluster_scoped.unwrap_or(true),
+            }),
+        })
+        .unwrap_or_default();
+    Ok(PackageManifest { name: name.into_inner(), version: version.into_inner(), dependencies, permissions })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_permissions() {
+        let m = parse_manifest(
+            "[package]\nname = \"platform\"\nversion = \"1.0.0\"\n\n[permissions]\nnamespaces = [\"monitoring\"]\n\n[permissions.dependents]\ndeny-kinds = [\"ClusterRoleBinding\"]\ncluster-scoped = false\n",
+        )
+        .unwrap();
+        assert_eq!(m.permissions.namespaces, vec!["monitoring".to_string()]);
+        let d = m.permissions.dependents.unwrap();
+        assert_eq!(
+            (d.deny_kinds, d.cluster_scoped, d.namespaces.len()),
+            (vec!["ClusterRoleBinding".to_string()], false, 0)
+        );
+        let err =
+            parse_manifest("[package]\nname = \"p\"\nversion = \"1.0.0\"\n[permissions]\ndeny = 1\n").unwrap_err();
+        assert!(err.message.contains("unknown field `deny`"), "{}", err.message);
+    }
 
     #[test]
     fn parses_a_full_manifest() {

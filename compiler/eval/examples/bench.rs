@@ -83,8 +83,8 @@ fn main() {
         let file = SourceFile::new(&db, FileId(i as u32), format!("services/{name}.kdep"), app(i));
         modules.insert(format!("services.{name}"), file);
     }
-    let root = Package::new(&db, "bench".into(), modules, BTreeMap::new());
-    let stdlib = Package::new(&db, "std".into(), BTreeMap::new(), BTreeMap::new());
+    let root = Package::new(&db, "bench".into(), modules, BTreeMap::new(), Default::default());
+    let stdlib = Package::new(&db, "std".into(), BTreeMap::new(), BTreeMap::new(), Default::default());
     let project = Project::new(&db, root, stdlib);
     let loaded = start.elapsed();
     let out = kdep_eval::build(&db, project, None);

@@ -77,7 +77,26 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         let mut ctx = ev.ctx(emit.file, Some(i), Some(&emit.owner));
         let Ok(value) = ev.root_expr(&emit.value, &mut ctx) else { continue };
         match Manifest::from_object(value, &app, app_span, &source_display) {
-            Ok(m) => objects.push(m),
+            Ok(m) => {
+                let rules = kdep_sema::permit::emit_rules(db, project, emit.file);
+                let cluster_scoped = crate::manifest::is_cluster_scoped(&m.api_version, &m.kind);
+                let env_ns = env.as_ref().and_then(|e| {
+                    environment_infos(db, project)
+                        .list
+                        .iter()
+                        .find(|i| *i.name == **e)
+                        .and_then(|i| i.namespace.clone())
+                });
+                match rules.check(&m.kind, cluster_scoped, m.namespace.as_deref(), env_ns.as_deref()) {
+                    None => objects.push(m),
+                    Some(v) => ev.diags.push(
+                        Diagnostic::error(v.code, v.message)
+                            .with_primary(emit.span, "emitted here")
+                            .with_secondary(app_span, format!("for app `{app}`"))
+                            .with_help(v.help),
+                    ),
+                }
+            }
             Err(ObjectError::Invalid(problem)) => ev.diags.push(
                 Diagnostic::error(Code::INVALID_EMIT, problem)
                     .with_primary(emit.span, "emitted here")

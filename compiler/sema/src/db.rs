@@ -27,6 +27,29 @@ pub struct Package {
     pub modules: BTreeMap<String, SourceFile>,
     #[returns(ref)]
     pub deps: BTreeMap<String, Package>,
+    /// What templates may emit, from `[permissions]` in `kdep.toml` (see `permit.rs`).
+    #[returns(ref)]
+    pub permissions: EmitPermissions,
+}
+
+/// `[permissions]` of a package's `kdep.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EmitPermissions {
+    /// Namespaces besides the environment's that this package's own templates may write.
+    pub namespaces: Vec<String>,
+    /// `[permissions.dependents]`: what packages depending on this one may emit.
+    pub dependents: Option<DependentRules>,
+}
+
+/// Restrictions a platform package puts on the packages that depend on it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DependentRules {
+    /// Namespaces (besides the environment's) dependents may write; they must also list them.
+    pub namespaces: Vec<String>,
+    /// Kinds dependents may not emit.
+    pub deny_kinds: Vec<String>,
+    /// Whether dependents may emit cluster-scoped objects.
+    pub cluster_scoped: bool,
 }
 
 /// What is being compiled: the root package and the standard library (modules under `std.`/`k8s.`).

@@ -12,6 +12,7 @@ pub mod hir;
 pub mod index;
 pub mod lets;
 pub mod model;
+pub mod permit;
 pub mod quantity;
 pub mod scope;
 pub mod suggest;

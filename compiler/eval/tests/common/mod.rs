@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use kdep_diag::{Diagnostic, FileId};
-use kdep_sema::db::{Package, Project, SourceFile};
+use kdep_sema::db::{DependentRules, EmitPermissions, Package, Project, SourceFile};
 
 /// A database that can record which queries executed.
 #[salsa::db]
@@ -131,15 +131,40 @@ pub fn load(db: TestDb, text: &str) -> Fixture {
             }
             let own: BTreeMap<String, Package> =
                 wanted.iter().filter_map(|w| dep_pkgs.get(w).map(|p| (w.clone(), *p))).collect();
-            dep_pkgs.insert(name.clone(), Package::new(&db, name.clone(), modules.clone(), own));
+            dep_pkgs.insert(
+                name.clone(),
+                Package::new(&db, name.clone(), modules.clone(), own, permissions(&directives, name)),
+            );
             false
         });
         assert!(pending.len() < before, "fixture: cyclic or unknown `deps` directive");
     }
-    let root = Package::new(&db, "root".to_string(), root_modules, dep_pkgs);
-    let stdlib = Package::new(&db, "std".to_string(), std_modules, BTreeMap::new());
+    let root = Package::new(&db, "root".to_string(), root_modules, dep_pkgs.clone(), permissions(&directives, "root"));
+    let stdlib = Package::new(&db, "std".to_string(), std_modules, BTreeMap::new(), Default::default());
     let project = Project::new(&db, root, stdlib);
     Fixture { db, project, files, directives }
+}
+
+/// `//! permissions pkg: namespaces=a,b; dependents.namespaces=a; dependents.deny-kinds=X,Y;
+/// dependents.cluster-scoped=false` gives package `pkg` (or `root`) its `[permissions]`.
+fn permissions(directives: &BTreeMap<String, String>, pkg: &str) -> EmitPermissions {
+    let mut out = EmitPermissions::default();
+    let Some(spec) = directives.get(&format!("permissions {pkg}")) else { return out };
+    let list = |v: &str| v.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect::<Vec<_>>();
+    for part in spec.split(';') {
+        let Some((k, v)) = part.split_once('=') else { continue };
+        let dependents = || DependentRules { namespaces: Vec::new(), deny_kinds: Vec::new(), cluster_scoped: true };
+        match k.trim() {
+            "namespaces" => out.namespaces = list(v),
+            "dependents.namespaces" => out.dependents.get_or_insert_with(dependents).namespaces = list(v),
+            "dependents.deny-kinds" => out.dependents.get_or_insert_with(dependents).deny_kinds = list(v),
+            "dependents.cluster-scoped" => {
+                out.dependents.get_or_insert_with(dependents).cluster_scoped = v.trim() == "true"
+            }
+            other => panic!("fixture: unknown permission `{other}`"),
+        }
+    }
+    out
 }
 
 impl Fixture {
