@@ -137,7 +137,13 @@ pub fn load(db: TestDb, text: &str) -> Fixture {
             );
             false
         });
-        assert!(pending.len() < before, "fixture: cyclic or unknown `deps` directive");
+        if pending.len() == before {
+            // A cyclic or unknown `deps` directive (mutated fixtures): the rest get no deps.
+            for (name, modules) in pending.drain(..) {
+                let perms = permissions(&directives, &name);
+                dep_pkgs.insert(name.clone(), Package::new(&db, name, modules, BTreeMap::new(), perms));
+            }
+        }
     }
     let root = Package::new(&db, "root".to_string(), root_modules, dep_pkgs.clone(), permissions(&directives, "root"));
     let stdlib = Package::new(&db, "std".to_string(), std_modules, BTreeMap::new(), Default::default());
@@ -161,7 +167,8 @@ fn permissions(directives: &BTreeMap<String, String>, pkg: &str) -> EmitPermissi
             "dependents.cluster-scoped" => {
                 out.dependents.get_or_insert_with(dependents).cluster_scoped = v.trim() == "true"
             }
-            other => panic!("fixture: unknown permission `{other}`"),
+            // Mutated fixtures (never_panic.rs) produce any text here; ignore what is unknown.
+            _ => {}
         }
     }
     out
