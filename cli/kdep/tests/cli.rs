@@ -397,3 +397,90 @@ app c = D { name = "web" }
         ]
     );
 }
+
+/// Runs kdep like [`kdep`], failing the test instead of hanging when it does not finish within
+/// `limit` (the process is killed).
+fn kdep_within(cwd: &Path, args: &[&str], limit: std::time::Duration) -> Run {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kdep"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("kdep runs");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`kdep {}` did not finish within {limit:?}", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).expect("stdout"),
+        stderr: std::fs::read_to_string(&err_path).expect("stderr"),
+    }
+}
+
+/// `text` with miette's line wrapping undone: margins dropped, whitespace runs made one space.
+fn unwrapped(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const QUICK: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[cfg(unix)]
+#[test]
+fn fmt_refuses_fifos_and_devices_instead_of_hanging() {
+    // `kdep fmt` read them with a plain `read`, which waits forever for a FIFO's writer and
+    // never reaches the end of /dev/zero; `check` and `build` already refused them.
+    let pkg = scratch_package(&[("main.kdep", b"let   x = 1\n")]);
+    let made = Command::new("mkfifo").arg(pkg.path().join("pipe.kdep")).status().expect("mkfifo runs");
+    assert!(made.success());
+    let run = kdep_within(pkg.path(), &["fmt"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pipe.kdep`: not a regular file"), "{}", run.stderr);
+    let run = kdep_within(pkg.path(), &["fmt", "--check", "pipe.kdep"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read `pipe.kdep`: not a regular file"), "{}", run.stderr);
+
+    std::fs::remove_file(pkg.path().join("pipe.kdep")).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", pkg.path().join("zero.kdep")).expect("symlink");
+    let run = kdep_within(pkg.path(), &["fmt", "--check"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("zero.kdep`: not a regular file"), "{}", run.stderr);
+    let run = kdep_within(pkg.path(), &["fmt", "zero.kdep"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read `zero.kdep`: not a regular file"), "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn fmt_names_the_subfolder_it_cannot_read() {
+    // Root reads every folder, so the unreadable one is made of a path longer than the
+    // system accepts (4096 bytes): 17 nested folders of 250 characters, built as two shorter
+    // chains and one rename. The error used to name the folder passed on the command line.
+    let pkg = scratch_package(&[("main.kdep", b"let x = 1\n")]);
+    let name = "d".repeat(250);
+    let chain = |n: usize| vec![name.as_str(); n].join("/");
+    std::fs::create_dir_all(pkg.path().join("sub").join(chain(8))).expect("mkdir");
+    std::fs::create_dir_all(pkg.path().join(chain(9))).expect("mkdir");
+    std::fs::rename(pkg.path().join(&name), pkg.path().join("sub").join(chain(8)).join(&name)).expect("rename");
+    let run = kdep_within(pkg.path(), &["fmt", "--check", "."], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // miette wraps the long message into a margin; compare without the wrapping.
+    let flat: String = run.stderr.split_whitespace().collect::<String>().replace('│', "");
+    assert!(run.stderr.contains("File name too long"), "{}", run.stderr.replace(&name, "D"));
+    assert!(flat.contains(&format!("cannotread`./sub/{name}/")), "{}", run.stderr.replace(&name, "D"));
+    assert!(!flat.contains("cannotread`.`"), "{}", run.stderr.replace(&name, "D"));
+}
