@@ -484,3 +484,145 @@ fn fmt_names_the_subfolder_it_cannot_read() {
     assert!(flat.contains(&format!("cannotread`./sub/{name}/")), "{}", run.stderr.replace(&name, "D"));
     assert!(!flat.contains("cannotread`.`"), "{}", run.stderr.replace(&name, "D"));
 }
+
+/// A package whose build emits two ConfigMaps, for output-folder tests.
+fn output_package() -> tempfile::TempDir {
+    let source = r#"template C {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata = { name = name }, data = {} }
+}
+app a = C { name = "a" }
+app b = C { name = "b" }
+"#;
+    scratch_package(&[("main.kdep", source.as_bytes())])
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn output_through_a_symlink_replaces_its_target_and_keeps_the_link() {
+    // The link used to be replaced by a new folder, leaving the folder it pointed to stale.
+    let pkg = output_package();
+    std::fs::create_dir(pkg.path().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink("real", pkg.path().join("link")).expect("symlink");
+    for _ in 0..2 {
+        let run = kdep(pkg.path(), &["build", "-o", "link"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(std::fs::symlink_metadata(pkg.path().join("link")).expect("stat").file_type().is_symlink());
+        assert_eq!(dir_names(&pkg.path().join("real")), [".kdep-output", "configmap_a.yaml", "configmap_b.yaml"]);
+    }
+    // No staging or previous-output folder is left beside the target.
+    assert_eq!(dir_names(pkg.path()), ["kdep.lock", "kdep.toml", "link", "main.kdep", "real"]);
+
+    std::os::unix::fs::symlink("missing", pkg.path().join("dangling")).expect("symlink");
+    let run = kdep(pkg.path(), &["build", "-o", "dangling"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("it is a symlink to a folder that does not exist"), "{}", run.stderr);
+}
+
+#[test]
+fn leftovers_of_killed_builds_are_removed_unless_their_build_is_alive() {
+    // A killed `build -o out` leaves `.out.kdep-new-PID` / `.out.kdep-old-PID`, which later
+    // builds never removed. PIDs never exceed 2^22 on Linux, so 99999999 is not running; the
+    // test process itself is, and its folders must survive as a concurrent build's would.
+    let pkg = output_package();
+    let live = std::process::id();
+    let leftovers = [
+        ".out.kdep-new-99999999".to_owned(),
+        ".out.kdep-old-99999998".to_owned(),
+        format!(".out.kdep-new-{live}"),
+        format!(".out.kdep-old-{live}"),
+    ];
+    for name in &leftovers {
+        std::fs::create_dir(pkg.path().join(name)).expect("mkdir");
+        std::fs::write(pkg.path().join(name).join("configmap_a.yaml"), "stale").expect("write");
+    }
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names = dir_names(pkg.path());
+    if cfg!(target_os = "linux") {
+        assert!(!names.contains(&leftovers[0]) && !names.contains(&leftovers[1]), "{names:?}");
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    } else {
+        assert!(run.stderr.contains("was left by an interrupted build"), "{}", run.stderr);
+    }
+    assert!(names.contains(&leftovers[2]) && names.contains(&leftovers[3]), "{names:?}");
+}
+
+#[test]
+fn output_marker_lists_the_files_and_other_folders_are_refused() {
+    let pkg = output_package();
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!(
+        "output_marker",
+        std::fs::read_to_string(pkg.path().join("out/.kdep-output")).expect("marker")
+    );
+    // kdep's own output is replaced again.
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // A file someone added to the output is not deleted.
+    std::fs::write(pkg.path().join("out/notes.txt"), "mine").expect("write");
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`notes.txt` in it was not written by kdep"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(pkg.path().join("out/notes.txt")).expect("kept"), "mine");
+
+    // A hand-made empty marker used to be trusted, and the folder replaced.
+    std::fs::create_dir(pkg.path().join("mine")).expect("mkdir");
+    std::fs::write(pkg.path().join("mine/.kdep-output"), "").expect("write");
+    std::fs::write(pkg.path().join("mine/precious.txt"), "keep me").expect("write");
+    let run = kdep(pkg.path(), &["build", "-o", "mine"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    insta::assert_snapshot!("output_foreign_marker", run.stderr);
+    assert_eq!(std::fs::read_to_string(pkg.path().join("mine/precious.txt")).expect("kept"), "keep me");
+}
+
+#[test]
+fn output_is_refused_for_the_current_folder_the_package_and_mount_points() {
+    // `-o .` used to fail half-way with "Device or resource busy".
+    let pkg = output_package();
+    let run = kdep(pkg.path(), &["build", "-o", "."]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    insta::assert_snapshot!("output_current_dir", run.stderr);
+    // Refused before anything was written, the lock file included.
+    assert!(!pkg.path().join("kdep.lock").exists());
+
+    let sub = pkg.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let run = kdep(&sub, &["build", "..", "-o", ".."]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        unwrapped(&run.stderr).contains("refusing to write the output to `..`: it contains the current directory"),
+        "{}",
+        run.stderr
+    );
+
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["build", "shop", "-o", "shop"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(unwrapped(&run.stderr).contains("it is the folder of the package being built"), "{}", run.stderr);
+    let run = kdep(&root.join("payments"), &["build", "../shop", "-o", ".."]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(unwrapped(&run.stderr).contains("it contains the current directory"), "{}", run.stderr);
+
+    if cfg!(target_os = "linux") {
+        let run = kdep(pkg.path(), &["build", "-o", "/proc"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            unwrapped(&run.stderr).contains("refusing to write the output to `/proc`: it is a mount point"),
+            "{}",
+            run.stderr
+        );
+    }
+}
