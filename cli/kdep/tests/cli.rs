@@ -626,3 +626,37 @@ fn output_is_refused_for_the_current_folder_the_package_and_mount_points() {
         );
     }
 }
+
+#[test]
+fn a_kdep_toml_that_is_a_folder_is_named_as_such() {
+    // It used to read as "no `kdep.toml` found there or in any parent folder".
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(tmp.path().join("kdep.toml")).expect("mkdir");
+    let run = kdep(tmp.path(), &["check"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let canonical = std::fs::canonicalize(tmp.path()).expect("canonical");
+    // Unwrapped before the temporary path is replaced: miette wraps by width, which depends on
+    // that path's length.
+    insta::assert_snapshot!("kdep_toml_folder", unwrapped(&run.stderr).replace(&*canonical.to_string_lossy(), "[TMP]"));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unreadable_lock_file_is_not_called_read_only() {
+    // Root reads any file, so the lock is made unreadable by being a folder; its mode 000
+    // made the old message claim it was read-only.
+    use std::os::unix::fs::PermissionsExt;
+    let pkg = output_package();
+    let lock = pkg.path().join("kdep.lock");
+    std::fs::create_dir(&lock).expect("mkdir");
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let run = kdep(pkg.path(), &["check"]);
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("read-only"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read `") && run.stderr.contains("kdep.lock`: Is a directory"),
+        "{}",
+        run.stderr
+    );
+}
