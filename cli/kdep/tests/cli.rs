@@ -660,3 +660,17 @@ fn an_unreadable_lock_file_is_not_called_read_only() {
         run.stderr
     );
 }
+
+#[test]
+fn check_and_build_spell_the_diagnostics_format_alike() {
+    let help = kdep(Path::new("."), &["check", "--help"]);
+    assert_eq!(help.code, 0);
+    insta::assert_snapshot!("check_help", help.stdout);
+    assert!(help.stdout.contains("--message-format") && !help.stdout.contains("--format"), "{}", help.stdout);
+    // The old spelling still works, hidden.
+    let (_tmp, root) = example_copy();
+    let old = kdep(&root, &["check", "broken", "--format", "json"]);
+    let new = kdep(&root, &["check", "broken", "--message-format", "json"]);
+    assert_eq!(old.code, 1);
+    assert_eq!(old.stdout, new.stdout);
+}

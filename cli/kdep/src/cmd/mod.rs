@@ -41,7 +41,7 @@ Environment:
 Examples:
   kdep build examples/platform-and-teams/shop --env production
   kdep build --env staging -o out/staging
-  kdep check --format json
+  kdep check --message-format json
   kdep fmt --check";
 
 /// kdep: typed templates for Kubernetes deployments.
