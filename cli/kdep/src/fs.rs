@@ -3,7 +3,7 @@
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
-use kdep_compiler::{DirEntry, Vfs};
+use kdep_compiler::{DirEntry, PathKind, Vfs};
 
 /// Reads from the operating system's file system.
 pub struct OsFs;
@@ -44,6 +44,17 @@ impl Vfs for OsFs {
 
     fn is_file(&self, path: &Path) -> bool {
         path.is_file()
+    }
+
+    fn kind(&self, path: &Path) -> io::Result<PathKind> {
+        let file_type = std::fs::metadata(path)?.file_type();
+        Ok(if file_type.is_file() {
+            PathKind::File
+        } else if file_type.is_dir() {
+            PathKind::Dir
+        } else {
+            PathKind::Other
+        })
     }
 
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {

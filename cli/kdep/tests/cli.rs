@@ -397,3 +397,280 @@ app c = D { name = "web" }
         ]
     );
 }
+
+/// Runs kdep like [`kdep`], failing the test instead of hanging when it does not finish within
+/// `limit` (the process is killed).
+fn kdep_within(cwd: &Path, args: &[&str], limit: std::time::Duration) -> Run {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (out_path, err_path) = (logs.path().join("stdout"), logs.path().join("stderr"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kdep"))
+        .args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_BACKTRACE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .expect("kdep runs");
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("`kdep {}` did not finish within {limit:?}", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: std::fs::read_to_string(&out_path).expect("stdout"),
+        stderr: std::fs::read_to_string(&err_path).expect("stderr"),
+    }
+}
+
+/// `text` with miette's line wrapping undone: margins dropped, whitespace runs made one space.
+fn unwrapped(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+const QUICK: std::time::Duration = std::time::Duration::from_secs(60);
+
+#[cfg(unix)]
+#[test]
+fn fmt_refuses_fifos_and_devices_instead_of_hanging() {
+    // `kdep fmt` read them with a plain `read`, which waits forever for a FIFO's writer and
+    // never reaches the end of /dev/zero; `check` and `build` already refused them.
+    let pkg = scratch_package(&[("main.kdep", b"let   x = 1\n")]);
+    let made = Command::new("mkfifo").arg(pkg.path().join("pipe.kdep")).status().expect("mkfifo runs");
+    assert!(made.success());
+    let run = kdep_within(pkg.path(), &["fmt"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("pipe.kdep`: not a regular file"), "{}", run.stderr);
+    let run = kdep_within(pkg.path(), &["fmt", "--check", "pipe.kdep"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read `pipe.kdep`: not a regular file"), "{}", run.stderr);
+
+    std::fs::remove_file(pkg.path().join("pipe.kdep")).expect("rm");
+    std::os::unix::fs::symlink("/dev/zero", pkg.path().join("zero.kdep")).expect("symlink");
+    let run = kdep_within(pkg.path(), &["fmt", "--check"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("zero.kdep`: not a regular file"), "{}", run.stderr);
+    let run = kdep_within(pkg.path(), &["fmt", "zero.kdep"], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot read `zero.kdep`: not a regular file"), "{}", run.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn fmt_names_the_subfolder_it_cannot_read() {
+    // Root reads every folder, so the unreadable one is made of a path longer than the
+    // system accepts (4096 bytes): 17 nested folders of 250 characters, built as two shorter
+    // chains and one rename. The error used to name the folder passed on the command line.
+    let pkg = scratch_package(&[("main.kdep", b"let x = 1\n")]);
+    let name = "d".repeat(250);
+    let chain = |n: usize| vec![name.as_str(); n].join("/");
+    std::fs::create_dir_all(pkg.path().join("sub").join(chain(8))).expect("mkdir");
+    std::fs::create_dir_all(pkg.path().join(chain(9))).expect("mkdir");
+    std::fs::rename(pkg.path().join(&name), pkg.path().join("sub").join(chain(8)).join(&name)).expect("rename");
+    let run = kdep_within(pkg.path(), &["fmt", "--check", "."], QUICK);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // miette wraps the long message into a margin; compare without the wrapping.
+    let flat: String = run.stderr.split_whitespace().collect::<String>().replace('│', "");
+    assert!(run.stderr.contains("File name too long"), "{}", run.stderr.replace(&name, "D"));
+    assert!(flat.contains(&format!("cannotread`./sub/{name}/")), "{}", run.stderr.replace(&name, "D"));
+    assert!(!flat.contains("cannotread`.`"), "{}", run.stderr.replace(&name, "D"));
+}
+
+/// A package whose build emits two ConfigMaps, for output-folder tests.
+fn output_package() -> tempfile::TempDir {
+    let source = r#"template C {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata = { name = name }, data = {} }
+}
+app a = C { name = "a" }
+app b = C { name = "b" }
+"#;
+    scratch_package(&[("main.kdep", source.as_bytes())])
+}
+
+fn dir_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[test]
+fn output_through_a_symlink_replaces_its_target_and_keeps_the_link() {
+    // The link used to be replaced by a new folder, leaving the folder it pointed to stale.
+    let pkg = output_package();
+    std::fs::create_dir(pkg.path().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink("real", pkg.path().join("link")).expect("symlink");
+    for _ in 0..2 {
+        let run = kdep(pkg.path(), &["build", "-o", "link"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(std::fs::symlink_metadata(pkg.path().join("link")).expect("stat").file_type().is_symlink());
+        assert_eq!(dir_names(&pkg.path().join("real")), [".kdep-output", "configmap_a.yaml", "configmap_b.yaml"]);
+    }
+    // No staging or previous-output folder is left beside the target.
+    assert_eq!(dir_names(pkg.path()), ["kdep.lock", "kdep.toml", "link", "main.kdep", "real"]);
+
+    std::os::unix::fs::symlink("missing", pkg.path().join("dangling")).expect("symlink");
+    let run = kdep(pkg.path(), &["build", "-o", "dangling"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("it is a symlink to a folder that does not exist"), "{}", run.stderr);
+}
+
+#[test]
+fn leftovers_of_killed_builds_are_removed_unless_their_build_is_alive() {
+    // A killed `build -o out` leaves `.out.kdep-new-PID` / `.out.kdep-old-PID`, which later
+    // builds never removed. PIDs never exceed 2^22 on Linux, so 99999999 is not running; the
+    // test process itself is, and its folders must survive as a concurrent build's would.
+    let pkg = output_package();
+    let live = std::process::id();
+    let leftovers = [
+        ".out.kdep-new-99999999".to_owned(),
+        ".out.kdep-old-99999998".to_owned(),
+        format!(".out.kdep-new-{live}"),
+        format!(".out.kdep-old-{live}"),
+    ];
+    for name in &leftovers {
+        std::fs::create_dir(pkg.path().join(name)).expect("mkdir");
+        std::fs::write(pkg.path().join(name).join("configmap_a.yaml"), "stale").expect("write");
+    }
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let names = dir_names(pkg.path());
+    if cfg!(target_os = "linux") {
+        assert!(!names.contains(&leftovers[0]) && !names.contains(&leftovers[1]), "{names:?}");
+        assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+    } else {
+        assert!(run.stderr.contains("was left by an interrupted build"), "{}", run.stderr);
+    }
+    assert!(names.contains(&leftovers[2]) && names.contains(&leftovers[3]), "{names:?}");
+}
+
+#[test]
+fn output_marker_lists_the_files_and_other_folders_are_refused() {
+    let pkg = output_package();
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!(
+        "output_marker",
+        std::fs::read_to_string(pkg.path().join("out/.kdep-output")).expect("marker")
+    );
+    // kdep's own output is replaced again.
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // A file someone added to the output is not deleted.
+    std::fs::write(pkg.path().join("out/notes.txt"), "mine").expect("write");
+    let run = kdep(pkg.path(), &["build", "-o", "out"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("`notes.txt` in it was not written by kdep"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(pkg.path().join("out/notes.txt")).expect("kept"), "mine");
+
+    // A hand-made empty marker used to be trusted, and the folder replaced.
+    std::fs::create_dir(pkg.path().join("mine")).expect("mkdir");
+    std::fs::write(pkg.path().join("mine/.kdep-output"), "").expect("write");
+    std::fs::write(pkg.path().join("mine/precious.txt"), "keep me").expect("write");
+    let run = kdep(pkg.path(), &["build", "-o", "mine"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    insta::assert_snapshot!("output_foreign_marker", run.stderr);
+    assert_eq!(std::fs::read_to_string(pkg.path().join("mine/precious.txt")).expect("kept"), "keep me");
+}
+
+#[test]
+fn output_is_refused_for_the_current_folder_the_package_and_mount_points() {
+    // `-o .` used to fail half-way with "Device or resource busy".
+    let pkg = output_package();
+    let run = kdep(pkg.path(), &["build", "-o", "."]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    insta::assert_snapshot!("output_current_dir", run.stderr);
+    // Refused before anything was written, the lock file included.
+    assert!(!pkg.path().join("kdep.lock").exists());
+
+    let sub = pkg.path().join("sub");
+    std::fs::create_dir(&sub).expect("mkdir");
+    let run = kdep(&sub, &["build", "..", "-o", ".."]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        unwrapped(&run.stderr).contains("refusing to write the output to `..`: it contains the current directory"),
+        "{}",
+        run.stderr
+    );
+
+    let (_tmp, root) = example_copy();
+    let run = kdep(&root, &["build", "shop", "-o", "shop"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(unwrapped(&run.stderr).contains("it is the folder of the package being built"), "{}", run.stderr);
+    let run = kdep(&root.join("payments"), &["build", "../shop", "-o", ".."]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(unwrapped(&run.stderr).contains("it contains the current directory"), "{}", run.stderr);
+
+    if cfg!(target_os = "linux") {
+        let run = kdep(pkg.path(), &["build", "-o", "/proc"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            unwrapped(&run.stderr).contains("refusing to write the output to `/proc`: it is a mount point"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_kdep_toml_that_is_a_folder_is_named_as_such() {
+    // It used to read as "no `kdep.toml` found there or in any parent folder".
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(tmp.path().join("kdep.toml")).expect("mkdir");
+    let run = kdep(tmp.path(), &["check"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let canonical = std::fs::canonicalize(tmp.path()).expect("canonical");
+    // Unwrapped before the temporary path is replaced: miette wraps by width, which depends on
+    // that path's length.
+    insta::assert_snapshot!("kdep_toml_folder", unwrapped(&run.stderr).replace(&*canonical.to_string_lossy(), "[TMP]"));
+}
+
+#[cfg(unix)]
+#[test]
+fn an_unreadable_lock_file_is_not_called_read_only() {
+    // Root reads any file, so the lock is made unreadable by being a folder; its mode 000
+    // made the old message claim it was read-only.
+    use std::os::unix::fs::PermissionsExt;
+    let pkg = output_package();
+    let lock = pkg.path().join("kdep.lock");
+    std::fs::create_dir(&lock).expect("mkdir");
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    let run = kdep(pkg.path(), &["check"]);
+    std::fs::set_permissions(&lock, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("read-only"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read `") && run.stderr.contains("kdep.lock`: Is a directory"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn check_and_build_spell_the_diagnostics_format_alike() {
+    let help = kdep(Path::new("."), &["check", "--help"]);
+    assert_eq!(help.code, 0);
+    insta::assert_snapshot!("check_help", help.stdout);
+    assert!(help.stdout.contains("--message-format") && !help.stdout.contains("--format"), "{}", help.stdout);
+    // The old spelling still works, hidden.
+    let (_tmp, root) = example_copy();
+    let old = kdep(&root, &["check", "broken", "--format", "json"]);
+    let new = kdep(&root, &["check", "broken", "--message-format", "json"]);
+    assert_eq!(old.code, 1);
+    assert_eq!(old.stdout, new.stdout);
+}

@@ -1,12 +1,15 @@
 //! Renderers: terminal reports through ariadne, and a versioned JSON document for CI.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 
 use ariadne::{Color, Config, IndexType, Label as AriadneLabel, Report, ReportKind};
 use serde_json::{json, Value};
 
 use crate::{Diagnostic, FileId, LineIndex, Severity};
+use excerpt::Excerpt;
+
+mod excerpt;
 
 /// Gives renderers the display path and text of a file.
 pub trait Sources {
@@ -103,14 +106,40 @@ fn render_one(
     // Ranges are converted to character offsets here: ariadne 0.6 mixes character and byte
     // offsets when it prints the `file:line:col` header of a secondary file in byte mode, which
     // shifts columns after any multi-byte character.
-    let span_of = |label: &crate::Label| {
+    let char_range = |label: &crate::Label| {
         let text = sources.text(label.span.file);
         let start = char_offset(text, label.span.range.start as usize);
         let end = char_offset(text, label.span.range.end as usize).max(start);
-        (sources.path(label.span.file), start..end)
+        start..end
+    };
+    let mut all_labels: Vec<&crate::Label> = vec![primary];
+    all_labels.extend(&diag.secondary);
+    let ranges: Vec<std::ops::Range<usize>> = all_labels.iter().map(|l| char_range(l)).collect();
+    let mut excerpts: BTreeMap<FileId, (String, Excerpt)> = BTreeMap::new();
+    for label in &all_labels {
+        let file = label.span.file;
+        if excerpts.contains_key(&file) {
+            continue;
+        }
+        let points: Vec<usize> = all_labels
+            .iter()
+            .zip(&ranges)
+            .filter(|(l, _)| l.span.file == file)
+            .flat_map(|(_, r)| [r.start, r.end])
+            .collect();
+        let excerpt = Excerpt::new(visible_line_breaks(sources.text(file)), &points);
+        excerpts.insert(file, (sources.path(file), excerpt));
+    }
+    let span_of = |label: &crate::Label, range: &std::ops::Range<usize>| {
+        let file = label.span.file;
+        match excerpts.get(&file) {
+            Some((path, excerpt)) => (path.clone(), excerpt.offset(range.start)..excerpt.offset(range.end)),
+            None => (sources.path(file), range.clone()),
+        }
     };
     let ariadne_config = Config::default().with_color(config.color).with_index_type(IndexType::Char);
-    let mut builder = Report::build(kind, span_of(primary))
+    let primary_range = ranges.first().cloned().unwrap_or_default();
+    let mut builder = Report::build(kind, span_of(primary, &primary_range))
         .with_code(diag.code.id)
         .with_message(&diag.message)
         .with_config(ariadne_config);
@@ -123,12 +152,16 @@ fn render_one(
     // ariadne starts a new excerpt (headed with the primary's position) whenever a label's line
     // goes backwards, which would show a wrong line number above a label placed earlier in the
     // same file.
-    let mut labels: Vec<(&crate::Label, Color)> = vec![(primary, primary_color)];
-    labels.extend(diag.secondary.iter().map(|l| (l, Color::Blue)));
-    labels.sort_by_key(|(l, _)| (l.span.file != primary.span.file, l.span.file, l.span.range.start));
-    for (order, (label, color)) in labels.into_iter().enumerate() {
+    let mut labels: Vec<(&crate::Label, &std::ops::Range<usize>, Color)> = all_labels
+        .iter()
+        .zip(&ranges)
+        .enumerate()
+        .map(|(i, (l, r))| (*l, r, if i == 0 { primary_color } else { Color::Blue }))
+        .collect();
+    labels.sort_by_key(|(l, _, _)| (l.span.file != primary.span.file, l.span.file, l.span.range.start));
+    for (order, (label, range, color)) in labels.into_iter().enumerate() {
         builder = builder.with_label(
-            AriadneLabel::new(span_of(label))
+            AriadneLabel::new(span_of(label, range))
                 .with_message(&label.message)
                 .with_color(color)
                 .with_order(i32::try_from(order).unwrap_or(i32::MAX)),
@@ -141,11 +174,71 @@ fn render_one(
         builder = builder.with_note(note);
     }
 
-    let mut files: BTreeSet<FileId> = BTreeSet::new();
-    files.insert(primary.span.file);
-    files.extend(diag.secondary.iter().map(|l| l.span.file));
-    let cache = ariadne::sources(files.into_iter().map(|f| (sources.path(f), visible_line_breaks(sources.text(f)))));
-    builder.finish().write(cache, out)
+    let report = builder.finish();
+    if !excerpts.values().any(|(_, e)| e.is_cut()) {
+        let cache = ariadne::sources(excerpts.into_values().map(|(path, excerpt)| (path, excerpt.text)));
+        return report.write(cache, out);
+    }
+    // ariadne numbers the columns of `file:line:col` headers on the cut text; put the
+    // original columns back so the header still leads to the right place in an editor.
+    let cut: Vec<(String, Excerpt)> = excerpts.into_values().collect();
+    let mut buf = Vec::new();
+    let cache = ariadne::sources(cut.iter().map(|(path, excerpt)| (path.clone(), excerpt.text.clone())));
+    report.write(cache, &mut buf)?;
+    let rendered = String::from_utf8_lossy(&buf);
+    for line in rendered.split_inclusive('\n') {
+        out.write_all(fix_header_column(line, &cut).as_bytes())?;
+    }
+    Ok(())
+}
+
+/// A report line with the column of its `[ path:line:col ]` header, if it is one, mapped from
+/// the cut text back to the original.
+fn fix_header_column(line: &str, excerpts: &[(String, Excerpt)]) -> String {
+    let plain = strip_ansi(line);
+    let trimmed = plain.trim_start();
+    if !(trimmed.starts_with("╭─[") || trimmed.starts_with("├─[")) {
+        return line.to_owned();
+    }
+    for (path, excerpt) in excerpts {
+        let needle = format!(" {path}:");
+        let Some(at) = line.find(&needle) else { continue };
+        let rest_at = at + needle.len();
+        let rest = line.get(rest_at..).unwrap_or_default();
+        let Some((line_no, after)) = rest.split_once(':') else { continue };
+        let col_len = after.bytes().take_while(u8::is_ascii_digit).count();
+        let (Ok(line_no), Ok(col)) =
+            (line_no.parse::<usize>(), after.get(..col_len).unwrap_or_default().parse::<usize>())
+        else {
+            continue;
+        };
+        let true_col = excerpt.column(line_no.saturating_sub(1), col.saturating_sub(1)) + 1;
+        let col_at = rest_at + line_no.to_string().len() + 1;
+        return format!(
+            "{}{true_col}{}",
+            line.get(..col_at).unwrap_or_default(),
+            line.get(col_at + col_len..).unwrap_or_default()
+        );
+    }
+    line.to_owned()
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... m`).
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The text ariadne shows: every line break other than `\n` and `\r\n` replaced by a visible
@@ -382,6 +475,65 @@ mod tests {
         let text = render_to_string(&diag, &One);
         assert_eq!(text.matches("app.kdep:").count(), 1, "{text}");
         assert!(text.contains("app.kdep:3:5"), "{text}");
+    }
+
+    /// A one-line file: `let xs = [1, 1, ..., 1]` with `$` at each of `bad` (indexes of items).
+    fn one_long_line(n_items: usize, bad: &[usize]) -> String {
+        let items: Vec<&str> = (0..n_items).map(|i| if bad.contains(&i) { "$" } else { "1" }).collect();
+        format!("let xs = [{}]\n", items.join(", "))
+    }
+
+    fn invalid_chars(text: &str) -> Vec<Diagnostic> {
+        text.match_indices('$')
+            .map(|(i, _)| {
+                let i = u32::try_from(i).unwrap_or(u32::MAX);
+                Diagnostic::error(Code::INVALID_CHARACTER, "invalid character `$`")
+                    .with_primary(Span::new(FileId(0), TextRange::new(i, i + 1)), "no token starts with this")
+                    .with_secondary(Span::new(FileId(0), TextRange::new(9, 10)), "in this list")
+            })
+            .collect()
+    }
+
+    struct Owned(String);
+    impl Sources for Owned {
+        fn path(&self, _: FileId) -> String {
+            "long.kdep".into()
+        }
+        fn text(&self, _: FileId) -> &str {
+            &self.0
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_labels() {
+        // Item 150 starts at column 461 of the original line; the header must say so although
+        // the excerpt shows the line cut to windows around both labels.
+        let text = one_long_line(200, &[150]);
+        let diags = invalid_chars(&text);
+        let rendered = render_to_string(&diags[0], &Owned(text.clone()));
+        assert!(rendered.contains("long.kdep:1:461"), "{rendered}");
+        insta::assert_snapshot!(rendered);
+        // Colour codes around the header's brackets do not hide it from the column fix.
+        let mut coloured = Vec::new();
+        let config = RenderConfig { color: true, ..RenderConfig::default() };
+        render_terminal(&diags, &Owned(text), config, &mut coloured).expect("writes to a Vec");
+        let coloured = String::from_utf8_lossy(&coloured);
+        assert!(coloured.contains('\x1b') && coloured.contains("long.kdep:1:461"), "{coloured}");
+    }
+
+    #[test]
+    fn a_200_kb_line_renders_in_small_output() {
+        // Every diagnostic used to print the whole line, and ariadne's drawing work grows with
+        // its width: a 200 KB one-line file took 24 s and printed 22 MB.
+        let text = one_long_line(70_000, &[10, 35_000, 69_990]);
+        assert!(text.len() > 200_000);
+        let diags = invalid_chars(&text);
+        assert_eq!(diags.len(), 3);
+        let mut out = Vec::new();
+        render_terminal(&diags, &Owned(text), RenderConfig::default(), &mut out).expect("writes to a Vec");
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.len() < 10_000, "{} bytes:\n{out}", out.len());
+        assert!(out.contains("long.kdep:1:105011"), "{out}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub use kdep_eval::manifest::Manifest;
 pub use kdep_eval::value::Value;
 pub use kdep_eval::{emit, EnvironmentInfo};
 pub use loader::{LoadError, Loaded, LoadedFile};
-pub use vfs::{DirEntry, MemoryFs, Vfs};
+pub use vfs::{DirEntry, MemoryFs, PathKind, Vfs};
 
 /// The concrete salsa database of a compilation session.
 #[salsa::db]

@@ -12,7 +12,7 @@ use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use sha2::{Digest, Sha256};
 
 use crate::manifest::{self, PackageManifest};
-use crate::vfs::Vfs;
+use crate::vfs::{PathKind, Vfs};
 
 /// Largest source file the compiler accepts; larger ones are reported, not read.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
@@ -79,6 +79,8 @@ pub struct Loaded {
 pub enum LoadError {
     NotFound(PathBuf),
     NotAPackage(PathBuf),
+    /// A `kdep.toml` that is a folder, FIFO or device.
+    ManifestNotAFile(PathBuf, PathKind),
     Io(PathBuf, io::Error),
 }
 
@@ -93,6 +95,10 @@ impl std::fmt::Display for LoadError {
                     p.display()
                 )
             }
+            LoadError::ManifestNotAFile(p, kind) => {
+                let what = if *kind == PathKind::Dir { "a folder" } else { "not a regular file" };
+                write!(f, "`{}` is {what}; a package's `{MANIFEST}` must be a file", p.display())
+            }
             LoadError::Io(p, e) => write!(f, "cannot read `{}`: {e}", p.display()),
         }
     }
@@ -102,12 +108,23 @@ impl std::error::Error for LoadError {}
 
 /// Finds the package folder for `path`: the folder itself or the nearest ancestor holding a
 /// `kdep.toml` (a file path starts from its folder).
+///
+/// Only a missing `kdep.toml` sends the search up a folder: one that is a folder, or that
+/// cannot be looked at (an unreadable package folder), is reported as what it is rather than
+/// as "no `kdep.toml` found".
 pub fn find_package_root(vfs: &dyn Vfs, path: &Path) -> Result<PathBuf, LoadError> {
-    let abs = vfs.canonicalize(path).map_err(|_| LoadError::NotFound(path.to_path_buf()))?;
+    let abs = vfs.canonicalize(path).map_err(|e| match e.kind() {
+        io::ErrorKind::NotFound => LoadError::NotFound(path.to_path_buf()),
+        _ => LoadError::Io(path.to_path_buf(), e),
+    })?;
     let mut dir = if vfs.is_dir(&abs) { abs.clone() } else { abs.parent().map(Path::to_path_buf).unwrap_or_default() };
     loop {
-        if vfs.is_file(&dir.join(MANIFEST)) {
-            return Ok(dir);
+        let manifest = dir.join(MANIFEST);
+        match vfs.kind(&manifest) {
+            Ok(PathKind::File) => return Ok(dir),
+            Ok(kind) => return Err(LoadError::ManifestNotAFile(manifest, kind)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LoadError::Io(manifest, e)),
         }
         if !dir.pop() {
             return Err(LoadError::NotAPackage(path.to_path_buf()));
@@ -492,6 +509,51 @@ mod tests {
         let fs = MemoryFs::from_fixture("//- /ws/x/file.kdep\nlet x = 1\n");
         assert!(matches!(find_package_root(&fs, Path::new("/ws/x")), Err(LoadError::NotAPackage(_))));
         assert!(matches!(find_package_root(&fs, Path::new("/nope")), Err(LoadError::NotFound(_))));
+    }
+
+    #[test]
+    fn a_manifest_that_is_a_folder_is_named_as_such() {
+        // It used to read as "no `kdep.toml` found there or in any parent folder".
+        let fs = MemoryFs::from_fixture("//- /ws/x/kdep.toml/oops.txt\n\n//- /ws/x/main.kdep\nlet x = 1\n");
+        let err = find_package_root(&fs, Path::new("/ws/x")).expect_err("not a package");
+        assert_eq!(err.to_string(), "`/ws/x/kdep.toml` is a folder; a package's `kdep.toml` must be a file");
+    }
+
+    /// A tree whose `/ws/locked` folder cannot be searched, as for a user without permission.
+    struct Unsearchable(MemoryFs);
+    impl Vfs for Unsearchable {
+        fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+            self.0.read(path, limit)
+        }
+        fn read_dir(&self, path: &Path) -> io::Result<Vec<crate::vfs::DirEntry>> {
+            self.0.read_dir(path)
+        }
+        fn is_dir(&self, path: &Path) -> bool {
+            self.0.is_dir(path)
+        }
+        fn is_file(&self, path: &Path) -> bool {
+            self.0.is_file(path) && !path.starts_with("/ws/locked")
+        }
+        fn kind(&self, path: &Path) -> io::Result<PathKind> {
+            if path.starts_with("/ws/locked/") {
+                return Err(io::Error::from(io::ErrorKind::PermissionDenied));
+            }
+            self.0.kind(path)
+        }
+        fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+            self.0.canonicalize(path)
+        }
+    }
+
+    #[test]
+    fn an_unreadable_package_folder_is_reported_as_unreadable() {
+        // Tests run as root, which ignores permissions, so the denial is injected.
+        let fs = Unsearchable(MemoryFs::from_fixture("//- /ws/locked/kdep.toml\n[package]\n"));
+        let err = find_package_root(&fs, Path::new("/ws/locked")).expect_err("unreadable");
+        assert!(
+            matches!(&err, LoadError::Io(p, e) if p == Path::new("/ws/locked/kdep.toml") && e.kind() == io::ErrorKind::PermissionDenied),
+            "{err}"
+        );
     }
 
     #[test]

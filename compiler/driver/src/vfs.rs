@@ -14,6 +14,15 @@ pub struct DirEntry {
     pub is_dir: bool,
 }
 
+/// What a path names, following symlinks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathKind {
+    File,
+    Dir,
+    /// A FIFO, socket or device.
+    Other,
+}
+
 /// Read-only access to source trees.
 pub trait Vfs {
     /// Reads a whole file. Implementations should refuse files larger than `limit` bytes with
@@ -23,6 +32,18 @@ pub trait Vfs {
     fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
     fn is_dir(&self, path: &Path) -> bool;
     fn is_file(&self, path: &Path) -> bool;
+    /// What `path` is: an error of kind [`io::ErrorKind::NotFound`] when nothing is there, any
+    /// other error when that cannot be told (a folder on the way cannot be searched), so
+    /// callers can report the true reason instead of "not found".
+    fn kind(&self, path: &Path) -> io::Result<PathKind> {
+        if self.is_file(path) {
+            Ok(PathKind::File)
+        } else if self.is_dir(path) {
+            Ok(PathKind::Dir)
+        } else {
+            Err(io::Error::from(io::ErrorKind::NotFound))
+        }
+    }
     /// Makes a path absolute and normal so two spellings of one package are recognised.
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf>;
 }

@@ -33,7 +33,9 @@ pub struct BuildArgs {
     /// built from their base values with no namespace.
     #[arg(long, short)]
     env: Option<String>,
-    /// Write one file per object into this folder (replaced atomically) instead of stdout.
+    /// Write one file per object into this folder (replaced atomically) instead of stdout. A
+    /// symlink is written through; the current directory, the package and mount points are
+    /// refused.
     #[arg(long, short)]
     output: Option<PathBuf>,
     /// Manifest format.
@@ -59,6 +61,12 @@ impl BuildArgs {
     }
 
     fn build(&self, ctx: &Ctx, ws: &kdep_compiler::Workspace) -> Exit {
+        if let Some(dir) = &self.output {
+            if let Err(err) = output::check_target(dir, ws.root_dir()) {
+                report::print_error(&err, err.help());
+                return Exit::Usage;
+            }
+        }
         let build = ws.build(self.env.as_deref());
         let sources = ws.sources(ctx.cwd.as_deref());
         if !build.diagnostics.is_empty() {
@@ -98,7 +106,10 @@ impl BuildArgs {
                     })
                     .collect::<Vec<_>>();
                 match output::replace_dir(dir, &files) {
-                    Ok(()) => {
+                    Ok(warnings) => {
+                        for warning in warnings {
+                            eprintln!("warning: {warning}");
+                        }
                         eprintln!("wrote {} objects to {}", files.len(), dir.display());
                         Exit::Success
                     }

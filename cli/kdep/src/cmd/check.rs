@@ -14,8 +14,10 @@ pub struct CheckArgs {
     /// Package folder, or a file inside it. Defaults to the current directory.
     path: Option<PathBuf>,
     /// How to print diagnostics; `json` prints one JSON document on stdout.
-    #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
-    format: MessageFormat,
+    // Spelled as in `build`, where `--format` is the manifest format; `--format` is the hidden
+    // old spelling, kept so existing scripts keep working.
+    #[arg(long, alias = "format", value_enum, default_value_t = MessageFormat::Human)]
+    message_format: MessageFormat,
     /// Fail instead of updating `kdep.lock` when it is missing or out of date (for CI).
     #[arg(long)]
     locked: bool,
@@ -36,7 +38,7 @@ impl CheckArgs {
         let diags = ws.check();
         let sources = ws.sources(ctx.cwd.as_deref());
         let mut stdout = std::io::stdout().lock();
-        if let Err(e) = report::print_diagnostics(&diags, &sources, self.format, ctx.color, &mut stdout) {
+        if let Err(e) = report::print_diagnostics(&diags, &sources, self.message_format, ctx.color, &mut stdout) {
             if !report::is_broken_pipe(&e) {
                 return Exit::Usage;
             }
@@ -47,7 +49,7 @@ impl CheckArgs {
         if let Err(code) = sync_lock_file(ws, self.locked) {
             return code;
         }
-        if self.format == MessageFormat::Human {
+        if self.message_format == MessageFormat::Human {
             let n_files = ws.loaded().files.iter().filter(|f| f.package == Some(ws.loaded().root)).count();
             let n_envs = ws.environments().len();
             eprintln!(

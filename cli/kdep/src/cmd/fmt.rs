@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use kdep_compiler::diag::render::{render_terminal, RenderConfig, Sources};
 use kdep_compiler::diag::FileId;
+use kdep_compiler::loader::MAX_FILE_BYTES;
+use kdep_compiler::Vfs;
 
 use super::{Ctx, Exit};
-use crate::fs::write_atomic;
+use crate::fs::{write_atomic, OsFs};
 use crate::report;
 
 /// Format `.kdep` files in the canonical layout (comments and doc comments kept).
@@ -38,17 +40,22 @@ impl Sources for OneFile<'_> {
     }
 }
 
-fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    if path.is_file() {
+/// Adds `path` (a file) or the `*.kdep` files below it (a folder) to `out`. An error names the
+/// path that could not be read, which may be a subfolder deep inside `path`.
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
+    // Anything but a folder is a file to format; whether it can be read (a FIFO or a device
+    // cannot) is decided when it is read, by the same rule `check` and `build` apply.
+    if !path.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<_> = std::fs::read_dir(path)?.collect::<Result<_, _>>()?;
+    let at = |e| (path.to_path_buf(), e);
+    let mut entries: Vec<_> = std::fs::read_dir(path).map_err(at)?.collect::<Result<_, _>>().map_err(at)?;
     entries.sort_by_key(|e| e.path());
     for entry in entries {
         let p = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if entry.file_type()?.is_dir() {
+        if entry.file_type().map_err(|e| (p.clone(), e))?.is_dir() {
             if !name.starts_with('.') && name != "target" && name != "node_modules" {
                 collect(&p, out)?;
             }
@@ -70,15 +77,15 @@ impl FmtArgs {
                 report::print_error(format!("path `{}` does not exist", root.display()), None);
                 return Exit::Usage;
             }
-            if let Err(e) = collect(root, &mut files) {
-                report::print_error(format!("cannot read `{}`: {e}", root.display()), None);
+            if let Err((path, e)) = collect(root, &mut files) {
+                report::print_error(format!("cannot read `{}`: {e}", path.display()), None);
                 return Exit::Usage;
             }
         }
         let mut unformatted = 0usize;
         let mut broken = 0usize;
         for file in &files {
-            let text = match std::fs::read(file).map(String::from_utf8) {
+            let text = match OsFs.read(file, MAX_FILE_BYTES).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
                 Ok(Err(_)) => {
                     report::print_error(format!("`{}` is not valid UTF-8", file.display()), None);

@@ -41,7 +41,7 @@ Environment:
 Examples:
   kdep build examples/platform-and-teams/shop --env production
   kdep build --env staging -o out/staging
-  kdep check --format json
+  kdep check --message-format json
   kdep fmt --check";
 
 /// kdep: typed templates for Kubernetes deployments.
@@ -105,6 +105,9 @@ pub fn load_workspace(path: Option<&Path>) -> Result<Workspace, Exit> {
                 Some("a package is a folder with a `kdep.toml`; pass its path, or run kdep inside it")
             }
             kdep_compiler::LoadError::NotFound(_) => Some("check the path; it is relative to the current directory"),
+            kdep_compiler::LoadError::ManifestNotAFile(..) => {
+                Some("move it aside and create a `kdep.toml` file with a [package] table")
+            }
             kdep_compiler::LoadError::Io(..) => None,
         };
         report::print_error(&err, help);
@@ -117,7 +120,17 @@ pub fn load_workspace(path: Option<&Path>) -> Result<Workspace, Exit> {
 pub fn sync_lock_file(ws: &Workspace, locked: bool) -> Result<(), Exit> {
     let path = ws.root_dir().join("kdep.lock");
     let wanted = ws.lock_file();
-    let current = std::fs::read_to_string(&path).ok();
+    let current = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        // Not UTF-8 is as good as missing: the file is regenerated.
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidData) => None,
+        // An unreadable lock file used to count as missing, and writing it then failed with a
+        // misleading "read-only".
+        Err(e) => {
+            report::print_error(format!("cannot read `{}`: {e}", path.display()), None);
+            return Err(Exit::Usage);
+        }
+    };
     if current.as_deref() == Some(wanted.as_str()) {
         return Ok(());
     }
