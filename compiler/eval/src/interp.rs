@@ -983,7 +983,14 @@ impl<'db> Eval<'db> {
         match crate::builtins_glue::call(name, &values) {
             crate::builtins_glue::CallResult::Ok(v) => Ok(v),
             crate::builtins_glue::CallResult::Unknown => {
-                Err(self.error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"), cspan, "no such builtin"))
+                // Same text as the static name check, so normalisation keeps one of the two.
+                let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
+                    .with_primary(cspan, "no such builtin");
+                if let Some(best) = suggest::best(name, crate::builtins::all().iter().map(|b| b.name)) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                self.diags.push(d);
+                Err(Poison)
             }
             crate::builtins_glue::CallResult::WrongArgs(msg) => {
                 Err(self.error(Code::WRONG_ARGUMENTS, msg, span, "called here"))

@@ -205,24 +205,20 @@ pub struct Scope<'a> {
     pub members: &'a dyn Fn(&str) -> bool,
     /// Top-level declarations and import aliases of the module.
     pub module: &'a dyn Fn(&str) -> bool,
-    pub is_builtin: &'a dyn Fn(&str) -> bool,
+    /// Names of the builtin functions (the evaluator's table).
+    pub builtins: &'a [&'a str],
 }
 
 /// Reports names used but never defined (K0106) and calls of unknown functions (K0215) in
-/// every body of a file. `is_builtin` comes from the evaluator's builtin table.
-pub fn name_diagnostics(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    is_builtin: &dyn Fn(&str) -> bool,
-) -> Vec<Diagnostic> {
+/// every body of a file. `builtins` come from the evaluator's builtin table.
+pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtins: &[&str]) -> Vec<Diagnostic> {
     let hir = file_hir(db, file);
     let items = item_index(db, file);
     let imports = file_imports(db, project, file);
     let module = |n: &str| items.items.contains_key(n) || imports.map.contains_key(n);
     let mut walker = NameWalker { file: file.id(db), out: Vec::new(), locals: Vec::new(), used: FxHashSet::default() };
     let no_members = |_: &str| false;
-    let top = Scope { members: &no_members, module: &module, is_builtin };
+    let top = Scope { members: &no_members, module: &module, builtins };
     for l in hir.lets.values() {
         walker.expr(&l.value, &top);
         if let Some(t) = &l.ty {
@@ -243,7 +239,7 @@ pub fn name_diagnostics(
     for (name, t) in &hir.templates {
         let Some(model) = template_model(db, project, file, name.clone()) else { continue };
         let members = |n: &str| model.fields.contains_key(n) || model.lets.contains_key(n);
-        let scope = Scope { members: &members, module: &module, is_builtin };
+        let scope = Scope { members: &members, module: &module, builtins };
         if let Some(base) = &t.base {
             walker.path(&base.segments);
         }
@@ -380,11 +376,13 @@ impl NameWalker {
                 self.expr(b, scope);
             }
             ExprKind::Call(name, range, args) => {
-                if !(scope.is_builtin)(name) {
-                    self.out.push(
-                        Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
-                            .with_primary(Span::new(self.file, *range), "no such builtin"),
-                    );
+                if !scope.builtins.contains(&&**name) {
+                    let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
+                        .with_primary(Span::new(self.file, *range), "no such builtin");
+                    if let Some(best) = suggest::best(name, scope.builtins.iter().copied()) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    }
+                    self.out.push(d);
                 }
                 for a in args {
                     self.expr(a, scope);
@@ -413,12 +411,7 @@ impl NameWalker {
 
 /// Diagnostics of the declarations of one file that need no evaluation: syntax, duplicates,
 /// imports, template/schema models, apps, environments, names.
-pub fn static_diagnostics(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    is_builtin: &dyn Fn(&str) -> bool,
-) -> Vec<Diagnostic> {
+pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtins: &[&str]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let hir = file_hir(db, file);
     out.extend(hir.diagnostics.iter().cloned());
@@ -434,6 +427,6 @@ pub fn static_diagnostics(
     out.extend(
         envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db))).cloned(),
     );
-    out.extend(name_diagnostics(db, project, file, is_builtin));
+    out.extend(name_diagnostics(db, project, file, builtins));
     out
 }
