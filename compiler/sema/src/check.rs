@@ -267,7 +267,9 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtin
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).
         let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
-        if resolved && !walker.used.contains(&imp.alias) {
+        // An alias that clashes with another declaration (K0103) shares its uses with it, so
+        // whether the import is used cannot be told; the clash is the one report.
+        if resolved && !imp.clashes && !walker.used.contains(&imp.alias) {
             walker.out.push(
                 Diagnostic::warning(Code::UNUSED_IMPORT, format!("unused import `{}`", imp.alias))
                     .with_primary(Span::new(walker.file, imp.range), "never used in this module")
