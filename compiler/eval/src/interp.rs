@@ -173,6 +173,9 @@ pub(crate) struct Instance {
     pub missing_at: Option<Span>,
     /// The app name and its declaration, for check failures.
     pub app: Option<(Name, Span)>,
+    /// For a record: where its value was written and how to name it (`ports[2]`), so a failed
+    /// check points at the offending record rather than only at the schema's `check`.
+    pub element: Option<(Span, String)>,
 }
 
 impl Instance {
@@ -184,6 +187,7 @@ impl Instance {
             slots: FxHashMap::default(),
             missing_at: None,
             app: None,
+            element: None,
         }
     }
 
@@ -559,15 +563,27 @@ impl<'db> Eval<'db> {
         let Some(inst) = self.inst(i) else { return };
         let model = inst.model.clone();
         let app = inst.app.clone();
+        let element = inst.element.clone();
         for check in &model.checks {
             let mut ctx = self.ctx(check.file, Some(i));
             let Ok(v) = self.root_expr(&check.cond, &mut ctx) else { continue };
             match v {
                 Value::Bool(true) => {}
                 Value::Bool(false) => {
-                    let msg = check.message.clone().unwrap_or_else(|| Name::from("check failed"));
-                    let mut d = Diagnostic::error(Code::CHECK_FAILED, msg.to_string())
-                        .with_primary(check.span, "this check is false");
+                    let mut msg = check.message.as_deref().unwrap_or("check failed").to_string();
+                    let values = self.check_values(i, &check.cond);
+                    if !values.is_empty() {
+                        msg = format!("{msg} ({values})");
+                    }
+                    let mut d = Diagnostic::error(Code::CHECK_FAILED, msg);
+                    d = match &element {
+                        // A record's checks run once per record: the record's own site tells
+                        // the four bad items of a list apart, the `check` is the reason.
+                        Some((site, what)) => d
+                            .with_primary(*site, format!("`{what}` fails this check"))
+                            .with_secondary(check.span, "check declared here"),
+                        None => d.with_primary(check.span, "this check is false"),
+                    };
                     if let Some((name, span)) = &app {
                         d = d.with_secondary(*span, format!("for app `{name}`"));
                     }
@@ -583,6 +599,24 @@ impl<'db> Eval<'db> {
                 }
             }
         }
+    }
+
+    /// `name = value` for the fields and lets of instance `i` that `cond` reads and that have
+    /// been computed, in the order the condition names them: what made a check false.
+    fn check_values(&self, i: usize, cond: &Expr) -> String {
+        let Some(inst) = self.inst(i) else { return String::new() };
+        let mut names = Vec::new();
+        names_read(cond, &mut names, 0);
+        let mut parts: Vec<String> = Vec::new();
+        for n in names {
+            if let Some(Slot::Done(v, _)) = inst.slots.get(&n) {
+                let part = format!("{n} = {}", v.render_bounded(40));
+                if !parts.contains(&part) {
+                    parts.push(part);
+                }
+            }
+        }
+        parts.join(", ")
     }
 
     // ----- expressions ----------------------------------------------------------------------
@@ -801,6 +835,8 @@ impl<'db> Eval<'db> {
     ) -> R<Map> {
         let mut inst = Instance::new(model.clone());
         inst.missing_at = Some(at);
+        inst.element =
+            Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
         let mut failed = false;
         for (k, entry) in given.entries() {
             let site = entry.origin.span.unwrap_or(at);
@@ -1328,6 +1364,65 @@ fn key_range(key: &[KeySeg]) -> TextRange {
         (Some(a), Some(b)) => a.range().cover(b.range()),
         _ => TextRange::default(),
     }
+}
+
+/// Where a record literal was written: the entries' spans covered, when they lie inside `at`
+/// (the site of the whole value, e.g. an app's `ports = [...]`); otherwise `at`.
+fn record_site(given: &Map, at: Span) -> Span {
+    let mut range: Option<TextRange> = None;
+    for (_, e) in given.entries() {
+        match e.origin.span {
+            Some(s) if s.file == at.file && at.range.start <= s.range.start && s.range.end <= at.range.end => {
+                range = Some(range.map_or(s.range, |r| r.cover(s.range)));
+            }
+            _ => return at,
+        }
+    }
+    range.map_or(at, |r| Span::new(at.file, r))
+}
+
+/// Names a condition reads (outside nothing: shadowing by comprehension variables is ignored,
+/// which at worst shows one value too many), in order of appearance.
+fn names_read(e: &Expr, out: &mut Vec<Name>, depth: u32) {
+    if depth > 64 {
+        return;
+    }
+    let d = depth + 1;
+    match &e.kind {
+        ExprKind::Name(n) => out.push(n.clone()),
+        ExprKind::Field(base, ..) | ExprKind::Unary(_, base) => names_read(base, out, d),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            names_read(a, out, d);
+            names_read(b, out, d);
+        }
+        ExprKind::If(c, t, f) => {
+            names_read(c, out, d);
+            names_read(t, out, d);
+            names_read(f, out, d);
+        }
+        ExprKind::Call(_, _, args) | ExprKind::List(args) => args.iter().for_each(|a| names_read(a, out, d)),
+        ExprKind::Interp(parts) => {
+            for p in parts {
+                if let InterpPart::Expr(x) = p {
+                    names_read(x, out, d);
+                }
+            }
+        }
+        ExprKind::ListComp(item, clause) => {
+            names_read(&clause.source, out, d);
+            names_read(item, out, d);
+        }
+        _ => {}
+    }
+}
+
+/// Whether value paths `a` and `b` (`labels.team`, `ports[2]`) are equal or one lies inside
+/// the other.
+fn overlaps(a: &str, b: &str) -> bool {
+    let inside = |outer: &str, inner: &str| {
+        inner.strip_prefix(outer).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    inside(a, b) || inside(b, a)
 }
 
 pub(crate) fn join(path: &[Name]) -> String {
