@@ -231,6 +231,8 @@ pub(crate) struct Eval<'db> {
 
 /// A type violation found while checking a value against a type.
 pub(crate) struct Violation {
+    /// The value's path from the checked root (`labels.team`, `ports[2]`).
+    pub what: String,
     pub code: Code,
     pub message: String,
     pub label: String,
@@ -436,7 +438,22 @@ impl<'db> Eval<'db> {
                 }
             },
         };
-        for p in patches.iter().filter(|_| !locked) {
+        let decl = fm.ty_span.or(Some(fm.decl_span));
+        // A constant default is checked once per template (`app::default_diagnostics`), so here
+        // its violations stay silent: reporting them again would repeat the report for every
+        // app and environment.
+        let constant_default = is_default && fm.default.as_ref().is_some_and(|d| is_constant(&d.expr, 0));
+        if constant_default {
+            value = self.conform_silently(value, &fm.ty, &fm.name, site)?;
+        }
+        let patches: Vec<&Patch> = patches.iter().filter(|_| !locked).collect();
+        if patches.is_empty() && constant_default {
+            return Ok((value, origin));
+        }
+        // Each patch's value path (`labels.team`) and site, to report a violation where the
+        // patch that caused it is written.
+        let mut patch_sites: Vec<(String, Span)> = Vec::with_capacity(patches.len());
+        for p in patches {
             let mut ctx = self.ctx(p.file, None);
             let v = self.root_expr(&p.expr, &mut ctx)?;
             let span = Span::new(ctx.fid, p.expr.range);
@@ -452,11 +469,44 @@ impl<'db> Eval<'db> {
                 ));
             }
             origin = p.origin.clone();
+            patch_sites.push((format!("{}.{}", fm.name, join(&p.path)), span));
         }
         let code = if is_default { Code::INVALID_DEFAULT } else { Code::TYPE_MISMATCH };
         let app = self.inst(i).and_then(|inst| inst.app.clone());
-        let v = self.conform_reported(value, &fm.ty, &fm.name, site, fm.ty_span.or(Some(fm.decl_span)), code, app)?;
-        Ok((v, origin))
+        if patch_sites.is_empty() {
+            let v = self.conform_reported(value, &fm.ty, &fm.name, site, decl, code, app)?;
+            return Ok((v, origin));
+        }
+        // A violation inside (or around) a patched path is the patch's: it is reported at the
+        // patch's value as a type violation, even when the rest of the value is a default.
+        let record_site = patch_sites.last().map_or(site, |(_, s)| *s);
+        let mut violations = Vec::new();
+        let out = self.conform(value, &fm.ty, &fm.name, record_site, &mut violations);
+        if violations.is_empty() {
+            return out.map(|v| (v, origin));
+        }
+        for v in violations {
+            let by_patch = patch_sites.iter().rev().find(|(path, _)| overlaps(path, &v.what));
+            match by_patch {
+                Some((_, span)) => self.report_violation(v, *span, decl, Code::TYPE_MISMATCH, None),
+                None => self.report_violation(v, site, decl, code, app.clone()),
+            }
+        }
+        Err(Poison)
+    }
+
+    /// Conforms `value` to `ty` without reporting: for values whose violations were reported
+    /// elsewhere. Fails when there are any.
+    fn conform_silently(&mut self, value: Value, ty: &Ty, what: &str, site: Span) -> R {
+        let reported = self.diags.len();
+        let mut violations = Vec::new();
+        let out = self.conform(value, ty, what, site, &mut violations);
+        self.diags.truncate(reported);
+        if violations.is_empty() {
+            out
+        } else {
+            Err(Poison)
+        }
     }
 
     /// Checks `value` against `ty`, reporting violations at `site` with the type's declaration
@@ -479,22 +529,34 @@ impl<'db> Eval<'db> {
             return out;
         }
         for v in violations {
-            let code = if default_code == Code::INVALID_DEFAULT { Code::INVALID_DEFAULT } else { v.code };
-            let mut d = Diagnostic::error(code, v.message).with_primary(site, v.label);
-            if let Some(decl) = decl {
-                d = d.with_secondary(decl, v.decl_label);
-            }
-            if let Some((app, span)) = &app {
-                if code == Code::INVALID_DEFAULT {
-                    d = d.with_secondary(*span, format!("in app `{app}`"));
-                }
-            }
-            if let Some(h) = v.help {
-                d = d.with_help(h);
-            }
-            self.diags.push(d);
+            self.report_violation(v, site, decl, default_code, app.clone());
         }
         Err(Poison)
+    }
+
+    /// Reports one violation at `site`; see [`Eval::conform_reported`] for `default_code`.
+    fn report_violation(
+        &mut self,
+        v: Violation,
+        site: Span,
+        decl: Option<Span>,
+        default_code: Code,
+        app: Option<(Name, Span)>,
+    ) {
+        let code = if default_code == Code::INVALID_DEFAULT { Code::INVALID_DEFAULT } else { v.code };
+        let mut d = Diagnostic::error(code, v.message).with_primary(site, v.label);
+        if let Some(decl) = decl {
+            d = d.with_secondary(decl, v.decl_label);
+        }
+        if let Some((app, span)) = &app {
+            if code == Code::INVALID_DEFAULT {
+                d = d.with_secondary(*span, format!("in app `{app}`"));
+            }
+        }
+        if let Some(h) = v.help {
+            d = d.with_help(h);
+        }
+        self.diags.push(d);
     }
 
     /// The value of `let name` of instance `i`.
