@@ -215,11 +215,11 @@ pub fn replace_dir(dir: &Path, files: &[(String, String)]) -> Result<Vec<String>
         marker.push('\n');
     }
     let result = (|| {
-        std::fs::create_dir(&staging).map_err(io(&staging))?;
-        write_atomic(&staging.join(MARKER), marker.as_bytes()).map_err(io(&staging))?;
+        // Errors name the folder and files the user asked for, not the staging folder.
+        std::fs::create_dir(&staging).map_err(io(dir))?;
+        write_atomic(&staging.join(MARKER), marker.as_bytes()).map_err(io(dir))?;
         for (name, text) in files {
-            let path = staging.join(name);
-            write_atomic(&path, text.as_bytes()).map_err(io(&path))?;
+            write_atomic(&staging.join(name), text.as_bytes()).map_err(io(&dir.join(name)))?;
         }
         if dir.exists() {
             std::fs::rename(dir, &old).map_err(io(dir))?;

@@ -171,6 +171,8 @@ fn lock_file_is_written_and_checked() {
     let _ = std::fs::remove_file(root.join("shop/kdep.lock"));
     let locked = kdep(&root, &["check", "shop", "--locked"]);
     assert_eq!(locked.code, 1, "a missing lock file fails under --locked");
+    // The message names the lock file as the user would, not by its absolute temporary path.
+    assert!(locked.stderr.contains("`shop/kdep.lock` is missing"), "{}", locked.stderr);
     let run = kdep(&root, &["check", "shop"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lock = std::fs::read_to_string(root.join("shop/kdep.lock")).expect("lock written");

@@ -103,6 +103,7 @@ codes! {
     LOCKED_WITHOUT_VALUE = "K0308", "locked-without-value", Error, "a `locked` field has no value";
     INVALID_DEFAULT = "K0309", "invalid-default", Error, "a default violates the field's own type or the narrowed constraint";
     NOT_OVERRIDABLE = "K0310", "not-overridable", Error, "an instance sets a template's `let` binding, which is not a field";
+    PROBABLE_TYPO_FIELD = "K0311", "probable-typo-field", Warning, "an extending template adds a field whose name is one edit away from a base field";
     SHADOWS_BASE_NAME = "K0312", "shadows-base-name", Error, "an extending template declares a name that a base template reads from its module";
     FOREIGN_NAMESPACE = "K0313", "foreign-namespace", Error, "a template emits a namespaced object into a namespace other than the environment's";
     FORBIDDEN_KIND = "K0314", "forbidden-kind", Error, "a package emits a kind of object that a platform package it depends on forbids";

@@ -213,10 +213,34 @@ impl Diagnostic {
 /// (the same problem can be reached through two import paths).
 pub fn normalize(diags: &mut Vec<Diagnostic>) {
     diags.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
-    diags.dedup();
+    // Equal diagnostics have equal keys, but diagnostics with equal keys may differ (in their
+    // labels), so a duplicate need not be adjacent: compare within each run of equal keys.
+    let mut out: Vec<Diagnostic> = Vec::with_capacity(diags.len());
+    for d in diags.drain(..) {
+        let dup = out.iter().rev().take_while(|o| o.sort_key() == d.sort_key()).any(|o| *o == d);
+        if !dup {
+            out.push(d);
+        }
+    }
+    *diags = out;
 }
 
 /// Returns `true` when any diagnostic is an error.
 pub fn has_errors(diags: &[Diagnostic]) -> bool {
     diags.iter().any(Diagnostic::is_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_removes_duplicates_that_are_not_adjacent() {
+        let at = |start: u32| Span::new(FileId(0), TextRange { start, end: start + 1 });
+        let d = |label: &str| Diagnostic::error(Code::CHECK_FAILED, "x").with_primary(at(0), label);
+        let mut diags = vec![d("a"), d("b"), d("a"), d("b"), d("c")];
+        normalize(&mut diags);
+        let labels: Vec<&str> = diags.iter().filter_map(|d| d.primary.as_ref()).map(|l| l.message.as_str()).collect();
+        assert_eq!(labels, ["a", "b", "c"]);
+    }
 }

@@ -81,6 +81,7 @@ pub enum LoadError {
     NotAPackage(PathBuf),
     /// A `kdep.toml` that is a folder, FIFO or device.
     ManifestNotAFile(PathBuf, PathKind),
+    /// The path is relative to the root package's folder.
     Io(PathBuf, io::Error),
 }
 
@@ -198,6 +199,12 @@ impl Loader<'_> {
         relative_path(&self.root_dir, path)
     }
 
+    /// [`Loader::display`] as a path, for errors: messages never show the absolute (often
+    /// temporary) folder the package was found in.
+    fn display_path(&self, path: &Path) -> PathBuf {
+        PathBuf::from(self.display(path))
+    }
+
     /// Loads one package; `None` when its manifest is invalid (the problem is reported as a
     /// diagnostic). `stack` holds the folders being loaded, to report dependency cycles.
     fn load_package(&mut self, dir: &Path, stack: &mut Vec<PathBuf>) -> Result<Option<usize>, LoadError> {
@@ -205,8 +212,10 @@ impl Loader<'_> {
             return Ok(Some(idx));
         }
         let manifest_path = dir.join(MANIFEST);
-        let bytes =
-            self.vfs.read(&manifest_path, MAX_FILE_BYTES).map_err(|e| LoadError::Io(manifest_path.clone(), e))?;
+        let bytes = self
+            .vfs
+            .read(&manifest_path, MAX_FILE_BYTES)
+            .map_err(|e| LoadError::Io(self.display_path(&manifest_path), e))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let display = self.display(&manifest_path);
         let manifest_file =
@@ -337,7 +346,7 @@ impl Loader<'_> {
                     );
                     continue;
                 }
-                Err(e) => return Err(LoadError::Io(path.clone(), e)),
+                Err(e) => return Err(LoadError::Io(self.display_path(&path), e)),
             };
             let text = match String::from_utf8(bytes) {
                 Ok(t) => t,
@@ -379,7 +388,7 @@ impl Loader<'_> {
     }
 
     fn collect(&self, root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-        let mut entries = self.vfs.read_dir(dir).map_err(|e| LoadError::Io(dir.to_path_buf(), e))?;
+        let mut entries = self.vfs.read_dir(dir).map_err(|e| LoadError::Io(self.display_path(dir), e))?;
         entries.sort();
         for entry in entries {
             let name = entry.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -10,11 +10,6 @@ pub(crate) enum CallResult {
     Failed(String),
 }
 
-/// Whether `name` is a builtin function (for the static name check).
-pub fn is_builtin(name: &str) -> bool {
-    builtins::lookup(name).is_some()
-}
-
 pub(crate) fn call(name: &str, args: &[Value]) -> CallResult {
     let Some(b) = builtins::lookup(name) else { return CallResult::Unknown };
     if let Err(msg) = b.check_args(args) {

@@ -50,6 +50,7 @@ impl Eval<'_> {
 
     fn mismatch(what: &str, expected: &Ty, got: &Value) -> Violation {
         Violation {
+            what: what.to_string(),
             code: Code::TYPE_MISMATCH,
             message: format!("`{what}` expects {}, got {} `{}`", expected.kind_name(), got.type_name(), short(got)),
             label: format!("expected {}", expected.kind_name()),
@@ -67,6 +68,7 @@ impl Eval<'_> {
     ) {
         if !b.contains(x) {
             out.push(Violation {
+                what: what.to_string(),
                 code: Code::OUT_OF_RANGE,
                 message: format!("`{what}` is {shown}, outside the allowed range {b}"),
                 label: format!("not in {b}"),
@@ -80,6 +82,7 @@ impl Eval<'_> {
         let n = n as u64;
         if !b.contains(&n) {
             out.push(Violation {
+                what: what.to_string(),
                 code: Code::LENGTH_MISMATCH,
                 message: format!("`{what}` has length {n}, outside the allowed length {b}"),
                 label: format!("length {n}"),
@@ -123,6 +126,7 @@ impl Eval<'_> {
                 if let Some(p) = &s.pattern {
                     if !p.regex.is_match(text) {
                         out.push(Violation {
+                            what: what.to_string(),
                             code: Code::PATTERN_MISMATCH,
                             message: format!("`{what}` is {}, which does not match /{}/", short(&value), p.escaped()),
                             label: "does not match the pattern".into(),
@@ -141,6 +145,7 @@ impl Eval<'_> {
                 }
                 Err(e) => {
                     out.push(Violation {
+                        what: what.to_string(),
                         code: Code::INVALID_QUANTITY,
                         message: format!("`{what}` is not a valid quantity: {}", short(&value)),
                         label: "not a quantity".into(),
@@ -166,6 +171,7 @@ impl Eval<'_> {
                 }
                 Err(e) => {
                     out.push(Violation {
+                        what: what.to_string(),
                         code: Code::INVALID_DURATION,
                         message: format!("`{what}` is not a valid duration: {}", short(&value)),
                         label: "not a duration".into(),
@@ -184,10 +190,18 @@ impl Eval<'_> {
                 if matches!(**item, Ty::Any | Ty::Error) || items.iter().all(|v| fits_as_is(v, item)) {
                     return Ok(value);
                 }
+                // Every item is checked even after one fails, so each bad item is reported.
                 let mut conv = Vec::with_capacity(items.len());
+                let mut failed = false;
                 for (i, it) in items.iter().enumerate() {
                     let w = format!("{what}[{i}]");
-                    conv.push(self.conform_depth(it.clone(), item, &w, site, out, depth + 1)?);
+                    match self.conform_depth(it.clone(), item, &w, site, out, depth + 1) {
+                        Ok(v) => conv.push(v),
+                        Err(_) => failed = true,
+                    }
+                }
+                if failed {
+                    return Err(Poison);
                 }
                 Ok(Value::list(conv))
             }
@@ -199,6 +213,7 @@ impl Eval<'_> {
                         if let Some(p) = k.pattern.as_ref().filter(|p| !p.regex.is_match(name)) {
                             out.push(Violation {
                                 code: Code::PATTERN_MISMATCH,
+                                what: what.to_string(),
                                 message: format!("key \"{name}\" of `{what}` does not match /{}/", p.escaped()),
                                 label: format!("key \"{name}\" does not match the pattern"),
                                 decl_label: "key pattern declared here".into(),
@@ -212,10 +227,18 @@ impl Eval<'_> {
                     return Ok(value);
                 }
                 let mut conv = Map::with_capacity(m.len());
+                let mut failed = false;
                 for (k, e) in m.entries() {
                     let w = format!("{what}.{k}");
-                    let v = self.conform_depth(e.value.clone(), vty, &w, site, out, depth + 1)?;
-                    conv.insert(k.clone(), v, e.origin.clone());
+                    match self.conform_depth(e.value.clone(), vty, &w, site, out, depth + 1) {
+                        Ok(v) => {
+                            conv.insert(k.clone(), v, e.origin.clone());
+                        }
+                        Err(_) => failed = true,
+                    }
+                }
+                if failed {
+                    return Err(Poison);
                 }
                 Ok(Value::map(conv))
             }
@@ -233,6 +256,7 @@ impl Eval<'_> {
                     }
                 }
                 out.push(Violation {
+                    what: what.to_string(),
                     code: Code::NOT_ALLOWED_VALUE,
                     message: format!("`{what}` is {}, which is not one of {allowed}", short(v)),
                     label: "not an allowed value".into(),

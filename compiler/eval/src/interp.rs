@@ -175,6 +175,9 @@ pub(crate) struct Instance {
     pub missing_at: Option<Span>,
     /// The app name and its declaration, for check failures.
     pub app: Option<(Name, Span)>,
+    /// For a record: where its value was written and how to name it (`ports[2]`), so a failed
+    /// check points at the offending record rather than only at the schema's `check`.
+    pub element: Option<(Span, String)>,
 }
 
 impl Instance {
@@ -186,6 +189,7 @@ impl Instance {
             slots: FxHashMap::default(),
             missing_at: None,
             app: None,
+            element: None,
         }
     }
 
@@ -232,6 +236,8 @@ pub(crate) struct Eval<'db> {
 
 /// A type violation found while checking a value against a type.
 pub(crate) struct Violation {
+    /// The value's path from the checked root (`labels.team`, `ports[2]`).
+    pub what: String,
     pub code: Code,
     pub message: String,
     pub label: String,
@@ -449,7 +455,22 @@ impl<'db> Eval<'db> {
                 }
             },
         };
-        for p in patches.iter().filter(|_| !locked) {
+        let decl = fm.ty_span.or(Some(fm.decl_span));
+        // A constant default is checked once per template (`app::default_diagnostics`), so here
+        // its violations stay silent: reporting them again would repeat the report for every
+        // app and environment.
+        let constant_default = is_default && fm.default.as_ref().is_some_and(|d| is_constant(&d.expr, 0));
+        if constant_default {
+            value = self.conform_silently(value, &fm.ty, &fm.name, site)?;
+        }
+        let patches: Vec<&Patch> = patches.iter().filter(|_| !locked).collect();
+        if patches.is_empty() && constant_default {
+            return Ok((value, origin));
+        }
+        // Each patch's value path (`labels.team`) and site, to report a violation where the
+        // patch that caused it is written.
+        let mut patch_sites: Vec<(String, Span)> = Vec::with_capacity(patches.len());
+        for p in patches {
             let mut ctx = self.ctx(p.file, None, None);
             let v = self.root_expr(&p.expr, &mut ctx)?;
             let span = Span::new(ctx.fid, p.expr.range);
@@ -465,11 +486,44 @@ impl<'db> Eval<'db> {
                 ));
             }
             origin = p.origin.clone();
+            patch_sites.push((format!("{}.{}", fm.name, join(&p.path)), span));
         }
         let code = if is_default { Code::INVALID_DEFAULT } else { Code::TYPE_MISMATCH };
         let app = self.inst(i).and_then(|inst| inst.app.clone());
-        let v = self.conform_reported(value, &fm.ty, &fm.name, site, fm.ty_span.or(Some(fm.decl_span)), code, app)?;
-        Ok((v, origin))
+        if patch_sites.is_empty() {
+            let v = self.conform_reported(value, &fm.ty, &fm.name, site, decl, code, app)?;
+            return Ok((v, origin));
+        }
+        // A violation inside (or around) a patched path is the patch's: it is reported at the
+        // patch's value as a type violation, even when the rest of the value is a default.
+        let record_site = patch_sites.last().map_or(site, |(_, s)| *s);
+        let mut violations = Vec::new();
+        let out = self.conform(value, &fm.ty, &fm.name, record_site, &mut violations);
+        if violations.is_empty() {
+            return out.map(|v| (v, origin));
+        }
+        for v in violations {
+            let by_patch = patch_sites.iter().rev().find(|(path, _)| overlaps(path, &v.what));
+            match by_patch {
+                Some((_, span)) => self.report_violation(v, *span, decl, Code::TYPE_MISMATCH, None),
+                None => self.report_violation(v, site, decl, code, app.clone()),
+            }
+        }
+        Err(Poison)
+    }
+
+    /// Conforms `value` to `ty` without reporting: for values whose violations were reported
+    /// elsewhere. Fails when there are any.
+    fn conform_silently(&mut self, value: Value, ty: &Ty, what: &str, site: Span) -> R {
+        let reported = self.diags.len();
+        let mut violations = Vec::new();
+        let out = self.conform(value, ty, what, site, &mut violations);
+        self.diags.truncate(reported);
+        if violations.is_empty() {
+            out
+        } else {
+            Err(Poison)
+        }
     }
 
     /// Checks `value` against `ty`, reporting violations at `site` with the type's declaration
@@ -492,22 +546,34 @@ impl<'db> Eval<'db> {
             return out;
         }
         for v in violations {
-            let code = if default_code == Code::INVALID_DEFAULT { Code::INVALID_DEFAULT } else { v.code };
-            let mut d = Diagnostic::error(code, v.message).with_primary(site, v.label);
-            if let Some(decl) = decl {
-                d = d.with_secondary(decl, v.decl_label);
-            }
-            if let Some((app, span)) = &app {
-                if code == Code::INVALID_DEFAULT {
-                    d = d.with_secondary(*span, format!("in app `{app}`"));
-                }
-            }
-            if let Some(h) = v.help {
-                d = d.with_help(h);
-            }
-            self.diags.push(d);
+            self.report_violation(v, site, decl, default_code, app.clone());
         }
         Err(Poison)
+    }
+
+    /// Reports one violation at `site`; see [`Eval::conform_reported`] for `default_code`.
+    fn report_violation(
+        &mut self,
+        v: Violation,
+        site: Span,
+        decl: Option<Span>,
+        default_code: Code,
+        app: Option<(Name, Span)>,
+    ) {
+        let code = if default_code == Code::INVALID_DEFAULT { Code::INVALID_DEFAULT } else { v.code };
+        let mut d = Diagnostic::error(code, v.message).with_primary(site, v.label);
+        if let Some(decl) = decl {
+            d = d.with_secondary(decl, v.decl_label);
+        }
+        if let Some((app, span)) = &app {
+            if code == Code::INVALID_DEFAULT {
+                d = d.with_secondary(*span, format!("in app `{app}`"));
+            }
+        }
+        if let Some(h) = v.help {
+            d = d.with_help(h);
+        }
+        self.diags.push(d);
     }
 
     /// The value of `let name` of instance `i`.
@@ -576,15 +642,27 @@ impl<'db> Eval<'db> {
         let Some(inst) = self.inst(i) else { return };
         let model = inst.model.clone();
         let app = inst.app.clone();
+        let element = inst.element.clone();
         for check in &model.checks {
             let mut ctx = self.ctx(check.file, Some(i), Some(&check.owner));
             let Ok(v) = self.root_expr(&check.cond, &mut ctx) else { continue };
             match v {
                 Value::Bool(true) => {}
                 Value::Bool(false) => {
-                    let msg = check.message.clone().unwrap_or_else(|| Name::from("check failed"));
-                    let mut d = Diagnostic::error(Code::CHECK_FAILED, msg.to_string())
-                        .with_primary(check.span, "this check is false");
+                    let mut msg = check.message.as_deref().unwrap_or("check failed").to_string();
+                    let values = self.check_values(i, &check.cond);
+                    if !values.is_empty() {
+                        msg = format!("{msg} ({values})");
+                    }
+                    let mut d = Diagnostic::error(Code::CHECK_FAILED, msg);
+                    d = match &element {
+                        // A record's checks run once per record: the record's own site tells
+                        // the four bad items of a list apart, the `check` is the reason.
+                        Some((site, what)) => d
+                            .with_primary(*site, format!("`{what}` fails this check"))
+                            .with_secondary(check.span, "check declared here"),
+                        None => d.with_primary(check.span, "this check is false"),
+                    };
                     if let Some((name, span)) = &app {
                         d = d.with_secondary(*span, format!("for app `{name}`"));
                     }
@@ -600,6 +678,24 @@ impl<'db> Eval<'db> {
                 }
             }
         }
+    }
+
+    /// `name = value` for the fields and lets of instance `i` that `cond` reads and that have
+    /// been computed, in the order the condition names them: what made a check false.
+    fn check_values(&self, i: usize, cond: &Expr) -> String {
+        let Some(inst) = self.inst(i) else { return String::new() };
+        let mut names = Vec::new();
+        names_read(cond, &mut names, 0);
+        let mut parts: Vec<String> = Vec::new();
+        for n in names {
+            if let Some(Slot::Done(v, _)) = inst.slots.get(&n) {
+                let part = format!("{n} = {}", v.render_bounded(40));
+                if !parts.contains(&part) {
+                    parts.push(part);
+                }
+            }
+        }
+        parts.join(", ")
     }
 
     // ----- expressions ----------------------------------------------------------------------
@@ -818,6 +914,8 @@ impl<'db> Eval<'db> {
     ) -> R<Map> {
         let mut inst = Instance::new(model.clone());
         inst.missing_at = Some(at);
+        inst.element =
+            Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
         let mut failed = false;
         for (k, entry) in given.entries() {
             let site = entry.origin.span.unwrap_or(at);
@@ -981,7 +1079,14 @@ impl<'db> Eval<'db> {
         match crate::builtins_glue::call(name, &values) {
             crate::builtins_glue::CallResult::Ok(v) => Ok(v),
             crate::builtins_glue::CallResult::Unknown => {
-                Err(self.error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"), cspan, "no such builtin"))
+                // Same text as the static name check, so normalisation keeps one of the two.
+                let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
+                    .with_primary(cspan, "no such builtin");
+                if let Some(best) = suggest::best(name, crate::builtins::all().iter().map(|b| b.name)) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                self.diags.push(d);
+                Err(Poison)
             }
             crate::builtins_glue::CallResult::WrongArgs(msg) => {
                 Err(self.error(Code::WRONG_ARGUMENTS, msg, span, "called here"))
@@ -1319,6 +1424,65 @@ fn key_range(key: &[KeySeg]) -> TextRange {
         (Some(a), Some(b)) => a.range().cover(b.range()),
         _ => TextRange::default(),
     }
+}
+
+/// Where a record literal was written: the entries' spans covered, when they lie inside `at`
+/// (the site of the whole value, e.g. an app's `ports = [...]`); otherwise `at`.
+fn record_site(given: &Map, at: Span) -> Span {
+    let mut range: Option<TextRange> = None;
+    for (_, e) in given.entries() {
+        match e.origin.span {
+            Some(s) if s.file == at.file && at.range.start <= s.range.start && s.range.end <= at.range.end => {
+                range = Some(range.map_or(s.range, |r| r.cover(s.range)));
+            }
+            _ => return at,
+        }
+    }
+    range.map_or(at, |r| Span::new(at.file, r))
+}
+
+/// Names a condition reads (outside nothing: shadowing by comprehension variables is ignored,
+/// which at worst shows one value too many), in order of appearance.
+fn names_read(e: &Expr, out: &mut Vec<Name>, depth: u32) {
+    if depth > 64 {
+        return;
+    }
+    let d = depth + 1;
+    match &e.kind {
+        ExprKind::Name(n) => out.push(n.clone()),
+        ExprKind::Field(base, ..) | ExprKind::Unary(_, base) => names_read(base, out, d),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            names_read(a, out, d);
+            names_read(b, out, d);
+        }
+        ExprKind::If(c, t, f) => {
+            names_read(c, out, d);
+            names_read(t, out, d);
+            names_read(f, out, d);
+        }
+        ExprKind::Call(_, _, args) | ExprKind::List(args) => args.iter().for_each(|a| names_read(a, out, d)),
+        ExprKind::Interp(parts) => {
+            for p in parts {
+                if let InterpPart::Expr(x) = p {
+                    names_read(x, out, d);
+                }
+            }
+        }
+        ExprKind::ListComp(item, clause) => {
+            names_read(&clause.source, out, d);
+            names_read(item, out, d);
+        }
+        _ => {}
+    }
+}
+
+/// Whether value paths `a` and `b` (`labels.team`, `ports[2]`) are equal or one lies inside
+/// the other.
+fn overlaps(a: &str, b: &str) -> bool {
+    let inside = |outer: &str, inner: &str| {
+        inner.strip_prefix(outer).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    };
+    inside(a, b) || inside(b, a)
 }
 
 pub(crate) fn join(path: &[Name]) -> String {

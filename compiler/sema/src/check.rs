@@ -202,13 +202,8 @@ fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -
 
 /// Reports names used but never defined (K0106), calls of unknown functions (K0215) and unused
 /// imports (K0109) in every body of a file, from the resolutions of [`crate::scope`].
-/// `is_builtin` comes from the evaluator's builtin table.
-pub fn name_diagnostics(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    is_builtin: &dyn Fn(&str) -> bool,
-) -> Vec<Diagnostic> {
+/// `builtins` are the evaluator's builtin names.
+pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtins: &[&str]) -> Vec<Diagnostic> {
     let hir = file_hir(db, file);
     let imports = file_imports(db, project, file);
     let fid = file.id(db);
@@ -227,11 +222,13 @@ pub fn name_diagnostics(
             _ => {}
         },
         NameUse::Call { name, range } => {
-            if !is_builtin(name) {
-                out.push(
-                    Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
-                        .with_primary(Span::new(fid, range), "no such builtin"),
-                );
+            if !builtins.contains(&&**name) {
+                let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
+                    .with_primary(Span::new(fid, range), "no such builtin");
+                if let Some(best) = suggest::best(name, builtins.iter().copied()) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                out.push(d);
             }
         }
         NameUse::PathHead { name } => {
@@ -290,7 +287,9 @@ pub fn name_diagnostics(
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).
         let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
-        if resolved && !used.contains(&imp.alias) {
+        // An alias that clashes with another declaration (K0103) shares its uses with it, so
+        // whether the import is used cannot be told; the clash is the one report.
+        if resolved && !imp.clashes && !used.contains(&imp.alias) {
             out.push(
                 Diagnostic::warning(Code::UNUSED_IMPORT, format!("unused import `{}`", imp.alias))
                     .with_primary(Span::new(fid, imp.range), "never used in this module")
@@ -326,12 +325,7 @@ fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<N
 
 /// Diagnostics of the declarations of one file that need no evaluation: syntax, duplicates,
 /// imports, template/schema models, apps, environments, names.
-pub fn static_diagnostics(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    is_builtin: &dyn Fn(&str) -> bool,
-) -> Vec<Diagnostic> {
+pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtins: &[&str]) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let hir = file_hir(db, file);
     out.extend(hir.diagnostics.iter().cloned());
@@ -347,6 +341,6 @@ pub fn static_diagnostics(
     out.extend(
         envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db))).cloned(),
     );
-    out.extend(name_diagnostics(db, project, file, is_builtin));
+    out.extend(name_diagnostics(db, project, file, builtins));
     out
 }

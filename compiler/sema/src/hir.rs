@@ -208,6 +208,8 @@ pub struct ImportHir {
     pub alias: Name,
     pub alias_range: TextRange,
     pub range: TextRange,
+    /// A later top-level declaration has the same name (reported as K0103).
+    pub clashes: bool,
 }
 
 /// Every declaration of one file, lowered. The first declaration of a name wins; later ones are
@@ -254,6 +256,9 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             continue;
         }
         if let Some(first) = seen.get(&name) {
+            if let Some(imp) = out.imports.iter_mut().find(|i| i.alias == name) {
+                imp.clashes = true;
+            }
             lower.diagnostics.push(
                 Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("`{name}` is defined more than once"))
                     .with_primary(lower.span(range), "defined again here")
@@ -268,6 +273,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 alias: name,
                 alias_range: range,
                 range: it.range,
+                clashes: false,
             }),
             ast::Item::Let(it) => {
                 out.lets.insert(name, Arc::new(lower.let_decl(it)));

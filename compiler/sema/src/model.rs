@@ -373,6 +373,23 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                             diags.push(d.with_help("a new field needs a type: `name: type = default`"));
                             continue;
                         }
+                        // A new field one edit away from a base field is most likely a misspelt
+                        // redeclaration, which would silently add a field beside the base one.
+                        let near = base_field_names.iter().find(|b| extending && suggest::one_edit_apart(b, &f.name));
+                        if let Some(base) = near.and_then(|b| model.fields.get(b)) {
+                            diags.push(
+                                Diagnostic::warning(
+                                    Code::PROBABLE_TYPO_FIELD,
+                                    format!("new field `{}` is one edit away from base field `{}`", f.name, base.name),
+                                )
+                                .with_primary(span(f.name_range), "declares a new field")
+                                .with_secondary(base.decl_span, format!("`{}` declared here", base.name))
+                                .with_help(format!(
+                                    "did you mean `{}`? Otherwise choose a more distinct name",
+                                    base.name
+                                )),
+                            );
+                        }
                         let (ty, ty_span) = match new_ty {
                             Some((ty, s)) => (ty, Some(s)),
                             None => (Ty::Any, None),

@@ -62,6 +62,15 @@ pub fn best<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Op
     found.map(|(_, c)| c)
 }
 
+/// Whether `a` and `b` differ by exactly one edit (or only in case), for names of at least four
+/// characters: shorter names (`cpu`, `gpu`) are too often one edit apart on purpose.
+pub fn one_edit_apart(a: &str, b: &str) -> bool {
+    if a == b || a.chars().count().min(b.chars().count()) < 4 {
+        return false;
+    }
+    a.eq_ignore_ascii_case(b) || distance(a, b, 1) == Some(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +82,14 @@ mod tests {
         assert_eq!(distance("abc", "xyz", 1), None);
         assert_eq!(best("replcas", ["image", "replicas"]), Some("replicas"));
         assert_eq!(best("zzz", ["image", "replicas"]), None);
+    }
+
+    #[test]
+    fn one_edit() {
+        assert!(one_edit_apart("replcas", "replicas"));
+        assert!(one_edit_apart("Image", "image"));
+        assert!(!one_edit_apart("replicas", "replicas"));
+        assert!(!one_edit_apart("cpu", "gpu"));
+        assert!(!one_edit_apart("image", "imagx2"));
     }
 }

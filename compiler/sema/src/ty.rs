@@ -348,6 +348,7 @@ impl TypeLowering<'_> {
 
     fn refine(&mut self, base: Ty, args: &[ast::Refinement]) -> Ty {
         let mut ty = base;
+        let mut sources = BoundSources::default();
         for arg in args {
             ty = match (ty, arg) {
                 (Ty::Error, _) => Ty::Error,
@@ -365,10 +366,50 @@ impl TypeLowering<'_> {
                     *range,
                     "pattern on a non-string type",
                 ),
-                (ty, ast::Refinement::Range { lo, hi, range }) => self.range(ty, lo.as_ref(), hi.as_ref(), *range),
+                (ty, ast::Refinement::Range { lo, hi, range }) => {
+                    let before = ty.clone();
+                    let fresh = self.range(ty, lo.as_ref(), hi.as_ref(), *range);
+                    self.intersect(before, fresh, *range, &mut sources)
+                }
             };
         }
         ty
+    }
+
+    /// Several ranges on one type all apply (`int(1..10, 5..20)` is `int(5..10)`): `fresh` holds
+    /// the range written at `at`, `before` the earlier ones. Ranges with no value in common make
+    /// a type no value can have, an error naming both.
+    fn intersect(&mut self, before: Ty, fresh: Ty, at: TextRange, src: &mut BoundSources) -> Ty {
+        let met = match (before, fresh) {
+            (Ty::Int(a), Ty::Int(b)) => meet(a, b, src, at).map(Ty::Int),
+            (Ty::Float(a), Ty::Float(b)) => meet(a, b, src, at).map(Ty::Float),
+            (Ty::Quantity(a), Ty::Quantity(b)) => meet(a, b, src, at).map(Ty::Quantity),
+            (Ty::Duration(a), Ty::Duration(b)) => meet(a, b, src, at).map(Ty::Duration),
+            (Ty::Str(a), Ty::Str(mut b)) => meet(a.len, std::mem::take(&mut b.len), src, at).map(|len| {
+                b.len = len;
+                Ty::Str(b)
+            }),
+            (Ty::List(_, a), Ty::List(item, b)) => meet(a, b, src, at).map(|len| Ty::List(item, len)),
+            (Ty::Map(_, a, _), Ty::Map(v, b, k)) => meet(a, b, src, at).map(|len| Ty::Map(v, len, k)),
+            (_, fresh) => Ok(fresh),
+        };
+        match met {
+            Ok(ty) => ty,
+            Err(other) => {
+                let text = self.file.text(self.db);
+                let show = |r: TextRange| text.get(r.start as usize..r.end as usize).unwrap_or("").to_string();
+                self.diagnostics.push(
+                    Diagnostic::error(
+                        Code::OUT_OF_RANGE,
+                        format!("empty refinement: `{}` and `{}` have no value in common", show(other), show(at)),
+                    )
+                    .with_primary(self.span(at), "no value fits this range and the one before")
+                    .with_secondary(self.span(other), "conflicting range")
+                    .with_help("several ranges on one type all apply; write the one range you mean"),
+                );
+                Ty::Error
+            }
+        }
     }
 
     fn range(&mut self, ty: Ty, lo: Option<&ast::Expr>, hi: Option<&ast::Expr>, range: TextRange) -> Ty {
@@ -443,6 +484,48 @@ impl TypeLowering<'_> {
         }
         ty
     }
+}
+
+/// The refinement ranges that set the current lower and upper bound.
+#[derive(Default)]
+struct BoundSources {
+    lo: Option<TextRange>,
+    hi: Option<TextRange>,
+}
+
+/// The intersection of two bounds, recording in `src` which range (`at` for `new`) set each
+/// bound. When it is empty, returns the earlier range that conflicts with the one at `at`.
+fn meet<T: PartialOrd>(
+    old: Bounds<T>,
+    new: Bounds<T>,
+    src: &mut BoundSources,
+    at: TextRange,
+) -> Result<Bounds<T>, TextRange> {
+    let lo = match (old.lo, new.lo) {
+        (Some(o), Some(n)) if o >= n => Some(o),
+        (o, None) => o,
+        (_, n) => {
+            src.lo = Some(at);
+            n
+        }
+    };
+    let hi = match (old.hi, new.hi) {
+        (Some(o), Some(n)) if o <= n => Some(o),
+        (o, None) => o,
+        (_, n) => {
+            src.hi = Some(at);
+            n
+        }
+    };
+    if let (Some(l), Some(h)) = (&lo, &hi) {
+        if l > h {
+            // Each range alone is non-empty (checked before), so one bound is the new range's
+            // and the other an earlier one's.
+            let other = if src.lo == Some(at) { src.hi } else { src.lo };
+            return Err(other.unwrap_or(at));
+        }
+    }
+    Ok(Bounds { lo, hi })
 }
 
 fn len_bound(e: &ast::Expr) -> Result<u64, String> {

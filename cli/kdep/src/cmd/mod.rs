@@ -136,13 +136,23 @@ pub fn sync_lock_file(ws: &Workspace, locked: bool) -> Result<(), Exit> {
     }
     if locked {
         report::print_error(
-            format!("`{}` is missing or out of date and --locked was given", path.display()),
+            format!("`{}` is missing or out of date and --locked was given", shown(&path)),
             Some("run the same command without --locked to update kdep.lock, review the change and commit it"),
         );
         return Err(Exit::SourceErrors);
     }
     write_atomic(&path, wanted.as_bytes()).map_err(|e| {
-        report::print_error(format!("cannot write `{}`: {e}", path.display()), None);
+        report::print_error(format!("cannot write `{}`: {e}", shown(&path)), None);
         Exit::Usage
     })
+}
+
+/// `path` relative to the current folder, as the user would write it: the package root is
+/// canonical, so printing it as is would show the absolute (often temporary) folder.
+fn shown(path: &Path) -> String {
+    let cwd = std::env::current_dir().and_then(std::fs::canonicalize);
+    match cwd {
+        Ok(cwd) => kdep_compiler::loader::relative_path(&cwd, path),
+        Err(_) => path.display().to_string(),
+    }
 }
