@@ -33,6 +33,7 @@ fn fits_as_is(v: &Value, ty: &Ty) -> bool {
             s.len.is_unbounded() && s.pattern.as_ref().is_none_or(|p| p.regex.is_match(text))
         }
         (Ty::Union(members), v) => members.iter().any(|m| lit_matches(m, v)),
+        (Ty::OneOf(members), v) => members.iter().any(|m| fits_as_is(v, m)),
         _ => false,
     }
 }
@@ -241,6 +242,24 @@ impl Eval<'_> {
                     return Err(Poison);
                 }
                 Ok(Value::map(conv))
+            }
+            (Ty::OneOf(members), _) => {
+                // The first member that accepts the value wins (and converts it); violations of
+                // the members tried are not the user's concern, only that none accepted it.
+                for m in members {
+                    let mut trial = Vec::new();
+                    // A schema member reports its record problems directly; a rejected trial
+                    // must leave no trace.
+                    let reported = self.diags.len();
+                    if let Ok(v) = self.conform_depth(value.clone(), m, what, site, &mut trial, depth + 1) {
+                        if trial.is_empty() && self.diags.len() == reported {
+                            return Ok(v);
+                        }
+                    }
+                    self.diags.truncate(reported);
+                }
+                out.push(Self::mismatch(what, ty, &value));
+                Ok(value)
             }
             (Ty::Union(members), v) => {
                 if members.iter().any(|m| lit_matches(m, v)) {

@@ -319,6 +319,7 @@ fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<N
             type_names(value, depth + 1, used);
         }
         TypeExpr::Optional { inner, .. } => type_names(inner, depth + 1, used),
+        TypeExpr::Union { members, .. } => members.iter().for_each(|m| type_names(m, depth + 1, used)),
         TypeExpr::LiteralUnion { .. } | TypeExpr::Error(_) => {}
     }
 }

@@ -135,6 +135,9 @@ pub enum Ty {
     Map(Box<Ty>, Bounds<u64>, Option<Box<StrTy>>),
     Optional(Box<Ty>),
     Union(Vec<Lit>),
+    /// `int | string`: a value of any member type (tried in order; the first that accepts the
+    /// value converts it, so `int | quantity` keeps ints as ints).
+    OneOf(Vec<Ty>),
     Schema(SchemaRef),
     /// A type that failed to lower; already reported, accepts anything.
     Error,
@@ -158,7 +161,7 @@ impl Ty {
             Ty::List(..) => "list".into(),
             Ty::Map(..) => "map".into(),
             Ty::Optional(inner) => format!("{}?", inner.kind_name()),
-            Ty::Union(_) => self.to_string(),
+            Ty::Union(_) | Ty::OneOf(_) => self.to_string(),
             Ty::Schema(s) => format!("`{}`", s.display),
         }
     }
@@ -208,6 +211,10 @@ impl fmt::Display for Ty {
             }
             Ty::Optional(inner) => write!(f, "{inner}?"),
             Ty::Union(members) => {
+                let parts: Vec<String> = members.iter().map(ToString::to_string).collect();
+                f.write_str(&parts.join(" | "))
+            }
+            Ty::OneOf(members) => {
                 let parts: Vec<String> = members.iter().map(ToString::to_string).collect();
                 f.write_str(&parts.join(" | "))
             }
@@ -293,6 +300,26 @@ impl TypeLowering<'_> {
                     }
                 }
                 Ty::Union(lits)
+            }
+            ast::TypeExpr::Union { members, .. } => {
+                let tys: Vec<Ty> = members.iter().map(|m| self.lower_depth(m, depth + 1)).collect();
+                if tys.contains(&Ty::Error) {
+                    return Ty::Error;
+                }
+                // A `T?` member makes the whole union optional: `int | string?` is `(int | string)?`.
+                let optional = tys.iter().any(|t| matches!(t, Ty::Optional(_)));
+                let tys: Vec<Ty> = tys
+                    .into_iter()
+                    .map(|t| match t {
+                        Ty::Optional(inner) => *inner,
+                        other => other,
+                    })
+                    .collect();
+                if optional {
+                    Ty::Optional(Box::new(Ty::OneOf(tys)))
+                } else {
+                    Ty::OneOf(tys)
+                }
             }
             ast::TypeExpr::Error(_) => Ty::Error,
         }
@@ -583,6 +610,20 @@ fn check_narrowing_depth(base: &Ty, new: &Ty, depth: u32) -> Result<(), Widening
     };
     match (base, new) {
         (Ty::Any | Ty::Error, _) | (_, Ty::Error) => Ok(()),
+        // Every member of the new union must narrow some member of the base union.
+        (b, Ty::OneOf(ns)) => {
+            for n in ns {
+                check_narrowing_depth(b, n, depth + 1)?;
+            }
+            Ok(())
+        }
+        (Ty::OneOf(bs), n) => {
+            if bs.iter().any(|b| check_narrowing_depth(b, n, depth + 1).is_ok()) {
+                Ok(())
+            } else {
+                widened(Code::CHANGED_TYPE, format!("`{new}` is not a narrowing of any member of `{base}`"))
+            }
+        }
         (Ty::Bool, Ty::Bool) => Ok(()),
         (Ty::Int(b), Ty::Int(n)) => range(n.within(b), n, b),
         (Ty::Float(b), Ty::Float(n)) => range(n.within(b), n, b),
@@ -663,6 +704,7 @@ pub fn lit_fits(ty: &Ty, lit: &Lit) -> bool {
         (Ty::Quantity(b), Lit::Str(v)) => Quantity::parse(v).is_ok_and(|q| b.contains(&q)),
         (Ty::Duration(b), Lit::Str(v)) => Duration::parse(v).is_ok_and(|d| b.contains(&d)),
         (Ty::Union(members), l) => members.contains(l),
+        (Ty::OneOf(members), l) => members.iter().any(|m| lit_fits(m, l)),
         _ => false,
     }
 }

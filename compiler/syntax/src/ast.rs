@@ -512,6 +512,11 @@ pub enum TypeExpr {
         members: Vec<Expr>,
         range: TextRange,
     },
+    /// `int | string`, `int | "auto"`: a union of types (at least two, not all literals).
+    Union {
+        members: Vec<TypeExpr>,
+        range: TextRange,
+    },
     Error(TextRange),
 }
 
@@ -523,7 +528,8 @@ impl TypeExpr {
             | TypeExpr::List { range, .. }
             | TypeExpr::Map { range, .. }
             | TypeExpr::Optional { range, .. }
-            | TypeExpr::LiteralUnion { range, .. } => *range,
+            | TypeExpr::LiteralUnion { range, .. }
+            | TypeExpr::Union { range, .. } => *range,
             TypeExpr::Error(range) => *range,
         }
     }

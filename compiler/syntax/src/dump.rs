@@ -346,6 +346,10 @@ impl Dumper {
                 self.line(format_args!("{label}LiteralUnion@{range}"));
                 self.nested(|d| members.iter().for_each(|m| d.expr("", m)));
             }
+            TypeExpr::Union { members, range } => {
+                self.line(format_args!("{label}Union@{range}"));
+                self.nested(|d| members.iter().for_each(|m| d.ty("", m)));
+            }
             TypeExpr::Error(range) => self.line(format_args!("{label}TypeError@{range}")),
         }
     }

@@ -219,6 +219,7 @@ fn push_type_children<'a>(ty: &'a mut TypeExpr, d: usize, stack: &mut Vec<(Node<
         }
         TypeExpr::Optional { inner, .. } => stack.push((Node::Type(inner), d)),
         TypeExpr::LiteralUnion { members, .. } => stack.extend(members.iter_mut().map(|e| (Node::Expr(e), d))),
+        TypeExpr::Union { members, .. } => stack.extend(members.iter_mut().map(|t| (Node::Type(t), d))),
     }
 }
 
@@ -302,6 +303,7 @@ fn dispose(mut work: Vec<Owned>) {
                 }
                 TypeExpr::Optional { inner, .. } => work.push(take_type(inner)),
                 TypeExpr::LiteralUnion { members, .. } => work.extend(members.drain(..).map(Owned::Expr)),
+                TypeExpr::Union { members, .. } => work.extend(members.drain(..).map(Owned::Type)),
             },
             Owned::Entry(mut e) => match &mut e {
                 Entry::Field(f) => {

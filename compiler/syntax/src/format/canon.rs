@@ -306,6 +306,10 @@ fn type_expr(t: &mut TypeExpr) {
             clear(range);
             members.iter_mut().for_each(expr);
         }
+        TypeExpr::Union { members, range } => {
+            clear(range);
+            members.iter_mut().for_each(type_expr);
+        }
         TypeExpr::Error(range) => clear(range),
     }
 }

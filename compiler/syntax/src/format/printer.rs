@@ -800,6 +800,7 @@ impl<'a> Printer<'a> {
                 self.close(*range, "?");
             }
             TypeExpr::LiteralUnion { members, .. } => self.join(members, Self::expr, " | "),
+            TypeExpr::Union { members, .. } => self.join(members, Self::type_inner, " | "),
             TypeExpr::Error(range) => self.verbatim(*range),
         }
     }
