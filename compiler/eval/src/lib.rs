@@ -58,60 +58,62 @@ fn all_envs(db: &dyn Db, project: Project) -> Vec<Option<Name>> {
     std::iter::once(None).chain(index.envs.keys().map(|k| Some(k.clone()))).collect()
 }
 
-/// Everything `kdep check` reports about one file, for the editor.
+/// Everything `kdep check` reports that originates in one file: its static problems, and for a
+/// root-package file the evaluation of its apps in every environment (and with none), the
+/// problems of its environment declarations and the duplicate objects its apps emit. `kdep check`
+/// is the union of this query over every analysed file, so the editor (which publishes each
+/// diagnostic in the file of its primary label) and `check` cannot disagree.
 pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let mut out = file_static(db, project, file);
-    let hir = file_hir(db, file);
-    for env in all_envs(db, project) {
-        for name in hir.apps.keys() {
-            out.extend(app::eval_app(db, project, file, name.clone(), env.clone()).diagnostics.iter().cloned());
+    let index = project_index(db, project);
+    let is_root = index.file_module.get(&file).and_then(|(p, _)| index.packages.get(*p)).is_some_and(|p| p.is_root);
+    if is_root {
+        let hir = file_hir(db, file);
+        for env in all_envs(db, project) {
+            for name in hir.apps.keys() {
+                out.extend(app::eval_app(db, project, file, name.clone(), env.clone()).diagnostics.iter().cloned());
+            }
+        }
+        let fid = file.id(db);
+        let located_here = |d: &&Diagnostic| d.primary.as_ref().is_some_and(|p| p.span.file == fid);
+        let envs = app::environment_infos(db, project);
+        out.extend(envs.diagnostics.iter().filter(located_here).cloned());
+        // Duplicates are reported at the app that emits the second object.
+        for env in all_envs(db, project) {
+            out.extend(duplicate_objects(db, project, env).iter().filter(located_here).cloned());
         }
     }
-    let fid = file.id(db);
-    let envs = app::environment_infos(db, project);
-    out.extend(envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == fid)).cloned());
     kdep_diag::normalize(&mut out);
     out
 }
 
-/// Type checks every file of every package and evaluates every app of the root package in
-/// every declared environment (and with none). Produces no output.
-pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
+/// Objects that collide (same kind, namespace and name) in one environment: whatever `build`
+/// rejects, `check` reports. The per-app evaluations are memoised, so this re-reads them.
+#[salsa::tracked(returns(clone))]
+fn duplicate_objects(db: &dyn Db, project: Project, env: Option<Name>) -> std::sync::Arc<Vec<Diagnostic>> {
     let index = project_index(db, project);
-    let files = prepare(db, project);
-    let envs = all_envs(db, project);
-    let root: rustc_hash::FxHashSet<SourceFile> = index.root_files().into_iter().collect();
-    let per_file = parallel::par_map(db, &files, &|db, file| {
-        let mut out = file_static(db, project, *file);
-        if root.contains(file) {
-            let hir = file_hir(db, *file);
-            for name in hir.apps.keys() {
-                for env in &envs {
-                    out.extend(
-                        app::eval_app(db, project, *file, name.clone(), env.clone()).diagnostics.iter().cloned(),
-                    );
-                }
-            }
-        }
-        out
-    });
-    let mut out: Vec<Diagnostic> = per_file.into_iter().flatten().collect();
     let infos = app::environment_infos(db, project);
-    out.extend(infos.diagnostics.iter().cloned());
-    // Objects that collide (same kind, namespace and name) are found when manifests are
-    // finalised, so `check` finalises each environment's objects too: whatever `build` would
-    // reject, `check` reports. The per-app evaluations above are memoised, so this re-reads them.
-    for env in &envs {
-        let namespace =
-            env.as_ref().and_then(|e| infos.list.iter().find(|i| *i.name == **e)).and_then(|i| i.namespace.clone());
-        let mut objects = Vec::new();
-        for file in files.iter().filter(|f| root.contains(f)) {
-            for name in file_hir(db, *file).apps.keys() {
-                objects.extend(app::eval_app(db, project, *file, name.clone(), env.clone()).objects.iter().cloned());
-            }
+    let namespace =
+        env.as_ref().and_then(|e| infos.list.iter().find(|i| *i.name == **e)).and_then(|i| i.namespace.clone());
+    let mut objects = Vec::new();
+    for file in index.root_files() {
+        for name in file_hir(db, file).apps.keys() {
+            objects.extend(app::eval_app(db, project, file, name.clone(), env.clone()).objects.iter().cloned());
         }
-        out.extend(manifest::finalize(objects, namespace.as_deref()).1);
     }
+    std::sync::Arc::new(manifest::finalize(objects, namespace.as_deref()).1)
+}
+
+/// Type checks every file of every package and evaluates every app of the root package in
+/// every declared environment (and with none). Produces no output. The union of
+/// [`file_diagnostics`] over the analysed files, computed in parallel.
+pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
+    let files = prepare(db, project);
+    let per_file = parallel::par_map(db, &files, &|db, file| file_diagnostics(db, project, *file));
+    let mut out: Vec<Diagnostic> = per_file.into_iter().flatten().collect();
+    // Environment problems without a location in any analysed file (none today) are still shown.
+    let infos = app::environment_infos(db, project);
+    out.extend(infos.diagnostics.iter().filter(|d| d.primary.is_none()).cloned());
     kdep_diag::normalize(&mut out);
     out
 }

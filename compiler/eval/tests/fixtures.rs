@@ -51,6 +51,29 @@ fn permission_attacks() {
     });
 }
 
+/// `kdep check` and the editor's per-file query give the same diagnostics on every fixture:
+/// check is the union of `file_diagnostics` over the files it analyses, and every diagnostic
+/// located in a file is among that file's own.
+#[test]
+fn check_equals_the_union_of_file_diagnostics() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sema/test_data");
+    let mut n = 0;
+    for dir in ["diagnostics", "eval", "attacks"] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap().flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap();
+            let fx = load(TestDb::default(), &text);
+            let checked = kdep_eval::check(&fx.db, fx.project);
+            let files = kdep_sema::index::reachable_files(&fx.db, fx.project);
+            let mut union: Vec<_> =
+                files.iter().flat_map(|f| kdep_eval::file_diagnostics(&fx.db, fx.project, *f)).collect();
+            kdep_diag::normalize(&mut union);
+            assert_eq!(checked, union, "{}", entry.path().display());
+            n += 1;
+        }
+    }
+    assert!(n > 60, "only {n} fixtures found");
+}
+
 /// Every diagnostic code the semantic layer and the evaluator can emit has a snapshot fixture
 /// (`test_data/diagnostics/<ID>_*.kdep`) showing its source and rendered message.
 #[test]
