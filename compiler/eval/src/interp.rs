@@ -107,21 +107,57 @@ pub(crate) fn is_constant(e: &Expr, depth: u32) -> bool {
     }
 }
 
-/// Takes `cost` units of the depth budget; `false` (taking nothing) when it is exhausted.
-fn enter(cost: u32) -> bool {
+/// Units of the depth budget taken by [`enter`], given back when dropped. Salsa cancels a query
+/// by unwinding, so returning them in `Drop` (not after the call) keeps the thread's budget
+/// right for whatever it evaluates next.
+#[must_use]
+struct DepthGuard(u32);
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(self.0)));
+    }
+}
+
+/// Takes `cost` units of the depth budget; `None` (taking nothing) when it is exhausted.
+fn enter(cost: u32) -> Option<DepthGuard> {
     DEPTH.with(|d| {
         let next = d.get().saturating_add(cost);
         if next > MAX_DEPTH {
-            false
+            None
         } else {
             d.set(next);
-            true
+            Some(DepthGuard(cost))
         }
     })
 }
 
-fn leave(cost: u32) {
-    DEPTH.with(|d| d.set(d.get().saturating_sub(cost)));
+/// A top-level `let` on [`LET_STACK`] while it is evaluated; popped when dropped, also when a
+/// cancelled query unwinds, so a later evaluation on this thread sees no stale entry (which
+/// would read as a cycle).
+struct LetGuard;
+
+impl LetGuard {
+    fn push(key: (SourceFile, Name)) -> Self {
+        LET_STACK.with(|s| s.borrow_mut().push(key));
+        LetGuard
+    }
+}
+
+impl Drop for LetGuard {
+    fn drop(&mut self) {
+        LET_STACK.with(|s| {
+            s.borrow_mut().pop();
+        });
+    }
+}
+
+/// This thread's evaluation state: the depth budget in use and the number of top-level `let`s
+/// being evaluated. Both are zero between evaluations, including after a cancelled one; tests
+/// assert that.
+#[doc(hidden)]
+pub fn thread_state() -> (u32, usize) {
+    (DEPTH.with(std::cell::Cell::get), LET_STACK.with(|s| s.borrow().len()))
 }
 
 /// The value of a top-level `let` and the problems found computing it.
@@ -296,11 +332,11 @@ impl<'db> Eval<'db> {
                 "cyclic reference",
             ));
         }
-        if !enter(LET_COST) {
+        let Some(depth) = enter(LET_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
-        }
+        };
         let out = module_let_value(self.db, self.project, file, name.clone());
-        leave(LET_COST);
+        drop(depth);
         // Diagnostics of the let belong to the let's own file (reported by its file's checks).
         out.value.clone()
     }
@@ -308,12 +344,10 @@ impl<'db> Eval<'db> {
     fn module_let_inline(&mut self, file: SourceFile, name: &Name) -> R {
         let Some(l) = self.file_ctx(file).hir.lets.get(name).cloned() else { return Err(Poison) };
         let key = (file, name.clone());
-        LET_STACK.with(|s| s.borrow_mut().push(key));
+        let on_stack = LetGuard::push(key);
         let mut ctx = self.ctx(file, None);
         let value = self.root_expr(&l.value, &mut ctx);
-        LET_STACK.with(|s| {
-            s.borrow_mut().pop();
-        });
+        drop(on_stack);
         let value = value?;
         let types = kdep_sema::model::top_let_types(self.db, self.project, file);
         match types.0.get(name) {
@@ -361,12 +395,12 @@ impl<'db> Eval<'db> {
         let assign = inst.sets.get(name).cloned();
         let patches = inst.patches.get(name).cloned().unwrap_or_default();
         let missing_at = inst.missing_at;
-        if !enter(REF_COST) {
+        let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
-        }
+        };
         self.set_slot(i, name, Slot::InProgress);
         let result = self.compute_field(i, &model, &fm, assign, patches, missing_at);
-        leave(REF_COST);
+        drop(depth);
         match result {
             Ok((v, o)) => {
                 self.set_slot(i, name, Slot::Done(v.clone(), o.clone()));
@@ -512,13 +546,13 @@ impl<'db> Eval<'db> {
             None => {}
         }
         let Some(l) = inst.model.lets.get(name).cloned() else { return Err(Poison) };
-        if !enter(REF_COST) {
+        let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
-        }
+        };
         self.set_slot(i, name, Slot::InProgress);
         let mut ctx = self.ctx(l.file, Some(i));
         let mut result = self.root_expr(&l.expr, &mut ctx);
-        leave(REF_COST);
+        drop(depth);
         if let (Ok(v), Some(ty)) = (&result, &l.ty) {
             let site = Span::new(ctx.fid, l.expr.range);
             result = self.conform_reported(v.clone(), ty, name, site, Some(l.span), Code::TYPE_MISMATCH, None);
@@ -593,11 +627,11 @@ impl<'db> Eval<'db> {
         if self.steps > MAX_STEPS {
             return Err(self.limit(span, "step"));
         }
-        if !enter(EXPR_COST) {
+        let Some(depth) = enter(EXPR_COST) else {
             return Err(self.limit(span, "nesting depth"));
-        }
+        };
         let out = self.expr_inner(e, ctx, span);
-        leave(EXPR_COST);
+        drop(depth);
         out
     }
 
