@@ -152,6 +152,7 @@ fn limits_leave_stack_headroom() {
         .spawn(|| {
             long_field_reference_chains_are_bounded();
             long_let_chains_are_bounded();
+            long_extension_chains_work_up_to_the_bound();
         })
         .unwrap();
     handle.join().unwrap();
@@ -180,4 +181,29 @@ fn long_let_chains_are_bounded() {
     lets.push_str("let l600 = 0\n");
     let diags = check_text(&format!("//- a.kdep\n{lets}"));
     assert!(diags.iter().any(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT), "{diags:?}");
+}
+
+/// `T0` declares a field and an object; `T1 = T0` ... `Tn = Tn-1` pass them on; an app uses `Tn`.
+fn extension_chain(n: usize) -> String {
+    let mut text = String::from(
+        "//- a.kdep\ntemplate T0 {\n    name: string\n    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata.name = name }\n}\n",
+    );
+    for i in 1..=n {
+        text.push_str(&format!("template T{i} = T{} {{}}\n", i - 1));
+    }
+    text.push_str(&format!("app t = T{n} {{\n    name = \"t\"\n}}\n"));
+    text
+}
+
+#[test]
+fn long_extension_chains_work_up_to_the_bound() {
+    let bound = kdep_sema::model::MAX_EXTENSION_DEPTH;
+    let text = extension_chain(bound);
+    assert_eq!(check_text(&text), vec![]);
+    let fx = load(TestDb::default(), &text);
+    assert_eq!(kdep_eval::build(&fx.db, fx.project, None).manifests.len(), 1);
+    // One link more is too deep, which is not a cycle.
+    let diags = check_text(&extension_chain(bound + 1));
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert!(codes.contains(&"K0410") && !codes.contains(&"K0408"), "{diags:?}");
 }
