@@ -24,7 +24,7 @@ use kdep_sema::ty::Ty;
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
 
-use crate::value::{Layer, Map, Origin, Value};
+use crate::value::{string_work, Layer, Map, Origin, Value};
 
 /// A value that could not be computed; the reason was already reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -313,6 +313,16 @@ impl<'db> Eval<'db> {
             );
         }
         Poison
+    }
+
+    /// Charges `units` evaluation steps for work done in one go (copying, scanning, comparing
+    /// large values), so that work counts against [`MAX_STEPS`] like evaluating expressions.
+    pub(crate) fn charge(&mut self, units: u64, span: Span) -> R<()> {
+        self.steps = self.steps.saturating_add(units);
+        if self.steps > MAX_STEPS {
+            return Err(self.limit(span, "step"));
+        }
+        Ok(())
     }
 
     // ----- top-level lets -------------------------------------------------------------------
@@ -714,6 +724,7 @@ impl<'db> Eval<'db> {
                         return Err(self.limit(span, "string size"));
                     }
                 }
+                self.charge(string_work(out.len()), span)?;
                 Ok(Value::str(out))
             }
             ExprKind::Name(n) => self.name(n, ctx, span),
@@ -1014,8 +1025,11 @@ impl<'db> Eval<'db> {
         if failed {
             return Err(Poison);
         }
-        match crate::builtins_glue::call(name, &values) {
+        let (out, used) = crate::builtins_glue::call(name, &values, MAX_STEPS.saturating_sub(self.steps));
+        self.steps = self.steps.saturating_add(used);
+        match out {
             crate::builtins_glue::CallResult::Ok(v) => Ok(v),
+            crate::builtins_glue::CallResult::OutOfSteps => Err(self.limit(span, "step")),
             crate::builtins_glue::CallResult::Unknown => {
                 Err(self.error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"), cspan, "no such builtin"))
             }
@@ -1250,9 +1264,15 @@ impl<'db> Eval<'db> {
         };
         use Value as V;
         match op {
-            BinaryOp::Eq => return Ok(V::Bool(loose_eq(&l, &r))),
-            BinaryOp::Ne => return Ok(V::Bool(!loose_eq(&l, &r))),
+            BinaryOp::Eq | BinaryOp::Ne => {
+                let (equal, work) = loose_eq(&l, &r);
+                self.charge(work, span)?;
+                return Ok(V::Bool(equal == (op == BinaryOp::Eq)));
+            }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                if let (V::Str(x), V::Str(y)) = (&l, &r) {
+                    self.charge(string_work(x.len().min(y.len())), span)?;
+                }
                 let Some(ord) = compare(&l, &r) else {
                     return Err(self.operand_error(op, &l, Some(&r), span));
                 };
@@ -1301,18 +1321,25 @@ impl<'db> Eval<'db> {
                 if x.len() + y.len() > MAX_SIZE {
                     return Err(self.limit(span, "string size"));
                 }
+                // `+` copies both operands: building a long string or list in a loop is charged
+                // by size, like the builtins.
+                self.charge(string_work(x.len() + y.len()), span)?;
                 Ok(V::str(format!("{x}{y}")))
             }
             (BinaryOp::Add, V::List(x), V::List(y)) => {
                 if x.len() + y.len() > MAX_ITEMS {
                     return Err(self.limit(span, "list size"));
                 }
+                self.charge((x.len() + y.len()) as u64, span)?;
                 let mut out = Vec::with_capacity(x.len() + y.len());
                 out.extend(x.iter().cloned());
                 out.extend(y.iter().cloned());
                 Ok(V::list(out))
             }
-            (BinaryOp::Add, V::Map(x), V::Map(y)) => Ok(V::map(x.merge(y))),
+            (BinaryOp::Add, V::Map(x), V::Map(y)) => {
+                self.charge((x.len() + y.len()) as u64, span)?;
+                Ok(V::map(x.merge(y)))
+            }
             (BinaryOp::Add, V::Quantity(x), V::Quantity(y)) => x
                 .checked_add(y)
                 .map(V::from)
@@ -1438,12 +1465,13 @@ fn coerce_pair(v: &Value, other: &Value) -> Value {
     }
 }
 
-fn loose_eq(l: &Value, r: &Value) -> bool {
+/// Whether `l == r`, and the work the comparison did (see [`Value::eq_counting`]).
+fn loose_eq(l: &Value, r: &Value) -> (bool, u64) {
     let l2 = coerce_pair(l, r);
     let r2 = coerce_pair(r, l);
     match (&l2, &r2) {
-        (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
-        _ => l2 == r2,
+        (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => ((*a as f64) == *b, 1),
+        _ => l2.eq_counting(&r2),
     }
 }
 

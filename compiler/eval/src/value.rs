@@ -205,8 +205,10 @@ impl PartialEq for Map {
 /// build a tree with 2^n leaves in n nodes; comparing two such trees built separately visited
 /// every leaf. Remembering equal pairs makes each pair of nodes compare once. The set is only
 /// allocated when two distinct collections are compared.
+/// It also counts the work done (values visited, plus string bytes compared in
+/// [`STRING_BYTES_PER_UNIT`] units), which the evaluator charges to its step budget.
 #[derive(Default)]
-struct SharedPairs(Option<rustc_hash::FxHashSet<(usize, usize)>>);
+struct SharedPairs(Option<rustc_hash::FxHashSet<(usize, usize)>>, u64);
 
 impl SharedPairs {
     fn contains(&self, pair: (usize, usize)) -> bool {
@@ -218,11 +220,21 @@ impl SharedPairs {
     }
 }
 
+/// How many bytes of string work count as one unit of work (one evaluation step): copying,
+/// scanning or hashing 16 bytes takes about as long as evaluating one small expression.
+pub const STRING_BYTES_PER_UNIT: usize = 16;
+
+/// Units of work for handling `n` bytes of string (see [`STRING_BYTES_PER_UNIT`]).
+pub fn string_work(n: usize) -> u64 {
+    (n / STRING_BYTES_PER_UNIT) as u64
+}
+
 fn maps_equal(a: &Map, b: &Map, seen: &mut SharedPairs) -> bool {
     a.len() == b.len() && a.entries.iter().all(|(k, e)| b.get(k).is_some_and(|v| values_equal(&e.value, v, seen)))
 }
 
 fn values_equal(a: &Value, b: &Value, seen: &mut SharedPairs) -> bool {
+    seen.1 += 1;
     match (a, b) {
         (Value::List(x), Value::List(y)) => {
             let pair = (Arc::as_ptr(x) as usize, Arc::as_ptr(y) as usize);
@@ -245,6 +257,12 @@ fn values_equal(a: &Value, b: &Value, seen: &mut SharedPairs) -> bool {
                 seen.insert(pair);
             }
             equal
+        }
+        (Value::Str(x), Value::Str(y)) => {
+            if x.len() == y.len() {
+                seen.1 += string_work(x.len());
+            }
+            x == y
         }
         _ => a == b,
     }
@@ -281,6 +299,14 @@ pub const MAX_OBJECT_BYTES: usize = 64 * 1024 * 1024;
 impl Value {
     pub fn str(s: impl Into<Arc<str>>) -> Value {
         Value::Str(s.into())
+    }
+
+    /// `self == other`, and the work the comparison did (values visited, string bytes in
+    /// [`STRING_BYTES_PER_UNIT`] units), for callers that bound work.
+    pub fn eq_counting(&self, other: &Value) -> (bool, u64) {
+        let mut seen = SharedPairs::default();
+        let equal = values_equal(self, other, &mut seen);
+        (equal, seen.1)
     }
 
     /// Roughly how many bytes writing this value out takes, counting a shared list, map or

@@ -207,3 +207,60 @@ fn long_extension_chains_work_up_to_the_bound() {
     let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
     assert!(codes.contains(&"K0410") && !codes.contains(&"K0408"), "{diags:?}");
 }
+
+/// Whether `check` ends the program with K0404 at the step limit.
+fn hits_step_limit(text: &str) -> bool {
+    check_text(text).iter().any(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT && d.message.contains("step limit"))
+}
+
+/// Work inside builtins and operators counts against the step budget by the size of what it
+/// touches. Each check runs a million times over a value of about a million bytes or items;
+/// unmetered, each program runs for many minutes, metered it stops within 20 million steps.
+fn assert_metered(checks: &[&str]) {
+    for check in checks {
+        let text = format!(
+            "//- a.kdep\n\
+             let b = join([\"0123456789abcdef\" for i in range(65536)], \"\")\n\
+             let xs = range(1000000)\n\
+             let copy = xs + []\n\
+             let m = {{ \"k${{i}}\" = i for i in range(100000) }}\n\
+             let r = [i for i in range(1000000) if {check}]\n"
+        );
+        assert!(hits_step_limit(&text), "`{check}` ran to completion");
+    }
+}
+
+#[test]
+fn string_builtins_are_metered() {
+    assert_metered(&[
+        "contains(b, \"x\")",
+        "sha256(b) == \"\"",
+        "len(split(b, \"a\")) < 0",
+        "len(b) < 0",
+        "substr(b, 1) == \"\"",
+        "matches(b, \"x$\")",
+        "(b + \"x\") == \"\"",
+        "\"${b}\" == \"\"",
+    ]);
+}
+
+#[test]
+fn collection_builtins_are_metered() {
+    assert_metered(&[
+        "contains(xs, -1)",
+        "len(merge(m, m)) < 0",
+        "len(omit(m, \"k1\")) < 0",
+        "to_json(xs) == \"\"",
+        "to_yaml(xs) == \"\"",
+        "len(xs + []) < 0",
+        "len(m + {z = 1}) < 0",
+        "xs != copy",
+    ]);
+}
+
+#[test]
+fn quadratic_builtins_are_metered_within_one_call() {
+    // One call compares every pair of a hundred thousand distinct lists.
+    let text = "//- a.kdep\nlet r = unique([[i] for i in range(100000)])\n";
+    assert!(hits_step_limit(text));
+}
