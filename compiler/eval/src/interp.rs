@@ -46,6 +46,8 @@ pub const MAX_STEPS: u64 = 20_000_000;
 pub const MAX_SIZE: usize = 16 << 20;
 /// Longest list a program may build (the builtins use the same bound).
 pub const MAX_ITEMS: usize = crate::builtins::MAX_ITEMS;
+/// Deepest nesting of lists and maps a program may build.
+pub use crate::value::MAX_VALUE_DEPTH;
 
 thread_local! {
     /// Weighted evaluation depth on this thread, across query boundaries (see [`MAX_DEPTH`]).
@@ -642,7 +644,12 @@ impl<'db> Eval<'db> {
         };
         let out = self.expr_inner(e, ctx, span);
         drop(depth);
-        out
+        // Checked on every result, so the expression that first nests too deep is the one
+        // reported; a value nests one level deeper than its parts, so checking is O(1).
+        match out {
+            Ok(v) if v.depth() > MAX_VALUE_DEPTH => Err(self.limit(span, "value depth")),
+            out => out,
+        }
     }
 
     /// A list or object literal, evaluated.
@@ -1399,19 +1406,20 @@ fn insert_path(map: &mut Map, path: &[Name], value: Value, origin: Origin) -> Re
         map.insert(first.clone(), value, origin);
         return Ok(());
     }
-    match map.get_mut(first) {
-        Some(entry) => match entry.value.map_mut() {
-            Some(inner) => insert_path(inner, rest, value, origin),
-            None => Err(entry.origin.span),
-        },
-        None => {
-            let mut inner = Map::new();
-            let o = Origin::new(origin.span, Layer::Computed);
-            insert_path(&mut inner, rest, value, origin)?;
-            map.insert(first.clone(), Value::map(inner), o);
-            Ok(())
-        }
+    if map.contains_key(first) {
+        // Through `update`, so the map accounts for the depth its entry may have gained.
+        return map
+            .update(first, |entry| match entry.value.map_mut() {
+                Some(inner) => insert_path(inner, rest, value, origin),
+                None => Err(entry.origin.span),
+            })
+            .unwrap_or(Ok(()));
     }
+    let mut inner = Map::new();
+    let o = Origin::new(origin.span, Layer::Computed);
+    insert_path(&mut inner, rest, value, origin)?;
+    map.insert(first.clone(), Value::map(inner), o);
+    Ok(())
 }
 
 /// Sets `value` at `path` inside `target` (a map), overriding what is there. Returns `false`
@@ -1429,10 +1437,7 @@ pub(crate) fn set_path(target: &mut Value, path: &[Name], value: Value, origin: 
     if map.get(first).is_none_or(Value::is_null) {
         map.insert(first.clone(), Value::empty_map(), Origin::new(origin.span, Layer::Computed));
     }
-    match map.get_mut(first) {
-        Some(entry) => set_path(&mut entry.value, rest, value, origin),
-        None => false,
-    }
+    map.update(first, |entry| set_path(&mut entry.value, rest, value, origin)).unwrap_or(false)
 }
 
 fn interpolate(v: &Value) -> Option<String> {

@@ -264,3 +264,28 @@ fn quadratic_builtins_are_metered_within_one_call() {
     let text = "//- a.kdep\nlet r = unique([[i] for i in range(100000)])\n";
     assert!(hits_step_limit(text));
 }
+
+#[test]
+fn deep_values_through_let_chains_are_bounded() {
+    // Each `let` is evaluated once, one level deeper than the previous, so nothing nests
+    // during evaluation; only the depth of the values themselves grows.
+    let mut text = String::from("//- a.kdep\nlet v0 = 1\n");
+    for i in 1..1000 {
+        text.push_str(&format!("let v{i} = {{ a = v{} }}\n", i - 1));
+    }
+    text.push_str(
+        "template T {\n    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata.name = \"x\", data.v = v999 }\n}\napp t = T {\n}\n",
+    );
+    let diags = check_text(&text);
+    let limits: Vec<_> = diags.iter().filter(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT).collect();
+    let [limit] = limits.as_slice() else { panic!("{diags:?}") };
+    assert!(limit.message.contains("value depth"), "{limit:?}");
+    // Reported where the value first nests deeper than the limit: `v201`'s literal.
+    let at = limit.primary.as_ref().map(|p| p.span.range).unwrap();
+    let file = text.strip_prefix("//- a.kdep\n").unwrap();
+    let body = file.find("let v201 = ").unwrap() + "let v201 = ".len();
+    assert_eq!((at.start as usize, &file[at.start as usize..at.end as usize]), (body, "{ a = v200 }"));
+    let fx = load(TestDb::default(), &text);
+    let built = kdep_eval::build(&fx.db, fx.project, None);
+    assert!(built.manifests.is_empty());
+}
