@@ -118,6 +118,7 @@ codes! {
     DUPLICATE_OBJECT = "K0407", "duplicate-object", Error, "two emitted objects have the same kind, namespace and name";
     CYCLIC_DEFINITION = "K0408", "cyclic-definition", Error, "a value depends on itself";
     INTEGER_OVERFLOW = "K0409", "integer-overflow", Error, "integer arithmetic overflowed";
+    EXTENSION_TOO_DEEP = "K0410", "extension-too-deep", Error, "a template extends a longer chain of templates than the compiler allows";
 
     // Build and environment selection.
     ENVIRONMENT_NOT_FOUND = "K0501", "environment-not-found", Error, "`--env` names an environment that is not declared";

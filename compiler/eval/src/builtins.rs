@@ -7,6 +7,12 @@
 //! check their arguments themselves, so a call that slipped past the checker fails with a
 //! message instead of a panic.
 //!
+//! Every builtin charges the work it does to a [`Meter`] — one unit per list item or map entry
+//! it reads or builds, one per [`STRING_BYTES_PER_UNIT`] bytes of string it scans, copies or
+//! hashes, more where its work grows faster than its input (`sort`, `unique`, `matches`) — and
+//! stops as soon as the meter runs out. The evaluator adds the units to its step budget, so
+//! builtins on large values in a comprehension end in K0404 instead of running for hours.
+//!
 //! Invariants: no IO, no clock, no randomness; results depend only on the arguments. Where an
 //! order would otherwise be undefined it is fixed: maps keep insertion order (so `keys` and
 //! `values` follow it), `sort` is stable, `unique` keeps first occurrences. Results are capped
@@ -23,7 +29,49 @@ use rustc_hash::FxHashSet;
 use sha2::{Digest, Sha256};
 
 use crate::emit;
-use crate::value::{Map, Value};
+use crate::value::{string_work, Map, Value, STRING_BYTES_PER_UNIT};
+
+/// Work done by one builtin call, in units of evaluation steps, against what the caller
+/// allows. Charging past the limit fails with a message, so a builtin stops early; the caller
+/// tells that apart from other failures with [`Meter::exhausted`].
+pub struct Meter {
+    used: u64,
+    limit: u64,
+}
+
+impl Meter {
+    pub fn new(limit: u64) -> Self {
+        Meter { used: 0, limit }
+    }
+
+    /// Adds `units` of work; fails once the total passes the limit.
+    pub fn charge(&mut self, units: u64) -> Result<(), String> {
+        self.used = self.used.saturating_add(units);
+        if self.exhausted() {
+            Err("the evaluation step limit was reached".to_owned())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Charges for handling `n` bytes of string.
+    pub fn bytes(&mut self, n: usize) -> Result<(), String> {
+        self.charge(string_work(n))
+    }
+
+    /// Charges for handling `n` list items or map entries.
+    pub fn items(&mut self, n: usize) -> Result<(), String> {
+        self.charge(n as u64)
+    }
+
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.used > self.limit
+    }
+}
 
 /// The largest list a builtin produces.
 pub const MAX_ITEMS: usize = 1_000_000;
@@ -104,7 +152,7 @@ pub struct Builtin {
     pub ret: Kind,
     /// One sentence saying what it does.
     pub doc: &'static str,
-    pub call: fn(&[Value]) -> Result<Value, String>,
+    pub call: fn(&[Value], &mut Meter) -> Result<Value, String>,
 }
 
 impl std::fmt::Debug for Builtin {
@@ -176,10 +224,10 @@ impl Builtin {
         Ok(())
     }
 
-    /// Checks the arguments, then calls the function.
+    /// Checks the arguments, then calls the function with no limit on its work.
     pub fn invoke(&self, args: &[Value]) -> Result<Value, String> {
         self.check_args(args)?;
-        (self.call)(args)
+        (self.call)(args, &mut Meter::new(u64::MAX))
     }
 }
 
@@ -317,70 +365,92 @@ fn int_of_usize(n: usize) -> Value {
 
 // Strings.
 
-fn len(args: &[Value]) -> Result<Value, String> {
+fn len(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     match arg(args, 0)? {
-        Value::Str(s) => Ok(int_of_usize(s.chars().count())),
+        Value::Str(s) => {
+            m.bytes(s.len())?;
+            Ok(int_of_usize(s.chars().count()))
+        }
         Value::List(items) => Ok(int_of_usize(items.len())),
         Value::Map(m) => Ok(int_of_usize(m.len())),
         other => Err(wrong(0, "a string, list or map", other)),
     }
 }
 
-fn upper(args: &[Value]) -> Result<Value, String> {
-    checked_string(str_arg(args, 0)?.to_uppercase())
-}
-
-fn lower(args: &[Value]) -> Result<Value, String> {
-    checked_string(str_arg(args, 0)?.to_lowercase())
-}
-
-fn trim(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::from(str_arg(args, 0)?.trim()))
-}
-
-fn trim_prefix(args: &[Value]) -> Result<Value, String> {
+fn upper(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let s = str_arg(args, 0)?;
+    m.bytes(2 * s.len())?;
+    checked_string(s.to_uppercase())
+}
+
+fn lower(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(2 * s.len())?;
+    checked_string(s.to_lowercase())
+}
+
+fn trim(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(s.len())?;
+    Ok(Value::from(s.trim()))
+}
+
+fn trim_prefix(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(s.len())?;
     Ok(Value::from(s.strip_prefix(str_arg(args, 1)?).unwrap_or(s)))
 }
 
-fn trim_suffix(args: &[Value]) -> Result<Value, String> {
+fn trim_suffix(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let s = str_arg(args, 0)?;
+    m.bytes(s.len())?;
     Ok(Value::from(s.strip_suffix(str_arg(args, 1)?).unwrap_or(s)))
 }
 
-fn starts_with(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::Bool(str_arg(args, 0)?.starts_with(str_arg(args, 1)?)))
+fn starts_with(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let prefix = str_arg(args, 1)?;
+    m.bytes(prefix.len())?;
+    Ok(Value::Bool(str_arg(args, 0)?.starts_with(prefix)))
 }
 
-fn ends_with(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::Bool(str_arg(args, 0)?.ends_with(str_arg(args, 1)?)))
+fn ends_with(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let suffix = str_arg(args, 1)?;
+    m.bytes(suffix.len())?;
+    Ok(Value::Bool(str_arg(args, 0)?.ends_with(suffix)))
 }
 
-fn replace(args: &[Value]) -> Result<Value, String> {
+fn replace(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let (s, from, to) = (str_arg(args, 0)?, str_arg(args, 1)?, str_arg(args, 2)?);
     if from.is_empty() {
         return Err("the substring to replace is empty".to_owned());
     }
+    // Counting the matches scans once, replacing scans again and copies.
+    m.bytes(3 * s.len())?;
     // Bound the result before building it: each match grows the string by `to - from` bytes.
     let growth = to.len().saturating_sub(from.len());
     if growth > 0 && s.len().saturating_add(s.matches(from).count().saturating_mul(growth)) > MAX_STRING_BYTES {
         return Err(format!("the result would be longer than the limit of {MAX_STRING_BYTES} bytes"));
     }
-    checked_string(s.replace(from, to))
+    let out = s.replace(from, to);
+    m.bytes(out.len())?;
+    checked_string(out)
 }
 
-fn split(args: &[Value]) -> Result<Value, String> {
+fn split(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let (s, sep) = (str_arg(args, 0)?, str_arg(args, 1)?);
+    m.bytes(s.len())?;
     let parts: Vec<Value> = if sep.is_empty() {
         s.chars().map(|c| Value::from(c.to_string())).collect()
     } else {
         s.split(sep).map(Value::from).collect()
     };
+    m.items(parts.len())?;
     checked_list(parts)
 }
 
-fn join(args: &[Value]) -> Result<Value, String> {
+fn join(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let (items, sep) = (list_arg(args, 0)?, str_arg(args, 1)?);
+    m.items(items.len())?;
     let mut out = String::new();
     for (i, item) in items.iter().enumerate() {
         let Value::Str(s) = item else {
@@ -399,24 +469,39 @@ fn join(args: &[Value]) -> Result<Value, String> {
             return checked_string(out);
         }
     }
+    m.bytes(out.len())?;
     checked_string(out)
 }
 
-fn contains(args: &[Value]) -> Result<Value, String> {
+fn contains(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let needle = arg(args, 1)?;
     match arg(args, 0)? {
         Value::Str(s) => match needle {
-            Value::Str(sub) => Ok(Value::Bool(s.contains(&**sub))),
+            Value::Str(sub) => {
+                m.bytes(s.len())?;
+                Ok(Value::Bool(s.contains(&**sub)))
+            }
             other => Err(wrong(1, "a string when searching a string", other)),
         },
-        Value::List(items) => Ok(Value::Bool(items.iter().any(|v| v == needle))),
+        Value::List(items) => {
+            for item in items.iter() {
+                let (equal, work) = item.eq_counting(needle);
+                m.charge(work)?;
+                if equal {
+                    return Ok(Value::Bool(true));
+                }
+            }
+            Ok(Value::Bool(false))
+        }
         other => Err(wrong(0, "a string or list", other)),
     }
 }
 
-fn substr(args: &[Value]) -> Result<Value, String> {
+fn substr(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let s = str_arg(args, 0)?;
     let start = int_arg(args, 1)?;
+    // Counting characters scans the string, taking them scans and copies it again.
+    m.bytes(2 * s.len())?;
     let n_chars = s.chars().count();
     let start = usize::try_from(start).map_err(|_| format!("the start index {start} is negative"))?;
     if start > n_chars {
@@ -432,8 +517,9 @@ fn substr(args: &[Value]) -> Result<Value, String> {
     Ok(Value::from(s.chars().skip(start).take(take).collect::<String>()))
 }
 
-fn format(args: &[Value]) -> Result<Value, String> {
+fn format(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let template = str_arg(args, 0)?;
+    m.bytes(template.len())?;
     let fill = args.get(1..).unwrap_or_default();
     let mut out = String::with_capacity(template.len());
     let mut next = 0usize;
@@ -469,11 +555,17 @@ fn format(args: &[Value]) -> Result<Value, String> {
     if next < fill.len() {
         return Err(format!("the template has {next} `{{}}` placeholder(s) but {} arguments were given", fill.len()));
     }
+    m.bytes(out.len())?;
     checked_string(out)
 }
 
-fn matches(args: &[Value]) -> Result<Value, String> {
+fn matches(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let (s, pattern) = (str_arg(args, 0)?, str_arg(args, 1)?);
+    // Compiling is bounded by the size limit below; matching is linear in the text for simple
+    // patterns and slower for longer ones (the engines may track every pattern state).
+    m.charge(64)?;
+    m.bytes(pattern.len())?;
+    m.charge(string_work(s.len()).saturating_mul(1 + (pattern.len() / STRING_BYTES_PER_UNIT) as u64))?;
     let re = regex::RegexBuilder::new(pattern)
         .size_limit(1 << 20)
         .build()
@@ -483,7 +575,7 @@ fn matches(args: &[Value]) -> Result<Value, String> {
 
 // Lists.
 
-fn concat(args: &[Value]) -> Result<Value, String> {
+fn concat(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let mut out = Vec::new();
     for i in 0..args.len() {
         let items = list_arg(args, i)?;
@@ -491,14 +583,16 @@ fn concat(args: &[Value]) -> Result<Value, String> {
         if n > MAX_ITEMS {
             return Err(format!("the result would have {n} items, more than the limit of {MAX_ITEMS}"));
         }
+        m.items(items.len())?;
         out.extend(items.iter().cloned());
     }
     checked_list(out)
 }
 
-fn flatten(args: &[Value]) -> Result<Value, String> {
+fn flatten(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let mut out = Vec::new();
     for item in list_arg(args, 0)? {
+        m.items(1 + item.as_list().map_or(0, <[Value]>::len))?;
         match item {
             Value::List(inner) => out.extend(inner.iter().cloned()),
             other => out.push(other.clone()),
@@ -510,8 +604,10 @@ fn flatten(args: &[Value]) -> Result<Value, String> {
     checked_list(out)
 }
 
-fn reverse(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::list(list_arg(args, 0)?.iter().rev().cloned().collect()))
+fn reverse(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let items = list_arg(args, 0)?;
+    m.items(items.len())?;
+    Ok(Value::list(items.iter().rev().cloned().collect()))
 }
 
 /// The comparable class of a value, so lists mixing classes are rejected.
@@ -575,16 +671,22 @@ fn check_comparable(items: &[Value]) -> Result<(), String> {
     Ok(())
 }
 
-fn sort(args: &[Value]) -> Result<Value, String> {
+fn sort(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let items = list_arg(args, 0)?;
+    // A comparison sort: about n·log2(n) comparisons, each of which may scan strings.
+    let n = items.len() as u64;
+    let log = u64::from(u64::BITS - n.leading_zeros());
+    let longest = items.iter().map(|v| v.as_str().map_or(0, str::len)).max().unwrap_or(0);
+    m.charge(n.saturating_mul(log).saturating_mul(1 + string_work(longest)))?;
     check_comparable(items)?;
     let mut out = items.to_vec();
     out.sort_by(compare);
     Ok(Value::list(out))
 }
 
-fn extreme(args: &[Value], want: Ordering) -> Result<Value, String> {
+fn extreme(args: &[Value], m: &mut Meter, want: Ordering) -> Result<Value, String> {
     let items = list_arg(args, 0)?;
+    m.items(items.len())?;
     check_comparable(items)?;
     let mut best: Option<&Value> = None;
     for item in items {
@@ -595,16 +697,17 @@ fn extreme(args: &[Value], want: Ordering) -> Result<Value, String> {
     best.cloned().ok_or_else(|| "the list is empty".to_owned())
 }
 
-fn min(args: &[Value]) -> Result<Value, String> {
-    extreme(args, Ordering::Less)
+fn min(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    extreme(args, m, Ordering::Less)
 }
 
-fn max(args: &[Value]) -> Result<Value, String> {
-    extreme(args, Ordering::Greater)
+fn max(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    extreme(args, m, Ordering::Greater)
 }
 
-fn sum(args: &[Value]) -> Result<Value, String> {
+fn sum(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let items = list_arg(args, 0)?;
+    m.items(items.len())?;
     let Some(first) = items.first() else { return Ok(Value::Int(0)) };
     let mixed =
         |v: &Value| format!("cannot add {} `{}` to a sum of {}s", v.type_name(), v.render_short(), first.type_name());
@@ -647,7 +750,7 @@ fn sum(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn range(args: &[Value]) -> Result<Value, String> {
+fn range(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let (start, end) = match args.get(1) {
         None => (0, int_arg(args, 0)?),
         Some(_) => (int_arg(args, 0)?, int_arg(args, 1)?),
@@ -659,20 +762,39 @@ fn range(args: &[Value]) -> Result<Value, String> {
     if n > MAX_ITEMS as u64 {
         return Err(format!("the range would have {n} items, more than the limit of {MAX_ITEMS}"));
     }
+    m.charge(n)?;
     Ok(Value::list((start..end).map(Value::Int).collect()))
 }
 
-fn unique(args: &[Value]) -> Result<Value, String> {
+fn unique(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let items = list_arg(args, 0)?;
     let mut out: Vec<Value> = Vec::new();
-    // Strings and ints, the common case, are deduplicated by hashing; other values by scanning.
+    // Strings and ints, the common case, are deduplicated by hashing; other values by scanning,
+    // which is quadratic, so each comparison is charged.
     let mut strs: FxHashSet<&str> = FxHashSet::default();
     let mut ints: FxHashSet<i64> = FxHashSet::default();
     for item in items {
         let fresh = match item {
-            Value::Str(s) => strs.insert(s),
-            Value::Int(n) => ints.insert(*n),
-            other => !out.contains(other),
+            Value::Str(s) => {
+                m.charge(1 + string_work(s.len()))?;
+                strs.insert(s)
+            }
+            Value::Int(n) => {
+                m.charge(1)?;
+                ints.insert(*n)
+            }
+            other => {
+                let mut fresh = true;
+                for seen in &out {
+                    let (equal, work) = seen.eq_counting(other);
+                    m.charge(work)?;
+                    if equal {
+                        fresh = false;
+                        break;
+                    }
+                }
+                fresh
+            }
         };
         if fresh {
             out.push(item.clone());
@@ -681,8 +803,10 @@ fn unique(args: &[Value]) -> Result<Value, String> {
     Ok(Value::list(out))
 }
 
-fn bools(args: &[Value]) -> Result<Vec<bool>, String> {
-    list_arg(args, 0)?
+fn bools(args: &[Value], m: &mut Meter) -> Result<Vec<bool>, String> {
+    let items = list_arg(args, 0)?;
+    m.items(items.len())?;
+    items
         .iter()
         .enumerate()
         .map(|(i, v)| match v {
@@ -692,47 +816,60 @@ fn bools(args: &[Value]) -> Result<Vec<bool>, String> {
         .collect()
 }
 
-fn all_true(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::Bool(bools(args)?.into_iter().all(|b| b)))
+fn all_true(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    Ok(Value::Bool(bools(args, m)?.into_iter().all(|b| b)))
 }
 
-fn any_true(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::Bool(bools(args)?.into_iter().any(|b| b)))
+fn any_true(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    Ok(Value::Bool(bools(args, m)?.into_iter().any(|b| b)))
 }
 
 // Maps.
 
-fn keys(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::list(map_arg(args, 0)?.keys().map(Value::from).collect()))
+fn keys(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let map = map_arg(args, 0)?;
+    m.items(map.len())?;
+    Ok(Value::list(map.keys().map(Value::from).collect()))
 }
 
-fn values(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::list(map_arg(args, 0)?.values().cloned().collect()))
+fn values(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let map = map_arg(args, 0)?;
+    m.items(map.len())?;
+    Ok(Value::list(map.values().cloned().collect()))
 }
 
-fn get(args: &[Value]) -> Result<Value, String> {
-    let (m, key) = (map_arg(args, 0)?, str_arg(args, 1)?);
-    match m.get(key) {
+fn get(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let (map, key) = (map_arg(args, 0)?, str_arg(args, 1)?);
+    m.bytes(key.len())?;
+    match map.get(key) {
         Some(v) => Ok(v.clone()),
         None => arg(args, 2).cloned(),
     }
 }
 
-fn has(args: &[Value]) -> Result<Value, String> {
-    Ok(Value::Bool(map_arg(args, 0)?.contains_key(str_arg(args, 1)?)))
+fn has(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let key = str_arg(args, 1)?;
+    m.bytes(key.len())?;
+    Ok(Value::Bool(map_arg(args, 0)?.contains_key(key)))
 }
 
-fn merge(args: &[Value]) -> Result<Value, String> {
+fn merge(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let mut out = map_arg(args, 0)?.clone();
+    m.items(out.len())?;
     for i in 1..args.len() {
-        out = out.merge(map_arg(args, i)?);
+        let next = map_arg(args, i)?;
+        m.items(out.len() + next.len())?;
+        out = out.merge(next);
     }
     Ok(Value::map(out))
 }
 
-fn omit(args: &[Value]) -> Result<Value, String> {
+fn omit(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let mut out = map_arg(args, 0)?.clone();
+    m.items(out.len())?;
     for i in 1..args.len() {
+        // Removing keeps the order, shifting the entries after the key.
+        m.items(out.len())?;
         out.remove(str_arg(args, i)?);
     }
     Ok(Value::map(out))
@@ -740,15 +877,19 @@ fn omit(args: &[Value]) -> Result<Value, String> {
 
 // Quantities, durations and conversions.
 
-fn quantity(args: &[Value]) -> Result<Value, String> {
-    Quantity::parse(str_arg(args, 0)?).map(Value::from).map_err(|e| e.to_string())
+fn quantity(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(s.len())?;
+    Quantity::parse(s).map(Value::from).map_err(|e| e.to_string())
 }
 
-fn duration(args: &[Value]) -> Result<Value, String> {
-    Duration::parse(str_arg(args, 0)?).map(Value::Duration).map_err(|e| e.to_string())
+fn duration(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(s.len())?;
+    Duration::parse(s).map(Value::Duration).map_err(|e| e.to_string())
 }
 
-fn milli_value(args: &[Value]) -> Result<Value, String> {
+fn milli_value(args: &[Value], _: &mut Meter) -> Result<Value, String> {
     match arg(args, 0)? {
         Value::Quantity(q) => q
             .milli_value()
@@ -758,7 +899,7 @@ fn milli_value(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn seconds(args: &[Value]) -> Result<Value, String> {
+fn seconds(args: &[Value], _: &mut Meter) -> Result<Value, String> {
     match arg(args, 0)? {
         Value::Duration(d) => d
             .whole_seconds()
@@ -768,7 +909,7 @@ fn seconds(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn abs(args: &[Value]) -> Result<Value, String> {
+fn abs(args: &[Value], _: &mut Meter) -> Result<Value, String> {
     match arg(args, 0)? {
         Value::Int(n) => n.checked_abs().map(Value::Int).ok_or_else(|| format!("the absolute value of {n} overflows")),
         Value::Float(x) => Ok(Value::Float(x.abs())),
@@ -776,7 +917,8 @@ fn abs(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn to_int(args: &[Value]) -> Result<Value, String> {
+fn to_int(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    m.bytes(arg(args, 0)?.as_str().map_or(0, str::len))?;
     match arg(args, 0)? {
         Value::Int(n) => Ok(Value::Int(*n)),
         Value::Float(x) => {
@@ -796,7 +938,8 @@ fn to_int(args: &[Value]) -> Result<Value, String> {
     }
 }
 
-fn to_float(args: &[Value]) -> Result<Value, String> {
+fn to_float(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    m.bytes(arg(args, 0)?.as_str().map_or(0, str::len))?;
     match arg(args, 0)? {
         Value::Int(n) => Ok(Value::Float(*n as f64)),
         Value::Float(x) => Ok(Value::Float(*x)),
@@ -829,48 +972,61 @@ fn display_scalar(v: &Value) -> Result<String, String> {
     })
 }
 
-fn to_string(args: &[Value]) -> Result<Value, String> {
-    display_scalar(arg(args, 0)?).map(Value::from)
+fn to_string(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let out = display_scalar(arg(args, 0)?)?;
+    m.bytes(out.len())?;
+    Ok(Value::from(out))
 }
 
 /// Rejects a value whose text would exceed the string limit before writing it: shared parts
 /// make the text exponential in the value's memory size, so writing first could exhaust memory.
-fn check_written_size(v: &Value) -> Result<(), String> {
-    if v.written_size(MAX_STRING_BYTES) > MAX_STRING_BYTES {
+/// Measuring walks the value once; its size is also what writing it out costs.
+fn check_written_size(v: &Value, m: &mut Meter) -> Result<(), String> {
+    let size = v.written_size(MAX_STRING_BYTES);
+    m.bytes(size)?;
+    if size > MAX_STRING_BYTES {
         return Err(format!("the value is too large to write out: more than {MAX_STRING_BYTES} bytes"));
     }
-    Ok(())
+    // Writing (through JSON data for `to_json`) walks it twice more.
+    m.bytes(2 * size)
 }
 
-fn to_json(args: &[Value]) -> Result<Value, String> {
+fn to_json(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let v = arg(args, 0)?;
-    check_written_size(v)?;
+    check_written_size(v, m)?;
     let json = v.to_json()?;
     checked_string(json.to_string())
 }
 
-fn to_yaml(args: &[Value]) -> Result<Value, String> {
+fn to_yaml(args: &[Value], m: &mut Meter) -> Result<Value, String> {
     let v = arg(args, 0)?;
-    check_written_size(v)?;
+    check_written_size(v, m)?;
     // Non-finite floats would print as `.nan`/`.inf`, which is valid YAML; nothing to reject.
     checked_string(emit::to_yaml_value(v))
 }
 
 // Encoding and hashing.
 
-fn base64_encode(args: &[Value]) -> Result<Value, String> {
-    checked_string(base64::engine::general_purpose::STANDARD.encode(str_arg(args, 0)?.as_bytes()))
+fn base64_encode(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(3 * s.len())?;
+    checked_string(base64::engine::general_purpose::STANDARD.encode(s.as_bytes()))
 }
 
-fn base64_decode(args: &[Value]) -> Result<Value, String> {
+fn base64_decode(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    m.bytes(2 * s.len())?;
     let bytes = base64::engine::general_purpose::STANDARD
-        .decode(str_arg(args, 0)?.as_bytes())
+        .decode(s.as_bytes())
         .map_err(|e| format!("not valid base64 (standard alphabet, with padding): {e}"))?;
     String::from_utf8(bytes).map(Value::from).map_err(|_| "the decoded bytes are not UTF-8 text".to_owned())
 }
 
-fn sha256(args: &[Value]) -> Result<Value, String> {
-    let digest = Sha256::digest(str_arg(args, 0)?.as_bytes());
+fn sha256(args: &[Value], m: &mut Meter) -> Result<Value, String> {
+    let s = str_arg(args, 0)?;
+    // Hashing costs several times more per byte than copying.
+    m.bytes(4 * s.len())?;
+    let digest = Sha256::digest(s.as_bytes());
     let mut hex = String::with_capacity(64);
     for b in digest {
         let _ = write!(hex, "{b:02x}");

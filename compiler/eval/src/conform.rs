@@ -9,7 +9,7 @@ use kdep_sema::suggest;
 use kdep_sema::ty::{Bounds, Lit, Ty};
 
 use crate::interp::{Eval, Poison, Violation, R};
-use crate::value::{Map, Value};
+use crate::value::{string_work, Map, Value};
 
 fn lit_matches(lit: &Lit, v: &Value) -> bool {
     match (lit, v) {
@@ -124,6 +124,7 @@ impl Eval<'_> {
                 Ok(Value::Float(x))
             }
             (Ty::Str(s), Value::Str(text)) => {
+                self.charge(string_work(text.len()), site)?;
                 if let Some(p) = &s.pattern {
                     if !p.regex.is_match(text) {
                         out.push(Violation {
@@ -187,6 +188,8 @@ impl Eval<'_> {
                 Ok(value)
             }
             (Ty::List(item, len), Value::List(items)) => {
+                // Checking walks every item (each instance checks its fields anew).
+                self.charge(items.len() as u64, site)?;
                 Self::len_check(what, len, items.len(), out);
                 if matches!(**item, Ty::Any | Ty::Error) || items.iter().all(|v| fits_as_is(v, item)) {
                     return Ok(value);
@@ -207,6 +210,7 @@ impl Eval<'_> {
                 Ok(Value::list(conv))
             }
             (Ty::Map(vty, len, key), Value::Map(m)) => {
+                self.charge(m.len() as u64, site)?;
                 Self::len_check(what, len, m.len(), out);
                 if let Some(k) = key {
                     for name in m.keys() {

@@ -397,6 +397,22 @@ mod tests {
     use super::*;
     use crate::value::Origin;
 
+    #[test]
+    fn written_size_covers_indentation() {
+        // Every line of a deep value is indented by its depth, so what is written grows with
+        // the square of the depth; the object size limit must see that, not just the content.
+        let mut v = Value::from("x");
+        for _ in 0..150 {
+            v = map(vec![("k", v), ("l", Value::list(vec![Value::Int(1), Value::from("y")]))]);
+        }
+        let size = v.written_size(usize::MAX);
+        assert!(to_yaml_value(&v).len() <= size, "{} > {size}", to_yaml_value(&v).len());
+        assert!(to_yaml_stream(std::slice::from_ref(&v)).len() <= size);
+        assert!(to_json(std::slice::from_ref(&v)).len() <= size, "{} > {size}", to_json(&[v.clone()]).len());
+        // The estimate stays within a small factor of the truth.
+        assert!(size < 4 * to_json(std::slice::from_ref(&v)).len());
+    }
+
     fn map(entries: Vec<(&str, Value)>) -> Value {
         let mut m = Map::new();
         for (k, v) in entries {

@@ -26,7 +26,7 @@ use kdep_sema::ty::Ty;
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
 
-use crate::value::{Layer, Map, Origin, Value};
+use crate::value::{string_work, Layer, Map, Origin, Value};
 
 /// A value that could not be computed; the reason was already reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +48,8 @@ pub const MAX_STEPS: u64 = 20_000_000;
 pub const MAX_SIZE: usize = 16 << 20;
 /// Longest list a program may build (the builtins use the same bound).
 pub const MAX_ITEMS: usize = crate::builtins::MAX_ITEMS;
+/// Deepest nesting of lists and maps a program may build.
+pub use crate::value::MAX_VALUE_DEPTH;
 
 thread_local! {
     /// Weighted evaluation depth on this thread, across query boundaries (see [`MAX_DEPTH`]).
@@ -109,21 +111,57 @@ pub(crate) fn is_constant(e: &Expr, depth: u32) -> bool {
     }
 }
 
-/// Takes `cost` units of the depth budget; `false` (taking nothing) when it is exhausted.
-fn enter(cost: u32) -> bool {
+/// Units of the depth budget taken by [`enter`], given back when dropped. Salsa cancels a query
+/// by unwinding, so returning them in `Drop` (not after the call) keeps the thread's budget
+/// right for whatever it evaluates next.
+#[must_use]
+struct DepthGuard(u32);
+
+impl Drop for DepthGuard {
+    fn drop(&mut self) {
+        DEPTH.with(|d| d.set(d.get().saturating_sub(self.0)));
+    }
+}
+
+/// Takes `cost` units of the depth budget; `None` (taking nothing) when it is exhausted.
+fn enter(cost: u32) -> Option<DepthGuard> {
     DEPTH.with(|d| {
         let next = d.get().saturating_add(cost);
         if next > MAX_DEPTH {
-            false
+            None
         } else {
             d.set(next);
-            true
+            Some(DepthGuard(cost))
         }
     })
 }
 
-fn leave(cost: u32) {
-    DEPTH.with(|d| d.set(d.get().saturating_sub(cost)));
+/// A top-level `let` on [`LET_STACK`] while it is evaluated; popped when dropped, also when a
+/// cancelled query unwinds, so a later evaluation on this thread sees no stale entry (which
+/// would read as a cycle).
+struct LetGuard;
+
+impl LetGuard {
+    fn push(key: (SourceFile, Name)) -> Self {
+        LET_STACK.with(|s| s.borrow_mut().push(key));
+        LetGuard
+    }
+}
+
+impl Drop for LetGuard {
+    fn drop(&mut self) {
+        LET_STACK.with(|s| {
+            s.borrow_mut().pop();
+        });
+    }
+}
+
+/// This thread's evaluation state: the depth budget in use and the number of top-level `let`s
+/// being evaluated. Both are zero between evaluations, including after a cancelled one; tests
+/// assert that.
+#[doc(hidden)]
+pub fn thread_state() -> (u32, usize) {
+    (DEPTH.with(std::cell::Cell::get), LET_STACK.with(|s| s.borrow().len()))
 }
 
 /// The value of a top-level `let` and the problems found computing it.
@@ -302,6 +340,16 @@ impl<'db> Eval<'db> {
         Poison
     }
 
+    /// Charges `units` evaluation steps for work done in one go (copying, scanning, comparing
+    /// large values), so that work counts against [`MAX_STEPS`] like evaluating expressions.
+    pub(crate) fn charge(&mut self, units: u64, span: Span) -> R<()> {
+        self.steps = self.steps.saturating_add(units);
+        if self.steps > MAX_STEPS {
+            return Err(self.limit(span, "step"));
+        }
+        Ok(())
+    }
+
     // ----- top-level lets -------------------------------------------------------------------
 
     /// Looks up a top-level `let` through the per-let query, guarding against cycles.
@@ -319,11 +367,11 @@ impl<'db> Eval<'db> {
                 "cyclic reference",
             ));
         }
-        if !enter(LET_COST) {
+        let Some(depth) = enter(LET_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
-        }
+        };
         let out = module_let_value(self.db, self.project, file, name.clone());
-        leave(LET_COST);
+        drop(depth);
         // Diagnostics of the let belong to the let's own file (reported by its file's checks).
         out.value.clone()
     }
@@ -331,12 +379,10 @@ impl<'db> Eval<'db> {
     fn module_let_inline(&mut self, file: SourceFile, name: &Name) -> R {
         let Some(l) = self.file_ctx(file).hir.lets.get(name).cloned() else { return Err(Poison) };
         let key = (file, name.clone());
-        LET_STACK.with(|s| s.borrow_mut().push(key));
+        let on_stack = LetGuard::push(key);
         let mut ctx = self.ctx(file, None, None);
         let value = self.root_expr(&l.value, &mut ctx);
-        LET_STACK.with(|s| {
-            s.borrow_mut().pop();
-        });
+        drop(on_stack);
         let value = value?;
         let types = kdep_sema::model::top_let_types(self.db, self.project, file);
         match types.0.get(name) {
@@ -384,12 +430,12 @@ impl<'db> Eval<'db> {
         let assign = inst.sets.get(name).cloned();
         let patches = inst.patches.get(name).cloned().unwrap_or_default();
         let missing_at = inst.missing_at;
-        if !enter(REF_COST) {
+        let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
-        }
+        };
         self.set_slot(i, name, Slot::InProgress);
         let result = self.compute_field(i, &model, &fm, assign, patches, missing_at);
-        leave(REF_COST);
+        drop(depth);
         match result {
             Ok((v, o)) => {
                 self.set_slot(i, name, Slot::Done(v.clone(), o.clone()));
@@ -595,13 +641,13 @@ impl<'db> Eval<'db> {
             None => {}
         }
         let Some(l) = inst.model.lets.get(name).cloned() else { return Err(Poison) };
-        if !enter(REF_COST) {
+        let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
-        }
+        };
         self.set_slot(i, name, Slot::InProgress);
         let mut ctx = self.ctx(l.file, Some(i), Some(&l.owner));
         let mut result = self.root_expr(&l.expr, &mut ctx);
-        leave(REF_COST);
+        drop(depth);
         if let (Ok(v), Some(ty)) = (&result, &l.ty) {
             let site = Span::new(ctx.fid, l.expr.range);
             result = self.conform_reported(v.clone(), ty, name, site, Some(l.span), Code::TYPE_MISMATCH, None);
@@ -706,12 +752,17 @@ impl<'db> Eval<'db> {
         if self.steps > MAX_STEPS {
             return Err(self.limit(span, "step"));
         }
-        if !enter(EXPR_COST) {
+        let Some(depth) = enter(EXPR_COST) else {
             return Err(self.limit(span, "nesting depth"));
-        }
+        };
         let out = self.expr_inner(e, ctx, span);
-        leave(EXPR_COST);
-        out
+        drop(depth);
+        // Checked on every result, so the expression that first nests too deep is the one
+        // reported; a value nests one level deeper than its parts, so checking is O(1).
+        match out {
+            Ok(v) if v.depth() > MAX_VALUE_DEPTH => Err(self.limit(span, "value depth")),
+            out => out,
+        }
     }
 
     /// A list or object literal, evaluated.
@@ -793,6 +844,7 @@ impl<'db> Eval<'db> {
                         return Err(self.limit(span, "string size"));
                     }
                 }
+                self.charge(string_work(out.len()), span)?;
                 Ok(Value::str(out))
             }
             ExprKind::Name(n) => self.name(n, ctx, span),
@@ -1076,8 +1128,11 @@ impl<'db> Eval<'db> {
         if failed {
             return Err(Poison);
         }
-        match crate::builtins_glue::call(name, &values) {
+        let (out, used) = crate::builtins_glue::call(name, &values, MAX_STEPS.saturating_sub(self.steps));
+        self.steps = self.steps.saturating_add(used);
+        match out {
             crate::builtins_glue::CallResult::Ok(v) => Ok(v),
+            crate::builtins_glue::CallResult::OutOfSteps => Err(self.limit(span, "step")),
             crate::builtins_glue::CallResult::Unknown => {
                 // Same text as the static name check, so normalisation keeps one of the two.
                 let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
@@ -1319,9 +1374,15 @@ impl<'db> Eval<'db> {
         };
         use Value as V;
         match op {
-            BinaryOp::Eq => return Ok(V::Bool(loose_eq(&l, &r))),
-            BinaryOp::Ne => return Ok(V::Bool(!loose_eq(&l, &r))),
+            BinaryOp::Eq | BinaryOp::Ne => {
+                let (equal, work) = loose_eq(&l, &r);
+                self.charge(work, span)?;
+                return Ok(V::Bool(equal == (op == BinaryOp::Eq)));
+            }
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                if let (V::Str(x), V::Str(y)) = (&l, &r) {
+                    self.charge(string_work(x.len().min(y.len())), span)?;
+                }
                 let Some(ord) = compare(&l, &r) else {
                     return Err(self.operand_error(op, &l, Some(&r), span));
                 };
@@ -1370,18 +1431,25 @@ impl<'db> Eval<'db> {
                 if x.len() + y.len() > MAX_SIZE {
                     return Err(self.limit(span, "string size"));
                 }
+                // `+` copies both operands: building a long string or list in a loop is charged
+                // by size, like the builtins.
+                self.charge(string_work(x.len() + y.len()), span)?;
                 Ok(V::str(format!("{x}{y}")))
             }
             (BinaryOp::Add, V::List(x), V::List(y)) => {
                 if x.len() + y.len() > MAX_ITEMS {
                     return Err(self.limit(span, "list size"));
                 }
+                self.charge((x.len() + y.len()) as u64, span)?;
                 let mut out = Vec::with_capacity(x.len() + y.len());
                 out.extend(x.iter().cloned());
                 out.extend(y.iter().cloned());
                 Ok(V::list(out))
             }
-            (BinaryOp::Add, V::Map(x), V::Map(y)) => Ok(V::map(x.merge(y))),
+            (BinaryOp::Add, V::Map(x), V::Map(y)) => {
+                self.charge((x.len() + y.len()) as u64, span)?;
+                Ok(V::map(x.merge(y)))
+            }
             (BinaryOp::Add, V::Quantity(x), V::Quantity(y)) => x
                 .checked_add(y)
                 .map(V::from)
@@ -1500,19 +1568,20 @@ fn insert_path(map: &mut Map, path: &[Name], value: Value, origin: Origin) -> Re
         map.insert(first.clone(), value, origin);
         return Ok(());
     }
-    match map.get_mut(first) {
-        Some(entry) => match entry.value.map_mut() {
-            Some(inner) => insert_path(inner, rest, value, origin),
-            None => Err(entry.origin.span),
-        },
-        None => {
-            let mut inner = Map::new();
-            let o = Origin::new(origin.span, Layer::Computed);
-            insert_path(&mut inner, rest, value, origin)?;
-            map.insert(first.clone(), Value::map(inner), o);
-            Ok(())
-        }
+    if map.contains_key(first) {
+        // Through `update`, so the map accounts for the depth its entry may have gained.
+        return map
+            .update(first, |entry| match entry.value.map_mut() {
+                Some(inner) => insert_path(inner, rest, value, origin),
+                None => Err(entry.origin.span),
+            })
+            .unwrap_or(Ok(()));
     }
+    let mut inner = Map::new();
+    let o = Origin::new(origin.span, Layer::Computed);
+    insert_path(&mut inner, rest, value, origin)?;
+    map.insert(first.clone(), Value::map(inner), o);
+    Ok(())
 }
 
 /// Sets `value` at `path` inside `target` (a map), overriding what is there. Returns `false`
@@ -1530,10 +1599,7 @@ pub(crate) fn set_path(target: &mut Value, path: &[Name], value: Value, origin: 
     if map.get(first).is_none_or(Value::is_null) {
         map.insert(first.clone(), Value::empty_map(), Origin::new(origin.span, Layer::Computed));
     }
-    match map.get_mut(first) {
-        Some(entry) => set_path(&mut entry.value, rest, value, origin),
-        None => false,
-    }
+    map.update(first, |entry| set_path(&mut entry.value, rest, value, origin)).unwrap_or(false)
 }
 
 fn interpolate(v: &Value) -> Option<String> {
@@ -1566,12 +1632,13 @@ fn coerce_pair(v: &Value, other: &Value) -> Value {
     }
 }
 
-fn loose_eq(l: &Value, r: &Value) -> bool {
+/// Whether `l == r`, and the work the comparison did (see [`Value::eq_counting`]).
+fn loose_eq(l: &Value, r: &Value) -> (bool, u64) {
     let l2 = coerce_pair(l, r);
     let r2 = coerce_pair(r, l);
     match (&l2, &r2) {
-        (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
-        _ => l2 == r2,
+        (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => ((*a as f64) == *b, 1),
+        _ => l2.eq_counting(&r2),
     }
 }
 

@@ -4,7 +4,11 @@
 //!
 //! * Cloning a [`Value`] is cheap: strings, lists and maps sit behind `Arc`, so the evaluator can
 //!   share a template's defaults between thousands of instances. Mutation goes through
-//!   [`Arc::make_mut`] (copy on write) in [`Value::map_mut`] / [`Value::list_mut`].
+//!   [`Arc::make_mut`] (copy on write) in [`Value::map_mut`].
+//! * Lists and maps record how deeply they nest ([`Value::depth`]) when they are built, so the
+//!   evaluator can bound nesting ([`MAX_VALUE_DEPTH`]) in constant time per value: values shared
+//!   through chains of `let`s would otherwise nest without limit, and every recursive walk
+//!   (writers, equality, dropping) would follow.
 //! * Records and maps are both [`Map`]: string keys in insertion order (what the user wrote is
 //!   what the manifest shows), each entry carrying an [`Origin`] so `kdep explain` can tell which
 //!   layer and line set a field. Layer names are `Arc<str>` so stamping an origin on every entry
@@ -15,6 +19,7 @@
 //! * Every type here is `Send + Sync`.
 
 use std::fmt::{self, Write as _};
+use std::ops::Deref;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
@@ -35,7 +40,7 @@ pub enum Value {
     /// holds a `Value`, so keeping it inline would triple the size of every entry.
     Quantity(Box<Quantity>),
     Duration(Duration),
-    List(Arc<Vec<Value>>),
+    List(Arc<List>),
     /// Records (schema instances, emitted objects) and `{string: T}` maps alike.
     Map(Arc<Map>),
 }
@@ -103,12 +108,42 @@ pub struct Entry {
     pub origin: Origin,
 }
 
+/// The deepest nesting of lists and maps a program may build: a scalar is 0 deep, `[1]` and
+/// `{ a = 1 }` are 1 deep. Kubernetes objects stay below 20; the bound keeps every recursive
+/// walk over values (writers, equality, conformance, dropping) shallow and the indentation of
+/// written YAML small.
+pub const MAX_VALUE_DEPTH: u32 = 200;
+
+/// The items of a list value, with its nesting depth computed once when it is built.
+#[derive(Clone, Debug, Default)]
+pub struct List {
+    items: Vec<Value>,
+    depth: u32,
+}
+
+impl List {
+    pub fn new(items: Vec<Value>) -> Self {
+        let depth = 1 + items.iter().map(Value::depth).max().unwrap_or(0);
+        List { items, depth }
+    }
+}
+
+impl Deref for List {
+    type Target = Vec<Value>;
+
+    fn deref(&self) -> &Vec<Value> {
+        &self.items
+    }
+}
+
 /// An insertion-ordered map from string keys to [`Entry`]s.
 ///
 /// Replacing the value of an existing key keeps the key's position.
 #[derive(Clone, Debug, Default)]
 pub struct Map {
     entries: IndexMap<Arc<str>, Entry, FxBuildHasher>,
+    /// The deepest value inserted so far (removals leave it, so it is an upper bound).
+    inner_depth: u32,
 }
 
 impl Map {
@@ -117,7 +152,7 @@ impl Map {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Map { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher) }
+        Map { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher), inner_depth: 0 }
     }
 
     pub fn len(&self) -> usize {
@@ -136,8 +171,23 @@ impl Map {
         self.entries.get(key)
     }
 
+    /// Mutable access to an entry. The map's depth is not updated: a caller that may nest a
+    /// value deeper uses [`Map::update`].
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
         self.entries.get_mut(key)
+    }
+
+    /// Runs `f` on the entry of `key`, then accounts for the depth of its new value.
+    pub fn update<R>(&mut self, key: &str, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        let entry = self.entries.get_mut(key)?;
+        let out = f(entry);
+        self.inner_depth = self.inner_depth.max(entry.value.depth());
+        Some(out)
+    }
+
+    /// How deeply this map nests: 1 plus the depth of its deepest value.
+    pub fn depth(&self) -> u32 {
+        self.inner_depth.saturating_add(1)
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
@@ -151,10 +201,12 @@ impl Map {
 
     /// Sets `key`, keeping its position if present (appending otherwise); returns the old entry.
     pub fn insert(&mut self, key: impl Into<Arc<str>>, value: Value, origin: Origin) -> Option<Entry> {
+        self.inner_depth = self.inner_depth.max(value.depth());
         self.entries.insert(key.into(), Entry { value, origin })
     }
 
     pub fn insert_entry(&mut self, key: impl Into<Arc<str>>, entry: Entry) -> Option<Entry> {
+        self.inner_depth = self.inner_depth.max(entry.value.depth());
         self.entries.insert(key.into(), entry)
     }
 
@@ -188,6 +240,7 @@ impl Map {
         for (k, e) in &other.entries {
             out.entries.insert(k.clone(), e.clone());
         }
+        out.inner_depth = out.inner_depth.max(other.inner_depth);
         out
     }
 }
@@ -205,8 +258,10 @@ impl PartialEq for Map {
 /// build a tree with 2^n leaves in n nodes; comparing two such trees built separately visited
 /// every leaf. Remembering equal pairs makes each pair of nodes compare once. The set is only
 /// allocated when two distinct collections are compared.
+/// It also counts the work done (values visited, plus string bytes compared in
+/// [`STRING_BYTES_PER_UNIT`] units), which the evaluator charges to its step budget.
 #[derive(Default)]
-struct SharedPairs(Option<rustc_hash::FxHashSet<(usize, usize)>>);
+struct SharedPairs(Option<rustc_hash::FxHashSet<(usize, usize)>>, u64);
 
 impl SharedPairs {
     fn contains(&self, pair: (usize, usize)) -> bool {
@@ -218,11 +273,21 @@ impl SharedPairs {
     }
 }
 
+/// How many bytes of string work count as one unit of work (one evaluation step): copying,
+/// scanning or hashing 16 bytes takes about as long as evaluating one small expression.
+pub const STRING_BYTES_PER_UNIT: usize = 16;
+
+/// Units of work for handling `n` bytes of string (see [`STRING_BYTES_PER_UNIT`]).
+pub fn string_work(n: usize) -> u64 {
+    (n / STRING_BYTES_PER_UNIT) as u64
+}
+
 fn maps_equal(a: &Map, b: &Map, seen: &mut SharedPairs) -> bool {
     a.len() == b.len() && a.entries.iter().all(|(k, e)| b.get(k).is_some_and(|v| values_equal(&e.value, v, seen)))
 }
 
 fn values_equal(a: &Value, b: &Value, seen: &mut SharedPairs) -> bool {
+    seen.1 += 1;
     match (a, b) {
         (Value::List(x), Value::List(y)) => {
             let pair = (Arc::as_ptr(x) as usize, Arc::as_ptr(y) as usize);
@@ -246,13 +311,21 @@ fn values_equal(a: &Value, b: &Value, seen: &mut SharedPairs) -> bool {
             }
             equal
         }
+        (Value::Str(x), Value::Str(y)) => {
+            if x.len() == y.len() {
+                seen.1 += string_work(x.len());
+            }
+            x == y
+        }
         _ => a == b,
     }
 }
 
 impl FromIterator<(Arc<str>, Entry)> for Map {
     fn from_iter<I: IntoIterator<Item = (Arc<str>, Entry)>>(iter: I) -> Self {
-        Map { entries: iter.into_iter().collect() }
+        let entries: IndexMap<Arc<str>, Entry, FxBuildHasher> = iter.into_iter().collect();
+        let inner_depth = entries.values().map(|e| e.value.depth()).max().unwrap_or(0);
+        Map { entries, inner_depth }
     }
 }
 
@@ -283,37 +356,51 @@ impl Value {
         Value::Str(s.into())
     }
 
+    /// `self == other`, and the work the comparison did (values visited, string bytes in
+    /// [`STRING_BYTES_PER_UNIT`] units), for callers that bound work.
+    pub fn eq_counting(&self, other: &Value) -> (bool, u64) {
+        let mut seen = SharedPairs::default();
+        let equal = values_equal(self, other, &mut seen);
+        (equal, seen.1)
+    }
+
     /// Roughly how many bytes writing this value out takes, counting a shared list, map or
-    /// string at every place it appears, as the writers do. Lists and maps share their
-    /// contents, so a few `let`s that each double the previous value have an exponential
-    /// written size in linear memory; counting stops as soon as it passes `limit`, which keeps
-    /// this check linear too. The result is only meaningful up to `limit`.
+    /// string at every place it appears, as the writers do, and the indentation of every line
+    /// (two spaces per level, as YAML and pretty JSON indent), which grows with the square of
+    /// the depth. Lists and maps share their contents, so a few `let`s that each double the
+    /// previous value have an exponential written size in linear memory; counting stops as
+    /// soon as it passes `limit`, which keeps this check linear too. The result is only
+    /// meaningful up to `limit`.
     pub fn written_size(&self, limit: usize) -> usize {
         let mut acc = 0;
-        self.add_written_size(&mut acc, limit);
+        self.add_written_size(&mut acc, limit, 0);
         acc
     }
 
-    fn add_written_size(&self, acc: &mut usize, limit: usize) {
+    fn add_written_size(&self, acc: &mut usize, limit: usize, level: usize) {
+        // Each item or entry takes a line: indentation, a dash or `: ` and a comma, a line
+        // break; so does a closing bracket in JSON.
+        let line = 2 * (level + 1) + 4;
         match self {
             Value::Str(s) => *acc = acc.saturating_add(s.len() + 2),
             Value::List(items) => {
-                *acc = acc.saturating_add(2);
+                *acc = acc.saturating_add(2 + line);
                 for item in items.iter() {
                     if *acc > limit {
                         return;
                     }
-                    item.add_written_size(acc, limit);
+                    *acc = acc.saturating_add(line);
+                    item.add_written_size(acc, limit, level + 1);
                 }
             }
             Value::Map(map) => {
-                *acc = acc.saturating_add(2);
+                *acc = acc.saturating_add(2 + line);
                 for (key, value) in map.iter() {
                     if *acc > limit {
                         return;
                     }
-                    *acc = acc.saturating_add(key.len() + 2);
-                    value.add_written_size(acc, limit);
+                    *acc = acc.saturating_add(key.len() + 2 + line);
+                    value.add_written_size(acc, limit, level + 1);
                 }
             }
             // Numbers, quantities and durations: a short token each.
@@ -322,7 +409,16 @@ impl Value {
     }
 
     pub fn list(items: Vec<Value>) -> Value {
-        Value::List(Arc::new(items))
+        Value::List(Arc::new(List::new(items)))
+    }
+
+    /// How deeply lists and maps nest in this value (0 for scalars); see [`MAX_VALUE_DEPTH`].
+    pub fn depth(&self) -> u32 {
+        match self {
+            Value::List(items) => items.depth,
+            Value::Map(map) => map.depth(),
+            _ => 0,
+        }
     }
 
     pub fn map(map: Map) -> Value {
@@ -397,14 +493,6 @@ impl Value {
     pub fn map_mut(&mut self) -> Option<&mut Map> {
         match self {
             Value::Map(m) => Some(Arc::make_mut(m)),
-            _ => None,
-        }
-    }
-
-    /// Mutable access to a list value, copying it first if it is shared.
-    pub fn list_mut(&mut self) -> Option<&mut Vec<Value>> {
-        match self {
-            Value::List(items) => Some(Arc::make_mut(items)),
             _ => None,
         }
     }
@@ -752,6 +840,21 @@ mod tests {
         assert_eq!(m.get_entry("z").map(|e| &e.origin.layer), Some(&Layer::Builtin));
         m.remove("z");
         assert_eq!(m.keys().collect::<Vec<_>>(), ["a"]);
+    }
+
+    #[test]
+    fn depth_is_tracked_as_values_are_built() {
+        assert_eq!(Value::Int(1).depth(), 0);
+        assert_eq!(Value::list(vec![]).depth(), 1);
+        let inner = map(&[("a", Value::list(vec![Value::list(vec![Value::Int(1)])]))]);
+        assert_eq!(inner.depth(), 3);
+        let mut outer = map(&[("x", Value::Int(1)), ("y", Value::empty_map())]);
+        assert_eq!(outer.depth(), 2);
+        // Nesting a deeper value into an existing entry is seen through `update`.
+        let m = outer.map_mut().unwrap();
+        m.update("y", |e| e.value.map_mut().unwrap().insert("z", inner.clone(), Origin::computed()));
+        assert_eq!(outer.depth(), 5);
+        assert_eq!(map(&[]).merge(&outer).map(|v| v.depth()), Some(5));
     }
 
     #[test]

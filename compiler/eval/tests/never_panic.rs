@@ -152,6 +152,7 @@ fn limits_leave_stack_headroom() {
         .spawn(|| {
             long_field_reference_chains_are_bounded();
             long_let_chains_are_bounded();
+            long_extension_chains_work_up_to_the_bound();
         })
         .unwrap();
     handle.join().unwrap();
@@ -180,4 +181,111 @@ fn long_let_chains_are_bounded() {
     lets.push_str("let l600 = 0\n");
     let diags = check_text(&format!("//- a.kdep\n{lets}"));
     assert!(diags.iter().any(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT), "{diags:?}");
+}
+
+/// `T0` declares a field and an object; `T1 = T0` ... `Tn = Tn-1` pass them on; an app uses `Tn`.
+fn extension_chain(n: usize) -> String {
+    let mut text = String::from(
+        "//- a.kdep\ntemplate T0 {\n    name: string\n    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata.name = name }\n}\n",
+    );
+    for i in 1..=n {
+        text.push_str(&format!("template T{i} = T{} {{}}\n", i - 1));
+    }
+    text.push_str(&format!("app t = T{n} {{\n    name = \"t\"\n}}\n"));
+    text
+}
+
+#[test]
+fn long_extension_chains_work_up_to_the_bound() {
+    let bound = kdep_sema::model::MAX_EXTENSION_DEPTH;
+    let text = extension_chain(bound);
+    assert_eq!(check_text(&text), vec![]);
+    let fx = load(TestDb::default(), &text);
+    assert_eq!(kdep_eval::build(&fx.db, fx.project, None).manifests.len(), 1);
+    // One link more is too deep, which is not a cycle.
+    let diags = check_text(&extension_chain(bound + 1));
+    let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+    assert!(codes.contains(&"K0410") && !codes.contains(&"K0408"), "{diags:?}");
+}
+
+/// Whether `check` ends the program with K0404 at the step limit.
+fn hits_step_limit(text: &str) -> bool {
+    check_text(text).iter().any(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT && d.message.contains("step limit"))
+}
+
+/// Work inside builtins and operators counts against the step budget by the size of what it
+/// touches. Each check runs a million times over a value of about a million bytes or items;
+/// unmetered, each program runs for many minutes, metered it stops within 20 million steps.
+fn assert_metered(checks: &[&str]) {
+    for check in checks {
+        let text = format!(
+            "//- a.kdep\n\
+             let b = join([\"0123456789abcdef\" for i in range(65536)], \"\")\n\
+             let xs = range(1000000)\n\
+             let copy = xs + []\n\
+             let m = {{ \"k${{i}}\" = i for i in range(100000) }}\n\
+             let r = [i for i in range(1000000) if {check}]\n"
+        );
+        assert!(hits_step_limit(&text), "`{check}` ran to completion");
+    }
+}
+
+#[test]
+fn string_builtins_are_metered() {
+    assert_metered(&[
+        "contains(b, \"x\")",
+        "sha256(b) == \"\"",
+        "len(split(b, \"a\")) < 0",
+        "len(b) < 0",
+        "substr(b, 1) == \"\"",
+        "matches(b, \"x$\")",
+        "(b + \"x\") == \"\"",
+        "\"${b}\" == \"\"",
+    ]);
+}
+
+#[test]
+fn collection_builtins_are_metered() {
+    assert_metered(&[
+        "contains(xs, -1)",
+        "len(merge(m, m)) < 0",
+        "len(omit(m, \"k1\")) < 0",
+        "to_json(xs) == \"\"",
+        "to_yaml(xs) == \"\"",
+        "len(xs + []) < 0",
+        "len(m + {z = 1}) < 0",
+        "xs != copy",
+    ]);
+}
+
+#[test]
+fn quadratic_builtins_are_metered_within_one_call() {
+    // One call compares every pair of a hundred thousand distinct lists.
+    let text = "//- a.kdep\nlet r = unique([[i] for i in range(100000)])\n";
+    assert!(hits_step_limit(text));
+}
+
+#[test]
+fn deep_values_through_let_chains_are_bounded() {
+    // Each `let` is evaluated once, one level deeper than the previous, so nothing nests
+    // during evaluation; only the depth of the values themselves grows.
+    let mut text = String::from("//- a.kdep\nlet v0 = 1\n");
+    for i in 1..1000 {
+        text.push_str(&format!("let v{i} = {{ a = v{} }}\n", i - 1));
+    }
+    text.push_str(
+        "template T {\n    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata.name = \"x\", data.v = v999 }\n}\napp t = T {\n}\n",
+    );
+    let diags = check_text(&text);
+    let limits: Vec<_> = diags.iter().filter(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT).collect();
+    let [limit] = limits.as_slice() else { panic!("{diags:?}") };
+    assert!(limit.message.contains("value depth"), "{limit:?}");
+    // Reported where the value first nests deeper than the limit: `v201`'s literal.
+    let at = limit.primary.as_ref().map(|p| p.span.range).unwrap();
+    let file = text.strip_prefix("//- a.kdep\n").unwrap();
+    let body = file.find("let v201 = ").unwrap() + "let v201 = ".len();
+    assert_eq!((at.start as usize, &file[at.start as usize..at.end as usize]), (body, "{ a = v200 }"));
+    let fx = load(TestDb::default(), &text);
+    let built = kdep_eval::build(&fx.db, fx.project, None);
+    assert!(built.manifests.is_empty());
 }

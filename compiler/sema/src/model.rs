@@ -177,24 +177,39 @@ pub fn resolve_template(
     }
 }
 
-/// Whether following `template X = Base` headers from (file, name) comes back to it.
-fn extends_cyclically(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> bool {
+/// Most `template X = Base` links one template's extension chain may have. A model is built
+/// by recursing once per link (through salsa queries); a test proves the longest chain fits
+/// the 2 MiB stack of a test thread in a debug build. Real hierarchies are a few links deep.
+pub const MAX_EXTENSION_DEPTH: usize = 256;
+
+/// Where following `template X = Base` headers from a template leads.
+enum Extension {
+    /// To a template that extends nothing (or to something that is not a template).
+    Ends,
+    /// Back to a template already seen: the chain is a cycle.
+    Cycle,
+    /// On for more than [`MAX_EXTENSION_DEPTH`] links.
+    TooDeep,
+}
+
+fn extension_chain(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> Extension {
     let mut cur = (file, name.clone());
-    // Chains longer than this are treated as cycles; no real hierarchy is that deep.
-    for _ in 0..64 {
+    let mut seen = rustc_hash::FxHashSet::default();
+    seen.insert(cur.clone());
+    for _ in 0..=MAX_EXTENSION_DEPTH {
         let items = item_index(db, cur.0);
-        let Some(target) = items.items.get(&cur.1).and_then(|h| h.target.clone()) else { return false };
+        let Some(target) = items.items.get(&cur.1).and_then(|h| h.target.clone()) else { return Extension::Ends };
         match resolve_path(db, project, cur.0, &target) {
             Resolved::Item { file: f, name: n, kind: ItemKind::Template } => {
-                if f == file && &n == name {
-                    return true;
-                }
                 cur = (f, n);
+                if !seen.insert(cur.clone()) {
+                    return Extension::Cycle;
+                }
             }
-            _ => return false,
+            _ => return Extension::Ends,
         }
     }
-    true
+    Extension::TooDeep
 }
 
 #[salsa::tracked(returns(clone))]
@@ -225,10 +240,20 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
     if let Some(base) = &t.base {
         match resolve_template(db, project, file, &base.segments, base.range, false) {
             Ok((bf, bn)) => {
-                if extends_cyclically(db, project, file, &name) {
+                let chain = extension_chain(db, project, file, &name);
+                if let Extension::Cycle = chain {
                     diags.push(
                         Diagnostic::error(Code::CYCLIC_DEFINITION, format!("template `{name}` extends itself"))
                             .with_primary(span(base.range), "this extension leads back to the template"),
+                    );
+                } else if let Extension::TooDeep = chain {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::EXTENSION_TOO_DEEP,
+                            format!("template `{name}` extends a chain of more than {MAX_EXTENSION_DEPTH} templates"),
+                        )
+                        .with_primary(span(base.range), "the chain from here is too long")
+                        .with_help("merge some of the intermediate templates"),
                     );
                 } else if let Some(bm) = template_model(db, project, bf, bn) {
                     extending = true;

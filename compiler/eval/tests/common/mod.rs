@@ -35,6 +35,15 @@ impl TestDb {
         }
     }
 
+    /// A database that calls `on_event` for every salsa event (on the thread that caused it).
+    pub fn with_events(on_event: impl Fn(&salsa::Event) + Send + Sync + 'static) -> Self {
+        TestDb {
+            storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| on_event(&event)))),
+            log: Arc::default(),
+            threads: 1,
+        }
+    }
+
     pub fn parallel(threads: usize) -> Self {
         TestDb { threads, ..TestDb::default() }
     }
