@@ -78,142 +78,54 @@ pub const MAX_ITEMS: usize = 1_000_000;
 /// The largest string (in bytes) a builtin produces.
 pub const MAX_STRING_BYTES: usize = 16 * 1024 * 1024;
 
-/// What a parameter accepts or a builtin returns, for the type checker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Any value; for returns, "depends on the arguments" (the checker may refine it).
-    Any,
-    Str,
-    Int,
-    Float,
-    /// `int` or `float`.
-    Number,
-    Bool,
-    Quantity,
-    Duration,
-    /// A list of any element type.
-    List,
-    /// A map or record.
-    Map,
-    /// A string or a list.
-    StrOrList,
-    /// A string, list or map (anything with a length).
-    Sized,
-}
+pub use kdep_sema::builtins::{Kind, Signature};
 
-impl Kind {
-    /// Whether `value` is acceptable for this kind.
-    pub fn matches(self, value: &Value) -> bool {
-        match self {
-            Kind::Any => true,
-            Kind::Str => matches!(value, Value::Str(_)),
-            Kind::Int => matches!(value, Value::Int(_)),
-            Kind::Float => matches!(value, Value::Float(_)),
-            Kind::Number => matches!(value, Value::Int(_) | Value::Float(_)),
-            Kind::Bool => matches!(value, Value::Bool(_)),
-            Kind::Quantity => matches!(value, Value::Quantity(_)),
-            Kind::Duration => matches!(value, Value::Duration(_)),
-            Kind::List => matches!(value, Value::List(_)),
-            Kind::Map => matches!(value, Value::Map(_)),
-            Kind::StrOrList => matches!(value, Value::Str(_) | Value::List(_)),
-            Kind::Sized => matches!(value, Value::Str(_) | Value::List(_) | Value::Map(_)),
-        }
-    }
-
-    /// The kind as the language spells types, for messages and signatures.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Any => "any",
-            Kind::Str => "string",
-            Kind::Int => "int",
-            Kind::Float => "float",
-            Kind::Number => "int | float",
-            Kind::Bool => "bool",
-            Kind::Quantity => "quantity",
-            Kind::Duration => "duration",
-            Kind::List => "list",
-            Kind::Map => "map",
-            Kind::StrOrList => "string | list",
-            Kind::Sized => "string | list | map",
-        }
+/// Whether `value` is acceptable for a parameter of this kind.
+pub fn kind_matches(kind: Kind, value: &Value) -> bool {
+    match kind {
+        Kind::Any => true,
+        Kind::Str => matches!(value, Value::Str(_)),
+        Kind::Int => matches!(value, Value::Int(_)),
+        Kind::Float => matches!(value, Value::Float(_)),
+        Kind::Number => matches!(value, Value::Int(_) | Value::Float(_)),
+        Kind::Bool => matches!(value, Value::Bool(_)),
+        Kind::Quantity => matches!(value, Value::Quantity(_)),
+        Kind::Duration => matches!(value, Value::Duration(_)),
+        Kind::List => matches!(value, Value::List(_)),
+        Kind::Map => matches!(value, Value::Map(_)),
+        Kind::StrOrList => matches!(value, Value::Str(_) | Value::List(_)),
+        Kind::Sized => matches!(value, Value::Str(_) | Value::List(_) | Value::Map(_)),
     }
 }
 
-/// A builtin function and its static description.
+type Impl = fn(&[Value], &mut Meter) -> Result<Value, String>;
+
+/// A builtin: its signature (from `kdep-sema`, the one table) and its implementation.
 #[derive(Clone, Copy)]
 pub struct Builtin {
-    pub name: &'static str,
-    /// Parameter names and kinds, in order.
-    pub params: &'static [(&'static str, Kind)],
-    /// How many leading parameters must be given; the others are optional.
-    pub required: usize,
-    /// Whether the last parameter may be repeated any number of times (zero or more extra).
-    pub variadic: bool,
-    pub ret: Kind,
-    /// One sentence saying what it does.
-    pub doc: &'static str,
-    pub call: fn(&[Value], &mut Meter) -> Result<Value, String>,
+    pub sig: &'static Signature,
+    pub call: Impl,
 }
 
 impl std::fmt::Debug for Builtin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.signature())
+        f.write_str(&self.sig.display())
     }
 }
 
 impl Builtin {
-    /// Whether `n` arguments are an acceptable count.
-    pub fn accepts_arity(&self, n: usize) -> bool {
-        n >= self.required && (self.variadic || n <= self.params.len())
-    }
-
-    /// The kind expected for the argument at `index`, if that position exists.
-    pub fn param_kind(&self, index: usize) -> Option<Kind> {
-        match self.params.get(index) {
-            Some(&(_, kind)) => Some(kind),
-            None if self.variadic => self.params.last().map(|&(_, kind)| kind),
-            None => None,
-        }
-    }
-
-    /// `name(a: string, b?: int, rest: any...) -> list`, for hover and messages.
-    pub fn signature(&self) -> String {
-        let mut out = format!("{}(", self.name);
-        for (i, (pname, kind)) in self.params.iter().enumerate() {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            let optional = if i >= self.required { "?" } else { "" };
-            let repeat = if self.variadic && i + 1 == self.params.len() { "..." } else { "" };
-            let _ = write!(out, "{pname}{optional}: {}{repeat}", kind.name());
-        }
-        let _ = write!(out, ") -> {}", self.ret.name());
-        out
-    }
-
-    /// Checks the argument count and kinds; the error is a `K0214 wrong-arguments` message.
+    /// Checks arity and argument kinds, with the messages users see.
     pub fn check_args(&self, args: &[Value]) -> Result<(), String> {
-        if !self.accepts_arity(args.len()) {
-            let expected = match (self.required, self.params.len(), self.variadic) {
-                (r, _, true) => format!("at least {r}"),
-                (r, n, false) if r == n => format!("{r}"),
-                (r, n, false) => format!("{r} to {n}"),
-            };
-            let plural = if expected == "1" { "" } else { "s" };
-            return Err(format!(
-                "`{}` takes {expected} argument{plural} but {} were given; usage: {}",
-                self.name,
-                args.len(),
-                self.signature()
-            ));
+        if let Some(msg) = self.sig.arity_error(args.len()) {
+            return Err(msg);
         }
         for (i, arg) in args.iter().enumerate() {
-            if let Some(kind) = self.param_kind(i) {
-                if !kind.matches(arg) {
+            if let Some(kind) = self.sig.param_kind(i) {
+                if !kind_matches(kind, arg) {
                     return Err(format!(
                         "argument {} of `{}` must be {}, found {} `{}`",
                         i + 1,
-                        self.name,
+                        self.sig.name,
                         kind.name(),
                         arg.type_name(),
                         arg.render_short()
@@ -232,76 +144,59 @@ impl Builtin {
 }
 
 /// The builtin called `name`.
-pub fn lookup(name: &str) -> Option<&'static Builtin> {
-    BUILTINS.iter().find(|b| b.name == name)
+pub fn lookup(name: &str) -> Option<Builtin> {
+    let sig = kdep_sema::builtins::lookup(name)?;
+    let call = IMPLS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)?;
+    Some(Builtin { sig, call })
 }
 
-/// Every builtin, sorted by name (for completion and documentation).
-pub fn all() -> &'static [Builtin] {
-    BUILTINS
-}
-
-macro_rules! builtin {
-    ($name:literal ($($p:literal : $k:ident),*) required $req:literal $(variadic $var:literal)? -> $ret:ident, $f:path, $doc:literal) => {
-        Builtin {
-            name: $name,
-            params: &[$(($p, Kind::$k)),*],
-            required: $req,
-            variadic: false $(|| $var)?,
-            ret: Kind::$ret,
-            doc: $doc,
-            call: $f,
-        }
-    };
-}
-
-/// The library, sorted by name.
-static BUILTINS: &[Builtin] = &[
-    builtin!("abs" ("x": Number) required 1 -> Number, abs, "The absolute value of a number."),
-    builtin!("all" ("list": List) required 1 -> Bool, all_true, "Whether every item of a list of bools is true (true for an empty list)."),
-    builtin!("any" ("list": List) required 1 -> Bool, any_true, "Whether some item of a list of bools is true (false for an empty list)."),
-    builtin!("base64_decode" ("s": Str) required 1 -> Str, base64_decode, "Decodes standard, padded base64 into a UTF-8 string."),
-    builtin!("base64_encode" ("s": Str) required 1 -> Str, base64_encode, "Encodes a string's UTF-8 bytes as standard, padded base64."),
-    builtin!("concat" ("lists": List) required 1 variadic true -> List, concat, "Joins lists end to end."),
-    builtin!("contains" ("haystack": StrOrList, "needle": Any) required 2 -> Bool, contains, "Whether a string contains a substring, or a list contains an item."),
-    builtin!("duration" ("s": Str) required 1 -> Duration, duration, "Parses a duration such as `90s` or `1h30m`."),
-    builtin!("ends_with" ("s": Str, "suffix": Str) required 2 -> Bool, ends_with, "Whether a string ends with a suffix."),
-    builtin!("flatten" ("list": List) required 1 -> List, flatten, "Splices the items of nested lists into one list (one level deep)."),
-    builtin!("format" ("template": Str, "args": Any) required 1 variadic true -> Str, format, "Replaces each `{}` in the template with the next argument as `to_string` shows it; `{{` and `}}` are literal braces."),
-    builtin!("get" ("map": Map, "key": Str, "default": Any) required 3 -> Any, get, "The map's value for a key, or the default when the key is absent."),
-    builtin!("has" ("map": Map, "key": Str) required 2 -> Bool, has, "Whether a map has a key."),
-    builtin!("join" ("list": List, "separator": Str) required 2 -> Str, join, "Joins a list of strings with a separator."),
-    builtin!("keys" ("map": Map) required 1 -> List, keys, "A map's keys, in the map's (insertion) order."),
-    builtin!("len" ("x": Sized) required 1 -> Int, len, "The number of characters of a string, items of a list or entries of a map."),
-    builtin!("lower" ("s": Str) required 1 -> Str, lower, "The string in lower case."),
-    builtin!("matches" ("s": Str, "pattern": Str) required 2 -> Bool, matches, "Whether a regular expression (Rust `regex` syntax) matches anywhere in the string; anchor it with `^...$` to match the whole string."),
-    builtin!("max" ("list": List) required 1 -> Any, max, "The largest item of a non-empty list of numbers, strings, quantities or durations."),
-    builtin!("merge" ("maps": Map) required 1 variadic true -> Map, merge, "Merges maps left to right; later maps win for keys they share (shallow, like `+`)."),
-    builtin!("milli_value" ("q": Quantity) required 1 -> Int, milli_value, "A quantity in thousandths, rounded up (`500m` is 500, `2` is 2000), like Kubernetes' MilliValue."),
-    builtin!("min" ("list": List) required 1 -> Any, min, "The smallest item of a non-empty list of numbers, strings, quantities or durations."),
-    builtin!("omit" ("map": Map, "keys": Str) required 1 variadic true -> Map, omit, "The map without the given keys."),
-    builtin!("quantity" ("s": Str) required 1 -> Quantity, quantity, "Parses a Kubernetes quantity such as `500m` or `1.5Gi`."),
-    builtin!("range" ("start_or_end": Int, "end": Int) required 1 -> List, range, "`range(n)` is `[0, 1, ..., n-1]`; `range(a, b)` is `[a, ..., b-1]`."),
-    builtin!("replace" ("s": Str, "from": Str, "to": Str) required 3 -> Str, replace, "Replaces every occurrence of a non-empty substring."),
-    builtin!("reverse" ("list": List) required 1 -> List, reverse, "The list in reverse order."),
-    builtin!("seconds" ("d": Duration) required 1 -> Int, seconds, "A duration as a whole number of seconds (an error if it has a fraction of a second)."),
-    builtin!("sha256" ("s": Str) required 1 -> Str, sha256, "The SHA-256 digest of a string's UTF-8 bytes, as 64 lowercase hex digits."),
-    builtin!("sort" ("list": List) required 1 -> List, sort, "Sorts numbers, strings (by bytes), quantities or durations ascending; stable."),
-    builtin!("split" ("s": Str, "separator": Str) required 2 -> List, split, "Splits a string at each separator; an empty separator splits into characters."),
-    builtin!("starts_with" ("s": Str, "prefix": Str) required 2 -> Bool, starts_with, "Whether a string starts with a prefix."),
-    builtin!("substr" ("s": Str, "start": Int, "length": Int) required 2 -> Str, substr, "The characters from `start` (0-based) on, at most `length` of them when given."),
-    builtin!("sum" ("list": List) required 1 -> Any, sum, "The sum of a list of ints, floats, quantities or durations (0 for an empty list)."),
-    builtin!("to_float" ("x": Any) required 1 -> Float, to_float, "Converts an int, quantity or numeric string to a float."),
-    builtin!("to_int" ("x": Any) required 1 -> Int, to_int, "Converts a whole float, whole quantity or integer string to an int."),
-    builtin!("to_json" ("x": Any) required 1 -> Str, to_json, "Compact JSON text, keys in insertion order."),
-    builtin!("to_string" ("x": Any) required 1 -> Str, to_string, "A scalar as text: strings unchanged, numbers and bools as written in kdep, quantities and durations as written."),
-    builtin!("to_yaml" ("x": Any) required 1 -> Str, to_yaml, "YAML text (block style, keys in insertion order), as `kdep build` writes it."),
-    builtin!("trim" ("s": Str) required 1 -> Str, trim, "The string without leading and trailing whitespace."),
-    builtin!("trim_prefix" ("s": Str, "prefix": Str) required 2 -> Str, trim_prefix, "The string without the prefix, if it starts with it."),
-    builtin!("trim_suffix" ("s": Str, "suffix": Str) required 2 -> Str, trim_suffix, "The string without the suffix, if it ends with it."),
-    builtin!("unique" ("list": List) required 1 -> List, unique, "The list without repeated items, keeping first occurrences."),
-    builtin!("upper" ("s": Str) required 1 -> Str, upper, "The string in upper case."),
-    builtin!("values" ("map": Map) required 1 -> List, values, "A map's values, in the map's (insertion) order."),
+/// Implementations by name, in the order of `kdep_sema::builtins::all()`.
+static IMPLS: &[(&str, Impl)] = &[
+    ("abs", abs),
+    ("all", all_true),
+    ("any", any_true),
+    ("base64_decode", base64_decode),
+    ("base64_encode", base64_encode),
+    ("concat", concat),
+    ("contains", contains),
+    ("duration", duration),
+    ("ends_with", ends_with),
+    ("flatten", flatten),
+    ("format", format),
+    ("get", get),
+    ("has", has),
+    ("join", join),
+    ("keys", keys),
+    ("len", len),
+    ("lower", lower),
+    ("matches", matches),
+    ("max", max),
+    ("merge", merge),
+    ("milli_value", milli_value),
+    ("min", min),
+    ("omit", omit),
+    ("quantity", quantity),
+    ("range", range),
+    ("replace", replace),
+    ("reverse", reverse),
+    ("seconds", seconds),
+    ("sha256", sha256),
+    ("sort", sort),
+    ("split", split),
+    ("starts_with", starts_with),
+    ("substr", substr),
+    ("sum", sum),
+    ("to_float", to_float),
+    ("to_int", to_int),
+    ("to_json", to_json),
+    ("to_string", to_string),
+    ("to_yaml", to_yaml),
+    ("trim", trim),
+    ("trim_prefix", trim_prefix),
+    ("trim_suffix", trim_suffix),
+    ("unique", unique),
+    ("upper", upper),
+    ("values", values),
 ];
 
 // Argument access. The checker and `check_args` normally guarantee the kinds; these helpers
@@ -1090,22 +985,26 @@ mod tests {
 
     #[test]
     fn table_is_sorted_unique_and_documented() {
-        let names: Vec<&str> = all().iter().map(|b| b.name).collect();
+        let all = kdep_sema::builtins::all();
+        let names: Vec<&str> = all.iter().map(|b| b.name).collect();
         let mut sorted = names.clone();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
-        for b in all() {
+        for b in all {
             assert!(b.doc.ends_with('.') && !b.doc.is_empty(), "{}", b.name);
             assert!(b.required <= b.params.len(), "{}", b.name);
-            assert_eq!(lookup(b.name).map(|x| x.name), Some(b.name));
+            assert_eq!(lookup(b.name).map(|x| x.sig.name), Some(b.name));
         }
+        // Every signature has an implementation and every implementation a signature.
+        let impls: Vec<&str> = IMPLS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(impls, names);
         assert!(lookup("nope").is_none());
     }
 
     #[test]
     fn signatures_and_argument_checks() {
-        let sig = |n: &str| lookup(n).map(Builtin::signature).unwrap_or_default();
+        let sig = |n: &str| lookup(n).map(|b| b.sig.display()).unwrap_or_default();
         assert_eq!(sig("substr"), "substr(s: string, start: int, length?: int) -> string");
         assert_eq!(sig("format"), "format(template: string, args?: any...) -> string");
         assert_eq!(sig("get"), "get(map: map, key: string, default: any) -> any");
@@ -1122,7 +1021,7 @@ mod tests {
             show("concat", vec![list(vec![]), s("x")]),
             "error: argument 2 of `concat` must be list, found string `\"x\"`"
         );
-        let concat = lookup("concat").map(|b| (b.accepts_arity(0), b.accepts_arity(5)));
+        let concat = lookup("concat").map(|b| (b.sig.accepts_arity(0), b.sig.accepts_arity(5)));
         assert_eq!(concat, Some((false, true)));
     }
 

@@ -1137,7 +1137,7 @@ impl<'db> Eval<'db> {
                 // Same text as the static name check, so normalisation keeps one of the two.
                 let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
                     .with_primary(cspan, "no such builtin");
-                if let Some(best) = suggest::best(name, crate::builtins::all().iter().map(|b| b.name)) {
+                if let Some(best) = suggest::best(name, kdep_sema::builtins::all().iter().map(|b| b.name)) {
                     d = d.with_help(format!("did you mean `{best}`?"));
                 }
                 self.diags.push(d);

@@ -38,8 +38,7 @@ pub fn environments(db: &dyn Db, project: Project) -> Vec<EnvironmentInfo> {
 /// Problems of one file that need no particular environment: syntax, resolution, types,
 /// permissions, constant defaults, top-level `let`s.
 fn file_static(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    let builtins: Vec<&str> = builtins::all().iter().map(|b| b.name).collect();
-    let mut out = kdep_sema::check::static_diagnostics(db, project, file, &builtins);
+    let mut out = kdep_sema::check::static_diagnostics(db, project, file);
     out.extend(app::default_diagnostics(db, project, file).iter().cloned());
     out.extend(typeck::type_diagnostics(db, project, file).iter().cloned());
     let hir = file_hir(db, file);

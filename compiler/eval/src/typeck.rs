@@ -18,7 +18,7 @@ use kdep_sema::ty::{Lit, Ty};
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
 
-use crate::builtins::{self, Kind};
+use kdep_sema::builtins::Kind;
 
 /// A statically known kind of value.
 #[derive(Clone, Debug)]
@@ -285,13 +285,10 @@ impl Checker<'_> {
                 for a in args {
                     self.expr(a, d);
                 }
-                let Some(b) = builtins::lookup(name) else { return K::Unknown };
-                if !b.accepts_arity(args.len()) {
-                    // The evaluator's own message: the arity check precedes any kind check.
-                    let placeholders = vec![crate::value::Value::Null; args.len()];
-                    if let Err(msg) = b.check_args(&placeholders) {
-                        self.error(Code::WRONG_ARGUMENTS, msg, self.span(e), "called here");
-                    }
+                let Some(b) = kdep_sema::builtins::lookup(name) else { return K::Unknown };
+                // The evaluator's own message (the same function makes it).
+                if let Some(msg) = b.arity_error(args.len()) {
+                    self.error(Code::WRONG_ARGUMENTS, msg, self.span(e), "called here");
                 }
                 of_builtin(b.ret)
             }

@@ -202,8 +202,7 @@ fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -
 
 /// Reports names used but never defined (K0106), calls of unknown functions (K0215) and unused
 /// imports (K0109) in every body of a file, from the resolutions of [`crate::scope`].
-/// `builtins` are the evaluator's builtin names.
-pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtins: &[&str]) -> Vec<Diagnostic> {
+pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let hir = file_hir(db, file);
     let imports = file_imports(db, project, file);
     let fid = file.id(db);
@@ -222,10 +221,10 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtin
             _ => {}
         },
         NameUse::Call { name, range } => {
-            if !builtins.contains(&&**name) {
+            if crate::builtins::lookup(name).is_none() {
                 let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
                     .with_primary(Span::new(fid, range), "no such builtin");
-                if let Some(best) = suggest::best(name, builtins.iter().copied()) {
+                if let Some(best) = suggest::best(name, crate::builtins::all().iter().map(|b| b.name)) {
                     d = d.with_help(format!("did you mean `{best}`?"));
                 }
                 out.push(d);
@@ -326,7 +325,7 @@ fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<N
 
 /// Diagnostics of the declarations of one file that need no evaluation: syntax, duplicates,
 /// imports, template/schema models, apps, environments, names.
-pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile, builtins: &[&str]) -> Vec<Diagnostic> {
+pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     let hir = file_hir(db, file);
     out.extend(hir.diagnostics.iter().cloned());
@@ -342,6 +341,6 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile, built
     out.extend(
         envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db))).cloned(),
     );
-    out.extend(name_diagnostics(db, project, file, builtins));
+    out.extend(name_diagnostics(db, project, file));
     out
 }
