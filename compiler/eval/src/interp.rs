@@ -949,7 +949,20 @@ impl<'db> Eval<'db> {
                         return Err(Poison);
                     }
                 };
-                self.instantiate_record(model, given, span, None).map(Value::map)
+                // Keys written literally were checked statically (typeck: unknown, locked and, when
+                // every key is literal, missing fields); they are not reported twice.
+                let literal: Vec<Name> = entries
+                    .iter()
+                    .filter_map(|en| match en {
+                        ObjEntry::Field { key, .. } => match key.first() {
+                            Some(KeySeg::Static(k, _)) => Some(k.clone()),
+                            _ => None,
+                        },
+                        ObjEntry::Comp { .. } => None,
+                    })
+                    .collect();
+                let all_literal = literal.len() == entries.len();
+                self.instantiate_record_checked(model, given, span, None, Some((&literal, all_literal))).map(Value::map)
             }
             ExprKind::Error => Err(Poison),
         }
@@ -964,14 +977,29 @@ impl<'db> Eval<'db> {
         at: Span,
         path: Option<&str>,
     ) -> R<Map> {
+        self.instantiate_record_checked(model, given, at, path, None)
+    }
+
+    /// [`Eval::instantiate_record`] for a record literal whose literal keys (and, when every key
+    /// is literal, its missing fields) the static checks already reported.
+    fn instantiate_record_checked(
+        &mut self,
+        model: Arc<TemplateModel>,
+        given: Map,
+        at: Span,
+        path: Option<&str>,
+        checked: Option<(&[Name], bool)>,
+    ) -> R<Map> {
+        let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
-        inst.missing_at = Some(at);
+        inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
         inst.element =
             Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
         let mut failed = false;
         for (k, entry) in given.entries() {
             let site = entry.origin.span.unwrap_or(at);
             match model.fields.get(k) {
+                None if reported(k) => failed = true,
                 None => {
                     let what = match path {
                         Some(p) => format!("{p}.{k}"),
@@ -987,6 +1015,10 @@ impl<'db> Eval<'db> {
                     failed = true;
                 }
                 Some(fm) => {
+                    if fm.locked.is_some() && reported(k) {
+                        failed = true;
+                        continue;
+                    }
                     if let Some(lock) = &fm.locked {
                         self.diags.push(
                             Diagnostic::error(

@@ -346,12 +346,108 @@ impl Checker<'_> {
                 K::Map(Box::new(K::Unknown))
             }
             ExprKind::Instantiate(path, entries) => {
-                self.entries(entries, d);
-                match resolve_template(self.db, self.project, self.file, &path.segments, path.range, true) {
-                    Ok((f, n)) => template_model(self.db, self.project, f, n).map_or(K::Unknown, K::Record),
-                    Err(_) => K::Unknown,
+                let model = match resolve_template(self.db, self.project, self.file, &path.segments, path.range, true) {
+                    Ok((f, n)) => template_model(self.db, self.project, f, n),
+                    Err(_) => None,
+                };
+                match model {
+                    Some(model) => {
+                        self.record_literal(&model, entries, e, d);
+                        K::Record(model)
+                    }
+                    None => {
+                        self.entries(entries, d);
+                        K::Unknown
+                    }
                 }
             }
+        }
+    }
+
+    /// A record literal `Schema { ... }`: literal keys must be fields (K0202, with did-you-mean)
+    /// and not locked (K0301); values of known kinds must fit the field's type (K0201); when every
+    /// key is literal, required fields must be given (K0203). The evaluator leaves exactly these
+    /// to this check (`instantiate_record_checked`), so each is reported once, with no app needed.
+    fn record_literal(&mut self, model: &Arc<TemplateModel>, entries: &[ObjEntry], e: &Expr, d: u32) {
+        let mut given: Vec<&Name> = Vec::new();
+        let mut all_literal = true;
+        for en in entries {
+            let ObjEntry::Field { key, value, range } = en else {
+                all_literal = false;
+                self.entries(std::slice::from_ref(en), d);
+                continue;
+            };
+            for k in key {
+                if let KeySeg::Computed(x) = k {
+                    self.expr(x, d);
+                }
+            }
+            self.expr(value, d);
+            let Some(KeySeg::Static(k, _)) = key.first() else {
+                all_literal = false;
+                continue;
+            };
+            given.push(k);
+            let site = Span::new(self.fid, *range);
+            match model.fields.get(k) {
+                None => {
+                    let mut diag =
+                        Diagnostic::error(Code::UNKNOWN_FIELD, format!("`{}` has no field `{k}`", model.qualified))
+                            .with_primary(site, format!("unknown field `{k}`"));
+                    if let Some(best) = kdep_sema::suggest::best(k, model.fields.keys().map(|n| &**n)) {
+                        diag = diag.with_help(format!("did you mean `{best}`?"));
+                    }
+                    self.push(diag.with_secondary(model.name_span, "schema declared here"));
+                }
+                Some(fm) => {
+                    if let Some(lock) = &fm.locked {
+                        self.push(
+                            Diagnostic::error(
+                                Code::LOCKED_OVERRIDE,
+                                format!("`{k}` is locked by template `{}`", lock.template),
+                            )
+                            .with_primary(site, "override not permitted here")
+                            .with_secondary(lock.span, "locked here")
+                            .with_help(format!(
+                                "ask the owners of {}, or use a type that leaves `{k}` open",
+                                lock.path
+                            )),
+                        );
+                    } else if key.len() == 1 && crate::interp::is_constant(value, 0) {
+                        // A constant value is checked by the evaluator's own conformance, so the
+                        // report is the one an app would get (and is merged with it).
+                        let mut ev = crate::interp::Eval::new(self.db, self.project);
+                        let mut ctx = ev.ctx(self.file, None, None);
+                        if let Ok(v) = ev.expr(value, &mut ctx) {
+                            let decl = fm.ty_span.or(Some(fm.decl_span));
+                            let _ = ev.conform_reported(v, &fm.ty, k, site, decl, Code::TYPE_MISMATCH, None);
+                        }
+                        for diag in ev.diags {
+                            self.push(diag);
+                        }
+                    }
+                }
+            }
+        }
+        if all_literal {
+            for fm in model.fields.values() {
+                if fm.default.is_none() && !given.contains(&&fm.name) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::MISSING_FIELD,
+                            format!("required field `{}` of `{}` is not set", fm.name, model.qualified),
+                        )
+                        .with_primary(self.span(e), format!("`{}` missing", fm.name))
+                        .with_secondary(fm.decl_span, "required field declared here"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, d: Diagnostic) {
+        if self.report {
+            self.out.push(d);
         }
     }
 
@@ -509,5 +605,36 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
         }
         out.extend(ck.out);
     }
+    // Module-level bodies (top-level `let`s, apps, `in` blocks, environments) see no template
+    // members; their record literals are checked here too, since the evaluator leaves literal
+    // keys to this check wherever they are written.
+    let scope = Resolver::module(db, project, file);
+    let mut ck = Checker {
+        db,
+        project,
+        file,
+        fid: file.id(db),
+        model: None,
+        scope,
+        locals: Vec::new(),
+        lets: FxHashMap::default(),
+        in_progress: Vec::new(),
+        report: true,
+        out: Vec::new(),
+    };
+    for l in hir.lets.values() {
+        ck.expr(&l.value, 0);
+    }
+    for a in hir.apps.values() {
+        for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
+            ck.expr(&set.value, 0);
+        }
+    }
+    for e in hir.environments.values() {
+        for set in &e.sets {
+            ck.expr(&set.value, 0);
+        }
+    }
+    out.extend(ck.out);
     Arc::new(out)
 }
