@@ -325,6 +325,8 @@ impl Checker<'_> {
                     );
                 }
                 let tk = self.expr(t, d);
+                // Without `else` the value may be absent; lowering checked where that is allowed.
+                let Some(f) = f else { return K::Unknown };
                 let fk = self.expr(f, d);
                 if tk.same(&fk) {
                     tk
@@ -488,6 +490,14 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
                 MemberHir::Field(f) => {
                     if let Some(d) = &f.default {
                         ck.expr(d, 0);
+                        // A default that can be absent needs an optional field (the evaluator
+                        // reports the same per app; this covers templates no app uses).
+                        let ty = ck.model.as_ref().and_then(|m| m.fields.get(&f.name)).map(|fm| fm.ty.clone());
+                        if let (Some(at), Some(ty)) = (d.absent_if(), ty) {
+                            if !matches!(*ty, Ty::Optional(_)) {
+                                ck.out.push(kdep_sema::hir::no_value_diagnostic(Span::new(ck.fid, at)));
+                            }
+                        }
                     }
                 }
                 MemberHir::Let(l) => {
