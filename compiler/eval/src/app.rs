@@ -9,7 +9,7 @@ use kdep_sema::hir::{file_hir, Name};
 use kdep_sema::model::template_model;
 use kdep_sema::suggest;
 
-use crate::interp::{Eval, Instance};
+use crate::interp::{Emitted, Eval, Instance};
 use crate::manifest::{Manifest, ObjectError};
 use crate::value::{Layer, Map, Origin, Value};
 
@@ -73,42 +73,47 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     ev.run_checks(i);
     let source_display = format!("{}:{}", file.path(db), line_of(file.text(db), a.range.start));
     let mut objects = Vec::new();
+    let env_ns = env.as_ref().and_then(|e| {
+        environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())
+    });
     for emit in &model.emits {
         let mut ctx = ev.ctx(emit.file, Some(i), Some(&emit.owner));
-        let Ok(value) = ev.root_expr(&emit.value, &mut ctx) else { continue };
-        match Manifest::from_object(value, &app, app_span, &source_display) {
-            Ok(m) => {
-                let rules = kdep_sema::permit::emit_rules(db, project, emit.file);
-                let cluster_scoped = crate::manifest::is_cluster_scoped(&m.api_version, &m.kind);
-                let env_ns = env.as_ref().and_then(|e| {
-                    environment_infos(db, project)
-                        .list
-                        .iter()
-                        .find(|i| *i.name == **e)
-                        .and_then(|i| i.namespace.clone())
-                });
-                match rules.check(&m.kind, cluster_scoped, m.namespace.as_deref(), env_ns.as_deref()) {
-                    None => objects.push(m),
-                    Some(v) => ev.diags.push(
-                        Diagnostic::error(v.code, v.message)
-                            .with_primary(emit.span, "emitted here")
-                            .with_secondary(app_span, format!("for app `{app}`"))
-                            .with_help(v.help),
-                    ),
+        let Ok(values) = ev.emitted(&emit.value, &mut ctx) else { continue };
+        let rules = kdep_sema::permit::emit_rules(db, project, emit.file);
+        for (value, from) in values {
+            // A list element is reported where it is written (or, computed elsewhere, at the
+            // `emit` with its index); a single object at the `emit`.
+            let (at, label) = match from {
+                Emitted::Whole => (emit.span, "emitted here".to_owned()),
+                Emitted::Written(site) => (site, "emitted here".to_owned()),
+                Emitted::Item(n) => (emit.span, format!("item [{n}] of the emitted list")),
+            };
+            match Manifest::from_object(value, &app, app_span, &source_display) {
+                Ok(m) => {
+                    let cluster_scoped = crate::manifest::is_cluster_scoped(&m.api_version, &m.kind);
+                    match rules.check(&m.kind, cluster_scoped, m.namespace.as_deref(), env_ns.as_deref()) {
+                        None => objects.push(m),
+                        Some(v) => ev.diags.push(
+                            Diagnostic::error(v.code, v.message)
+                                .with_primary(at, label)
+                                .with_secondary(app_span, format!("for app `{app}`"))
+                                .with_help(v.help),
+                        ),
+                    }
                 }
+                Err(ObjectError::Invalid(problem)) => ev.diags.push(
+                    Diagnostic::error(Code::INVALID_EMIT, problem)
+                        .with_primary(at, label)
+                        .with_secondary(app_span, format!("for app `{app}`"))
+                        .with_help("an emitted object needs string fields `apiVersion`, `kind` and `metadata.name`"),
+                ),
+                Err(ObjectError::TooLarge(problem)) => ev.diags.push(
+                    Diagnostic::error(Code::EVALUATION_LIMIT, problem)
+                        .with_primary(at, label)
+                        .with_secondary(app_span, format!("for app `{app}`"))
+                        .with_help("a value reused in many places is written out in full at each of them"),
+                ),
             }
-            Err(ObjectError::Invalid(problem)) => ev.diags.push(
-                Diagnostic::error(Code::INVALID_EMIT, problem)
-                    .with_primary(emit.span, "emitted here")
-                    .with_secondary(app_span, format!("for app `{app}`"))
-                    .with_help("an emitted object needs string fields `apiVersion`, `kind` and `metadata.name`"),
-            ),
-            Err(ObjectError::TooLarge(problem)) => ev.diags.push(
-                Diagnostic::error(Code::EVALUATION_LIMIT, problem)
-                    .with_primary(emit.span, "emitted here")
-                    .with_secondary(app_span, format!("for app `{app}`"))
-                    .with_help("a value reused in many places is written out in full at each of them"),
-            ),
         }
     }
     AppEval { objects, fields, diagnostics: ev.diags }

@@ -28,6 +28,17 @@ use rustc_hash::FxHashMap;
 
 use crate::value::{string_work, Layer, Map, Origin, Value};
 
+/// Where an object produced by an `emit` came from, for reporting a bad one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Emitted {
+    /// The `emit`'s whole value.
+    Whole,
+    /// An element written in the emitted list literal or comprehension, at this expression.
+    Written(Span),
+    /// Item `n` of a list computed elsewhere (a `let`, a field).
+    Item(usize),
+}
+
 /// A value that could not be computed; the reason was already reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Poison;
@@ -464,10 +475,11 @@ impl<'db> Eval<'db> {
         missing_at: Option<Span>,
     ) -> R<(Value, Origin)> {
         let locked = fm.locked.is_some();
+        let optional = matches!(*fm.ty, Ty::Optional(_));
         let (mut value, mut origin, site, is_default) = match assign.filter(|_| !locked) {
             Some(Assign::Expr { expr, file, origin }) => {
                 let mut ctx = self.ctx(file, None, None);
-                let v = self.root_expr(&expr, &mut ctx)?;
+                let v = self.field_value(&expr, &mut ctx, optional)?;
                 let site = Span::new(ctx.fid, expr.range);
                 (v, origin, site, false)
             }
@@ -478,13 +490,17 @@ impl<'db> Eval<'db> {
             None => match &fm.default {
                 Some(d) => {
                     let mut ctx = self.ctx(d.file, Some(i), Some(&d.owner));
-                    let v = self.root_expr(&d.expr, &mut ctx)?;
+                    let v = self.field_value(&d.expr, &mut ctx, optional)?;
                     let layer = if d.extending {
                         Layer::ExtendingTemplate { template: d.template.clone() }
                     } else {
                         Layer::TemplateDefault { template: d.template.clone() }
                     };
                     (v, Origin::new(Some(d.span), layer), d.span, true)
+                }
+                // An optional field nobody set is null: records and emitted objects leave it out.
+                None if optional => {
+                    (Value::Null, Origin::new(Some(fm.decl_span), Layer::Computed), fm.decl_span, false)
                 }
                 None => {
                     if let Some(at) = missing_at {
@@ -518,7 +534,8 @@ impl<'db> Eval<'db> {
         let mut patch_sites: Vec<(String, Span)> = Vec::with_capacity(patches.len());
         for p in patches {
             let mut ctx = self.ctx(p.file, None, None);
-            let v = self.root_expr(&p.expr, &mut ctx)?;
+            // An absent patch value leaves the entry out, as in an object literal.
+            let Some(v) = self.root_expr_opt(&p.expr, &mut ctx)? else { continue };
             let span = Span::new(ctx.fid, p.expr.range);
             if value.is_null() {
                 value = Value::empty_map();
@@ -556,6 +573,20 @@ impl<'db> Eval<'db> {
             }
         }
         Err(Poison)
+    }
+
+    /// Evaluates a field's value (an assignment or default). An absent value leaves an optional
+    /// field unset (null); a field that is not optional needs a value, so an `if` without
+    /// `else` there is K0201 whatever its condition says (the same report as `typeck`'s).
+    fn field_value(&mut self, expr: &Arc<Expr>, ctx: &mut Ctx, optional: bool) -> R {
+        if optional {
+            return Ok(self.root_expr_opt(expr, ctx)?.unwrap_or(Value::Null));
+        }
+        if let Some(at) = expr.absent_if() {
+            self.diags.push(kdep_sema::hir::no_value_diagnostic(Span::new(ctx.fid, at)));
+            return Err(Poison);
+        }
+        self.root_expr(expr, ctx)
     }
 
     /// Conforms `value` to `ty` without reporting: for values whose violations were reported
@@ -765,6 +796,43 @@ impl<'db> Eval<'db> {
         }
     }
 
+    /// Evaluates `e` where an absent value is left out (an object entry, a list item, an
+    /// `emit`, a field value): an `if` without `else` whose condition is false is `None`.
+    /// Lowering allows such an `if` only in these positions, so [`Eval::expr`] never sees one
+    /// it has to turn into a value.
+    pub fn expr_opt(&mut self, e: &Expr, ctx: &mut Ctx) -> R<Option<Value>> {
+        let ExprKind::If(c, t, f) = &e.kind else { return self.expr(e, ctx).map(Some) };
+        self.steps += 1;
+        let span = Span::new(ctx.fid, e.range);
+        if self.steps > MAX_STEPS {
+            return Err(self.limit(span, "step"));
+        }
+        let Some(depth) = enter(EXPR_COST) else {
+            return Err(self.limit(span, "nesting depth"));
+        };
+        let out = match (self.condition(c, ctx), f) {
+            (Ok(true), _) => self.expr_opt(t, ctx),
+            (Ok(false), Some(f)) => self.expr_opt(f, ctx),
+            (Ok(false), None) => Ok(None),
+            (Err(p), _) => Err(p),
+        };
+        drop(depth);
+        out
+    }
+
+    /// The condition of an `if`, which must be a bool.
+    fn condition(&mut self, c: &Expr, ctx: &mut Ctx) -> R<bool> {
+        match self.expr(c, ctx)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(self.error(
+                Code::TYPE_MISMATCH,
+                format!("an `if` condition must be a bool, got {}", other.type_name()),
+                Span::new(ctx.fid, c.range),
+                "not a bool",
+            )),
+        }
+    }
+
     /// A list or object literal, evaluated.
     fn literal(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
         match &e.kind {
@@ -772,8 +840,9 @@ impl<'db> Eval<'db> {
                 let mut out = Vec::with_capacity(items.len());
                 let mut failed = false;
                 for it in items {
-                    match self.expr(it, ctx) {
-                        Ok(v) => out.push(v),
+                    match self.expr_opt(it, ctx) {
+                        Ok(Some(v)) => out.push(v),
+                        Ok(None) => {}
                         Err(_) => failed = true,
                     }
                 }
@@ -916,22 +985,18 @@ impl<'db> Eval<'db> {
                 }
             }
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, ctx, span),
-            ExprKind::If(c, t, f) => match self.expr(c, ctx)? {
-                Value::Bool(true) => self.expr(t, ctx),
-                Value::Bool(false) => self.expr(f, ctx),
-                other => Err(self.error(
-                    Code::TYPE_MISMATCH,
-                    format!("an `if` condition must be a bool, got {}", other.type_name()),
-                    Span::new(ctx.fid, c.range),
-                    "not a bool",
-                )),
+            ExprKind::If(c, t, f) => match (self.condition(c, ctx)?, f) {
+                (true, _) => self.expr(t, ctx),
+                (false, Some(f)) => self.expr(f, ctx),
+                // An `if` without `else` where a value is required; lowering reported it.
+                (false, None) => Err(Poison),
             },
             ExprKind::List(_) | ExprKind::Object(_) if self.in_root > 0 => self.cached_literal(e, ctx),
             ExprKind::List(_) | ExprKind::Object(_) => self.literal(e, ctx),
             ExprKind::ListComp(item, clause) => {
                 let mut out = Vec::new();
                 self.comprehension(clause, ctx, span, &mut |ev, ctx| {
-                    let v = ev.expr(item, ctx)?;
+                    let Some(v) = ev.expr_opt(item, ctx)? else { return Ok(()) };
                     out.push(v);
                     if out.len() > MAX_ITEMS {
                         return Err(ev.limit(span, "list size"));
@@ -1257,9 +1322,14 @@ impl<'db> Eval<'db> {
                     // Fast path: one static key, the overwhelmingly common case.
                     if let [KeySeg::Static(name, krange)] = key.as_slice() {
                         let origin = self.origin_of(value, ctx, *range);
-                        let Ok(v) = self.expr(value, ctx) else {
-                            failed = true;
-                            continue;
+                        let v = match self.expr_opt(value, ctx) {
+                            Ok(Some(v)) => v,
+                            // An absent value leaves the entry out.
+                            Ok(None) => continue,
+                            Err(_) => {
+                                failed = true;
+                                continue;
+                            }
                         };
                         if out.contains_key(name) {
                             self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
@@ -1292,9 +1362,13 @@ impl<'db> Eval<'db> {
                         continue;
                     }
                     let origin = self.origin_of(value, ctx, *range);
-                    let Ok(v) = self.expr(value, ctx) else {
-                        failed = true;
-                        continue;
+                    let v = match self.expr_opt(value, ctx) {
+                        Ok(Some(v)) => v,
+                        Ok(None) => continue,
+                        Err(_) => {
+                            failed = true;
+                            continue;
+                        }
                     };
                     if insert_path(&mut out, &path, v, origin).is_err() {
                         self.duplicate_key(entries, idx, &path, Span::new(ctx.fid, key_range(key)));
@@ -1314,7 +1388,7 @@ impl<'db> Eval<'db> {
                                 "not a string",
                             ));
                         };
-                        let v = ev.expr(value, ctx)?;
+                        let Some(v) = ev.expr_opt(value, ctx)? else { return Ok(()) };
                         if out.insert(k.clone(), v, Origin::new(Some(span), Layer::Computed)).is_some() && !seen_dup {
                             seen_dup = true;
                             ev.diags.push(
@@ -1369,6 +1443,79 @@ impl<'db> Eval<'db> {
         let out = self.expr(root, ctx);
         self.in_root -= 1;
         out
+    }
+
+    /// [`Eval::root_expr`] where an absent value is allowed (see [`Eval::expr_opt`]).
+    pub fn root_expr_opt(&mut self, root: &Arc<Expr>, ctx: &mut Ctx) -> R<Option<Value>> {
+        CONSTS.with(|c| c.borrow_mut().retain(root));
+        self.in_root += 1;
+        let out = self.expr_opt(root, ctx);
+        self.in_root -= 1;
+        out
+    }
+
+    /// The objects an `emit` produces: nothing when its value is absent, each element when it
+    /// is a list, else the value itself, each with where it came from (see [`Emitted`]).
+    pub fn emitted(&mut self, root: &Arc<Expr>, ctx: &mut Ctx) -> R<Vec<(Value, Emitted)>> {
+        CONSTS.with(|c| c.borrow_mut().retain(root));
+        self.in_root += 1;
+        let out = self.emitted_in(root, ctx);
+        self.in_root -= 1;
+        out
+    }
+
+    fn emitted_in(&mut self, e: &Expr, ctx: &mut Ctx) -> R<Vec<(Value, Emitted)>> {
+        match &e.kind {
+            ExprKind::If(c, t, f) => {
+                let span = Span::new(ctx.fid, e.range);
+                let Some(depth) = enter(EXPR_COST) else {
+                    return Err(self.limit(span, "nesting depth"));
+                };
+                let out = match (self.condition(c, ctx), f) {
+                    (Ok(true), _) => self.emitted_in(t, ctx),
+                    (Ok(false), Some(f)) => self.emitted_in(f, ctx),
+                    (Ok(false), None) => Ok(Vec::new()),
+                    (Err(p), _) => Err(p),
+                };
+                drop(depth);
+                out
+            }
+            ExprKind::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                let mut failed = false;
+                for it in items {
+                    match self.expr_opt(it, ctx) {
+                        Ok(Some(v)) => out.push((v, Emitted::Written(Span::new(ctx.fid, it.range)))),
+                        Ok(None) => {}
+                        Err(_) => failed = true,
+                    }
+                }
+                if failed {
+                    Err(Poison)
+                } else {
+                    Ok(out)
+                }
+            }
+            ExprKind::ListComp(item, clause) => {
+                let span = Span::new(ctx.fid, e.range);
+                let at = Emitted::Written(Span::new(ctx.fid, item.range));
+                let mut out = Vec::new();
+                self.comprehension(clause, ctx, span, &mut |ev, ctx| {
+                    if let Some(v) = ev.expr_opt(item, ctx)? {
+                        out.push((v, at));
+                        if out.len() > MAX_ITEMS {
+                            return Err(ev.limit(span, "list size"));
+                        }
+                    }
+                    Ok(())
+                })?;
+                Ok(out)
+            }
+            _ => Ok(match self.expr(e, ctx)? {
+                Value::List(items) => items.iter().enumerate().map(|(i, v)| (v.clone(), Emitted::Item(i))).collect(),
+                v => vec![(v, Emitted::Whole)],
+            }),
+        }
     }
 
     /// Provenance of an entry: a direct field reference keeps the field's origin (so an emitted
@@ -1558,7 +1705,9 @@ fn names_read(e: &Expr, out: &mut Vec<Name>, depth: u32) {
         ExprKind::If(c, t, f) => {
             names_read(c, out, d);
             names_read(t, out, d);
-            names_read(f, out, d);
+            if let Some(f) = f {
+                names_read(f, out, d);
+            }
         }
         ExprKind::Call(_, _, args) | ExprKind::List(args) => args.iter().for_each(|a| names_read(a, out, d)),
         ExprKind::Interp(parts) => {

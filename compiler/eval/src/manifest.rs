@@ -1,5 +1,8 @@
 //! Emitted Kubernetes objects: namespace assignment, kdep labels and annotations, stable ordering.
 //!
+//! [`Manifest::from_object`] leaves out map entries whose value is null (an optional field left
+//! unset) at any depth ([`Value::without_null_entries`]): kdep writes absent, never `key: null`.
+//!
 //! [`finalize`] turns the objects every app emitted into the build's output:
 //!
 //! 1. **Namespace.** A namespaced object without `metadata.namespace` gets the environment's
@@ -110,6 +113,9 @@ impl Manifest {
                 MAX_OBJECT_BYTES / (1024 * 1024)
             )));
         }
+        // After the size check, which bounds this walk. Null entries cannot hold the identity
+        // read above, so removing them changes none of it.
+        let object = object.without_null_entries().unwrap_or(object);
         Ok(Manifest {
             object,
             api_version,

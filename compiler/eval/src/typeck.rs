@@ -322,6 +322,8 @@ impl Checker<'_> {
                     );
                 }
                 let tk = self.expr(t, d);
+                // Without `else` the value may be absent; lowering checked where that is allowed.
+                let Some(f) = f else { return K::Unknown };
                 let fk = self.expr(f, d);
                 if tk.same(&fk) {
                     tk
@@ -431,7 +433,9 @@ impl Checker<'_> {
         }
         if all_literal {
             for fm in model.fields.values() {
-                if fm.default.is_none() && !given.contains(&&fm.name) {
+                // Optional fields without a default are simply absent when not given.
+                let optional = matches!(*fm.ty, Ty::Optional(_));
+                if fm.default.is_none() && !optional && !given.contains(&&fm.name) {
                     self.push(
                         Diagnostic::error(
                             Code::MISSING_FIELD,
@@ -581,6 +585,14 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
                 MemberHir::Field(f) => {
                     if let Some(d) = &f.default {
                         ck.expr(d, 0);
+                        // A default that can be absent needs an optional field (the evaluator
+                        // reports the same per app; this covers templates no app uses).
+                        let ty = ck.model.as_ref().and_then(|m| m.fields.get(&f.name)).map(|fm| fm.ty.clone());
+                        if let (Some(at), Some(ty)) = (d.absent_if(), ty) {
+                            if !matches!(*ty, Ty::Optional(_)) {
+                                ck.out.push(kdep_sema::hir::no_value_diagnostic(Span::new(ck.fid, at)));
+                            }
+                        }
                     }
                 }
                 MemberHir::Let(l) => {

@@ -364,6 +364,50 @@ impl Value {
         (equal, seen.1)
     }
 
+    /// This value without map entries whose value is null, at any depth; `None` when it has
+    /// none (nothing is copied then). kdep never writes `key: null`: an unset optional field is
+    /// absent from the output, as it is from records. List items are kept, null or not: their
+    /// position is data. Visits every node, so run it only on values whose written size is
+    /// bounded (shared subtrees are visited once per place they appear).
+    pub fn without_null_entries(&self) -> Option<Value> {
+        match self {
+            Value::List(items) => {
+                let mut out: Option<Vec<Value>> = None;
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(new) = item.without_null_entries() {
+                        let out = out.get_or_insert_with(|| items.to_vec());
+                        if let Some(slot) = out.get_mut(i) {
+                            *slot = new;
+                        }
+                    }
+                }
+                out.map(Value::list)
+            }
+            Value::Map(map) => {
+                let mut out: Option<Map> = None;
+                for (i, (key, entry)) in map.entries().enumerate() {
+                    let new = if entry.value.is_null() { None } else { entry.value.without_null_entries() };
+                    if entry.value.is_null() || new.is_some() {
+                        let out = out.get_or_insert_with(|| {
+                            let mut m = Map::with_capacity(map.len());
+                            for (k, e) in map.entries().take(i) {
+                                m.insert_entry(k.clone(), e.clone());
+                            }
+                            m
+                        });
+                        if let Some(value) = new {
+                            out.insert(key.clone(), value, entry.origin.clone());
+                        }
+                    } else if let Some(out) = &mut out {
+                        out.insert_entry(key.clone(), entry.clone());
+                    }
+                }
+                out.map(Value::map)
+            }
+            _ => None,
+        }
+    }
+
     /// Roughly how many bytes writing this value out takes, counting a shared list, map or
     /// string at every place it appears, as the writers do, and the indentation of every line
     /// (two spaces per level, as YAML and pretty JSON indent), which grows with the square of
@@ -798,6 +842,27 @@ mod tests {
         check::<Value>();
         check::<Map>();
         check::<Origin>();
+    }
+
+    #[test]
+    fn null_entries_are_left_out_at_any_depth_and_list_items_kept() {
+        let clean = map(&[("a", 1.into()), ("l", Value::list(vec![map(&[("x", 2.into())])]))]);
+        assert!(clean.without_null_entries().is_none(), "nothing to remove: nothing is copied");
+        let v = map(&[
+            ("a", Value::Null),
+            ("b", 1.into()),
+            ("c", map(&[("d", Value::Null), ("e", 2.into())])),
+            ("l", Value::list(vec![Value::Null, map(&[("f", Value::Null), ("g", 3.into())])])),
+        ]);
+        let out = v.without_null_entries().unwrap_or(Value::Null);
+        let expected = map(&[
+            ("b", 1.into()),
+            ("c", map(&[("e", 2.into())])),
+            ("l", Value::list(vec![Value::Null, map(&[("g", 3.into())])])),
+        ]);
+        assert_eq!(out, expected);
+        let keys: Vec<&str> = out.as_map().map(|m| m.keys().collect()).unwrap_or_default();
+        assert_eq!(keys, ["b", "c", "l"], "order is kept");
     }
 
     #[test]

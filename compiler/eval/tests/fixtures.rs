@@ -1,6 +1,6 @@
 //! Snapshot tests over `compiler/sema/test_data/**/*.kdep`: each snapshot holds the fixture's
 //! sources, every diagnostic of `check` rendered as users see it, and (with a `//! build: ENV`
-//! directive, `-` for no environment) the built objects as YAML.
+//! directive, `-` for no environment, `a, b` for several) the built objects as YAML.
 
 mod common;
 
@@ -13,8 +13,10 @@ fn check(text: &str) -> String {
     out.push_str("\n\n=== check ===\n");
     let diags = kdep_eval::check(&fx.db, fx.project);
     out.push_str(&fx.render(&diags));
-    if let Some(env) = fx.directives.get("build") {
-        let env = if env == "-" { None } else { Some(env.as_str()) };
+    // `//! build: a, b` builds once per listed environment, to compare them.
+    let envs = fx.directives.get("build").map(|v| v.split(',').map(str::trim).collect::<Vec<_>>()).unwrap_or_default();
+    for env in envs {
+        let env = if env == "-" { None } else { Some(env) };
         let built = kdep_eval::build(&fx.db, fx.project, env);
         out.push_str(&format!("\n=== build {} ===\n", env.unwrap_or("(no environment)")));
         out.push_str(&fx.render(&built.diagnostics));

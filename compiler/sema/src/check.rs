@@ -126,7 +126,9 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
     // field unset in every other environment and in an environment-less build).
     let set_here: FxHashSet<&str> = a.sets.iter().filter_map(|s| s.key.first().map(|k| &*k.0)).collect();
     for field in model.fields.values() {
-        if field.default.is_none() && !set_here.contains(&*field.name) {
+        // An optional field (`T?`) without a default is simply unset (absent from the output).
+        let optional = matches!(*field.ty, crate::ty::Ty::Optional(_));
+        if field.default.is_none() && !optional && !set_here.contains(&*field.name) {
             out.push(
                 Diagnostic::error(
                     Code::MISSING_FIELD,

@@ -44,7 +44,10 @@ pub enum ExprKind {
     Call(Name, TextRange, Vec<Expr>),
     Unary(ast::UnaryOp, Box<Expr>),
     Binary(ast::BinaryOp, Box<Expr>, Box<Expr>),
-    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `if c { a } else { b }`; without `else` (`None`) the value is *absent* when `c` is
+    /// false. Lowering allows that only where an absent value can be left out (see
+    /// [`Expr::absent_if`]); elsewhere it is reported.
+    If(Box<Expr>, Box<Expr>, Option<Box<Expr>>),
     List(Vec<Expr>),
     ListComp(Box<Expr>, Box<Clause>),
     Object(Vec<ObjEntry>),
@@ -52,6 +55,28 @@ pub enum ExprKind {
     Instantiate(PathRef, Vec<ObjEntry>),
     /// Unparsable or too deeply nested; already reported.
     Error,
+}
+
+impl Expr {
+    /// The `if` without `else` that can make this expression absent, looking through the
+    /// branches of `if`s: `if a { x }` and `if a { x } else if b { y }` can be absent, `if a
+    /// { x } else { y }` cannot. Absent values are left out of object entries, list items and
+    /// `emit`s; a field value that can be absent leaves an optional field unset.
+    pub fn absent_if(&self) -> Option<TextRange> {
+        let mut cur = self;
+        // Iterative along `else if` chains; recursion only into `then` branches, which the IR's
+        // nesting bound limits.
+        loop {
+            let ExprKind::If(_, then, otherwise) = &cur.kind else { return None };
+            if let Some(r) = then.absent_if() {
+                return Some(r);
+            }
+            match otherwise {
+                Some(e) => cur = e,
+                None => return Some(cur.range),
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -311,11 +336,11 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 let mut envs = Vec::new();
                 for entry in &it.body {
                     match entry {
-                        ast::InstanceEntry::Set(e) => lower.set(e, &mut sets),
+                        ast::InstanceEntry::Set(e) => lower.set(e, &mut sets, true),
                         ast::InstanceEntry::InEnv(block) => {
                             let mut block_sets = Vec::new();
                             for e in &block.entries {
-                                lower.set(e, &mut block_sets);
+                                lower.set(e, &mut block_sets, true);
                             }
                             envs.push(EnvBlockHir {
                                 env: Name::from(block.env.text.as_str()),
@@ -341,7 +366,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::Environment(it) => {
                 let mut sets = Vec::new();
                 for e in &it.entries {
-                    lower.set(e, &mut sets);
+                    lower.set(e, &mut sets, false);
                 }
                 out.environments
                     .insert(name.clone(), Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }));
@@ -379,6 +404,11 @@ impl Lower {
         }
     }
 
+    /// K0201 for an `if` without `else` where a value is required.
+    fn no_value(&mut self, range: TextRange) {
+        self.diagnostics.push(no_value_diagnostic(self.span(range)));
+    }
+
     fn members(&mut self, members: &[ast::Member], is_schema: bool) -> Vec<MemberHir> {
         let mut out = Vec::new();
         for m in members {
@@ -393,7 +423,9 @@ impl Lower {
                         doc: f.doc.as_ref().map(|d| d.text.clone()),
                         locked: f.locked,
                         ty: f.ty.clone(),
-                        default: f.default.as_ref().map(|d| Arc::new(self.expr(d, 0))),
+                        // An absent default leaves an optional field unset; whether the field
+                        // is optional is known once the template model is built.
+                        default: f.default.as_ref().map(|d| Arc::new(self.expr_in(d, 0, true))),
                         range: f.range,
                     }))
                 }
@@ -420,7 +452,10 @@ impl Lower {
                         );
                         continue;
                     }
-                    out.push(MemberHir::Emit(EmitHir { value: Arc::new(self.expr(&e.value, 0)), range: e.range }))
+                    out.push(MemberHir::Emit(EmitHir {
+                        value: Arc::new(self.expr_in(&e.value, 0, true)),
+                        range: e.range,
+                    }))
                 }
                 ast::Member::Error(_) => {}
             }
@@ -428,7 +463,9 @@ impl Lower {
         out
     }
 
-    fn set(&mut self, entry: &ast::Entry, out: &mut Vec<SetHir>) {
+    /// Lowers one entry of an app body or `in` block (`absent_ok`: an absent value leaves the
+    /// field unset or skips the patch) or of an environment (a value is required).
+    fn set(&mut self, entry: &ast::Entry, out: &mut Vec<SetHir>, absent_ok: bool) {
         match entry {
             ast::Entry::Field(f) => {
                 let mut key = Vec::new();
@@ -451,7 +488,7 @@ impl Lower {
                 if key.is_empty() || key.iter().any(|(n, _)| n.is_empty()) {
                     return;
                 }
-                out.push(SetHir { key, value: Arc::new(self.expr(&f.value, 0)), range: f.range });
+                out.push(SetHir { key, value: Arc::new(self.expr_in(&f.value, 0, absent_ok)), range: f.range });
             }
             ast::Entry::Comprehension(c) => self.diagnostics.push(
                 Diagnostic::error(Code::TYPE_MISMATCH, "a comprehension cannot set fields here")
@@ -475,7 +512,16 @@ impl Lower {
         Expr { kind: ExprKind::Error, range }
     }
 
+    /// Lowers an expression whose value is required.
     fn expr(&mut self, e: &ast::Expr, depth: u32) -> Expr {
+        self.expr_in(e, depth, false)
+    }
+
+    /// Lowers an expression; `absent_ok` says whether it stands where an absent value is left
+    /// out (an object entry, a list item, an `emit`, a field value). An `if` without `else`
+    /// anywhere else is K0201: reporting it by position, not only when its condition happens
+    /// to be false, makes the mistake visible in every environment.
+    fn expr_in(&mut self, e: &ast::Expr, depth: u32, absent_ok: bool) -> Expr {
         let range = e.range();
         if depth == 0 {
             self.deep_reported = false;
@@ -525,14 +571,19 @@ impl Lower {
             ast::Expr::Binary { op, lhs, rhs, .. } => {
                 ExprKind::Binary(*op, Box::new(self.expr(lhs, d)), Box::new(self.expr(rhs, d)))
             }
-            ast::Expr::If { cond, then, otherwise, .. } => ExprKind::If(
-                Box::new(self.expr(cond, d)),
-                Box::new(self.expr(then, d)),
-                Box::new(self.expr(otherwise, d)),
-            ),
-            ast::Expr::List { items, .. } => ExprKind::List(items.iter().map(|i| self.expr(i, d)).collect()),
+            ast::Expr::If { cond, then, otherwise, .. } => {
+                if otherwise.is_none() && !absent_ok {
+                    self.no_value(range);
+                }
+                ExprKind::If(
+                    Box::new(self.expr(cond, d)),
+                    Box::new(self.expr_in(then, d, absent_ok)),
+                    otherwise.as_ref().map(|o| Box::new(self.expr_in(o, d, absent_ok))),
+                )
+            }
+            ast::Expr::List { items, .. } => ExprKind::List(items.iter().map(|i| self.expr_in(i, d, true)).collect()),
             ast::Expr::ListComprehension { item, clause, .. } => {
-                let item = self.expr(item, d);
+                let item = self.expr_in(item, d, true);
                 match self.clause(clause, d) {
                     Some(c) => ExprKind::ListComp(Box::new(item), Box::new(c)),
                     None => ExprKind::Error,
@@ -542,7 +593,7 @@ impl Lower {
             ast::Expr::Instantiate { path, entries, .. } => {
                 ExprKind::Instantiate(self.path(path), self.entries(entries, d))
             }
-            ast::Expr::Paren { inner, .. } => return self.expr(inner, depth),
+            ast::Expr::Paren { inner, .. } => return self.expr_in(inner, depth, absent_ok),
             ast::Expr::Error(_) => ExprKind::Error,
         };
         Expr { kind, range }
@@ -594,11 +645,11 @@ impl Lower {
                     if key.is_empty() {
                         continue;
                     }
-                    out.push(ObjEntry::Field { key, value: self.expr(&f.value, d), range: f.range });
+                    out.push(ObjEntry::Field { key, value: self.expr_in(&f.value, d, true), range: f.range });
                 }
                 ast::Entry::Comprehension(c) => {
                     let key = self.expr(&c.key, d);
-                    let value = self.expr(&c.value, d);
+                    let value = self.expr_in(&c.value, d, true);
                     if let Some(clause) = self.clause(&c.clause, d) {
                         out.push(ObjEntry::Comp { key, value, clause: Box::new(clause), range: c.range });
                     }
@@ -608,6 +659,17 @@ impl Lower {
         }
         out
     }
+}
+
+/// K0201 for an `if` without `else` whose value is required at `at`; lowering, the static body
+/// check and the evaluator use this one text, so a mistake found twice is reported once.
+pub fn no_value_diagnostic(at: Span) -> Diagnostic {
+    Diagnostic::error(Code::TYPE_MISMATCH, "`if` without `else` has no value here")
+        .with_primary(at, "no value when the condition is false")
+        .with_help(
+            "add an `else` branch, or use it where an absent value is left out \
+             (an object entry, a list item, an `emit`, an optional field)",
+        )
 }
 
 /// The dotted name of a call's callee (`f`, `strings.upper`), if it is one.

@@ -222,7 +222,9 @@ impl<'e> Walker<'_, 'e, '_> {
             ExprKind::If(a, b, c) => {
                 self.expr(a);
                 self.expr(b);
-                self.expr(c);
+                if let Some(c) = c {
+                    self.expr(c);
+                }
             }
             ExprKind::List(items) => items.iter().for_each(|i| self.expr(i)),
             ExprKind::ListComp(item, clause) => self.clause(clause, &[item]),

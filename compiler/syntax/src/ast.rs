@@ -415,11 +415,12 @@ pub enum Expr {
         rhs: Box<Expr>,
         range: TextRange,
     },
-    /// `if cond { then } else { otherwise }`; `else if` chains nest in `otherwise`.
+    /// `if cond { then } else { otherwise }`; `else if` chains nest in `otherwise`. Without
+    /// `else` (`otherwise` is `None`) the value is absent when the condition is false.
     If {
         cond: Box<Expr>,
         then: Box<Expr>,
-        otherwise: Box<Expr>,
+        otherwise: Option<Box<Expr>>,
         range: TextRange,
     },
     /// `[a, b, c]`

@@ -266,7 +266,9 @@ impl Dumper {
                 self.nested(|d| {
                     d.expr("cond: ", cond);
                     d.expr("then: ", then);
-                    d.expr("else: ", otherwise);
+                    if let Some(otherwise) = otherwise {
+                        d.expr("else: ", otherwise);
+                    }
                 });
             }
             Expr::List { items, range } => {

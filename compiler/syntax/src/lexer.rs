@@ -84,6 +84,10 @@ pub(crate) enum Tok<'a> {
 
     /// Stands for the contents of a bracket nested deeper than [`crate::MAX_NESTING`].
     Deep,
+    /// `else` used as a key or field name: an `else` directly followed by `=`, `.` or `:`,
+    /// which can never continue an `if`. Giving it its own token keeps `if` without `else`
+    /// unambiguous: `a = if c { 1 }` followed by an entry `else = 2` on the next line.
+    ElseKey,
 }
 
 impl Tok<'_> {
@@ -99,6 +103,7 @@ impl Tok<'_> {
             Tok::StrEnd => "`\"`".to_owned(),
             Tok::Regex(_) => "a regex literal".to_owned(),
             Tok::Deep => "deeply nested code".to_owned(),
+            Tok::ElseKey => "`else`".to_owned(),
             other => match other.punct_or_keyword() {
                 Some(text) => format!("`{text}`"),
                 None => "a token".to_owned(),
@@ -175,6 +180,7 @@ impl Tok<'_> {
                 | Tok::Environment
                 | Tok::If
                 | Tok::Else
+                | Tok::ElseKey
                 | Tok::For
                 | Tok::True
                 | Tok::False
@@ -446,6 +452,11 @@ impl<'a> Driver<'a> {
             self.flush_doc(Some(start));
         }
         self.regex_allowed = matches!(tok, Tok::LParen | Tok::Comma);
+        if matches!(tok, Tok::Eq | Tok::Dot | Tok::Colon) {
+            if let Some((_, prev @ Tok::Else, _)) = self.out.tokens.last_mut() {
+                *prev = Tok::ElseKey;
+            }
+        }
         self.out.tokens.push((loc(start), tok, loc(end)));
     }
 

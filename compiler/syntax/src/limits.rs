@@ -187,7 +187,9 @@ fn push_expr_children<'a>(expr: &'a mut Expr, d: usize, stack: &mut Vec<(Node<'a
         Expr::If { cond, then, otherwise, .. } => {
             stack.push((Node::Expr(cond), d));
             stack.push((Node::Expr(then), d));
-            stack.push((Node::Expr(otherwise), d));
+            if let Some(otherwise) = otherwise {
+                stack.push((Node::Expr(otherwise), d));
+            }
         }
         Expr::List { items, .. } => stack.extend(items.iter_mut().map(|a| (Node::Expr(a), d))),
         Expr::ListComprehension { item, clause, .. } => {
@@ -274,7 +276,9 @@ fn dispose(mut work: Vec<Owned>) {
                 Expr::If { cond, then, otherwise, .. } => {
                     work.push(take_expr(cond));
                     work.push(take_expr(then));
-                    work.push(take_expr(otherwise));
+                    if let Some(otherwise) = otherwise {
+                        work.push(take_expr(otherwise));
+                    }
                 }
                 Expr::List { items, .. } => work.extend(items.drain(..).map(Owned::Expr)),
                 Expr::ListComprehension { item, clause, .. } => {

@@ -452,9 +452,6 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
             "the braces of an `if` branch hold one expression: write an object as `{ { a = 1 } }`, \
              and wrap `Path { ... }` in parentheses inside a condition",
         ),
-        _ if has("\"else\"") && expected.len() == 1 => {
-            Some("an `if` expression needs an `else` branch: `if c { a } else { b }`")
-        }
         Tok::RBrace | Tok::RBracket | Tok::RParen | Tok::Comma | Tok::Eq | Tok::Colon => None,
         _ if has("\",\"") && has("\"]\"") => Some("list items are separated by commas"),
         _ if has("\",\"") && has("\")\"") => Some("arguments are separated by commas"),
@@ -475,6 +472,15 @@ const DECLARATION_KEYWORDS: &[&str] =
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
 fn describe_expected(expected: &[String]) -> Option<String> {
+    // `else` as a key is its own terminal (`ELSE_KEY`); to the reader it is the word `else`.
+    let mut terminals: Vec<String> = Vec::with_capacity(expected.len());
+    for e in expected {
+        let e = if e == "ELSE_KEY" { "\"else\"".to_owned() } else { e.clone() };
+        if !terminals.contains(&e) {
+            terminals.push(e);
+        }
+    }
+    let expected = terminals.as_slice();
     let has = |t: &str| expected.iter().any(|e| e == t);
     let expr_start = has("IDENT") && has("INT") && has("STR_START");
     let name = has("IDENT");

@@ -301,6 +301,23 @@ fn comments_inside_expressions_stay_in_place() {
 }
 
 #[test]
+fn if_without_else_prints_canonically_and_keeps_comments() {
+    check("let a = [main,if  on{side} ,last]", "let a = [main, if on { side }, last]\n");
+    check("let b = if a {1} else if b {2}", "let b = if a { 1 } else if b { 2 }\n");
+    // An entry keyed `else` after an `if` without `else` stays an entry (the `=` says so).
+    check("let c = { t = if p { 1 }\n else = 2 }", "let c = { t = if p { 1 }, else = 2 }\n");
+    check(
+        "template T {\n  emit if pdb { // only in production\n { kind = \"PodDisruptionBudget\" } }\n}",
+        "template T {\n    emit if pdb {\n        // only in production\n        { kind = \"PodDisruptionBudget\" }\n    }\n}\n",
+    );
+    check(
+        "template T {\n  emit [ { kind = \"ConfigMap\", data = d } for n, d in configs ]\n  emit if a {x}\n  else { y }\n}",
+        "template T {\n    emit [{ kind = \"ConfigMap\", data = d } for n, d in configs]\n    emit if a { x } else { y }\n}\n",
+    );
+    check("let d = if c { x // why\n}", "let d = if c {\n    x // why\n}\n");
+}
+
+#[test]
 fn a_comment_forces_an_object_to_break() {
     check("let a = { x = 1, // one\n y = 2 }", "let a = {\n    x = 1 // one\n    y = 2\n}\n");
 }
@@ -409,6 +426,7 @@ fn valid_program() -> impl proptest::strategy::Strategy<Value = String> {
             prop::collection::vec(entry, 0..5).prop_map(|entries| format!("{{{}}}", entries.join("\n"))),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("{a} + {b}")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("if c {{ {a} }} else {{ {b} }}")),
+            inner.clone().prop_map(|a| format!("[if c {{ {a} }}, {{ k = if d {{ {a} }}\nelse = 1 }}]")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("[{a} for x in {b}]")),
             inner.clone().prop_map(|a| format!("({a})")),
             (inner.clone(), inner).prop_map(|(a, b)| format!("// lead\nk.T {{ v = {a}, w = {b} }}")),

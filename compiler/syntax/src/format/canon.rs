@@ -239,7 +239,9 @@ fn expr(e: &mut Expr) {
             clear(range);
             expr(cond);
             expr(then);
-            expr(otherwise);
+            if let Some(otherwise) = otherwise {
+                expr(otherwise);
+            }
         }
         Expr::List { items, range } => {
             clear(range);

@@ -236,7 +236,9 @@ fn collect_expr(expr: &Expr, out: &mut Vec<Block>) {
         Expr::If { cond, then, otherwise, .. } => {
             collect_expr(cond, out);
             collect_expr(then, out);
-            collect_expr(otherwise, out);
+            if let Some(otherwise) = otherwise {
+                collect_expr(otherwise, out);
+            }
         }
         Expr::List { items, range } => {
             out.push(Block { key: range.start, range: *range, children: items.iter().map(Expr::range).collect() });

@@ -683,6 +683,12 @@ impl<'a> Printer<'a> {
         };
         self.push("if ");
         self.expr(cond);
+        let close = range.end.saturating_sub(1);
+        let Some(otherwise) = otherwise else {
+            // Without `else` the branch's closing brace ends the `if`.
+            self.branch(then, close);
+            return;
+        };
         // Comments between a branch's value and `else` are printed before its `}`.
         self.branch(then, otherwise.range().start);
         self.push(" else");
@@ -690,7 +696,7 @@ impl<'a> Printer<'a> {
             self.push(" ");
             self.if_expr(otherwise);
         } else {
-            self.branch(otherwise, range.end.saturating_sub(1));
+            self.branch(otherwise, close);
         }
     }
 
