@@ -44,6 +44,7 @@ pub(crate) enum Tok<'a> {
     App,
     In,
     Environment,
+    Fn,
     If,
     Else,
     For,
@@ -81,6 +82,8 @@ pub(crate) enum Tok<'a> {
     OrOr,
     Pipe,
     Question,
+    /// `->`, between a function's parameters and its return type.
+    Arrow,
 
     /// Stands for the contents of a bracket nested deeper than [`crate::MAX_NESTING`].
     Deep,
@@ -119,6 +122,7 @@ impl Tok<'_> {
             Tok::App => "app",
             Tok::In => "in",
             Tok::Environment => "environment",
+            Tok::Fn => "fn",
             Tok::If => "if",
             Tok::Else => "else",
             Tok::For => "for",
@@ -155,6 +159,7 @@ impl Tok<'_> {
             Tok::OrOr => "||",
             Tok::Pipe => "|",
             Tok::Question => "?",
+            Tok::Arrow => "->",
             _ => return None,
         })
     }
@@ -173,6 +178,7 @@ impl Tok<'_> {
                 | Tok::App
                 | Tok::In
                 | Tok::Environment
+                | Tok::Fn
                 | Tok::If
                 | Tok::Else
                 | Tok::For
@@ -214,6 +220,8 @@ enum Raw {
     In,
     #[token("environment")]
     Environment,
+    #[token("fn")]
+    Fn,
     #[token("if")]
     If,
     #[token("else")]
@@ -300,6 +308,8 @@ enum Raw {
     Pipe,
     #[token("?")]
     Question,
+    #[token("->")]
+    Arrow,
 }
 
 fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
@@ -315,6 +325,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::App => Tok::App,
         Raw::In => Tok::In,
         Raw::Environment => Tok::Environment,
+        Raw::Fn => Tok::Fn,
         Raw::If => Tok::If,
         Raw::Else => Tok::Else,
         Raw::For => Tok::For,
@@ -352,6 +363,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::OrOr => Tok::OrOr,
         Raw::Pipe => Tok::Pipe,
         Raw::Question => Tok::Question,
+        Raw::Arrow => Tok::Arrow,
         // Handled by the driver before this function is reached.
         Raw::Int | Raw::Float | Raw::Quote | Raw::Comment => Tok::Deep,
     }

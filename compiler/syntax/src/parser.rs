@@ -341,7 +341,19 @@ impl ErrorReporter<'_> {
         let Some((l, r)) = self.tokens.get(i) else { return true };
         matches!(
             self.text.get(*l as usize..*r as usize),
-            Some("import" | "let" | "schema" | "template" | "app" | "environment" | "check" | "emit" | "locked" | "}")
+            Some(
+                "import"
+                    | "let"
+                    | "fn"
+                    | "schema"
+                    | "template"
+                    | "app"
+                    | "environment"
+                    | "check"
+                    | "emit"
+                    | "locked"
+                    | "}"
+            )
         )
     }
 
@@ -470,7 +482,7 @@ const CONTINUATIONS: &[&str] = &[
 ];
 
 const DECLARATION_KEYWORDS: &[&str] =
-    &["\"import\"", "\"let\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
+    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
 
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
@@ -518,7 +530,7 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         }
     }
     if declaration {
-        parts.push("a declaration (`import`, `let`, `schema`, `template`, `app` or `environment`)".to_owned());
+        parts.push("a declaration (`import`, `let`, `fn`, `schema`, `template`, `app` or `environment`)".to_owned());
     }
     if parts.is_empty() && continuing {
         parts.push("an operator".to_owned());
