@@ -454,6 +454,9 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
             Some("entries assign with `=`; `:` introduces a type and is only used in schema and template fields")
         }
         Tok::Regex(_) => Some("regex literals are only allowed in type refinements such as `string(/^[a-z]+$/)`"),
+        _ if tok.is_keyword() && has("IDENT") && has("\")\"") && !has("INT") => {
+            Some("a keyword cannot name a function parameter, since the body could not read it; choose another name")
+        }
         Tok::Policy | Tok::Test | Tok::Open => {
             Some("`policy`, `test` and `open` are reserved for future versions of kdep")
         }
