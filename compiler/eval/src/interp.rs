@@ -1089,11 +1089,18 @@ impl<'db> Eval<'db> {
         if let Callee::Function { file, name: fname } = &callee {
             return self.call_function(*file, fname, values, args, ctx.fid, span);
         }
-        let builtin_names: Vec<&str> = crate::builtins::all().iter().map(|b| b.name).collect();
-        // Same text as the static name check, so normalisation keeps one of the two.
-        let unknown =
-            kdep_sema::check::unknown_function(self.db, self.project, &ctx.scope, name, &callee, cspan, &builtin_names);
-        if callee != Callee::Builtin || unknown.is_some() {
+        if callee != Callee::Builtin || crate::builtins::lookup(name).is_none() {
+            let builtin_names: Vec<&str> = crate::builtins::all().iter().map(|b| b.name).collect();
+            // Same text as the static name check, so normalisation keeps one of the two.
+            let unknown = kdep_sema::check::unknown_function(
+                self.db,
+                self.project,
+                &ctx.scope,
+                name,
+                &callee,
+                cspan,
+                &builtin_names,
+            );
             self.diags.extend(unknown);
             return Err(Poison);
         }
