@@ -20,7 +20,7 @@ use kdep_sema::index::item_index;
 use kdep_sema::lets::let_cycles;
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::quantity::Quantity;
-use kdep_sema::scope::{Resolution, Resolver};
+use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::suggest;
 use kdep_sema::ty::Ty;
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
@@ -53,6 +53,8 @@ pub const MAX_DEPTH: u32 = 1024;
 pub const EXPR_COST: u32 = 1;
 pub const REF_COST: u32 = 16;
 pub const LET_COST: u32 = 96;
+/// A call of a user function: like a field reference, a few evaluator frames per level.
+pub const CALL_COST: u32 = REF_COST;
 /// Most evaluation steps one query may take.
 pub const MAX_STEPS: u64 = 20_000_000;
 /// Largest string (bytes) a program may build.
@@ -1172,6 +1174,12 @@ impl<'db> Eval<'db> {
                 span,
                 "use `module.name`",
             )),
+            Resolution::Function(_) => Err(self.error(
+                Code::TYPE_MISMATCH,
+                format!("`{n}` is a function, not a value"),
+                span,
+                "call it: `name(arguments)`",
+            )),
             Resolution::Item(kind) => Err(self.error(
                 Code::TYPE_MISMATCH,
                 format!("`{n}` is {}, not a value", kind.describe()),
@@ -1225,21 +1233,23 @@ impl<'db> Eval<'db> {
         if failed {
             return Err(Poison);
         }
+        let head = name.split('.').next().unwrap_or_default();
+        let callee = ctx.scope.callee(name, ctx.locals.iter().any(|(l, _)| &**l == head));
+        if let Callee::Function { file, name: fname } = &callee {
+            return self.call_function(*file, fname, values, args, ctx.fid, span);
+        }
+        if callee != Callee::Builtin || kdep_sema::builtins::lookup(name).is_none() {
+            // The static name check's own diagnostic, so normalisation keeps one of the two.
+            let unknown = kdep_sema::check::unknown_function(self.db, self.project, &ctx.scope, name, &callee, cspan);
+            self.diags.extend(unknown);
+            return Err(Poison);
+        }
         let (out, used) = crate::builtins_glue::call(name, &values, MAX_STEPS.saturating_sub(self.steps));
         self.steps = self.steps.saturating_add(used);
         match out {
             crate::builtins_glue::CallResult::Ok(v) => Ok(v),
             crate::builtins_glue::CallResult::OutOfSteps => Err(self.limit(span, "step")),
-            crate::builtins_glue::CallResult::Unknown => {
-                // Same text as the static name check, so normalisation keeps one of the two.
-                let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
-                    .with_primary(cspan, "no such builtin");
-                if let Some(best) = suggest::best(name, kdep_sema::builtins::all().iter().map(|b| b.name)) {
-                    d = d.with_help(format!("did you mean `{best}`?"));
-                }
-                self.diags.push(d);
-                Err(Poison)
-            }
+            crate::builtins_glue::CallResult::Unknown => Err(Poison),
             crate::builtins_glue::CallResult::WrongArgs(msg) => {
                 Err(self.error(Code::WRONG_ARGUMENTS, msg, span, "called here"))
             }
@@ -1247,6 +1257,60 @@ impl<'db> Eval<'db> {
                 Err(self.error(Code::BUILTIN_FAILED, format!("`{name}` failed: {msg}"), span, "called here"))
             }
         }
+    }
+
+    /// Calls user function `name` of `file`: arguments are checked against the parameter types
+    /// (at the argument, the parameter's type as secondary label), the body is evaluated in the
+    /// function's module with the parameters as its only locals, and the result is checked
+    /// against the return type (at the body). Recursion is impossible (call cycles are K0408,
+    /// found statically); a long chain of calls ends at the depth budget.
+    fn call_function(
+        &mut self,
+        file: SourceFile,
+        name: &Name,
+        values: Vec<Value>,
+        args: &[Expr],
+        caller: FileId,
+        span: Span,
+    ) -> R {
+        if let_cycles(self.db, self.project).poisoned.contains(&(file, name.clone())) {
+            return Err(Poison);
+        }
+        let Some(f) = self.file_ctx(file).hir.functions.get(name).cloned() else { return Err(Poison) };
+        let sigs = kdep_sema::func::fn_signatures(self.db, self.project, file);
+        let Some(sig) = sigs.0.get(name).cloned() else { return Err(Poison) };
+        let fid = file.id(self.db);
+        if let Some(msg) = sig.arity_error(name, values.len()) {
+            self.diags.push(
+                Diagnostic::error(Code::WRONG_ARGUMENTS, msg)
+                    .with_primary(span, "called here")
+                    .with_secondary(Span::new(fid, sig.name_range), "function declared here"),
+            );
+            return Err(Poison);
+        }
+        let mut locals = Vec::with_capacity(values.len());
+        let mut failed = false;
+        for ((value, param), arg) in values.into_iter().zip(&sig.params).zip(args) {
+            let site = Span::new(caller, arg.range);
+            let decl = Some(Span::new(fid, param.ty_range));
+            match self.conform_reported(value, &param.ty, &param.name, site, decl, Code::TYPE_MISMATCH, None) {
+                Ok(v) => locals.push((param.name.clone(), v)),
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            return Err(Poison);
+        }
+        let Some(depth) = enter(CALL_COST) else {
+            return Err(self.limit(span, "nesting depth"));
+        };
+        let mut ctx = self.ctx(file, None, None);
+        ctx.locals = locals;
+        let out = self.root_expr(&f.body, &mut ctx);
+        drop(depth);
+        let site = Span::new(fid, f.body.range);
+        let decl = Some(Span::new(fid, sig.ret_range));
+        self.conform_reported(out?, &sig.ret, &format!("{name}()"), site, decl, Code::TYPE_MISMATCH, None)
     }
 
     fn comprehension(

@@ -13,7 +13,7 @@ use kdep_diag::{Code, Diagnostic, FileId, Span};
 use kdep_sema::db::{Db, Project, SourceFile};
 use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
-use kdep_sema::scope::{Resolution, Resolver};
+use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::ty::{Lit, Ty};
 use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
@@ -285,6 +285,12 @@ impl Checker<'_> {
                 for a in args {
                     self.expr(a, d);
                 }
+                let head = name.split('.').next().unwrap_or_default();
+                match self.scope.callee(name, self.locals.iter().any(|(l, _)| &**l == head)) {
+                    Callee::Function { file, name: fname } => return self.call_function(file, &fname, args.len(), e),
+                    Callee::Builtin => {}
+                    Callee::BrokenImport | Callee::NotInModule { .. } => return K::Unknown,
+                }
                 let Some(b) = kdep_sema::builtins::lookup(name) else { return K::Unknown };
                 // The evaluator's own message (the same function makes it).
                 if let Some(msg) = b.arity_error(args.len()) {
@@ -364,6 +370,24 @@ impl Checker<'_> {
                 }
             }
         }
+    }
+
+    /// A call of user function `name` of `file`: the arity is checked (with the evaluator's
+    /// diagnostic) and the result has the declared return type.
+    fn call_function(&mut self, file: SourceFile, name: &Name, n_args: usize, e: &Expr) -> K {
+        let sigs = kdep_sema::func::fn_signatures(self.db, self.project, file);
+        let Some(sig) = sigs.0.get(name) else { return K::Unknown };
+        if let Some(msg) = sig.arity_error(name, n_args) {
+            if self.report {
+                let decl = Span::new(file.id(self.db), sig.name_range);
+                self.out.push(
+                    Diagnostic::error(Code::WRONG_ARGUMENTS, msg)
+                        .with_primary(self.span(e), "called here")
+                        .with_secondary(decl, "function declared here"),
+                );
+            }
+        }
+        of_ty(self.db, self.project, &sig.ret, 0)
     }
 
     /// A record literal `Schema { ... }`: literal keys must be fields (K0202, with did-you-mean)
@@ -648,5 +672,29 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
         }
     }
     out.extend(ck.out);
+
+    // Function bodies: the parameters are the only locals, with their declared kinds.
+    let sigs = kdep_sema::func::fn_signatures(db, project, file);
+    for (name, f) in &hir.functions {
+        let locals = match sigs.0.get(name) {
+            Some(sig) => sig.params.iter().map(|p| (p.name.clone(), of_ty(db, project, &p.ty, 0))).collect(),
+            None => Vec::new(),
+        };
+        let mut ck = Checker {
+            db,
+            project,
+            file,
+            fid: file.id(db),
+            model: None,
+            scope: Resolver::module(db, project, file),
+            locals,
+            lets: FxHashMap::default(),
+            in_progress: Vec::new(),
+            report: true,
+            out: Vec::new(),
+        };
+        ck.expr(&f.body, 0);
+        out.extend(ck.out);
+    }
     Arc::new(out)
 }

@@ -17,6 +17,9 @@ const TOKENS: &[&str] = &[
     "emit",
     "check",
     "locked",
+    "fn",
+    "->",
+    "f(x)",
     "if",
     "else",
     "for",
@@ -153,9 +156,30 @@ fn limits_leave_stack_headroom() {
             long_field_reference_chains_are_bounded();
             long_let_chains_are_bounded();
             long_extension_chains_work_up_to_the_bound();
+            function_call_chain();
         })
         .unwrap();
     handle.join().unwrap();
+}
+
+/// A chain of 10,000 functions, each calling the next (no recursion, so no K0408): evaluation
+/// must end in K0404 at the depth budget, never overflow the 2 MiB stack of a test thread, and
+/// the static passes over the call graph must not recurse either.
+#[test]
+fn long_function_call_chains_are_bounded() {
+    let handle = std::thread::Builder::new().stack_size(2 << 20).spawn(function_call_chain).unwrap();
+    handle.join().unwrap();
+}
+
+fn function_call_chain() {
+    let mut fns = String::new();
+    for i in 0..10_000 {
+        fns.push_str(&format!("fn f{i}(x: int) -> int = f{}(x + 1)\n", i + 1));
+    }
+    fns.push_str("fn f10000(x: int) -> int = x\nlet result = f0(0)\n");
+    let diags = check_text(&format!("//- a.kdep\n{fns}"));
+    assert!(diags.iter().any(|d| d.code == kdep_diag::Code::EVALUATION_LIMIT), "{diags:?}");
+    assert!(!diags.iter().any(|d| d.code == kdep_diag::Code::CYCLIC_DEFINITION), "{diags:?}");
 }
 
 #[test]

@@ -23,7 +23,7 @@ fn at(text: &str) -> (String, String) {
     match resolve_at(&fx.db, fx.project, file, offset) {
         Some((name, _, res)) => {
             let detail = match res {
-                Resolution::ModuleLet(f) | Resolution::Module(Some(f)) => {
+                Resolution::ModuleLet(f) | Resolution::Module(Some(f)) | Resolution::Function(f) => {
                     format!("{res:?}").split('(').next().unwrap_or_default().to_string() + " in " + f.path(&fx.db)
                 }
                 other => format!("{other:?}"),
@@ -82,4 +82,19 @@ app a = web.Web {{ size = si$0ze }}
     assert_eq!(at(&src), ("size".into(), "ModuleLet in app.kdep".into()));
     let src = format!("{BASE}//- app.kdep\nimport platform.web\napp a = web.Web {{ size = nope$0 }}\n");
     assert_eq!(at(&src), ("nope".into(), "Unresolved".into()));
+}
+
+#[test]
+fn function_bodies_see_their_parameters_and_module_not_template_fields() {
+    // The parameter shadows the module `let` of the same name.
+    let src = "//- lib.kdep\nlet size = 1\nfn f(size: int) -> int = si$0ze + 1\n";
+    assert_eq!(at(src), ("size".into(), "Local".into()));
+    let src = "//- lib.kdep\nlet base = 1\nfn f(n: int) -> int = ba$0se + n\n";
+    assert_eq!(at(src), ("base".into(), "ModuleLet in lib.kdep".into()));
+    // Called from a template with a field `size`, the body still cannot see it.
+    let src = "//- lib.kdep\ntemplate T {\n    size: int = f(1)\n}\nfn f(n: int) -> int = si$0ze\n";
+    assert_eq!(at(src), ("size".into(), "Unresolved".into()));
+    // A function named as a value.
+    let src = "//- lib.kdep\nfn f(n: int) -> int = n\nlet g = f$0\n";
+    assert_eq!(at(src), ("f".into(), "Function in lib.kdep".into()));
 }

@@ -11,7 +11,7 @@ use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Name, SetHir};
 use crate::index::{file_imports, item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
-use crate::scope::{walk_names, NameUse, Resolution, Resolver};
+use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
 use crate::suggest;
 
 /// One declared environment (names only; values are evaluated by `kdep-eval`).
@@ -211,6 +211,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     let mut out = Vec::new();
     // First segments of names and paths that resolve to imports (for unused imports).
     let mut used: FxHashSet<Name> = FxHashSet::default();
+    let module = Resolver::module(db, project, file);
     let mut visit = |u: NameUse<'_>| match u {
         NameUse::Name { name, range, res } => match res {
             Resolution::Unresolved => out.push(
@@ -222,13 +223,11 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
             }
             _ => {}
         },
-        NameUse::Call { name, range } => {
-            if crate::builtins::lookup(name).is_none() {
-                let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
-                    .with_primary(Span::new(fid, range), "no such builtin");
-                if let Some(best) = suggest::best(name, crate::builtins::all().iter().map(|b| b.name)) {
-                    d = d.with_help(format!("did you mean `{best}`?"));
-                }
+        NameUse::Call { name, range, callee } => {
+            if let (Some((alias, _)), false) = (name.split_once('.'), callee == Callee::Builtin) {
+                used.insert(Name::from(alias));
+            }
+            if let Some(d) = unknown_function(db, project, &module, name, &callee, Span::new(fid, range)) {
                 out.push(d);
             }
         }
@@ -237,9 +236,11 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
         NameUse::Member { .. } => {}
     };
-    let module = Resolver::module(db, project, file);
     for l in hir.lets.values() {
         walk_names(&l.value, &module, &mut visit);
+    }
+    for f in hir.functions.values() {
+        walk_fn(f, &module, &mut visit);
     }
     for a in hir.apps.values() {
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
@@ -285,6 +286,10 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     for l in hir.lets.values() {
         l.ty.iter().for_each(|ty| type_names(ty, 0, &mut used));
     }
+    for f in hir.functions.values() {
+        f.params.iter().for_each(|p| type_names(&p.ty, 0, &mut used));
+        type_names(&f.ret, 0, &mut used);
+    }
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).
         let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
@@ -299,6 +304,47 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
     }
     out
+}
+
+/// K0215 for a call whose callee names no function, `None` when it names one (or names a broken
+/// import, already reported). The evaluator reports the same text, so one of the two is kept.
+/// `scope` is the module scope of the call's file (candidates for "did you mean").
+pub fn unknown_function(
+    db: &dyn Db,
+    project: Project,
+    scope: &Resolver,
+    name: &str,
+    callee: &Callee,
+    span: Span,
+) -> Option<Diagnostic> {
+    let builtins: Vec<&str> = crate::builtins::all().iter().map(|b| b.name).collect();
+    match callee {
+        Callee::Function { .. } | Callee::BrokenImport => None,
+        Callee::Builtin if builtins.contains(&name) => None,
+        Callee::Builtin => {
+            let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))
+                .with_primary(span, "no such function");
+            let candidates = builtins.iter().copied().chain(scope.functions().map(|n| &**n));
+            if let Some(best) = suggest::best(name, candidates) {
+                d = d.with_help(format!("did you mean `{best}`?"));
+            }
+            Some(d)
+        }
+        Callee::NotInModule { module, name: member } => {
+            let index = project_index(db, project);
+            let mut d = Diagnostic::error(
+                Code::UNKNOWN_FUNCTION,
+                format!("module `{}` has no function `{member}`", index.module_display(*module)),
+            )
+            .with_primary(span, "no such function");
+            let items = item_index(db, *module);
+            let fns = items.items.iter().filter(|(_, h)| h.kind == crate::index::ItemKind::Fn).map(|(n, _)| &**n);
+            if let Some(best) = suggest::best(member, fns) {
+                d = d.with_help(format!("did you mean `{best}`?"));
+            }
+            Some(d)
+        }
+    }
 }
 
 /// First segments of the named types in a type expression.
@@ -336,6 +382,7 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
         out.extend(template_result(db, project, file, name.clone()).diagnostics.iter().cloned());
     }
     out.extend(crate::model::top_let_types(db, project, file).1.iter().cloned());
+    out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());
     for name in hir.apps.keys() {
         out.extend(app_diagnostics(db, project, file, name.clone()).iter().cloned());
     }

@@ -137,6 +137,25 @@ pub struct LetHir {
     pub range: TextRange,
 }
 
+/// One parameter of a function: a local of its body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub ty: ast::TypeExpr,
+}
+
+/// `fn name(params) -> ret = body`, a top-level function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FnHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub params: Vec<ParamHir>,
+    pub ret: ast::TypeExpr,
+    pub body: Arc<Expr>,
+    pub range: TextRange,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct FieldHir {
     pub name: Name,
@@ -243,6 +262,7 @@ pub struct ImportHir {
 pub struct FileHir {
     pub imports: Vec<ImportHir>,
     pub lets: IndexMap<Name, Arc<LetHir>>,
+    pub functions: IndexMap<Name, Arc<FnHir>>,
     pub templates: IndexMap<Name, Arc<TemplateHir>>,
     pub apps: IndexMap<Name, Arc<AppHir>>,
     pub environments: IndexMap<Name, Arc<EnvHir>>,
@@ -271,6 +291,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 (Name::from(alias.text.as_str()), alias.range)
             }
             ast::Item::Let(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::Fn(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Schema(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Template(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::App(it) => (Name::from(it.name.text.as_str()), it.name.range),
@@ -302,6 +323,9 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             }),
             ast::Item::Let(it) => {
                 out.lets.insert(name, Arc::new(lower.let_decl(it)));
+            }
+            ast::Item::Fn(it) => {
+                out.functions.insert(name, Arc::new(lower.fn_decl(it)));
             }
             ast::Item::Schema(it) => {
                 let members = lower.members(&it.members, true);
@@ -407,6 +431,30 @@ impl Lower {
     /// K0201 for an `if` without `else` where a value is required.
     fn no_value(&mut self, range: TextRange) {
         self.diagnostics.push(no_value_diagnostic(self.span(range)));
+    }
+
+    fn fn_decl(&mut self, it: &ast::FnDecl) -> FnHir {
+        let mut params: Vec<ParamHir> = Vec::with_capacity(it.params.len());
+        for p in &it.params {
+            let name = Name::from(p.name.text.as_str());
+            if let Some(first) = params.iter().find(|q| q.name == name) {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("parameter `{name}` is declared twice"))
+                        .with_primary(self.span(p.name.range), "declared again here")
+                        .with_secondary(self.span(first.name_range), "first declared here"),
+                );
+            }
+            // A duplicate is kept so the arity stays what the signature says.
+            params.push(ParamHir { name, name_range: p.name.range, ty: p.ty.clone() });
+        }
+        FnHir {
+            name: Name::from(it.name.text.as_str()),
+            name_range: it.name.range,
+            params,
+            ret: it.ret.clone(),
+            body: Arc::new(self.expr(&it.body, 0)),
+            range: it.range,
+        }
     }
 
     fn members(&mut self, members: &[ast::Member], is_schema: bool) -> Vec<MemberHir> {

@@ -16,6 +16,7 @@ use crate::suggest;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ItemKind {
     Let,
+    Fn,
     Schema,
     Template,
     App,
@@ -26,6 +27,7 @@ impl ItemKind {
     pub fn describe(self) -> &'static str {
         match self {
             ItemKind::Let => "a `let` binding",
+            ItemKind::Fn => "a function",
             ItemKind::Schema => "a schema",
             ItemKind::Template => "a template",
             ItemKind::App => "an app",
@@ -60,6 +62,9 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     }
     for name in hir.lets.keys() {
         out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Let, target: None });
+    }
+    for name in hir.functions.keys() {
+        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Fn, target: None });
     }
     for (name, t) in &hir.templates {
         let kind = if t.is_schema { ItemKind::Schema } else { ItemKind::Template };

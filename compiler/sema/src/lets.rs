@@ -1,5 +1,8 @@
-//! The dependency graph of top-level `let` bindings across modules, so cyclic definitions are
-//! reported once (K0408) and the evaluator's per-`let` queries never form a salsa cycle.
+//! The dependency graph of top-level `let` bindings and functions across modules, so cyclic
+//! definitions and recursive calls (direct or mutual) are reported once (K0408) and the
+//! evaluator's per-`let` queries never form a salsa cycle. A `let` and a function can be part
+//! of one cycle (`let a = f(1)`, `fn f(x: int) -> int = a + x`); top-level names are unique per
+//! module, so `(file, name)` identifies either.
 
 use std::sync::Arc;
 
@@ -8,22 +11,28 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Expr, Name};
-use crate::scope::{walk_names, NameUse, Resolution, Resolver};
+use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct LetCycles {
-    /// Every top-level `let` that is part of, or depends on, a cycle.
+    /// Every top-level `let` and function that is part of, or depends on, a cycle.
     pub poisoned: FxHashSet<(SourceFile, Name)>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Top-level lets referenced by one expression written at module level in `file`.
-fn references(scope: &Resolver, e: &Expr, out: &mut Vec<(SourceFile, Name)>) {
-    walk_names(e, scope, &mut |u| match u {
+/// The top-level lets and functions one use of a name depends on.
+fn reference(u: NameUse<'_>, out: &mut Vec<(SourceFile, Name)>) {
+    match u {
         NameUse::Name { name, res: Resolution::ModuleLet(f), .. } => out.push((f, name.clone())),
         NameUse::Member { module, member, .. } => out.push((module, member.clone())),
+        NameUse::Call { callee: Callee::Function { file, name }, .. } => out.push((file, name)),
         _ => {}
-    });
+    }
+}
+
+/// Top-level lets and functions referenced by one expression written at module level.
+fn references(scope: &Resolver, e: &Expr, out: &mut Vec<(SourceFile, Name)>) {
+    walk_names(e, scope, &mut |u| reference(u, out));
 }
 
 #[salsa::tracked(returns(clone))]
@@ -32,13 +41,19 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
     let mut edges: FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = FxHashMap::default();
     for file in crate::index::reachable_files(db, project).iter().copied() {
         let hir = file_hir(db, file);
-        if hir.lets.is_empty() {
+        if hir.lets.is_empty() && hir.functions.is_empty() {
             continue;
         }
         let scope = Resolver::module(db, project, file);
         for (name, l) in &hir.lets {
             let mut refs = Vec::new();
             references(&scope, &l.value, &mut refs);
+            nodes.push((file, name.clone()));
+            edges.insert((file, name.clone()), refs);
+        }
+        for (name, f) in &hir.functions {
+            let mut refs = Vec::new();
+            walk_fn(f, &scope, &mut |u| reference(u, &mut refs));
             nodes.push((file, name.clone()));
             edges.insert((file, name.clone()), refs);
         }
@@ -72,18 +87,7 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
                             .map(|(_, n)| n.to_string())
                             .collect::<Vec<_>>()
                             .join(" → ");
-                        let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, format!("`let` cycle: {chain}"));
-                        for (k, (f, n)) in members.iter().enumerate() {
-                            let hir = file_hir(db, *f);
-                            let Some(l) = hir.lets.get(n) else { continue };
-                            let span = Span::new(f.id(db), l.name_range);
-                            d = if k == 0 {
-                                d.with_primary(span, "this value depends on itself")
-                            } else {
-                                d.with_secondary(span, "through this binding")
-                            };
-                        }
-                        out.diagnostics.push(d);
+                        out.diagnostics.push(cycle_diagnostic(db, &members, &chain));
                         out.poisoned.extend(members);
                     }
                     Some(2) if out.poisoned.contains(&target) => {
@@ -105,4 +109,30 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
         }
     }
     Arc::new(out)
+}
+
+/// K0408 for one cycle, labelling every `let` and function on it.
+fn cycle_diagnostic(db: &dyn Db, members: &[(SourceFile, Name)], chain: &str) -> Diagnostic {
+    let is_fn = |(f, n): &(SourceFile, Name)| file_hir(db, *f).functions.contains_key(n);
+    let fns = members.iter().filter(|m| is_fn(m)).count();
+    let message = match fns {
+        0 => format!("`let` cycle: {chain}"),
+        n if n == members.len() => format!("recursive function: {chain}"),
+        _ => format!("cycle through `let` and function: {chain}"),
+    };
+    let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, message);
+    for (k, (f, n)) in members.iter().enumerate() {
+        let hir = file_hir(db, *f);
+        let (range, what) = match (hir.lets.get(n), hir.functions.get(n)) {
+            (Some(l), _) => (l.name_range, ("this value depends on itself", "through this binding")),
+            (None, Some(func)) => (func.name_range, ("this function calls itself", "through this function")),
+            (None, None) => continue,
+        };
+        let span = Span::new(f.id(db), range);
+        d = if k == 0 { d.with_primary(span, what.0) } else { d.with_secondary(span, what.1) };
+    }
+    if fns > 0 {
+        d = d.with_help("functions cannot call themselves, directly or through others: evaluation must end");
+    }
+    d
 }

@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod check;
 pub mod db;
 pub mod duration;
+pub mod func;
 pub mod hir;
 pub mod index;
 pub mod lets;

@@ -6,7 +6,10 @@
 //! aliases and declarations of the module `T` is written in. It never sees a name introduced by
 //! a template that extends `T`: the values of `T`'s fields may be narrowed below it (that is
 //! what defaults are for), but what a name *means* is fixed by the layer that wrote it. Expressions
-//! in app bodies, `in` blocks, environments and top-level `let`s see only their module.
+//! in app bodies, `in` blocks, environments and top-level `let`s see only their module. A
+//! function body sees its parameters and its module, never the fields of a template that calls
+//! it. A call `f(x)` names a function of the module, `alias.f(x)` one of an imported module, and
+//! otherwise a builtin ([`Resolver::callee`]).
 //!
 //! Every consumer reads this module: the evaluator ([`Resolver::resolve`] on each name it
 //! evaluates), the static checks and the `let` graph ([`walk_names`]), the template model (the
@@ -18,7 +21,7 @@ use indexmap::IndexMap;
 use kdep_diag::TextRange;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
+use crate::hir::{file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
 use crate::index::{file_imports, item_index, Imports, ItemIndex, ItemKind};
 use crate::model::{template_model, TemplateModel};
 
@@ -35,10 +38,25 @@ pub enum Resolution {
     ModuleLet(SourceFile),
     /// An import alias; `None` when the import did not resolve (already reported).
     Module(Option<SourceFile>),
+    /// A function of the module the expression is written in (callable, not a value).
+    Function(SourceFile),
     /// A declaration that is not a value (template, schema, app, environment).
     Item(ItemKind),
     /// Not defined anywhere the expression can see.
     Unresolved,
+}
+
+/// What the callee of a call (`f`, `alias.f`, as written) names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Callee {
+    /// The user function `name` declared in `file` (this module or an imported one).
+    Function { file: SourceFile, name: Name },
+    /// No user function: a builtin, or an unknown function when no builtin has the name.
+    Builtin,
+    /// `alias.f` where `alias` is an import that did not resolve (already reported).
+    BrokenImport,
+    /// `alias.f` where the imported module has no function `f`.
+    NotInModule { module: SourceFile, name: Name },
 }
 
 /// The names visible to a body: its module, and for template and schema bodies the merged
@@ -48,6 +66,8 @@ pub struct Resolver {
     pub file: SourceFile,
     items: Arc<ItemIndex>,
     imports: Arc<Imports>,
+    /// Item indexes of the modules the imports name, for `alias.f(x)` calls.
+    imported: Arc<IndexMap<Name, Arc<ItemIndex>>>,
     /// The template or schema whose body holds the expression (the *writing* template, not the
     /// instance's template, which may extend it).
     members: Option<Arc<TemplateModel>>,
@@ -56,7 +76,10 @@ pub struct Resolver {
 impl Resolver {
     /// The scope of top-level `let`s, app bodies, `in` blocks and environments of `file`.
     pub fn module(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        Resolver { file, items: item_index(db, file), imports: file_imports(db, project, file), members: None }
+        let imports = file_imports(db, project, file);
+        let imported =
+            imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
+        Resolver { file, items: item_index(db, file), imports, imported: Arc::new(imported), members: None }
     }
 
     /// The scope of the body of template or schema `owner` declared in `file`.
@@ -84,6 +107,7 @@ impl Resolver {
         }
         match self.items.items.get(name) {
             Some(h) if h.kind == ItemKind::Let => return Resolution::ModuleLet(self.file),
+            Some(h) if h.kind == ItemKind::Fn => return Resolution::Function(self.file),
             Some(_) | None => {}
         }
         if let Some(target) = self.imports.map.get(name) {
@@ -93,6 +117,39 @@ impl Resolver {
             Some(h) => Resolution::Item(h.kind),
             None => Resolution::Unresolved,
         }
+    }
+
+    /// What the callee of a call names. `head_is_local` says whether the first segment is a
+    /// comprehension variable or parameter in scope (which hides an import of that name).
+    pub fn callee(&self, callee: &str, head_is_local: bool) -> Callee {
+        match callee.split_once('.') {
+            None => match self.items.items.get(callee) {
+                Some(h) if h.kind == ItemKind::Fn => Callee::Function { file: self.file, name: Name::from(callee) },
+                _ => Callee::Builtin,
+            },
+            Some((alias, member)) => {
+                if head_is_local {
+                    return Callee::Builtin;
+                }
+                match self.resolve(alias) {
+                    Resolution::Module(None) => Callee::BrokenImport,
+                    Resolution::Module(Some(module)) => {
+                        let is_fn = self.imported.get(alias).and_then(|ix| ix.items.get(member)).map(|h| h.kind);
+                        if is_fn == Some(ItemKind::Fn) {
+                            Callee::Function { file: module, name: Name::from(member) }
+                        } else {
+                            Callee::NotInModule { module, name: Name::from(member) }
+                        }
+                    }
+                    _ => Callee::Builtin,
+                }
+            }
+        }
+    }
+
+    /// The functions of this module, for "did you mean" on unknown calls.
+    pub fn functions(&self) -> impl Iterator<Item = &Name> {
+        self.items.items.iter().filter(|(_, h)| h.kind == ItemKind::Fn).map(|(n, _)| n)
     }
 
     /// The module an `alias.member` path starts from, when `alias` (not a local) is an import.
@@ -122,8 +179,8 @@ pub enum NameUse<'e> {
     Name { name: &'e Name, range: TextRange, res: Resolution },
     /// `alias.member` where `alias` resolves to a module: the member it reads.
     Member { module: SourceFile, member: &'e Name, range: TextRange },
-    /// A call of a builtin (`upper(x)`).
-    Call { name: &'e Name, range: TextRange },
+    /// A call (`upper(x)`, `f(x)`, `alias.f(x)`) and what its callee names.
+    Call { name: &'e Name, range: TextRange, callee: Callee },
     /// The first segment of a declaration path (`web.WebService { ... }`).
     PathHead { name: &'e Name },
 }
@@ -133,6 +190,12 @@ pub enum NameUse<'e> {
 pub fn walk_names<'e>(e: &'e Expr, scope: &Resolver, f: &mut dyn FnMut(NameUse<'e>)) {
     let mut w = Walker { scope, locals: Vec::new(), f };
     w.expr(e);
+}
+
+/// [`walk_names`] over the body of function `f`, whose parameters are its locals.
+pub fn walk_fn<'e>(f: &'e FnHir, scope: &Resolver, cb: &mut dyn FnMut(NameUse<'e>)) {
+    let mut w = Walker { scope, locals: f.params.iter().map(|p| &p.name).collect(), f: cb };
+    w.expr(&f.body);
 }
 
 struct Walker<'s, 'e, 'f> {
@@ -215,7 +278,9 @@ impl<'e> Walker<'_, 'e, '_> {
                 self.expr(b);
             }
             ExprKind::Call(name, range, args) => {
-                (self.f)(NameUse::Call { name, range: *range });
+                let head = name.split('.').next().unwrap_or_default();
+                let callee = self.scope.callee(name, self.locals.iter().any(|l| &***l == head));
+                (self.f)(NameUse::Call { name, range: *range, callee });
                 args.iter().for_each(|a| self.expr(a));
             }
             ExprKind::Unary(_, a) => self.expr(a),
@@ -325,6 +390,18 @@ pub fn resolve_at(
                 MemberHir::Check(c) => probe(&c.cond, &scope),
                 MemberHir::Emit(e) => probe(&e.value, &scope),
             }
+        }
+    }
+    // Function bodies last: their parameters are locals, which `probe` does not know.
+    for f in hir.functions.values() {
+        if hit(f.body.range) && found.is_none() {
+            walk_fn(f, &module, &mut |u| {
+                if let NameUse::Name { name, range, res } = u {
+                    if hit(range) && found.is_none() {
+                        found = Some((name.clone(), range, res));
+                    }
+                }
+            });
         }
     }
     found

@@ -56,6 +56,7 @@ pub struct File {
 pub enum Item {
     Import(Import),
     Let(LetDecl),
+    Fn(FnDecl),
     Schema(SchemaDecl),
     Template(TemplateDecl),
     App(AppDecl),
@@ -69,6 +70,7 @@ impl Item {
         match self {
             Item::Import(it) => it.range,
             Item::Let(it) => it.range,
+            Item::Fn(it) => it.range,
             Item::Schema(it) => it.range,
             Item::Template(it) => it.range,
             Item::App(it) => it.range,
@@ -93,6 +95,25 @@ pub struct LetDecl {
     pub name: Ident,
     pub ty: Option<TypeExpr>,
     pub value: Expr,
+    pub range: TextRange,
+}
+
+/// `fn name(a: T, b: U) -> R = expr`: a pure function, top level only.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FnDecl {
+    pub doc: Option<Doc>,
+    pub name: Ident,
+    pub params: Vec<Param>,
+    pub ret: TypeExpr,
+    pub body: Expr,
+    pub range: TextRange,
+}
+
+/// `name: Type`, one parameter of a function.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Param {
+    pub name: Ident,
+    pub ty: TypeExpr,
     pub range: TextRange,
 }
 

@@ -63,6 +63,18 @@ impl Dumper {
                 self.line(format_args!("Import@{} {}{}", it.range, path_text(&it.path), alias));
             }
             Item::Let(it) => self.let_decl(it),
+            Item::Fn(it) => {
+                self.line(format_args!("Fn@{} {}", it.range, name(&it.name)));
+                self.nested(|d| {
+                    d.doc(&it.doc);
+                    for p in &it.params {
+                        d.line(format_args!("Param@{} {}", p.range, name(&p.name)));
+                        d.nested(|d| d.ty("type: ", &p.ty));
+                    }
+                    d.ty("returns: ", &it.ret);
+                    d.expr("body: ", &it.body);
+                });
+            }
             Item::Schema(it) => {
                 self.line(format_args!("Schema@{} {} body@{}", it.range, name(&it.name), it.body_range));
                 self.nested(|d| {

@@ -44,6 +44,7 @@ pub(crate) enum Tok<'a> {
     App,
     In,
     Environment,
+    Fn,
     If,
     Else,
     For,
@@ -81,6 +82,8 @@ pub(crate) enum Tok<'a> {
     OrOr,
     Pipe,
     Question,
+    /// `->`, between a function's parameters and its return type.
+    Arrow,
 
     /// Stands for the contents of a bracket nested deeper than [`crate::MAX_NESTING`].
     Deep,
@@ -124,6 +127,7 @@ impl Tok<'_> {
             Tok::App => "app",
             Tok::In => "in",
             Tok::Environment => "environment",
+            Tok::Fn => "fn",
             Tok::If => "if",
             Tok::Else => "else",
             Tok::For => "for",
@@ -160,6 +164,7 @@ impl Tok<'_> {
             Tok::OrOr => "||",
             Tok::Pipe => "|",
             Tok::Question => "?",
+            Tok::Arrow => "->",
             _ => return None,
         })
     }
@@ -178,6 +183,7 @@ impl Tok<'_> {
                 | Tok::App
                 | Tok::In
                 | Tok::Environment
+                | Tok::Fn
                 | Tok::If
                 | Tok::Else
                 | Tok::ElseKey
@@ -220,6 +226,8 @@ enum Raw {
     In,
     #[token("environment")]
     Environment,
+    #[token("fn")]
+    Fn,
     #[token("if")]
     If,
     #[token("else")]
@@ -306,6 +314,8 @@ enum Raw {
     Pipe,
     #[token("?")]
     Question,
+    #[token("->")]
+    Arrow,
 }
 
 fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
@@ -321,6 +331,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::App => Tok::App,
         Raw::In => Tok::In,
         Raw::Environment => Tok::Environment,
+        Raw::Fn => Tok::Fn,
         Raw::If => Tok::If,
         Raw::Else => Tok::Else,
         Raw::For => Tok::For,
@@ -358,6 +369,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::OrOr => Tok::OrOr,
         Raw::Pipe => Tok::Pipe,
         Raw::Question => Tok::Question,
+        Raw::Arrow => Tok::Arrow,
         // Handled by the driver before this function is reached.
         Raw::Int | Raw::Float | Raw::Quote | Raw::Comment => Tok::Deep,
     }

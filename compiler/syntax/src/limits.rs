@@ -87,6 +87,13 @@ fn push_item<'a>(item: &'a mut Item, stack: &mut Vec<(Node<'a>, usize)>) {
             }
             stack.push((Node::Expr(&mut l.value), 0));
         }
+        Item::Fn(f) => {
+            for p in &mut f.params {
+                stack.push((Node::Type(&mut p.ty), 0));
+            }
+            stack.push((Node::Type(&mut f.ret), 0));
+            stack.push((Node::Expr(&mut f.body), 0));
+        }
         Item::Schema(s) => s.members.iter_mut().for_each(|m| push_member(m, stack)),
         Item::Template(t) => t.members.iter_mut().for_each(|m| push_member(m, stack)),
         Item::App(a) => {

@@ -104,6 +104,7 @@ fn is_boundary(tok: &Tok<'_>) -> bool {
             | Tok::Template
             | Tok::App
             | Tok::Environment
+            | Tok::Fn
             | Tok::In
             | Tok::For
     )

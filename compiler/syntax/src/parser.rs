@@ -341,7 +341,19 @@ impl ErrorReporter<'_> {
         let Some((l, r)) = self.tokens.get(i) else { return true };
         matches!(
             self.text.get(*l as usize..*r as usize),
-            Some("import" | "let" | "schema" | "template" | "app" | "environment" | "check" | "emit" | "locked" | "}")
+            Some(
+                "import"
+                    | "let"
+                    | "fn"
+                    | "schema"
+                    | "template"
+                    | "app"
+                    | "environment"
+                    | "check"
+                    | "emit"
+                    | "locked"
+                    | "}"
+            )
         )
     }
 
@@ -442,6 +454,9 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
             Some("entries assign with `=`; `:` introduces a type and is only used in schema and template fields")
         }
         Tok::Regex(_) => Some("regex literals are only allowed in type refinements such as `string(/^[a-z]+$/)`"),
+        _ if tok.is_keyword() && has("IDENT") && has("\")\"") && !has("INT") => {
+            Some("a keyword cannot name a function parameter, since the body could not read it; choose another name")
+        }
         Tok::Policy | Tok::Test | Tok::Open => {
             Some("`policy`, `test` and `open` are reserved for future versions of kdep")
         }
@@ -467,7 +482,7 @@ const CONTINUATIONS: &[&str] = &[
 ];
 
 const DECLARATION_KEYWORDS: &[&str] =
-    &["\"import\"", "\"let\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
+    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
 
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
@@ -524,7 +539,7 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         }
     }
     if declaration {
-        parts.push("a declaration (`import`, `let`, `schema`, `template`, `app` or `environment`)".to_owned());
+        parts.push("a declaration (`import`, `let`, `fn`, `schema`, `template`, `app` or `environment`)".to_owned());
     }
     if parts.is_empty() && continuing {
         parts.push("an operator".to_owned());

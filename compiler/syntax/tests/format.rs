@@ -263,6 +263,19 @@ fn declarations_print_canonically() {
 }
 
 #[test]
+fn functions_print_canonically() {
+    check("fn  f( a:int,b : string? , )->[ string ]=[b]", "fn f(a: int, b: string?) -> [string] = [b]\n");
+    check("fn none()->int=1", "fn none() -> int = 1\n");
+    // A long body breaks like a `let` value; the signature stays on the first line.
+    check(
+        "fn labels(name: string, team: string) -> {string: string} = { app = name, team = team, owner = \"platform-team\" }",
+        "fn labels(name: string, team: string) -> {string: string} = {\n    app = name\n    team = team\n    owner = \"platform-team\"\n}\n",
+    );
+    // `fn` stays a key and a field name.
+    check("let a = { fn = 1 }", "let a = { fn = 1 }\n");
+}
+
+#[test]
 fn quoted_keys_unquote_only_when_they_are_identifiers() {
     check(
         "let a = { \"name\" = 1, \"app.kubernetes.io/name\" = 2, \"if\" = 3, \"app\" = 4, \"x-y\" = 5 }",

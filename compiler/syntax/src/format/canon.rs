@@ -54,6 +54,18 @@ fn item(it: &mut Item) {
             }
         }
         Item::Let(it) => let_decl(it),
+        Item::Fn(it) => {
+            clear(&mut it.range);
+            doc(&mut it.doc);
+            ident(&mut it.name);
+            for p in &mut it.params {
+                clear(&mut p.range);
+                ident(&mut p.name);
+                type_expr(&mut p.ty);
+            }
+            type_expr(&mut it.ret);
+            expr(&mut it.body);
+        }
         Item::Schema(it) => {
             clear(&mut it.range);
             clear(&mut it.body_range);

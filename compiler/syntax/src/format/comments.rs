@@ -140,6 +140,7 @@ fn collect_file(file: &ast::File, text: &str, out: &mut Vec<Block>) {
         match item {
             Item::Import(_) | Item::Error(_) => {}
             Item::Let(it) => collect_expr(&it.value, out),
+            Item::Fn(it) => collect_expr(&it.body, out),
             Item::Schema(it) => collect_members(it.body_range, &it.members, out),
             Item::Template(it) => collect_members(it.body_range, &it.members, out),
             Item::App(it) => {

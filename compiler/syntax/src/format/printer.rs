@@ -421,6 +421,16 @@ impl<'a> Printer<'a> {
                 }
             }
             Item::Let(it) => self.let_decl(it),
+            Item::Fn(it) => {
+                self.push("fn ");
+                self.ident(&it.name);
+                self.push("(");
+                self.join(&it.params, Self::param, ", ");
+                self.push(") -> ");
+                self.type_expr(&it.ret);
+                self.push(" = ");
+                self.expr(&it.body);
+            }
             Item::Schema(it) => {
                 self.push("schema ");
                 self.ident(&it.name);
@@ -471,6 +481,12 @@ impl<'a> Printer<'a> {
         }
         self.push(" = ");
         self.expr(&it.value);
+    }
+
+    fn param(&mut self, it: &ast::Param) {
+        self.ident(&it.name);
+        self.push(": ");
+        self.type_expr(&it.ty);
     }
 
     fn member(&mut self, member: &Member) {
