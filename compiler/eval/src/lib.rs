@@ -58,13 +58,26 @@ fn all_envs(db: &dyn Db, project: Project) -> Vec<Option<Name>> {
     std::iter::once(None).chain(index.envs.keys().map(|k| Some(k.clone()))).collect()
 }
 
+/// The diagnostics `check` keeps from evaluating an app in `env`. Reading `env` without an
+/// environment (K0506) is not a mistake when the package declares environments: `check`
+/// evaluates the app in each of them, and only an environment-less `build` would fail.
+fn checked(db: &dyn Db, project: Project, env: &Option<Name>, diags: &[Diagnostic]) -> Vec<Diagnostic> {
+    let keep_no_env = env.is_some() || kdep_sema::check::environment_index(db, project).envs.is_empty();
+    diags.iter().filter(|d| keep_no_env || d.code != Code::NO_ENVIRONMENT).cloned().collect()
+}
+
 /// Everything `kdep check` reports about one file, for the editor.
 pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let mut out = file_static(db, project, file);
     let hir = file_hir(db, file);
     for env in all_envs(db, project) {
         for name in hir.apps.keys() {
-            out.extend(app::eval_app(db, project, file, name.clone(), env.clone()).diagnostics.iter().cloned());
+            out.extend(checked(
+                db,
+                project,
+                &env,
+                &app::eval_app(db, project, file, name.clone(), env.clone()).diagnostics,
+            ));
         }
     }
     let fid = file.id(db);
@@ -87,9 +100,8 @@ pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
             let hir = file_hir(db, *file);
             for name in hir.apps.keys() {
                 for env in &envs {
-                    out.extend(
-                        app::eval_app(db, project, *file, name.clone(), env.clone()).diagnostics.iter().cloned(),
-                    );
+                    let eval = app::eval_app(db, project, *file, name.clone(), env.clone());
+                    out.extend(checked(db, project, env, &eval.diagnostics));
                 }
             }
         }
