@@ -122,10 +122,11 @@ pub struct AppCycles {
 
 #[salsa::tracked(returns(clone))]
 pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
-    let mut nodes: Vec<(SourceFile, Name)> = Vec::new();
-    let mut edges: rustc_hash::FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = Default::default();
+    type AppId = (SourceFile, Name);
+    let mut nodes: Vec<AppId> = Vec::new();
+    let mut edges: rustc_hash::FxHashMap<AppId, Vec<AppId>> = Default::default();
     // First read of each target, to label the chain where it is formed.
-    let mut sites: rustc_hash::FxHashMap<((SourceFile, Name), (SourceFile, Name)), TextRange> = Default::default();
+    let mut sites: rustc_hash::FxHashMap<(AppId, AppId), TextRange> = Default::default();
     for file in project_index(db, project).root_files() {
         let hir = file_hir(db, file);
         if hir.apps.is_empty() {
