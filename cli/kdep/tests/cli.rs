@@ -159,7 +159,7 @@ fn output_dir_is_written_and_replaced_atomically() {
     let foreign = tmp.path().join("foreign");
     std::fs::create_dir(&foreign).expect("mkdir");
     std::fs::write(foreign.join("precious.txt"), "keep me").expect("write");
-    let refused = kdep(&root, &["build", "payments", "-o", &foreign.to_string_lossy()]);
+    let refused = kdep(&root, &["build", "payments", "--env", "staging", "-o", &foreign.to_string_lossy()]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("refusing to replace"), "{}", refused.stderr);
     assert_eq!(std::fs::read_to_string(foreign.join("precious.txt")).expect("kept"), "keep me");

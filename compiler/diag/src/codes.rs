@@ -126,6 +126,7 @@ codes! {
     FILE_TOO_LARGE = "K0503", "file-too-large", Error, "a source file is larger than the compiler accepts";
     INVALID_UTF8 = "K0504", "invalid-utf8", Error, "a source file is not valid UTF-8";
     DUPLICATE_ENVIRONMENT = "K0505", "duplicate-environment", Error, "an environment is declared twice";
+    NO_ENVIRONMENT = "K0506", "no-environment", Error, "a template or app reads `env` but no environment is selected";
 }
 
 #[cfg(test)]

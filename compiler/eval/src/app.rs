@@ -68,6 +68,11 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         }
     }
     let mut ev = Eval::new(db, project);
+    ev.app_site = Some((app.clone(), app_span));
+    ev.env = env.as_ref().and_then(|e| {
+        let infos = environment_infos(db, project);
+        infos.list.iter().find(|i| *i.name == **e).map(|i| (e.clone(), i.value()))
+    });
     let i = ev.push_instance(inst);
     let fields = ev.record(i).unwrap_or_else(|partial| partial);
     ev.run_checks(i);
@@ -127,6 +132,26 @@ pub struct EnvironmentInfo {
     pub namespace: Option<String>,
     pub protected: bool,
     pub span: Span,
+    /// Declared custom attributes (`attributes = { tier = "gold" }`), with their origins.
+    pub attributes: Map,
+}
+
+impl EnvironmentInfo {
+    /// What `env` evaluates to in template and app bodies: `name`, `context`, `namespace`
+    /// (null when not declared), `protected`, then the attributes.
+    pub fn value(&self) -> Value {
+        let origin = Origin::new(Some(self.span), Layer::Computed);
+        let opt = |s: &Option<String>| s.as_deref().map_or(Value::Null, Value::from);
+        let mut m = Map::with_capacity(4 + self.attributes.len());
+        m.insert("name", Value::from(self.name.as_str()), origin.clone());
+        m.insert("context", opt(&self.context), origin.clone());
+        m.insert("namespace", opt(&self.namespace), origin.clone());
+        m.insert("protected", Value::Bool(self.protected), origin);
+        for (k, e) in self.attributes.entries() {
+            m.insert_entry(k.clone(), e.clone());
+        }
+        Value::map(m)
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -151,10 +176,15 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
             namespace: None,
             protected: false,
             span: decl.span,
+            attributes: Map::new(),
         };
         for set in &env.sets {
             let key = set.key_display();
             let kspan = Span::new(fid, set.key_range());
+            if set.key.first().is_some_and(|(k, _)| &**k == kdep_sema::check::ENV_ATTRIBUTES) {
+                attributes(&mut ev, set, fid, decl.file, &mut info.attributes);
+                continue;
+            }
             let mut ctx = ev.ctx(decl.file, None, None);
             let Ok(v) = ev.expr(&set.value, &mut ctx) else { continue };
             let vspan = Span::new(fid, set.value.range);
@@ -178,10 +208,13 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
                 _ => {
                     let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("an environment has no field `{key}`"))
                         .with_primary(kspan, "unknown field");
-                    if let Some(best) = suggest::best(&key, ["context", "namespace", "protected"]) {
+                    if let Some(best) = suggest::best(&key, ["context", "namespace", "protected", "attributes"]) {
                         d = d.with_help(format!("did you mean `{best}`?"));
                     }
-                    ev.diags.push(d.with_help("environment fields are `context`, `namespace` and `protected`"));
+                    ev.diags.push(d.with_help(
+                        "environment fields are `context`, `namespace` and `protected`; declare your own \
+                         under `attributes = { name = value }`",
+                    ));
                 }
             }
         }
@@ -189,6 +222,58 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
     }
     out.diagnostics.extend(ev.diags);
     Arc::new(out)
+}
+
+/// Evaluates an environment's `attributes` entry into `out`: an object literal with written-out
+/// keys (`attributes = { tier = "gold" }`) or one dotted entry (`attributes.tier = "gold"`), so
+/// the names `env.tier` may read are known without evaluating anything.
+fn attributes(
+    ev: &mut Eval<'_>,
+    set: &kdep_sema::hir::SetHir,
+    fid: kdep_diag::FileId,
+    file: SourceFile,
+    out: &mut Map,
+) {
+    use kdep_sema::hir::{ExprKind, KeySeg, ObjEntry};
+    let written = match (set.key.len(), &set.value.kind) {
+        (1, ExprKind::Object(entries)) => entries
+            .iter()
+            .all(|en| matches!(en, ObjEntry::Field { key, .. } if matches!(key.first(), Some(KeySeg::Static(..))))),
+        (2, _) => true,
+        _ => false,
+    };
+    if !written {
+        ev.error(
+            Code::TYPE_MISMATCH,
+            "environment attributes must be written out: `attributes = { name = value }`",
+            Span::new(fid, set.range),
+            "not an object literal with written keys",
+        );
+        return;
+    }
+    let mut ctx = ev.ctx(file, None, None);
+    let Ok(v) = ev.expr(&set.value, &mut ctx) else { return };
+    let origin = Origin::new(Some(Span::new(fid, set.range)), Layer::Computed);
+    let given: Vec<(Arc<str>, crate::value::Entry)> = match (set.key.get(1), v) {
+        (Some((attr, _)), v) => vec![(attr.clone(), crate::value::Entry { value: v, origin })],
+        (None, Value::Map(m)) => m.entries().map(|(k, e)| (k.clone(), e.clone())).collect(),
+        (None, _) => return,
+    };
+    for (k, e) in given {
+        let span = e.origin.span.unwrap_or(Span::new(fid, set.range));
+        if kdep_sema::check::ENV_BUILTIN_FIELDS.contains(&&*k) {
+            ev.error(
+                Code::DUPLICATE_DEFINITION,
+                format!("attribute `{k}` would hide the environment's own `env.{k}`"),
+                span,
+                "choose another name",
+            );
+        } else if out.contains_key(&k) {
+            ev.error(Code::DUPLICATE_KEY, format!("attribute `{k}` is set twice"), span, "set again here");
+        } else {
+            out.insert_entry(k, e);
+        }
+    }
 }
 
 /// K0309: constant defaults (and locked values) of the templates and schemas declared in `file`

@@ -51,7 +51,7 @@ pub type R<T = Value> = Result<T, Poison>;
 /// so the budget fits a 2 MiB thread even in debug builds.
 pub const MAX_DEPTH: u32 = 1024;
 pub const EXPR_COST: u32 = 1;
-pub const REF_COST: u32 = 16;
+pub const REF_COST: u32 = 20;
 pub const LET_COST: u32 = 96;
 /// A call of a user function: like a field reference, a few evaluator frames per level.
 pub const CALL_COST: u32 = REF_COST;
@@ -281,8 +281,14 @@ pub(crate) struct Eval<'db> {
     in_root: u32,
     pub insts: Vec<Instance>,
     files: FxHashMap<SourceFile, FileCtx>,
-    /// Scopes by (file, writing template); built once per evaluator.
-    scopes: FxHashMap<(SourceFile, Option<Name>), Rc<Resolver>>,
+    /// Scopes by (file, writing template, app body); built once per evaluator.
+    scopes: FxHashMap<(SourceFile, Option<Name>, bool), Rc<Resolver>>,
+    /// The environment being evaluated for, with its value (what `env` reads); `None` when
+    /// building without one.
+    pub env: Option<(Name, Value)>,
+    /// The app being evaluated, for "no environment selected" (reported once per app).
+    pub app_site: Option<(Name, Span)>,
+    env_missing_reported: bool,
 }
 
 /// A type violation found while checking a value against a type.
@@ -308,18 +314,31 @@ impl<'db> Eval<'db> {
             insts: Vec::new(),
             files: FxHashMap::default(),
             scopes: FxHashMap::default(),
+            env: None,
+            app_site: None,
+            env_missing_reported: false,
         }
     }
 
     /// A context for an expression written in `file`, in the body of template `owner` when it
     /// reads the members of instance `inst`, or at module level (`owner` and `inst` `None`).
     pub fn ctx(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>) -> Ctx {
-        let key = (file, owner.cloned());
+        self.ctx_in(file, inst, owner, false)
+    }
+
+    /// A context for an expression of an app body or `in` block written in `file`.
+    fn app_ctx(&mut self, file: SourceFile) -> Ctx {
+        self.ctx_in(file, None, None, true)
+    }
+
+    fn ctx_in(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>, app: bool) -> Ctx {
+        let key = (file, owner.cloned(), app);
         let scope = match self.scopes.get(&key) {
             Some(s) => s.clone(),
             None => {
                 let s = Rc::new(match owner {
                     Some(o) => Resolver::body(self.db, self.project, file, o),
+                    None if app => Resolver::app(self.db, self.project, file),
                     None => Resolver::module(self.db, self.project, file),
                 });
                 self.scopes.insert(key, s.clone());
@@ -480,7 +499,7 @@ impl<'db> Eval<'db> {
         let optional = matches!(*fm.ty, Ty::Optional(_));
         let (mut value, mut origin, site, is_default) = match assign.filter(|_| !locked) {
             Some(Assign::Expr { expr, file, origin }) => {
-                let mut ctx = self.ctx(file, None, None);
+                let mut ctx = self.app_ctx(file);
                 let v = self.field_value(&expr, &mut ctx, optional)?;
                 let site = Span::new(ctx.fid, expr.range);
                 (v, origin, site, false)
@@ -535,7 +554,7 @@ impl<'db> Eval<'db> {
         // patch that caused it is written.
         let mut patch_sites: Vec<(String, Span)> = Vec::with_capacity(patches.len());
         for p in patches {
-            let mut ctx = self.ctx(p.file, None, None);
+            let mut ctx = self.app_ctx(p.file);
             // An absent patch value leaves the entry out, as in an object literal.
             let Some(v) = self.root_expr_opt(&p.expr, &mut ctx)? else { continue };
             let span = Span::new(ctx.fid, p.expr.range);
@@ -924,6 +943,9 @@ impl<'db> Eval<'db> {
                     if let Some(target) = self.module_alias(alias, ctx) {
                         return self.module_member(target, field, Span::new(ctx.fid, *frange), span);
                     }
+                    if let Some(v) = self.env_or_app_field(alias, field, Span::new(ctx.fid, *frange), ctx, span) {
+                        return v;
+                    }
                 }
                 let v = self.expr(base, ctx)?;
                 self.get_field(&v, field, Span::new(ctx.fid, *frange))
@@ -1180,20 +1202,115 @@ impl<'db> Eval<'db> {
                 span,
                 "call it: `name(arguments)`",
             )),
-            Resolution::Item(kind) => Err(self.error(
-                Code::TYPE_MISMATCH,
-                format!("`{n}` is {}, not a value", kind.describe()),
-                span,
-                "not a value",
-            )),
+            Resolution::Env => self.env_value(span),
+            Resolution::App(file) => self.app_fields(file, n, span).map(|(fields, _)| Value::map(fields)),
+            Resolution::Item(kind) => {
+                let mut d =
+                    Diagnostic::error(Code::TYPE_MISMATCH, format!("`{n}` is {}, not a value", kind.describe()))
+                        .with_primary(span, "not a value");
+                if kind == kdep_sema::index::ItemKind::App {
+                    d = d.with_help("only app bodies read other apps; a template gets such values through its fields");
+                }
+                self.diags.push(d);
+                Err(Poison)
+            }
             // Reported by the static name check with the same text; normalisation removes the twin.
-            Resolution::Local | Resolution::Unresolved => Err(self.error(
-                Code::UNRESOLVED_NAME,
-                format!("unresolved name `{n}`"),
-                span,
-                "not defined in this scope",
-            )),
+            Resolution::Local | Resolution::Unresolved => {
+                self.diags.push(kdep_sema::check::unresolved_name(n, span));
+                Err(Poison)
+            }
         }
+    }
+
+    /// The environment's value, or K0506 (once per app) when building without one.
+    fn env_value(&mut self, span: Span) -> R {
+        if let Some((_, v)) = &self.env {
+            return Ok(v.clone());
+        }
+        if !std::mem::replace(&mut self.env_missing_reported, true) {
+            let envs = kdep_sema::check::environment_index(self.db, self.project);
+            let declared: Vec<&str> = envs.envs.keys().map(|k| &**k).collect();
+            let mut d = Diagnostic::error(Code::NO_ENVIRONMENT, "no environment selected: `env` has no value")
+                .with_primary(span, "reads the environment");
+            if let Some((app, site)) = &self.app_site {
+                d = d.with_secondary(*site, format!("for app `{app}`"));
+            }
+            d = d.with_help(if declared.is_empty() {
+                "declare an environment (`environment NAME { namespace = \"...\" }`) and build with `--env NAME`"
+                    .to_string()
+            } else {
+                format!("build with `--env NAME`; declared environments: {}", declared.join(", "))
+            });
+            self.diags.push(d);
+        }
+        Err(Poison)
+    }
+
+    /// `env.field` and `app.field` (where `base` is not a local): the environment's entry, with a
+    /// message naming the environment, or another app's field. `None` for any other base.
+    fn env_or_app_field(&mut self, base: &Name, field: &Name, fspan: Span, ctx: &Ctx, span: Span) -> Option<R> {
+        if ctx.locals.iter().any(|(n, _)| n == base) {
+            return None;
+        }
+        match ctx.scope.resolve(base) {
+            Resolution::Env => Some(self.env_value(span).and_then(|v| match v.get(field) {
+                Some(x) => Ok(x.clone()),
+                // Not declared by any environment: reported statically (K0202).
+                None if !kdep_sema::check::environment_index(self.db, self.project).attributes.contains(field) => {
+                    Err(Poison)
+                }
+                None => {
+                    let env = self.env.as_ref().map_or_else(String::new, |(n, _)| n.to_string());
+                    self.diags.push(
+                        Diagnostic::error(
+                            Code::MISSING_KEY,
+                            format!("environment `{env}` does not declare attribute `{field}`"),
+                        )
+                        .with_primary(fspan, "not declared by this environment")
+                        .with_help(format!(
+                            "add `attributes.{field} = ...` to environment `{env}`, or read it with \
+                             `get(env, \"{field}\", default)`"
+                        )),
+                    );
+                    Err(Poison)
+                }
+            })),
+            Resolution::App(file) => Some(self.app_fields(file, base, span).and_then(|(fields, failed)| {
+                match fields.get(field) {
+                    Some(v) => Ok(v.clone()),
+                    // Unknown fields are reported statically; a field that failed is reported
+                    // for its own app; an unset optional field is null.
+                    None if failed => Err(Poison),
+                    None => {
+                        let known = kdep_sema::check::app_template(self.db, self.project, file, base.clone())
+                            .is_ok_and(|m| m.fields.contains_key(field));
+                        if known {
+                            Ok(Value::Null)
+                        } else {
+                            Err(Poison)
+                        }
+                    }
+                }
+            })),
+            _ => None,
+        }
+    }
+
+    /// The fields of app `app` of `file` in the environment being evaluated, and whether its
+    /// evaluation reported errors. Apps in a cycle (reported statically) are silent poison.
+    fn app_fields(&mut self, file: SourceFile, app: &Name, span: Span) -> R<(Map, bool)> {
+        let cycles = kdep_sema::check::app_cycles(self.db, self.project);
+        if cycles.poisoned.contains(&(file, app.clone())) {
+            return Err(Poison);
+        }
+        let Some(depth) = enter(LET_COST) else {
+            return Err(self.limit(span, "nesting depth"));
+        };
+        let env = self.env.as_ref().map(|(n, _)| n.clone());
+        let out = crate::app::eval_app(self.db, self.project, file, app.clone(), env);
+        drop(depth);
+        let failed = out.diagnostics.iter().any(|d| d.severity == kdep_diag::Severity::Error);
+        Ok((out.fields.clone(), failed))
     }
 
     fn get_field(&mut self, v: &Value, field: &str, fspan: Span) -> R {

@@ -57,6 +57,14 @@ fn all_envs(db: &dyn Db, project: Project) -> Vec<Option<Name>> {
     std::iter::once(None).chain(index.envs.keys().map(|k| Some(k.clone()))).collect()
 }
 
+/// The diagnostics `check` keeps from evaluating an app in `env`. Reading `env` without an
+/// environment (K0506) is not a mistake when the package declares environments: `check`
+/// evaluates the app in each of them, and only an environment-less `build` would fail.
+fn checked(db: &dyn Db, project: Project, env: &Option<Name>, diags: &[Diagnostic]) -> Vec<Diagnostic> {
+    let keep_no_env = env.is_some() || kdep_sema::check::environment_index(db, project).envs.is_empty();
+    diags.iter().filter(|d| keep_no_env || d.code != Code::NO_ENVIRONMENT).cloned().collect()
+}
+
 /// Everything `kdep check` reports that originates in one file: its static problems, and for a
 /// root-package file the evaluation of its apps in every environment (and with none), the
 /// problems of its environment declarations and the duplicate objects its apps emit. `kdep check`
@@ -70,7 +78,8 @@ pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         let hir = file_hir(db, file);
         for env in all_envs(db, project) {
             for name in hir.apps.keys() {
-                out.extend(app::eval_app(db, project, file, name.clone(), env.clone()).diagnostics.iter().cloned());
+                let eval = app::eval_app(db, project, file, name.clone(), env.clone());
+                out.extend(checked(db, project, &env, &eval.diagnostics));
             }
         }
         let fid = file.id(db);

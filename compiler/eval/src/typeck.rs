@@ -661,11 +661,14 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
     for l in hir.lets.values() {
         ck.expr(&l.value, 0);
     }
+    // App bodies also see the environment and the module's other apps.
+    let module_scope = std::mem::replace(&mut ck.scope, Resolver::app(db, project, file));
     for a in hir.apps.values() {
         for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
             ck.expr(&set.value, 0);
         }
     }
+    ck.scope = module_scope;
     for e in hir.environments.values() {
         for set in &e.sets {
             ck.expr(&set.value, 0);

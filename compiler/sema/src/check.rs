@@ -26,7 +26,39 @@ pub struct EnvDecl {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct EnvIndex {
     pub envs: IndexMap<Name, EnvDecl>,
+    /// Custom attributes declared by any environment (`attributes = { tier = "gold" }` or
+    /// `attributes.tier = "gold"`), readable as `env.tier`; written out, so known statically.
+    pub attributes: Vec<Name>,
     pub diagnostics: Vec<Diagnostic>,
+}
+
+/// The entries every environment value has (`env.name`, ...), besides declared attributes.
+pub const ENV_BUILTIN_FIELDS: [&str; 4] = ["name", "context", "namespace", "protected"];
+
+/// The entry of an environment body that declares custom attributes.
+pub const ENV_ATTRIBUTES: &str = "attributes";
+
+/// The attribute names an environment's `attributes` entry declares: the written keys of an
+/// object literal (`attributes = { tier = "gold" }`) or the second segment of a dotted entry
+/// (`attributes.tier = "gold"`). Anything else declares none (the evaluator reports it).
+pub fn attribute_names(set: &SetHir) -> Vec<Name> {
+    match set.key.as_slice() {
+        [(first, _)] if &**first == ENV_ATTRIBUTES => match &set.value.kind {
+            crate::hir::ExprKind::Object(entries) => entries
+                .iter()
+                .filter_map(|en| match en {
+                    crate::hir::ObjEntry::Field { key, .. } => match key.first() {
+                        Some(crate::hir::KeySeg::Static(n, _)) => Some(n.clone()),
+                        _ => None,
+                    },
+                    crate::hir::ObjEntry::Comp { .. } => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        },
+        [(first, _), (attr, _), ..] if &**first == ENV_ATTRIBUTES => vec![attr.clone()],
+        _ => Vec::new(),
+    }
 }
 
 #[salsa::tracked(returns(clone))]
@@ -50,6 +82,13 @@ pub fn environment_index(db: &dyn Db, project: Project) -> Arc<EnvIndex> {
                 continue;
             }
             out.envs.insert(name.clone(), EnvDecl { name: name.clone(), file, span });
+            for set in &env.sets {
+                for attr in attribute_names(set) {
+                    if !out.attributes.contains(&attr) {
+                        out.attributes.push(attr);
+                    }
+                }
+            }
         }
     }
     Arc::new(out)
@@ -69,6 +108,69 @@ pub fn app_template(
         Ok((tf, tn)) => template_model(db, project, tf, tn).ok_or(None),
         Err(d) => Err(d),
     }
+}
+
+/// Apps that read other apps (`url = "http://${payments.name}"`), as a graph over the root
+/// package, with its cycles reported statically (K0408) so evaluating an app never asks for its
+/// own value through the memoised per-app query (a salsa cycle).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct AppCycles {
+    /// Every app that is part of, or reads, a cycle: the evaluator leaves its reads silent.
+    pub poisoned: FxHashSet<(SourceFile, Name)>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+#[salsa::tracked(returns(clone))]
+pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
+    type AppId = (SourceFile, Name);
+    let mut nodes: Vec<AppId> = Vec::new();
+    let mut edges: rustc_hash::FxHashMap<AppId, Vec<AppId>> = Default::default();
+    // First read of each target, to label the chain where it is formed.
+    let mut sites: rustc_hash::FxHashMap<(AppId, AppId), TextRange> = Default::default();
+    for file in project_index(db, project).root_files() {
+        let hir = file_hir(db, file);
+        if hir.apps.is_empty() {
+            continue;
+        }
+        let scope = Resolver::app(db, project, file);
+        for (name, a) in &hir.apps {
+            let node = (file, name.clone());
+            let mut refs = Vec::new();
+            for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
+                walk_names(&set.value, &scope, &mut |u| {
+                    if let NameUse::Name { name: target, range, res: Resolution::App(tf) } = u {
+                        let t = (tf, target.clone());
+                        sites.entry((node.clone(), t.clone())).or_insert(range);
+                        if !refs.contains(&t) {
+                            refs.push(t);
+                        }
+                    }
+                });
+            }
+            nodes.push(node.clone());
+            edges.insert(node, refs);
+        }
+    }
+    let (cycles, poisoned) = crate::lets::find_cycles(&nodes, &edges);
+    let mut out = AppCycles { poisoned, diagnostics: Vec::new() };
+    for members in cycles {
+        let chain = members.iter().chain(members.first()).map(|(_, n)| n.to_string()).collect::<Vec<_>>().join(" → ");
+        let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, format!("app cycle: {chain}"));
+        for (k, from) in members.iter().enumerate() {
+            let to = members.get(k + 1).or(members.first());
+            let Some(range) = to.and_then(|to| sites.get(&(from.clone(), to.clone()))) else { continue };
+            let span = Span::new(from.0.id(db), *range);
+            let to_name = to.map_or("", |t| &*t.1);
+            d = if k == 0 {
+                d.with_primary(span, format!("`{}` reads `{to_name}`", from.1))
+            } else {
+                d.with_secondary(span, format!("`{}` reads `{to_name}`", from.1))
+            };
+        }
+        out.diagnostics
+            .push(d.with_help("an app may read another app's fields only if that app does not read it back"));
+    }
+    Arc::new(out)
 }
 
 /// Permission and shape checks of one app; see the README for the rules.
@@ -208,16 +310,14 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     let hir = file_hir(db, file);
     let imports = file_imports(db, project, file);
     let fid = file.id(db);
+    let envs = environment_index(db, project);
     let mut out = Vec::new();
     // First segments of names and paths that resolve to imports (for unused imports).
     let mut used: FxHashSet<Name> = FxHashSet::default();
     let module = Resolver::module(db, project, file);
     let mut visit = |u: NameUse<'_>| match u {
         NameUse::Name { name, range, res } => match res {
-            Resolution::Unresolved => out.push(
-                Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{name}`"))
-                    .with_primary(Span::new(fid, range), "not defined in this scope"),
-            ),
+            Resolution::Unresolved => out.push(unresolved_name(name, Span::new(fid, range))),
             Resolution::Module(_) => {
                 used.insert(name.clone());
             }
@@ -235,6 +335,39 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
             used.insert(name.clone());
         }
         NameUse::Member { .. } => {}
+        NameUse::EnvField { member, range } => {
+            let known = ENV_BUILTIN_FIELDS.iter().copied().chain(envs.attributes.iter().map(|a| &**a));
+            if !known.clone().any(|k| k == &**member) {
+                let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("an environment has no field `{member}`"))
+                    .with_primary(Span::new(fid, range), "unknown field");
+                if let Some(best) = suggest::best(member, known.clone()) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                let list = known.map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                out.push(d.with_help(format!(
+                    "environments have {list}; declare more with `attributes = {{ {member} = ... }}` in every \
+                     environment, or read an optional one with `get(env, \"{member}\", default)`"
+                )));
+            }
+        }
+        NameUse::AppField { file: app_file, app, member, range } => {
+            if let Ok(model) = app_template(db, project, app_file, app.clone()) {
+                if !model.fields.contains_key(member) {
+                    let mut d = Diagnostic::error(
+                        Code::UNKNOWN_FIELD,
+                        format!("app `{app}` has no field `{member}` (template `{}`)", model.qualified),
+                    )
+                    .with_primary(Span::new(fid, range), "unknown field");
+                    if let Some(best) = suggest::best(member, model.fields.keys().map(|k| &**k)) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    }
+                    if model.lets.contains_key(member) {
+                        d = d.with_help("only an app's fields are readable, not its template's `let`s");
+                    }
+                    out.push(d.with_secondary(model.name_span, "template declared here"));
+                }
+            }
+        }
     };
     for l in hir.lets.values() {
         walk_names(&l.value, &module, &mut visit);
@@ -242,9 +375,10 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     for f in hir.functions.values() {
         walk_fn(f, &module, &mut visit);
     }
+    let apps = Resolver::app(db, project, file);
     for a in hir.apps.values() {
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
-            walk_names(&s.value, &module, &mut visit);
+            walk_names(&s.value, &apps, &mut visit);
         }
     }
     for e in hir.environments.values() {
@@ -347,6 +481,19 @@ pub fn unknown_function(
     }
 }
 
+/// K0106 for `name` used at `span`; the evaluator reports the same text, so one is kept.
+pub fn unresolved_name(name: &str, span: Span) -> Diagnostic {
+    let d = Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{name}`"))
+        .with_primary(span, "not defined in this scope");
+    if name == crate::scope::ENV_NAME || name == crate::scope::ENV_KEYWORD {
+        return d.with_help(
+            "the environment is readable in template and app bodies only: top-level `let`s and environments \
+             are shared by every environment",
+        );
+    }
+    d
+}
+
 /// First segments of the named types in a type expression.
 fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<Name>) {
     use kdep_syntax::ast::TypeExpr;
@@ -389,6 +536,13 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
     let envs = environment_index(db, project);
     out.extend(
         envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db))).cloned(),
+    );
+    out.extend(
+        app_cycles(db, project)
+            .diagnostics
+            .iter()
+            .filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db)))
+            .cloned(),
     );
     out.extend(name_diagnostics(db, project, file));
     out

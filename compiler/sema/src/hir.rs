@@ -302,14 +302,36 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             continue;
         }
         if let Some(first) = seen.get(&name) {
+            // An import alias clashing with a declaration has a way out that keeps both: an
+            // import can be renamed (`import a.b as c`), a declaration often cannot (an app's
+            // name is its objects' name). Say so, with the import path to copy.
+            let mut import_path = None;
             if let Some(imp) = out.imports.iter_mut().find(|i| i.alias == name) {
                 imp.clashes = true;
+                import_path = Some(imp.path.display());
             }
-            lower.diagnostics.push(
-                Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("`{name}` is defined more than once"))
-                    .with_primary(lower.span(range), "defined again here")
-                    .with_secondary(lower.span(*first), "first defined here"),
-            );
+            if let ast::Item::Import(it) = item {
+                import_path = Some(it.path.segments.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join("."));
+            }
+            let mut d = Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("`{name}` is defined more than once"))
+                .with_primary(lower.span(range), "defined again here")
+                .with_secondary(lower.span(*first), "first defined here");
+            if let Some(path) = import_path {
+                let other_is_app = matches!(item, ast::Item::App(_)) || out.apps.contains_key(&name);
+                let renamed = format!("{name}_{}", if other_is_app { "tpl" } else { "mod" });
+                // The app's own template path, when it names the clashing module, shows the edit.
+                let member = match item {
+                    ast::Item::App(it) if it.template.segments.first().is_some_and(|s| *s.text == *name) => {
+                        it.template.segments.get(1).map_or("Name", |s| s.text.as_str())
+                    }
+                    _ => "Name",
+                };
+                d = d.with_help(format!(
+                    "an import and a declaration share one namespace; rename the import: \
+                     `import {path} as {renamed}`, and write `{renamed}.{member}` where the module is used"
+                ));
+            }
+            lower.diagnostics.push(d);
             continue;
         }
         seen.insert(name.clone(), range);

@@ -4,6 +4,7 @@
 //! of one cycle (`let a = f(1)`, `fn f(x: int) -> int = a + x`); top-level names are unique per
 //! module, so `(file, name)` identifies either.
 
+use std::hash::Hash;
 use std::sync::Arc;
 
 use kdep_diag::{Code, Diagnostic, Span};
@@ -59,13 +60,28 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
         }
     }
     let mut out = LetCycles::default();
-    // Iterative DFS; a back edge reports a cycle; anything reaching a poisoned node is poisoned.
-    let mut state: FxHashMap<(SourceFile, Name), u8> = FxHashMap::default();
-    for start in &nodes {
+    let (cycles, poisoned) = find_cycles(&nodes, &edges);
+    for members in cycles {
+        let chain = members.iter().chain(members.first()).map(|(_, n)| n.to_string()).collect::<Vec<_>>().join(" → ");
+        out.diagnostics.push(cycle_diagnostic(db, &members, &chain));
+    }
+    out.poisoned = poisoned;
+    Arc::new(out)
+}
+
+/// Every cycle of a dependency graph (each once, as the path from where the search entered it),
+/// and the nodes that are part of one or depend on one. An iterative depth-first search: a back
+/// edge is a cycle; anything reaching a poisoned node is poisoned. Nodes without an entry in
+/// `edges` are leaves.
+pub fn find_cycles<N: Clone + Eq + Hash>(nodes: &[N], edges: &FxHashMap<N, Vec<N>>) -> (Vec<Vec<N>>, FxHashSet<N>) {
+    let mut cycles = Vec::new();
+    let mut poisoned: FxHashSet<N> = FxHashSet::default();
+    let mut state: FxHashMap<N, u8> = FxHashMap::default();
+    for start in nodes {
         if state.contains_key(start) {
             continue;
         }
-        let mut stack: Vec<((SourceFile, Name), usize)> = vec![(start.clone(), 0)];
+        let mut stack: Vec<(N, usize)> = vec![(start.clone(), 0)];
         state.insert(start.clone(), 1);
         while let Some((node, i)) = stack.last().cloned() {
             let next = edges.get(&node).and_then(|e| e.get(i)).cloned();
@@ -80,18 +96,12 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
                     }
                     Some(1) => {
                         let pos = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
-                        let members: Vec<(SourceFile, Name)> = stack.iter().skip(pos).map(|(n, _)| n.clone()).collect();
-                        let chain = members
-                            .iter()
-                            .chain(members.first())
-                            .map(|(_, n)| n.to_string())
-                            .collect::<Vec<_>>()
-                            .join(" → ");
-                        out.diagnostics.push(cycle_diagnostic(db, &members, &chain));
-                        out.poisoned.extend(members);
+                        let members: Vec<N> = stack.iter().skip(pos).map(|(n, _)| n.clone()).collect();
+                        poisoned.extend(members.iter().cloned());
+                        cycles.push(members);
                     }
-                    Some(2) if out.poisoned.contains(&target) => {
-                        out.poisoned.insert(node.clone());
+                    Some(2) if poisoned.contains(&target) => {
+                        poisoned.insert(node.clone());
                     }
                     _ => {}
                 },
@@ -100,15 +110,15 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
                     stack.pop();
                     // Poison flows to dependents.
                     if let Some((parent, _)) = stack.last() {
-                        if out.poisoned.contains(&node) {
-                            out.poisoned.insert(parent.clone());
+                        if poisoned.contains(&node) {
+                            poisoned.insert(parent.clone());
                         }
                     }
                 }
             }
         }
     }
-    Arc::new(out)
+    (cycles, poisoned)
 }
 
 /// K0408 for one cycle, labelling every `let` and function on it.

@@ -11,6 +11,12 @@
 //! it. A call `f(x)` names a function of the module, `alias.f(x)` one of an imported module, and
 //! otherwise a builtin ([`Resolver::callee`]).
 //!
+//! Two values depend on the app being evaluated, so only some bodies see them: the environment
+//! (`env`, when nothing else of that name is in scope, and the keyword `environment`, which
+//! nothing shadows) in template and app bodies, and the other apps of the module (read by name)
+//! in app bodies. Top-level `let`s and environments are shared by every app and environment, so
+//! neither is visible there.
+//!
 //! Every consumer reads this module: the evaluator ([`Resolver::resolve`] on each name it
 //! evaluates), the static checks and the `let` graph ([`walk_names`]), the template model (the
 //! names a base reads, for the shadowing diagnostic), and the editor API ([`resolve_at`]).
@@ -40,8 +46,14 @@ pub enum Resolution {
     Module(Option<SourceFile>),
     /// A function of the module the expression is written in (callable, not a value).
     Function(SourceFile),
-    /// A declaration that is not a value (template, schema, app, environment).
+    /// A declaration that is not a value (template, schema, environment; an app outside an app
+    /// body).
     Item(ItemKind),
+    /// The environment the app is evaluated for: `env` (shadowed by any other binding of that
+    /// name) or the keyword `environment` (never shadowed), in template and app bodies.
+    Env,
+    /// Another app of this module, read from an app body: its fields, in the same environment.
+    App(SourceFile),
     /// Not defined anywhere the expression can see.
     Unresolved,
 }
@@ -59,11 +71,28 @@ pub enum Callee {
     NotInModule { module: SourceFile, name: Name },
 }
 
+/// The name under which the environment is a value, unless something else is called that.
+pub const ENV_NAME: &str = "env";
+/// The keyword that always means the environment (a template field called `env` is common).
+pub const ENV_KEYWORD: &str = "environment";
+
+/// Which kind of body a scope serves: it decides whether the environment and apps are values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyKind {
+    /// Top-level `let`s and environments: shared by every app and environment.
+    Module,
+    /// App bodies and their `in` blocks.
+    App,
+    /// Template and schema bodies.
+    Template,
+}
+
 /// The names visible to a body: its module, and for template and schema bodies the merged
 /// model of the template that wrote it.
 #[derive(Clone, Debug)]
 pub struct Resolver {
     pub file: SourceFile,
+    kind: BodyKind,
     items: Arc<ItemIndex>,
     imports: Arc<Imports>,
     /// Item indexes of the modules the imports name, for `alias.f(x)` calls.
@@ -79,14 +108,33 @@ impl Resolver {
         let imports = file_imports(db, project, file);
         let imported =
             imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
-        Resolver { file, items: item_index(db, file), imports, imported: Arc::new(imported), members: None }
+        Resolver {
+            file,
+            kind: BodyKind::Module,
+            items: item_index(db, file),
+            imports,
+            imported: Arc::new(imported),
+            members: None,
+        }
+    }
+
+    /// The scope of app bodies and `in` blocks of `file`: the module, the environment and the
+    /// module's other apps.
+    pub fn app(db: &dyn Db, project: Project, file: SourceFile) -> Self {
+        Resolver { kind: BodyKind::App, ..Self::module(db, project, file) }
     }
 
     /// The scope of the body of template or schema `owner` declared in `file`.
     pub fn body(db: &dyn Db, project: Project, file: SourceFile, owner: &Name) -> Self {
         let mut r = Self::module(db, project, file);
+        r.kind = BodyKind::Template;
         r.members = template_model(db, project, file, owner.clone());
         r
+    }
+
+    /// Whether this scope reads the environment (`env`, `environment`): not at module level.
+    pub fn sees_env(&self) -> bool {
+        self.kind != BodyKind::Module
     }
 
     /// The template or schema whose body this scope is, if any.
@@ -97,6 +145,9 @@ impl Resolver {
     /// What `name` refers to. Callers check their comprehension variables first: locals shadow
     /// everything.
     pub fn resolve(&self, name: &str) -> Resolution {
+        if name == ENV_KEYWORD && self.sees_env() {
+            return Resolution::Env;
+        }
         if let Some(m) = &self.members {
             if m.fields.contains_key(name) {
                 return Resolution::Field;
@@ -114,7 +165,10 @@ impl Resolver {
             return Resolution::Module(*target);
         }
         match self.items.items.get(name) {
+            Some(h) if h.kind == ItemKind::App && self.kind == BodyKind::App => Resolution::App(self.file),
             Some(h) => Resolution::Item(h.kind),
+            // Last, so any declaration, import or member called `env` shadows the environment.
+            None if name == ENV_NAME && self.sees_env() => Resolution::Env,
             None => Resolution::Unresolved,
         }
     }
@@ -183,6 +237,10 @@ pub enum NameUse<'e> {
     Call { name: &'e Name, range: TextRange, callee: Callee },
     /// The first segment of a declaration path (`web.WebService { ... }`).
     PathHead { name: &'e Name },
+    /// `env.member`, where `env` is the environment (after its [`NameUse::Name`]).
+    EnvField { member: &'e Name, range: TextRange },
+    /// `app.member`, where `app` is another app of `file` (after its [`NameUse::Name`]).
+    AppField { file: SourceFile, app: &'e Name, member: &'e Name, range: TextRange },
 }
 
 /// Walks `e`, reporting every name, module member, call and path use with its resolution in
@@ -254,12 +312,25 @@ impl<'e> Walker<'_, 'e, '_> {
             ExprKind::Field(base, member, mrange) => {
                 if let ExprKind::Name(alias) = &base.kind {
                     let res = self.resolve(alias);
-                    if let Resolution::Module(target) = res {
-                        (self.f)(NameUse::Name { name: alias, range: base.range, res });
-                        if let Some(module) = target {
-                            (self.f)(NameUse::Member { module, member, range: *mrange });
+                    match res {
+                        Resolution::Module(target) => {
+                            (self.f)(NameUse::Name { name: alias, range: base.range, res });
+                            if let Some(module) = target {
+                                (self.f)(NameUse::Member { module, member, range: *mrange });
+                            }
+                            return;
                         }
-                        return;
+                        Resolution::Env => {
+                            (self.f)(NameUse::Name { name: alias, range: base.range, res });
+                            (self.f)(NameUse::EnvField { member, range: *mrange });
+                            return;
+                        }
+                        Resolution::App(file) => {
+                            (self.f)(NameUse::Name { name: alias, range: base.range, res });
+                            (self.f)(NameUse::AppField { file, app: alias, member, range: *mrange });
+                            return;
+                        }
+                        _ => {}
                     }
                 }
                 self.expr(base)
@@ -364,9 +435,10 @@ pub fn resolve_at(
     for l in hir.lets.values() {
         probe(&l.value, &module);
     }
+    let apps = Resolver::app(db, project, file);
     for a in hir.apps.values() {
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
-            probe(&s.value, &module);
+            probe(&s.value, &apps);
         }
     }
     for e in hir.environments.values() {
