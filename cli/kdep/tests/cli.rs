@@ -63,9 +63,12 @@ fn builds_shop_for_staging_and_without_environment() {
     let staging = kdep(&root, &["build", "shop", "--env", "staging"]);
     assert_eq!(staging.code, 0, "stderr:\n{}", staging.stderr);
     insta::assert_snapshot!("shop_staging", staging.stdout);
+    // The platform's WebService reads the environment (a PodDisruptionBudget only where it is
+    // protected), so without `--env` the build has no value for it: K0506, exit 1, no output.
     let base = kdep(&root, &["build", "shop"]);
-    assert_eq!(base.code, 0, "stderr:\n{}", base.stderr);
-    assert!(!base.stdout.contains("namespace:"), "no environment means no namespace");
+    assert_eq!(base.code, 1, "stderr:\n{}", base.stderr);
+    assert!(base.stderr.contains("K0506") && base.stderr.contains("declared environments: staging, production"));
+    assert!(base.stdout.is_empty(), "no partial output");
 }
 
 #[test]
