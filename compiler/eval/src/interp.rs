@@ -1094,13 +1094,7 @@ impl<'db> Eval<'db> {
                         Some(p) => format!("{p}.{k}"),
                         None => k.to_string(),
                     };
-                    let mut d =
-                        Diagnostic::error(Code::UNKNOWN_FIELD, format!("`{}` has no field `{k}`", model.qualified))
-                            .with_primary(site, format!("unknown field `{what}`"));
-                    if let Some(best) = suggest::best(k, model.fields.keys().map(|n| &**n)) {
-                        d = d.with_help(format!("did you mean `{best}`?"));
-                    }
-                    self.diags.push(d.with_secondary(model.name_span, "schema declared here"));
+                    self.diags.push(unknown_record_field(&model, k, &what, site));
                     failed = true;
                 }
                 Some(fm) => {
@@ -1109,18 +1103,7 @@ impl<'db> Eval<'db> {
                         continue;
                     }
                     if let Some(lock) = &fm.locked {
-                        self.diags.push(
-                            Diagnostic::error(
-                                Code::LOCKED_OVERRIDE,
-                                format!("`{k}` is locked by template `{}`", lock.template),
-                            )
-                            .with_primary(site, "override not permitted here")
-                            .with_secondary(lock.span, "locked here")
-                            .with_help(format!(
-                                "ask the owners of {}, or use a type that leaves `{k}` open",
-                                lock.path
-                            )),
-                        );
+                        self.diags.push(locked_record_field(k, lock, site));
                         failed = true;
                         continue;
                     }
@@ -1845,6 +1828,25 @@ impl<'db> Eval<'db> {
         };
         self.error(Code::INVALID_OPERAND, msg, span, "invalid operands")
     }
+}
+
+/// K0202 for key `k` (shown as `what`) of a record of `model`; the evaluator and the static
+/// record check (typeck) both report it through here.
+pub(crate) fn unknown_record_field(model: &TemplateModel, k: &str, what: &str, site: Span) -> Diagnostic {
+    let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("`{}` has no field `{k}`", model.qualified))
+        .with_primary(site, format!("unknown field `{what}`"));
+    if let Some(best) = suggest::best(k, model.fields.keys().map(|n| &**n)) {
+        d = d.with_help(format!("did you mean `{best}`?"));
+    }
+    d.with_secondary(model.name_span, "schema declared here")
+}
+
+/// K0301 for a record literal setting locked field `k`.
+pub(crate) fn locked_record_field(k: &str, lock: &kdep_sema::model::LockModel, site: Span) -> Diagnostic {
+    Diagnostic::error(Code::LOCKED_OVERRIDE, format!("`{k}` is locked by template `{}`", lock.template))
+        .with_primary(site, "override not permitted here")
+        .with_secondary(lock.span, "locked here")
+        .with_help(format!("ask the owners of {}, or use a type that leaves `{k}` open", lock.path))
 }
 
 fn key_range(key: &[KeySeg]) -> TextRange {

@@ -119,7 +119,24 @@ struct Checker<'a> {
     out: Vec<Diagnostic>,
 }
 
-impl Checker<'_> {
+impl<'a> Checker<'a> {
+    fn new(db: &'a dyn Db, project: Project, file: SourceFile, scope: Resolver, locals: Vec<(Name, K)>) -> Self {
+        let model = scope.members().cloned();
+        Checker {
+            db,
+            project,
+            file,
+            fid: file.id(db),
+            model,
+            scope,
+            locals,
+            lets: FxHashMap::default(),
+            in_progress: Vec::new(),
+            report: true,
+            out: Vec::new(),
+        }
+    }
+
     fn span(&self, e: &Expr) -> Span {
         Span::new(self.fid, e.range)
     }
@@ -416,29 +433,10 @@ impl Checker<'_> {
             given.push(k);
             let site = Span::new(self.fid, *range);
             match model.fields.get(k) {
-                None => {
-                    let mut diag =
-                        Diagnostic::error(Code::UNKNOWN_FIELD, format!("`{}` has no field `{k}`", model.qualified))
-                            .with_primary(site, format!("unknown field `{k}`"));
-                    if let Some(best) = kdep_sema::suggest::best(k, model.fields.keys().map(|n| &**n)) {
-                        diag = diag.with_help(format!("did you mean `{best}`?"));
-                    }
-                    self.push(diag.with_secondary(model.name_span, "schema declared here"));
-                }
+                None => self.push(crate::interp::unknown_record_field(model, k, k, site)),
                 Some(fm) => {
                     if let Some(lock) = &fm.locked {
-                        self.push(
-                            Diagnostic::error(
-                                Code::LOCKED_OVERRIDE,
-                                format!("`{k}` is locked by template `{}`", lock.template),
-                            )
-                            .with_primary(site, "override not permitted here")
-                            .with_secondary(lock.span, "locked here")
-                            .with_help(format!(
-                                "ask the owners of {}, or use a type that leaves `{k}` open",
-                                lock.path
-                            )),
-                        );
+                        self.push(crate::interp::locked_record_field(k, lock, site));
                     } else if key.len() == 1 && crate::interp::is_constant(value, 0) {
                         // A constant value is checked by the evaluator's own conformance, so the
                         // report is the one an app would get (and is merged with it).
@@ -589,21 +587,7 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
     let hir = file_hir(db, file);
     let mut out = Vec::new();
     for (name, t) in &hir.templates {
-        let scope = Resolver::body(db, project, file, name);
-        let model = scope.members().cloned();
-        let mut ck = Checker {
-            db,
-            project,
-            file,
-            fid: file.id(db),
-            model,
-            scope,
-            locals: Vec::new(),
-            lets: FxHashMap::default(),
-            in_progress: Vec::new(),
-            report: true,
-            out: Vec::new(),
-        };
+        let mut ck = Checker::new(db, project, file, Resolver::body(db, project, file, name), Vec::new());
         for m in &t.members {
             match m {
                 MemberHir::Field(f) => {
@@ -644,20 +628,7 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
     // Module-level bodies (top-level `let`s, apps, `in` blocks, environments) see no template
     // members; their record literals are checked here too, since the evaluator leaves literal
     // keys to this check wherever they are written.
-    let scope = Resolver::module(db, project, file);
-    let mut ck = Checker {
-        db,
-        project,
-        file,
-        fid: file.id(db),
-        model: None,
-        scope,
-        locals: Vec::new(),
-        lets: FxHashMap::default(),
-        in_progress: Vec::new(),
-        report: true,
-        out: Vec::new(),
-    };
+    let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), Vec::new());
     for l in hir.lets.values() {
         ck.expr(&l.value, 0);
     }
@@ -683,19 +654,7 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
             Some(sig) => sig.params.iter().map(|p| (p.name.clone(), of_ty(db, project, &p.ty, 0))).collect(),
             None => Vec::new(),
         };
-        let mut ck = Checker {
-            db,
-            project,
-            file,
-            fid: file.id(db),
-            model: None,
-            scope: Resolver::module(db, project, file),
-            locals,
-            lets: FxHashMap::default(),
-            in_progress: Vec::new(),
-            report: true,
-            out: Vec::new(),
-        };
+        let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), locals);
         ck.expr(&f.body, 0);
         out.extend(ck.out);
     }
