@@ -107,6 +107,7 @@ codes! {
     SHADOWS_BASE_NAME = "K0312", "shadows-base-name", Error, "an extending template declares a name that a base template reads from its module";
     FOREIGN_NAMESPACE = "K0313", "foreign-namespace", Error, "a template emits a namespaced object into a namespace other than the environment's";
     FORBIDDEN_KIND = "K0314", "forbidden-kind", Error, "a package emits a kind of object that a platform package it depends on forbids";
+    CONFLICTING_COMPOSITION = "K0315", "conflicting-composition", Error, "two declarations a template composes declare the same member differently";
 
     // Evaluation.
     MISSING_KEY = "K0401", "missing-key", Error, "a map has no entry for the key being read";

@@ -288,6 +288,13 @@ impl Eval<'_> {
                 });
                 Ok(value)
             }
+            // A record of this schema, or of one that extends or composes it, built and checked
+            // and unchanged since: its (narrower) checks already hold.
+            (Ty::Schema(sref), Value::Map(m))
+                if m.record().is_some_and(|r| r.sources.iter().any(|(f, n)| *f == sref.file && *n == sref.name)) =>
+            {
+                Ok(value)
+            }
             (Ty::Schema(sref), Value::Map(m)) => {
                 let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
                     return Ok(value);

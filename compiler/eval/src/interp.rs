@@ -1080,6 +1080,7 @@ impl<'db> Eval<'db> {
         checked: Option<(&[Name], bool)>,
     ) -> R<Map> {
         let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
+        let reported_before = self.diags.len();
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
         inst.element =
@@ -1120,7 +1121,14 @@ impl<'db> Eval<'db> {
         if failed {
             return Err(Poison);
         }
-        rec
+        // Tagged only when nothing was reported for it, so the tag means "checked and valid".
+        let clean = self.diags.len() == reported_before;
+        rec.map(|mut m| {
+            if clean {
+                m.set_record(model);
+            }
+            m
+        })
     }
 
     fn module_alias(&mut self, alias: &Name, ctx: &Ctx) -> Option<SourceFile> {

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use kdep_diag::Span;
 use kdep_sema::duration::Duration;
+use kdep_sema::model::TemplateModel;
 use kdep_sema::quantity::Quantity;
 use rustc_hash::FxBuildHasher;
 
@@ -144,6 +145,11 @@ pub struct Map {
     entries: IndexMap<Arc<str>, Entry, FxBuildHasher>,
     /// The deepest value inserted so far (removals leave it, so it is an upper bound).
     inner_depth: u32,
+    /// The schema this map is a checked record of, set when a record is built and cleared by
+    /// every change, so a value carrying it has passed that schema's (narrower) checks as it
+    /// is. Conformance accepts it as is where that schema or one it extends or composes is
+    /// expected. Equality ignores it.
+    record: Option<Arc<TemplateModel>>,
 }
 
 impl Map {
@@ -152,7 +158,7 @@ impl Map {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Map { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher), inner_depth: 0 }
+        Map { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher), inner_depth: 0, record: None }
     }
 
     pub fn len(&self) -> usize {
@@ -174,11 +180,13 @@ impl Map {
     /// Mutable access to an entry. The map's depth is not updated: a caller that may nest a
     /// value deeper uses [`Map::update`].
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        self.record = None;
         self.entries.get_mut(key)
     }
 
     /// Runs `f` on the entry of `key`, then accounts for the depth of its new value.
     pub fn update<R>(&mut self, key: &str, f: impl FnOnce(&mut Entry) -> R) -> Option<R> {
+        self.record = None;
         let entry = self.entries.get_mut(key)?;
         let out = f(entry);
         self.inner_depth = self.inner_depth.max(entry.value.depth());
@@ -201,18 +209,31 @@ impl Map {
 
     /// Sets `key`, keeping its position if present (appending otherwise); returns the old entry.
     pub fn insert(&mut self, key: impl Into<Arc<str>>, value: Value, origin: Origin) -> Option<Entry> {
+        self.record = None;
         self.inner_depth = self.inner_depth.max(value.depth());
         self.entries.insert(key.into(), Entry { value, origin })
     }
 
     pub fn insert_entry(&mut self, key: impl Into<Arc<str>>, entry: Entry) -> Option<Entry> {
+        self.record = None;
         self.inner_depth = self.inner_depth.max(entry.value.depth());
         self.entries.insert(key.into(), entry)
     }
 
     /// Removes `key`, keeping the order of the remaining entries.
     pub fn remove(&mut self, key: &str) -> Option<Entry> {
+        self.record = None;
         self.entries.shift_remove(key)
+    }
+
+    /// The schema this map is a checked record of (see the field's docs), if unchanged since.
+    pub fn record(&self) -> Option<&Arc<TemplateModel>> {
+        self.record.as_ref()
+    }
+
+    /// Marks this map as a record of `model` that has passed its checks.
+    pub fn set_record(&mut self, model: Arc<TemplateModel>) {
+        self.record = Some(model);
     }
 
     /// Keys and values in insertion order.
@@ -237,6 +258,7 @@ impl Map {
     /// and origins from `other` win, keys only in `other` are appended in its order.
     pub fn merge(&self, other: &Map) -> Map {
         let mut out = self.clone();
+        out.record = None;
         for (k, e) in &other.entries {
             out.entries.insert(k.clone(), e.clone());
         }
@@ -325,7 +347,7 @@ impl FromIterator<(Arc<str>, Entry)> for Map {
     fn from_iter<I: IntoIterator<Item = (Arc<str>, Entry)>>(iter: I) -> Self {
         let entries: IndexMap<Arc<str>, Entry, FxBuildHasher> = iter.into_iter().collect();
         let inner_depth = entries.values().map(|e| e.value.depth()).max().unwrap_or(0);
-        Map { entries, inner_depth }
+        Map { entries, inner_depth, record: None }
     }
 }
 

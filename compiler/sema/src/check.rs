@@ -406,8 +406,8 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         used.extend(a.template.segments.first().cloned());
     }
     for t in hir.templates.values() {
-        if let Some(base) = &t.base {
-            used.extend(base.segments.first().cloned());
+        for parent in t.base.iter().chain(t.mixins.iter()) {
+            used.extend(parent.segments.first().cloned());
         }
         for m in &t.members {
             match m {

@@ -194,7 +194,11 @@ pub struct TemplateHir {
     pub name: Name,
     pub name_range: TextRange,
     pub is_schema: bool,
+    /// `= Base`: the declaration this one narrows (a schema's base is a schema, a template's a
+    /// template).
     pub base: Option<PathRef>,
+    /// `with A, B`: declarations of the same kind whose members are merged in (composition).
+    pub mixins: Vec<PathRef>,
     pub members: Vec<MemberHir>,
     pub range: TextRange,
 }
@@ -357,7 +361,8 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         name,
                         name_range: it.name.range,
                         is_schema: true,
-                        base: None,
+                        base: it.base.as_ref().map(|p| lower.path(p)),
+                        mixins: it.mixins.iter().map(|p| lower.path(p)).collect(),
                         members,
                         range: it.range,
                     }),
@@ -372,6 +377,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         name_range: it.name.range,
                         is_schema: false,
                         base: it.base.as_ref().map(|p| lower.path(p)),
+                        mixins: it.mixins.iter().map(|p| lower.path(p)).collect(),
                         members,
                         range: it.range,
                     }),

@@ -42,6 +42,9 @@ pub struct ItemHeader {
     pub kind: ItemKind,
     /// `template New = base` / `app x = template`: the referenced path.
     pub target: Option<Vec<Name>>,
+    /// `template New = base with a.A, b.B`: the composed declarations' paths, in order. With
+    /// [`ItemHeader::target`] they are the edges of the extension graph (cycles, subtyping).
+    pub mixins: Vec<Vec<Name>>,
 }
 
 /// Names, kinds and imports of one file — no bodies, no offsets. Editing inside a body leaves it
@@ -61,20 +64,25 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
         out.imports.insert(imp.alias.clone(), imp.path.segments.clone());
     }
     for name in hir.lets.keys() {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Let, target: None });
+        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Let, target: None, mixins: Vec::new() });
     }
     for name in hir.functions.keys() {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Fn, target: None });
+        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Fn, target: None, mixins: Vec::new() });
     }
     for (name, t) in &hir.templates {
         let kind = if t.is_schema { ItemKind::Schema } else { ItemKind::Template };
-        out.items.insert(name.clone(), ItemHeader { kind, target: t.base.as_ref().map(|b| b.segments.clone()) });
+        let target = t.base.as_ref().map(|b| b.segments.clone());
+        let mixins = t.mixins.iter().map(|m| m.segments.clone()).collect();
+        out.items.insert(name.clone(), ItemHeader { kind, target, mixins });
     }
     for (name, a) in &hir.apps {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::App, target: Some(a.template.segments.clone()) });
+        out.items.insert(
+            name.clone(),
+            ItemHeader { kind: ItemKind::App, target: Some(a.template.segments.clone()), mixins: Vec::new() },
+        );
     }
     for name in hir.environments.keys() {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Environment, target: None });
+        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Environment, target: None, mixins: Vec::new() });
     }
     Arc::new(out)
 }

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use kdep_diag::{Code, Diagnostic, Span, TextRange};
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Expr, MemberHir, Name};
+use crate::hir::{file_hir, Expr, MemberHir, Name, PathRef};
 use crate::index::{item_index, project_index, resolve_path, ItemKind, Resolved};
 use crate::suggest;
 use crate::ty::{check_narrowing, Ty, TypeLowering};
@@ -93,10 +93,12 @@ pub struct TemplateModel {
     pub lets: IndexMap<Name, Arc<LetModel>>,
     pub checks: Vec<Arc<CheckModel>>,
     pub emits: Vec<Arc<EmitModel>>,
-    /// Qualified names from this template down to the base-most one.
+    /// Qualified names from this template down to the base-most one (the `= Base` line only).
     pub chain: Vec<Name>,
-    /// The declarations of [`TemplateModel::chain`], in the same order.
-    pub chain_decls: Vec<(SourceFile, Name)>,
+    /// Every declaration merged into this model: itself first, then its base's sources, then
+    /// each mixin's, each once (a declaration reached twice, as in a diamond, is listed once).
+    /// The names they read are guarded by K0312, and a record of this schema is a value of each.
+    pub sources: Vec<(SourceFile, Name)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -182,34 +184,151 @@ pub fn resolve_template(
 /// the 2 MiB stack of a test thread in a debug build. Real hierarchies are a few links deep.
 pub const MAX_EXTENSION_DEPTH: usize = 256;
 
-/// Where following `template X = Base` headers from a template leads.
+/// Where following the `= Base with A, B` headers from a declaration leads.
 enum Extension {
-    /// To a template that extends nothing (or to something that is not a template).
+    /// To declarations that extend nothing (or to something that is not a template or schema).
     Ends,
-    /// Back to a template already seen: the chain is a cycle.
-    Cycle,
+    /// Back to the declaration itself, through its direct parent number `.0` (base first, then
+    /// the mixins in order).
+    Cycle(usize),
     /// On for more than [`MAX_EXTENSION_DEPTH`] links.
     TooDeep,
 }
 
-fn extension_chain(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> Extension {
-    let mut cur = (file, name.clone());
-    let mut seen = rustc_hash::FxHashSet::default();
-    seen.insert(cur.clone());
-    for _ in 0..=MAX_EXTENSION_DEPTH {
-        let items = item_index(db, cur.0);
-        let Some(target) = items.items.get(&cur.1).and_then(|h| h.target.clone()) else { return Extension::Ends };
-        match resolve_path(db, project, cur.0, &target) {
-            Resolved::Item { file: f, name: n, kind: ItemKind::Template } => {
-                cur = (f, n);
-                if !seen.insert(cur.clone()) {
-                    return Extension::Cycle;
+type Decl = (SourceFile, Name);
+
+/// The direct parents of a declaration as its header names them: the base, then the mixins;
+/// `None` where a path does not name a template or schema (reported by the model).
+fn parent_edges(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> Vec<Option<Decl>> {
+    let items = item_index(db, file);
+    let Some(h) = items.items.get(name) else { return Vec::new() };
+    if !matches!(h.kind, ItemKind::Template | ItemKind::Schema) {
+        return Vec::new();
+    }
+    h.target
+        .iter()
+        .chain(h.mixins.iter())
+        .map(|p| match resolve_path(db, project, file, p) {
+            Resolved::Item { file, name, kind: ItemKind::Template | ItemKind::Schema } if p.len() <= 2 => {
+                Some((file, name))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Follows the extension graph (bases and mixins, from the item index only) depth-first from
+/// `file.name`: whether it comes back to the start, and whether its longest path is too long.
+/// A cycle elsewhere in the graph is the business of the declarations on it.
+fn extension_graph(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> Extension {
+    let start: Decl = (file, name.clone());
+    // Links below a finished declaration (its longest path down), so a diamond is walked once
+    // and still measured by its longest path.
+    let mut height: rustc_hash::FxHashMap<Decl, usize> = rustc_hash::FxHashMap::default();
+    for (i, direct) in parent_edges(db, project, file, name).into_iter().enumerate() {
+        let Some(direct) = direct else { continue };
+        if direct == start {
+            return Extension::Cycle(i);
+        }
+        if let Some(h) = height.get(&direct) {
+            if 1 + h > MAX_EXTENSION_DEPTH {
+                return Extension::TooDeep;
+            }
+            continue;
+        }
+        // (declaration, its parents, next parent to visit, longest path below so far)
+        let parents = parent_edges(db, project, direct.0, &direct.1);
+        let mut stack: Vec<(Decl, Vec<Option<Decl>>, usize, usize)> = vec![(direct, parents, 0, 0)];
+        while let Some(top) = stack.last_mut() {
+            let next = top.1.get(top.2).cloned();
+            top.2 += 1;
+            match next {
+                Some(Some(p)) => {
+                    if p == start {
+                        return Extension::Cycle(i);
+                    }
+                    if stack.iter().any(|s| s.0 == p) {
+                        continue;
+                    }
+                    let depth = stack.len() + 1;
+                    if let Some(h) = height.get(&p).copied() {
+                        if depth + h > MAX_EXTENSION_DEPTH {
+                            return Extension::TooDeep;
+                        }
+                        if let Some(top) = stack.last_mut() {
+                            top.3 = top.3.max(h + 1);
+                        }
+                        continue;
+                    }
+                    if depth > MAX_EXTENSION_DEPTH {
+                        return Extension::TooDeep;
+                    }
+                    let parents = parent_edges(db, project, p.0, &p.1);
+                    stack.push((p, parents, 0, 0));
+                }
+                Some(None) => {}
+                None => {
+                    let Some((done, _, _, h)) = stack.pop() else { break };
+                    if let Some(parent) = stack.last_mut() {
+                        parent.3 = parent.3.max(h + 1);
+                    }
+                    height.insert(done, h);
                 }
             }
-            _ => return Extension::Ends,
         }
     }
-    Extension::TooDeep
+    Extension::Ends
+}
+
+/// Every declaration `file.name` extends or composes, directly or not (itself excluded), from
+/// the item index only. A record of `file.name` is a value of each of them (subtyping).
+#[salsa::tracked(returns(clone))]
+pub fn schema_ancestors(db: &dyn Db, project: Project, file: SourceFile, name: Name) -> Arc<Vec<(SourceFile, Name)>> {
+    let start: Decl = (file, name.clone());
+    let mut out: Vec<Decl> = Vec::new();
+    let mut queue = vec![start.clone()];
+    while let Some((f, n)) = queue.pop() {
+        for p in parent_edges(db, project, f, &n).into_iter().flatten() {
+            if p != start && !out.contains(&p) {
+                out.push(p.clone());
+                queue.push(p);
+            }
+        }
+    }
+    Arc::new(out)
+}
+
+/// Resolves the base (`mixin` false) or a mixin of a schema (`schema` true) or template: a
+/// schema extends and composes only schemas, a template only templates (K0107 otherwise).
+fn resolve_parent(
+    db: &dyn Db,
+    project: Project,
+    from: SourceFile,
+    path: &PathRef,
+    schema: bool,
+    mixin: bool,
+) -> Result<(SourceFile, Name), Option<Box<Diagnostic>>> {
+    let (f, n) = resolve_template(db, project, from, &path.segments, path.range, true)?;
+    let is_schema = item_index(db, f).items.get(&n).is_some_and(|h| h.kind == ItemKind::Schema);
+    if is_schema == schema {
+        return Ok((f, n));
+    }
+    let display = path.display();
+    let (own, other) = if schema { ("schema", "template") } else { ("template", "schema") };
+    let verb = if mixin { "compose" } else { "extend" };
+    let help = match (schema, mixin) {
+        (false, false) => format!("to narrow the schema, declare `schema Name = {display} {{ ... }}`"),
+        (true, false) => "a schema narrows a schema; reuse a template's fields by declaring them in a schema".into(),
+        _ => format!("compose {own}s with {own}s: move the shared members into a {own}"),
+    };
+    Err(Some(Box::new(
+        Diagnostic::error(
+            Code::NOT_A_TEMPLATE,
+            format!("`{display}` is a {other}, and a {own} can only {verb} {own}s"),
+        )
+        .with_primary(Span::new(from.id(db), path.range), format!("expected a {own}"))
+        .with_help(help),
+    )))
 }
 
 #[salsa::tracked(returns(clone))]
@@ -234,38 +353,50 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
         checks: Vec::new(),
         emits: Vec::new(),
         chain: vec![qualified.clone()],
-        chain_decls: vec![(file, name.clone())],
+        sources: vec![(file, name.clone())],
     };
+    let kind = if t.is_schema { "schema" } else { "template" };
     let mut extending = false;
-    if let Some(base) = &t.base {
-        match resolve_template(db, project, file, &base.segments, base.range, false) {
-            Ok((bf, bn)) => {
-                let chain = extension_chain(db, project, file, &name);
-                if let Extension::Cycle = chain {
-                    diags.push(
-                        Diagnostic::error(Code::CYCLIC_DEFINITION, format!("template `{name}` extends itself"))
-                            .with_primary(span(base.range), "this extension leads back to the template"),
-                    );
-                } else if let Extension::TooDeep = chain {
-                    diags.push(
-                        Diagnostic::error(
-                            Code::EXTENSION_TOO_DEEP,
-                            format!("template `{name}` extends a chain of more than {MAX_EXTENSION_DEPTH} templates"),
-                        )
-                        .with_primary(span(base.range), "the chain from here is too long")
-                        .with_help("merge some of the intermediate templates"),
-                    );
-                } else if let Some(bm) = template_model(db, project, bf, bn) {
-                    extending = true;
-                    model.fields = bm.fields.clone();
-                    model.lets = bm.lets.clone();
-                    model.checks = bm.checks.clone();
-                    model.emits = bm.emits.clone();
-                    model.chain.extend(bm.chain.iter().cloned());
-                    model.chain_decls.extend(bm.chain_decls.iter().cloned());
+    let mut merge = Merge::default();
+    let parents: Vec<(&PathRef, bool)> =
+        t.base.iter().map(|b| (b, false)).chain(t.mixins.iter().map(|m| (m, true))).collect();
+    let first_range = parents.first().map_or(t.name_range, |p| p.0.range);
+    match extension_graph(db, project, file, &name) {
+        _ if parents.is_empty() => {}
+        Extension::Cycle(i) => {
+            let (range, mixin) = parents.get(i).map_or((first_range, false), |(p, m)| (p.range, *m));
+            let (how, what) = if mixin { ("composes", "mixin") } else { ("extends", "extension") };
+            diags.push(
+                Diagnostic::error(Code::CYCLIC_DEFINITION, format!("{kind} `{name}` {how} itself"))
+                    .with_primary(span(range), format!("this {what} leads back to the {kind}")),
+            );
+        }
+        Extension::TooDeep => {
+            diags.push(
+                Diagnostic::error(
+                    Code::EXTENSION_TOO_DEEP,
+                    format!("{kind} `{name}` extends a chain of more than {MAX_EXTENSION_DEPTH} {kind}s"),
+                )
+                .with_primary(span(first_range), "the chain from here is too long")
+                .with_help("merge some of the intermediate templates"),
+            );
+        }
+        Extension::Ends => {
+            for (at, mixin) in &parents {
+                let (pf, pn) = match resolve_parent(db, project, file, at, t.is_schema, *mixin) {
+                    Ok(decl) => decl,
+                    Err(d) => {
+                        diags.extend(d.map(|d| *d));
+                        continue;
+                    }
+                };
+                let Some(pm) = template_model(db, project, pf, pn) else { continue };
+                if !mixin {
+                    model.chain.extend(pm.chain.iter().cloned());
                 }
+                merge.source(db, project, &mut model, &pm, span(at.range), &mut diags);
+                extending = true;
             }
-            Err(d) => diags.extend(d.map(|d| *d)),
         }
     }
     let base_field_names: Vec<Name> = model.fields.keys().cloned().collect();
@@ -288,7 +419,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
             }
             own.insert(mname.clone(), mrange);
             if extending && !model.fields.contains_key(&mname) && !model.lets.contains_key(&mname) {
-                diags.extend(shadowed_base_read(db, project, &model, &mname, span(mrange)));
+                diags.extend(shadowed_base_read(db, project, &model, &mname, span(mrange), "declared here"));
             }
         }
         match member {
@@ -473,8 +604,284 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
             })),
         }
     }
+    // Two sources with different defaults for one field are a conflict unless this body sets
+    // the default itself, which says which one is meant.
+    for (field, d) in merge.pending_defaults {
+        let own_default = model
+            .fields
+            .get(&field)
+            .and_then(|f| f.default.as_ref())
+            .is_some_and(|d| d.owner == name && d.file == file);
+        if !own_default {
+            diags.push(d);
+        }
+    }
     diags.extend(types.diagnostics);
     Arc::new(TemplateResult { model: Some(Arc::new(model)), diagnostics: diags })
+}
+
+/// Merges the models of a declaration's base and mixins, in order, into its model: the union of
+/// their fields, `let`s, checks and emits, each member keeping its `owner` (so its names resolve
+/// where it is written). A member two sources declare must be declared alike (K0315), a lock of
+/// any source stays (K0301 for a source that sets the locked value), and no source may bring a
+/// member named like something another source reads from its module (K0312).
+#[derive(Default)]
+struct Merge {
+    /// Which source (qualified name) brought each member, for messages.
+    from: rustc_hash::FxHashMap<Name, Name>,
+    /// Fields two sources give different defaults, with the diagnostic to report unless the
+    /// composing body sets the default itself.
+    pending_defaults: IndexMap<Name, Diagnostic>,
+}
+
+impl Merge {
+    fn source(
+        &mut self,
+        db: &dyn Db,
+        project: Project,
+        model: &mut TemplateModel,
+        src: &TemplateModel,
+        at: Span,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        let this = src.qualified.clone();
+        // Names a source of `src` reads from its module that the merged model already has as a
+        // member: that source keeps reading its module, whatever the member says.
+        let mut reported: Vec<Name> = Vec::new();
+        for (sf, sn) in &src.sources {
+            if model.sources.contains(&(*sf, sn.clone())) {
+                continue;
+            }
+            for (read, range) in crate::scope::outer_reads(db, project, *sf, sn.clone()).iter() {
+                let member = model.fields.contains_key(read) || model.lets.contains_key(read);
+                if member && !src.fields.contains_key(read) && !src.lets.contains_key(read) && !reported.contains(read)
+                {
+                    reported.push(read.clone());
+                    let reader = format!("{}.{sn}", project_index(db, project).module_display(*sf));
+                    let owner = self.from.get(read).cloned().unwrap_or_default();
+                    let decl =
+                        model.fields.get(read).map(|f| f.decl_span).or_else(|| model.lets.get(read).map(|l| l.span));
+                    let mut d = Diagnostic::error(
+                        Code::SHADOWS_BASE_NAME,
+                        format!("`{read}` is already a name that template `{reader}` reads"),
+                    )
+                    .with_primary(at, format!("`{this}` composed here"))
+                    .with_secondary(Span::new(sf.id(db), *range), format!("`{reader}` reads `{read}` here"));
+                    if let Some(decl) = decl {
+                        d = d.with_secondary(decl, format!("`{owner}` declares `{read}` here"));
+                    }
+                    diags.push(d.with_help(format!(
+                        "names in a template resolve where they are written, so `{reader}` keeps reading its own `{read}`; rename one of them"
+                    )));
+                }
+            }
+        }
+        for (fname, f) in &src.fields {
+            if let Some(l) = model.lets.get(fname) {
+                let other = self.from.get(fname).cloned().unwrap_or_default();
+                diags.push(
+                    conflict(
+                        fname,
+                        format!("a `let` of `{other}` and a field of `{this}`"),
+                        at,
+                        &this,
+                        l.span,
+                        f.decl_span,
+                    )
+                    .with_help("rename it in one of the sources; each source's body keeps reading its own"),
+                );
+                continue;
+            }
+            let Some(e) = model.fields.get(fname).cloned() else {
+                if let Some(d) = shadowed_base_read(db, project, model, fname, at, &format!("`{this}` composed here")) {
+                    diags.push(d.with_secondary(f.decl_span, format!("`{this}` declares `{fname}` here")));
+                }
+                self.from.insert(fname.clone(), this.clone());
+                model.fields.insert(fname.clone(), f.clone());
+                continue;
+            };
+            if *e == **f {
+                continue;
+            }
+            let other = self.from.get(fname).cloned().unwrap_or_default();
+            if e.ty != f.ty {
+                diags.push(
+                    conflict(
+                        fname,
+                        format!("declared by `{other}` as `{}` and by `{this}` as `{}`", e.ty, f.ty),
+                        at,
+                        &this,
+                        e.ty_span.unwrap_or(e.decl_span),
+                        f.ty_span.unwrap_or(f.decl_span),
+                    )
+                    .with_help(
+                        "declare a composed field with the same type in every source, or rename it in one of them",
+                    ),
+                );
+                continue;
+            }
+            let same_default = |a: &Option<DefaultModel>, b: &Option<DefaultModel>| match (a, b) {
+                (Some(a), Some(b)) => a.span == b.span || same_constant(&a.expr, &b.expr, 0),
+                (None, None) => true,
+                _ => false,
+            };
+            let mut merged = (*e).clone();
+            match (&e.locked, &f.locked) {
+                // Locked by the same declaration (a diamond) or to the same constant.
+                (Some(a), Some(b)) if a.span == b.span || same_default(&e.default, &f.default) => {}
+                // An earlier source locked it: a later one may only require it (no value).
+                (Some(l), _) => {
+                    if f.default.is_some() && !same_default(&e.default, &f.default) {
+                        let site = f.default.as_ref().map_or(f.decl_span, |d| d.span);
+                        diags.push(
+                            Diagnostic::error(
+                                Code::LOCKED_OVERRIDE,
+                                format!("`{fname}` is locked by template `{}`", l.template),
+                            )
+                            .with_primary(at, format!("`{this}` composed here"))
+                            .with_secondary(site, format!("`{this}` sets `{fname}` here"))
+                            .with_secondary(l.span, "locked here")
+                            .with_help(format!(
+                                "a lock of any composed template stays; remove the value from `{this}` or ask the owners of {}",
+                                l.path
+                            )),
+                        );
+                    }
+                    continue;
+                }
+                // A later source locks a field an earlier one only requires: the lock narrows.
+                (None, Some(l)) => {
+                    if e.default.is_some() {
+                        diags.push(
+                            conflict(
+                                fname,
+                                format!("locked by `{this}` but given a default by `{other}`"),
+                                at,
+                                &this,
+                                e.default.as_ref().map_or(e.decl_span, |d| d.span),
+                                l.span,
+                            )
+                            .with_help("lock the field in one source only, and drop the default from the others"),
+                        );
+                        continue;
+                    }
+                    merged = (**f).clone();
+                }
+                (None, None) => match (&e.default, &f.default) {
+                    (Some(a), Some(b)) if !same_default(&e.default, &f.default) => {
+                        self.pending_defaults.entry(fname.clone()).or_insert_with(|| {
+                            conflict(
+                                fname,
+                                format!("given different defaults by `{other}` and `{this}`"),
+                                at,
+                                &this,
+                                a.span,
+                                b.span,
+                            )
+                            .with_help(format!(
+                                "set the default in this body (`{fname} = ...`) to say which one is meant"
+                            ))
+                        });
+                    }
+                    (None, Some(_)) => merged.default = f.default.clone(),
+                    _ => {}
+                },
+            }
+            model.fields.insert(fname.clone(), Arc::new(merged));
+        }
+        for (lname, l) in &src.lets {
+            let prev = model
+                .lets
+                .get(lname)
+                .map(|p| (p.span, "`let`"))
+                .or_else(|| model.fields.get(lname).map(|f| (f.decl_span, "field")));
+            match prev {
+                Some((span, _)) if span == l.span => {}
+                Some((span, what)) => {
+                    let other = self.from.get(lname).cloned().unwrap_or_default();
+                    diags.push(
+                        conflict(
+                            lname,
+                            format!("a {what} of `{other}` and a `let` of `{this}`"),
+                            at,
+                            &this,
+                            span,
+                            l.span,
+                        )
+                        .with_help("rename it in one of the sources; each source's body keeps reading its own"),
+                    );
+                }
+                None => {
+                    if let Some(d) =
+                        shadowed_base_read(db, project, model, lname, at, &format!("`{this}` composed here"))
+                    {
+                        diags.push(d.with_secondary(l.span, format!("`{this}` declares `{lname}` here")));
+                    }
+                    self.from.insert(lname.clone(), this.clone());
+                    model.lets.insert(lname.clone(), l.clone());
+                }
+            }
+        }
+        for c in &src.checks {
+            if !model.checks.iter().any(|x| x.span == c.span) {
+                model.checks.push(c.clone());
+            }
+        }
+        for e in &src.emits {
+            if !model.emits.iter().any(|x| x.span == e.span) {
+                model.emits.push(e.clone());
+            }
+        }
+        for decl in &src.sources {
+            if !model.sources.contains(decl) {
+                model.sources.push(decl.clone());
+            }
+        }
+    }
+}
+
+/// Whether two expressions are the same constant as written (literals, lists and objects of
+/// them). Names are never the same: in two modules one name can mean two things.
+fn same_constant(a: &Expr, b: &Expr, depth: u32) -> bool {
+    use crate::hir::{ExprKind as K, KeySeg, ObjEntry};
+    if depth > 32 {
+        return false;
+    }
+    match (&a.kind, &b.kind) {
+        (K::Null, K::Null) => true,
+        (K::Bool(x), K::Bool(y)) => x == y,
+        (K::Int(x), K::Int(y)) => x == y,
+        (K::Float(x), K::Float(y)) => x == y,
+        (K::Str(x), K::Str(y)) => x == y,
+        (K::Unary(op, x), K::Unary(op2, y)) => op == op2 && same_constant(x, y, depth + 1),
+        (K::List(xs), K::List(ys)) => {
+            xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same_constant(x, y, depth + 1))
+        }
+        (K::Object(xs), K::Object(ys)) => {
+            xs.len() == ys.len()
+                && xs.iter().zip(ys).all(|(x, y)| match (x, y) {
+                    (ObjEntry::Field { key: kx, value: vx, .. }, ObjEntry::Field { key: ky, value: vy, .. }) => {
+                        kx.len() == ky.len()
+                            && kx
+                                .iter()
+                                .zip(ky)
+                                .all(|(a, b)| matches!((a, b), (KeySeg::Static(a, _), KeySeg::Static(b, _)) if a == b))
+                            && same_constant(vx, vy, depth + 1)
+                    }
+                    _ => false,
+                })
+        }
+        _ => false,
+    }
+}
+
+/// K0315 for member `name` that two composed sources declare differently (`how`), labelled at
+/// the composition and at both declarations.
+fn conflict(name: &Name, how: String, at: Span, this: &Name, first: Span, second: Span) -> Diagnostic {
+    Diagnostic::error(Code::CONFLICTING_COMPOSITION, format!("`{name}` is {how}"))
+        .with_primary(at, format!("`{this}` composed here"))
+        .with_secondary(first, "declared here")
+        .with_secondary(second, "and declared differently here")
 }
 
 /// K0312: a new field or `let` of an extending template named like something a base template
@@ -486,8 +893,9 @@ fn shadowed_base_read(
     model: &TemplateModel,
     name: &Name,
     at: Span,
+    label: &str,
 ) -> Option<Diagnostic> {
-    for (bf, bn) in model.chain_decls.iter().skip(1) {
+    for (bf, bn) in model.sources.iter().skip(1) {
         let reads = crate::scope::outer_reads(db, project, *bf, bn.clone());
         if let Some(range) = reads.get(name) {
             let index = project_index(db, project);
@@ -497,7 +905,7 @@ fn shadowed_base_read(
                     Code::SHADOWS_BASE_NAME,
                     format!("`{name}` is already a name that template `{base}` reads"),
                 )
-                .with_primary(at, "declared here")
+                .with_primary(at, label)
                 .with_secondary(Span::new(bf.id(db), *range), format!("`{base}` reads `{name}` here"))
                 .with_help(format!(
                     "names in a template resolve where they are written, so `{base}` keeps reading its own `{name}`; give this member another name"

@@ -118,6 +118,19 @@ pub struct SchemaRef {
     pub name: Name,
     /// Qualified name for messages (`platform.web.Resources`).
     pub display: Name,
+    /// The schemas this one extends or composes, directly or not (from the item index): a value
+    /// of this schema is a value of each of them, and a field of one of them may be narrowed to
+    /// this one.
+    pub ancestors: Arc<Vec<(SourceFile, Name)>>,
+}
+
+impl SchemaRef {
+    /// Whether every record of `self` is a record of `base`: the same schema, or one that
+    /// extends or composes it.
+    pub fn is_subschema_of(&self, base: &SchemaRef) -> bool {
+        (self.file == base.file && self.name == base.name)
+            || self.ancestors.iter().any(|(f, n)| *f == base.file && *n == base.name)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -347,7 +360,8 @@ impl TypeLowering<'_> {
             Resolved::Item { file, name, kind: ItemKind::Schema } if segments.len() <= 2 => {
                 let index = crate::index::project_index(self.db, self.project);
                 let display = format!("{}.{}", index.module_display(file), name);
-                Ty::Schema(SchemaRef { file, name, display: Name::from(display.as_str()) })
+                let ancestors = crate::model::schema_ancestors(self.db, self.project, file, name.clone());
+                Ty::Schema(SchemaRef { file, name, display: Name::from(display.as_str()), ancestors })
             }
             // The failed import is reported where it is written.
             Resolved::BrokenImport => Ty::Error,
@@ -684,7 +698,8 @@ fn check_narrowing_depth(base: &Ty, new: &Ty, depth: u32) -> Result<(), Widening
                 widened(Code::WIDENED_CHOICES, format!("{} not allowed by `{base}`", bad.join(", ")))
             }
         }
-        (Ty::Schema(b), Ty::Schema(n)) if b == n => Ok(()),
+        // A schema that extends or composes the base schema only narrows it.
+        (Ty::Schema(b), Ty::Schema(n)) if n.is_subschema_of(b) => Ok(()),
         _ => changed(),
     }
 }

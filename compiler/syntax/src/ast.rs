@@ -117,24 +117,32 @@ pub struct Param {
     pub range: TextRange,
 }
 
-/// `schema Name { members }` — a record type (fields, lets, checks; no emit).
+/// `schema Name { members }` — a record type (fields, lets, checks; no emit) — or
+/// `schema Name = Base with A, B { members }`, which narrows schema `Base` and merges `A`, `B`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SchemaDecl {
     pub doc: Option<Doc>,
     pub name: Ident,
+    /// The schema being narrowed, for `schema New = Base { ... }`.
+    pub base: Option<Path>,
+    /// `with A, B` after the base: declarations whose members are merged in (composition).
+    pub mixins: Vec<Path>,
     pub members: Vec<Member>,
     /// Range of the `{ ... }` body.
     pub body_range: TextRange,
     pub range: TextRange,
 }
 
-/// `template Name { members }` or `template Name = Base.Path { members }` (extension).
+/// `template Name { members }`, `template Name = Base.Path { members }` (extension) or
+/// `template Name = Base with A, B { members }` (extension and composition).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TemplateDecl {
     pub doc: Option<Doc>,
     pub name: Ident,
     /// The template being extended, for `template New = Base { ... }`.
     pub base: Option<Path>,
+    /// `with A, B` after the base: templates whose members are merged in (composition).
+    pub mixins: Vec<Path>,
     pub members: Vec<Member>,
     pub body_range: TextRange,
     pub range: TextRange,

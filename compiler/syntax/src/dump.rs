@@ -76,15 +76,16 @@ impl Dumper {
                 });
             }
             Item::Schema(it) => {
-                self.line(format_args!("Schema@{} {} body@{}", it.range, name(&it.name), it.body_range));
+                let ext = extends(&it.base, &it.mixins);
+                self.line(format_args!("Schema@{} {}{} body@{}", it.range, name(&it.name), ext, it.body_range));
                 self.nested(|d| {
                     d.doc(&it.doc);
                     it.members.iter().for_each(|m| d.member(m));
                 });
             }
             Item::Template(it) => {
-                let base = it.base.as_ref().map(|b| format!(" = {}@{}", path_text(b), b.range)).unwrap_or_default();
-                self.line(format_args!("Template@{} {}{} body@{}", it.range, name(&it.name), base, it.body_range));
+                let ext = extends(&it.base, &it.mixins);
+                self.line(format_args!("Template@{} {}{} body@{}", it.range, name(&it.name), ext, it.body_range));
                 self.nested(|d| {
                     d.doc(&it.doc);
                     it.members.iter().for_each(|m| d.member(m));
@@ -367,4 +368,15 @@ impl Dumper {
             TypeExpr::Error(range) => self.line(format_args!("{label}TypeError@{range}")),
         }
     }
+}
+
+/// ` = Base@range with A@range, B@range` for a schema or template header (empty without a base).
+fn extends(base: &Option<Path>, mixins: &[Path]) -> String {
+    let Some(b) = base else { return String::new() };
+    let mut out = format!(" = {}@{}", path_text(b), b.range);
+    for (i, m) in mixins.iter().enumerate() {
+        out.push_str(if i == 0 { " with " } else { ", " });
+        out.push_str(&format!("{}@{}", path_text(m), m.range));
+    }
+    out
 }

@@ -38,6 +38,7 @@ pub(crate) enum Tok<'a> {
     Let,
     Schema,
     Template,
+    With,
     Locked,
     Check,
     Emit,
@@ -121,6 +122,7 @@ impl Tok<'_> {
             Tok::Let => "let",
             Tok::Schema => "schema",
             Tok::Template => "template",
+            Tok::With => "with",
             Tok::Locked => "locked",
             Tok::Check => "check",
             Tok::Emit => "emit",
@@ -177,6 +179,7 @@ impl Tok<'_> {
                 | Tok::Let
                 | Tok::Schema
                 | Tok::Template
+                | Tok::With
                 | Tok::Locked
                 | Tok::Check
                 | Tok::Emit
@@ -214,6 +217,8 @@ enum Raw {
     Schema,
     #[token("template")]
     Template,
+    #[token("with")]
+    With,
     #[token("locked")]
     Locked,
     #[token("check")]
@@ -325,6 +330,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::Let => Tok::Let,
         Raw::Schema => Tok::Schema,
         Raw::Template => Tok::Template,
+        Raw::With => Tok::With,
         Raw::Locked => Tok::Locked,
         Raw::Check => Tok::Check,
         Raw::Emit => Tok::Emit,

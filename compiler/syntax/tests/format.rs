@@ -276,6 +276,24 @@ fn functions_print_canonically() {
 }
 
 #[test]
+fn extension_and_composition_headers_print_canonically() {
+    check(
+        "template  Api=web.WebService   with sidecar.Sidecar,metrics . Scraped{replicas=3}",
+        "template Api = web.WebService with sidecar.Sidecar, metrics.Scraped {\n    replicas = 3\n}\n",
+    );
+    check(
+        "schema Strict=base.Probe{locked scheme=\"HTTPS\"}",
+        "schema Strict = base.Probe {\n    locked scheme = \"HTTPS\"\n}\n",
+    );
+    // `with` stays a key, a field name and a bare name.
+    check("let a = { with = with.x }", "let a = { with = with.x }\n");
+    check(
+        "template T {\n    with: int = 1\n    let w = with\n}",
+        "template T {\n    with: int = 1\n    let w = with\n}\n",
+    );
+}
+
+#[test]
 fn quoted_keys_unquote_only_when_they_are_identifiers() {
     check(
         "let a = { \"name\" = 1, \"app.kubernetes.io/name\" = 2, \"if\" = 3, \"app\" = 4, \"x-y\" = 5 }",

@@ -47,6 +47,7 @@ const TOKENS: &[&str] = &[
     "policy",
     "test",
     "open",
+    "with",
     "x",
     "name",
     "web",

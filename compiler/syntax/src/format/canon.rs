@@ -71,6 +71,10 @@ fn item(it: &mut Item) {
             clear(&mut it.body_range);
             doc(&mut it.doc);
             ident(&mut it.name);
+            if let Some(base) = &mut it.base {
+                path(base);
+            }
+            it.mixins.iter_mut().for_each(path);
             it.members.iter_mut().for_each(member);
         }
         Item::Template(it) => {
@@ -81,6 +85,7 @@ fn item(it: &mut Item) {
             if let Some(base) = &mut it.base {
                 path(base);
             }
+            it.mixins.iter_mut().for_each(path);
             it.members.iter_mut().for_each(member);
         }
         Item::App(it) => {

@@ -26,6 +26,7 @@ const KEYWORDS: &[&str] = &[
     "template",
     "test",
     "true",
+    "with",
 ];
 
 /// `true` when `text` lexes as one identifier token (and not as a keyword).

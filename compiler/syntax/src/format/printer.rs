@@ -434,16 +434,14 @@ impl<'a> Printer<'a> {
             Item::Schema(it) => {
                 self.push("schema ");
                 self.ident(&it.name);
+                self.extends(&it.base, &it.mixins);
                 self.push(" ");
                 self.body(it.body_range.start, &it.members, Member::range, Self::member);
             }
             Item::Template(it) => {
                 self.push("template ");
                 self.ident(&it.name);
-                if let Some(base) = &it.base {
-                    self.push(" = ");
-                    self.path(base);
-                }
+                self.extends(&it.base, &it.mixins);
                 self.push(" ");
                 self.body(it.body_range.start, &it.members, Member::range, Self::member);
             }
@@ -570,6 +568,17 @@ impl<'a> Printer<'a> {
     fn ident(&mut self, id: &ast::Ident) {
         self.flush(id.range.start);
         self.push(&id.text);
+    }
+
+    /// ` = Base with A, B` after a schema or template name (nothing without a base).
+    fn extends(&mut self, base: &Option<ast::Path>, mixins: &[ast::Path]) {
+        let Some(base) = base else { return };
+        self.push(" = ");
+        self.path(base);
+        for (i, m) in mixins.iter().enumerate() {
+            self.push(if i == 0 { " with " } else { ", " });
+            self.path(m);
+        }
     }
 
     fn path(&mut self, path: &ast::Path) {
