@@ -44,6 +44,8 @@ pub fn render_lock(loaded: &Loaded) -> String {
     out
 }
 
+/// A TOML basic string. Not kdep's string spelling (`kdep_sema::ty::write_string_literal`):
+/// TOML escapes controls as `\uXXXX` and has no `${` interpolation to guard.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

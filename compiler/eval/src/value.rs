@@ -26,6 +26,7 @@ use indexmap::IndexMap;
 use kdep_diag::Span;
 use kdep_sema::duration::Duration;
 use kdep_sema::quantity::Quantity;
+use kdep_sema::ty::write_string_literal;
 use rustc_hash::FxBuildHasher;
 
 /// A runtime value.
@@ -674,28 +675,6 @@ fn is_identifier(key: &str) -> bool {
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Writes `s` as a kdep string literal with escapes.
-fn write_string_literal(out: &mut String, s: &str) {
-    out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            // `${` would start an interpolation.
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 fn write_float(out: &mut String, x: f64) {
