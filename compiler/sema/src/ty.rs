@@ -12,7 +12,7 @@ pub use kdep_syntax::format::write_string_literal;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::duration::Duration;
-use crate::hir::Name;
+use crate::hir::{Name, TypeRef};
 use crate::index::{resolve_path, ItemKind, Resolved};
 use crate::quantity::Quantity;
 
@@ -248,8 +248,8 @@ impl TypeLowering<'_> {
         Ty::Error
     }
 
-    pub fn lower(&mut self, t: &ast::TypeExpr) -> Ty {
-        self.lower_depth(t, 0)
+    pub fn lower(&mut self, t: &TypeRef) -> Ty {
+        self.lower_depth(t.syntax(), 0)
     }
 
     fn lower_depth(&mut self, t: &ast::TypeExpr, depth: u32) -> Ty {
