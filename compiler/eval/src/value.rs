@@ -195,11 +195,6 @@ impl Map {
         self.entries.contains_key(key)
     }
 
-    /// The position of `key` in insertion order.
-    pub fn index_of(&self, key: &str) -> Option<usize> {
-        self.entries.get_index_of(key)
-    }
-
     /// Sets `key`, keeping its position if present (appending otherwise); returns the old entry.
     pub fn insert(&mut self, key: impl Into<Arc<str>>, value: Value, origin: Origin) -> Option<Entry> {
         self.inner_depth = self.inner_depth.max(value.depth());
@@ -502,20 +497,6 @@ impl Value {
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Value::Int(n) => Some(*n),
-            _ => None,
-        }
-    }
-
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
             _ => None,
         }
     }
