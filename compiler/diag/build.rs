@@ -1,5 +1,10 @@
 //! Build script: embeds `codes/<ID>.md` (the long explanation of each diagnostic code).
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a build script: listing `codes/` and writing the table into OUT_DIR is its job"
+)]
+
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

@@ -16,6 +16,11 @@
 //! work when it authenticates with a bearer token; emulator-only hooks (faults, the
 //! request log, the clock, rollout simulation) return [`Error::Unsupported`].
 
+#![expect(
+    clippy::indexing_slicing,
+    reason = "JSON is read with `serde_json::Value[key]`, which yields Null for a missing key, and written only into objects built just above"
+)]
+
 use std::collections::HashMap;
 use std::fmt;
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,12 @@
 //! Tests of the test-cluster harness itself: start, seed, read back, out-of-band edits,
 //! conflicts, rollout simulation, fault injection, read-only 403, request log, shutdown.
 
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap fails the test; JSON is read with `serde_json::Value[key]`, which yields Null"
+)]
+
 use std::time::{Duration, Instant};
 
 use kdep_tests::cluster::{Cluster, Fault, FaultAction, Options, Rollout};

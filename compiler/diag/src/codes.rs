@@ -66,7 +66,8 @@ codes! {
     MODULE_NOT_FOUND = "K0101", "module-not-found", Error, "an import names a module that does not exist";
     IMPORT_CYCLE = "K0102", "import-cycle", Error, "modules import each other in a cycle";
     DUPLICATE_DEFINITION = "K0103", "duplicate-definition", Error, "two declarations in one scope have the same name";
-    INVALID_MANIFEST = "K0104", "invalid-manifest", Error, "`kdep.toml` is malformed or incomplete";
+    // The name predates "manifest" meaning only an emitted Kubernetes object; names are stable.
+    INVALID_PACKAGE_TOML = "K0104", "invalid-manifest", Error, "`kdep.toml` is malformed or incomplete";
     DEPENDENCY_NOT_FOUND = "K0105", "dependency-not-found", Error, "a dependency in `kdep.toml` cannot be found or is not a package";
     UNRESOLVED_NAME = "K0106", "unresolved-name", Error, "a name is not defined in scope";
     NOT_A_TEMPLATE = "K0107", "not-a-template", Error, "something other than a template is instantiated or extended";

@@ -35,15 +35,6 @@ impl LineIndex {
         let col = text.get(start as usize..offset as usize).map_or(0, |s| s.chars().count());
         LineCol { line: u32::try_from(line).unwrap_or(u32::MAX), col: u32::try_from(col).unwrap_or(u32::MAX) }
     }
-
-    /// Byte offset at which zero-based `line` starts, if it exists.
-    pub fn line_start(&self, line: u32) -> Option<u32> {
-        self.line_starts.get(line as usize).copied()
-    }
-
-    pub fn line_count(&self) -> usize {
-        self.line_starts.len()
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 pub mod loader;
 pub mod lock;
-pub mod manifest;
+pub mod package_toml;
 pub mod vfs;
 
 use std::collections::BTreeMap;
@@ -85,7 +85,7 @@ impl Workspace {
         let db = Database { threads, ..Database::default() };
         let mut inputs = BTreeMap::new();
         for file in &loaded.files {
-            if file.kind == loader::FileKind::Manifest {
+            if file.kind == loader::FileKind::PackageToml {
                 continue;
             }
             let input = kdep_sema::SourceFile::new(&db, file.id, file.display_path.clone(), file.text.clone());
@@ -210,7 +210,7 @@ impl Sources for WorkspaceSources<'_> {
     fn path(&self, file: FileId) -> String {
         let Some(f) = self.files.get(file.0 as usize) else { return "<unknown>".into() };
         match (&self.base, f.kind) {
-            (Some(base), loader::FileKind::Source | loader::FileKind::Manifest) => {
+            (Some(base), loader::FileKind::Source | loader::FileKind::PackageToml) => {
                 loader::relative_path(base, &f.abs_path)
             }
             _ => f.display_path.clone(),

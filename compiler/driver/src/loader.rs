@@ -1,4 +1,4 @@
-//! Loads a root package and its dependency graph through a [`Vfs`]: manifests, module files,
+//! Loads a root package and its dependency graph through a [`Vfs`]: `kdep.toml` files, module files,
 //! module paths from file paths, content hashes for the lock file.
 //!
 //! Invariant: loading is deterministic — directories are walked in sorted order and file ids
@@ -11,31 +11,32 @@ use std::path::{Component, Path, PathBuf};
 use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use sha2::{Digest, Sha256};
 
-use crate::manifest::{self, PackageManifest};
+use crate::package_toml::{self, PackageConfig};
 use crate::vfs::{PathKind, Vfs};
 
 /// Largest source file the compiler accepts; larger ones are reported, not read.
 pub const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// Name of the manifest file that makes a folder a package.
-pub const MANIFEST: &str = "kdep.toml";
+/// Name of the configuration file that makes a folder a package.
+pub const PACKAGE_TOML: &str = "kdep.toml";
 
 /// What kind of file a [`LoadedFile`] is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileKind {
     Source,
-    Manifest,
+    /// A package's `kdep.toml`.
+    PackageToml,
     Stdlib,
 }
 
-/// One file known to the session (sources, manifests, stdlib), indexed by its [`FileId`].
+/// One file known to the session (sources, `kdep.toml` files, stdlib), indexed by its [`FileId`].
 #[derive(Clone, Debug)]
 pub struct LoadedFile {
     pub id: FileId,
     pub kind: FileKind,
     /// Index into [`Loaded::packages`]; `None` for stdlib files.
     pub package: Option<usize>,
-    /// Dotted module path (`platform.web`); empty for manifests.
+    /// Dotted module path (`platform.web`); empty for `kdep.toml` files.
     pub module: String,
     /// Absolute path on disk (a virtual `std:/...` path for the stdlib).
     pub abs_path: PathBuf,
@@ -52,14 +53,14 @@ pub struct LoadedPackage {
     pub name: String,
     pub version: String,
     pub root: PathBuf,
-    pub manifest_file: FileId,
+    pub package_toml_file: FileId,
     /// Module path → file.
     pub modules: BTreeMap<String, FileId>,
     /// Dependency name (as imported) → package index.
     pub deps: BTreeMap<String, usize>,
-    /// `sha256:<hex>` over the manifest and every module's path and text.
+    /// `sha256:<hex>` over `kdep.toml` and every module's path and text.
     pub checksum: String,
-    /// `[permissions]` of the manifest.
+    /// `[permissions]` of `kdep.toml`.
     pub permissions: kdep_sema::db::EmitPermissions,
 }
 
@@ -69,7 +70,7 @@ pub struct Loaded {
     pub root: usize,
     pub packages: Vec<LoadedPackage>,
     pub files: Vec<LoadedFile>,
-    /// Problems in the sources or manifests (exit code 1), not in how kdep was called.
+    /// Problems in the sources or `kdep.toml` files (exit code 1), not in how kdep was called.
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -80,7 +81,7 @@ pub enum LoadError {
     NotFound(PathBuf),
     NotAPackage(PathBuf),
     /// A `kdep.toml` that is a folder, FIFO or device.
-    ManifestNotAFile(PathBuf, PathKind),
+    PackageTomlNotAFile(PathBuf, PathKind),
     /// The path is relative to the root package's folder.
     Io(PathBuf, io::Error),
 }
@@ -92,13 +93,13 @@ impl std::fmt::Display for LoadError {
             LoadError::NotAPackage(p) => {
                 write!(
                     f,
-                    "`{}` is not inside a kdep package: no `{MANIFEST}` found there or in any parent folder",
+                    "`{}` is not inside a kdep package: no `{PACKAGE_TOML}` found there or in any parent folder",
                     p.display()
                 )
             }
-            LoadError::ManifestNotAFile(p, kind) => {
+            LoadError::PackageTomlNotAFile(p, kind) => {
                 let what = if *kind == PathKind::Dir { "a folder" } else { "not a regular file" };
-                write!(f, "`{}` is {what}; a package's `{MANIFEST}` must be a file", p.display())
+                write!(f, "`{}` is {what}; a package's `{PACKAGE_TOML}` must be a file", p.display())
             }
             LoadError::Io(p, e) => write!(f, "cannot read `{}`: {e}", p.display()),
         }
@@ -120,12 +121,12 @@ pub fn find_package_root(vfs: &dyn Vfs, path: &Path) -> Result<PathBuf, LoadErro
     })?;
     let mut dir = if vfs.is_dir(&abs) { abs.clone() } else { abs.parent().map(Path::to_path_buf).unwrap_or_default() };
     loop {
-        let manifest = dir.join(MANIFEST);
-        match vfs.kind(&manifest) {
+        let package_toml = dir.join(PACKAGE_TOML);
+        match vfs.kind(&package_toml) {
             Ok(PathKind::File) => return Ok(dir),
-            Ok(kind) => return Err(LoadError::ManifestNotAFile(manifest, kind)),
+            Ok(kind) => return Err(LoadError::PackageTomlNotAFile(package_toml, kind)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(LoadError::Io(manifest, e)),
+            Err(e) => return Err(LoadError::Io(package_toml, e)),
         }
         if !dir.pop() {
             return Err(LoadError::NotAPackage(path.to_path_buf()));
@@ -154,14 +155,14 @@ pub fn load(vfs: &dyn Vfs, root_dir: &Path, stdlib: &[(String, String, &str)]) -
     loader.out.root = match root {
         Some(root) => root,
         None => {
-            // The root manifest is invalid: keep an empty stand-in package so the manifest's
+            // The root `kdep.toml` is invalid: keep an empty stand-in package so its
             // diagnostic is reported like any other source error instead of aborting the run.
-            let manifest_file = loader.out.files.last().map_or(FileId(0), |f| f.id);
+            let package_toml_file = loader.out.files.last().map_or(FileId(0), |f| f.id);
             loader.out.packages.push(LoadedPackage {
                 name: String::new(),
                 version: String::new(),
                 root: root_dir.to_path_buf(),
-                manifest_file,
+                package_toml_file,
                 modules: BTreeMap::new(),
                 deps: BTreeMap::new(),
                 checksum: String::new(),
@@ -205,28 +206,28 @@ impl Loader<'_> {
         PathBuf::from(self.display(path))
     }
 
-    /// Loads one package; `None` when its manifest is invalid (the problem is reported as a
+    /// Loads one package; `None` when its `kdep.toml` is invalid (the problem is reported as a
     /// diagnostic). `stack` holds the folders being loaded, to report dependency cycles.
     fn load_package(&mut self, dir: &Path, stack: &mut Vec<PathBuf>) -> Result<Option<usize>, LoadError> {
         if let Some(&idx) = self.by_root.get(dir) {
             return Ok(Some(idx));
         }
-        let manifest_path = dir.join(MANIFEST);
+        let package_toml_path = dir.join(PACKAGE_TOML);
         let bytes = self
             .vfs
-            .read(&manifest_path, MAX_FILE_BYTES)
-            .map_err(|e| LoadError::Io(self.display_path(&manifest_path), e))?;
+            .read(&package_toml_path, MAX_FILE_BYTES)
+            .map_err(|e| LoadError::Io(self.display_path(&package_toml_path), e))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let display = self.display(&manifest_path);
-        let manifest_file =
-            self.add_file(FileKind::Manifest, None, String::new(), manifest_path.clone(), display, text.clone());
-        let manifest = match manifest::parse_manifest(&text) {
+        let display = self.display(&package_toml_path);
+        let package_toml_file =
+            self.add_file(FileKind::PackageToml, None, String::new(), package_toml_path.clone(), display, text.clone());
+        let config = match package_toml::parse_package_toml(&text) {
             Ok(m) => m,
             Err(err) => {
                 let mut diag =
-                    Diagnostic::error(Code::INVALID_MANIFEST, format!("invalid `{MANIFEST}`: {}", err.message));
+                    Diagnostic::error(Code::INVALID_PACKAGE_TOML, format!("invalid `{PACKAGE_TOML}`: {}", err.message));
                 let range = err.range.map_or(TextRange::empty(0), |(s, e)| TextRange::from_usize(s, e));
-                diag = diag.with_primary(Span::new(manifest_file, range), "problem here");
+                diag = diag.with_primary(Span::new(package_toml_file, range), "problem here");
                 if let Some(help) = err.help {
                     diag = diag.with_help(help);
                 }
@@ -236,19 +237,19 @@ impl Loader<'_> {
         };
         let idx = self.out.packages.len();
         self.out.packages.push(LoadedPackage {
-            name: manifest.name.clone(),
-            version: manifest.version.clone(),
+            name: config.name.clone(),
+            version: config.version.clone(),
             root: dir.to_path_buf(),
-            manifest_file,
+            package_toml_file,
             modules: BTreeMap::new(),
             deps: BTreeMap::new(),
             checksum: String::new(),
-            permissions: manifest.permissions.clone(),
+            permissions: config.permissions.clone(),
         });
         self.by_root.insert(dir.to_path_buf(), idx);
         self.load_modules(idx, dir)?;
         stack.push(dir.to_path_buf());
-        self.load_dependencies(idx, &manifest, manifest_file, dir, stack)?;
+        self.load_dependencies(idx, &config, package_toml_file, dir, stack)?;
         stack.pop();
         let checksum = self.checksum(idx);
         if let Some(pkg) = self.out.packages.get_mut(idx) {
@@ -260,23 +261,23 @@ impl Loader<'_> {
     fn load_dependencies(
         &mut self,
         idx: usize,
-        manifest: &PackageManifest,
-        manifest_file: FileId,
+        config: &PackageConfig,
+        package_toml_file: FileId,
         dir: &Path,
         stack: &mut Vec<PathBuf>,
     ) -> Result<(), LoadError> {
-        for (dep_name, dep) in &manifest.dependencies {
-            let span = Span::new(manifest_file, TextRange::from_usize(dep.range.0, dep.range.1));
+        for (dep_name, dep) in &config.dependencies {
+            let span = Span::new(package_toml_file, TextRange::from_usize(dep.range.0, dep.range.1));
             let target = dir.join(&dep.path);
             let canonical = match self.vfs.canonicalize(&target) {
-                Ok(p) if self.vfs.is_file(&p.join(MANIFEST)) => p,
+                Ok(p) if self.vfs.is_file(&p.join(PACKAGE_TOML)) => p,
                 Ok(p) => {
                     self.out.diagnostics.push(
                         Diagnostic::error(
                             Code::DEPENDENCY_NOT_FOUND,
                             format!("dependency `{dep_name}` at `{}` is not a kdep package", dep.path),
                         )
-                        .with_primary(span, format!("no `{MANIFEST}` in `{}`", self.display(&p)))
+                        .with_primary(span, format!("no `{PACKAGE_TOML}` in `{}`", self.display(&p)))
                         .with_help("point `path` at the folder that holds the dependency's kdep.toml"),
                     );
                     continue;
@@ -394,7 +395,7 @@ impl Loader<'_> {
             let name = entry.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if entry.is_dir {
                 let skip = name.starts_with('.') || name == "target" || name == "node_modules";
-                if skip || (entry.path != root && self.vfs.is_file(&entry.path.join(MANIFEST))) {
+                if skip || (entry.path != root && self.vfs.is_file(&entry.path.join(PACKAGE_TOML))) {
                     continue;
                 }
                 self.collect(root, &entry.path, out)?;
@@ -412,7 +413,7 @@ impl Loader<'_> {
         let Some(pkg) = self.out.packages.get(idx) else { return String::new() };
         let file_text = |id: FileId| self.out.files.get(id.0 as usize).map_or("", |f| f.text.as_str());
         hasher.update(b"kdep.toml\0");
-        hasher.update(file_text(pkg.manifest_file).as_bytes());
+        hasher.update(file_text(pkg.package_toml_file).as_bytes());
         for (module, id) in &pkg.modules {
             hasher.update(b"\0module\0");
             hasher.update(module.as_bytes());
@@ -489,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn missing_dependency_is_a_diagnostic_on_the_manifest() {
+    fn missing_dependency_is_a_diagnostic_on_the_package_toml() {
         let fs = MemoryFs::from_fixture(
             "//- /ws/a/kdep.toml\n[package]\nname = \"a\"\nversion = \"1.0.0\"\n[dependencies]\nb = { path = \"../b\" }\n",
         );
@@ -521,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_that_is_a_folder_is_named_as_such() {
+    fn a_package_toml_that_is_a_folder_is_named_as_such() {
         // It used to read as "no `kdep.toml` found there or in any parent folder".
         let fs = MemoryFs::from_fixture("//- /ws/x/kdep.toml/oops.txt\n\n//- /ws/x/main.kdep\nlet x = 1\n");
         let err = find_package_root(&fs, Path::new("/ws/x")).expect_err("not a package");

@@ -1,7 +1,7 @@
 //! `kdep.lock`: the resolved dependency graph with content hashes, for reproducible builds.
 //!
 //! The file lists every package the root depends on (transitively), sorted by path, with its
-//! name, version, path relative to the root and a checksum of its manifest and sources. The
+//! name, version, path relative to the root and a checksum of its `kdep.toml` and sources. The
 //! CLI writes it when it changes, and `--locked` turns any difference into an error so CI
 //! notices when a dependency changed without the lock being updated.
 
@@ -44,6 +44,8 @@ pub fn render_lock(loaded: &Loaded) -> String {
     out
 }
 
+/// A TOML basic string. Not kdep's string spelling (`kdep_sema::ty::write_string_literal`):
+/// TOML escapes controls as `\uXXXX` and has no `${` interpolation to guard.
 fn toml_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     out.push('"');

@@ -2,6 +2,11 @@
 //!
 //! `cargo run --release -p kdep-eval --example bench -- 5000 /path/to/webservice.kdep`
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "a benchmark program: it reads its command line, `KDEP_THREADS` and the template file"
+)]
+
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -48,7 +53,7 @@ fn app(i: usize) -> String {
         env.push_str(", LOG_LEVEL = \"debug\"");
     }
     lines.push(format!("    env = {{ {env} }}"));
-    let tier = tiers[i % 3];
+    let tier = tiers.get(i % tiers.len()).copied().unwrap_or_default();
     if tier != "small" {
         lines.push(format!("    tier = \"{tier}\""));
     }

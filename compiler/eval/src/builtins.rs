@@ -135,12 +135,6 @@ impl Builtin {
         }
         Ok(())
     }
-
-    /// Checks the arguments, then calls the function with no limit on its work.
-    pub fn invoke(&self, args: &[Value]) -> Result<Value, String> {
-        self.check_args(args)?;
-        (self.call)(args, &mut Meter::new(u64::MAX))
-    }
 }
 
 /// The builtin called `name`.
@@ -958,8 +952,11 @@ mod tests {
         Value::map(m)
     }
 
+    /// Checks the arguments, then calls the builtin with no limit on its work.
     fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
-        lookup(name).ok_or_else(|| format!("no builtin {name}"))?.invoke(&args)
+        let builtin = lookup(name).ok_or_else(|| format!("no builtin {name}"))?;
+        builtin.check_args(&args)?;
+        (builtin.call)(&args, &mut Meter::new(u64::MAX))
     }
 
     /// Calls and renders the result as kdep syntax, or `error: ...`.

@@ -323,7 +323,9 @@ fn write_flow_string(out: &mut String, s: &str) {
     }
 }
 
-/// Writes `s` double-quoted with YAML escapes.
+/// Writes `s` double-quoted with YAML escapes. Not kdep's string spelling
+/// (`kdep_sema::ty::write_string_literal`): YAML has `\x..`, `\N`, `\L`, `\P` and `\0`, escapes
+/// more characters (C1 controls, BOM) and has no `${` interpolation to guard.
 pub fn write_double_quoted(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {

@@ -15,7 +15,9 @@ use indexmap::IndexMap;
 use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use kdep_sema::db::{Db, Project, SourceFile};
 use kdep_sema::duration::Duration;
-use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, FileHir, InterpPart, KeySeg, Name, ObjEntry};
+use kdep_sema::hir::{
+    file_hir, BinaryOp, Clause, Expr, ExprKind, FileHir, InterpPart, KeySeg, Name, ObjEntry, UnaryOp,
+};
 use kdep_sema::index::item_index;
 use kdep_sema::lets::let_cycles;
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
@@ -23,7 +25,6 @@ use kdep_sema::quantity::Quantity;
 use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::suggest;
 use kdep_sema::ty::Ty;
-use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
 
 use crate::value::{string_work, Layer, Map, Origin, Value};
@@ -998,11 +999,7 @@ impl<'db> Eval<'db> {
                         .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
                     _ => Err(self.error(
                         Code::INVALID_OPERAND,
-                        format!(
-                            "`{}` cannot be applied to a {}",
-                            if *op == UnaryOp::Not { "!" } else { "-" },
-                            v.type_name()
-                        ),
+                        format!("`{}` cannot be applied to a {}", op.as_str(), v.type_name()),
                         span,
                         "invalid operand",
                     )),

@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use kdep_diag::{Code, Diagnostic, FileId, Span};
 use kdep_sema::db::{Db, Project, SourceFile};
-use kdep_sema::hir::{file_hir, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
+use kdep_sema::hir::{
+    file_hir, BinaryOp, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry, UnaryOp,
+};
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::ty::{Lit, Ty};
-use kdep_syntax::ast::{BinaryOp, UnaryOp};
 use rustc_hash::FxHashMap;
 
 use kdep_sema::builtins::Kind;
@@ -322,7 +323,7 @@ impl<'a> Checker<'a> {
                     (UnaryOp::Not, K::Bool) => K::Bool,
                     (UnaryOp::Neg, K::Int | K::Float | K::Quantity | K::Duration) => k,
                     _ => {
-                        let sym = if *op == UnaryOp::Not { "!" } else { "-" };
+                        let sym = op.as_str();
                         self.error(
                             Code::INVALID_OPERAND,
                             format!("`{sym}` cannot be applied to a {}", k.name()),

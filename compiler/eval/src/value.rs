@@ -27,6 +27,7 @@ use kdep_diag::Span;
 use kdep_sema::duration::Duration;
 use kdep_sema::model::TemplateModel;
 use kdep_sema::quantity::Quantity;
+use kdep_sema::ty::write_string_literal;
 use rustc_hash::FxBuildHasher;
 
 /// A runtime value.
@@ -200,11 +201,6 @@ impl Map {
 
     pub fn contains_key(&self, key: &str) -> bool {
         self.entries.contains_key(key)
-    }
-
-    /// The position of `key` in insertion order.
-    pub fn index_of(&self, key: &str) -> Option<usize> {
-        self.entries.get_index_of(key)
     }
 
     /// Sets `key`, keeping its position if present (appending otherwise); returns the old entry.
@@ -527,20 +523,6 @@ impl Value {
         }
     }
 
-    pub fn as_int(&self) -> Option<i64> {
-        match self {
-            Value::Int(n) => Some(*n),
-            _ => None,
-        }
-    }
-
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-
     pub fn as_list(&self) -> Option<&[Value]> {
         match self {
             Value::List(items) => Some(items),
@@ -696,28 +678,6 @@ fn is_identifier(key: &str) -> bool {
     let mut chars = key.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-/// Writes `s` as a kdep string literal with escapes.
-fn write_string_literal(out: &mut String, s: &str) {
-    out.push('"');
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            // `${` would start an interpolation.
-            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 fn write_float(out: &mut String, x: f64) {

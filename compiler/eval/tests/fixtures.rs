@@ -2,6 +2,11 @@
 //! sources, every diagnostic of `check` rendered as users see it, and (with a `//! build: ENV`
 //! directive, `-` for no environment, `a, b` for several) the built objects as YAML.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests read their fixtures from disk; the compiler under test does no IO"
+)]
+
 mod common;
 
 use common::{load, TestDb};

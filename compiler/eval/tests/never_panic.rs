@@ -1,6 +1,11 @@
 //! The checker never panics: random token soup and mutated fixtures go through `check`,
 //! `build` and `file_diagnostics` without crashing.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests read their fixtures from disk; the compiler under test does no IO"
+)]
+
 mod common;
 
 use common::{load, TestDb};
@@ -88,10 +93,11 @@ fn fixtures() -> Vec<String> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sema/test_data");
     let mut out = Vec::new();
     for sub in ["diagnostics", "eval"] {
-        let mut entries: Vec<_> = std::fs::read_dir(dir.join(sub)).unwrap().flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(dir.join(sub)).expect("test_data folder").flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
-            out.push(std::fs::read_to_string(p).unwrap());
+            out.push(std::fs::read_to_string(p).expect("fixture text"));
         }
     }
     out

@@ -44,10 +44,9 @@ fn layers(fx: &common::Fixture, env: Option<&str>) -> Vec<(String, Layer, String
     out.fields
         .entries()
         .map(|(k, e)| {
-            let at = e.origin.span.map(|s| {
-                let path = &fx.files[s.file.0 as usize].0;
-                let text = fx.files[s.file.0 as usize].1.text(&fx.db);
-                format!("{path}:{}", &text[s.range.as_usize_range()])
+            let at = e.origin.span.and_then(|s| {
+                let (path, file) = fx.files.get(s.file.0 as usize)?;
+                Some(format!("{path}:{}", file.text(&fx.db).get(s.range.as_usize_range())?))
             });
             (k.to_string(), e.origin.layer.clone(), at.unwrap_or_default())
         })

@@ -18,7 +18,7 @@ fn at(text: &str) -> (String, String) {
     let path = before[header + 4..].lines().next().unwrap_or_default().trim();
     let display = path.replacen(':', "/", 1);
     let file = fx.file(&display);
-    let body_start = clean.find(&format!("//- {path}\n")).unwrap() + path.len() + 5;
+    let body_start = clean.find(&format!("//- {path}\n")).expect("section header") + path.len() + 5;
     let offset = (marked - body_start) as u32;
     match resolve_at(&fx.db, fx.project, file, offset) {
         Some((name, _, res)) => {

@@ -411,18 +411,18 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
         for m in &t.members {
             match m {
-                crate::hir::MemberHir::Field(f) => f.ty.iter().for_each(|ty| type_names(ty, 0, &mut used)),
-                crate::hir::MemberHir::Let(l) => l.ty.iter().for_each(|ty| type_names(ty, 0, &mut used)),
+                crate::hir::MemberHir::Field(f) => f.ty.iter().for_each(|ty| type_names(ty.syntax(), 0, &mut used)),
+                crate::hir::MemberHir::Let(l) => l.ty.iter().for_each(|ty| type_names(ty.syntax(), 0, &mut used)),
                 _ => {}
             }
         }
     }
     for l in hir.lets.values() {
-        l.ty.iter().for_each(|ty| type_names(ty, 0, &mut used));
+        l.ty.iter().for_each(|ty| type_names(ty.syntax(), 0, &mut used));
     }
     for f in hir.functions.values() {
-        f.params.iter().for_each(|p| type_names(&p.ty, 0, &mut used));
-        type_names(&f.ret, 0, &mut used);
+        f.params.iter().for_each(|p| type_names(p.ty.syntax(), 0, &mut used));
+        type_names(f.ret.syntax(), 0, &mut used);
     }
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).

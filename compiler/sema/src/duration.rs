@@ -187,11 +187,6 @@ impl Duration {
         Duration { nanos, original: None }
     }
 
-    /// Whole seconds, checked.
-    pub fn from_secs(secs: i64) -> Option<Duration> {
-        secs.checked_mul(SECOND).map(Duration::from_nanos)
-    }
-
     pub fn nanos(&self) -> i64 {
         self.nanos
     }
@@ -212,15 +207,6 @@ impl Duration {
     /// The number of whole seconds if the duration is one (`90s` → 90, `1.5s` → `None`).
     pub fn whole_seconds(&self) -> Option<i64> {
         (self.nanos % SECOND == 0).then_some(self.nanos / SECOND)
-    }
-
-    /// Seconds as a float (possibly inexact).
-    pub fn as_secs_f64(&self) -> f64 {
-        (self.nanos / SECOND) as f64 + (self.nanos % SECOND) as f64 / 1e9
-    }
-
-    pub fn is_negative(&self) -> bool {
-        self.nanos < 0
     }
 
     pub fn checked_add(&self, other: &Duration) -> Result<Duration, DurationError> {

@@ -42,8 +42,8 @@ pub enum ExprKind {
     Index(Box<Expr>, Box<Expr>),
     /// A call; the callee is the dotted name as written (`upper`, `strings.upper`).
     Call(Name, TextRange, Vec<Expr>),
-    Unary(ast::UnaryOp, Box<Expr>),
-    Binary(ast::BinaryOp, Box<Expr>, Box<Expr>),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
     /// `if c { a } else { b }`; without `else` (`None`) the value is *absent* when `c` is
     /// false. Lowering allows that only where an absent value can be left out (see
     /// [`Expr::absent_if`]); elsewhere it is reported.
@@ -75,6 +75,89 @@ impl Expr {
                 Some(e) => cur = e,
                 None => return Some(cur.range),
             }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+}
+
+impl UnaryOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnaryOp::Neg => "-",
+            UnaryOp::Not => "!",
+        }
+    }
+}
+
+impl From<ast::UnaryOp> for UnaryOp {
+    fn from(op: ast::UnaryOp) -> Self {
+        match op {
+            ast::UnaryOp::Neg => UnaryOp::Neg,
+            ast::UnaryOp::Not => UnaryOp::Not,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    And,
+    Or,
+}
+
+impl BinaryOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::And => "&&",
+            BinaryOp::Or => "||",
+        }
+    }
+}
+
+impl From<ast::BinaryOp> for BinaryOp {
+    fn from(op: ast::BinaryOp) -> Self {
+        match op {
+            ast::BinaryOp::Add => BinaryOp::Add,
+            ast::BinaryOp::Sub => BinaryOp::Sub,
+            ast::BinaryOp::Mul => BinaryOp::Mul,
+            ast::BinaryOp::Div => BinaryOp::Div,
+            ast::BinaryOp::Rem => BinaryOp::Rem,
+            ast::BinaryOp::Eq => BinaryOp::Eq,
+            ast::BinaryOp::Ne => BinaryOp::Ne,
+            ast::BinaryOp::Lt => BinaryOp::Lt,
+            ast::BinaryOp::Le => BinaryOp::Le,
+            ast::BinaryOp::Gt => BinaryOp::Gt,
+            ast::BinaryOp::Ge => BinaryOp::Ge,
+            ast::BinaryOp::And => BinaryOp::And,
+            ast::BinaryOp::Or => BinaryOp::Or,
         }
     }
 }
@@ -128,11 +211,26 @@ impl PathRef {
     }
 }
 
+/// A type as written (`int(1..20)`, `[string]?`). It stays syntax until sema lowers it to a
+/// [`crate::ty::Ty`] with the declaring module's imports; layers above sema only see its range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeRef(ast::TypeExpr);
+
+impl TypeRef {
+    pub fn range(&self) -> TextRange {
+        self.0.range()
+    }
+
+    pub(crate) fn syntax(&self) -> &ast::TypeExpr {
+        &self.0
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LetHir {
     pub name: Name,
     pub name_range: TextRange,
-    pub ty: Option<ast::TypeExpr>,
+    pub ty: Option<TypeRef>,
     pub value: Arc<Expr>,
     pub range: TextRange,
 }
@@ -142,7 +240,7 @@ pub struct LetHir {
 pub struct ParamHir {
     pub name: Name,
     pub name_range: TextRange,
-    pub ty: ast::TypeExpr,
+    pub ty: TypeRef,
 }
 
 /// `fn name(params) -> ret = body`, a top-level function.
@@ -151,7 +249,7 @@ pub struct FnHir {
     pub name: Name,
     pub name_range: TextRange,
     pub params: Vec<ParamHir>,
-    pub ret: ast::TypeExpr,
+    pub ret: TypeRef,
     pub body: Arc<Expr>,
     pub range: TextRange,
 }
@@ -162,7 +260,7 @@ pub struct FieldHir {
     pub name_range: TextRange,
     pub doc: Option<String>,
     pub locked: Option<TextRange>,
-    pub ty: Option<ast::TypeExpr>,
+    pub ty: Option<TypeRef>,
     pub default: Option<Arc<Expr>>,
     pub range: TextRange,
 }
@@ -450,7 +548,7 @@ impl Lower {
         LetHir {
             name: Name::from(it.name.text.as_str()),
             name_range: it.name.range,
-            ty: it.ty.clone(),
+            ty: it.ty.clone().map(TypeRef),
             value: Arc::new(self.expr(&it.value, 0)),
             range: it.range,
         }
@@ -473,13 +571,13 @@ impl Lower {
                 );
             }
             // A duplicate is kept so the arity stays what the signature says.
-            params.push(ParamHir { name, name_range: p.name.range, ty: p.ty.clone() });
+            params.push(ParamHir { name, name_range: p.name.range, ty: TypeRef(p.ty.clone()) });
         }
         FnHir {
             name: Name::from(it.name.text.as_str()),
             name_range: it.name.range,
             params,
-            ret: it.ret.clone(),
+            ret: TypeRef(it.ret.clone()),
             body: Arc::new(self.expr(&it.body, 0)),
             range: it.range,
         }
@@ -498,7 +596,7 @@ impl Lower {
                         name_range: f.name.range,
                         doc: f.doc.as_ref().map(|d| d.text.clone()),
                         locked: f.locked,
-                        ty: f.ty.clone(),
+                        ty: f.ty.clone().map(TypeRef),
                         // An absent default leaves an optional field unset; whether the field
                         // is optional is known once the template model is built.
                         default: f.default.as_ref().map(|d| Arc::new(self.expr_in(d, 0, true))),
@@ -643,9 +741,9 @@ impl Lower {
                     ExprKind::Error
                 }
             },
-            ast::Expr::Unary { op, operand, .. } => ExprKind::Unary(*op, Box::new(self.expr(operand, d))),
+            ast::Expr::Unary { op, operand, .. } => ExprKind::Unary((*op).into(), Box::new(self.expr(operand, d))),
             ast::Expr::Binary { op, lhs, rhs, .. } => {
-                ExprKind::Binary(*op, Box::new(self.expr(lhs, d)), Box::new(self.expr(rhs, d)))
+                ExprKind::Binary((*op).into(), Box::new(self.expr(lhs, d)), Box::new(self.expr(rhs, d)))
             }
             ast::Expr::If { cond, then, otherwise, .. } => {
                 if otherwise.is_none() && !absent_ok {

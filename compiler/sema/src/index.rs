@@ -158,11 +158,6 @@ impl ProjectIndex {
         out
     }
 
-    /// All files, root package first, in a deterministic order.
-    pub fn all_files(&self) -> Vec<SourceFile> {
-        self.packages.iter().flat_map(|p| p.modules.values().copied()).collect()
-    }
-
     pub fn root_files(&self) -> Vec<SourceFile> {
         self.packages.iter().filter(|p| p.is_root).flat_map(|p| p.modules.values().copied()).collect()
     }

@@ -273,25 +273,12 @@ impl Quantity {
         self.to_string()
     }
 
-    pub fn is_zero(&self) -> bool {
-        self.nanos == 0
-    }
-
-    pub fn is_negative(&self) -> bool {
-        self.nanos < 0
-    }
-
     /// The value as an integer when it is a whole number of units that fits an `i64`.
     pub fn to_i64_exact(&self) -> Option<i64> {
         if self.nanos % NANOS_PER_UNIT != 0 {
             return None;
         }
         i64::try_from(self.nanos / NANOS_PER_UNIT).ok()
-    }
-
-    /// The value rounded away from zero to a whole unit, like Kubernetes' `Value()`.
-    pub fn value_rounded_up(&self) -> Option<i64> {
-        i64::try_from(div_away_from_zero(self.nanos, NANOS_PER_UNIT)).ok()
     }
 
     /// The value in thousandths rounded away from zero, like Kubernetes' `MilliValue()`
@@ -532,7 +519,6 @@ mod tests {
     fn conversions() {
         assert_eq!(q("2k").to_i64_exact(), Some(2000));
         assert_eq!(q("1500m").to_i64_exact(), None);
-        assert_eq!(q("1500m").value_rounded_up(), Some(2));
         assert_eq!(q("500m").milli_value(), Some(500));
         assert_eq!(q("1").milli_value(), Some(1000));
         assert_eq!(q("1.5").to_f64(), 1.5);

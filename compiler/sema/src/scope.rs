@@ -213,17 +213,6 @@ impl Resolver {
             _ => None,
         }
     }
-
-    /// Names this scope could offer for "did you mean" (members first, then the module).
-    pub fn candidates(&self) -> Vec<Name> {
-        let mut out: Vec<Name> = Vec::new();
-        if let Some(m) = &self.members {
-            out.extend(m.fields.keys().cloned());
-            out.extend(m.lets.keys().cloned());
-        }
-        out.extend(self.items.items.iter().filter(|(_, h)| h.kind == ItemKind::Let).map(|(n, _)| n.clone()));
-        out
-    }
 }
 
 /// One use of a name in a body, as [`walk_names`] reports it.

@@ -6,10 +6,13 @@ use std::sync::Arc;
 
 use kdep_diag::{Code, Diagnostic, Span, TextRange};
 use kdep_syntax::ast;
+/// Strings in types and values print in kdep literal syntax. The one implementation lives with
+/// the lexer it must agree with; it is re-exported so `kdep-eval` need not depend on the syntax.
+pub use kdep_syntax::format::write_string_literal;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::duration::Duration;
-use crate::hir::Name;
+use crate::hir::{Name, TypeRef};
 use crate::index::{resolve_path, ItemKind, Resolved};
 use crate::quantity::Quantity;
 
@@ -102,7 +105,11 @@ pub enum Lit {
 impl fmt::Display for Lit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Lit::Str(s) => write!(f, "{s:?}"),
+            Lit::Str(s) => {
+                let mut text = String::with_capacity(s.len() + 2);
+                write_string_literal(&mut text, s);
+                f.write_str(&text)
+            }
             Lit::Int(i) => write!(f, "{i}"),
             Lit::Float(x) => write!(f, "{x}"),
             Lit::Bool(b) => write!(f, "{b}"),
@@ -254,8 +261,8 @@ impl TypeLowering<'_> {
         Ty::Error
     }
 
-    pub fn lower(&mut self, t: &ast::TypeExpr) -> Ty {
-        self.lower_depth(t, 0)
+    pub fn lower(&mut self, t: &TypeRef) -> Ty {
+        self.lower_depth(t.syntax(), 0)
     }
 
     fn lower_depth(&mut self, t: &ast::TypeExpr, depth: u32) -> Ty {
@@ -721,5 +728,17 @@ pub fn lit_fits(ty: &Ty, lit: &Lit) -> bool {
         (Ty::Union(members), l) => members.contains(l),
         (Ty::OneOf(members), l) => members.iter().any(|m| lit_fits(m, l)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_literals_display_in_kdep_syntax() {
+        // Debug formatting would print `\0` and leave `${` as an interpolation.
+        let lit = Lit::Str(Name::from("a\"${b}\0"));
+        assert_eq!(lit.to_string(), r#""a\"\${b}\u{0}""#);
     }
 }

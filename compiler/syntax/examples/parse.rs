@@ -1,6 +1,8 @@
 //! Parses files given on the command line and prints the AST dump and diagnostics;
 //! with `--bench`, prints parse throughput instead.
 
+#![expect(clippy::disallowed_methods, reason = "a command-line tool: it reads its arguments and the files they name")]
+
 use std::time::Instant;
 
 use kdep_diag::render::{render_to_string, Sources};

@@ -1,6 +1,11 @@
 //! Tests of the canonical formatter: snapshots of messy fixtures, plus idempotence, meaning and
 //! comment preservation over every `.kdep` file in the repository.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests read their fixtures from disk; the compiler under test does no IO"
+)]
+
 use std::path::{Path, PathBuf};
 
 use kdep_diag::FileId;

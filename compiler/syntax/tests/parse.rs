@@ -1,6 +1,11 @@
 //! Parser tests: AST snapshots of valid fixtures, rendered-diagnostic snapshots of invalid
 //! ones, and targeted checks of recovery, limits, comments and the token API.
 
+#![expect(
+    clippy::disallowed_methods,
+    reason = "tests read their fixtures from disk; the compiler under test does no IO"
+)]
+
 use kdep_diag::render::{render_to_string, Sources};
 use kdep_diag::{Code, FileId};
 use kdep_syntax::ast::{Entry, Expr, Item, Key, Member};

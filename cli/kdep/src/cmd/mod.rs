@@ -105,7 +105,7 @@ pub fn load_workspace(path: Option<&Path>) -> Result<Workspace, Exit> {
                 Some("a package is a folder with a `kdep.toml`; pass its path, or run kdep inside it")
             }
             kdep_compiler::LoadError::NotFound(_) => Some("check the path; it is relative to the current directory"),
-            kdep_compiler::LoadError::ManifestNotAFile(..) => {
+            kdep_compiler::LoadError::PackageTomlNotAFile(..) => {
                 Some("move it aside and create a `kdep.toml` file with a [package] table")
             }
             kdep_compiler::LoadError::Io(..) => None,

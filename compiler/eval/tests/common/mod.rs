@@ -25,7 +25,7 @@ impl TestDb {
         TestDb {
             storage: salsa::Storage::new(Some(Box::new(move |event: salsa::Event| {
                 if let salsa::EventKind::WillExecute { database_key } = event.kind {
-                    if let Some(log) = sink.lock().unwrap().as_mut() {
+                    if let Some(log) = sink.lock().expect("log lock").as_mut() {
                         log.push(format!("{database_key:?}"));
                     }
                 }
@@ -49,11 +49,11 @@ impl TestDb {
     }
 
     pub fn start_log(&self) {
-        *self.log.lock().unwrap() = Some(Vec::new());
+        *self.log.lock().expect("log lock") = Some(Vec::new());
     }
 
     pub fn take_log(&self) -> Vec<String> {
-        self.log.lock().unwrap().replace(Vec::new()).unwrap_or_default()
+        self.log.lock().expect("log lock").replace(Vec::new()).unwrap_or_default()
     }
 }
 

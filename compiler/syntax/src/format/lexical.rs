@@ -43,6 +43,10 @@ pub(super) fn is_plain_ident(text: &str) -> bool {
 /// Canonical escapes: `\\`, `\"`, `\n`, `\r`, `\t`, `\${` for a literal `${` (so it does not
 /// start an interpolation), and `\u{XX}` for any other control character. Everything else,
 /// including non-ASCII text, is printed as is.
+///
+/// This is the one spelling of kdep string text: the formatter, the rendering of values
+/// (`kdep-eval`) and of literal types in diagnostics (`kdep-sema`) all go through it. YAML and
+/// TOML output have their own escapes, because those formats differ (`\x..`, `\N`, `\uXXXX`).
 pub(super) fn escape_str(text: &str, out: &mut String) {
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
@@ -59,4 +63,11 @@ pub(super) fn escape_str(text: &str, out: &mut String) {
             c => out.push(c),
         }
     }
+}
+
+/// Writes `text` as a complete kdep string literal: double quotes around [`escape_str`].
+pub fn write_string_literal(out: &mut String, text: &str) {
+    out.push('"');
+    escape_str(text, out);
+    out.push('"');
 }

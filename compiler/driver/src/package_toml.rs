@@ -1,4 +1,5 @@
-//! `kdep.toml`: the package manifest (name, version, dependencies by relative path).
+//! `kdep.toml`: a package's configuration (name, version, dependencies by relative path,
+//! permissions). "Manifest" is kept for emitted Kubernetes objects (`kdep_eval::manifest`).
 //!
 //! Format version 1:
 //! ```toml
@@ -15,9 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// A parsed and validated manifest.
+/// A parsed and validated `kdep.toml`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PackageManifest {
+pub struct PackageConfig {
     pub name: String,
     pub version: String,
     /// Dependency name → relative path, in name order.
@@ -33,9 +34,9 @@ pub struct Dependency {
     pub range: (usize, usize),
 }
 
-/// A manifest problem with the byte range it concerns (if known) and a hint.
+/// A `kdep.toml` problem with the byte range it concerns (if known) and a hint.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ManifestError {
+pub struct PackageTomlError {
     pub message: String,
     pub range: Option<(usize, usize)>,
     pub help: Option<String>,
@@ -43,7 +44,7 @@ pub struct ManifestError {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawManifest {
+struct RawPackageToml {
     package: Option<toml::Spanned<RawPackage>>,
     #[serde(default)]
     dependencies: BTreeMap<toml::Spanned<String>, toml::Spanned<RawDependency>>,
@@ -95,14 +96,14 @@ fn is_version(v: &str) -> bool {
 }
 
 /// Parses and validates `kdep.toml` text.
-pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
-    let raw: RawManifest = toml::from_str(text).map_err(|e| ManifestError {
+pub fn parse_package_toml(text: &str) -> Result<PackageConfig, PackageTomlError> {
+    let raw: RawPackageToml = toml::from_str(text).map_err(|e| PackageTomlError {
         message: e.message().trim_end_matches('\n').to_owned(),
         range: e.span().map(|s| (s.start, s.end)),
         help: Some("see `kdep.toml` in the README: [package] name, version and [dependencies]".into()),
     })?;
     let Some(package) = raw.package else {
-        return Err(ManifestError {
+        return Err(PackageTomlError {
             message: "missing `[package]` table".into(),
             range: None,
             help: Some("add `[package]` with `name = \"...\"` and `version = \"0.1.0\"`".into()),
@@ -111,14 +112,14 @@ pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
     let pkg_span = (package.span().start, package.span().end);
     let package = package.into_inner();
     let Some(name) = package.name else {
-        return Err(ManifestError {
+        return Err(PackageTomlError {
             message: "`[package]` has no `name`".into(),
             range: Some(pkg_span),
             help: Some("add `name = \"my_package\"`".into()),
         });
     };
     if !is_identifier(name.get_ref()) {
-        return Err(ManifestError {
+        return Err(PackageTomlError {
             message: format!("package name `{}` is not an identifier", name.get_ref()),
             range: Some((name.span().start, name.span().end)),
             help: Some(
@@ -127,14 +128,14 @@ pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
         });
     }
     let Some(version) = package.version else {
-        return Err(ManifestError {
+        return Err(PackageTomlError {
             message: "`[package]` has no `version`".into(),
             range: Some(pkg_span),
             help: Some("add `version = \"0.1.0\"`".into()),
         });
     };
     if !is_version(version.get_ref()) {
-        return Err(ManifestError {
+        return Err(PackageTomlError {
             message: format!("version `{}` is not of the form MAJOR.MINOR.PATCH", version.get_ref()),
             range: Some((version.span().start, version.span().end)),
             help: Some("for example `version = \"1.2.0\"`".into()),
@@ -145,14 +146,14 @@ pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
         let range = (dep_name.span().start, dep.span().end);
         let dep_name = dep_name.into_inner();
         if !is_identifier(&dep_name) {
-            return Err(ManifestError {
+            return Err(PackageTomlError {
                 message: format!("dependency name `{dep_name}` is not an identifier"),
                 range: Some(range),
                 help: Some("importers write `import <dependency>.<module>`, so the name must be an identifier".into()),
             });
         }
         let Some(path) = dep.into_inner().path else {
-            return Err(ManifestError {
+            return Err(PackageTomlError {
                 message: format!("dependency `{dep_name}` has no `path`"),
                 range: Some(range),
                 help: Some(format!("write `{dep_name} = {{ path = \"../{dep_name}\" }}`")),
@@ -171,7 +172,7 @@ pub fn parse_manifest(text: &str) -> Result<PackageManifest, ManifestError> {
             }),
         })
         .unwrap_or_default();
-    Ok(PackageManifest { name: name.into_inner(), version: version.into_inner(), dependencies, permissions })
+    Ok(PackageConfig { name: name.into_inner(), version: version.into_inner(), dependencies, permissions })
 }
 
 #[cfg(test)]
@@ -180,7 +181,7 @@ mod tests {
 
     #[test]
     fn parses_permissions() {
-        let m = parse_manifest(
+        let m = parse_package_toml(
             "[package]\nname = \"platform\"\nversion = \"1.0.0\"\n\n[permissions]\nnamespaces = [\"monitoring\"]\n\n[permissions.dependents]\ndeny-kinds = [\"ClusterRoleBinding\"]\ncluster-scoped = false\n",
         )
         .unwrap();
@@ -191,13 +192,13 @@ mod tests {
             (vec!["ClusterRoleBinding".to_string()], false, 0)
         );
         let err =
-            parse_manifest("[package]\nname = \"p\"\nversion = \"1.0.0\"\n[permissions]\ndeny = 1\n").unwrap_err();
+            parse_package_toml("[package]\nname = \"p\"\nversion = \"1.0.0\"\n[permissions]\ndeny = 1\n").unwrap_err();
         assert!(err.message.contains("unknown field `deny`"), "{}", err.message);
     }
 
     #[test]
-    fn parses_a_full_manifest() {
-        let m = parse_manifest(
+    fn parses_a_full_package_toml() {
+        let m = parse_package_toml(
             "[package]\nname = \"shop\"\nversion = \"0.3.0\"\n\n[dependencies]\nplatform = { path = \"../platform\" }\n",
         )
         .expect("valid");
@@ -208,17 +209,17 @@ mod tests {
 
     #[test]
     fn rejects_unknown_keys_with_a_location() {
-        let err = parse_manifest("[package]\nname = \"a\"\nversion = \"1.0.0\"\nedition = \"2\"\n").unwrap_err();
+        let err = parse_package_toml("[package]\nname = \"a\"\nversion = \"1.0.0\"\nedition = \"2\"\n").unwrap_err();
         assert!(err.message.contains("unknown field `edition`"), "{}", err.message);
         assert!(err.range.is_some());
     }
 
     #[test]
     fn rejects_bad_names_and_versions() {
-        assert!(parse_manifest("[package]\nname = \"my-pkg\"\nversion = \"1.0.0\"\n").is_err());
-        assert!(parse_manifest("[package]\nname = \"pkg\"\nversion = \"1.0\"\n").is_err());
-        assert!(parse_manifest("[package]\nname = \"pkg\"\n").is_err());
-        assert!(parse_manifest("").is_err());
-        assert!(parse_manifest("[dependencies]\nx = { path = \"..\" }\n").is_err());
+        assert!(parse_package_toml("[package]\nname = \"my-pkg\"\nversion = \"1.0.0\"\n").is_err());
+        assert!(parse_package_toml("[package]\nname = \"pkg\"\nversion = \"1.0\"\n").is_err());
+        assert!(parse_package_toml("[package]\nname = \"pkg\"\n").is_err());
+        assert!(parse_package_toml("").is_err());
+        assert!(parse_package_toml("[dependencies]\nx = { path = \"..\" }\n").is_err());
     }
 }
