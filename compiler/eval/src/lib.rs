@@ -138,6 +138,8 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
     let files = kdep_sema::index::reachable_files(db, project).to_vec();
     app::environment_infos(db, project);
     kdep_sema::lets::let_cycles(db, project);
+    // Project-wide like the let graph: computed here, so no worker blocks on another's.
+    kdep_sema::check::app_cycles(db, project);
     for file in &files {
         let hir = file_hir(db, *file);
         for name in hir.lets.keys() {

@@ -129,7 +129,22 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
     let mut sites: rustc_hash::FxHashMap<(AppId, AppId), TextRange> = Default::default();
     for file in project_index(db, project).root_files() {
         let hir = file_hir(db, file);
-        if hir.apps.is_empty() {
+        // Apps read apps of their own module only. Most modules hold one app that reads none:
+        // those need no scope, and keeping this query's dependencies few keeps every later
+        // query cheap (salsa clears a dependency table sized by the largest query before it).
+        let mentions_app = hir.apps.values().any(|a| {
+            a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())).any(|s| {
+                let mut hit = false;
+                crate::hir::visit_names(&s.value, &mut |n| hit |= hir.apps.contains_key(n));
+                hit
+            })
+        });
+        if !mentions_app {
+            for name in hir.apps.keys() {
+                let node = (file, name.clone());
+                nodes.push(node.clone());
+                edges.insert(node, Vec::new());
+            }
             continue;
         }
         let scope = Resolver::app(db, project, file);

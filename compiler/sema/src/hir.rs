@@ -867,3 +867,64 @@ fn callee_name(e: &ast::Expr) -> Option<String> {
     parts.reverse();
     Some(parts.join("."))
 }
+
+/// Calls `f` with every bare name in `e` (no scopes: a cheap pre-check before resolution).
+/// Nesting is bounded by lowering ([`MAX_EXPR_DEPTH`]), so the recursion is too.
+pub fn visit_names(e: &Expr, f: &mut dyn FnMut(&Name)) {
+    let entries = |entries: &[ObjEntry], f: &mut dyn FnMut(&Name)| {
+        for en in entries {
+            match en {
+                ObjEntry::Field { key, value, .. } => {
+                    for k in key {
+                        if let KeySeg::Computed(x) = k {
+                            visit_names(x, f);
+                        }
+                    }
+                    visit_names(value, f);
+                }
+                ObjEntry::Comp { key, value, clause, .. } => {
+                    visit_clause(clause, f);
+                    visit_names(key, f);
+                    visit_names(value, f);
+                }
+            }
+        }
+    };
+    match &e.kind {
+        ExprKind::Name(n) => f(n),
+        ExprKind::Field(base, _, _) => visit_names(base, f),
+        ExprKind::Index(a, b) | ExprKind::Binary(_, a, b) => {
+            visit_names(a, f);
+            visit_names(b, f);
+        }
+        ExprKind::Unary(_, a) => visit_names(a, f),
+        ExprKind::If(c, t, other) => {
+            visit_names(c, f);
+            visit_names(t, f);
+            if let Some(o) = other {
+                visit_names(o, f);
+            }
+        }
+        ExprKind::Interp(parts) => {
+            for p in parts {
+                if let InterpPart::Expr(x) = p {
+                    visit_names(x, f);
+                }
+            }
+        }
+        ExprKind::Call(_, _, args) | ExprKind::List(args) => args.iter().for_each(|a| visit_names(a, f)),
+        ExprKind::ListComp(item, clause) => {
+            visit_clause(clause, f);
+            visit_names(item, f);
+        }
+        ExprKind::Object(es) | ExprKind::Instantiate(_, es) => entries(es, f),
+        _ => {}
+    }
+}
+
+fn visit_clause(c: &Clause, f: &mut dyn FnMut(&Name)) {
+    visit_names(&c.source, f);
+    if let Some(cond) = &c.cond {
+        visit_names(cond, f);
+    }
+}
