@@ -799,15 +799,22 @@ impl<'db> Eval<'db> {
 
     // ----- expressions ----------------------------------------------------------------------
 
-    pub fn expr(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
+    /// One evaluation step at `span`: counts it and takes its share of the depth budget (given
+    /// back when the guard drops), or reports the limit it would exceed.
+    fn step_into(&mut self, span: Span) -> R<DepthGuard> {
         self.steps += 1;
-        let span = Span::new(ctx.fid, e.range);
         if self.steps > MAX_STEPS {
             return Err(self.limit(span, "step"));
         }
-        let Some(depth) = enter(EXPR_COST) else {
-            return Err(self.limit(span, "nesting depth"));
-        };
+        match enter(EXPR_COST) {
+            Some(depth) => Ok(depth),
+            None => Err(self.limit(span, "nesting depth")),
+        }
+    }
+
+    pub fn expr(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
+        let span = Span::new(ctx.fid, e.range);
+        let depth = self.step_into(span)?;
         let out = self.expr_inner(e, ctx, span);
         drop(depth);
         // Checked on every result, so the expression that first nests too deep is the one
@@ -824,14 +831,7 @@ impl<'db> Eval<'db> {
     /// it has to turn into a value.
     pub fn expr_opt(&mut self, e: &Expr, ctx: &mut Ctx) -> R<Option<Value>> {
         let ExprKind::If(c, t, f) = &e.kind else { return self.expr(e, ctx).map(Some) };
-        self.steps += 1;
-        let span = Span::new(ctx.fid, e.range);
-        if self.steps > MAX_STEPS {
-            return Err(self.limit(span, "step"));
-        }
-        let Some(depth) = enter(EXPR_COST) else {
-            return Err(self.limit(span, "nesting depth"));
-        };
+        let depth = self.step_into(Span::new(ctx.fid, e.range))?;
         let out = match (self.condition(c, ctx), f) {
             (Ok(true), _) => self.expr_opt(t, ctx),
             (Ok(false), Some(f)) => self.expr_opt(f, ctx),
