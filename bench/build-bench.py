@@ -9,13 +9,14 @@
 #     DIR/platform/webservice.kdep     the base template (TEMPLATE below)
 #     DIR/services/svc_0001.kdep ...   one `app` per instance (instances() below)
 #
-# Usage (from the repository root, after `cargo build --release`):
+# Usage (from the repository root, after `cargo build --release -p kdep-cli`):
 #
 #     bench/build-bench.py                          # N = 100, 1000, 5000; 5 timed runs each
 #     bench/build-bench.py --sizes 10,100 --runs 3
 #     bench/build-bench.py --kdep path/to/kdep --work /tmp/somewhere --keep
 #     bench/build-bench.py --generate-only --sizes 1000   # just write the workload
 #     bench/build-bench.py --strict                 # exit 1 if growth is not linear
+#     bench/build-bench.py --sizes 5000 --variants untyped,typed   # typed emission side by side
 #
 # Each run executes `/usr/bin/time -f '%e %M' kdep build DIR > out.yaml` and records the wall
 # time (GNU time's elapsed seconds, start-up included) and peak RSS (KiB, largest process).
@@ -130,6 +131,22 @@ template WebService {
 }
 """
 
+# The same template with typed emits (issue 7): the objects are instances of the generated
+# Kubernetes schemas, so apiVersion and kind come from the schema and every field is checked.
+TYPED_TEMPLATE = (
+    TEMPLATE.replace(
+        '// Base template "WebService" for the peer benchmark workload.\n',
+        '// Base template "WebService" for the peer benchmark workload, typed emits.\n'
+        "import k8s.apps.v1 as apps\nimport k8s.core.v1 as core\n",
+    )
+    .replace('emit {\n        apiVersion = "apps/v1"\n        kind = "Deployment"\n', "emit apps.Deployment {\n")
+    .replace('emit {\n        apiVersion = "v1"\n        kind = "Service"\n', "emit core.Service {\n")
+    .replace('emit {\n        apiVersion = "v1"\n        kind = "ConfigMap"\n', "emit core.ConfigMap {\n")
+)
+assert TYPED_TEMPLATE.count("emit apps.") == 1 and TYPED_TEMPLATE.count("emit core.") == 2
+
+VARIANTS = {"untyped": TEMPLATE, "typed": TYPED_TEMPLATE}
+
 MANIFEST = """\
 [package]
 name = "bench"
@@ -190,12 +207,12 @@ def app_module(inst):
     return ident, "\n".join(lines) + "\n"
 
 
-def generate(n, outdir):
-    """Writes the package for N instances into an empty `outdir`."""
+def generate(n, outdir, variant="untyped"):
+    """Writes the package for N instances (template `variant`) into an empty `outdir`."""
     (outdir / "platform").mkdir(parents=True)
     (outdir / "services").mkdir()
     (outdir / "kdep.toml").write_text(MANIFEST)
-    (outdir / "platform" / "webservice.kdep").write_text(TEMPLATE)
+    (outdir / "platform" / "webservice.kdep").write_text(VARIANTS[variant])
     for inst in instances(n):
         ident, text = app_module(inst)
         (outdir / "services" / f"{ident}.kdep").write_text(text)
@@ -255,12 +272,23 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the generated workloads and outputs")
     ap.add_argument("--generate-only", action="store_true", help="write the workloads and stop")
     ap.add_argument("--strict", action="store_true", help="exit 1 when growth is superlinear")
+    ap.add_argument(
+        "--variants",
+        default="untyped",
+        help="template variants, comma-separated: untyped (emit { apiVersion, kind, ... }), "
+        "typed (emit apps.Deployment { ... }); each size runs every variant in turn [untyped]",
+    )
     args = ap.parse_args()
 
     try:
         sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     except ValueError:
         print(f"error: --sizes must be comma-separated integers, got {args.sizes!r}", file=sys.stderr)
+        return 2
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if not variants or unknown:
+        print(f"error: --variants takes {', '.join(VARIANTS)}, got {args.variants!r}", file=sys.stderr)
         return 2
     if not sizes or sizes[0] < 1 or args.runs < 1:
         print("error: sizes and --runs must be positive", file=sys.stderr)
@@ -270,14 +298,15 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     packages = {}
     for n in sizes:
-        pkg = work / f"n{n}"
-        if pkg.exists():
-            shutil.rmtree(pkg)
-        generate(n, pkg)
-        packages[n] = pkg
+        for variant in variants:
+            pkg = work / (f"n{n}" if variant == "untyped" else f"n{n}-{variant}")
+            if pkg.exists():
+                shutil.rmtree(pkg)
+            generate(n, pkg, variant)
+            packages[(n, variant)] = pkg
     if args.generate_only:
-        for n, pkg in packages.items():
-            print(f"N={n}: {pkg}")
+        for (n, variant), pkg in packages.items():
+            print(f"N={n} {variant}: {pkg}")
         return 0
 
     kdep = Path(args.kdep).resolve()
@@ -289,13 +318,13 @@ def main():
 
     rows = []
     failed = False
-    for n in sizes:
-        pkg, out = packages[n], work / f"n{n}.yaml"
+    for (n, variant), pkg in packages.items():
+        out = pkg.with_suffix(".yaml")
         status, wall, rss, err = run_once(kdep, pkg, out)
         docs = count_documents(out) if status == 0 else 0
         if status != 0 or docs != 3 * n:
             failed = True
-            print(f"N={n}: build failed (exit {status}, {docs} documents, want {3 * n})", file=sys.stderr)
+            print(f"N={n} {variant}: build failed (exit {status}, {docs} documents, want {3 * n})", file=sys.stderr)
             print("\n".join(err.splitlines()[:40]), file=sys.stderr)
             continue
         walls, rsss = [], []
@@ -303,33 +332,51 @@ def main():
             status, wall, rss, err = run_once(kdep, pkg, out)
             if status != 0:
                 failed = True
-                print(f"N={n}: a timed run failed (exit {status})", file=sys.stderr)
+                print(f"N={n} {variant}: a timed run failed (exit {status})", file=sys.stderr)
                 break
             walls.append(wall)
             rsss.append(rss)
         if walls:
-            rows.append((n, statistics.median(walls), min(walls), max(walls), max(rsss)))
+            rows.append((n, variant, statistics.median(walls), min(walls), max(walls), max(rsss)))
 
     print(f"kdep build, WebService x N ({args.runs} timed runs after 1 warm-up; {kdep})")
     print()
-    print("| N | objects | median s | min s | max s | peak RSS MiB | µs/object |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for n, med, lo, hi, rss in rows:
+    print("| N | variant | objects | median s | min s | max s | peak RSS MiB | µs/object |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
+    for n, variant, med, lo, hi, rss in rows:
         per_object = med / (3 * n) * 1e6
-        print(f"| {n} | {3 * n} | {med:.3f} | {lo:.3f} | {hi:.3f} | {rss / 1024:.1f} | {per_object:.1f} |")
+        print(f"| {n} | {variant} | {3 * n} | {med:.3f} | {lo:.3f} | {hi:.3f} | {rss / 1024:.1f} | {per_object:.1f} |")
     print()
 
+    # Typed emission's cost: the typed median over the untyped one at the same N.
+    medians = {(n, v): med for n, v, med, *_ in rows}
+    for n in sizes:
+        if (n, "untyped") in medians and (n, "typed") in medians:
+            ratio = medians[(n, "typed")] / max(medians[(n, "untyped")], 0.01)
+            print(f"N={n}: typed / untyped median time x{ratio:.2f} ({(ratio - 1) * 100:+.0f}%)")
+
     superlinear = False
-    for (n1, t1, *_), (n2, t2, *_) in zip(rows, rows[1:]):
-        # GNU time reports 10 ms resolution; treat anything under it as that.
-        t1, t2 = max(t1, 0.01), max(t2, 0.01)
-        growth, allowed = t2 / t1, SLACK * n2 / n1
-        verdict = "ok" if growth <= allowed else "SUPERLINEAR"
-        superlinear |= growth > allowed
-        print(f"N {n1} -> {n2}: time x{growth:.2f} (N x{n2 / n1:.0f}, allowed x{allowed:.1f}) {verdict}")
+    for variant in variants:
+        series = [(n, med) for n, v, med, *_ in rows if v == variant]
+        for (n1, t1), (n2, t2) in zip(series, series[1:]):
+            superlinear |= report_growth(variant, n1, t1, n2, t2)
     if len(rows) < 2:
         print("linearity: needs at least two successful sizes")
+    return finish(args, work, failed, superlinear)
 
+
+def report_growth(variant, n1, t1, n2, t2):
+    """Prints one linearity verdict; true when growth was superlinear."""
+    # GNU time reports 10 ms resolution; treat anything under it as that.
+    t1, t2 = max(t1, 0.01), max(t2, 0.01)
+    growth, allowed = t2 / t1, SLACK * n2 / n1
+    verdict = "ok" if growth <= allowed else "SUPERLINEAR"
+    print(f"{variant} N {n1} -> {n2}: time x{growth:.2f} (N x{n2 / n1:.0f}, allowed x{allowed:.1f}) {verdict}")
+    return growth > allowed
+
+
+def finish(args, work, failed, superlinear):
+    """Cleans up and returns the exit status."""
     if not args.keep and not args.work:
         shutil.rmtree(work, ignore_errors=True)
     elif args.keep or args.work:
