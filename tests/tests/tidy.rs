@@ -45,10 +45,10 @@ fn every_rust_file_opens_with_a_doc_line() {
 }
 
 #[test]
-fn every_go_and_shell_file_opens_with_a_comment() {
+fn every_go_shell_and_python_file_opens_with_a_comment() {
     let offenders: Vec<String> = files()
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "go" || e == "sh"))
+        .filter(|p| p.extension().is_some_and(|e| e == "go" || e == "sh" || e == "py"))
         .filter(|p| {
             let text = std::fs::read_to_string(p).unwrap_or_default();
             let first = text.lines().find(|l| !l.starts_with("#!")).unwrap_or("");
