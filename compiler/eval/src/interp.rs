@@ -1171,6 +1171,20 @@ impl<'db> Eval<'db> {
             return false;
         };
         let key_problem = matches!(d.code, Code::UNKNOWN_FIELD | Code::LOCKED_OVERRIDE | Code::MISSING_FIELD);
+        // Only what typeck's record checks report, and always against a declaration.
+        let conformance = matches!(
+            d.code,
+            Code::TYPE_MISMATCH
+                | Code::OUT_OF_RANGE
+                | Code::PATTERN_MISMATCH
+                | Code::NOT_ALLOWED_VALUE
+                | Code::LENGTH_MISMATCH
+                | Code::INVALID_QUANTITY
+                | Code::INVALID_DURATION
+        );
+        if !(key_problem || conformance) || d.secondary.is_empty() {
+            return false;
+        }
         let same_decls = |s: &Diagnostic| {
             s.secondary.len() == d.secondary.len()
                 && s.secondary.iter().zip(&d.secondary).all(|(a, b)| a.span == b.span)

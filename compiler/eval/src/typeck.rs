@@ -132,8 +132,8 @@ fn accepts(ty: &Ty, k: &K, depth: u32) -> bool {
         Ty::Map(..) | Ty::Schema(_) => matches!(k, K::Map(_) | K::Record(_)),
         Ty::Union(members) => members.iter().any(|m| match m {
             Lit::Str(_) => matches!(k, K::Str),
-            Lit::Int(_) => matches!(k, K::Int),
-            Lit::Float(_) => k.is_num(),
+            // A float equal to an int member is that member.
+            Lit::Int(_) | Lit::Float(_) => k.is_num(),
             Lit::Bool(_) => matches!(k, K::Bool),
         }),
         Ty::OneOf(members) => members.iter().any(|m| accepts(m, k, depth + 1)),
