@@ -79,7 +79,7 @@ fn of_ty(db: &dyn Db, project: Project, ty: &Ty, depth: u32) -> K {
         Ty::Str(_) => K::Str,
         Ty::Quantity(_) => K::Quantity,
         Ty::Duration(_) => K::Duration,
-        Ty::List(item, _) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
+        Ty::List(item, ..) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
         Ty::Map(v, ..) => K::Map(Box::new(of_ty(db, project, v, depth + 1))),
         Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Str(_))) => K::Str,
         Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Int(_))) => K::Int,
@@ -496,6 +496,11 @@ impl<'a> Checker<'a> {
             given.push(k);
             let site = Span::new(self.fid, *range);
             let Some(fm) = model.fields.get(k) else {
+                // An `@open` schema keeps fields it does not declare (typed `any`).
+                if model.open {
+                    self.expr(value, d);
+                    continue;
+                }
                 let label = match parent {
                     Some(p) => format!("{p}.{k}"),
                     None => k.to_string(),
@@ -554,6 +559,10 @@ impl<'a> Checker<'a> {
                     return;
                 };
                 let Some(fm) = model.fields.get(name) else {
+                    if model.open {
+                        self.expr(value, d);
+                        return;
+                    }
                     let label = format!("{}.{name}", site.what);
                     self.push(crate::interp::unknown_record_field(&model, name, &label, site.at));
                     self.expr(value, d);
