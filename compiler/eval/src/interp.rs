@@ -1188,14 +1188,13 @@ impl<'db> Eval<'db> {
                 | Code::LENGTH_MISMATCH
                 | Code::INVALID_QUANTITY
                 | Code::INVALID_DURATION
+                | Code::DUPLICATE_LIST_KEY
         );
         if !(key_problem || conformance) || d.secondary.is_empty() {
             return false;
         }
-        let same_decls = |s: &Diagnostic| {
-            s.secondary.len() == d.secondary.len()
-                && s.secondary.iter().zip(&d.secondary).all(|(a, b)| a.span == b.span)
-        };
+        // The static report may label more (the earlier of two duplicate items).
+        let same_decls = |s: &Diagnostic| d.secondary.iter().all(|b| s.secondary.iter().any(|a| a.span == b.span));
         crate::typeck::type_diagnostics(self.db, self.project, file).iter().any(|s| {
             s.code == d.code
                 && s.primary.as_ref().is_some_and(|p| {

@@ -16,7 +16,7 @@ use kdep_sema::hir::{
 };
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::scope::{Callee, Resolution, Resolver};
-use kdep_sema::ty::{Lit, StrTy, Ty};
+use kdep_sema::ty::{ListIdentity, Lit, StrTy, Ty};
 use rustc_hash::FxHashMap;
 
 use kdep_sema::builtins::Kind;
@@ -138,6 +138,45 @@ fn accepts(ty: &Ty, k: &K, depth: u32) -> bool {
         }),
         Ty::OneOf(members) => members.iter().any(|m| accepts(m, k, depth + 1)),
     }
+}
+
+/// A literal scalar (what a key field can be compared by without evaluating).
+fn scalar(e: &ExprKind) -> Option<&ExprKind> {
+    matches!(e, ExprKind::Str(_) | ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Float(_)).then_some(e)
+}
+
+/// A literal scalar as the evaluator renders it in messages.
+fn lit_text(e: &ExprKind) -> Option<String> {
+    match e {
+        ExprKind::Str(s) => {
+            let mut text = String::with_capacity(s.len() + 2);
+            kdep_sema::ty::write_string_literal(&mut text, s);
+            Some(text)
+        }
+        ExprKind::Int(i) => Some(i.to_string()),
+        ExprKind::Bool(b) => Some(b.to_string()),
+        ExprKind::Float(x) => Some(x.to_string()),
+        _ => None,
+    }
+}
+
+/// The key of a record literal in a `key(...)` list: each key field's literal value, `None`
+/// where it is absent (or `null`); `None` overall when a key may be computed.
+fn key_of<'e>(entries: &'e [ObjEntry], fields: &[Name]) -> Option<Vec<Option<&'e ExprKind>>> {
+    let mut out = vec![None; fields.len()];
+    for en in entries {
+        let ObjEntry::Field { key, value, .. } = en else { return None };
+        let Some(KeySeg::Static(k, _)) = key.first() else { return None };
+        let Some(slot) = fields.iter().position(|f| f == k).and_then(|i| out.get_mut(i)) else { continue };
+        if key.len() > 1 {
+            return None;
+        }
+        *slot = match &value.kind {
+            ExprKind::Null => None,
+            other => Some(scalar(other)?),
+        };
+    }
+    Some(out)
 }
 
 /// What a value in a typed position is checked as: its name in messages (`replicas`,
@@ -456,7 +495,68 @@ impl<'a> Checker<'a> {
     /// what this check reports to it (`instantiate_record_checked`), so each problem is reported
     /// once, with no app needed.
     fn record_literal(&mut self, model: &Arc<TemplateModel>, entries: &[ObjEntry], e: &Expr, d: u32) {
-        self.record_entries(model, entries, self.span(e), None, d);
+        self.record_entries(model, entries, self.span(e), None, &[], d);
+    }
+
+    /// An emitted value: an object literal whose `apiVersion` and `kind` are string literals
+    /// naming a Kubernetes kind with a schema (`kdep_sema::resources`) is checked as a record of
+    /// that schema, as the evaluator checks every emitted object; lists, comprehensions and
+    /// `if` branches of an `emit` are followed to their objects.
+    fn emit_value(&mut self, e: &Expr, d: u32) {
+        if d > MAX_DEPTH {
+            return;
+        }
+        let d1 = d + 1;
+        match &e.kind {
+            ExprKind::If(c, t, f) => {
+                self.condition(c, d1);
+                self.emit_value(t, d1);
+                if let Some(f) = f {
+                    self.emit_value(f, d1);
+                }
+            }
+            ExprKind::List(items) => {
+                for it in items {
+                    self.emit_value(it, d1);
+                }
+            }
+            ExprKind::ListComp(item, clause) => {
+                let base = self.clause(clause, d1);
+                self.emit_value(item, d1);
+                self.locals.truncate(base);
+            }
+            ExprKind::Object(entries) => match self.resource_model(entries) {
+                Some((model, kind)) => {
+                    // They match the schema's locked values (that is how it was found).
+                    let whole = self.span(e);
+                    self.record_entries(&model, entries, whole, Some(&kind), &["apiVersion", "kind"], d1);
+                }
+                None => {
+                    self.expr(e, d);
+                }
+            },
+            _ => {
+                self.expr(e, d);
+            }
+        }
+    }
+
+    /// The schema of an untyped object literal's `(apiVersion, kind)`, when both are string
+    /// literals and the kind has one; with the kind's name for messages.
+    fn resource_model(&self, entries: &[ObjEntry]) -> Option<(Arc<TemplateModel>, Name)> {
+        let literal = |name: &str| {
+            entries.iter().find_map(|en| match en {
+                ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
+                    ([KeySeg::Static(k, _)], ExprKind::Str(v)) if &**k == name => Some(v.clone()),
+                    _ => None,
+                },
+                ObjEntry::Comp { .. } => None,
+            })
+        };
+        let (api_version, kind) = (literal("apiVersion")?, literal("kind")?);
+        let entry = kdep_sema::resources::resource_schema(self.db, self.project, &api_version, &kind)?;
+        let model = template_model(self.db, self.project, entry.file, entry.name)?;
+        Some((model, kind))
     }
 
     /// The entries of a record literal of `model`, nested (`parent` names the record in labels,
@@ -470,6 +570,7 @@ impl<'a> Checker<'a> {
         entries: &[ObjEntry],
         whole: Span,
         parent: Option<&str>,
+        skip: &[&str],
         d: u32,
     ) {
         let mut given: Vec<&Name> = Vec::new();
@@ -494,6 +595,10 @@ impl<'a> Checker<'a> {
                 }
             }
             given.push(k);
+            if skip.contains(&&**k) && key.len() == 1 {
+                self.expr(value, d);
+                continue;
+            }
             let site = Span::new(self.fid, *range);
             let Some(fm) = model.fields.get(k) else {
                 // An `@open` schema keeps fields it does not declare (typed `any`).
@@ -638,7 +743,7 @@ impl<'a> Checker<'a> {
         match (&value.kind, ty) {
             (ExprKind::Object(entries), Ty::Schema(sref)) => {
                 match template_model(self.db, self.project, sref.file, sref.name.clone()) {
-                    Some(model) => self.record_entries(&model, entries, self.span(value), Some(&site.what), d1),
+                    Some(model) => self.record_entries(&model, entries, self.span(value), Some(&site.what), &[], d1),
                     None => self.entries(entries, d1),
                 }
                 K::Map(Box::new(K::Unknown))
@@ -647,7 +752,8 @@ impl<'a> Checker<'a> {
                 self.map_entries(entries, vty, key_ty.as_deref(), site, d1);
                 K::Map(Box::new(K::Unknown))
             }
-            (ExprKind::List(items), Ty::List(item_ty, _)) => {
+            (ExprKind::List(items), Ty::List(item_ty, list)) => {
+                self.list_identity(items, &list.identity, site);
                 for (i, it) in items.iter().enumerate() {
                     let at =
                         Site { what: format!("{}[{i}]", site.what), at: self.span(it), decl: site.decl, direct: true };
@@ -721,6 +827,67 @@ impl<'a> Checker<'a> {
                     self.locals.truncate(base);
                 }
             }
+        }
+    }
+
+    /// K0220 in a list literal (a constant one is checked by conformance): two record literals
+    /// whose key fields (`key(name)`) are all constants or absent with equal values, or two equal
+    /// constant items of a `unique` list. The later item is reported, labelling the earlier one.
+    /// Items whose key is computed (or may be: a comprehension entry, a computed key, an `if`
+    /// item) are left to the evaluator.
+    fn list_identity(&mut self, items: &[Expr], identity: &ListIdentity, site: &Site) {
+        if items.len() < 2 || matches!(identity, ListIdentity::Plain) || !self.report {
+            return;
+        }
+        let mut seen: Vec<(usize, Vec<Option<&ExprKind>>)> = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let id = match identity {
+                ListIdentity::Key(fields) => match &it.kind {
+                    ExprKind::Object(entries) => key_of(entries, fields),
+                    _ => None,
+                },
+                _ => scalar(&it.kind).map(|k| vec![Some(k)]),
+            };
+            let Some(id) = id else { continue };
+            let Some((first, _)) = seen.iter().find(|(_, other)| *other == id) else {
+                seen.push((i, id));
+                continue;
+            };
+            let first = *first;
+            let what = &site.what;
+            let (message, label, help) = match identity {
+                ListIdentity::Key(fields) => {
+                    let shown: Vec<String> = fields
+                        .iter()
+                        .zip(&id)
+                        .map(|(f, v)| match v.and_then(lit_text) {
+                            Some(text) => format!("{f} = {text}"),
+                            None => format!("{f} absent"),
+                        })
+                        .collect();
+                    (
+                        format!("`{what}[{i}]` has the same key as `{what}[{first}]`: {}", shown.join(", ")),
+                        format!("items [{first}] and [{i}] share a key"),
+                        format!("items of this list are identified by {identity}; give each item its own"),
+                    )
+                }
+                _ => (
+                    format!(
+                        "`{what}[{i}]` repeats `{what}[{first}]`: {}",
+                        id.first().copied().flatten().and_then(lit_text).unwrap_or_default()
+                    ),
+                    format!("items [{first}] and [{i}] are equal"),
+                    "the items of a `unique` list must be distinct; remove the repeated one".to_string(),
+                ),
+            };
+            let Some(earlier) = items.get(first) else { continue };
+            let mut d = Diagnostic::error(Code::DUPLICATE_LIST_KEY, message)
+                .with_primary(self.span(it), label)
+                .with_secondary(self.span(earlier), format!("item [{first}]"));
+            if let Some(decl) = site.decl {
+                d = d.with_secondary(decl, format!("`{identity}` declared here"));
+            }
+            self.push(d.with_help(help));
         }
     }
 
@@ -920,7 +1087,7 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
                     }
                 }
                 MemberHir::Emit(e) => {
-                    ck.expr(&e.value, 0);
+                    ck.emit_value(&e.value, 0);
                 }
             }
         }
