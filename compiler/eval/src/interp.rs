@@ -1165,7 +1165,9 @@ impl<'db> Eval<'db> {
 
     /// Whether typeck reported `d` already, inside `region` of a record literal: the same code
     /// against the same declarations (the secondary labels: the schema, the field, its type)
-    /// and, for key problems, the same message. The static report is at the entry where the
+    /// and the same message, up to what typeck cannot know ([`crate::typeck::message_covers`]). A second,
+    /// identical mistake in a value computed elsewhere and fed into the same literal is then
+    /// shown only once the first is fixed; it is never accepted, as the record still fails. The static report is at the entry where the
     /// mistake is written; the evaluator's may be at the provenance of a value (an app's
     /// assignment), or name a list index the static check cannot know. Only consulted when a
     /// problem was found, so valid programs pay nothing.
@@ -1177,11 +1179,13 @@ impl<'db> Eval<'db> {
         let Some(file) = index.file_module.keys().find(|f| f.id(self.db) == region.file).copied() else {
             return false;
         };
-        let key_problem = matches!(d.code, Code::UNKNOWN_FIELD | Code::LOCKED_OVERRIDE | Code::MISSING_FIELD);
         // Only what typeck's record checks report, and always against a declaration.
-        let conformance = matches!(
+        let record_problem = matches!(
             d.code,
-            Code::TYPE_MISMATCH
+            Code::UNKNOWN_FIELD
+                | Code::LOCKED_OVERRIDE
+                | Code::MISSING_FIELD
+                | Code::TYPE_MISMATCH
                 | Code::OUT_OF_RANGE
                 | Code::PATTERN_MISMATCH
                 | Code::NOT_ALLOWED_VALUE
@@ -1190,7 +1194,7 @@ impl<'db> Eval<'db> {
                 | Code::INVALID_DURATION
                 | Code::DUPLICATE_LIST_KEY
         );
-        if !(key_problem || conformance) || d.secondary.is_empty() {
+        if !record_problem || d.secondary.is_empty() {
             return false;
         }
         // The static report may label more (the earlier of two duplicate items).
@@ -1203,7 +1207,7 @@ impl<'db> Eval<'db> {
                         && p.span.range.end <= region.range.end
                 })
                 && same_decls(s)
-                && (!key_problem || s.message == d.message)
+                && crate::typeck::message_covers(&s.message, &d.message)
         })
     }
 

@@ -1049,6 +1049,25 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Whether the evaluator's `message` says what typeck's `pattern` says: it starts with it, where
+/// a `*` in the pattern (a comprehension item `[*]` or map value `.*`, whose index or key typeck
+/// cannot know) stands for any text without a backtick. The evaluator may add the value typeck
+/// did not know (`` got string `"3"` ``).
+pub(crate) fn message_covers(pattern: &str, message: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else { return true };
+    let Some(mut rest) = message.strip_prefix(first) else { return false };
+    for part in parts {
+        let Some(at) = rest.find(part) else { return false };
+        match rest.get(..at) {
+            Some(skipped) if !skipped.contains('`') => {}
+            _ => return false,
+        }
+        rest = rest.get(at + part.len()..).unwrap_or_default();
+    }
+    true
+}
+
 /// Static problems in the bodies of the templates and schemas declared in `file`.
 #[salsa::tracked(returns(clone))]
 pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
@@ -1127,4 +1146,25 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
         out.extend(ck.out);
     }
     Arc::new(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_covers;
+
+    #[test]
+    fn message_covers_what_typeck_cannot_know() {
+        let kind = "`replicas` expects int, got string";
+        assert!(message_covers(kind, "`replicas` expects int, got string `\"3\"`"));
+        assert!(!message_covers(kind, "`replica` expects int, got string `\"3\"`"));
+        let item = "`args[*]` expects string, got int";
+        assert!(message_covers(item, "`args[12]` expects string, got int `2`"));
+        assert!(!message_covers(item, "`args[1]` expects int, got string"));
+        assert!(message_covers("`labels.*` expects string, got int", "`labels.app` expects string, got int `1`"));
+        // A wildcard never crosses a backtick: another field is another problem.
+        assert!(!message_covers("`a[*]` is 1", "`a[0]` and `b` is 1"));
+        let key = "`kube.Container` has no field `nam`";
+        assert!(message_covers(key, key));
+        assert!(!message_covers(key, "`kube.Container` has no field `name2`"));
+    }
 }
