@@ -1165,12 +1165,13 @@ impl<'db> Eval<'db> {
 
     /// Whether typeck reported `d` already, inside `region` of a record literal: the same code
     /// against the same declarations (the secondary labels: the schema, the field, its type)
-    /// and the same message, up to what typeck cannot know ([`crate::typeck::message_covers`]). A second,
-    /// identical mistake in a value computed elsewhere and fed into the same literal is then
-    /// shown only once the first is fixed; it is never accepted, as the record still fails. The static report is at the entry where the
-    /// mistake is written; the evaluator's may be at the provenance of a value (an app's
-    /// assignment), or name a list index the static check cannot know. Only consulted when a
-    /// problem was found, so valid programs pay nothing.
+    /// and the same message, up to what typeck cannot know ([`crate::typeck::message_covers`]).
+    /// The static report is at the entry where the mistake is written; the evaluator's may be
+    /// at the provenance of a value (an app's assignment), or name a list index the static
+    /// check cannot know. A second, identical mistake in a value computed elsewhere and fed
+    /// into the same literal is then shown once the first is fixed; it is never accepted, as
+    /// the record still fails. Only consulted when a problem was found: valid programs pay
+    /// nothing.
     fn reported_statically(&self, d: &Diagnostic, region: Span) -> bool {
         if !self.defer_to_static {
             return false;
