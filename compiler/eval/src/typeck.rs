@@ -526,10 +526,11 @@ impl<'a> Checker<'a> {
                 self.locals.truncate(base);
             }
             ExprKind::Object(entries) => match self.resource_model(entries) {
-                Some((model, kind)) => {
-                    // They match the schema's locked values (that is how it was found).
+                Some(model) => {
+                    // They match the schema's locked values (that is how it was found). Labels
+                    // name fields from the object's root, as for `emit apps.Deployment { ... }`.
                     let whole = self.span(e);
-                    self.record_entries(&model, entries, whole, Some(&kind), &["apiVersion", "kind"], d1);
+                    self.record_entries(&model, entries, whole, None, &["apiVersion", "kind"], d1);
                 }
                 None => {
                     self.expr(e, d);
@@ -542,8 +543,8 @@ impl<'a> Checker<'a> {
     }
 
     /// The schema of an untyped object literal's `(apiVersion, kind)`, when both are string
-    /// literals and the kind has one; with the kind's name for messages.
-    fn resource_model(&self, entries: &[ObjEntry]) -> Option<(Arc<TemplateModel>, Name)> {
+    /// literals and the kind has one.
+    fn resource_model(&self, entries: &[ObjEntry]) -> Option<Arc<TemplateModel>> {
         let literal = |name: &str| {
             entries.iter().find_map(|en| match en {
                 ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
@@ -555,8 +556,7 @@ impl<'a> Checker<'a> {
         };
         let (api_version, kind) = (literal("apiVersion")?, literal("kind")?);
         let entry = kdep_sema::resources::resource_schema(self.db, self.project, &api_version, &kind)?;
-        let model = template_model(self.db, self.project, entry.file, entry.name)?;
-        Some((model, kind))
+        template_model(self.db, self.project, entry.file, entry.name)
     }
 
     /// The entries of a record literal of `model`, nested (`parent` names the record in labels,
