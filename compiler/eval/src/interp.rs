@@ -230,6 +230,10 @@ pub(crate) struct Instance {
     /// For a record: where its value was written and how to name it (`ports[2]`), so a failed
     /// check points at the offending record rather than only at the schema's `check`.
     pub element: Option<(Span, String)>,
+    /// For a record: the source region of its literal (the `Schema { ... }` expression, or the
+    /// entry whose value it is). Problems that typeck reported inside it are not repeated
+    /// ([`Eval::reported_statically`]).
+    pub region: Option<Span>,
 }
 
 impl Instance {
@@ -242,6 +246,7 @@ impl Instance {
             missing_at: None,
             app: None,
             element: None,
+            region: None,
         }
     }
 
@@ -290,6 +295,9 @@ pub(crate) struct Eval<'db> {
     /// The app being evaluated, for "no environment selected" (reported once per app).
     pub app_site: Option<(Name, Span)>,
     env_missing_reported: bool,
+    /// Whether problems of record literals that the static checks (typeck) reported are left
+    /// to them ([`Eval::reported_statically`]); off inside those checks themselves.
+    pub(crate) defer_to_static: bool,
 }
 
 /// A type violation found while checking a value against a type.
@@ -318,6 +326,7 @@ impl<'db> Eval<'db> {
             env: None,
             app_site: None,
             env_missing_reported: false,
+            defer_to_static: true,
         }
     }
 
@@ -463,12 +472,24 @@ impl<'db> Eval<'db> {
         let assign = inst.sets.get(name).cloned();
         let patches = inst.patches.get(name).cloned().unwrap_or_default();
         let missing_at = inst.missing_at;
+        let region = inst.region;
         let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
         self.set_slot(i, name, Slot::InProgress);
+        let reported = self.diags.len();
         let result = self.compute_field(i, &model, &fm, assign, patches, missing_at);
         drop(depth);
+        // A record field's problem that typeck reported in the record's literal (a missing
+        // field, a value of the wrong kind or outside its type) is its report, not repeated here.
+        if let Some(region) = region.filter(|_| self.diags.len() > reported) {
+            let own: Vec<Diagnostic> = self.diags.drain(reported..).collect();
+            for d in own {
+                if !self.reported_statically(&d, region) {
+                    self.diags.push(d);
+                }
+            }
+        }
         match result {
             Ok((v, o)) => {
                 self.set_slot(i, name, Slot::Done(v.clone(), o.clone()));
@@ -1082,6 +1103,7 @@ impl<'db> Eval<'db> {
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
         inst.element =
             Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
+        inst.region = Some(at);
         let mut failed = false;
         // Fields an `@open` schema does not declare: kept as given (typed `any`), after the
         // declared ones.
@@ -1096,7 +1118,10 @@ impl<'db> Eval<'db> {
                         Some(p) => format!("{p}.{k}"),
                         None => k.to_string(),
                     };
-                    self.diags.push(unknown_record_field(&model, k, &what, site));
+                    let d = unknown_record_field(&model, k, &what, site);
+                    if !self.reported_statically(&d, at) {
+                        self.diags.push(d);
+                    }
                     failed = true;
                 }
                 Some(fm) => {
@@ -1105,7 +1130,10 @@ impl<'db> Eval<'db> {
                         continue;
                     }
                     if let Some(lock) = &fm.locked {
-                        self.diags.push(locked_record_field(k, lock, site));
+                        let d = locked_record_field(k, lock, site);
+                        if !self.reported_statically(&d, at) {
+                            self.diags.push(d);
+                        }
                         failed = true;
                         continue;
                     }
@@ -1132,6 +1160,55 @@ impl<'db> Eval<'db> {
                 m.set_record(model);
             }
             m
+        })
+    }
+
+    /// Whether typeck reported `d` already, inside `region` of a record literal: the same code
+    /// against the same declarations (the secondary labels: the schema, the field, its type)
+    /// and the same message, up to what typeck cannot know ([`crate::typeck::message_covers`]).
+    /// The static report is at the entry where the mistake is written; the evaluator's may be
+    /// at the provenance of a value (an app's assignment), or name a list index the static
+    /// check cannot know. A second, identical mistake in a value computed elsewhere and fed
+    /// into the same literal is then shown once the first is fixed; it is never accepted, as
+    /// the record still fails. Only consulted when a problem was found: valid programs pay
+    /// nothing.
+    fn reported_statically(&self, d: &Diagnostic, region: Span) -> bool {
+        if !self.defer_to_static {
+            return false;
+        }
+        let index = kdep_sema::index::project_index(self.db, self.project);
+        let Some(file) = index.file_module.keys().find(|f| f.id(self.db) == region.file).copied() else {
+            return false;
+        };
+        // Only what typeck's record checks report, and always against a declaration.
+        let record_problem = matches!(
+            d.code,
+            Code::UNKNOWN_FIELD
+                | Code::LOCKED_OVERRIDE
+                | Code::MISSING_FIELD
+                | Code::TYPE_MISMATCH
+                | Code::OUT_OF_RANGE
+                | Code::PATTERN_MISMATCH
+                | Code::NOT_ALLOWED_VALUE
+                | Code::LENGTH_MISMATCH
+                | Code::INVALID_QUANTITY
+                | Code::INVALID_DURATION
+                | Code::DUPLICATE_LIST_KEY
+        );
+        if !record_problem || d.secondary.is_empty() {
+            return false;
+        }
+        // The static report may label more (the earlier of two duplicate items).
+        let same_decls = |s: &Diagnostic| d.secondary.iter().all(|b| s.secondary.iter().any(|a| a.span == b.span));
+        crate::typeck::type_diagnostics(self.db, self.project, file).iter().any(|s| {
+            s.code == d.code
+                && s.primary.as_ref().is_some_and(|p| {
+                    p.span.file == region.file
+                        && region.range.start <= p.span.range.start
+                        && p.span.range.end <= region.range.end
+                })
+                && same_decls(s)
+                && crate::typeck::message_covers(&s.message, &d.message)
         })
     }
 

@@ -9,14 +9,14 @@
 
 use std::sync::Arc;
 
-use kdep_diag::{Code, Diagnostic, FileId, Span};
+use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use kdep_sema::db::{Db, Project, SourceFile};
 use kdep_sema::hir::{
     file_hir, BinaryOp, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry, UnaryOp,
 };
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::scope::{Callee, Resolution, Resolver};
-use kdep_sema::ty::{Lit, Ty};
+use kdep_sema::ty::{ListIdentity, Lit, StrTy, Ty};
 use rustc_hash::FxHashMap;
 
 use kdep_sema::builtins::Kind;
@@ -100,6 +100,97 @@ fn of_builtin(kind: Kind) -> K {
         Kind::Map => K::Map(Box::new(K::Unknown)),
         _ => K::Unknown,
     }
+}
+
+/// Deepest recursion of the checker (expressions, and expected types along them).
+const MAX_DEPTH: u32 = 300;
+
+/// `T?` is checked as `T` (a `null` constant is conformed with the whole type).
+fn strip_optional(ty: &Ty) -> &Ty {
+    match ty {
+        Ty::Optional(inner) => inner,
+        other => other,
+    }
+}
+
+/// Whether some value of kind `k` is a value of `ty` (as the evaluator's conformance converts:
+/// ints to floats and quantities, strings to quantities and durations). Unknown kinds fit.
+fn accepts(ty: &Ty, k: &K, depth: u32) -> bool {
+    if depth > 16 || matches!(k, K::Unknown | K::Null) {
+        return true;
+    }
+    match ty {
+        Ty::Any | Ty::Error => true,
+        Ty::Optional(inner) => accepts(inner, k, depth + 1),
+        Ty::Bool => matches!(k, K::Bool),
+        Ty::Int(_) => matches!(k, K::Int),
+        Ty::Float(_) => k.is_num(),
+        Ty::Str(_) => matches!(k, K::Str),
+        Ty::Quantity(_) => matches!(k, K::Quantity | K::Str | K::Int),
+        Ty::Duration(_) => matches!(k, K::Duration | K::Str),
+        Ty::List(..) => matches!(k, K::List(_)),
+        Ty::Map(..) | Ty::Schema(_) => matches!(k, K::Map(_) | K::Record(_)),
+        Ty::Union(members) => members.iter().any(|m| match m {
+            Lit::Str(_) => matches!(k, K::Str),
+            // A float equal to an int member is that member.
+            Lit::Int(_) | Lit::Float(_) => k.is_num(),
+            Lit::Bool(_) => matches!(k, K::Bool),
+        }),
+        Ty::OneOf(members) => members.iter().any(|m| accepts(m, k, depth + 1)),
+    }
+}
+
+/// A literal scalar (what a key field can be compared by without evaluating).
+fn scalar(e: &ExprKind) -> Option<&ExprKind> {
+    matches!(e, ExprKind::Str(_) | ExprKind::Int(_) | ExprKind::Bool(_) | ExprKind::Float(_)).then_some(e)
+}
+
+/// A literal scalar as the evaluator renders it in messages.
+fn lit_text(e: &ExprKind) -> Option<String> {
+    match e {
+        ExprKind::Str(s) => {
+            let mut text = String::with_capacity(s.len() + 2);
+            kdep_sema::ty::write_string_literal(&mut text, s);
+            Some(text)
+        }
+        ExprKind::Int(i) => Some(i.to_string()),
+        ExprKind::Bool(b) => Some(b.to_string()),
+        ExprKind::Float(x) => Some(x.to_string()),
+        _ => None,
+    }
+}
+
+/// The key of a record literal in a `key(...)` list: each key field's literal value, `None`
+/// where it is absent (or `null`); `None` overall when a key may be computed.
+fn key_of<'e>(entries: &'e [ObjEntry], fields: &[Name]) -> Option<Vec<Option<&'e ExprKind>>> {
+    let mut out = vec![None; fields.len()];
+    for en in entries {
+        let ObjEntry::Field { key, value, .. } = en else { return None };
+        let Some(KeySeg::Static(k, _)) = key.first() else { return None };
+        let Some(slot) = fields.iter().position(|f| f == k).and_then(|i| out.get_mut(i)) else { continue };
+        if key.len() > 1 {
+            return None;
+        }
+        *slot = match &value.kind {
+            ExprKind::Null => None,
+            other => Some(scalar(other)?),
+        };
+    }
+    Some(out)
+}
+
+/// What a value in a typed position is checked as: its name in messages (`replicas`,
+/// `containers[0]`, `labels.app`; a record restarts it at its field, as the evaluator's
+/// conformance does), where to report it, and the declaration of its type.
+#[derive(Clone)]
+struct Site {
+    what: String,
+    /// The entry (or list item) that writes the value.
+    at: Span,
+    decl: Option<Span>,
+    /// Whether the value is the whole of `at`; otherwise (an `if` branch) a mistake in the
+    /// value is reported at the value itself.
+    direct: bool,
 }
 
 struct Checker<'a> {
@@ -222,7 +313,7 @@ impl<'a> Checker<'a> {
 
     fn expr(&mut self, e: &Expr, depth: u32) -> K {
         // The IR bounds nesting; this guards the inference's own recursion through lets.
-        if depth > 300 {
+        if depth > MAX_DEPTH {
             return K::Unknown;
         }
         let d = depth + 1;
@@ -336,15 +427,7 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, e, d),
             ExprKind::If(c, t, f) => {
-                let ck = self.expr(c, d);
-                if ck.known() && !matches!(ck, K::Bool) {
-                    self.error(
-                        Code::TYPE_MISMATCH,
-                        format!("an `if` condition must be a bool, got {}", ck.name()),
-                        self.span(c),
-                        "not a bool",
-                    );
-                }
+                self.condition(c, d);
                 let tk = self.expr(t, d);
                 // Without `else` the value may be absent; lowering checked where that is allowed.
                 let Some(f) = f else { return K::Unknown };
@@ -408,53 +491,137 @@ impl<'a> Checker<'a> {
         of_ty(self.db, self.project, &sig.ret, 0)
     }
 
-    /// A record literal `Schema { ... }`: literal keys must be fields (K0202, with did-you-mean)
-    /// and not locked (K0301); values of known kinds must fit the field's type (K0201); when every
-    /// key is literal, required fields must be given (K0203). The evaluator leaves exactly these
-    /// to this check (`instantiate_record_checked`), so each is reported once, with no app needed.
+    /// A record literal `Schema { ... }`: see [`Checker::record_entries`]. The evaluator leaves
+    /// what this check reports to it (`instantiate_record_checked`), so each problem is reported
+    /// once, with no app needed.
     fn record_literal(&mut self, model: &Arc<TemplateModel>, entries: &[ObjEntry], e: &Expr, d: u32) {
+        self.record_entries(model, entries, self.span(e), None, &[], d);
+    }
+
+    /// An emitted value: an object literal whose `apiVersion` and `kind` are string literals
+    /// naming a Kubernetes kind with a schema (`kdep_sema::resources`) is checked as a record of
+    /// that schema, as the evaluator checks every emitted object; lists, comprehensions and
+    /// `if` branches of an `emit` are followed to their objects.
+    fn emit_value(&mut self, e: &Expr, d: u32) {
+        if d > MAX_DEPTH {
+            return;
+        }
+        let d1 = d + 1;
+        match &e.kind {
+            ExprKind::If(c, t, f) => {
+                self.condition(c, d1);
+                self.emit_value(t, d1);
+                if let Some(f) = f {
+                    self.emit_value(f, d1);
+                }
+            }
+            ExprKind::List(items) => {
+                for it in items {
+                    self.emit_value(it, d1);
+                }
+            }
+            ExprKind::ListComp(item, clause) => {
+                let base = self.clause(clause, d1);
+                self.emit_value(item, d1);
+                self.locals.truncate(base);
+            }
+            ExprKind::Object(entries) => match self.resource_model(entries) {
+                Some(model) => {
+                    // They match the schema's locked values (that is how it was found). Labels
+                    // name fields from the object's root, as for `emit apps.Deployment { ... }`.
+                    let whole = self.span(e);
+                    self.record_entries(&model, entries, whole, None, &["apiVersion", "kind"], d1);
+                }
+                None => {
+                    self.expr(e, d);
+                }
+            },
+            _ => {
+                self.expr(e, d);
+            }
+        }
+    }
+
+    /// The schema of an untyped object literal's `(apiVersion, kind)`, when both are string
+    /// literals and the kind has one.
+    fn resource_model(&self, entries: &[ObjEntry]) -> Option<Arc<TemplateModel>> {
+        let literal = |name: &str| {
+            entries.iter().find_map(|en| match en {
+                ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
+                    ([KeySeg::Static(k, _)], ExprKind::Str(v)) if &**k == name => Some(v.clone()),
+                    _ => None,
+                },
+                ObjEntry::Comp { .. } => None,
+            })
+        };
+        let (api_version, kind) = (literal("apiVersion")?, literal("kind")?);
+        let entry = kdep_sema::resources::resource_schema(self.db, self.project, &api_version, &kind)?;
+        template_model(self.db, self.project, entry.file, entry.name)
+    }
+
+    /// The entries of a record literal of `model`, nested (`parent` names the record in labels,
+    /// `spec` or `containers[0]`, as the evaluator's conformance does) or not: literal keys must
+    /// be fields (K0202, with did-you-mean) and not locked (K0301), values are checked along the
+    /// field types ([`Checker::keyed_value`]), and when every key is literal, required fields
+    /// must be given (K0203 at `whole`).
+    fn record_entries(
+        &mut self,
+        model: &Arc<TemplateModel>,
+        entries: &[ObjEntry],
+        whole: Span,
+        parent: Option<&str>,
+        skip: &[&str],
+        d: u32,
+    ) {
         let mut given: Vec<&Name> = Vec::new();
         let mut all_literal = true;
         for en in entries {
-            let ObjEntry::Field { key, value, range } = en else {
+            let (key, value, range) = match en {
+                ObjEntry::Field { key, value, range } => (key, value, range),
+                ObjEntry::Comp { .. } => {
+                    all_literal = false;
+                    self.entries(std::slice::from_ref(en), d);
+                    continue;
+                }
+            };
+            let Some(KeySeg::Static(k, _)) = key.first() else {
                 all_literal = false;
                 self.entries(std::slice::from_ref(en), d);
                 continue;
             };
-            for k in key {
-                if let KeySeg::Computed(x) = k {
+            for seg in key.iter().skip(1) {
+                if let KeySeg::Computed(x) = seg {
                     self.expr(x, d);
                 }
             }
-            self.expr(value, d);
-            let Some(KeySeg::Static(k, _)) = key.first() else {
-                all_literal = false;
+            given.push(k);
+            if skip.contains(&&**k) && key.len() == 1 {
+                self.expr(value, d);
+                continue;
+            }
+            let site = Span::new(self.fid, *range);
+            let Some(fm) = model.fields.get(k) else {
+                // An `@open` schema keeps fields it does not declare (typed `any`).
+                if model.open {
+                    self.expr(value, d);
+                    continue;
+                }
+                let label = match parent {
+                    Some(p) => format!("{p}.{k}"),
+                    None => k.to_string(),
+                };
+                self.push(crate::interp::unknown_record_field(model, k, &label, site));
+                self.expr(value, d);
                 continue;
             };
-            given.push(k);
-            let site = Span::new(self.fid, *range);
-            match model.fields.get(k) {
-                // An `@open` schema keeps fields it does not declare.
-                None if model.open => {}
-                None => self.push(crate::interp::unknown_record_field(model, k, k, site)),
-                Some(fm) => {
-                    if let Some(lock) = &fm.locked {
-                        self.push(crate::interp::locked_record_field(k, lock, site));
-                    } else if key.len() == 1 && crate::interp::is_constant(value, 0) {
-                        // A constant value is checked by the evaluator's own conformance, so the
-                        // report is the one an app would get (and is merged with it).
-                        let mut ev = crate::interp::Eval::new(self.db, self.project);
-                        let mut ctx = ev.ctx(self.file, None, None);
-                        if let Ok(v) = ev.expr(value, &mut ctx) {
-                            let decl = fm.ty_span.or(Some(fm.decl_span));
-                            let _ = ev.conform_reported(v, &fm.ty, k, site, decl, Code::TYPE_MISMATCH, None);
-                        }
-                        for diag in ev.diags {
-                            self.push(diag);
-                        }
-                    }
-                }
+            if let Some(lock) = &fm.locked {
+                self.push(crate::interp::locked_record_field(k, lock, site));
+                self.expr(value, d);
+                continue;
             }
+            let fm = fm.clone();
+            let at = Site { what: k.to_string(), at: site, decl: fm.ty_span.or(Some(fm.decl_span)), direct: true };
+            self.keyed_value(&fm.ty, key.get(1..).unwrap_or_default(), value, &at, d);
         }
         if all_literal {
             for fm in model.fields.values() {
@@ -466,11 +633,309 @@ impl<'a> Checker<'a> {
                             Code::MISSING_FIELD,
                             format!("required field `{}` of `{}` is not set", fm.name, model.qualified),
                         )
-                        .with_primary(self.span(e), format!("`{}` missing", fm.name))
+                        .with_primary(whole, format!("`{}` missing", fm.name))
                         .with_secondary(fm.decl_span, "required field declared here"),
                     );
                 }
             }
+        }
+    }
+
+    /// The value of an entry whose key goes on with `rest` after the part `site` names
+    /// (`selector.matchLabels = ...` after `selector`): the path is followed through schemas
+    /// and maps, reporting unknown and locked fields and keys that break a map's key type on the
+    /// way, and the value is checked against the type at its end.
+    fn keyed_value(&mut self, ty: &Ty, rest: &[KeySeg], value: &Expr, site: &Site, d: u32) {
+        let Some((seg, rest)) = rest.split_first() else {
+            self.expect(value, ty, site, d);
+            return;
+        };
+        let KeySeg::Static(name, nrange) = seg else {
+            self.expr(value, d);
+            return;
+        };
+        if d > MAX_DEPTH {
+            return;
+        }
+        match strip_optional(ty) {
+            Ty::Schema(sref) => {
+                let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
+                    self.expr(value, d);
+                    return;
+                };
+                let Some(fm) = model.fields.get(name) else {
+                    if model.open {
+                        self.expr(value, d);
+                        return;
+                    }
+                    let label = format!("{}.{name}", site.what);
+                    self.push(crate::interp::unknown_record_field(&model, name, &label, site.at));
+                    self.expr(value, d);
+                    return;
+                };
+                if let Some(lock) = &fm.locked {
+                    self.push(crate::interp::locked_record_field(name, lock, site.at));
+                    self.expr(value, d);
+                    return;
+                }
+                let fm = fm.clone();
+                let next =
+                    Site { what: name.to_string(), at: site.at, decl: fm.ty_span.or(Some(fm.decl_span)), direct: true };
+                self.keyed_value(&fm.ty, rest, value, &next, d + 1);
+            }
+            Ty::Map(vty, _, key_ty) => {
+                self.map_key(name, *nrange, key_ty.as_deref(), site);
+                let next = Site { what: format!("{}.{name}", site.what), at: site.at, decl: site.decl, direct: true };
+                self.keyed_value(vty, rest, value, &next, d + 1);
+            }
+            _ => {
+                self.expr(value, d);
+            }
+        }
+    }
+
+    /// A literal key of a map whose keys are refined (`{string(/re/): T}`): the evaluator's
+    /// report, at the key.
+    fn map_key(&mut self, name: &str, range: TextRange, key_ty: Option<&StrTy>, site: &Site) {
+        let Some(p) = key_ty.and_then(|k| k.pattern.as_ref()) else { return };
+        if p.regex.is_match(name) {
+            return;
+        }
+        let mut d = Diagnostic::error(
+            Code::PATTERN_MISMATCH,
+            format!("key \"{name}\" of `{}` does not match /{}/", site.what, p.escaped()),
+        )
+        .with_primary(Span::new(self.fid, range), format!("key \"{name}\" does not match the pattern"));
+        if let Some(decl) = site.decl {
+            d = d.with_secondary(decl, "key pattern declared here");
+        }
+        self.push(d);
+    }
+
+    /// Checks `value`, written where a value of `ty` is expected, and returns its kind. Object
+    /// and list literals, comprehension items and `if` branches are followed along the type, so
+    /// a mistake deep inside an emitted object is reported where it is written, in templates no
+    /// app uses too. Constants go through the evaluator's own conformance (the report an app
+    /// would get); other expressions are checked by kind. Anything unsure is accepted.
+    fn expect(&mut self, value: &Expr, ty: &Ty, site: &Site, d: u32) -> K {
+        if d > MAX_DEPTH {
+            return K::Unknown;
+        }
+        let d1 = d + 1;
+        if let ExprKind::If(c, t, f) = &value.kind {
+            self.condition(c, d1);
+            // A branch is reported where it is written, not at the whole entry.
+            let inner = Site { direct: false, ..site.clone() };
+            let tk = self.expect(t, ty, &inner, d1);
+            let Some(f) = f else { return K::Unknown };
+            let fk = self.expect(f, ty, &inner, d1);
+            return if tk.same(&fk) { tk } else { K::Unknown };
+        }
+        if matches!(strip_optional(ty), Ty::Any | Ty::Error) {
+            return self.expr(value, d);
+        }
+        if crate::interp::is_constant(value, 0) {
+            let at = if site.direct { site.at } else { self.span(value) };
+            self.conform_constant(value, ty, &site.what, at, site.decl);
+            return self.expr(value, d);
+        }
+        let ty = strip_optional(ty);
+        match (&value.kind, ty) {
+            (ExprKind::Object(entries), Ty::Schema(sref)) => {
+                match template_model(self.db, self.project, sref.file, sref.name.clone()) {
+                    Some(model) => self.record_entries(&model, entries, self.span(value), Some(&site.what), &[], d1),
+                    None => self.entries(entries, d1),
+                }
+                K::Map(Box::new(K::Unknown))
+            }
+            (ExprKind::Object(entries), Ty::Map(vty, _, key_ty)) => {
+                self.map_entries(entries, vty, key_ty.as_deref(), site, d1);
+                K::Map(Box::new(K::Unknown))
+            }
+            (ExprKind::List(items), Ty::List(item_ty, list)) => {
+                self.list_identity(items, &list.identity, site);
+                for (i, it) in items.iter().enumerate() {
+                    let at =
+                        Site { what: format!("{}[{i}]", site.what), at: self.span(it), decl: site.decl, direct: true };
+                    self.expect(it, item_ty, &at, d1);
+                }
+                K::List(Box::new(K::Unknown))
+            }
+            (ExprKind::ListComp(item, clause), Ty::List(item_ty, _)) => {
+                let base = self.clause(clause, d1);
+                let at = Site { what: format!("{}[*]", site.what), at: self.span(item), decl: site.decl, direct: true };
+                let k = self.expect(item, item_ty, &at, d1);
+                self.locals.truncate(base);
+                K::List(Box::new(k))
+            }
+            (ExprKind::Object(_) | ExprKind::List(_) | ExprKind::ListComp(..), Ty::OneOf(members)) => {
+                // Followed only when exactly one member can hold this literal: with several, the
+                // evaluator decides which one the value is.
+                let is_object = matches!(value.kind, ExprKind::Object(_));
+                let mut fits = members.iter().map(strip_optional).filter(|m| match m {
+                    Ty::Schema(_) | Ty::Map(..) => is_object,
+                    Ty::List(..) => !is_object,
+                    _ => false,
+                });
+                match (fits.next(), fits.next()) {
+                    (Some(m), None) => self.expect(value, m, site, d1),
+                    (None, _) => {
+                        let k = self.expr(value, d1);
+                        self.kind_check(&k, ty, value, site);
+                        k
+                    }
+                    _ => self.expr(value, d1),
+                }
+            }
+            _ => {
+                let k = self.expr(value, d1);
+                self.kind_check(&k, ty, value, site);
+                k
+            }
+        }
+    }
+
+    /// The entries of an object literal where a map of `vty` is expected.
+    fn map_entries(&mut self, entries: &[ObjEntry], vty: &Ty, key_ty: Option<&StrTy>, site: &Site, d: u32) {
+        for en in entries {
+            match en {
+                ObjEntry::Field { key, value, range } => {
+                    let Some(KeySeg::Static(k, krange)) = key.first() else {
+                        self.entries(std::slice::from_ref(en), d);
+                        continue;
+                    };
+                    for seg in key.iter().skip(1) {
+                        if let KeySeg::Computed(x) = seg {
+                            self.expr(x, d);
+                        }
+                    }
+                    self.map_key(k, *krange, key_ty, site);
+                    let at = Site {
+                        what: format!("{}.{k}", site.what),
+                        at: Span::new(self.fid, *range),
+                        decl: site.decl,
+                        direct: true,
+                    };
+                    self.keyed_value(vty, key.get(1..).unwrap_or_default(), value, &at, d);
+                }
+                ObjEntry::Comp { key, value, clause, .. } => {
+                    let base = self.clause(clause, d);
+                    self.expr(key, d);
+                    let at =
+                        Site { what: format!("{}.*", site.what), at: self.span(value), decl: site.decl, direct: true };
+                    self.expect(value, vty, &at, d);
+                    self.locals.truncate(base);
+                }
+            }
+        }
+    }
+
+    /// K0220 in a list literal (a constant one is checked by conformance): two record literals
+    /// whose key fields (`key(name)`) are all constants or absent with equal values, or two equal
+    /// constant items of a `unique` list. The later item is reported, labelling the earlier one.
+    /// Items whose key is computed (or may be: a comprehension entry, a computed key, an `if`
+    /// item) are left to the evaluator.
+    fn list_identity(&mut self, items: &[Expr], identity: &ListIdentity, site: &Site) {
+        if items.len() < 2 || matches!(identity, ListIdentity::Plain) || !self.report {
+            return;
+        }
+        let mut seen: Vec<(usize, Vec<Option<&ExprKind>>)> = Vec::new();
+        for (i, it) in items.iter().enumerate() {
+            let id = match identity {
+                ListIdentity::Key(fields) => match &it.kind {
+                    ExprKind::Object(entries) => key_of(entries, fields),
+                    _ => None,
+                },
+                _ => scalar(&it.kind).map(|k| vec![Some(k)]),
+            };
+            let Some(id) = id else { continue };
+            let Some((first, _)) = seen.iter().find(|(_, other)| *other == id) else {
+                seen.push((i, id));
+                continue;
+            };
+            let first = *first;
+            let what = &site.what;
+            let (message, label, help) = match identity {
+                ListIdentity::Key(fields) => {
+                    let shown: Vec<String> = fields
+                        .iter()
+                        .zip(&id)
+                        .map(|(f, v)| match v.and_then(lit_text) {
+                            Some(text) => format!("{f} = {text}"),
+                            None => format!("{f} absent"),
+                        })
+                        .collect();
+                    (
+                        format!("`{what}[{i}]` has the same key as `{what}[{first}]`: {}", shown.join(", ")),
+                        format!("items [{first}] and [{i}] share a key"),
+                        format!("items of this list are identified by {identity}; give each item its own"),
+                    )
+                }
+                _ => (
+                    format!(
+                        "`{what}[{i}]` repeats `{what}[{first}]`: {}",
+                        id.first().copied().flatten().and_then(lit_text).unwrap_or_default()
+                    ),
+                    format!("items [{first}] and [{i}] are equal"),
+                    "the items of a `unique` list must be distinct; remove the repeated one".to_string(),
+                ),
+            };
+            let Some(earlier) = items.get(first) else { continue };
+            let mut d = Diagnostic::error(Code::DUPLICATE_LIST_KEY, message)
+                .with_primary(self.span(it), label)
+                .with_secondary(self.span(earlier), format!("item [{first}]"));
+            if let Some(decl) = site.decl {
+                d = d.with_secondary(decl, format!("`{identity}` declared here"));
+            }
+            self.push(d.with_help(help));
+        }
+    }
+
+    /// A constant `value` against `ty`, through the evaluator's own conformance, so the report
+    /// is word for word the one an app would get.
+    fn conform_constant(&mut self, value: &Expr, ty: &Ty, what: &str, at: Span, decl: Option<Span>) {
+        if !self.report {
+            return;
+        }
+        let mut ev = crate::interp::Eval::new(self.db, self.project);
+        // This is the static check the evaluator defers to; it must not consult itself.
+        ev.defer_to_static = false;
+        let mut ctx = ev.ctx(self.file, None, None);
+        if let Ok(v) = ev.expr(value, &mut ctx) {
+            let _ = ev.conform_reported(v, ty, what, at, decl, Code::TYPE_MISMATCH, None);
+        }
+        for diag in ev.diags {
+            self.push(diag);
+        }
+    }
+
+    /// A value of kind `k` where `ty` is expected: K0201 when no value of that kind fits. The
+    /// message is the evaluator's without the value, which is unknown here.
+    fn kind_check(&mut self, k: &K, ty: &Ty, value: &Expr, site: &Site) {
+        if accepts(ty, k, 0) {
+            return;
+        }
+        let expected = ty.kind_name();
+        let at = if site.direct { site.at } else { self.span(value) };
+        let mut d =
+            Diagnostic::error(Code::TYPE_MISMATCH, format!("`{}` expects {expected}, got {}", site.what, k.name()))
+                .with_primary(at, format!("expected {expected}"));
+        if let Some(decl) = site.decl {
+            d = d.with_secondary(decl, format!("type `{ty}` declared here"));
+        }
+        self.push(d);
+    }
+
+    /// An `if` condition, which must be a bool.
+    fn condition(&mut self, c: &Expr, d: u32) {
+        let ck = self.expr(c, d);
+        if ck.known() && !matches!(ck, K::Bool) {
+            self.error(
+                Code::TYPE_MISMATCH,
+                format!("an `if` condition must be a bool, got {}", ck.name()),
+                self.span(c),
+                "not a bool",
+            );
         }
     }
 
@@ -584,6 +1049,25 @@ impl<'a> Checker<'a> {
     }
 }
 
+/// Whether the evaluator's `message` says what typeck's `pattern` says: it starts with it, where
+/// a `*` in the pattern (a comprehension item `[*]` or map value `.*`, whose index or key typeck
+/// cannot know) stands for any text without a backtick. The evaluator may add the value typeck
+/// did not know (`` got string `"3"` ``).
+pub(crate) fn message_covers(pattern: &str, message: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let Some(first) = parts.next() else { return true };
+    let Some(mut rest) = message.strip_prefix(first) else { return false };
+    for part in parts {
+        let Some(at) = rest.find(part) else { return false };
+        match rest.get(..at) {
+            Some(skipped) if !skipped.contains('`') => {}
+            _ => return false,
+        }
+        rest = rest.get(at + part.len()..).unwrap_or_default();
+    }
+    true
+}
+
 /// Static problems in the bodies of the templates and schemas declared in `file`.
 #[salsa::tracked(returns(clone))]
 pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
@@ -622,7 +1106,7 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
                     }
                 }
                 MemberHir::Emit(e) => {
-                    ck.expr(&e.value, 0);
+                    ck.emit_value(&e.value, 0);
                 }
             }
         }
@@ -662,4 +1146,25 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
         out.extend(ck.out);
     }
     Arc::new(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_covers;
+
+    #[test]
+    fn message_covers_what_typeck_cannot_know() {
+        let kind = "`replicas` expects int, got string";
+        assert!(message_covers(kind, "`replicas` expects int, got string `\"3\"`"));
+        assert!(!message_covers(kind, "`replica` expects int, got string `\"3\"`"));
+        let item = "`args[*]` expects string, got int";
+        assert!(message_covers(item, "`args[12]` expects string, got int `2`"));
+        assert!(!message_covers(item, "`args[1]` expects int, got string"));
+        assert!(message_covers("`labels.*` expects string, got int", "`labels.app` expects string, got int `1`"));
+        // A wildcard never crosses a backtick: another field is another problem.
+        assert!(!message_covers("`a[*]` is 1", "`a[0]` and `b` is 1"));
+        let key = "`kube.Container` has no field `nam`";
+        assert!(message_covers(key, key));
+        assert!(!message_covers(key, "`kube.Container` has no field `name2`"));
+    }
 }
