@@ -1,0 +1,166 @@
+//! The package text: `kdep.toml`, one module per app and the `shared` module, each formatted
+//! by kdep's own formatter (so the output is what `kdep fmt` leaves alone).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use kdep_diag::FileId;
+
+use crate::node::{self, Node};
+use crate::plan::{App, FieldKind, Plan, SHARED};
+use crate::read::Object;
+use crate::{Config, Package};
+
+/// API groups and versions the standard library has generated modules for (K8S-TYPES-SPEC
+/// "Generated module layout"): full group name → module group label, version. Others emit
+/// untyped: a group's first label alone could be a CRD's (`apps.example.com`).
+const TYPED_GROUPS: &[(&str, &str, &str)] = &[
+    ("", "core", "v1"),
+    ("apps", "apps", "v1"),
+    ("batch", "batch", "v1"),
+    ("networking.k8s.io", "networking", "v1"),
+    ("policy", "policy", "v1"),
+    ("autoscaling", "autoscaling", "v2"),
+    ("rbac.authorization.k8s.io", "rbac", "v1"),
+    ("storage.k8s.io", "storage", "v1"),
+    ("argoproj.io", "argoproj", "v1alpha1"),
+    ("cert-manager.io", "cert_manager", "v1"),
+    ("monitoring.coreos.com", "monitoring", "v1"),
+];
+
+/// The module label (`apps`) of a typed apiVersion, `None` for kinds that are emitted untyped.
+fn typed_module(api_version: &str) -> Option<(&'static str, &'static str)> {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    TYPED_GROUPS.iter().find(|(g, _, v)| *g == group && *v == version).map(|(_, label, v)| (*label, *v))
+}
+
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+pub(crate) fn package(plan: &Plan, objects: &[Object], config: &Config) -> Result<Package, String> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "kdep.toml".to_owned(),
+        format!(
+            "# Imported by `kdep import manifests`; build with `kdep build`.\n[package]\nname = \"{}\"\nversion = \"0.1.0\"\n",
+            config.package_name
+        ),
+    );
+    if !plan.shared.is_empty() {
+        let mut out = String::from("// Records repeated across the imported workloads, shared by name.\n");
+        for shared in &plan.shared {
+            let users: Vec<&str> = shared.used_by.iter().map(String::as_str).collect();
+            out.push_str(&format!("\n/// Used by {}.\nlet {} = ", users.join(", "), shared.name));
+            node::write(&mut out, &shared.value, 0);
+            out.push('\n');
+        }
+        files.insert(format!("{SHARED}.kdep"), format_text(&format!("{SHARED}.kdep"), &out)?);
+    }
+    for app in &plan.apps {
+        let path = format!("{}.kdep", app.name);
+        let text = app_module(app, objects, config);
+        files.insert(path.clone(), format_text(&path, &text)?);
+    }
+    Ok(Package { files, objects: objects.len(), apps: plan.apps.len() })
+}
+
+fn format_text(path: &str, text: &str) -> Result<String, String> {
+    kdep_syntax::format::format(FileId(0), text).map_err(|diags| {
+        let first = diags.first().map(|d| d.message.clone()).unwrap_or_default();
+        format!("the generated module `{path}` does not parse ({first})")
+    })
+}
+
+fn app_module(app: &App, objects: &[Object], config: &Config) -> String {
+    let typed = |object: &Object| if config.typed { typed_module(&object.api_version) } else { None };
+    let mut modules = BTreeSet::new();
+    for (i, _) in &app.emits {
+        if let Some(object) = objects.get(*i) {
+            modules.extend(typed(object));
+        }
+    }
+    if config.typed && app.fields.iter().any(|f| matches!(f.kind, FieldKind::Ports | FieldKind::Env)) {
+        modules.insert(("core", "v1"));
+    }
+    let uses_shared = app.emits.iter().any(|(_, body)| mentions_shared(body));
+
+    let mut out = String::new();
+    let described: Vec<String> =
+        app.emits.iter().filter_map(|(i, _)| objects.get(*i)).map(|o| format!("{} `{}`", o.kind, o.name)).collect();
+    let sources: BTreeSet<usize> = app.emits.iter().filter_map(|(i, _)| objects.get(*i)).map(|o| o.file).collect();
+    out.push_str(&format!(
+        "// Imported by `kdep import manifests` ({} input{}).\n",
+        sources.len(),
+        if sources.len() == 1 { "" } else { "s" }
+    ));
+    for (label, version) in &modules {
+        out.push_str(&format!("import k8s.{label}.{version} as {label}\n"));
+    }
+    if uses_shared {
+        out.push_str(&format!("import {SHARED}\n"));
+    }
+    out.push('\n');
+    out.push_str(&format!("/// {}.\n", join_words(&described)));
+    out.push_str(&format!("template {} {{\n", app.template));
+    for field in &app.fields {
+        let ty = match (field.kind, config.typed) {
+            (FieldKind::Replicas, _) => "int",
+            (FieldKind::Image, _) => "string",
+            (FieldKind::Ports, true) => "[core.ContainerPort]",
+            (FieldKind::Env, true) => "[core.EnvVar]",
+            (FieldKind::Ports | FieldKind::Env, false) => "[any]",
+        };
+        node::indent(&mut out, 1);
+        out.push_str(&format!("{}: {ty}\n", field.name));
+    }
+    for (i, body) in &app.emits {
+        let Some(object) = objects.get(*i) else { continue };
+        out.push('\n');
+        node::indent(&mut out, 1);
+        match (typed(object), body) {
+            (Some((label, _)), Node::Obj(entries)) => {
+                out.push_str(&format!("emit {label}.{} {{\n", object.kind));
+                let rest: Vec<(String, Node)> =
+                    entries.iter().filter(|(k, _)| k != "apiVersion" && k != "kind").cloned().collect();
+                node::write_entries(&mut out, &rest, 2);
+                node::indent(&mut out, 1);
+                out.push('}');
+            }
+            _ => {
+                out.push_str("emit ");
+                node::write(&mut out, body, 1);
+            }
+        }
+        out.push('\n');
+    }
+    out.push_str("}\n\n");
+    out.push_str(&format!("app {} = {} {{\n", app.name, app.template));
+    for field in &app.fields {
+        node::indent(&mut out, 1);
+        out.push_str(&field.name);
+        out.push_str(" = ");
+        node::write(&mut out, &field.value, 1);
+        out.push('\n');
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn mentions_shared(node: &Node) -> bool {
+    match node {
+        Node::Ref(name) => name.starts_with(&format!("{SHARED}.")),
+        Node::List(items) => items.iter().any(mentions_shared),
+        Node::Obj(entries) => entries.iter().any(|(_, v)| mentions_shared(v)),
+        _ => false,
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_words(words: &[String]) -> String {
+    match words {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}

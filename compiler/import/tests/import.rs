@@ -1,0 +1,204 @@
+//! `kdep import manifests` end to end: generated packages build back to their input objects
+//! (Online Boutique's 35 and a small input full of edge cases), the generated text is what
+//! `kdep fmt` writes, and every kind of bad input is a located error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use kdep_compiler::diag::render::{render_terminal, RenderConfig};
+use kdep_compiler::{emit, MemoryFs, Workspace};
+use kdep_import::{import_manifests, Config, ImportError, Input};
+use serde::Deserialize;
+use serde_yaml::Value;
+
+const BOUTIQUE: &str = include_str!("../test_data/online-boutique/kubernetes-manifests.yaml");
+const SMALL: &str = include_str!("../test_data/small.yaml");
+
+/// The labels and annotation kdep stamps on every object it emits (`kdep_eval::manifest`).
+const KDEP_LABELS: &[&str] = &["app.kubernetes.io/managed-by", "app.kubernetes.io/instance"];
+const KDEP_ANNOTATIONS: &[&str] = &["kdep.dev/source"];
+
+fn import(name: &str, text: &str) -> BTreeMap<String, String> {
+    match import_manifests(&[Input { name, text }], &Config::default()) {
+        Ok(package) => package.files,
+        Err(errors) => panic!("import failed: {}", render_errors(&errors)),
+    }
+}
+
+/// Builds a package held in memory (no environment) and returns its objects as YAML values.
+fn build(files: &BTreeMap<String, String>) -> Vec<Value> {
+    let mut fs = MemoryFs::new();
+    for (path, text) in files {
+        fs.insert(format!("/pkg/{path}"), text.as_str());
+    }
+    let ws = Workspace::load(&fs, Path::new("/pkg")).expect("the package loads");
+    let build = ws.build(None);
+    if !build.diagnostics.is_empty() {
+        let mut out = Vec::new();
+        render_terminal(&build.diagnostics, &ws.sources(None), RenderConfig { color: false, max_diagnostics: 20 }, &mut out)
+            .unwrap();
+        panic!("the imported package does not build:\n{}", String::from_utf8_lossy(&out));
+    }
+    build
+        .manifests
+        .iter()
+        .map(|m| serde_yaml::from_str(&emit::to_yaml_stream(std::slice::from_ref(&m.object))).unwrap())
+        .collect()
+}
+
+/// The objects of a YAML stream as Kubernetes reads them: `List`s unwrapped, empty documents
+/// skipped, null map entries absent (kdep never writes them).
+fn parse_input(text: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(text) {
+        let value = Value::deserialize(doc).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        match value.get("items").and_then(Value::as_sequence) {
+            Some(items) if value.get("kind").and_then(Value::as_str) == Some("List") => out.extend(items.iter().cloned()),
+            _ => out.push(value),
+        }
+    }
+    out.into_iter().map(without_nulls).collect()
+}
+
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Mapping(map) => {
+            Value::Mapping(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
+        }
+        Value::Sequence(items) => Value::Sequence(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Removes kdep's own labels and annotation, and `labels`/`annotations` maps left empty (kdep
+/// creates them to hold its stamps), so output and input compare on what the user wrote.
+fn without_kdep_stamps(mut object: Value) -> Value {
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_mapping_mut) {
+        for (field, keys) in [("labels", KDEP_LABELS), ("annotations", KDEP_ANNOTATIONS)] {
+            if let Some(map) = metadata.get_mut(field).and_then(Value::as_mapping_mut) {
+                for key in keys {
+                    map.remove(*key);
+                }
+                if map.is_empty() {
+                    metadata.remove(field);
+                }
+            }
+        }
+    }
+    object
+}
+
+/// Objects by (apiVersion, kind, namespace, name); mapping equality ignores key order, which
+/// Kubernetes does too.
+fn by_identity(objects: Vec<Value>) -> BTreeMap<(String, String, String, String), Value> {
+    let text = |v: &Value, path: &[&str]| {
+        path.iter().try_fold(v, |v, k| v.get(*k)).and_then(Value::as_str).unwrap_or("").to_owned()
+    };
+    let mut out = BTreeMap::new();
+    for object in objects {
+        let key = (
+            text(&object, &["apiVersion"]),
+            text(&object, &["kind"]),
+            text(&object, &["metadata", "namespace"]),
+            text(&object, &["metadata", "name"]),
+        );
+        assert!(out.insert(key.clone(), object).is_none(), "{key:?} twice");
+    }
+    out
+}
+
+/// Imports `text`, builds the package and checks the objects equal the input's.
+fn assert_round_trip(name: &str, text: &str) -> BTreeMap<String, String> {
+    let files = import(name, text);
+    for (path, source) in files.iter().filter(|(p, _)| p.ends_with(".kdep")) {
+        assert_eq!(&kdep_compiler::format_source(source).unwrap(), source, "{path} is not formatted");
+    }
+    let expected = by_identity(parse_input(text).into_iter().map(without_kdep_stamps).collect());
+    let built = by_identity(build(&files).into_iter().map(without_kdep_stamps).collect());
+    assert_eq!(built.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "not the same objects");
+    for (key, want) in &expected {
+        let got = &built[key];
+        assert_eq!(
+            got,
+            want,
+            "{key:?} differs:\n--- built\n{}\n--- input\n{}",
+            serde_yaml::to_string(got).unwrap(),
+            serde_yaml::to_string(want).unwrap()
+        );
+    }
+    files
+}
+
+#[test]
+fn online_boutique_round_trips() {
+    let files = assert_round_trip("kubernetes-manifests.yaml", BOUTIQUE);
+    assert_eq!(parse_input(BOUTIQUE).len(), 35);
+    // One app per Deployment (12), nothing left over, and the securityContexts every workload
+    // repeats are shared.
+    let apps = files.keys().filter(|p| p.ends_with(".kdep") && *p != "shared.kdep").count();
+    assert_eq!(apps, 12, "{:?}", files.keys());
+    let shared = &files["shared.kdep"];
+    assert!(shared.contains("let pod_security_context"), "{shared}");
+    assert!(shared.contains("let container_security_context"), "{shared}");
+    insta::assert_snapshot!("boutique_frontend", files["frontend.kdep"]);
+    insta::assert_snapshot!("boutique_shared", shared);
+}
+
+#[test]
+fn small_input_round_trips() {
+    let files = assert_round_trip("small.yaml", SMALL);
+    let mut all = String::new();
+    for (path, text) in &files {
+        all.push_str(&format!("//- {path}\n{text}\n"));
+    }
+    insta::assert_snapshot!("small_package", all);
+}
+
+fn render_errors(errors: &[ImportError]) -> String {
+    errors
+        .iter()
+        .map(|e| match &e.help {
+            Some(help) => format!("{e}\n  help: {help}\n"),
+            None => format!("{e}\n"),
+        })
+        .collect()
+}
+
+fn errors_of(inputs: &[(&str, &str)]) -> String {
+    let inputs: Vec<Input<'_>> = inputs.iter().map(|(name, text)| Input { name, text }).collect();
+    match import_manifests(&inputs, &Config::default()) {
+        Ok(package) => panic!("expected errors, got {:?}", package.files.keys()),
+        Err(errors) => render_errors(&errors),
+    }
+}
+
+#[test]
+fn bad_input_is_a_located_error() {
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\n";
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("not_kubernetes", &[("values.yaml", "# Helm values\nreplicaCount: 2\nimage:\n  tag: 1.0\n")]),
+        ("kind_without_api_version", &[("a.yaml", "kind: ConfigMap\nmetadata:\n  name: a\n")]),
+        ("not_a_map", &[("a.yaml", "---\n- a\n- b\n---\njust text\n")]),
+        ("helm_template", &[("deployment.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\n")]),
+        ("helm_control_flow", &[("cm.yaml", "{{ if x }}\napiVersion: v1\nkind: ConfigMap\n{{ end }}\n")]),
+        ("malformed_yaml", &[("a.yaml", "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: [a\n")]),
+        ("duplicate_object", &[("a.yaml", config_map), ("b.yaml", &format!("---\n{config_map}"))]),
+        ("missing_name", &[("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: settings-\n")]),
+        ("list_item_not_kubernetes", &[("list.yaml", "apiVersion: v1\nkind: List\nitems:\n  - name: x\n")]),
+        ("only_empty_documents", &[("empty.yaml", "# nothing\n---\n---\n")]),
+        ("number_out_of_range", &[("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    n: 18446744073709551615\n")]),
+    ];
+    for (name, inputs) in cases {
+        insta::assert_snapshot!(format!("error_{name}"), errors_of(inputs));
+    }
+}
+
+#[test]
+fn data_that_only_looks_like_a_template_is_imported() {
+    // Prometheus and Alertmanager templates are data inside ConfigMaps, not Helm.
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: alerts\ndata:\n  summary: \"{{ $labels.instance }} is down\"\n";
+    assert_round_trip("alerts.yaml", text);
+}
