@@ -64,7 +64,8 @@ fn pod_template_path(object: &Object) -> Option<&'static [&'static str]> {
 }
 
 pub(crate) fn plan(objects: &[Object], _inputs: &[Input<'_>]) -> Plan {
-    let workloads: Vec<usize> = (0..objects.len()).filter(|&i| objects.get(i).is_some_and(|o| pod_template_path(o).is_some())).collect();
+    let workloads: Vec<usize> =
+        (0..objects.len()).filter(|&i| objects.get(i).is_some_and(|o| pod_template_path(o).is_some())).collect();
     let mut members: Vec<Vec<usize>> = workloads.iter().map(|&w| vec![w]).collect();
     let mut common = Vec::new();
     for (i, object) in objects.iter().enumerate() {
@@ -135,7 +136,8 @@ fn owner(object: &Object, objects: &[Object], workloads: &[usize]) -> Option<usi
         })
     };
     let by_scale_target = || {
-        let target = object.body.get_path(&["spec", "scaleTargetRef"]).filter(|_| object.kind == "HorizontalPodAutoscaler")?;
+        let target =
+            object.body.get_path(&["spec", "scaleTargetRef"]).filter(|_| object.kind == "HorizontalPodAutoscaler")?;
         let (kind, name) = (target.get("kind")?.as_str()?, target.get("name")?.as_str()?);
         candidates.iter().find(|(_, w)| w.kind == kind && w.name == name)
     };
@@ -193,7 +195,8 @@ fn extract_fields(workload: &Object, body: &mut Node) -> Vec<Field> {
             fields.push(Field { name: "replicas".into(), kind: FieldKind::Replicas, value });
         }
     }
-    let Some(spec) = pod_template_path(workload).and_then(|p| body.get_path_mut(p)).and_then(|t| t.get_mut("spec")) else {
+    let Some(spec) = pod_template_path(workload).and_then(|p| body.get_path_mut(p)).and_then(|t| t.get_mut("spec"))
+    else {
         return fields;
     };
     let count = |key: &str, spec: &Node| spec.get(key).and_then(Node::as_list).map_or(0, <[Node]>::len);
@@ -362,8 +365,29 @@ fn unique(taken: &mut HashSet<String>, base: &str, qualifier: &str) -> String {
 /// Words kdep reserves; generated names avoid all of them, even where a keyword would parse.
 fn is_keyword(name: &str) -> bool {
     const KEYWORDS: &[&str] = &[
-        "import", "as", "let", "fn", "schema", "template", "with", "locked", "check", "emit", "app", "in",
-        "environment", "if", "else", "for", "true", "false", "null", "policy", "test", "open", "any",
+        "import",
+        "as",
+        "let",
+        "fn",
+        "schema",
+        "template",
+        "with",
+        "locked",
+        "check",
+        "emit",
+        "app",
+        "in",
+        "environment",
+        "if",
+        "else",
+        "for",
+        "true",
+        "false",
+        "null",
+        "policy",
+        "test",
+        "open",
+        "any",
     ];
     KEYWORDS.contains(&name)
 }
@@ -434,7 +458,10 @@ mod tests {
     fn shared_names_say_where_the_record_is() {
         let path = |p: &str| p.split('.').map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(shared_name(&path("spec.template.spec.securityContext")), "pod_security_context");
-        assert_eq!(shared_name(&path("spec.template.spec.containers.[].securityContext")), "container_security_context");
+        assert_eq!(
+            shared_name(&path("spec.template.spec.containers.[].securityContext")),
+            "container_security_context"
+        );
         assert_eq!(shared_name(&path("spec.strategy")), "strategy");
     }
 }

@@ -56,12 +56,13 @@ pub(crate) fn read_all(inputs: &[Input<'_>], errors: &mut Vec<ImportError>) -> V
             let first_file = inputs.get(first.file).map_or("", |i| i.name);
             let file = inputs.get(object.file).map_or("", |i| i.name);
             errors.push(
-                ImportError::new(file, object.line, format!("{} is defined twice", object.describe()))
-                    .with_help(format!(
+                ImportError::new(file, object.line, format!("{} is defined twice", object.describe())).with_help(
+                    format!(
                         "it is first defined at {first_file}:{}; keep one of them (Kubernetes would apply \
                          the second over the first)",
                         first.line
-                    )),
+                    ),
+                ),
             );
         } else {
             seen.insert(key, object);
@@ -274,9 +275,7 @@ fn documents(text: &str) -> Vec<(usize, &str)> {
     }
     docs.push((start_line, text.get(start..).unwrap_or("")));
     // `...` ends a document; what follows it up to the next `---` is no document of its own.
-    docs.into_iter()
-        .filter(|(_, doc)| !doc.starts_with("..."))
-        .collect()
+    docs.into_iter().filter(|(_, doc)| !doc.starts_with("...")).collect()
 }
 
 /// Offset (0-based, in lines) of the first line holding data, skipping markers and comments.

@@ -35,8 +35,13 @@ fn build(files: &BTreeMap<String, String>) -> Vec<Value> {
     let build = ws.build(None);
     if !build.diagnostics.is_empty() {
         let mut out = Vec::new();
-        render_terminal(&build.diagnostics, &ws.sources(None), RenderConfig { color: false, max_diagnostics: 20 }, &mut out)
-            .unwrap();
+        render_terminal(
+            &build.diagnostics,
+            &ws.sources(None),
+            RenderConfig { color: false, max_diagnostics: 20 },
+            &mut out,
+        )
+        .unwrap();
         panic!("the imported package does not build:\n{}", String::from_utf8_lossy(&out));
     }
     build
@@ -56,7 +61,9 @@ fn parse_input(text: &str) -> Vec<Value> {
             continue;
         }
         match value.get("items").and_then(Value::as_sequence) {
-            Some(items) if value.get("kind").and_then(Value::as_str) == Some("List") => out.extend(items.iter().cloned()),
+            Some(items) if value.get("kind").and_then(Value::as_str) == Some("List") => {
+                out.extend(items.iter().cloned())
+            }
             _ => out.push(value),
         }
     }
