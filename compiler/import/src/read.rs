@@ -23,8 +23,12 @@ pub(crate) struct Object {
     pub kind: String,
     pub name: String,
     pub namespace: Option<String>,
-    /// The whole object, `apiVersion` and `kind` included.
+    /// The whole object, `apiVersion` and `kind` included, without kdep's own labels and
+    /// annotation.
     pub body: Node,
+    /// kdep's own labels and annotation the input set (`app.kubernetes.io/managed-by: Helm`):
+    /// kdep replaces them on every object it emits, so they are left out of the template.
+    pub dropped: Vec<String>,
 }
 
 impl Object {
@@ -182,20 +186,48 @@ fn collect_objects(
     };
     let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
     match node::from_yaml(value, "") {
-        Ok(body) => objects.push(Object {
-            file,
-            line,
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            name: object_name.to_owned(),
-            namespace,
-            body,
-        }),
+        Ok(mut body) => {
+            let dropped = drop_kdep_stamps(&mut body);
+            objects.push(Object {
+                file,
+                line,
+                api_version: api_version.to_owned(),
+                kind: kind.to_owned(),
+                name: object_name.to_owned(),
+                namespace,
+                body,
+                dropped,
+            });
+        }
         Err(err) => {
             let prefix = if err.path.is_empty() { String::new() } else { format!("`{}`: ", err.path) };
             errors.push(at(format!("{kind} {object_name}: {prefix}{}", err.message)));
         }
     }
+}
+
+/// Removes the labels and the annotation kdep stamps on every object (`kdep_eval::manifest`)
+/// from the object's own metadata, returning their keys. Pod template labels are not stamped
+/// and stay.
+fn drop_kdep_stamps(body: &mut Node) -> Vec<String> {
+    use kdep_eval::manifest::{INSTANCE_LABEL, MANAGED_BY_LABEL, SOURCE_ANNOTATION};
+    let mut dropped = Vec::new();
+    let Some(Node::Obj(metadata)) = body.get_mut("metadata") else { return dropped };
+    for (field, keys) in
+        [("labels", &[MANAGED_BY_LABEL, INSTANCE_LABEL][..]), ("annotations", &[SOURCE_ANNOTATION][..])]
+    {
+        let Some((_, Node::Obj(map))) = metadata.iter_mut().find(|(k, _)| k == field) else { continue };
+        map.retain(|(k, _)| {
+            let stamped = keys.contains(&k.as_str());
+            if stamped {
+                dropped.push(k.clone());
+            }
+            !stamped
+        });
+    }
+    // A map that held only stamps goes too: kdep creates it again for its stamps.
+    metadata.retain(|(k, v)| !((k == "labels" || k == "annotations") && matches!(v, Node::Obj(m) if m.is_empty())));
+    dropped
 }
 
 const NOT_K8S_HELP: &str =

@@ -102,6 +102,22 @@ fn app_module(app: &App, objects: &[Object], config: &Config) -> String {
     }
     out.push('\n');
     out.push_str(&format!("/// {}.\n", join_words(&described)));
+    let mut dropped: Vec<&str> = app
+        .emits
+        .iter()
+        .filter_map(|(i, _)| objects.get(*i))
+        .flat_map(|o| o.dropped.iter().map(String::as_str))
+        .collect();
+    dropped.sort_unstable();
+    dropped.dedup();
+    if !dropped.is_empty() {
+        let keys: Vec<String> = dropped.iter().map(|k| format!("`{k}`")).collect();
+        out.push_str(&format!(
+            "///\n/// Left out of the imported metadata: {} (kdep sets {} on every object it emits).\n",
+            join_words(&keys),
+            if keys.len() == 1 { "it" } else { "them" }
+        ));
+    }
     out.push_str(&format!("template {} {{\n", app.template));
     for field in &app.fields {
         let ty = match (field.kind, config.typed) {

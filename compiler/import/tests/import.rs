@@ -209,3 +209,33 @@ fn data_that_only_looks_like_a_template_is_imported() {
     let text = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: alerts\ndata:\n  summary: \"{{ $labels.instance }} is down\"\n";
     assert_round_trip("alerts.yaml", text);
 }
+
+#[test]
+fn typed_emits_name_the_generated_modules() {
+    // Typed emits need the generated `k8s.*` modules, so this checks the text only; the
+    // round-trip tests above build whichever spelling `TYPED_EMITS` selects.
+    let config = Config { typed: true, ..Config::default() };
+    let package = import_manifests(&[Input { name: "small.yaml", text: SMALL }], &config).unwrap();
+    insta::assert_snapshot!("small_typed_web", package.files["web.kdep"]);
+}
+
+#[test]
+fn truncated_and_damaged_input_never_panics() {
+    // Every prefix of the small input, and the input with each line removed: errors or
+    // packages, never a panic, and every package formats.
+    let mut cases: Vec<String> =
+        SMALL.char_indices().map(|(i, _)| i).step_by(7).map(|i| SMALL[..i].to_owned()).collect();
+    let lines: Vec<&str> = SMALL.lines().collect();
+    for skip in 0..lines.len() {
+        let text: Vec<&str> = lines.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, l)| *l).collect();
+        cases.push(text.join("\n"));
+    }
+    for text in &cases {
+        for typed in [false, true] {
+            let config = Config { typed, ..Config::default() };
+            if let Ok(package) = import_manifests(&[Input { name: "x.yaml", text }], &config) {
+                assert!(package.files.contains_key("kdep.toml"));
+            }
+        }
+    }
+}
