@@ -751,6 +751,6 @@ fn import_manifests_bad_input_is_located_and_writes_nothing() {
     let json = kdep(tmp.path(), &["import", "manifests", "values.yaml", "-o", "out", "--message-format", "json"]);
     assert_eq!(json.code, 1);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
-    assert_eq!(doc["diagnostics"][0]["primary"]["file"], "values.yaml");
-    assert_eq!(doc["diagnostics"][0]["primary"]["line"], 1);
+    assert_eq!(doc.pointer("/diagnostics/0/primary/file"), Some(&serde_json::json!("values.yaml")));
+    assert_eq!(doc.pointer("/diagnostics/0/primary/line"), Some(&serde_json::json!(1)));
 }

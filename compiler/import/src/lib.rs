@@ -154,7 +154,7 @@ pub fn import_manifests(inputs: &[Input<'_>], config: &Config) -> Result<Package
             help: Some("every input is empty or holds only empty documents".into()),
         }]);
     }
-    let plan = plan::plan(&objects, inputs);
+    let plan = plan::plan(&objects);
     write::package(&plan, &objects, config).map_err(|message| {
         // The generated text does not parse: a bug in the generator, reported rather than
         // written as a package `kdep build` would reject.

@@ -5,7 +5,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::node::{self, Node};
 use crate::read::Object;
-use crate::Input;
 
 /// The module (and app) of the objects that belong to no workload.
 pub(crate) const COMMON: &str = "common";
@@ -63,7 +62,7 @@ fn pod_template_path(object: &Object) -> Option<&'static [&'static str]> {
     }
 }
 
-pub(crate) fn plan(objects: &[Object], _inputs: &[Input<'_>]) -> Plan {
+pub(crate) fn plan(objects: &[Object]) -> Plan {
     let workloads: Vec<usize> =
         (0..objects.len()).filter(|&i| objects.get(i).is_some_and(|o| pod_template_path(o).is_some())).collect();
     let mut members: Vec<Vec<usize>> = workloads.iter().map(|&w| vec![w]).collect();

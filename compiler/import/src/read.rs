@@ -122,7 +122,7 @@ fn read_file(index: usize, input: &Input<'_>, objects: &mut Vec<Object>, errors:
 }
 
 /// Turns one document (or one item of a `List`) into objects.
-#[allow(clippy::too_many_arguments)]
+#[expect(clippy::too_many_arguments, reason = "one recursive step with its place and sinks")]
 fn collect_objects(
     file: usize,
     name: &str,
