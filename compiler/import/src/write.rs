@@ -40,13 +40,18 @@ pub(crate) fn is_identifier(name: &str) -> bool {
 
 pub(crate) fn package(plan: &Plan, objects: &[Object], config: &Config) -> Result<Package, String> {
     let mut files = BTreeMap::new();
-    files.insert(
-        "kdep.toml".to_owned(),
-        format!(
-            "# Imported by `kdep import manifests`; build with `kdep build`.\n[package]\nname = \"{}\"\nversion = \"0.1.0\"\n",
-            config.package_name
-        ),
+    let mut toml = format!(
+        "# Imported by `kdep import manifests`; build with `kdep build`.\n[package]\nname = \"{}\"\nversion = \"0.1.0\"\n",
+        config.package_name
     );
+    // The input names these namespaces itself; listing them lets the objects keep them when the
+    // package is built for an environment with another namespace (`compiler/sema/src/permit.rs`).
+    let namespaces: BTreeSet<&str> = objects.iter().filter_map(|o| o.namespace.as_deref()).collect();
+    if !namespaces.is_empty() {
+        let list: Vec<String> = namespaces.iter().map(|ns| toml_string(ns)).collect();
+        toml.push_str(&format!("\n[permissions]\nnamespaces = [{}]\n", list.join(", ")));
+    }
+    files.insert("kdep.toml".to_owned(), toml);
     if !plan.shared.is_empty() {
         let mut out = String::from("// Records repeated across the imported workloads, shared by name.\n");
         for shared in &plan.shared {
@@ -170,6 +175,21 @@ fn mentions_shared(node: &Node) -> bool {
         Node::Obj(entries) => entries.iter().any(|(_, v)| mentions_shared(v)),
         _ => false,
     }
+}
+
+/// A TOML basic string.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// `a`, `a and b`, `a, b and c`.

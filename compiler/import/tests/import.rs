@@ -25,14 +25,14 @@ fn import(name: &str, text: &str) -> BTreeMap<String, String> {
     }
 }
 
-/// Builds a package held in memory (no environment) and returns its objects as YAML values.
-fn build(files: &BTreeMap<String, String>) -> Vec<Value> {
+/// Builds a package held in memory and returns its objects as YAML values.
+fn build(files: &BTreeMap<String, String>, env: Option<&str>) -> Vec<Value> {
     let mut fs = MemoryFs::new();
     for (path, text) in files {
         fs.insert(format!("/pkg/{path}"), text.as_str());
     }
     let ws = Workspace::load(&fs, Path::new("/pkg")).expect("the package loads");
-    let build = ws.build(None);
+    let build = ws.build(env);
     if !build.diagnostics.is_empty() {
         let mut out = Vec::new();
         render_terminal(
@@ -122,6 +122,12 @@ fn by_identity(objects: Vec<Value>) -> BTreeMap<(String, String, String, String)
 /// Imports `text`, builds the package and checks the objects equal the input's.
 fn assert_round_trip(name: &str, text: &str) -> BTreeMap<String, String> {
     let files = import(name, text);
+    assert_builds_to(&files, None, text);
+    files
+}
+
+/// Builds `files` (for `env`) and checks the objects equal those of the YAML `text`.
+fn assert_builds_to(files: &BTreeMap<String, String>, env: Option<&str>, text: &str) {
     for (path, source) in files.iter().filter(|(p, _)| p.ends_with(".kdep")) {
         assert_eq!(
             &kdep_compiler::format_source(source).expect("generated modules parse"),
@@ -130,7 +136,7 @@ fn assert_round_trip(name: &str, text: &str) -> BTreeMap<String, String> {
         );
     }
     let expected = by_identity(parse_input(text).into_iter().map(without_kdep_stamps).collect());
-    let built = by_identity(build(&files).into_iter().map(without_kdep_stamps).collect());
+    let built = by_identity(build(files, env).into_iter().map(without_kdep_stamps).collect());
     assert_eq!(built.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "not the same objects");
     for (key, want) in &expected {
         let got = built.get(key).expect("same keys");
@@ -142,7 +148,6 @@ fn assert_round_trip(name: &str, text: &str) -> BTreeMap<String, String> {
             serde_yaml::to_string(want).unwrap_or_default()
         );
     }
-    files
 }
 
 #[test]
@@ -163,6 +168,15 @@ fn online_boutique_round_trips() {
 #[test]
 fn small_input_round_trips() {
     let files = assert_round_trip("small.yaml", SMALL);
+    assert!(files["kdep.toml"].contains("[permissions]\nnamespaces = [\"shop\"]\n"), "{}", files["kdep.toml"]);
+    // The namespaces the input names are the package's to write, so the objects keep them in an
+    // environment with another namespace.
+    let mut with_env = files.clone();
+    with_env.insert(
+        "environments.kdep".into(),
+        "environment prod { context = \"prod\", namespace = \"elsewhere\" }\n".into(),
+    );
+    assert_builds_to(&with_env, Some("prod"), SMALL);
     let mut all = String::new();
     for (path, text) in &files {
         all.push_str(&format!("//- {path}\n{text}\n"));
