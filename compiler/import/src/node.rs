@@ -135,13 +135,27 @@ pub(crate) fn from_yaml(value: &Value, path: &str) -> Result<Node, ConvertError>
                     continue;
                 }
                 let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                entries.push((key, from_yaml(v, &child)?));
+                let value = match octal_mode(&key, v) {
+                    Some(mode) => Node::Int(mode),
+                    None => from_yaml(v, &child)?,
+                };
+                entries.push((key, value));
             }
             Node::Obj(entries)
         }
         // A local tag (`!Ref x`) means nothing to Kubernetes; the value under it is the data.
         Value::Tagged(tagged) => from_yaml(&tagged.value, path)?,
     })
+}
+
+/// File modes written the usual way, `defaultMode: 0644`: Kubernetes reads YAML 1.1, where a
+/// leading zero makes an octal integer (420), while serde_yaml reads YAML 1.2, where `0644` is
+/// not a number and becomes the string "0644". The mode fields (`defaultMode`, `mode` of
+/// volume items) are integers, so such a string there can only mean the octal number.
+fn octal_mode(key: &str, value: &Value) -> Option<i64> {
+    let text = value.as_str().filter(|_| key == "defaultMode" || key == "mode")?;
+    let digits = text.strip_prefix('0').filter(|d| !d.is_empty() && d.bytes().all(|b| (b'0'..=b'7').contains(&b)))?;
+    i64::from_str_radix(digits, 8).ok()
 }
 
 /// `true` when `key` can be written bare as the first key of an entry: an identifier, or a
@@ -251,6 +265,15 @@ mod tests {
             none = []
         }
         "#);
+    }
+
+    #[test]
+    fn file_modes_with_a_leading_zero_are_octal_as_kubernetes_reads_them() {
+        let node = convert("defaultMode: 0644\nmode: 0400\nother: 0644\nname: \"0644\"\n");
+        assert_eq!(node.get("defaultMode"), Some(&Node::Int(0o644)));
+        assert_eq!(node.get("mode"), Some(&Node::Int(0o400)));
+        assert_eq!(node.get("other"), Some(&Node::Str("0644".into())));
+        assert_eq!(convert("defaultMode: 420\n").get("defaultMode"), Some(&Node::Int(420)));
     }
 
     #[test]
