@@ -26,8 +26,7 @@ pub(crate) struct Object {
     /// The whole object, `apiVersion` and `kind` included, without kdep's own labels and
     /// annotation.
     pub body: Node,
-    /// kdep's own labels and annotation the input set (`app.kubernetes.io/managed-by: Helm`):
-    /// kdep replaces them on every object it emits, so they are left out of the template.
+    /// Fields left out because kdep or the cluster sets them ([`drop_managed_fields`]).
     pub dropped: Vec<String>,
 }
 
@@ -187,7 +186,7 @@ fn collect_objects(
     let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_owned);
     match node::from_yaml(value, "") {
         Ok(mut body) => {
-            let dropped = drop_kdep_stamps(&mut body);
+            let dropped = drop_managed_fields(&mut body);
             objects.push(Object {
                 file,
                 line,
@@ -206,26 +205,58 @@ fn collect_objects(
     }
 }
 
-/// Removes the labels and the annotation kdep stamps on every object (`kdep_eval::manifest`)
-/// from the object's own metadata, returning their keys. Pod template labels are not stamped
-/// and stay.
-fn drop_kdep_stamps(body: &mut Node) -> Vec<String> {
+/// Fields the cluster writes into objects it returns (`kubectl get -o yaml`): never part of a
+/// definition, and a typed emit rejects `status`.
+const SERVER_METADATA: &[&str] = &[
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+];
+/// Annotations tools write on the objects they apply or roll out.
+const SERVER_ANNOTATIONS: &[&str] =
+    &["kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision"];
+
+/// Removes what kdep or the cluster sets rather than the author: kdep's own labels and
+/// annotation (`kdep_eval::manifest`, stamped on every object kdep emits, so a Helm
+/// `managed-by` would be replaced anyway), the fields a cluster adds to exported objects, and
+/// top-level `status`. Returns what was removed, as field paths. Pod template labels are not
+/// stamped and stay.
+fn drop_managed_fields(body: &mut Node) -> Vec<String> {
     use kdep_eval::manifest::{INSTANCE_LABEL, MANAGED_BY_LABEL, SOURCE_ANNOTATION};
     let mut dropped = Vec::new();
-    let Some(Node::Obj(metadata)) = body.get_mut("metadata") else { return dropped };
-    for (field, keys) in
-        [("labels", &[MANAGED_BY_LABEL, INSTANCE_LABEL][..]), ("annotations", &[SOURCE_ANNOTATION][..])]
-    {
+    let Node::Obj(object) = body else { return dropped };
+    object.retain(|(k, _)| {
+        let server = k == "status";
+        if server {
+            dropped.push(k.clone());
+        }
+        !server
+    });
+    let Some((_, Node::Obj(metadata))) = object.iter_mut().find(|(k, _)| k == "metadata") else { return dropped };
+    metadata.retain(|(k, _)| {
+        let server = SERVER_METADATA.contains(&k.as_str());
+        if server {
+            dropped.push(format!("metadata.{k}"));
+        }
+        !server
+    });
+    let annotations: Vec<&str> = SERVER_ANNOTATIONS.iter().copied().chain([SOURCE_ANNOTATION]).collect();
+    for (field, keys) in [("labels", &[MANAGED_BY_LABEL, INSTANCE_LABEL][..]), ("annotations", &annotations[..])] {
         let Some((_, Node::Obj(map))) = metadata.iter_mut().find(|(k, _)| k == field) else { continue };
         map.retain(|(k, _)| {
-            let stamped = keys.contains(&k.as_str());
-            if stamped {
-                dropped.push(k.clone());
+            let managed = keys.contains(&k.as_str());
+            if managed {
+                dropped.push(format!("metadata.{field}.{k}"));
             }
-            !stamped
+            !managed
         });
     }
-    // A map that held only stamps goes too: kdep creates it again for its stamps.
+    // A map that held only those goes too: kdep creates it again for its stamps.
     metadata.retain(|(k, v)| !((k == "labels" || k == "annotations") && matches!(v, Node::Obj(m) if m.is_empty())));
     dropped
 }
@@ -328,6 +359,29 @@ mod tests {
         let lines: Vec<usize> = docs.iter().map(|d| d.0).collect();
         assert_eq!(lines, vec![1, 2, 4, 6, 10]);
         assert_eq!(docs[3].1, "---\nc: |\n  x\n");
+    }
+
+    #[test]
+    fn fields_the_cluster_or_kdep_sets_are_left_out() {
+        let value: Value = serde_yaml::from_str(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  uid: x\n  resourceVersion: \"1\"\n  labels:\n    app.kubernetes.io/managed-by: Helm\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: \"{}\"\n    keep: me\ndata:\n  k: v\nstatus:\n  phase: x\n",
+        )
+        .unwrap();
+        let mut body = node::from_yaml(&value, "").unwrap();
+        let dropped = drop_managed_fields(&mut body);
+        assert_eq!(
+            dropped,
+            [
+                "status",
+                "metadata.uid",
+                "metadata.resourceVersion",
+                "metadata.labels.app.kubernetes.io/managed-by",
+                "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration"
+            ]
+        );
+        assert_eq!(node::text(&body), node::text(&node::from_yaml(&serde_yaml::from_str::<Value>(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  annotations:\n    keep: me\ndata:\n  k: v\n"
+        ).unwrap(), "").unwrap()));
     }
 
     #[test]

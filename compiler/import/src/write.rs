@@ -118,9 +118,9 @@ fn app_module(app: &App, objects: &[Object], config: &Config) -> String {
     if !dropped.is_empty() {
         let keys: Vec<String> = dropped.iter().map(|k| format!("`{k}`")).collect();
         out.push_str(&format!(
-            "///\n/// Left out of the imported metadata: {} (kdep sets {} on every object it emits).\n",
+            "///\n/// Left out of the imported objects because kdep or the cluster sets {}: {}.\n",
+            if keys.len() == 1 { "it" } else { "them" },
             join_words(&keys),
-            if keys.len() == 1 { "it" } else { "them" }
         ));
     }
     out.push_str(&format!("template {} {{\n", app.template));
