@@ -155,7 +155,7 @@ pub fn import_manifests(inputs: &[Input<'_>], config: &Config) -> Result<Package
         }]);
     }
     let plan = plan::plan(&objects);
-    write::package(&plan, &objects, config).map_err(|message| {
+    write::package(&plan, &objects, inputs, config).map_err(|message| {
         // The generated text does not parse: a bug in the generator, reported rather than
         // written as a package `kdep build` would reject.
         vec![ImportError {

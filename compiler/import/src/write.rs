@@ -8,7 +8,7 @@ use kdep_diag::FileId;
 use crate::node::{self, Node};
 use crate::plan::{App, FieldKind, Plan, SHARED};
 use crate::read::Object;
-use crate::{Config, Package};
+use crate::{Config, Input, Package};
 
 /// API groups and versions the standard library has generated modules for (K8S-TYPES-SPEC
 /// "Generated module layout"): full group name → module group label, version. Others emit
@@ -38,7 +38,12 @@ pub(crate) fn is_identifier(name: &str) -> bool {
     chars.next().is_some_and(|c| c.is_ascii_alphabetic()) && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-pub(crate) fn package(plan: &Plan, objects: &[Object], config: &Config) -> Result<Package, String> {
+pub(crate) fn package(
+    plan: &Plan,
+    objects: &[Object],
+    inputs: &[Input<'_>],
+    config: &Config,
+) -> Result<Package, String> {
     let mut files = BTreeMap::new();
     let mut toml = format!(
         "# Imported by `kdep import manifests`; build with `kdep build`.\n[package]\nname = \"{}\"\nversion = \"0.1.0\"\n",
@@ -64,7 +69,7 @@ pub(crate) fn package(plan: &Plan, objects: &[Object], config: &Config) -> Resul
     }
     for app in &plan.apps {
         let path = format!("{}.kdep", app.name);
-        let text = app_module(app, objects, config);
+        let text = app_module(app, objects, inputs, config);
         files.insert(path.clone(), format_text(&path, &text)?);
     }
     Ok(Package { files, objects: objects.len(), apps: plan.apps.len() })
@@ -77,7 +82,7 @@ fn format_text(path: &str, text: &str) -> Result<String, String> {
     })
 }
 
-fn app_module(app: &App, objects: &[Object], config: &Config) -> String {
+fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], config: &Config) -> String {
     let typed = |object: &Object| if config.typed { typed_module(&object.api_version) } else { None };
     let mut modules = BTreeSet::new();
     for (i, _) in &app.emits {
@@ -93,12 +98,16 @@ fn app_module(app: &App, objects: &[Object], config: &Config) -> String {
     let mut out = String::new();
     let described: Vec<String> =
         app.emits.iter().filter_map(|(i, _)| objects.get(*i)).map(|o| format!("{} `{}`", o.kind, o.name)).collect();
-    let sources: BTreeSet<usize> = app.emits.iter().filter_map(|(i, _)| objects.get(*i)).map(|o| o.file).collect();
-    out.push_str(&format!(
-        "// Imported by `kdep import manifests` ({} input{}).\n",
-        sources.len(),
-        if sources.len() == 1 { "" } else { "s" }
-    ));
+    // File names without their folders, so the text does not depend on where the import ran.
+    let sources: BTreeSet<&str> = app
+        .emits
+        .iter()
+        .filter_map(|(i, _)| objects.get(*i))
+        .filter_map(|o| inputs.get(o.file))
+        .map(|input| input.name.rsplit(['/', '\\']).next().unwrap_or(input.name))
+        .collect();
+    let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
+    out.push_str(&format!("// Imported by `kdep import manifests` from {}.\n", join_words(&sources)));
     for (label, version) in &modules {
         out.push_str(&format!("import k8s.{label}.{version} as {label}\n"));
     }
