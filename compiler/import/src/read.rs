@@ -145,6 +145,12 @@ fn collect_objects(
         return;
     };
     let field = |key: &str| map.get(key).and_then(Value::as_str).filter(|s| !s.is_empty());
+    for key in ["apiVersion", "kind"] {
+        if map.get(key).is_some_and(|v| !v.is_null()) && field(key).is_none() {
+            errors.push(at(format!("`{key}` is not a non-empty string")).with_help(NOT_K8S_HELP));
+            return;
+        }
+    }
     let (Some(api_version), Some(kind)) = (field("apiVersion"), field("kind")) else {
         let missing = match (field("apiVersion"), field("kind")) {
             (None, None) => "`apiVersion` and `kind`",
@@ -175,6 +181,10 @@ fn collect_objects(
     let metadata = map.get("metadata");
     let object_name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str).filter(|s| !s.is_empty());
     let Some(object_name) = object_name else {
+        if metadata.and_then(|m| m.get("name")).is_some_and(|n| !n.is_null()) {
+            errors.push(at(format!("{kind}: `metadata.name` is not a non-empty string")));
+            return;
+        }
         let help = if metadata.and_then(|m| m.get("generateName")).is_some() {
             "kdep emits objects by name; replace `generateName` with a `name`"
         } else {

@@ -214,6 +214,7 @@ fn bad_input_is_a_located_error() {
         ("malformed_yaml", &[("a.yaml", "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: [a\n")]),
         ("duplicate_object", &[("a.yaml", config_map), ("b.yaml", &format!("---\n{config_map}"))]),
         ("missing_name", &[("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  generateName: settings-\n")]),
+        ("name_not_a_string", &[("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 123\n---\napiVersion: 1\nkind: x\n")]),
         ("list_item_not_kubernetes", &[("list.yaml", "apiVersion: v1\nkind: List\nitems:\n  - name: x\n")]),
         ("only_empty_documents", &[("empty.yaml", "# nothing\n---\n---\n")]),
         ("number_out_of_range", &[("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels:\n    n: 18446744073709551615\n")]),

@@ -52,10 +52,18 @@ pub struct ManifestsArgs {
     /// `[package] name` in `kdep.toml`; defaults to the folder name made an identifier.
     #[arg(long)]
     name: Option<String>,
+    /// Write every object as an untyped `emit { apiVersion = ..., kind = ..., ... }`, also for
+    /// kinds the standard library has types for (typed emits reject fields the types lack).
+    #[arg(long)]
+    untyped: bool,
     /// How to print errors; `json` prints one JSON document on stdout.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
 }
+
+const BUG_HELP: &str = "this is a bug in `kdep import`; please report it with the input";
+const UNTYPED_HELP: &str = "typed emits accept only the fields of the Kubernetes types in kdep's standard library; \
+     fix the input, or import with --untyped";
 
 /// The marker file of an imported package.
 const MARKER: &str = ".kdep-import";
@@ -72,7 +80,7 @@ impl ImportArgs {
 }
 
 impl ManifestsArgs {
-    fn run(self, _ctx: &Ctx) -> Exit {
+    fn run(self, ctx: &Ctx) -> Exit {
         if let Err(err) = output::check_target(&self.output, None) {
             report::print_error(&err, err.help());
             return Exit::Usage;
@@ -92,7 +100,8 @@ impl ManifestsArgs {
             }
         }
         let inputs: Vec<Input<'_>> = texts.iter().map(|(name, text)| Input { name, text }).collect();
-        let config = Config { package_name: self.package_name(), ..Config::default() };
+        let mut config = Config { package_name: self.package_name(), ..Config::default() };
+        config.typed &= !self.untyped;
         let package = match import_manifests(&inputs, &config) {
             Ok(package) => package,
             Err(errors) => {
@@ -101,6 +110,9 @@ impl ManifestsArgs {
             }
         };
         let files: Vec<(String, String)> = package.files.into_iter().collect();
+        if let Err(code) = self.check_builds(ctx, &files, config.typed) {
+            return code;
+        }
         match write_package(&self.output, &files) {
             Ok(warnings) => {
                 for warning in warnings {
@@ -121,6 +133,35 @@ impl ManifestsArgs {
                 Exit::Usage
             }
         }
+    }
+
+    /// Builds the generated package in memory before anything is written: a package that does
+    /// not compile (a typed emit rejecting a field the Kubernetes types lack, or a bug in the
+    /// importer) is reported and nothing is written.
+    fn check_builds(&self, ctx: &Ctx, files: &[(String, String)], typed: bool) -> Result<(), Exit> {
+        // Paths in messages read as the files will be written: `DIR/app.kdep`.
+        let root = Path::new("/").join(&self.output);
+        let mut fs = kdep_compiler::MemoryFs::new();
+        for (name, text) in files {
+            fs.insert(root.join(name), text.as_str());
+        }
+        let ws = kdep_compiler::Workspace::load(&fs, &root).map_err(|err| {
+            report::print_error(format!("the imported package does not load: {err}"), Some(BUG_HELP));
+            Exit::SourceErrors
+        })?;
+        let build = ws.build(None);
+        if !build.has_errors() {
+            return Ok(());
+        }
+        let base = if self.output.is_absolute() { None } else { Some(Path::new("/")) };
+        let sources = ws.sources(base);
+        let mut out = std::io::stdout().lock();
+        let _ = report::print_diagnostics(&build.diagnostics, &sources, self.message_format, ctx.color, &mut out);
+        if self.message_format == MessageFormat::Human {
+            let help = if typed { UNTYPED_HELP } else { BUG_HELP };
+            report::print_error("the imported package does not build; nothing was written", Some(help));
+        }
+        Err(Exit::SourceErrors)
     }
 
     /// `--name`, or the output folder's name with every other character than ASCII letters and
