@@ -109,6 +109,7 @@ codes! {
     FOREIGN_NAMESPACE = "K0313", "foreign-namespace", Error, "a template emits a namespaced object into a namespace other than the environment's";
     FORBIDDEN_KIND = "K0314", "forbidden-kind", Error, "a package emits a kind of object that a platform package it depends on forbids";
     CONFLICTING_COMPOSITION = "K0315", "conflicting-composition", Error, "two declarations a template composes declare the same member differently";
+    DROPPED_LIST_KEY = "K0316", "dropped-list-key", Error, "an extending declaration drops or weakens a list's `key(...)` or `unique` constraint";
 
     // Evaluation.
     MISSING_KEY = "K0401", "missing-key", Error, "a map has no entry for the key being read";

@@ -187,10 +187,10 @@ impl Eval<'_> {
                 Self::range_check(what, b, d, &d.as_written(), out);
                 Ok(value)
             }
-            (Ty::List(item, len), Value::List(items)) => {
+            (Ty::List(item, list), Value::List(items)) => {
                 // Checking walks every item (each instance checks its fields anew).
                 self.charge(items.len() as u64, site)?;
-                Self::len_check(what, len, items.len(), out);
+                Self::len_check(what, &list.len, items.len(), out);
                 if matches!(**item, Ty::Any | Ty::Error) || items.iter().all(|v| fits_as_is(v, item)) {
                     return Ok(value);
                 }

@@ -79,7 +79,7 @@ fn of_ty(db: &dyn Db, project: Project, ty: &Ty, depth: u32) -> K {
         Ty::Str(_) => K::Str,
         Ty::Quantity(_) => K::Quantity,
         Ty::Duration(_) => K::Duration,
-        Ty::List(item, _) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
+        Ty::List(item, ..) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
         Ty::Map(v, ..) => K::Map(Box::new(of_ty(db, project, v, depth + 1))),
         Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Str(_))) => K::Str,
         Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Int(_))) => K::Int,
