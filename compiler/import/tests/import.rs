@@ -33,12 +33,11 @@ fn build(files: &BTreeMap<String, String>, env: Option<&str>) -> Vec<Value> {
     }
 }
 
-/// Builds a package held in memory: its objects, or its diagnostics (code and message) with
-/// their rendering.
-fn try_build(
-    files: &BTreeMap<String, String>,
-    env: Option<&str>,
-) -> Result<Vec<Value>, (Vec<(String, String)>, String)> {
+/// Why a package did not build: each diagnostic's code and message, and their rendering.
+type BuildErrors = (Vec<(String, String)>, String);
+
+/// Builds a package held in memory: its objects, or its diagnostics.
+fn try_build(files: &BTreeMap<String, String>, env: Option<&str>) -> Result<Vec<Value>, BuildErrors> {
     let mut fs = MemoryFs::new();
     for (path, text) in files {
         fs.insert(format!("/pkg/{path}"), text.as_str());
