@@ -33,7 +33,8 @@ impl From<Exit> for std::process::ExitCode {
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  errors in the sources (type, permission or syntax errors; unformatted files with `fmt --check`)
+  1  errors in the sources (type, permission or syntax errors; unformatted files with `fmt --check`;
+     manifests `import` cannot convert)
   2  usage or I/O problems (bad arguments, missing paths, unwritable output)
 
 Environment:
