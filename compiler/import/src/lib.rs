@@ -19,8 +19,8 @@
 //! - **Shared structure**: a record of at least three values repeated in two or more templates
 //!   (an identical `securityContext`, say) becomes a `let` of the module `shared`, used by name.
 //! - **Typed emits** (`emit apps.Deployment { ... }` with `import k8s.apps.v1 as apps`) for the
-//!   API groups the standard library generates, untyped `emit { apiVersion, kind, ... }` for
-//!   the others; [`Config::typed`] switches all emits to untyped.
+//!   kinds the standard library has a `@resource` schema for, untyped `emit { apiVersion,
+//!   kind, ... }` for the others; [`Config::typed`] switches all emits to untyped.
 //!
 //! Values convert exactly: key order is kept, keys that are not identifiers are quoted, strings
 //! escaped (`${` stays literal text), YAML strings that look like numbers stay strings, and a
@@ -35,6 +35,7 @@
 //! Kubernetes object, an object without a name, and the same object twice. Empty documents are
 //! skipped and `List` kinds are unwrapped into their items.
 
+mod kinds;
 mod node;
 mod plan;
 mod read;
@@ -155,7 +156,9 @@ pub fn import_manifests(inputs: &[Input<'_>], config: &Config) -> Result<Package
         }]);
     }
     let plan = plan::plan(&objects);
-    write::package(&plan, &objects, inputs, config).map_err(|message| {
+    let untyped = kinds::TypedKinds::new();
+    let kinds = if config.typed { kinds::typed_kinds() } else { &untyped };
+    write::package(&plan, &objects, inputs, kinds, config).map_err(|message| {
         // The generated text does not parse: a bug in the generator, reported rather than
         // written as a package `kdep build` would reject.
         vec![ImportError {

@@ -5,32 +5,27 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kdep_diag::FileId;
 
+use crate::kinds::TypedKinds;
 use crate::node::{self, Node};
 use crate::plan::{App, FieldKind, Plan, SHARED};
 use crate::read::Object;
+
+/// The module of the container port and environment variable types of template fields.
+const CORE_MODULE: &str = "k8s.core.v1";
 use crate::{Config, Input, Package};
 
-/// API groups and versions the standard library has generated modules for (K8S-TYPES-SPEC
-/// "Generated module layout"): full group name → module group label, version. Others emit
-/// untyped: a group's first label alone could be a CRD's (`apps.example.com`).
-const TYPED_GROUPS: &[(&str, &str, &str)] = &[
-    ("", "core", "v1"),
-    ("apps", "apps", "v1"),
-    ("batch", "batch", "v1"),
-    ("networking.k8s.io", "networking", "v1"),
-    ("policy", "policy", "v1"),
-    ("autoscaling", "autoscaling", "v2"),
-    ("rbac.authorization.k8s.io", "rbac", "v1"),
-    ("storage.k8s.io", "storage", "v1"),
-    ("argoproj.io", "argoproj", "v1alpha1"),
-    ("cert-manager.io", "cert_manager", "v1"),
-    ("monitoring.coreos.com", "monitoring", "v1"),
-];
-
-/// The module label (`apps`) of a typed apiVersion, `None` for kinds that are emitted untyped.
-fn typed_module(api_version: &str) -> Option<(&'static str, &'static str)> {
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    TYPED_GROUPS.iter().find(|(g, _, v)| *g == group && *v == version).map(|(_, label, v)| (*label, *v))
+/// The name a file imports `module` under: its group label (`apps` for `k8s.apps.v1`), or
+/// label and version when the file uses two versions of one group.
+fn aliases(modules: &BTreeSet<&str>) -> BTreeMap<String, String> {
+    let label = |m: &str| m.split('.').nth(1).unwrap_or(m).to_owned();
+    modules
+        .iter()
+        .map(|m| {
+            let shared = modules.iter().filter(|other| label(other) == label(m)).count() > 1;
+            let alias = if shared { m.trim_start_matches("k8s.").replace('.', "_") } else { label(m) };
+            ((*m).to_owned(), alias)
+        })
+        .collect()
 }
 
 pub(crate) fn is_identifier(name: &str) -> bool {
@@ -42,6 +37,7 @@ pub(crate) fn package(
     plan: &Plan,
     objects: &[Object],
     inputs: &[Input<'_>],
+    kinds: &TypedKinds,
     config: &Config,
 ) -> Result<Package, String> {
     let mut files = BTreeMap::new();
@@ -69,7 +65,7 @@ pub(crate) fn package(
     }
     for app in &plan.apps {
         let path = format!("{}.kdep", app.name);
-        let text = app_module(app, objects, inputs, config);
+        let text = app_module(app, objects, inputs, kinds, config);
         files.insert(path.clone(), format_text(&path, &text)?);
     }
     Ok(Package { files, objects: objects.len(), apps: plan.apps.len() })
@@ -82,17 +78,23 @@ fn format_text(path: &str, text: &str) -> Result<String, String> {
     })
 }
 
-fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], config: &Config) -> String {
-    let typed = |object: &Object| if config.typed { typed_module(&object.api_version) } else { None };
-    let mut modules = BTreeSet::new();
+fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], kinds: &TypedKinds, config: &Config) -> String {
+    // (module, schema) of a typed object; `kinds` is empty when emits are untyped.
+    let typed = |object: &Object| {
+        kinds.get(&(object.api_version.clone(), object.kind.clone())).map(|(m, s)| (m.as_str(), s.as_str()))
+    };
+    let mut modules: BTreeSet<&str> = BTreeSet::new();
     for (i, _) in &app.emits {
         if let Some(object) = objects.get(*i) {
-            modules.extend(typed(object));
+            modules.extend(typed(object).map(|(m, _)| m));
         }
     }
-    if config.typed && app.fields.iter().any(|f| matches!(f.kind, FieldKind::Ports | FieldKind::Env)) {
-        modules.insert(("core", "v1"));
+    let core_fields = config.typed && app.fields.iter().any(|f| matches!(f.kind, FieldKind::Ports | FieldKind::Env));
+    if core_fields {
+        modules.insert(CORE_MODULE);
     }
+    let aliases = aliases(&modules);
+    let alias = |module: &str| aliases.get(module).cloned().unwrap_or_else(|| module.to_owned());
     let uses_shared = app.emits.iter().any(|(_, body)| mentions_shared(body));
 
     let mut out = String::new();
@@ -108,8 +110,8 @@ fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], config: &Conf
         .collect();
     let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
     out.push_str(&format!("// Imported by `kdep import manifests` from {}.\n", join_words(&sources)));
-    for (label, version) in &modules {
-        out.push_str(&format!("import k8s.{label}.{version} as {label}\n"));
+    for module in &modules {
+        out.push_str(&format!("import {module} as {}\n", alias(module)));
     }
     if uses_shared {
         out.push_str(&format!("import {SHARED}\n"));
@@ -134,12 +136,12 @@ fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], config: &Conf
     }
     out.push_str(&format!("template {} {{\n", app.template));
     for field in &app.fields {
-        let ty = match (field.kind, config.typed) {
-            (FieldKind::Replicas, _) => "int",
-            (FieldKind::Image, _) => "string",
-            (FieldKind::Ports, true) => "[core.ContainerPort]",
-            (FieldKind::Env, true) => "[core.EnvVar]",
-            (FieldKind::Ports | FieldKind::Env, false) => "[any]",
+        let ty = match (field.kind, core_fields) {
+            (FieldKind::Replicas, _) => "int".to_owned(),
+            (FieldKind::Image, _) => "string".to_owned(),
+            (FieldKind::Ports, true) => format!("[{}.ContainerPort]", alias(CORE_MODULE)),
+            (FieldKind::Env, true) => format!("[{}.EnvVar]", alias(CORE_MODULE)),
+            (FieldKind::Ports | FieldKind::Env, false) => "[any]".to_owned(),
         };
         node::indent(&mut out, 1);
         out.push_str(&format!("{}: {ty}\n", field.name));
@@ -149,8 +151,8 @@ fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], config: &Conf
         out.push('\n');
         node::indent(&mut out, 1);
         match (typed(object), body) {
-            (Some((label, _)), Node::Obj(entries)) => {
-                out.push_str(&format!("emit {label}.{} {{\n", object.kind));
+            (Some((module, schema)), Node::Obj(entries)) => {
+                out.push_str(&format!("emit {}.{schema} {{\n", alias(module)));
                 let rest: Vec<(String, Node)> =
                     entries.iter().filter(|(k, _)| k != "apiVersion" && k != "kind").cloned().collect();
                 node::write_entries(&mut out, &rest, 2);

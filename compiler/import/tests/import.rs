@@ -273,6 +273,14 @@ fn typed_emits_name_the_generated_modules() {
     let config = Config { typed: true, ..Config::default() };
     let package = import_manifests(&[Input { name: "small.yaml", text: SMALL }], &config).unwrap();
     insta::assert_snapshot!("small_typed_web", package.files["web.kdep"]);
+
+    // Custom resources are typed when the stdlib has their CRD, untyped otherwise.
+    let text = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: r\n---\napiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n";
+    let package = import_manifests(&[Input { name: "crs.yaml", text }], &config).unwrap();
+    let common = &package.files["common.kdep"];
+    assert!(common.contains("import k8s.argoproj.v1alpha1 as argoproj\n"), "{common}");
+    assert!(common.contains("emit argoproj.Rollout {"), "{common}");
+    assert!(common.contains("apiVersion = \"example.com/v1\""), "{common}");
 }
 
 #[test]
