@@ -129,6 +129,8 @@ pub(crate) fn from_yaml(value: &Value, path: &str) -> Result<Node, ConvertError>
                     // JSON, and so the API server, has only string keys: `80: x` is the key "80".
                     Value::Number(n) => n.to_string(),
                     Value::Bool(b) => b.to_string(),
+                    // An unquoted `null:` key, as the YAML-to-JSON conversion of kubectl spells it.
+                    Value::Null => "null".to_owned(),
                     _ => return err("a map key that is not a string".into()),
                 };
                 if matches!(v, Value::Null) {

@@ -84,11 +84,18 @@ fn parse_input(text: &str) -> Vec<Value> {
     out.into_iter().map(without_nulls).collect()
 }
 
+/// Also makes every key a string, as the YAML-to-JSON conversion of Kubernetes clients does.
 fn without_nulls(value: Value) -> Value {
+    let key = |k: Value| match k {
+        Value::Bool(b) => Value::String(b.to_string()),
+        Value::Null => Value::String("null".into()),
+        Value::Number(n) => Value::String(n.to_string()),
+        other => other,
+    };
     match value {
-        Value::Mapping(map) => {
-            Value::Mapping(map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, without_nulls(v))).collect())
-        }
+        Value::Mapping(map) => Value::Mapping(
+            map.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (key(k), without_nulls(v))).collect(),
+        ),
         Value::Sequence(items) => Value::Sequence(items.into_iter().map(without_nulls).collect()),
         other => other,
     }
@@ -302,4 +309,43 @@ fn truncated_and_damaged_input_never_panics() {
             }
         }
     }
+}
+
+#[test]
+fn every_keyword_is_a_key() {
+    // GRAMMAR.md "Keywords as names": most keywords are bare keys, `for` and `if` are quoted.
+    let keywords = [
+        "import",
+        "as",
+        "let",
+        "fn",
+        "schema",
+        "template",
+        "with",
+        "locked",
+        "check",
+        "emit",
+        "app",
+        "in",
+        "environment",
+        "if",
+        "else",
+        "for",
+        "true",
+        "false",
+        "null",
+        "policy",
+        "test",
+        "open",
+        "any",
+    ];
+    let mut text = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: keys\n  annotations:\n");
+    for k in keywords {
+        text.push_str(&format!("    {k}: \"{k}\"\n"));
+    }
+    text.push_str("data:\n");
+    for k in keywords {
+        text.push_str(&format!("  \"{k}\": \"${{{k}}}\"\n"));
+    }
+    assert_round_trip("keys.yaml", &text);
 }
