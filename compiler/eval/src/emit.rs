@@ -142,7 +142,10 @@ fn json_of(value: &Value, order: Order) -> serde_json::Value {
         Value::Int(n) => serde_json::Value::from(*n),
         Value::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::Quantity(q) => serde_json::Value::String(q.as_written()),
+        Value::Quantity(q) => match q.written_int() {
+            Some(n) => serde_json::Value::from(n),
+            None => serde_json::Value::String(q.as_written()),
+        },
         Value::Duration(d) => serde_json::Value::String(d.as_written()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(|v| json_of(v, Order::Insertion)).collect()),
         Value::Map(map) => serde_json::Value::Object(
@@ -234,7 +237,12 @@ fn write_scalar_line(out: &mut String, value: &Value, block_indent: usize) {
         }
         Value::Float(x) => out.push_str(&yaml_float(*x)),
         Value::Str(s) => write_string(out, s, block_indent),
-        Value::Quantity(q) => write_string(out, &q.as_written(), block_indent),
+        Value::Quantity(q) => match q.written_int() {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => write_string(out, &q.as_written(), block_indent),
+        },
         Value::Duration(d) => write_string(out, &d.as_written(), block_indent),
         Value::List(_) => out.push_str("[]"),
         Value::Map(_) => out.push_str("{}"),
@@ -572,7 +580,7 @@ mod tests {
     /// What the YAML should read back as: quantities and durations become strings.
     fn expected(v: &Value) -> Value {
         match v {
-            Value::Quantity(q) => Value::from(q.as_written()),
+            Value::Quantity(q) => q.written_int().map_or_else(|| Value::from(q.as_written()), Value::Int),
             Value::Duration(d) => Value::from(d.as_written()),
             Value::List(items) => Value::list(items.iter().map(expected).collect()),
             Value::Map(m) => {

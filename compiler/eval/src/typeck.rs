@@ -434,6 +434,8 @@ impl<'a> Checker<'a> {
             given.push(k);
             let site = Span::new(self.fid, *range);
             match model.fields.get(k) {
+                // An `@open` schema keeps fields it does not declare.
+                None if model.open => {}
                 None => self.push(crate::interp::unknown_record_field(model, k, k, site)),
                 Some(fm) => {
                     if let Some(lock) = &fm.locked {

@@ -228,3 +228,54 @@ fn openapi_kinds_scope_refs_and_builtins() {
     let text: String = modules.iter().map(|m| format!("=== {}\n{}", m.path.file_path(), m.text)).collect();
     insta::assert_snapshot!(text);
 }
+
+/// Every node of a CRD replaced by junk, one at a time: errors or modules, never a panic.
+#[test]
+fn mutated_crds_never_panic() {
+    fn paths(v: &Value, at: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(at.clone());
+        match v {
+            Value::Object(map) => {
+                for (k, child) in map {
+                    at.push(k.clone());
+                    paths(child, at, out);
+                    at.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    at.push(i.to_string());
+                    paths(child, at, out);
+                    at.pop();
+                }
+            }
+            _ => {}
+        }
+    }
+    let base = crd_doc(json!({
+        "type": "object",
+        "properties": {
+            "spec": {"type": "object", "required": ["a"], "x-kubernetes-validations": [{"rule": "true"}],
+                     "properties": {
+                         "a": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["k"],
+                               "items": {"type": "object", "properties": {"k": {"type": "string", "enum": ["x"]}}}},
+                         "b": {"x-kubernetes-int-or-string": true, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                         "c": {"type": "object", "additionalProperties": {"type": "string", "format": "date-time"}}
+                     }}
+        }
+    }));
+    let mut all = Vec::new();
+    paths(&base, &mut Vec::new(), &mut all);
+    let junk = [json!(null), json!(1), json!("x"), json!([]), json!({}), json!([{"type": "object"}]), json!(true)];
+    for path in &all {
+        for value in &junk {
+            let mut doc = base.clone();
+            let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
+            if let Some(slot) = doc.pointer_mut(&pointer) {
+                *slot = value.clone();
+            }
+            let _ = crd(&doc);
+        }
+    }
+    assert!(all.len() > 40, "the walk visits the document");
+}

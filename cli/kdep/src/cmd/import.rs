@@ -1,4 +1,5 @@
-//! `kdep import manifests`: existing Kubernetes YAML into a kdep package folder.
+//! `kdep import`: the subcommands (`crd` is in `import_crd.rs`), and `kdep import manifests`,
+//! existing Kubernetes YAML into a kdep package folder.
 //!
 //! The conversion is `kdep_import` (no IO); this file reads the inputs and writes the folder.
 //!
@@ -23,7 +24,8 @@ use crate::fs::OsFs;
 use crate::output::{self, OutputError};
 use crate::report::{self, MessageFormat};
 
-/// Convert existing files into kdep.
+/// Turn existing Kubernetes definitions into kdep: CRDs into typed modules, manifests into a
+/// package.
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     #[command(subcommand)]
@@ -32,6 +34,7 @@ pub struct ImportArgs {
 
 #[derive(Debug, Subcommand)]
 enum ImportCommand {
+    Crd(super::import_crd::CrdArgs),
     Manifests(ManifestsArgs),
 }
 
@@ -74,6 +77,7 @@ const MARKER_HEADER: &str =
 impl ImportArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
         match self.what {
+            ImportCommand::Crd(args) => args.run(ctx),
             ImportCommand::Manifests(args) => args.run(ctx),
         }
     }

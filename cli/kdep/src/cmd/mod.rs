@@ -5,6 +5,7 @@ mod check;
 mod explain;
 mod fmt;
 mod import;
+mod import_crd;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,7 @@ Examples:
   kdep build --env staging -o out/staging
   kdep check --message-format json
   kdep fmt --check
+  kdep import crd crds/*.yaml -o k8s
   kdep import manifests kubernetes-manifests.yaml -o shop";
 
 /// kdep: typed templates for Kubernetes deployments.
