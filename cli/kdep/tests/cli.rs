@@ -754,3 +754,21 @@ fn import_manifests_bad_input_is_located_and_writes_nothing() {
     assert_eq!(doc.pointer("/diagnostics/0/primary/file"), Some(&serde_json::json!("values.yaml")));
     assert_eq!(doc.pointer("/diagnostics/0/primary/line"), Some(&serde_json::json!(1)));
 }
+
+#[test]
+fn import_manifests_reports_what_the_kubernetes_types_reject_and_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let typo = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replica: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    std::fs::write(tmp.path().join("web.yaml"), typo).expect("write");
+    let run = kdep(tmp.path(), &["import", "manifests", "web.yaml", "-o", "web"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("has no field `replica`"), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean `replicas`?"), "{}", run.stderr);
+    assert!(run.stderr.contains("web/web.kdep:"), "{}", run.stderr);
+    assert!(
+        unwrapped(&run.stderr).contains("the imported package does not build; nothing was written"),
+        "{}",
+        run.stderr
+    );
+    assert!(!tmp.path().join("web").exists());
+}

@@ -44,10 +44,10 @@ mod write;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// Whether emits are typed (`emit apps.Deployment { ... }`) by default. Typed emits need the
-/// generated `k8s.*` standard library modules; with `false` every emit is an untyped
-/// `emit { apiVersion = ..., kind = ..., ... }`, which compiles without them.
-pub const TYPED_EMITS: bool = false;
+/// Whether emits are typed (`emit apps.Deployment { ... }`) by default, for the kinds the
+/// standard library has a schema for. With `false` every emit is spelled untyped, `emit {
+/// apiVersion = ..., kind = ..., ... }`; kdep checks those against the same schemas.
+pub const TYPED_EMITS: bool = true;
 
 /// What to generate.
 #[derive(Clone, Debug)]

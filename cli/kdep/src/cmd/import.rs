@@ -55,18 +55,14 @@ pub struct ManifestsArgs {
     /// `[package] name` in `kdep.toml`; defaults to the folder name made an identifier.
     #[arg(long)]
     name: Option<String>,
-    /// Write every object as an untyped `emit { apiVersion = ..., kind = ..., ... }`, also for
-    /// kinds the standard library has types for (typed emits reject fields the types lack).
-    #[arg(long)]
-    untyped: bool,
     /// How to print errors; `json` prints one JSON document on stdout.
     #[arg(long, value_enum, default_value_t = MessageFormat::Human)]
     message_format: MessageFormat,
 }
 
 const BUG_HELP: &str = "this is a bug in `kdep import`; please report it with the input";
-const UNTYPED_HELP: &str = "typed emits accept only the fields of the Kubernetes types in kdep's standard library; \
-     fix the input, or import with --untyped";
+const TYPES_HELP: &str = "kdep checks every object against the Kubernetes types of its standard library; \
+     fix the manifests (the messages name the generated line that holds each value)";
 
 /// The marker file of an imported package.
 const MARKER: &str = ".kdep-import";
@@ -104,8 +100,7 @@ impl ManifestsArgs {
             }
         }
         let inputs: Vec<Input<'_>> = texts.iter().map(|(name, text)| Input { name, text }).collect();
-        let mut config = Config { package_name: self.package_name(), ..Config::default() };
-        config.typed &= !self.untyped;
+        let config = Config { package_name: self.package_name(), ..Config::default() };
         let package = match import_manifests(&inputs, &config) {
             Ok(package) => package,
             Err(errors) => {
@@ -114,7 +109,7 @@ impl ManifestsArgs {
             }
         };
         let files: Vec<(String, String)> = package.files.into_iter().collect();
-        if let Err(code) = self.check_builds(ctx, &files, config.typed) {
+        if let Err(code) = self.check_builds(ctx, &files) {
             return code;
         }
         match write_package(&self.output, &files) {
@@ -140,9 +135,9 @@ impl ManifestsArgs {
     }
 
     /// Builds the generated package in memory before anything is written: a package that does
-    /// not compile (a typed emit rejecting a field the Kubernetes types lack, or a bug in the
-    /// importer) is reported and nothing is written.
-    fn check_builds(&self, ctx: &Ctx, files: &[(String, String)], typed: bool) -> Result<(), Exit> {
+    /// not compile (a field the Kubernetes types lack, a value of the wrong type) is reported
+    /// and nothing is written.
+    fn check_builds(&self, ctx: &Ctx, files: &[(String, String)]) -> Result<(), Exit> {
         // Paths in messages read as the files will be written: `DIR/app.kdep`.
         let root = Path::new("/").join(&self.output);
         let mut fs = kdep_compiler::MemoryFs::new();
@@ -162,8 +157,7 @@ impl ManifestsArgs {
         let mut out = std::io::stdout().lock();
         let _ = report::print_diagnostics(&build.diagnostics, &sources, self.message_format, ctx.color, &mut out);
         if self.message_format == MessageFormat::Human {
-            let help = if typed { UNTYPED_HELP } else { BUG_HELP };
-            report::print_error("the imported package does not build; nothing was written", Some(help));
+            report::print_error("the imported package does not build; nothing was written", Some(TYPES_HELP));
         }
         Err(Exit::SourceErrors)
     }
