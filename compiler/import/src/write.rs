@@ -100,13 +100,12 @@ fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], kinds: &Typed
     let mut out = String::new();
     let described: Vec<String> =
         app.emits.iter().filter_map(|(i, _)| objects.get(*i)).map(|o| format!("{} `{}`", o.kind, o.name)).collect();
-    // File names without their folders, so the text does not depend on where the import ran.
     let sources: BTreeSet<&str> = app
         .emits
         .iter()
         .filter_map(|(i, _)| objects.get(*i))
         .filter_map(|o| inputs.get(o.file))
-        .map(|input| input.name.rsplit(['/', '\\']).next().unwrap_or(input.name))
+        .map(|input| base_name(input.name))
         .collect();
     let sources: Vec<String> = sources.iter().map(|s| s.to_string()).collect();
     out.push_str(&format!("// Imported by `kdep import manifests` from {}.\n", join_words(&sources)));
@@ -149,6 +148,11 @@ fn app_module(app: &App, objects: &[Object], inputs: &[Input<'_>], kinds: &Typed
     for (i, body) in &app.emits {
         let Some(object) = objects.get(*i) else { continue };
         out.push('\n');
+        // Where the object came from, so a diagnostic on the generated line leads back to it.
+        if let Some(input) = inputs.get(object.file) {
+            node::indent(&mut out, 1);
+            out.push_str(&format!("// From {}:{}.\n", base_name(input.name), object.line));
+        }
         node::indent(&mut out, 1);
         match (typed(object), body) {
             (Some((module, schema)), Node::Obj(entries)) => {
@@ -186,6 +190,11 @@ fn mentions_shared(node: &Node) -> bool {
         Node::Obj(entries) => entries.iter().any(|(_, v)| mentions_shared(v)),
         _ => false,
     }
+}
+
+/// A file name without its folders, so the text does not depend on where the import ran.
+fn base_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
 }
 
 /// A TOML basic string.

@@ -62,7 +62,7 @@ pub struct ManifestsArgs {
 
 const BUG_HELP: &str = "this is a bug in `kdep import`; please report it with the input";
 const TYPES_HELP: &str = "kdep checks every object against the Kubernetes types of its standard library; \
-     fix the manifests (the messages name the generated line that holds each value)";
+     fix the manifests (a `// From FILE:LINE.` comment above each generated `emit` names the object's document)";
 
 /// The marker file of an imported package.
 const MARKER: &str = ".kdep-import";
