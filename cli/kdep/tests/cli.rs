@@ -765,6 +765,7 @@ fn import_manifests_reports_what_the_kubernetes_types_reject_and_writes_nothing(
     assert!(run.stderr.contains("has no field `replica`"), "{}", run.stderr);
     assert!(run.stderr.contains("did you mean `replicas`?"), "{}", run.stderr);
     assert!(run.stderr.contains("web/web.kdep:"), "{}", run.stderr);
+    assert!(run.stderr.contains("imported from web.yaml:1"), "{}", run.stderr);
     assert!(
         unwrapped(&run.stderr).contains("the imported package does not build; nothing was written"),
         "{}",

@@ -14,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use kdep_compiler::diag::render::Sources;
 use kdep_compiler::loader::MAX_FILE_BYTES;
 use kdep_compiler::Vfs;
 use kdep_import::{import_manifests, Config, ImportError, Input};
@@ -62,7 +63,7 @@ pub struct ManifestsArgs {
 
 const BUG_HELP: &str = "this is a bug in `kdep import`; please report it with the input";
 const TYPES_HELP: &str = "kdep checks every object against the Kubernetes types of its standard library; \
-     fix the manifests (a `// From FILE:LINE.` comment above each generated `emit` names the object's document)";
+     fix the manifests where the notes say";
 
 /// The marker file of an imported package.
 const MARKER: &str = ".kdep-import";
@@ -117,11 +118,13 @@ impl ManifestsArgs {
                 for warning in warnings {
                     eprintln!("warning: {warning}");
                 }
+                let plural = |n: usize| if n == 1 { "" } else { "s" };
                 eprintln!(
-                    "imported {} objects into {} app{} in {}; build it with `kdep build {}`",
+                    "imported {} object{} into {} app{} in {}; build it with `kdep build {}`",
                     package.objects,
+                    plural(package.objects),
                     package.apps,
-                    if package.apps == 1 { "" } else { "s" },
+                    plural(package.apps),
                     self.output.display(),
                     self.output.display()
                 );
@@ -154,8 +157,25 @@ impl ManifestsArgs {
         }
         let base = if self.output.is_absolute() { None } else { Some(Path::new("/")) };
         let sources = ws.sources(base);
+        // The generated files are not written, so each message says which input document holds
+        // the value: the `// From FILE:LINE.` comment above the emit it points into.
+        let diagnostics: Vec<_> = build
+            .diagnostics
+            .iter()
+            .cloned()
+            .map(|mut diag| {
+                let origin = diag.primary.as_ref().and_then(|label| {
+                    let text = sources.text(label.span.file);
+                    imported_from(text.get(..label.span.range.start as usize)?)
+                });
+                if let Some(origin) = origin {
+                    diag.notes.push(format!("imported from {origin}"));
+                }
+                diag
+            })
+            .collect();
         let mut out = std::io::stdout().lock();
-        let _ = report::print_diagnostics(&build.diagnostics, &sources, self.message_format, ctx.color, &mut out);
+        let _ = report::print_diagnostics(&diagnostics, &sources, self.message_format, ctx.color, &mut out);
         if self.message_format == MessageFormat::Human {
             report::print_error("the imported package does not build; nothing was written", Some(TYPES_HELP));
         }
@@ -207,6 +227,14 @@ impl ManifestsArgs {
             }
         }
     }
+}
+
+/// `FILE:LINE` of the last `// From FILE:LINE.` comment in `before` (the generated text up to a
+/// diagnostic), if any.
+fn imported_from(before: &str) -> Option<&str> {
+    let start = before.rfind("// From ")? + "// From ".len();
+    let line = before.get(start..)?.lines().next()?;
+    line.strip_suffix('.')
 }
 
 /// Writes the package folder; see the module documentation.
