@@ -2,7 +2,8 @@
 //!
 //! Exit codes (documented in `--help` and the README):
 //! - 0: success;
-//! - 1: problems in the sources (type or permission errors, unformatted files under `--check`);
+//! - 1: problems in the sources (type or permission errors, unformatted files under `--check`,
+//!   manifests `import` cannot convert);
 //! - 2: usage or I/O problems (bad flags, missing paths, unwritable output).
 //!
 //! A closed stdout (e.g. `kdep build | head`) is treated as success.

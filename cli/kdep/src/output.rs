@@ -99,7 +99,7 @@ impl fmt::Display for OutputError {
 
 /// The folder `-o dir` replaces: `dir`, or the folder it points to when it is a symlink (the
 /// link stays and keeps pointing at the new output).
-fn resolve(dir: &Path) -> Result<PathBuf, OutputError> {
+pub fn resolve(dir: &Path) -> Result<PathBuf, OutputError> {
     match std::fs::symlink_metadata(dir) {
         Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => OutputError::DanglingLink(dir.to_path_buf()),
@@ -110,10 +110,10 @@ fn resolve(dir: &Path) -> Result<PathBuf, OutputError> {
 }
 
 /// Refuses output folders that must never be swapped out: the current directory, the package
-/// being built, a mount point, or any folder containing one of them. Renaming them fails
-/// half-way ("Device or resource busy") or moves the user's shell or sources away, so this is
-/// checked before anything is built or written.
-pub fn check_target(dir: &Path, package_root: &Path) -> Result<(), OutputError> {
+/// being built (if any), a mount point, or any folder containing one of them. Renaming them
+/// fails half-way ("Device or resource busy") or moves the user's shell or sources away, so this
+/// is checked before anything is built or written.
+pub fn check_target(dir: &Path, package_root: Option<&Path>) -> Result<(), OutputError> {
     let Ok(target) = resolve(dir).and_then(|t| std::fs::canonicalize(&t).map_err(|e| OutputError::Io(t, e))) else {
         // A folder that does not exist yet cannot be or contain any of them; other problems
         // are reported when it is written.
@@ -128,12 +128,14 @@ pub fn check_target(dir: &Path, package_root: &Path) -> Result<(), OutputError> 
             return forbidden("it contains the current directory");
         }
     }
-    let root = std::fs::canonicalize(package_root).unwrap_or_else(|_| package_root.to_path_buf());
-    if root == target {
-        return forbidden("it is the folder of the package being built");
-    }
-    if root.starts_with(&target) {
-        return forbidden("it contains the package being built");
+    if let Some(package_root) = package_root {
+        let root = std::fs::canonicalize(package_root).unwrap_or_else(|_| package_root.to_path_buf());
+        if root == target {
+            return forbidden("it is the folder of the package being built");
+        }
+        if root.starts_with(&target) {
+            return forbidden("it contains the package being built");
+        }
     }
     if is_mount_point(&target) {
         return forbidden("it is a mount point");
@@ -195,29 +197,35 @@ fn verify_ours(dir: &Path) -> Result<(), OutputError> {
 /// Replaces `dir` with a folder holding exactly `files` (name, contents). Returns warnings about
 /// what could not be cleaned up; the new output is in place either way.
 pub fn replace_dir(dir: &Path, files: &[(String, String)]) -> Result<Vec<String>, OutputError> {
-    let io = |p: &Path| {
-        let p = p.to_path_buf();
-        move |e| OutputError::Io(p, e)
-    };
     let target = resolve(dir)?;
-    let dir = target.as_path();
-    if dir.exists() {
-        verify_ours(dir)?;
+    if target.exists() {
+        verify_ours(&target)?;
     }
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(io(parent))?;
-    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-    let staging = parent.join(format!(".{base}.kdep-new-{}", std::process::id()));
-    let old = parent.join(format!(".{base}.kdep-old-{}", std::process::id()));
     let mut marker = format!("{MARKER_HEADER}\n");
     for (name, _) in files {
         marker.push_str(name);
         marker.push('\n');
     }
+    swap_dir(&target, files, (MARKER, &marker))
+}
+
+/// Replaces the folder `dir` (already resolved, and checked by the caller to be replaceable)
+/// with one holding exactly `files` plus the `marker` file: a new folder is written next to it
+/// and renamed into place. Returns warnings about what could not be cleaned up.
+pub fn swap_dir(dir: &Path, files: &[(String, String)], marker: (&str, &str)) -> Result<Vec<String>, OutputError> {
+    let io = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| OutputError::Io(p, e)
+    };
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(io(parent))?;
+    let base = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    let staging = parent.join(format!(".{base}.kdep-new-{}", std::process::id()));
+    let old = parent.join(format!(".{base}.kdep-old-{}", std::process::id()));
     let result = (|| {
         // Errors name the folder and files the user asked for, not the staging folder.
         std::fs::create_dir(&staging).map_err(io(dir))?;
-        write_atomic(&staging.join(MARKER), marker.as_bytes()).map_err(io(dir))?;
+        write_atomic(&staging.join(marker.0), marker.1.as_bytes()).map_err(io(dir))?;
         for (name, text) in files {
             write_atomic(&staging.join(name), text.as_bytes()).map_err(io(&dir.join(name)))?;
         }

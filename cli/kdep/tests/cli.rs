@@ -683,3 +683,93 @@ fn check_and_build_spell_the_diagnostics_format_alike() {
     assert_eq!(old.code, 1);
     assert_eq!(old.stdout, new.stdout);
 }
+
+fn boutique_manifests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../compiler/import/test_data/online-boutique/kubernetes-manifests.yaml")
+}
+
+#[test]
+fn import_manifests_writes_a_package_that_builds_and_replaces_only_an_untouched_import() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let input = boutique_manifests();
+    let input = input.to_string_lossy();
+    let run = kdep(tmp.path(), &["import", "manifests", &input, "-o", "shop"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("imported 35 objects into 12 apps"), "{}", run.stderr);
+    let pkg = tmp.path().join("shop");
+    let toml = std::fs::read_to_string(pkg.join("kdep.toml")).expect("kdep.toml");
+    assert!(toml.contains("name = \"shop\""), "{toml}");
+    let built = kdep(tmp.path(), &["build", "shop"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert_eq!(built.stdout.split("\n---\n").count(), 35);
+    assert_eq!(kdep(tmp.path(), &["fmt", "--check", "shop"]).code, 0);
+
+    // The build wrote kdep.lock; the import is still untouched, so importing again replaces it.
+    assert!(pkg.join("kdep.lock").exists());
+    let again = kdep(tmp.path(), &["import", "manifests", &input, "-o", "shop"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+
+    // Once a developer edits the package, it is theirs: a new import is refused.
+    let frontend = pkg.join("frontend.kdep");
+    let edited = std::fs::read_to_string(&frontend).expect("read") + "// tuned by hand\n";
+    std::fs::write(&frontend, &edited).expect("write");
+    let refused = kdep(tmp.path(), &["import", "manifests", &input, "-o", "shop"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        unwrapped(&refused.stderr).contains("`frontend.kdep` was changed since it was imported"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&frontend).expect("kept"), edited);
+
+    // And a folder that is not an import is never replaced.
+    std::fs::create_dir(tmp.path().join("mine")).expect("mkdir");
+    std::fs::write(tmp.path().join("mine/notes.txt"), "keep").expect("write");
+    let refused = kdep(tmp.path(), &["import", "manifests", &input, "-o", "mine"]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert_eq!(std::fs::read_to_string(tmp.path().join("mine/notes.txt")).expect("kept"), "keep");
+}
+
+#[test]
+fn import_manifests_bad_input_is_located_and_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("chart.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}\n",
+    )
+    .expect("write");
+    std::fs::write(tmp.path().join("values.yaml"), "replicaCount: 1\n").expect("write");
+    let run = kdep(tmp.path(), &["import", "manifests", "chart.yaml", "values.yaml", "-o", "out"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let stderr = unwrapped(&run.stderr);
+    assert!(stderr.contains("chart.yaml:4:9: this is a Helm template"), "{stderr}");
+    assert!(stderr.contains("values.yaml:1: not a Kubernetes object"), "{stderr}");
+    assert!(!tmp.path().join("out").exists());
+    assert_eq!(dir_names(tmp.path()), vec!["chart.yaml", "values.yaml"]);
+
+    let json = kdep(tmp.path(), &["import", "manifests", "values.yaml", "-o", "out", "--message-format", "json"]);
+    assert_eq!(json.code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON document");
+    assert_eq!(doc.pointer("/diagnostics/0/primary/file"), Some(&serde_json::json!("values.yaml")));
+    assert_eq!(doc.pointer("/diagnostics/0/primary/line"), Some(&serde_json::json!(1)));
+}
+
+#[test]
+fn import_manifests_reports_what_the_kubernetes_types_reject_and_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let typo = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replica: 2\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n";
+    std::fs::write(tmp.path().join("web.yaml"), typo).expect("write");
+    let run = kdep(tmp.path(), &["import", "manifests", "web.yaml", "-o", "web"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("has no field `replica`"), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean `replicas`?"), "{}", run.stderr);
+    assert!(run.stderr.contains("web/web.kdep:"), "{}", run.stderr);
+    assert!(run.stderr.contains("imported from web.yaml:1"), "{}", run.stderr);
+    assert!(
+        unwrapped(&run.stderr).contains("the imported package does not build; nothing was written"),
+        "{}",
+        run.stderr
+    );
+    assert!(!tmp.path().join("web").exists());
+}

@@ -62,7 +62,7 @@ impl BuildArgs {
 
     fn build(&self, ctx: &Ctx, ws: &kdep_compiler::Workspace) -> Exit {
         if let Some(dir) = &self.output {
-            if let Err(err) = output::check_target(dir, ws.root_dir()) {
+            if let Err(err) = output::check_target(dir, Some(ws.root_dir())) {
                 report::print_error(&err, err.help());
                 return Exit::Usage;
             }

@@ -4,6 +4,8 @@ mod build;
 mod check;
 mod explain;
 mod fmt;
+mod import;
+mod import_crd;
 
 use std::path::{Path, PathBuf};
 
@@ -32,7 +34,8 @@ impl From<Exit> for std::process::ExitCode {
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  errors in the sources (type, permission or syntax errors; unformatted files with `fmt --check`)
+  1  errors in the sources (type, permission or syntax errors; unformatted files with `fmt --check`;
+     manifests `import` cannot convert)
   2  usage or I/O problems (bad arguments, missing paths, unwritable output)
 
 Environment:
@@ -42,7 +45,9 @@ Examples:
   kdep build examples/platform-and-teams/shop --env production
   kdep build --env staging -o out/staging
   kdep check --message-format json
-  kdep fmt --check";
+  kdep fmt --check
+  kdep import crd crds/*.yaml -o k8s
+  kdep import manifests kubernetes-manifests.yaml -o shop";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -66,6 +71,7 @@ enum Command {
     Check(check::CheckArgs),
     Fmt(fmt::FmtArgs),
     Explain(explain::ExplainArgs),
+    Import(import::ImportArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -82,6 +88,7 @@ impl Cli {
             Command::Check(args) => args.run(&ctx),
             Command::Fmt(args) => args.run(&ctx),
             Command::Explain(args) => args.run(&ctx),
+            Command::Import(args) => args.run(&ctx),
         }
     }
 }
