@@ -428,7 +428,6 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
         flush(&scope, &mut unresolved);
     }
-    drop(visit);
     out.extend(unresolved);
     // Declaration paths and type names that name an import.
     for a in hir.apps.values() {

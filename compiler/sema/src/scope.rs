@@ -178,9 +178,11 @@ impl Resolver {
     /// caller's.
     pub fn value_names(&self) -> impl Iterator<Item = &str> {
         let members = self.members.iter().flat_map(|m| m.fields.keys().chain(m.lets.keys()));
-        let items = self.items.items.iter().filter(|(_, h)| {
-            h.kind == ItemKind::Let || (h.kind == ItemKind::App && self.kind == BodyKind::App)
-        });
+        let items = self
+            .items
+            .items
+            .iter()
+            .filter(|(_, h)| h.kind == ItemKind::Let || (h.kind == ItemKind::App && self.kind == BodyKind::App));
         members.chain(items.map(|(n, _)| n)).chain(self.imports.map.keys()).map(|n| &**n)
     }
 
