@@ -1,4 +1,5 @@
-//! Build script: embeds every `std/**/*.kdep` file into a static table, sorted by path.
+//! Build script: embeds every `std/**/*.kdep` and `k8s/**/*.kdep` file (the hand-written
+//! library and the generated Kubernetes modules) into a static table, sorted by path.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,10 +18,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let std_dir = root.join("std");
-    println!("cargo:rerun-if-changed={}", std_dir.display());
     let mut files = Vec::new();
-    collect(&std_dir, &mut files);
+    for dir in ["std", "k8s"] {
+        let dir = root.join(dir);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        collect(&dir, &mut files);
+    }
     files.sort();
     let mut table = String::from(
         "/// Every stdlib source file: (path relative to `stdlib/`, text).\npub static FILES: &[(&str, &str)] = &[\n",

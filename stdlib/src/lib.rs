@@ -1,5 +1,7 @@
 //! kdep's standard library: `.kdep` sources embedded at build time, served to the compiler
-//! as read-only modules under the `std.` prefix (`stdlib/std/labels.kdep` is `std.labels`).
+//! as read-only modules under the `std.` prefix (`stdlib/std/labels.kdep` is `std.labels`) and,
+//! for the generated Kubernetes types, the `k8s.` prefix (`stdlib/k8s/apps/v1.kdep` is
+//! `k8s.apps.v1`; regenerate them with `cargo run -p kdep-k8s-gen`, see README.md).
 
 include!(concat!(env!("OUT_DIR"), "/stdlib_files.rs"));
 
@@ -22,6 +24,8 @@ mod tests {
     fn module_paths_follow_file_paths() {
         let modules = super::modules();
         assert!(modules.iter().any(|(m, p, _)| m == "std.labels" && p == "std:/std/labels.kdep"));
-        assert!(modules.iter().all(|(m, _, _)| m.starts_with("std.")));
+        assert!(modules.iter().any(|(m, p, _)| m == "k8s.apps.v1" && p == "std:/k8s/apps/v1.kdep"));
+        assert!(modules.iter().any(|(m, _, _)| m == "k8s.meta.v1"));
+        assert!(modules.iter().all(|(m, _, _)| m.starts_with("std.") || m.starts_with("k8s.")));
     }
 }

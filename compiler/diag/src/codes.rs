@@ -92,6 +92,9 @@ codes! {
     WRONG_ARGUMENTS = "K0214", "wrong-arguments", Error, "a function is called with the wrong number or kinds of arguments";
     UNKNOWN_FUNCTION = "K0215", "unknown-function", Error, "a call names a function that does not exist";
     EMIT_IN_SCHEMA = "K0216", "emit-in-schema", Error, "a schema declares an `emit`; only templates emit objects";
+    DUPLICATE_LIST_KEY = "K0220", "duplicate-list-key", Error, "two items of a `key(...)` list have the same key, or two items of a `unique` list are equal";
+    UNKNOWN_ATTRIBUTE = "K0221", "unknown-attribute", Error, "a declaration carries an attribute kdep does not know";
+    INVALID_ATTRIBUTE = "K0222", "invalid-attribute", Error, "an attribute's arguments are missing, unknown or of the wrong kind, or it is placed where it does not apply";
 
     // Template permissions.
     LOCKED_OVERRIDE = "K0301", "locked-override", Error, "an instance or extending template sets a field its template locked";
@@ -109,6 +112,7 @@ codes! {
     FOREIGN_NAMESPACE = "K0313", "foreign-namespace", Error, "a template emits a namespaced object into a namespace other than the environment's";
     FORBIDDEN_KIND = "K0314", "forbidden-kind", Error, "a package emits a kind of object that a platform package it depends on forbids";
     CONFLICTING_COMPOSITION = "K0315", "conflicting-composition", Error, "two declarations a template composes declare the same member differently";
+    DROPPED_LIST_KEY = "K0316", "dropped-list-key", Error, "an extending declaration drops or weakens a list's `key(...)` or `unique` constraint";
 
     // Evaluation.
     MISSING_KEY = "K0401", "missing-key", Error, "a map has no entry for the key being read";

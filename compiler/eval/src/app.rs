@@ -93,9 +93,12 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
                 Emitted::Written(site) => (site, "emitted here".to_owned()),
                 Emitted::Item(n) => (emit.span, format!("item [{n}] of the emitted list")),
             };
+            let resource = conform_emitted(&mut ev, &value, at);
             match Manifest::from_object(value, &app, app_span, &source_display) {
-                Ok(m) => {
-                    let cluster_scoped = crate::manifest::is_cluster_scoped(&m.api_version, &m.kind);
+                Ok(mut m) => {
+                    // Kinds without a schema are namespaced.
+                    let cluster_scoped = resource.is_some_and(|r| r.cluster);
+                    m.cluster_scoped = cluster_scoped;
                     match rules.check(&m.kind, cluster_scoped, m.namespace.as_deref(), env_ns.as_deref()) {
                         None => objects.push(m),
                         Some(v) => ev.diags.push(
@@ -122,6 +125,30 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         }
     }
     AppEval { objects, fields, diagnostics: ev.diags }
+}
+
+/// Checks an emitted object against the schema of its `(apiVersion, kind)`, if one exists
+/// (`kdep_sema::resources`): typed or not, every such object is a valid record of its kind,
+/// whatever computed its `apiVersion` and `kind`. A record already built and checked as that
+/// schema (`emit apps.Deployment { ... }`) is not checked again, so typed emission costs
+/// nothing here; objects of kinds without a schema cost one lookup. The object itself is
+/// emitted as written: the check adds no defaults and reorders nothing.
+fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::resources::ResourceEntry> {
+    let map = value.as_map()?;
+    let (Some(Value::Str(api_version)), Some(Value::Str(kind))) = (map.get("apiVersion"), map.get("kind")) else {
+        return None;
+    };
+    let entry = kdep_sema::resources::resource_schema(ev.db, ev.project, api_version, kind)?;
+    if map.record().is_some_and(|r| r.sources.iter().any(|(f, n)| *f == entry.file && *n == entry.name)) {
+        return Some(entry);
+    }
+    let model = template_model(ev.db, ev.project, entry.file, entry.name.clone())?;
+    // They matched the schema's locked values to find it; giving them again is not an override.
+    let mut given = (*map).clone();
+    given.remove("apiVersion");
+    given.remove("kind");
+    let _ = ev.instantiate_record(model, given, at, Some(kind));
+    Some(entry)
 }
 
 /// A declared deployment target.

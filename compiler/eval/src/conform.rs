@@ -6,7 +6,7 @@ use kdep_sema::duration::Duration;
 use kdep_sema::model::template_model;
 use kdep_sema::quantity::Quantity;
 use kdep_sema::suggest;
-use kdep_sema::ty::{Bounds, Lit, Ty};
+use kdep_sema::ty::{Bounds, ListIdentity, Lit, Ty};
 
 use crate::interp::{Eval, Poison, Violation, R};
 use crate::value::{string_work, Map, Value};
@@ -40,6 +40,75 @@ fn fits_as_is(v: &Value, ty: &Ty) -> bool {
 
 fn short(v: &Value) -> String {
     v.render_bounded(40)
+}
+
+/// K0220: two items of a `key(...)` list with equal values of every key field (an absent or
+/// null field equals an absent one), or two equal items of a `unique` list. Each item after
+/// the first of its kind is reported, naming the earlier one. Items are bucketed by a bounded
+/// rendering and compared exactly within a bucket, so long lists stay linear.
+fn identity_check(what: &str, identity: &ListIdentity, items: &[Value], out: &mut Vec<Violation>) {
+    let fields = match identity {
+        ListIdentity::Plain => return,
+        ListIdentity::Key(fields) => Some(fields),
+        ListIdentity::Unique => None,
+    };
+    if items.len() < 2 {
+        return;
+    }
+    let identity_of = |v: &Value| -> Value {
+        match (fields, v) {
+            (Some(fields), Value::Map(m)) => {
+                Value::list(fields.iter().map(|f| m.get(f).cloned().unwrap_or(Value::Null)).collect())
+            }
+            _ => v.clone(),
+        }
+    };
+    let mut buckets: rustc_hash::FxHashMap<String, Vec<(usize, Value)>> = rustc_hash::FxHashMap::default();
+    for (i, item) in items.iter().enumerate() {
+        // Items that are not records cannot have a key; the item type reports them.
+        if fields.is_some() && item.as_map().is_none() {
+            continue;
+        }
+        let id = identity_of(item);
+        let bucket = buckets.entry(id.render_bounded(200)).or_default();
+        if let Some((first, _)) = bucket.iter().find(|(_, seen)| *seen == id) {
+            let (message, label, help) = match fields {
+                Some(fields) => {
+                    let shown: Vec<String> = fields
+                        .iter()
+                        .zip(id.as_list().unwrap_or_default())
+                        .map(|(f, v)| {
+                            if matches!(v, Value::Null) {
+                                format!("{f} absent")
+                            } else {
+                                format!("{f} = {}", short(v))
+                            }
+                        })
+                        .collect();
+                    (
+                        format!("`{what}[{i}]` has the same key as `{what}[{first}]`: {}", shown.join(", ")),
+                        format!("items [{first}] and [{i}] share a key"),
+                        format!("items of this list are identified by {identity}; give each item its own"),
+                    )
+                }
+                None => (
+                    format!("`{what}[{i}]` repeats `{what}[{first}]`: {}", short(item)),
+                    format!("items [{first}] and [{i}] are equal"),
+                    "the items of a `unique` list must be distinct; remove the repeated one".to_string(),
+                ),
+            };
+            out.push(Violation {
+                what: what.to_string(),
+                code: Code::DUPLICATE_LIST_KEY,
+                message,
+                label,
+                decl_label: format!("`{identity}` declared here"),
+                help: Some(help),
+            });
+            continue;
+        }
+        bucket.push((i, id));
+    }
 }
 
 impl Eval<'_> {
@@ -187,10 +256,11 @@ impl Eval<'_> {
                 Self::range_check(what, b, d, &d.as_written(), out);
                 Ok(value)
             }
-            (Ty::List(item, len), Value::List(items)) => {
+            (Ty::List(item, list), Value::List(items)) => {
                 // Checking walks every item (each instance checks its fields anew).
                 self.charge(items.len() as u64, site)?;
-                Self::len_check(what, len, items.len(), out);
+                Self::len_check(what, &list.len, items.len(), out);
+                identity_check(what, &list.identity, items, out);
                 if matches!(**item, Ty::Any | Ty::Error) || items.iter().all(|v| fits_as_is(v, item)) {
                     return Ok(value);
                 }

@@ -142,7 +142,10 @@ fn json_of(value: &Value, order: Order) -> serde_json::Value {
         Value::Int(n) => serde_json::Value::from(*n),
         Value::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::Quantity(q) => serde_json::Value::String(q.as_written()),
+        Value::Quantity(q) => match q.written_int() {
+            Some(n) => serde_json::Value::from(n),
+            None => serde_json::Value::String(q.as_written()),
+        },
         Value::Duration(d) => serde_json::Value::String(d.as_written()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(|v| json_of(v, Order::Insertion)).collect()),
         Value::Map(map) => serde_json::Value::Object(
@@ -234,7 +237,12 @@ fn write_scalar_line(out: &mut String, value: &Value, block_indent: usize) {
         }
         Value::Float(x) => out.push_str(&yaml_float(*x)),
         Value::Str(s) => write_string(out, s, block_indent),
-        Value::Quantity(q) => write_string(out, &q.as_written(), block_indent),
+        Value::Quantity(q) => match q.written_int() {
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => write_string(out, &q.as_written(), block_indent),
+        },
         Value::Duration(d) => write_string(out, &d.as_written(), block_indent),
         Value::List(_) => out.push_str("[]"),
         Value::Map(_) => out.push_str("{}"),
@@ -415,6 +423,29 @@ mod tests {
         assert!(size < 4 * to_json(std::slice::from_ref(&v)).len());
     }
 
+    /// Quantities are written as the user wrote them: `"100m"` stays `100m`, `"1Gi"` stays
+    /// `1Gi`, an int stays an int (`cpu = 2` is `2`, not `"2"`); computed ones are canonical.
+    #[test]
+    fn quantities_keep_their_spelling() {
+        let sum = Quantity::from_int(2).checked_add(&Quantity::from_int(1)).unwrap_or_else(|e| panic!("{e}"));
+        let v = map(vec![
+            ("cpu", qty("100m")),
+            ("memory", qty("1Gi")),
+            ("cores", Value::from(Quantity::from_int(2))),
+            ("text", qty("2")),
+            ("sum", Value::from(sum)),
+        ]);
+        let yaml = to_yaml_value(&v);
+        assert_eq!(yaml, "cpu: 100m\nmemory: 1Gi\ncores: 2\ntext: \"2\"\nsum: \"3\"\n");
+        let json: serde_json::Value =
+            serde_json::from_str(&to_json(std::slice::from_ref(&v))).unwrap_or_else(|e| panic!("{e}"));
+        let first = json.get(0).unwrap_or(&json);
+        assert_eq!(first.get("cores"), Some(&serde_json::Value::from(2)));
+        assert_eq!(first.get("cpu"), Some(&serde_json::Value::from("100m")));
+        assert_eq!(first.get("text"), Some(&serde_json::Value::from("2")));
+        assert_eq!(v.to_json().ok().and_then(|j| j.get("cores").cloned()), Some(serde_json::Value::from(2)));
+    }
+
     fn map(entries: Vec<(&str, Value)>) -> Value {
         let mut m = Map::new();
         for (k, v) in entries {
@@ -572,7 +603,7 @@ mod tests {
     /// What the YAML should read back as: quantities and durations become strings.
     fn expected(v: &Value) -> Value {
         match v {
-            Value::Quantity(q) => Value::from(q.as_written()),
+            Value::Quantity(q) => q.written_int().map_or_else(|| Value::from(q.as_written()), Value::Int),
             Value::Duration(d) => Value::from(d.as_written()),
             Value::List(items) => Value::list(items.iter().map(expected).collect()),
             Value::Map(m) => {

@@ -1083,9 +1083,13 @@ impl<'db> Eval<'db> {
         inst.element =
             Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
         let mut failed = false;
+        // Fields an `@open` schema does not declare: kept as given (typed `any`), after the
+        // declared ones.
+        let mut extra = Vec::new();
         for (k, entry) in given.entries() {
             let site = entry.origin.span.unwrap_or(at);
             match model.fields.get(k) {
+                None if model.open => extra.push((k.clone(), entry.clone())),
                 None if reported(k) => failed = true,
                 None => {
                     let what = match path {
@@ -1121,6 +1125,9 @@ impl<'db> Eval<'db> {
         // Tagged only when nothing was reported for it, so the tag means "checked and valid".
         let clean = self.diags.len() == reported_before;
         rec.map(|mut m| {
+            for (k, entry) in extra {
+                m.insert_entry(k, entry);
+            }
             if clean {
                 m.set_record(model);
             }

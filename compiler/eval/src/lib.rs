@@ -140,6 +140,8 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
     kdep_sema::lets::let_cycles(db, project);
     // Project-wide like the let graph: computed here, so no worker blocks on another's.
     kdep_sema::check::app_cycles(db, project);
+    // Read for every emitted object (which schema checks it, its scope).
+    kdep_sema::resources::resource_registry(db, project);
     for file in &files {
         let hir = file_hir(db, *file);
         for name in hir.lets.keys() {

@@ -6,10 +6,9 @@
 //! [`finalize`] turns the objects every app emitted into the build's output:
 //!
 //! 1. **Namespace.** A namespaced object without `metadata.namespace` gets the environment's
-//!    namespace. Whether a kind is cluster-scoped comes from [`is_cluster_scoped`], a built-in
-//!    table of the cluster-scoped kinds of the core API groups; the generated Kubernetes types
-//!    of the standard library will replace it (CRDs declare their scope), until then custom
-//!    resources are treated as namespaced.
+//!    namespace. Whether a kind is cluster-scoped is [`Manifest::cluster_scoped`], which the
+//!    evaluator takes from the `@resource(scope = ...)` of the kind's schema
+//!    (`kdep_sema::resources`); a kind without a schema is treated as namespaced.
 //! 2. **Ownership stamps.** kdep owns the labels `app.kubernetes.io/managed-by: kdep` and
 //!    `app.kubernetes.io/instance: <app>` and the annotation `kdep.dev/source: <file:line>`.
 //!    They are always set, overwriting a value the user wrote, because `kdep apply` prunes by
@@ -47,6 +46,9 @@ pub struct Manifest {
     pub name: String,
     /// `metadata.namespace` after [`finalize`]; `None` for cluster-scoped kinds.
     pub namespace: Option<String>,
+    /// The kind lives outside namespaces (`@resource(scope = "Cluster")` of its schema); set
+    /// by the evaluator, `false` from [`Manifest::from_object`].
+    pub cluster_scoped: bool,
     /// The app that emitted it.
     pub app: String,
     /// The app declaration.
@@ -122,6 +124,7 @@ impl Manifest {
             kind,
             name,
             namespace,
+            cluster_scoped: false,
             app: app.to_owned(),
             source,
             source_display: source_display.to_owned(),
@@ -145,45 +148,6 @@ impl Manifest {
 /// The group part of an `apiVersion`.
 pub fn api_group(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(group, _)| group)
-}
-
-/// Cluster-scoped kinds of the built-in API groups, as `(group, kind)`.
-const CLUSTER_SCOPED: &[(&str, &str)] = &[
-    ("", "Namespace"),
-    ("", "Node"),
-    ("", "PersistentVolume"),
-    ("", "ComponentStatus"),
-    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
-    ("admissionregistration.k8s.io", "MutatingAdmissionPolicyBinding"),
-    ("apiextensions.k8s.io", "CustomResourceDefinition"),
-    ("apiregistration.k8s.io", "APIService"),
-    ("certificates.k8s.io", "CertificateSigningRequest"),
-    ("certificates.k8s.io", "ClusterTrustBundle"),
-    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
-    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
-    ("networking.k8s.io", "IngressClass"),
-    ("networking.k8s.io", "IPAddress"),
-    ("networking.k8s.io", "ServiceCIDR"),
-    ("node.k8s.io", "RuntimeClass"),
-    ("rbac.authorization.k8s.io", "ClusterRole"),
-    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
-    ("resource.k8s.io", "DeviceClass"),
-    ("scheduling.k8s.io", "PriorityClass"),
-    ("storage.k8s.io", "CSIDriver"),
-    ("storage.k8s.io", "CSINode"),
-    ("storage.k8s.io", "StorageClass"),
-    ("storage.k8s.io", "VolumeAttachment"),
-    ("storage.k8s.io", "VolumeAttributesClass"),
-];
-
-/// Whether objects of this kind live outside namespaces (see the module documentation).
-pub fn is_cluster_scoped(api_version: &str, kind: &str) -> bool {
-    let group = api_group(api_version);
-    CLUSTER_SCOPED.iter().any(|&(g, k)| g == group && k == kind)
 }
 
 /// Sets namespaces, stamps kdep's labels and annotation, drops and reports duplicates, and
@@ -221,7 +185,7 @@ fn duplicate(first: &Manifest, again: &Manifest) -> Diagnostic {
 
 /// Applies the namespace and kdep's labels and annotation to one manifest.
 fn stamp(m: &mut Manifest, env_namespace: Option<&str>) {
-    let cluster_scoped = is_cluster_scoped(&m.api_version, &m.kind);
+    let cluster_scoped = m.cluster_scoped;
     let origin = Origin::new(Some(m.source), Layer::Builtin);
     let (app, source_display) = (m.app.as_str(), m.source_display.as_str());
     if let Some(object) = m.object.map_mut() {
@@ -290,6 +254,12 @@ mod tests {
         Manifest::from_object(object, app, span(file, line * 10), &display).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// What the evaluator sets for a kind whose schema says `scope = "Cluster"`.
+    fn cluster(mut m: Manifest) -> Manifest {
+        m.cluster_scoped = true;
+        m
+    }
+
     fn labels(extra: &[(&str, &str)]) -> Value {
         let mut m = Map::new();
         for (k, v) in extra {
@@ -327,8 +297,8 @@ mod tests {
         let input = vec![
             manifest(obj("apps/v1", "Deployment", "web", &[]), "web", 0, 1),
             manifest(obj("v1", "Service", "web", &[("namespace", "other".into())]), "web", 0, 1),
-            manifest(obj("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", &[]), "web", 0, 1),
-            manifest(obj("v1", "Namespace", "shop", &[]), "web", 0, 1),
+            cluster(manifest(obj("rbac.authorization.k8s.io/v1", "ClusterRole", "reader", &[]), "web", 0, 1)),
+            cluster(manifest(obj("v1", "Namespace", "shop", &[]), "web", 0, 1)),
         ];
         let (out, diags) = finalize(input, Some("shop"));
         assert!(diags.is_empty());
@@ -435,7 +405,7 @@ mod tests {
         let input = vec![
             manifest(obj("v1", "Service", "checkout", &[]), "checkout", 0, 3),
             manifest(deployment, "checkout", 0, 3),
-            manifest(obj("v1", "Namespace", "shop", &[]), "platform", 1, 1),
+            cluster(manifest(obj("v1", "Namespace", "shop", &[]), "platform", 1, 1)),
         ];
         let (out, diags) = finalize(input, Some("shop"));
         assert!(diags.is_empty());

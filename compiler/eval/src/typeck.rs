@@ -79,7 +79,7 @@ fn of_ty(db: &dyn Db, project: Project, ty: &Ty, depth: u32) -> K {
         Ty::Str(_) => K::Str,
         Ty::Quantity(_) => K::Quantity,
         Ty::Duration(_) => K::Duration,
-        Ty::List(item, _) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
+        Ty::List(item, ..) => K::List(Box::new(of_ty(db, project, item, depth + 1))),
         Ty::Map(v, ..) => K::Map(Box::new(of_ty(db, project, v, depth + 1))),
         Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Str(_))) => K::Str,
         Ty::Union(members) if members.iter().all(|m| matches!(m, Lit::Int(_))) => K::Int,
@@ -434,6 +434,8 @@ impl<'a> Checker<'a> {
             given.push(k);
             let site = Span::new(self.fid, *range);
             match model.fields.get(k) {
+                // An `@open` schema keeps fields it does not declare.
+                None if model.open => {}
                 None => self.push(crate::interp::unknown_record_field(model, k, k, site)),
                 Some(fm) => {
                     if let Some(lock) = &fm.locked {

@@ -584,7 +584,10 @@ pub fn to_json(value: &Value) -> Result<serde_json::Value, String> {
             .map(serde_json::Value::Number)
             .ok_or_else(|| format!("the float `{x}` has no JSON representation"))?,
         Value::Str(s) => serde_json::Value::String(s.to_string()),
-        Value::Quantity(q) => serde_json::Value::String(q.as_written()),
+        Value::Quantity(q) => match q.written_int() {
+            Some(n) => serde_json::Value::from(n),
+            None => serde_json::Value::String(q.as_written()),
+        },
         Value::Duration(d) => serde_json::Value::String(d.as_written()),
         Value::List(items) => serde_json::Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
         Value::Map(map) => {

@@ -286,6 +286,25 @@ pub enum MemberHir {
     Emit(EmitHir),
 }
 
+/// `@resource(apiVersion, kind, scope)`: the schema is this Kubernetes object kind. Recorded in
+/// the item index (it is header, not body), so it carries no offsets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResourceAttr {
+    pub api_version: Name,
+    pub kind: Name,
+    /// `scope = "Cluster"`; `"Namespaced"` is `false`.
+    pub cluster: bool,
+}
+
+/// The attributes of a schema or template that lowered without error.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct DeclAttrs {
+    /// `@resource(...)` and the attribute's range.
+    pub resource: Option<(ResourceAttr, TextRange)>,
+    /// `@open`: the schema keeps fields it does not declare (typed `any`).
+    pub open: bool,
+}
+
 /// A schema or a template body.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TemplateHir {
@@ -298,6 +317,7 @@ pub struct TemplateHir {
     /// `with A, B`: declarations of the same kind whose members are merged in (composition).
     pub mixins: Vec<PathRef>,
     pub members: Vec<MemberHir>,
+    pub attrs: DeclAttrs,
     pub range: TextRange,
 }
 
@@ -453,6 +473,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             }
             ast::Item::Schema(it) => {
                 let members = lower.members(&it.members, true);
+                let attrs = lower.attributes(&it.attrs, true);
                 out.templates.insert(
                     name.clone(),
                     Arc::new(TemplateHir {
@@ -462,12 +483,14 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         base: it.base.as_ref().map(|p| lower.path(p)),
                         mixins: it.mixins.iter().map(|p| lower.path(p)).collect(),
                         members,
+                        attrs,
                         range: it.range,
                     }),
                 );
             }
             ast::Item::Template(it) => {
                 let members = lower.members(&it.members, false);
+                let attrs = lower.attributes(&it.attrs, false);
                 out.templates.insert(
                     name.clone(),
                     Arc::new(TemplateHir {
@@ -477,6 +500,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         base: it.base.as_ref().map(|p| lower.path(p)),
                         mixins: it.mixins.iter().map(|p| lower.path(p)).collect(),
                         members,
+                        attrs,
                         range: it.range,
                     }),
                 );
@@ -542,6 +566,138 @@ impl Lower {
 
     fn path(&self, path: &ast::Path) -> PathRef {
         PathRef { segments: path.segments.iter().map(|s| Name::from(s.text.as_str())).collect(), range: path.range }
+    }
+
+    /// Checks and lowers the attributes of a schema (`schema` true) or template: only
+    /// `@resource(apiVersion = "g/v", kind = "K", scope = "Namespaced" | "Cluster")` and `@open`
+    /// exist, both on schemas only. Unknown names are K0221, everything else wrong K0222; a
+    /// rejected attribute is left out.
+    fn attributes(&mut self, attrs: &[ast::Attribute], schema: bool) -> DeclAttrs {
+        let mut out = DeclAttrs::default();
+        let mut seen: Vec<(&str, TextRange)> = Vec::new();
+        for attr in attrs {
+            let name = attr.name.text.as_str();
+            if !matches!(name, "resource" | "open") {
+                let mut d = Diagnostic::error(Code::UNKNOWN_ATTRIBUTE, format!("unknown attribute `@{name}`"))
+                    .with_primary(self.span(attr.name.range), "not an attribute kdep knows");
+                if let Some(best) = crate::suggest::best(name, ["resource", "open"]) {
+                    d = d.with_help(format!("did you mean `@{best}`?"));
+                } else {
+                    d = d.with_help(
+                        "the attributes are `@resource(apiVersion = ..., kind = ..., scope = ...)` and `@open`",
+                    );
+                }
+                self.diagnostics.push(d);
+                continue;
+            }
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                let d = Diagnostic::error(Code::INVALID_ATTRIBUTE, format!("`@{name}` is given twice"))
+                    .with_primary(self.span(attr.range), "given again here")
+                    .with_secondary(self.span(*first), "first given here");
+                self.diagnostics.push(d);
+                continue;
+            }
+            seen.push((name, attr.range));
+            if !schema {
+                let d = Diagnostic::error(Code::INVALID_ATTRIBUTE, format!("`@{name}` applies only to schemas"))
+                    .with_primary(self.span(attr.range), "on a template")
+                    .with_help(match name {
+                        "resource" => "declare the Kubernetes kind as a schema and emit it from the template: `emit apps.Deployment { ... }`",
+                        _ => "a template's fields are its interface; declare every field it takes",
+                    });
+                self.diagnostics.push(d);
+                continue;
+            }
+            match name {
+                "open" => {
+                    if let Some(args) = &attr.args {
+                        let d = Diagnostic::error(Code::INVALID_ATTRIBUTE, "`@open` takes no arguments")
+                            .with_primary(self.span(attr.range), format!("{} argument(s) given", args.len()))
+                            .with_help("write `@open`");
+                        self.diagnostics.push(d);
+                        continue;
+                    }
+                    out.open = true;
+                }
+                _ => {
+                    if let Some(resource) = self.resource(attr) {
+                        out.resource = Some((resource, attr.range));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `@resource(apiVersion = "apps/v1", kind = "Deployment", scope = "Namespaced")`.
+    fn resource(&mut self, attr: &ast::Attribute) -> Option<ResourceAttr> {
+        const KEYS: [&str; 3] = ["apiVersion", "kind", "scope"];
+        let usage = "write `@resource(apiVersion = \"apps/v1\", kind = \"Deployment\", scope = \"Namespaced\")`";
+        let mut values: [Option<(String, TextRange)>; 3] = [None, None, None];
+        let mut ok = true;
+        for arg in attr.args.iter().flatten() {
+            let key = arg.key.text.as_str();
+            let Some(slot) = KEYS.iter().position(|k| *k == key).and_then(|i| values.get_mut(i)) else {
+                let mut d = Diagnostic::error(Code::INVALID_ATTRIBUTE, format!("`@resource` has no argument `{key}`"))
+                    .with_primary(self.span(arg.key.range), "unknown argument");
+                if let Some(best) = crate::suggest::best(key, KEYS) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                self.diagnostics.push(d);
+                ok = false;
+                continue;
+            };
+            if let Some((_, first)) = slot {
+                let d = Diagnostic::error(Code::INVALID_ATTRIBUTE, format!("`{key}` is given twice"))
+                    .with_primary(self.span(arg.range), "given again here")
+                    .with_secondary(self.span(*first), "first given here");
+                self.diagnostics.push(d);
+                ok = false;
+                continue;
+            }
+            let text = match &arg.value {
+                ast::Expr::Str(s) => s.as_plain(),
+                _ => None,
+            };
+            let valid = match (key, text.as_deref()) {
+                (_, None) => Err("a plain string"),
+                ("apiVersion", Some(v)) if is_api_version(v) => Ok(()),
+                ("apiVersion", Some(_)) => Err("`version` or `group/version`, as in \"v1\" or \"apps/v1\""),
+                ("kind", Some(k)) if is_kind(k) => Ok(()),
+                ("kind", Some(_)) => Err("a kind name such as \"Deployment\""),
+                ("scope", Some("Namespaced" | "Cluster")) => Ok(()),
+                _ => Err("\"Namespaced\" or \"Cluster\""),
+            };
+            match (valid, text) {
+                (Ok(()), Some(text)) => *slot = Some((text, arg.range)),
+                (valid, _) => {
+                    let expected = valid.err().unwrap_or("a plain string");
+                    let d = Diagnostic::error(
+                        Code::INVALID_ATTRIBUTE,
+                        format!("`{key}` of `@resource` must be {expected}"),
+                    )
+                    .with_primary(self.span(arg.value.range()), "not valid here");
+                    self.diagnostics.push(d);
+                    ok = false;
+                }
+            }
+        }
+        let [api_version, kind, scope] = values;
+        let missing: Vec<&str> =
+            KEYS.iter().zip([&api_version, &kind, &scope]).filter(|(_, v)| v.is_none()).map(|(k, _)| *k).collect();
+        if ok && !missing.is_empty() {
+            let list = missing.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+            let d = Diagnostic::error(Code::INVALID_ATTRIBUTE, format!("`@resource` is missing {list}"))
+                .with_primary(self.span(attr.range), "incomplete")
+                .with_help(usage);
+            self.diagnostics.push(d);
+        }
+        Some(ResourceAttr {
+            api_version: Name::from(api_version?.0.as_str()),
+            kind: Name::from(kind?.0.as_str()),
+            cluster: scope?.0 == "Cluster",
+        })
+        .filter(|_| ok)
     }
 
     fn let_decl(&mut self, it: &ast::LetDecl) -> LetHir {
@@ -927,4 +1083,22 @@ fn visit_clause(c: &Clause, f: &mut dyn FnMut(&Name)) {
     if let Some(cond) = &c.cond {
         visit_names(cond, f);
     }
+}
+
+/// `v1`, `apps/v1`, `cert-manager.io/v1alpha2`: an optional DNS-like group, then a version.
+fn is_api_version(text: &str) -> bool {
+    let (group, version) = text.rsplit_once('/').unwrap_or(("", text));
+    let group_ok = group.split('.').all(|label| {
+        !label.is_empty() && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    }) || group.is_empty() && !text.contains('/');
+    group_ok
+        && version.starts_with('v')
+        && version.len() > 1
+        && version.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
+/// A Kubernetes kind: an identifier starting with an upper-case letter.
+fn is_kind(text: &str) -> bool {
+    let mut chars = text.chars();
+    chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| c.is_ascii_alphanumeric())
 }

@@ -9,7 +9,7 @@ use kdep_diag::{Code, Diagnostic, Span};
 use rustc_hash::FxHashMap;
 
 use crate::db::{Db, Package, Project, SourceFile};
-use crate::hir::{file_hir, Name};
+use crate::hir::{file_hir, Name, ResourceAttr};
 use crate::suggest;
 
 /// What kind of declaration a top-level name is.
@@ -45,6 +45,15 @@ pub struct ItemHeader {
     /// `template New = base with a.A, b.B`: the composed declarations' paths, in order. With
     /// [`ItemHeader::target`] they are the edges of the extension graph (cycles, subtyping).
     pub mixins: Vec<Vec<Name>>,
+    /// `@resource(...)` of a schema: the Kubernetes kind it is, so the (apiVersion, kind) →
+    /// schema registry reads item indexes only.
+    pub resource: Option<ResourceAttr>,
+}
+
+impl ItemHeader {
+    fn plain(kind: ItemKind) -> ItemHeader {
+        ItemHeader { kind, target: None, mixins: Vec::new(), resource: None }
+    }
 }
 
 /// Names, kinds and imports of one file — no bodies, no offsets. Editing inside a body leaves it
@@ -64,25 +73,26 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
         out.imports.insert(imp.alias.clone(), imp.path.segments.clone());
     }
     for name in hir.lets.keys() {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Let, target: None, mixins: Vec::new() });
+        out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Let));
     }
     for name in hir.functions.keys() {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Fn, target: None, mixins: Vec::new() });
+        out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Fn));
     }
     for (name, t) in &hir.templates {
         let kind = if t.is_schema { ItemKind::Schema } else { ItemKind::Template };
         let target = t.base.as_ref().map(|b| b.segments.clone());
         let mixins = t.mixins.iter().map(|m| m.segments.clone()).collect();
-        out.items.insert(name.clone(), ItemHeader { kind, target, mixins });
+        let resource = t.attrs.resource.as_ref().map(|(r, _)| r.clone());
+        out.items.insert(name.clone(), ItemHeader { kind, target, mixins, resource });
     }
     for (name, a) in &hir.apps {
         out.items.insert(
             name.clone(),
-            ItemHeader { kind: ItemKind::App, target: Some(a.template.segments.clone()), mixins: Vec::new() },
+            ItemHeader { target: Some(a.template.segments.clone()), ..ItemHeader::plain(ItemKind::App) },
         );
     }
     for name in hir.environments.keys() {
-        out.items.insert(name.clone(), ItemHeader { kind: ItemKind::Environment, target: None, mixins: Vec::new() });
+        out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Environment));
     }
     Arc::new(out)
 }

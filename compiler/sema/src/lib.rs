@@ -16,6 +16,7 @@ pub mod lets;
 pub mod model;
 pub mod permit;
 pub mod quantity;
+pub mod resources;
 pub mod scope;
 pub mod suggest;
 pub mod ty;

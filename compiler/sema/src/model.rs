@@ -7,10 +7,10 @@ use indexmap::IndexMap;
 use kdep_diag::{Code, Diagnostic, Span, TextRange};
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Expr, MemberHir, Name, PathRef};
+use crate::hir::{file_hir, Expr, ExprKind, MemberHir, Name, PathRef, ResourceAttr};
 use crate::index::{item_index, project_index, resolve_path, ItemKind, Resolved};
 use crate::suggest;
-use crate::ty::{check_narrowing, Ty, TypeLowering};
+use crate::ty::{check_narrowing, Lit, Ty, TypeLowering};
 
 /// Where a field default was written.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,6 +99,11 @@ pub struct TemplateModel {
     /// each mixin's, each once (a declaration reached twice, as in a diamond, is listed once).
     /// The names they read are guarded by K0312, and a record of this schema is a value of each.
     pub sources: Vec<(SourceFile, Name)>,
+    /// `@open` on it or on a declaration it extends or composes: a record keeps fields the
+    /// schema does not declare (typed `any`) instead of rejecting them (K0202).
+    pub open: bool,
+    /// `@resource(...)` on it or inherited from its base: the Kubernetes kind its records are.
+    pub resource: Option<ResourceAttr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -354,6 +359,8 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
         emits: Vec::new(),
         chain: vec![qualified.clone()],
         sources: vec![(file, name.clone())],
+        open: t.attrs.open,
+        resource: None,
     };
     let kind = if t.is_schema { "schema" } else { "template" };
     let mut extending = false;
@@ -393,11 +400,17 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                 let Some(pm) = template_model(db, project, pf, pn) else { continue };
                 if !mixin {
                     model.chain.extend(pm.chain.iter().cloned());
+                    model.resource = pm.resource.clone();
                 }
+                model.open |= pm.open;
                 merge.source(db, project, &mut model, &pm, span(at.range), &mut diags);
                 extending = true;
             }
         }
+    }
+    if let Some((resource, at)) = &t.attrs.resource {
+        let lock = LockModel { span: span(*at), template: qualified.clone(), path: path.clone() };
+        resource_fields(&mut model, resource, lock, &name, extending);
     }
     let base_field_names: Vec<Name> = model.fields.keys().cloned().collect();
     // Names declared in this body, for duplicate detection.
@@ -444,6 +457,18 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                         .with_primary(span(f.range), "`locked` needs `= value`")
                         .with_help(format!("write `locked {} = <value>`", f.name)),
                     );
+                }
+                if let Some((_, at)) = t.attrs.resource.as_ref().filter(|_| RESOURCE_FIELDS.contains(&&*f.name)) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::DUPLICATE_DEFINITION,
+                            format!("`{}` is declared by the schema's `@resource` attribute", f.name),
+                        )
+                        .with_primary(span(f.name_range), "declared again here")
+                        .with_secondary(span(*at), "`@resource` gives the schema a locked `apiVersion` and `kind`")
+                        .with_help(format!("remove `{}`; `@resource` fills it", f.name)),
+                    );
+                    continue;
                 }
                 if model.lets.contains_key(&f.name) {
                     diags.push(
@@ -618,6 +643,39 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
     }
     diags.extend(types.diagnostics);
     Arc::new(TemplateResult { model: Some(Arc::new(model)), diagnostics: diags })
+}
+
+/// The fields `@resource` declares, in this order, first in the schema.
+const RESOURCE_FIELDS: [&str; 2] = ["apiVersion", "kind"];
+
+/// Gives a `@resource` schema its two locked fields, `apiVersion` and `kind`, typed as their
+/// literal values and placed first (so records and emitted objects start with them). The lock
+/// and the value point at the attribute: overriding them is K0301 like any lock.
+fn resource_fields(model: &mut TemplateModel, resource: &ResourceAttr, lock: LockModel, owner: &Name, extending: bool) {
+    model.resource = Some(resource.clone());
+    let at = lock.span;
+    for (i, (field, value)) in RESOURCE_FIELDS.iter().zip([&resource.api_version, &resource.kind]).enumerate() {
+        let fname = Name::from(*field);
+        let expr = Arc::new(Expr { kind: ExprKind::Str(value.clone()), range: at.range });
+        let fm = FieldModel {
+            name: fname.clone(),
+            ty: Arc::new(Ty::Union(vec![Lit::Str(value.clone())])),
+            ty_span: Some(at),
+            decl_span: at,
+            doc: Some(format!("Filled by `@resource`: always \"{value}\".")),
+            default: Some(DefaultModel {
+                expr,
+                file: model.file,
+                span: at,
+                extending,
+                template: model.qualified.clone(),
+                owner: owner.clone(),
+            }),
+            locked: Some(lock.clone()),
+        };
+        model.fields.shift_remove(&fname);
+        model.fields.shift_insert(i.min(model.fields.len()), fname, Arc::new(fm));
+    }
 }
 
 /// Merges the models of a declaration's base and mixins, in order, into its model: the union of
@@ -931,4 +989,80 @@ pub fn top_let_types(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Let
         }
     }
     Arc::new((out, types.diagnostics))
+}
+
+/// The key fields of every `[T](key(...))` a declaration of `file` writes must be fields of the
+/// item schema `T` (K0202, with did-you-mean; an `@open` schema accepts any), and `T` must be a
+/// record type (K0201). Checked here rather than while lowering the type, where the item
+/// schema's model may not exist yet (a schema listing itself).
+pub fn list_key_diagnostics(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(model) = template_model(db, project, file, name.clone()) else { return out };
+    let fid = file.id(db);
+    for field in model.fields.values() {
+        // Each type is checked where it is written, once.
+        let Some(at) = field.ty_span.filter(|s| s.file == fid) else { continue };
+        if !declared_in(db, file, name, &field.name) {
+            continue;
+        }
+        key_fields(db, project, &field.ty, at, &mut out, 0);
+    }
+    out
+}
+
+/// Whether `file.name`'s own body declares field `field` with a type.
+fn declared_in(db: &dyn Db, file: SourceFile, name: &Name, field: &Name) -> bool {
+    let hir = file_hir(db, file);
+    hir.templates.get(name).is_some_and(|t| {
+        t.members.iter().any(|m| matches!(m, MemberHir::Field(f) if f.name == *field && f.ty.is_some()))
+    })
+}
+
+fn key_fields(db: &dyn Db, project: Project, ty: &Ty, at: Span, out: &mut Vec<Diagnostic>, depth: u32) {
+    if depth > 32 {
+        return;
+    }
+    match ty {
+        Ty::Optional(inner) => key_fields(db, project, inner, at, out, depth + 1),
+        Ty::Map(value, ..) => key_fields(db, project, value, at, out, depth + 1),
+        Ty::OneOf(members) => members.iter().for_each(|m| key_fields(db, project, m, at, out, depth + 1)),
+        Ty::List(item, list) => {
+            if let crate::ty::ListIdentity::Key(fields) = &list.identity {
+                let item_ty = match &**item {
+                    Ty::Optional(inner) => &**inner,
+                    other => other,
+                };
+                match item_ty {
+                    Ty::Schema(sref) => {
+                        let Some(item_model) = template_model(db, project, sref.file, sref.name.clone()) else {
+                            return;
+                        };
+                        for f in fields.iter().filter(|f| !item_model.open && !item_model.fields.contains_key(*f)) {
+                            let mut d = Diagnostic::error(
+                                Code::UNKNOWN_FIELD,
+                                format!("`key({f})`: `{}` has no field `{f}`", item_model.qualified),
+                            )
+                            .with_primary(at, "key field not declared by the item schema")
+                            .with_secondary(item_model.name_span, "schema declared here");
+                            if let Some(best) = suggest::best(f, item_model.fields.keys().map(|k| &**k)) {
+                                d = d.with_help(format!("did you mean `{best}`?"));
+                            }
+                            out.push(d);
+                        }
+                    }
+                    Ty::Any | Ty::Error => {}
+                    other => out.push(
+                        Diagnostic::error(
+                            Code::TYPE_MISMATCH,
+                            format!("`{}` identifies records by fields, but `{other}` has none", list.identity),
+                        )
+                        .with_primary(at, "key on a list of non-records")
+                        .with_help("use `unique` for lists of plain values"),
+                    ),
+                }
+            }
+            key_fields(db, project, item, at, out, depth + 1);
+        }
+        _ => {}
+    }
 }

@@ -76,6 +76,8 @@ pub struct Quantity {
     format: Format,
     /// The text the user wrote, kept so manifests show it unchanged; `None` when computed.
     original: Option<Arc<str>>,
+    /// Written as an int (`cpu = 2`), so manifests show the int, not the string `"2"`.
+    from_int: bool,
 }
 
 /// Why a string is not a quantity, or why arithmetic on quantities failed.
@@ -232,18 +234,18 @@ impl Quantity {
             return Err(QuantityError::parse(text, reason));
         };
         let nanos = if negative { -nanos } else { nanos };
-        Ok(Quantity { nanos, format, original: Some(Arc::from(text)) })
+        Ok(Quantity { nanos, format, original: Some(Arc::from(text)), from_int: false })
     }
 
     /// A whole number of units, printed in decimal SI form.
     pub fn from_int(n: i64) -> Quantity {
         // An i64 times 10^9 always fits an i128.
-        Quantity { nanos: i128::from(n) * NANOS_PER_UNIT, format: Format::DecimalSi, original: None }
+        Quantity { nanos: i128::from(n) * NANOS_PER_UNIT, format: Format::DecimalSi, original: None, from_int: true }
     }
 
     /// A quantity of `nanos` nano-units in the given family, with no original text.
     pub fn from_nanos(nanos: i128, format: Format) -> Quantity {
-        Quantity { nanos, format, original: None }
+        Quantity { nanos, format, original: None, from_int: false }
     }
 
     /// The exact value in nano-units.
@@ -258,6 +260,16 @@ impl Quantity {
     /// The text the user wrote, if this quantity was parsed rather than computed.
     pub fn original(&self) -> Option<&str> {
         self.original.as_deref()
+    }
+
+    /// The int the user wrote (`cpu = 2`), which manifests show as that int: Kubernetes reads
+    /// `2` and `"2"` alike, and output keeps what was written.
+    pub fn written_int(&self) -> Option<i64> {
+        if self.from_int {
+            self.to_i64_exact()
+        } else {
+            None
+        }
     }
 
     /// What manifests show: the original text if any, otherwise the canonical form.

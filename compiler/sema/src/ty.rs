@@ -140,6 +140,53 @@ impl SchemaRef {
     }
 }
 
+/// What makes the items of a list distinct (Kubernetes' `x-kubernetes-list-type`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum ListIdentity {
+    /// `[T]`: an atomic list, duplicates allowed.
+    #[default]
+    Plain,
+    /// `[T](key(f1, f2))`: record items identified by these fields (list-type `map`); two items
+    /// with equal values of all of them are an error (an absent field equals an absent one).
+    Key(Arc<[Name]>),
+    /// `[T](unique)`: items are distinct (list-type `set`).
+    Unique,
+}
+
+impl ListIdentity {
+    /// Whether every list `self` accepts is accepted by `base` (narrowing keeps or strengthens
+    /// the constraint): fewer key fields collide more often, so `key(name)` narrows
+    /// `key(name, protocol)`; a key implies distinct items, so any key narrows `unique`.
+    pub fn within(&self, base: &ListIdentity) -> bool {
+        match (base, self) {
+            (ListIdentity::Plain, _) => true,
+            (ListIdentity::Unique, ListIdentity::Unique | ListIdentity::Key(_)) => true,
+            (ListIdentity::Key(b), ListIdentity::Key(n)) => n.iter().all(|f| b.contains(f)),
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for ListIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListIdentity::Plain => Ok(()),
+            ListIdentity::Key(fields) => {
+                let names: Vec<&str> = fields.iter().map(|n| &**n).collect();
+                write!(f, "key({})", names.join(", "))
+            }
+            ListIdentity::Unique => f.write_str("unique"),
+        }
+    }
+}
+
+/// The constraints of a list type besides its item type.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct ListTy {
+    pub len: Bounds<u64>,
+    pub identity: ListIdentity,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Ty {
     /// Untyped (e.g. `locked securityContext = {...}` or an open emit record): anything goes.
@@ -150,7 +197,7 @@ pub enum Ty {
     Str(StrTy),
     Quantity(Bounds<Quantity>),
     Duration(Bounds<Duration>),
-    List(Box<Ty>, Bounds<u64>),
+    List(Box<Ty>, ListTy),
     /// `{string: T}`; the last part is the key's constraint (`{string(/re/): T}`), if any.
     Map(Box<Ty>, Bounds<u64>, Option<Box<StrTy>>),
     Optional(Box<Ty>),
@@ -218,9 +265,13 @@ impl fmt::Display for Ty {
                     (Some(p), false) => write!(f, "(/{}/, {})", p.escaped(), s.len),
                 }
             }
-            Ty::List(item, len) => {
+            Ty::List(item, list) => {
                 write!(f, "[{item}]")?;
-                len_suffix(f, len)
+                match (list.len.is_unbounded(), &list.identity) {
+                    (_, ListIdentity::Plain) => len_suffix(f, &list.len),
+                    (true, identity) => write!(f, "({identity})"),
+                    (false, identity) => write!(f, "({}, {identity})", list.len),
+                }
             }
             Ty::Map(v, len, key) => {
                 match key {
@@ -276,7 +327,7 @@ impl TypeLowering<'_> {
                 self.refine(base, args)
             }
             ast::TypeExpr::List { item, .. } => {
-                Ty::List(Box::new(self.lower_depth(item, depth + 1)), Bounds::default())
+                Ty::List(Box::new(self.lower_depth(item, depth + 1)), ListTy::default())
             }
             ast::TypeExpr::Map { key, value, .. } => {
                 let key_ty = self.lower_depth(key, depth + 1);
@@ -414,6 +465,20 @@ impl TypeLowering<'_> {
                     *range,
                     "pattern on a non-string type",
                 ),
+                (Ty::List(item, mut list), ast::Refinement::Key { fields, .. }) => {
+                    list.identity = ListIdentity::Key(fields.iter().map(|f| Name::from(f.text.as_str())).collect());
+                    Ty::List(item, list)
+                }
+                (Ty::List(item, mut list), ast::Refinement::Unique { .. }) => {
+                    list.identity = ListIdentity::Unique;
+                    Ty::List(item, list)
+                }
+                (other, ast::Refinement::Key { range, .. } | ast::Refinement::Unique { range }) => self.error(
+                    Code::TYPE_MISMATCH,
+                    format!("`key(...)` and `unique` constrain only lists, not `{other}`"),
+                    *range,
+                    "list constraint on a non-list type",
+                ),
                 (ty, ast::Refinement::Range { lo, hi, range }) => {
                     let before = ty.clone();
                     let fresh = self.range(ty, lo.as_ref(), hi.as_ref(), *range);
@@ -437,7 +502,10 @@ impl TypeLowering<'_> {
                 b.len = len;
                 Ty::Str(b)
             }),
-            (Ty::List(_, a), Ty::List(item, b)) => meet(a, b, src, at).map(|len| Ty::List(item, len)),
+            (Ty::List(_, a), Ty::List(item, mut b)) => meet(a.len, std::mem::take(&mut b.len), src, at).map(|len| {
+                b.len = len;
+                Ty::List(item, b)
+            }),
             (Ty::Map(_, a, _), Ty::Map(v, b, k)) => meet(a, b, src, at).map(|len| Ty::Map(v, len, k)),
             (_, fresh) => Ok(fresh),
         };
@@ -500,7 +568,10 @@ impl TypeLowering<'_> {
                 s.len = bounds!(len_bound);
                 Ty::Str(s)
             }
-            Ty::List(item, _) => Ty::List(item, bounds!(len_bound)),
+            Ty::List(item, mut list) => {
+                list.len = bounds!(len_bound);
+                Ty::List(item, list)
+            }
             Ty::Map(v, _, k) => Ty::Map(v, bounds!(len_bound), k),
             Ty::Error => Ty::Error,
             other => {
@@ -517,7 +588,7 @@ impl TypeLowering<'_> {
             Ty::Float(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
             Ty::Quantity(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
             Ty::Duration(b) => matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h),
-            Ty::Str(StrTy { len: b, .. }) | Ty::List(_, b) | Ty::Map(_, b, _) => {
+            Ty::Str(StrTy { len: b, .. }) | Ty::List(_, ListTy { len: b, .. }) | Ty::Map(_, b, _) => {
                 matches!((&b.lo, &b.hi), (Some(l), Some(h)) if l > h)
             }
             _ => false,
@@ -679,7 +750,15 @@ fn check_narrowing_depth(base: &Ty, new: &Ty, depth: u32) -> Result<(), Widening
                 format!("the key constraint `{}` is changed or dropped", Ty::Str((**bk).clone())),
             )
         }
-        (Ty::List(bi, bl), Ty::List(ni, nl)) | (Ty::Map(bi, bl, _), Ty::Map(ni, nl, _)) => {
+        (Ty::List(_, bl), Ty::List(_, nl)) if !nl.identity.within(&bl.identity) => widened(
+            Code::DROPPED_LIST_KEY,
+            match &nl.identity {
+                ListIdentity::Plain => format!("the list constraint `{}` is dropped", bl.identity),
+                other => format!("the list constraint `{}` is replaced by `{other}`", bl.identity),
+            },
+        ),
+        (Ty::List(bi, ListTy { len: bl, .. }), Ty::List(ni, ListTy { len: nl, .. }))
+        | (Ty::Map(bi, bl, _), Ty::Map(ni, nl, _)) => {
             if !nl.within(bl) {
                 return widened(Code::WIDENED_RANGE, format!("length {nl} is not within {bl}"));
             }

@@ -117,11 +117,33 @@ pub struct Param {
     pub range: TextRange,
 }
 
+/// An item attribute, `@open` or `@resource(apiVersion = "apps/v1", kind = "Deployment")`,
+/// written before a schema or template (after its doc comment). The parser accepts any name
+/// and literal arguments; sema knows which attributes exist and what they take.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Attribute {
+    pub name: Ident,
+    /// `None` for `@name`, `Some` (possibly empty) for `@name(...)`.
+    pub args: Option<Vec<AttributeArg>>,
+    pub range: TextRange,
+}
+
+/// `key = literal`, one argument of an attribute. The value is a literal: a string without
+/// interpolation, a number (possibly negated) or a bool.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct AttributeArg {
+    pub key: Ident,
+    pub value: Expr,
+    pub range: TextRange,
+}
+
 /// `schema Name { members }` — a record type (fields, lets, checks; no emit) — or
 /// `schema Name = Base with A, B { members }`, which narrows schema `Base` and merges `A`, `B`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SchemaDecl {
     pub doc: Option<Doc>,
+    /// `@name(...)` attributes before `schema`, in source order.
+    pub attrs: Vec<Attribute>,
     pub name: Ident,
     /// The schema being narrowed, for `schema New = Base { ... }`.
     pub base: Option<Path>,
@@ -138,6 +160,8 @@ pub struct SchemaDecl {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TemplateDecl {
     pub doc: Option<Doc>,
+    /// `@name(...)` attributes before `template`, in source order.
+    pub attrs: Vec<Attribute>,
     pub name: Ident,
     /// The template being extended, for `template New = Base { ... }`.
     pub base: Option<Path>,
@@ -172,6 +196,8 @@ impl Member {
 
 /// A field declaration: `name: T`, `name: T = default`, `locked name[: T] = value`,
 /// and in an extending template also `name = default` (a new default, type inherited).
+/// A quoted name (`"x-foo": string?`) arrives as an `Ident` with the decoded text: a field
+/// name is a name whatever its spelling, and the formatter quotes what is not a key name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FieldDecl {
     pub doc: Option<Doc>,
@@ -574,12 +600,20 @@ pub enum Refinement {
     Range { lo: Option<Expr>, hi: Option<Expr>, range: TextRange },
     /// `/regex/` — the raw pattern text between the slashes (`\/` unescaped to `/`).
     Regex { pattern: String, range: TextRange },
+    /// `key(f1, f2)` on a list: items are records identified by these fields (Kubernetes'
+    /// `x-kubernetes-list-type: map` with `x-kubernetes-list-map-keys`). At least one field.
+    Key { fields: Vec<Ident>, range: TextRange },
+    /// `unique` on a list: items are distinct (`x-kubernetes-list-type: set`).
+    Unique { range: TextRange },
 }
 
 impl Refinement {
     pub fn range(&self) -> TextRange {
         match self {
-            Refinement::Range { range, .. } | Refinement::Regex { range, .. } => *range,
+            Refinement::Range { range, .. }
+            | Refinement::Regex { range, .. }
+            | Refinement::Key { range, .. }
+            | Refinement::Unique { range } => *range,
         }
     }
 }

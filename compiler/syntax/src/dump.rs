@@ -80,6 +80,7 @@ impl Dumper {
                 self.line(format_args!("Schema@{} {}{} body@{}", it.range, name(&it.name), ext, it.body_range));
                 self.nested(|d| {
                     d.doc(&it.doc);
+                    it.attrs.iter().for_each(|a| d.attribute(a));
                     it.members.iter().for_each(|m| d.member(m));
                 });
             }
@@ -88,6 +89,7 @@ impl Dumper {
                 self.line(format_args!("Template@{} {}{} body@{}", it.range, name(&it.name), ext, it.body_range));
                 self.nested(|d| {
                     d.doc(&it.doc);
+                    it.attrs.iter().for_each(|a| d.attribute(a));
                     it.members.iter().for_each(|m| d.member(m));
                 });
             }
@@ -132,6 +134,17 @@ impl Dumper {
                 d.ty("type: ", ty);
             }
             d.expr("value: ", &it.value);
+        });
+    }
+
+    fn attribute(&mut self, a: &Attribute) {
+        let parens = if a.args.is_some() { "()" } else { "" };
+        self.line(format_args!("Attribute@{} @{}{parens}", a.range, name(&a.name)));
+        self.nested(|d| {
+            for arg in a.args.iter().flatten() {
+                d.line(format_args!("Arg@{} {}", arg.range, name(&arg.key)));
+                d.nested(|d| d.expr("value: ", &arg.value));
+            }
         });
     }
 
@@ -338,6 +351,11 @@ impl Dumper {
                             Refinement::Regex { pattern, range } => {
                                 d.line(format_args!("Regex@{range} {pattern:?}"));
                             }
+                            Refinement::Key { fields, range } => {
+                                let fields: Vec<String> = fields.iter().map(name).collect();
+                                d.line(format_args!("Key@{range} {}", fields.join(", ")));
+                            }
+                            Refinement::Unique { range } => d.line(format_args!("Unique@{range}")),
                         }
                     }
                 });

@@ -85,6 +85,8 @@ pub(crate) enum Tok<'a> {
     Question,
     /// `->`, between a function's parameters and its return type.
     Arrow,
+    /// `@`, which starts an item attribute (`@resource(...)`, `@open`).
+    At,
 
     /// Stands for the contents of a bracket nested deeper than [`crate::MAX_NESTING`].
     Deep,
@@ -167,6 +169,7 @@ impl Tok<'_> {
             Tok::Pipe => "|",
             Tok::Question => "?",
             Tok::Arrow => "->",
+            Tok::At => "@",
             _ => return None,
         })
     }
@@ -321,6 +324,8 @@ enum Raw {
     Question,
     #[token("->")]
     Arrow,
+    #[token("@")]
+    At,
 }
 
 fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
@@ -376,6 +381,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::Pipe => Tok::Pipe,
         Raw::Question => Tok::Question,
         Raw::Arrow => Tok::Arrow,
+        Raw::At => Tok::At,
         // Handled by the driver before this function is reached.
         Raw::Int | Raw::Float | Raw::Quote | Raw::Comment => Tok::Deep,
     }

@@ -127,6 +127,97 @@ impl<'a> Ctx<'a> {
         ast::Ident { text: String::new(), range: rng(at, at) }
     }
 
+    /// `@a @b schema ...`: the attributes join the declaration, whose doc comment (attached to
+    /// the token after it) is found at the first `@` and whose range starts there.
+    pub(crate) fn attach_attributes(&mut self, attrs: Vec<ast::Attribute>, mut item: Box<ast::Item>) -> Box<ast::Item> {
+        let Some(start) = attrs.first().map(|a| a.range.start) else {
+            return item;
+        };
+        let doc = self.doc(start);
+        match &mut *item {
+            ast::Item::Schema(decl) => {
+                decl.doc = doc.or(decl.doc.take());
+                decl.attrs = attrs;
+                decl.range = TextRange::new(start, decl.range.end);
+            }
+            ast::Item::Template(decl) => {
+                decl.doc = doc.or(decl.doc.take());
+                decl.attrs = attrs;
+                decl.range = TextRange::new(start, decl.range.end);
+            }
+            _ => self.misplaced(&attrs),
+        }
+        item
+    }
+
+    /// Attributes before a member: reported, the member kept.
+    pub(crate) fn misplaced_attributes(
+        &mut self,
+        attrs: &[ast::Attribute],
+        member: Box<ast::Member>,
+    ) -> Box<ast::Member> {
+        self.misplaced(attrs);
+        member
+    }
+
+    fn misplaced(&mut self, attrs: &[ast::Attribute]) {
+        let (Some(first), Some(last)) = (attrs.first(), attrs.last()) else { return };
+        let range = TextRange::new(first.range.start, last.range.end);
+        let diag =
+            Diagnostic::error(Code::UNEXPECTED_TOKEN, "attributes apply only to `schema` and `template` declarations")
+                .with_primary(self.span(range), "attribute not allowed here")
+                .with_help("write `@name(...)` on the line before `schema` or `template`");
+        self.diags.push(diag);
+    }
+
+    /// A quoted field name (`"x-foo": string?`). It must be a plain, non-empty string: a field
+    /// name is part of a type and cannot be computed.
+    pub(crate) fn quoted_name(&mut self, lit: ast::StringLit) -> ast::Ident {
+        match lit.as_plain() {
+            Some(text) if !text.is_empty() => ast::Ident { text, range: lit.range },
+            _ => {
+                let diag =
+                    Diagnostic::error(Code::UNEXPECTED_TOKEN, "a quoted field name must be plain, non-empty text")
+                        .with_primary(self.span(lit.range), "interpolated or empty")
+                        .with_help("field names are part of the type; write the name out, as in `\"x-foo\": string`");
+                self.diags.push(diag);
+                ast::Ident { text: String::new(), range: lit.range }
+            }
+        }
+    }
+
+    /// `key(f1, f2)` or `unique` inside a type's refinement list; anything else is reported
+    /// and dropped.
+    pub(crate) fn list_constraint(
+        &mut self,
+        name: ast::Ident,
+        fields: Option<Vec<ast::Ident>>,
+        range: TextRange,
+    ) -> Option<ast::Refinement> {
+        match (name.text.as_str(), fields) {
+            ("key", Some(fields)) if !fields.is_empty() => Some(ast::Refinement::Key { fields, range }),
+            ("unique", None) => Some(ast::Refinement::Unique { range }),
+            (word, _) => {
+                let (message, help) = match word {
+                    "key" => (
+                        "`key` needs the fields that identify an item".to_owned(),
+                        "write `key(name)` or `key(containerPort, protocol)`",
+                    ),
+                    "unique" => ("`unique` takes no arguments".to_owned(), "write `[string](unique)`"),
+                    _ => (
+                        format!("unknown type constraint `{word}`"),
+                        "a refinement is a range `lo..hi`, a `/regex/`, `key(field, ...)` or `unique`",
+                    ),
+                };
+                let diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, message)
+                    .with_primary(self.span(range), "not a valid refinement")
+                    .with_help(help);
+                self.diags.push(diag);
+                None
+            }
+        }
+    }
+
     /// `target { entries }`: the target must be a name or a dotted path.
     pub(crate) fn instantiate(
         &mut self,

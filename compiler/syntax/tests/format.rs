@@ -482,3 +482,21 @@ proptest::proptest! {
         format_checked(&input, &input);
     }
 }
+
+#[test]
+fn attributes_list_keys_and_quoted_field_names_print_canonically() {
+    check(
+        "@resource( apiVersion=\"v1\",kind=\"Namespace\" ,)  @open schema N {}",
+        "@resource(apiVersion = \"v1\", kind = \"Namespace\")\n@open\nschema N {}\n",
+    );
+    check("@open() template T {}", "@open()\ntemplate T {}\n");
+    check(
+        "schema S { a: [C]( key( name,port ) )? b: [string](unique , 1..3) }",
+        "schema S {\n    a: [C](key(name, port))?\n    b: [string](unique, 1..3)\n}\n",
+    );
+    check(
+        "schema S { \"x-foo\": string? \"plain\": int \"for\": int? \"a\\\"b\": int }",
+        "schema S {\n    \"x-foo\": string?\n    plain: int\n    \"for\": int?\n    \"a\\\"b\": int\n}\n",
+    );
+    check("schema S { p: \"A\" | \"B\" ? }", "schema S {\n    p: \"A\" | \"B\"?\n}\n");
+}

@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod explain;
 mod fmt;
+mod import;
 
 use std::path::{Path, PathBuf};
 
@@ -42,7 +43,8 @@ Examples:
   kdep build examples/platform-and-teams/shop --env production
   kdep build --env staging -o out/staging
   kdep check --message-format json
-  kdep fmt --check";
+  kdep fmt --check
+  kdep import crd crds/*.yaml -o k8s";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -66,6 +68,7 @@ enum Command {
     Check(check::CheckArgs),
     Fmt(fmt::FmtArgs),
     Explain(explain::ExplainArgs),
+    Import(import::ImportArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -82,6 +85,7 @@ impl Cli {
             Command::Check(args) => args.run(&ctx),
             Command::Fmt(args) => args.run(&ctx),
             Command::Explain(args) => args.run(&ctx),
+            Command::Import(args) => args.run(&ctx),
         }
     }
 }

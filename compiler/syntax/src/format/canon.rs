@@ -68,6 +68,7 @@ fn item(it: &mut Item) {
         }
         Item::Schema(it) => {
             clear(&mut it.range);
+            it.attrs.iter_mut().for_each(attribute);
             clear(&mut it.body_range);
             doc(&mut it.doc);
             ident(&mut it.name);
@@ -79,6 +80,7 @@ fn item(it: &mut Item) {
         }
         Item::Template(it) => {
             clear(&mut it.range);
+            it.attrs.iter_mut().for_each(attribute);
             clear(&mut it.body_range);
             doc(&mut it.doc);
             ident(&mut it.name);
@@ -124,6 +126,16 @@ fn let_decl(it: &mut LetDecl) {
         type_expr(ty);
     }
     expr(&mut it.value);
+}
+
+fn attribute(a: &mut crate::ast::Attribute) {
+    clear(&mut a.range);
+    ident(&mut a.name);
+    for arg in a.args.iter_mut().flatten() {
+        clear(&mut arg.range);
+        ident(&mut arg.key);
+        expr(&mut arg.value);
+    }
 }
 
 fn member(m: &mut Member) {
@@ -304,7 +316,11 @@ fn type_expr(t: &mut TypeExpr) {
                             expr(hi);
                         }
                     }
-                    Refinement::Regex { range, .. } => clear(range),
+                    Refinement::Regex { range, .. } | Refinement::Unique { range } => clear(range),
+                    Refinement::Key { fields, range } => {
+                        clear(range);
+                        fields.iter_mut().for_each(ident);
+                    }
                 }
             }
         }

@@ -29,6 +29,17 @@ const KEYWORDS: &[&str] = &[
     "with",
 ];
 
+/// `true` when `text` can be written bare as a field name in a schema or template body: one
+/// identifier or keyword token, except `for` and `if` (which would start a clause there).
+pub(super) fn is_field_name(text: &str) -> bool {
+    let mut chars = text.chars();
+    let Some(first) = chars.next() else { return false };
+    (first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && text != "for"
+        && text != "if"
+}
+
 /// `true` when `text` lexes as one identifier token (and not as a keyword).
 pub(super) fn is_plain_ident(text: &str) -> bool {
     let mut chars = text.chars();

@@ -14,7 +14,7 @@
 use kdep_diag::TextRange;
 
 use super::comments::{instance_entry_range, Comments, FILE_KEY};
-use super::lexical::{escape_str, is_plain_ident};
+use super::lexical::{escape_str, is_field_name, is_plain_ident};
 use super::MAX_WIDTH;
 use crate::ast::{
     self, BinaryOp, Entry, Expr, ForClause, InstanceEntry, Item, Key, Member, Refinement, StrPart, StringLit, TypeExpr,
@@ -432,6 +432,7 @@ impl<'a> Printer<'a> {
                 self.expr(&it.body);
             }
             Item::Schema(it) => {
+                self.attributes(&it.attrs, it.name.range.start);
                 self.push("schema ");
                 self.ident(&it.name);
                 self.extends(&it.base, &it.mixins);
@@ -439,6 +440,7 @@ impl<'a> Printer<'a> {
                 self.body(it.body_range.start, &it.members, Member::range, Self::member);
             }
             Item::Template(it) => {
+                self.attributes(&it.attrs, it.name.range.start);
                 self.push("template ");
                 self.ident(&it.name);
                 self.extends(&it.base, &it.mixins);
@@ -493,7 +495,7 @@ impl<'a> Printer<'a> {
                 if it.locked.is_some() {
                     self.push("locked ");
                 }
-                self.ident(&it.name);
+                self.field_name(&it.name);
                 if let Some(ty) = &it.ty {
                     self.push(": ");
                     self.type_expr(ty);
@@ -563,6 +565,48 @@ impl<'a> Printer<'a> {
                 _ => self.string(s),
             },
         }
+    }
+
+    /// A field name, quoted when it is not a name the parser takes bare (`"x-foo": string?`).
+    fn field_name(&mut self, id: &ast::Ident) {
+        if is_field_name(&id.text) {
+            self.ident(id);
+        } else {
+            self.flush(id.range.start);
+            self.push("\"");
+            escape_str(&id.text, &mut self.out);
+            self.push("\"");
+        }
+    }
+
+    /// `@name` / `@name(key = value, ...)`, one per line, before `schema` or `template`.
+    /// Comments on an attribute's line stay on it (flushed up to the next attribute or, for the
+    /// last, up to the declaration's name).
+    fn attributes(&mut self, attrs: &[ast::Attribute], name_start: u32) {
+        for (i, attr) in attrs.iter().enumerate() {
+            self.flush(attr.range.start);
+            self.push("@");
+            self.ident(&attr.name);
+            if let Some(args) = &attr.args {
+                self.push("(");
+                self.join(args, Self::attribute_arg, ", ");
+                self.close(attr.range, ")");
+            }
+            self.flush(attrs.get(i + 1).map_or(name_start, |next| next.range.start));
+            // A line comment just printed already ends the line; the declaration starts at
+            // column 0 either way (attributes are top level).
+            if self.continuation.is_some() {
+                self.continuation = Some(String::new());
+            } else {
+                self.newline();
+            }
+        }
+    }
+
+    fn attribute_arg(&mut self, arg: &ast::AttributeArg) {
+        self.ident(&arg.key);
+        self.push(" = ");
+        self.expr(&arg.value);
     }
 
     fn ident(&mut self, id: &ast::Ident) {
@@ -848,6 +892,12 @@ impl<'a> Printer<'a> {
                     self.expr(hi);
                 }
             }
+            Refinement::Key { fields, .. } => {
+                self.push("key(");
+                self.join(fields, Self::ident, ", ");
+                self.push(")");
+            }
+            Refinement::Unique { .. } => self.push("unique"),
             Refinement::Regex { pattern, range } => {
                 // The source spelling is the only one guaranteed to lex back to the same
                 // pattern (escapes inside regexes are the regex engine's business).

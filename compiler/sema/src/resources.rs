@@ -1,0 +1,98 @@
+//! The Kubernetes kind registry: which `@resource` schema is `(apiVersion, kind)`, and its scope.
+//!
+//! Read from item indexes only (the attribute is header, not body): the schemas of every
+//! analysed module (the root package, what it imports, so imported CRD modules too), then the
+//! stdlib module the naming rule gives for the apiVersion (`apps/v1` → `k8s.apps.v1`, `v1` →
+//! `k8s.core.v1`, `cert-manager.io/v1` → `k8s.cert_manager.v1`), which is indexed (not
+//! analysed) only when an object of that apiVersion is emitted.
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::db::{Db, Project, SourceFile};
+use crate::hir::Name;
+use crate::index::{item_index, project_index, reachable_files, ItemKind};
+
+/// The schema declaring a Kubernetes kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceEntry {
+    pub file: SourceFile,
+    pub name: Name,
+    /// `scope = "Cluster"`.
+    pub cluster: bool,
+}
+
+/// apiVersion → kind → schema, for the analysed modules. When two schemas declare one kind,
+/// the first in analysis order (root package modules first) wins.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct ResourceRegistry {
+    pub kinds: FxHashMap<Name, FxHashMap<Name, ResourceEntry>>,
+}
+
+/// Project-wide: compute it before parallel work (`kdep_eval::prepare`). Depends only on the
+/// module list and item indexes, so editing a body never re-runs it.
+#[salsa::tracked(returns(clone))]
+pub fn resource_registry(db: &dyn Db, project: Project) -> Arc<ResourceRegistry> {
+    let mut out = ResourceRegistry::default();
+    for file in reachable_files(db, project).iter() {
+        let items = item_index(db, *file);
+        for (name, header) in &items.items {
+            let Some(r) = header.resource.as_ref().filter(|_| header.kind == ItemKind::Schema) else { continue };
+            out.kinds
+                .entry(r.api_version.clone())
+                .or_default()
+                .entry(r.kind.clone())
+                .or_insert_with(|| ResourceEntry { file: *file, name: name.clone(), cluster: r.cluster });
+        }
+    }
+    Arc::new(out)
+}
+
+/// The stdlib module that holds the generated types of an apiVersion: `k8s.<label>.<version>`,
+/// where the label is `core` for the core group and otherwise the group's first dot-separated
+/// label with `-` replaced by `_`.
+pub fn stdlib_module(api_version: &str) -> String {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    let label = match group.split('.').next() {
+        None | Some("") => "core".to_owned(),
+        Some(label) => label.replace('-', "_"),
+    };
+    format!("k8s.{label}.{version}")
+}
+
+/// The schema of `(api_version, kind)`, if any: an analysed module's first, else the stdlib's.
+pub fn resource_schema(db: &dyn Db, project: Project, api_version: &str, kind: &str) -> Option<ResourceEntry> {
+    let registry = resource_registry(db, project);
+    if let Some(entry) = registry.kinds.get(api_version).and_then(|k| k.get(kind)) {
+        return Some(entry.clone());
+    }
+    let index = project_index(db, project);
+    let stdlib = index.packages.get(index.stdlib?)?;
+    let file = *stdlib.modules.get(&stdlib_module(api_version))?;
+    let items = item_index(db, file);
+    items.items.iter().find_map(|(name, h)| {
+        let r = h.resource.as_ref().filter(|_| h.kind == ItemKind::Schema)?;
+        (*r.api_version == *api_version && *r.kind == *kind).then(|| ResourceEntry {
+            file,
+            name: name.clone(),
+            cluster: r.cluster,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stdlib_module;
+
+    #[test]
+    fn stdlib_modules_follow_the_naming_rule() {
+        assert_eq!(stdlib_module("v1"), "k8s.core.v1");
+        assert_eq!(stdlib_module("apps/v1"), "k8s.apps.v1");
+        assert_eq!(stdlib_module("networking.k8s.io/v1"), "k8s.networking.v1");
+        assert_eq!(stdlib_module("rbac.authorization.k8s.io/v1"), "k8s.rbac.v1");
+        assert_eq!(stdlib_module("cert-manager.io/v1"), "k8s.cert_manager.v1");
+        assert_eq!(stdlib_module("argoproj.io/v1alpha1"), "k8s.argoproj.v1alpha1");
+        assert_eq!(stdlib_module("autoscaling/v2"), "k8s.autoscaling.v2");
+    }
+}
