@@ -1288,7 +1288,7 @@ impl<'db> Eval<'db> {
             }
             // Reported by the static name check with the same text; normalisation removes the twin.
             Resolution::Local | Resolution::Unresolved => {
-                self.diags.push(kdep_sema::check::unresolved_name(n, span));
+                self.diags.push(kdep_sema::check::unresolved_name(n, span, &ctx.scope));
                 Err(Poison)
             }
         }

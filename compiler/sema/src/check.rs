@@ -330,9 +330,18 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     // First segments of names and paths that resolve to imports (for unused imports).
     let mut used: FxHashSet<Name> = FxHashSet::default();
     let module = Resolver::module(db, project, file);
+    // Unresolved names wait here until the walk that found them is over, so the "did you mean"
+    // can offer the names of the scope they were written in.
+    let pending: std::cell::RefCell<Vec<(Name, TextRange)>> = std::cell::RefCell::default();
+    let mut unresolved = Vec::new();
+    let flush = |scope: &Resolver, unresolved: &mut Vec<Diagnostic>| {
+        for (name, range) in pending.borrow_mut().drain(..) {
+            unresolved.push(unresolved_name(&name, Span::new(fid, range), scope));
+        }
+    };
     let mut visit = |u: NameUse<'_>| match u {
         NameUse::Name { name, range, res } => match res {
-            Resolution::Unresolved => out.push(unresolved_name(name, Span::new(fid, range))),
+            Resolution::Unresolved => pending.borrow_mut().push((name.clone(), range)),
             Resolution::Module(_) => {
                 used.insert(name.clone());
             }
@@ -390,17 +399,19 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     for f in hir.functions.values() {
         walk_fn(f, &module, &mut visit);
     }
+    for e in hir.environments.values() {
+        for s in &e.sets {
+            walk_names(&s.value, &module, &mut visit);
+        }
+    }
+    flush(&module, &mut unresolved);
     let apps = Resolver::app(db, project, file);
     for a in hir.apps.values() {
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
             walk_names(&s.value, &apps, &mut visit);
         }
     }
-    for e in hir.environments.values() {
-        for s in &e.sets {
-            walk_names(&s.value, &module, &mut visit);
-        }
-    }
+    flush(&apps, &mut unresolved);
     for (name, t) in &hir.templates {
         let scope = Resolver::body(db, project, file, name);
         for m in &t.members {
@@ -415,7 +426,9 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
                 crate::hir::MemberHir::Emit(e) => walk_names(&e.value, &scope, &mut visit),
             }
         }
+        flush(&scope, &mut unresolved);
     }
+    out.extend(unresolved);
     // Declaration paths and type names that name an import.
     for a in hir.apps.values() {
         used.extend(a.template.segments.first().cloned());
@@ -496,10 +509,14 @@ pub fn unknown_function(
     }
 }
 
-/// K0106 for `name` used at `span`; the evaluator reports the same text, so one is kept.
-pub fn unresolved_name(name: &str, span: Span) -> Diagnostic {
-    let d = Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{name}`"))
+/// K0106 for `name` used at `span` in `scope`; the evaluator reports the same text, so one is
+/// kept.
+pub fn unresolved_name(name: &str, span: Span, scope: &Resolver) -> Diagnostic {
+    let mut d = Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{name}`"))
         .with_primary(span, "not defined in this scope");
+    if let Some(best) = suggest::best(name, scope.value_names()) {
+        d = d.with_help(format!("did you mean `{best}`?"));
+    }
     if name == crate::scope::ENV_NAME || name == crate::scope::ENV_KEYWORD {
         return d.with_help(
             "the environment is readable in template and app bodies only: top-level `let`s and environments \

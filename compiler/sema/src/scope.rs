@@ -173,6 +173,19 @@ impl Resolver {
         }
     }
 
+    /// The values this scope offers for "did you mean": the body's fields and `let`s, then the
+    /// module's `let`s, import aliases and (in app bodies) apps. Comprehension variables are the
+    /// caller's.
+    pub fn value_names(&self) -> impl Iterator<Item = &str> {
+        let members = self.members.iter().flat_map(|m| m.fields.keys().chain(m.lets.keys()));
+        let items = self
+            .items
+            .items
+            .iter()
+            .filter(|(_, h)| h.kind == ItemKind::Let || (h.kind == ItemKind::App && self.kind == BodyKind::App));
+        members.chain(items.map(|(n, _)| n)).chain(self.imports.map.keys()).map(|n| &**n)
+    }
+
     /// What the callee of a call names. `head_is_local` says whether the first segment is a
     /// comprehension variable or parameter in scope (which hides an import of that name).
     pub fn callee(&self, callee: &str, head_is_local: bool) -> Callee {
