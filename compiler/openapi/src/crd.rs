@@ -113,7 +113,7 @@ pub fn crd_modules(
                 });
                 continue;
             };
-            let module = ModulePath::new(label.clone(), name);
+            let module = ModulePath::new(label.clone(), crate::module_segment(name));
             let type_name = crate::convert::type_name(crd_kind);
             if let Some(previous) = kinds.insert((module.clone(), type_name.clone()), input.file.to_string()) {
                 errors.push(Error {

@@ -159,6 +159,19 @@ fn bad_crds_name_file_and_place() {
 }
 
 #[test]
+fn module_paths_are_identifiers() {
+    assert_eq!(kdep_openapi::group_label(""), "core");
+    assert_eq!(kdep_openapi::group_label("rbac.authorization.k8s.io"), "rbac");
+    assert_eq!(kdep_openapi::group_label("cert-manager.io"), "cert_manager");
+    assert_eq!(kdep_openapi::group_label("3scale.net"), "_3scale");
+    let mut doc = crd_doc(json!({"type": "object"}));
+    doc["spec"]["versions"][0]["name"] = json!("v2-beta");
+    let out = crd(&doc).unwrap();
+    assert!(out.starts_with("=== example_corp/v2_beta.kdep"), "{out}");
+    assert!(out.contains("apiVersion = \"example-corp.io/v2-beta\""), "{out}");
+}
+
+#[test]
 fn malformed_documents() {
     let yaml = parse_documents("bad.yaml", "a: [1, 2\nb: c\n").unwrap_err();
     assert_eq!(yaml.file, "bad.yaml");
