@@ -423,6 +423,29 @@ mod tests {
         assert!(size < 4 * to_json(std::slice::from_ref(&v)).len());
     }
 
+    /// Quantities are written as the user wrote them: `"100m"` stays `100m`, `"1Gi"` stays
+    /// `1Gi`, an int stays an int (`cpu = 2` is `2`, not `"2"`); computed ones are canonical.
+    #[test]
+    fn quantities_keep_their_spelling() {
+        let sum = Quantity::from_int(2).checked_add(&Quantity::from_int(1)).unwrap_or_else(|e| panic!("{e}"));
+        let v = map(vec![
+            ("cpu", qty("100m")),
+            ("memory", qty("1Gi")),
+            ("cores", Value::from(Quantity::from_int(2))),
+            ("text", qty("2")),
+            ("sum", Value::from(sum)),
+        ]);
+        let yaml = to_yaml_value(&v);
+        assert_eq!(yaml, "cpu: 100m\nmemory: 1Gi\ncores: 2\ntext: \"2\"\nsum: \"3\"\n");
+        let json: serde_json::Value =
+            serde_json::from_str(&to_json(std::slice::from_ref(&v))).unwrap_or_else(|e| panic!("{e}"));
+        let first = json.get(0).unwrap_or(&json);
+        assert_eq!(first.get("cores"), Some(&serde_json::Value::from(2)));
+        assert_eq!(first.get("cpu"), Some(&serde_json::Value::from("100m")));
+        assert_eq!(first.get("text"), Some(&serde_json::Value::from("2")));
+        assert_eq!(v.to_json().ok().and_then(|j| j.get("cores").cloned()), Some(serde_json::Value::from(2)));
+    }
+
     fn map(entries: Vec<(&str, Value)>) -> Value {
         let mut m = Map::new();
         for (k, v) in entries {

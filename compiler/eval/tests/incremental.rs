@@ -107,3 +107,49 @@ app a = T {
     // Two files lowered: the app and the imported module, not the broken unused one.
     assert_eq!(executed(&fx.db.take_log(), "file_hir"), 2);
 }
+
+/// The kind registry reads item indexes only: editing the body of a `@resource` schema leaves
+/// it alone, changing the attribute (the header) rebuilds it, and the new scope takes effect.
+#[test]
+fn the_kind_registry_depends_on_headers_only() {
+    let mut fx = load(
+        TestDb::with_log(),
+        r#"
+//- kinds.kdep
+@resource(apiVersion = "v1", kind = "Namespace", scope = "Cluster")
+schema Namespace {
+    metadata: {string: any}
+    note: string?
+}
+
+//- apps.kdep
+template Tenant {
+    emit { apiVersion = "v1", kind = "Namespace", metadata.name = "t" }
+}
+environment prod { namespace = "shop" }
+app t = Tenant {}
+"#,
+    );
+    let namespace_of = |fx: &common::Fixture| {
+        let built = kdep_eval::build(&fx.db, fx.project, Some("prod"));
+        assert!(built.diagnostics.is_empty(), "{}", fx.render(&built.diagnostics));
+        built.manifests.first().map(|m| m.namespace.clone())
+    };
+    assert_eq!(namespace_of(&fx), Some(None));
+
+    let kinds = fx.file("kinds.kdep");
+    let body_edit = kinds.text(&fx.db).replace("note: string?", "note: string? = \"x\"");
+    fx.db.start_log();
+    kinds.set_text(&mut fx.db).to(body_edit);
+    assert_eq!(namespace_of(&fx), Some(None));
+    let log = fx.db.take_log();
+    assert_eq!(executed(&log, "item_index"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "resource_registry"), 0, "{log:#?}");
+
+    let header_edit = kinds.text(&fx.db).replace("\"Cluster\"", "\"Namespaced\"");
+    fx.db.start_log();
+    kinds.set_text(&mut fx.db).to(header_edit);
+    assert_eq!(namespace_of(&fx), Some(Some("shop".to_string())));
+    let log = fx.db.take_log();
+    assert_eq!(executed(&log, "resource_registry"), 1, "{log:#?}");
+}

@@ -542,6 +542,7 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
     out.extend(crate::index::import_diagnostics(db, project, file));
     for name in hir.templates.keys() {
         out.extend(template_result(db, project, file, name.clone()).diagnostics.iter().cloned());
+        out.extend(crate::model::list_key_diagnostics(db, project, file, name));
     }
     out.extend(crate::model::top_let_types(db, project, file).1.iter().cloned());
     out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());

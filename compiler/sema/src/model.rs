@@ -990,3 +990,79 @@ pub fn top_let_types(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Let
     }
     Arc::new((out, types.diagnostics))
 }
+
+/// The key fields of every `[T](key(...))` a declaration of `file` writes must be fields of the
+/// item schema `T` (K0202, with did-you-mean; an `@open` schema accepts any), and `T` must be a
+/// record type (K0201). Checked here rather than while lowering the type, where the item
+/// schema's model may not exist yet (a schema listing itself).
+pub fn list_key_diagnostics(db: &dyn Db, project: Project, file: SourceFile, name: &Name) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let Some(model) = template_model(db, project, file, name.clone()) else { return out };
+    let fid = file.id(db);
+    for field in model.fields.values() {
+        // Each type is checked where it is written, once.
+        let Some(at) = field.ty_span.filter(|s| s.file == fid) else { continue };
+        if !declared_in(db, file, name, &field.name) {
+            continue;
+        }
+        key_fields(db, project, &field.ty, at, &mut out, 0);
+    }
+    out
+}
+
+/// Whether `file.name`'s own body declares field `field` with a type.
+fn declared_in(db: &dyn Db, file: SourceFile, name: &Name, field: &Name) -> bool {
+    let hir = file_hir(db, file);
+    hir.templates.get(name).is_some_and(|t| {
+        t.members.iter().any(|m| matches!(m, MemberHir::Field(f) if f.name == *field && f.ty.is_some()))
+    })
+}
+
+fn key_fields(db: &dyn Db, project: Project, ty: &Ty, at: Span, out: &mut Vec<Diagnostic>, depth: u32) {
+    if depth > 32 {
+        return;
+    }
+    match ty {
+        Ty::Optional(inner) => key_fields(db, project, inner, at, out, depth + 1),
+        Ty::Map(value, ..) => key_fields(db, project, value, at, out, depth + 1),
+        Ty::OneOf(members) => members.iter().for_each(|m| key_fields(db, project, m, at, out, depth + 1)),
+        Ty::List(item, list) => {
+            if let crate::ty::ListIdentity::Key(fields) = &list.identity {
+                let item_ty = match &**item {
+                    Ty::Optional(inner) => &**inner,
+                    other => other,
+                };
+                match item_ty {
+                    Ty::Schema(sref) => {
+                        let Some(item_model) = template_model(db, project, sref.file, sref.name.clone()) else {
+                            return;
+                        };
+                        for f in fields.iter().filter(|f| !item_model.open && !item_model.fields.contains_key(*f)) {
+                            let mut d = Diagnostic::error(
+                                Code::UNKNOWN_FIELD,
+                                format!("`key({f})`: `{}` has no field `{f}`", item_model.qualified),
+                            )
+                            .with_primary(at, "key field not declared by the item schema")
+                            .with_secondary(item_model.name_span, "schema declared here");
+                            if let Some(best) = suggest::best(f, item_model.fields.keys().map(|k| &**k)) {
+                                d = d.with_help(format!("did you mean `{best}`?"));
+                            }
+                            out.push(d);
+                        }
+                    }
+                    Ty::Any | Ty::Error => {}
+                    other => out.push(
+                        Diagnostic::error(
+                            Code::TYPE_MISMATCH,
+                            format!("`{}` identifies records by fields, but `{other}` has none", list.identity),
+                        )
+                        .with_primary(at, "key on a list of non-records")
+                        .with_help("use `unique` for lists of plain values"),
+                    ),
+                }
+            }
+            key_fields(db, project, item, at, out, depth + 1);
+        }
+        _ => {}
+    }
+}
