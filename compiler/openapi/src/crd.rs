@@ -44,6 +44,20 @@ pub fn crd_modules(
     let mut bodies: BTreeMap<ModulePath, ModuleBody> = BTreeMap::new();
     let mut taken: BTreeMap<ModulePath, BTreeSet<String>> = BTreeMap::new();
     let mut kinds: BTreeMap<(ModulePath, String), String> = BTreeMap::new();
+    // Kind names are reserved up front, so an inline schema of one CRD never takes the name of
+    // a kind that a later CRD of the same module declares.
+    for input in inputs {
+        let (Some(group), Some(kind)) =
+            (str_at(input.doc, &["spec", "group"]), str_at(input.doc, &["spec", "names", "kind"]))
+        else {
+            continue;
+        };
+        let versions = input.doc.get("spec").and_then(|s| s.get("versions")).and_then(Value::as_array);
+        for name in versions.into_iter().flatten().filter_map(|v| v.get("name").and_then(Value::as_str)) {
+            let module = ModulePath::new(group_label(group), crate::module_segment(name));
+            taken.entry(module).or_default().insert(crate::convert::type_name(kind));
+        }
+    }
     for input in inputs {
         let at = |path: &str| {
             let doc = if input.index > 0 { format!("document {}, ", input.index + 1) } else { String::new() };
@@ -113,7 +127,7 @@ pub fn crd_modules(
                 });
                 continue;
             };
-            let module = ModulePath::new(label.clone(), name);
+            let module = ModulePath::new(label.clone(), crate::module_segment(name));
             let type_name = crate::convert::type_name(crd_kind);
             if let Some(previous) = kinds.insert((module.clone(), type_name.clone()), input.file.to_string()) {
                 errors.push(Error {

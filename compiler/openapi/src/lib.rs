@@ -52,7 +52,18 @@ pub fn group_label(group: &str) -> String {
     if group.is_empty() {
         return "core".to_string();
     }
-    group.split('.').next().unwrap_or(group).replace('-', "_")
+    module_segment(group.split('.').next().unwrap_or(group))
+}
+
+/// A module path segment from a DNS label or a version name: characters other than ASCII
+/// letters, digits and `_` become `_`, and a leading digit gets a `_` in front, so the segment
+/// is an identifier (`cert-manager` → `cert_manager`, `3scale` → `_3scale`).
+pub fn module_segment(text: &str) -> String {
+    let mut out: String = text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.insert(0, '_');
+    }
+    out
 }
 
 /// Parses JSON or YAML text (several YAML documents allowed) into values. Empty documents are

@@ -33,7 +33,10 @@ fn definition_module(def: &str) -> Option<(ModulePath, String)> {
     let name = parts.pop()?;
     let version = parts.pop()?;
     let group = parts.pop()?;
-    Some((ModulePath::new(group.replace('-', "_"), version), crate::convert::type_name(name)))
+    Some((
+        ModulePath::new(crate::module_segment(group), crate::module_segment(version)),
+        crate::convert::type_name(name),
+    ))
 }
 
 /// Apimachinery types with a kdep built-in meaning.

@@ -91,6 +91,20 @@ fn inline_names_do_not_collide() {
 }
 
 #[test]
+fn inline_names_do_not_take_a_later_kinds_name() {
+    // Widget's `spec.gadget` would be `WidgetSpecGadget`... and the next CRD's kind is that.
+    let widget = crd_doc(json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+        "gadget": {"type": "object", "properties": {"n": {"type": "integer"}}}}}}}));
+    let mut gadget = crd_doc(json!({"type": "object", "properties": {"s": {"type": "string"}}}));
+    gadget["spec"]["names"]["kind"] = json!("WidgetSpecGadget");
+    let inputs =
+        [CrdInput { file: "a.yaml", index: 0, doc: &widget }, CrdInput { file: "b.yaml", index: 0, doc: &gadget }];
+    let text = &crd_modules(&inputs, &header).unwrap()[0].text;
+    assert!(text.contains("gadget: WidgetSpecGadget2?"), "{text}");
+    assert!(text.contains("schema WidgetSpecGadget {\n    s: string?"), "{text}");
+}
+
+#[test]
 fn output_is_deterministic() {
     let a = crd_doc(
         json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"z": {"type": "string"}, "a": {"type": "integer"}}}}}),
@@ -156,6 +170,19 @@ fn bad_crds_name_file_and_place() {
     bad_scope["spec"]["scope"] = json!("Galaxy");
     errors += &crd(&bad_scope).unwrap_err();
     insta::assert_snapshot!(errors);
+}
+
+#[test]
+fn module_paths_are_identifiers() {
+    assert_eq!(kdep_openapi::group_label(""), "core");
+    assert_eq!(kdep_openapi::group_label("rbac.authorization.k8s.io"), "rbac");
+    assert_eq!(kdep_openapi::group_label("cert-manager.io"), "cert_manager");
+    assert_eq!(kdep_openapi::group_label("3scale.net"), "_3scale");
+    let mut doc = crd_doc(json!({"type": "object"}));
+    doc["spec"]["versions"][0]["name"] = json!("v2-beta");
+    let out = crd(&doc).unwrap();
+    assert!(out.starts_with("=== example_corp/v2_beta.kdep"), "{out}");
+    assert!(out.contains("apiVersion = \"example-corp.io/v2-beta\""), "{out}");
 }
 
 #[test]

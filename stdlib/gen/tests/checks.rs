@@ -33,3 +33,50 @@ fn generated_library_checks_without_diagnostics() {
     let shown: Vec<String> = diags.iter().take(20).map(|d| format!("{d:?}")).collect();
     assert!(diags.is_empty(), "{} diagnostics, first ones:\n{}", diags.len(), shown.join("\n"));
 }
+
+fn check_package(main: &str) -> Vec<kdep_compiler::diag::Diagnostic> {
+    let mut fs = MemoryFs::new();
+    fs.insert("/ws/kdep.toml", "[package]\nname = \"app\"\nversion = \"0.1.0\"\n");
+    fs.insert("/ws/main.kdep", main);
+    let ws = Workspace::load(&fs, Path::new("/ws")).expect("the package loads");
+    ws.check()
+}
+
+const DEPLOYMENT: &str = r#"import k8s.apps.v1 as apps
+
+template Web {
+    name: string
+    emit apps.Deployment {
+        metadata = { name = name }
+        spec = {
+            selector = { matchLabels = { app = name } }
+            template = {
+                metadata = { labels = { app = name } }
+                spec = {
+                    containers = [
+                        { name = "web", image = "nginx:1.27", ports = [{ containerPort = 8080 }] },
+                        { name = "SIDECAR", image = "envoy:1.30" },
+                    ]
+                }
+            }
+        }
+    }
+}
+
+app web = Web { name = "web" }
+"#;
+
+/// The generated types carry list keys and required fields: a valid Deployment checks clean,
+/// two containers with one name are an error, and so are a missing required field and a
+/// wrong type.
+#[test]
+fn generated_types_check_kubernetes_objects() {
+    let duplicate = check_package(&DEPLOYMENT.replace("\"SIDECAR\"", "\"web\""));
+    assert!(duplicate.iter().any(|d| d.code.id == "K0220"), "{duplicate:?}");
+    let clean = check_package(DEPLOYMENT);
+    assert!(clean.is_empty(), "{clean:?}");
+    let missing = check_package(&DEPLOYMENT.replace("selector = { matchLabels = { app = name } }", ""));
+    assert!(missing.iter().any(|d| d.message.contains("required field `selector`")), "{missing:?}");
+    let typo = check_package(&DEPLOYMENT.replace("containerPort = 8080", "containerPort = \"8080\""));
+    assert!(typo.iter().any(|d| d.message.contains("`containerPort` expects int")), "{typo:?}");
+}
