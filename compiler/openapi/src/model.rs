@@ -197,11 +197,21 @@ fn write_doc(out: &mut String, indent: &str, doc: &[String]) {
 }
 
 /// Splits a description into doc lines: trailing blanks trimmed, no leading or trailing empty
-/// lines, runs of empty lines collapsed to one.
+/// lines, runs of empty lines collapsed to one. Tabs become four spaces and other control
+/// characters a space, because kdep source is canonical without them (`kdep fmt` keeps comments
+/// verbatim, and its output has no tabs).
 pub fn doc_lines(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for raw in text.lines() {
-        let line = raw.trim_end().to_string();
+        let mut line = String::with_capacity(raw.len());
+        for c in raw.chars() {
+            match c {
+                '\t' => line.push_str("    "),
+                c if c.is_control() => line.push(' '),
+                c => line.push(c),
+            }
+        }
+        let line = line.trim_end().to_string();
         if line.is_empty() && lines.last().is_none_or(|l: &String| l.is_empty()) {
             continue;
         }
@@ -291,4 +301,15 @@ pub fn print_module(path: &ModulePath, body: &ModuleBody, header: &[String]) -> 
         out.push_str("}\n");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::doc_lines;
+
+    #[test]
+    fn doc_lines_have_no_tabs_or_control_characters() {
+        let lines = doc_lines("For example:\n\n\t{\n\t  a: 1\u{7}\n\t}\n\n\n\nEnd.  \n");
+        assert_eq!(lines, ["For example:", "", "    {", "      a: 1", "    }", "", "End."]);
+    }
 }
