@@ -56,6 +56,10 @@ pub const REF_COST: u32 = 20;
 pub const LET_COST: u32 = 96;
 /// A call of a user function: like a field reference, a few evaluator frames per level.
 pub const CALL_COST: u32 = REF_COST;
+/// Stack left below which a nested expression continues on a fresh heap-allocated segment.
+pub const STACK_RED_ZONE: usize = 128 << 10;
+/// Size of each such segment.
+pub const STACK_SEGMENT: usize = 2 << 20;
 /// Most evaluation steps one query may take.
 pub const MAX_STEPS: u64 = 20_000_000;
 /// Largest string (bytes) a program may build.
@@ -836,7 +840,9 @@ impl<'db> Eval<'db> {
     pub fn expr(&mut self, e: &Expr, ctx: &mut Ctx) -> R {
         let span = Span::new(ctx.fid, e.range);
         let depth = self.step_into(span)?;
-        let out = self.expr_inner(e, ctx, span);
+        // The depth budget bounds recursion; `maybe_grow` makes sure that bound, not the
+        // embedding thread's stack (2 MiB test threads, debug frames of several KiB), decides.
+        let out = stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || self.expr_inner(e, ctx, span));
         drop(depth);
         // Checked on every result, so the expression that first nests too deep is the one
         // reported; a value nests one level deeper than its parts, so checking is O(1).

@@ -316,6 +316,11 @@ impl<'a> Checker<'a> {
         if depth > MAX_DEPTH {
             return K::Unknown;
         }
+        // As in the evaluator: the bound decides, not the embedding thread's stack.
+        stacker::maybe_grow(crate::interp::STACK_RED_ZONE, crate::interp::STACK_SEGMENT, || self.expr_inner(e, depth))
+    }
+
+    fn expr_inner(&mut self, e: &Expr, depth: u32) -> K {
         let d = depth + 1;
         match &e.kind {
             ExprKind::Null => K::Null,
