@@ -2,12 +2,15 @@
 //! OpenAPI v3 documents and CRDs shared with the test cluster (`tests/kube-emulator/data/`).
 //!
 //! [`generate`] works in memory so a test can compare it with the committed files; the binary
-//! writes them. Regenerate with [`COMMAND`].
+//! writes them. Regenerate with [`COMMAND`]. Before converting, it adds the allowed values of
+//! the enum supplement ([`ENUMS`], module [`enums`]) to the OpenAPI documents.
 
 use std::io::Read as _;
 use std::path::Path;
 
 use kdep_openapi::{CrdInput, ModulePath, OpenApiInput};
+
+pub mod enums;
 
 /// The command that regenerates `stdlib/k8s/**`, run from the repository root.
 pub const COMMAND: &str = "cargo run -p kdep-k8s-gen";
@@ -28,6 +31,9 @@ pub const TARGETS: [(&str, &str); 8] = [
 /// Where the inputs live, relative to the repository root.
 pub const OPENAPI_DIR: &str = "tests/kube-emulator/data/openapi-v3";
 pub const CRD_DIR: &str = "tests/kube-emulator/data/crds";
+/// The enum supplement: allowed values of built-in fields the OpenAPI documents leave as plain
+/// strings (see [`enums`]).
+pub const ENUMS: &str = "stdlib/gen/enums.toml";
 /// Where the output goes, relative to the repository root.
 pub const OUT_DIR: &str = "stdlib/k8s";
 
@@ -69,15 +75,14 @@ fn header(sources: &[String]) -> Vec<String> {
 pub fn generate(root: &Path) -> Result<Vec<(String, String)>, String> {
     let errors = |errs: Vec<kdep_openapi::Error>| errs.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
     let openapi = inputs(root, OPENAPI_DIR, ".json.gz")?;
-    let docs = openapi
+    let mut docs = openapi
         .iter()
-        .map(|(file, text)| {
-            serde_json::from_str::<serde_json::Value>(text)
-                .map(|v| (file.as_str(), v))
-                .map_err(|e| format!("{file}: {e}"))
-        })
+        .map(|(file, text)| serde_json::from_str::<serde_json::Value>(text).map_err(|e| format!("{file}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let inputs_v3: Vec<OpenApiInput<'_>> = docs.iter().map(|(file, doc)| OpenApiInput { file, doc }).collect();
+    let supplement = std::fs::read_to_string(root.join(ENUMS)).map_err(|e| format!("cannot read {ENUMS}: {e}"))?;
+    enums::apply(ENUMS, &enums::parse(ENUMS, &supplement)?, &mut docs)?;
+    let inputs_v3: Vec<OpenApiInput<'_>> =
+        openapi.iter().zip(&docs).map(|((file, _), doc)| OpenApiInput { file, doc }).collect();
     let targets: Vec<ModulePath> = TARGETS.iter().map(|(l, v)| ModulePath::new(*l, *v)).collect();
     let mut modules = kdep_openapi::openapi_modules(&inputs_v3, &targets, &|_, s| header(s)).map_err(errors)?;
 

@@ -34,12 +34,22 @@ fn generated_library_checks_without_diagnostics() {
     assert!(diags.is_empty(), "{} diagnostics, first ones:\n{}", diags.len(), shown.join("\n"));
 }
 
-fn check_package(main: &str) -> Vec<kdep_compiler::diag::Diagnostic> {
+fn load(main: &str) -> Workspace {
     let mut fs = MemoryFs::new();
     fs.insert("/ws/kdep.toml", "[package]\nname = \"app\"\nversion = \"0.1.0\"\n");
     fs.insert("/ws/main.kdep", main);
-    let ws = Workspace::load(&fs, Path::new("/ws")).expect("the package loads");
-    ws.check()
+    Workspace::load(&fs, Path::new("/ws")).expect("the package loads")
+}
+
+fn check_package(main: &str) -> Vec<kdep_compiler::diag::Diagnostic> {
+    load(main).check()
+}
+
+/// Every diagnostic of the package rendered as `kdep check` shows it.
+fn render_check(main: &str) -> String {
+    let ws = load(main);
+    let sources = ws.sources(Some(Path::new("/ws")));
+    ws.check().iter().map(|d| kdep_diag::render::render_to_string(d, &sources)).collect()
 }
 
 const DEPLOYMENT: &str = r#"import k8s.apps.v1 as apps
@@ -79,4 +89,27 @@ fn generated_types_check_kubernetes_objects() {
     assert!(missing.iter().any(|d| d.message.contains("required field `selector`")), "{missing:?}");
     let typo = check_package(&DEPLOYMENT.replace("containerPort = 8080", "containerPort = \"8080\""));
     assert!(typo.iter().any(|d| d.message.contains("`containerPort` expects int")), "{typo:?}");
+}
+
+/// The enum supplement (`stdlib/gen/enums.toml`) types fields the published OpenAPI leaves as
+/// plain strings: a value Kubernetes rejects is a compile error naming the allowed values, with
+/// a did-you-mean when one is close, and values are case-sensitive like the API server's.
+#[test]
+fn supplemented_enums_reject_values_kubernetes_rejects() {
+    let valid = DEPLOYMENT
+        .replace("image = \"nginx:1.27\",", "image = \"nginx:1.27\", imagePullPolicy = \"IfNotPresent\",")
+        .replace("containerPort = 8080", "containerPort = 8080, protocol = \"TCP\"");
+    assert_ne!(valid, DEPLOYMENT);
+    let clean = check_package(&valid);
+    assert!(clean.is_empty(), "{clean:?}");
+
+    let sometimes = render_check(&valid.replace("\"IfNotPresent\"", "\"Sometimes\""));
+    insta::assert_snapshot!("image_pull_policy_sometimes", sometimes);
+    let near = render_check(&valid.replace("\"IfNotPresent\"", "\"IfNotPresnt\""));
+    assert!(near.contains("did you mean \"IfNotPresent\"?"), "{near}");
+
+    let tcp = check_package(&valid.replace("\"TCP\"", "\"tcp\""));
+    assert_eq!(tcp.len(), 1, "{tcp:?}");
+    assert!(tcp.iter().all(|d| d.severity == kdep_diag::Severity::Error), "{tcp:?}");
+    assert!(tcp.iter().any(|d| d.message.contains("protocol")), "{tcp:?}");
 }
