@@ -44,10 +44,11 @@ environments() {
         awk '{print $2}' | sort -u
 }
 
-# 1. Every example package × every environment it declares (or once without --env when it
-#    declares none). Packages that fail on purpose are listed here and skipped.
-skip_examples=(examples/platform-and-teams/broken)
-for toml in $(find examples -name kdep.toml | sort); do
+# 1. Every example package (examples/ and the stdlib's examples) × every environment it
+#    declares (or once without --env when it declares none). Packages that fail on purpose are
+#    listed here and skipped.
+skip_examples=(examples/platform-and-teams/broken stdlib/examples/broken)
+for toml in $(find examples stdlib/examples -name kdep.toml | sort); do
     pkg=$(dirname "$toml")
     [[ " ${skip_examples[*]} " == *" $pkg "* ]] && continue
     envs=$(environments "$pkg")
@@ -58,9 +59,14 @@ for toml in $(find examples -name kdep.toml | sort); do
     fi
 done
 
-# 2. Standard-library tests and 3. the `kdep import manifests` round trip: append their
-#    builds here (build DIR NAME [ENV], or copy their YAML output under "$out/...") so that
-#    every manifest the project produces goes through the same two validators.
+# 2. The `kdep import manifests` round trip: the Online Boutique corpus imported into a package,
+#    then built again; what kdep makes of imported manifests must be valid too.
+"$KDEP" import manifests compiler/import/test_data/online-boutique/kubernetes-manifests.yaml \
+    -o "$out/import/online-boutique-package" >/dev/null
+# A fresh import has no kdep.lock yet; the first build writes it, the checked one is --locked.
+"$KDEP" build "$out/import/online-boutique-package" >/dev/null
+build "$out/import/online-boutique-package" import/online-boutique
+rm -r "$out/import/online-boutique-package"
 
 # End to end, the run must fail on a bad manifest (file reading, exit status, closing line),
 # not only inside validate.py's self-test: an unknown field and a YAML 1.1 `on` that is a bool.
