@@ -1093,6 +1093,55 @@ impl<'db> Eval<'db> {
         self.instantiate_record_checked(model, given, at, path, None)
     }
 
+    /// A record of a plain schema (see [`is_plain`]) built straight from the given map: each value
+    /// conformed to its field's type, kept in declaration order, the record tagged as checked.
+    /// `None` when anything is wrong (an unknown key, a missing required field, a violation, the
+    /// depth budget): the caller then takes the general path, which reports it. The generated
+    /// Kubernetes schemas are plain below an object's root, so a typed or checked object costs
+    /// what its given fields cost, not what its schemas declare (a `Container` has 40 fields).
+    fn plain_record(&mut self, model: &Arc<TemplateModel>, given: &Map, at: Span) -> Option<Map> {
+        // The general path takes this much per nested record (one field evaluation).
+        let _depth = enter(REF_COST)?;
+        let reported_before = self.diags.len();
+        let mut fields: Vec<(usize, Arc<str>, Value, Origin)> = Vec::with_capacity(given.len());
+        let mut extra = Vec::new();
+        let mut violations = Vec::new();
+        for (k, entry) in given.entries() {
+            match model.fields.get_full(&**k) {
+                Some((index, _, fm)) => {
+                    let site = entry.origin.span.unwrap_or(at);
+                    let v = self.conform(entry.value.clone(), &fm.ty, k, site, &mut violations).ok()?;
+                    if !violations.is_empty() {
+                        return None;
+                    }
+                    if !v.is_null() {
+                        fields.push((index, k.clone(), v, entry.origin.clone()));
+                    }
+                }
+                None if model.open => extra.push((k.clone(), entry.clone())),
+                None => return None,
+            }
+        }
+        let required_missing = model
+            .fields
+            .values()
+            .any(|fm| !matches!(*fm.ty, Ty::Optional(_)) && !given.get(&fm.name).is_some_and(|v| !v.is_null()));
+        // A nested record reported something (a check of a non-plain schema): not clean.
+        if required_missing || self.diags.len() != reported_before {
+            return None;
+        }
+        fields.sort_unstable_by_key(|(index, ..)| *index);
+        let mut out = Map::with_capacity(fields.len() + extra.len());
+        for (_, k, v, o) in fields {
+            out.insert(k, v, o);
+        }
+        for (k, entry) in extra {
+            out.insert_entry(k, entry);
+        }
+        out.set_record(model.clone());
+        Some(out)
+    }
+
     /// [`Eval::instantiate_record`] for a record literal whose literal keys (and, when every key
     /// is literal, its missing fields) the static checks already reported.
     fn instantiate_record_checked(
@@ -1103,8 +1152,15 @@ impl<'db> Eval<'db> {
         path: Option<&str>,
         checked: Option<(&[Name], bool)>,
     ) -> R<Map> {
-        let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let reported_before = self.diags.len();
+        if is_plain(&model) {
+            if let Some(m) = self.plain_record(&model, &given, at) {
+                return Ok(m);
+            }
+            // Something is wrong with it: the general path below says what, exactly as before.
+            self.diags.truncate(reported_before);
+        }
+        let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
         inst.element =
@@ -1927,6 +1983,15 @@ impl<'db> Eval<'db> {
 
 /// K0202 for key `k` (shown as `what`) of a record of `model`; the evaluator and the static
 /// record check (typeck) both report it through here.
+/// A schema whose records are exactly their given fields: no `let`s, checks, emits, defaults or
+/// locks, so building one needs no instance (the generated Kubernetes types below the root).
+fn is_plain(model: &TemplateModel) -> bool {
+    model.lets.is_empty()
+        && model.checks.is_empty()
+        && model.emits.is_empty()
+        && model.fields.values().all(|f| f.default.is_none() && f.locked.is_none())
+}
+
 pub(crate) fn unknown_record_field(model: &TemplateModel, k: &str, what: &str, site: Span) -> Diagnostic {
     let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("`{}` has no field `{k}`", model.qualified))
         .with_primary(site, format!("unknown field `{what}`"));
