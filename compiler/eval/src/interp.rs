@@ -18,7 +18,6 @@ use kdep_sema::duration::Duration;
 use kdep_sema::hir::{
     file_hir, BinaryOp, Clause, Expr, ExprKind, FileHir, InterpPart, KeySeg, Name, ObjEntry, UnaryOp,
 };
-use kdep_sema::index::item_index;
 use kdep_sema::lets::let_cycles;
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::quantity::Quantity;
@@ -967,9 +966,21 @@ impl<'db> Eval<'db> {
             }
             ExprKind::Name(n) => self.name(n, ctx, span),
             ExprKind::Field(base, field, frange) => {
+                // `alias.app.field`: an app of another module of the package, read like a bare app
+                // (an unset optional field is null, not a missing key).
+                if let ExprKind::Field(head, app, _) = &base.kind {
+                    if let ExprKind::Name(alias) = &head.kind {
+                        if let Some(target) = self.module_alias(alias, ctx) {
+                            if ctx.scope.member(alias, app) == Resolution::App(target) {
+                                return self.app_field(target, app, field, span);
+                            }
+                        }
+                    }
+                }
                 if let ExprKind::Name(alias) = &base.kind {
                     if let Some(target) = self.module_alias(alias, ctx) {
-                        return self.module_member(target, field, Span::new(ctx.fid, *frange), span);
+                        let res = ctx.scope.member(alias, field);
+                        return self.module_member(target, field, res, Span::new(ctx.fid, *frange), span);
                     }
                     if let Some(v) = self.env_or_app_field(alias, field, Span::new(ctx.fid, *frange), ctx, span) {
                         return v;
@@ -1281,27 +1292,14 @@ impl<'db> Eval<'db> {
         ctx.scope.module_alias(alias)
     }
 
-    fn module_member(&mut self, module: SourceFile, name: &Name, nspan: Span, span: Span) -> R {
-        let items = item_index(self.db, module);
-        match items.items.get(name) {
-            Some(h) if h.kind == kdep_sema::index::ItemKind::Let => self.module_let(module, name, span),
-            Some(h) => Err(self.error(
-                Code::TYPE_MISMATCH,
-                format!("`{name}` is {}, not a value", h.kind.describe()),
-                nspan,
-                "not a value",
-            )),
-            None => {
-                let index = kdep_sema::index::project_index(self.db, self.project);
-                let mut d = Diagnostic::error(
-                    Code::UNRESOLVED_NAME,
-                    format!("module `{}` has no `{name}`", index.module_display(module)),
-                )
-                .with_primary(nspan, "not defined there");
-                if let Some(best) = suggest::best(name, items.items.keys().map(|k| &**k)) {
-                    d = d.with_help(format!("did you mean `{best}`?"));
-                }
-                self.diags.push(d);
+    /// `alias.name` of imported `module`, resolved by the scope ([`kdep_sema::scope::Resolver::member`]): a `let`,
+    /// an app of the package (in app bodies: the map of its fields), or the static check's error.
+    fn module_member(&mut self, module: SourceFile, name: &Name, res: Resolution, nspan: Span, span: Span) -> R {
+        match res {
+            Resolution::ModuleLet(_) => self.module_let(module, name, span),
+            Resolution::App(file) => self.app_fields(file, name, span).map(|(fields, _)| Value::map(fields)),
+            _ => {
+                self.diags.extend(kdep_sema::check::member_error(self.db, self.project, module, name, res, nspan));
                 Err(Poison)
             }
         }
@@ -1338,6 +1336,8 @@ impl<'db> Eval<'db> {
             )),
             Resolution::Env => self.env_value(span),
             Resolution::App(file) => self.app_fields(file, n, span).map(|(fields, _)| Value::map(fields)),
+            // Only `alias.app` resolves so (`module_member`); a bare name never does.
+            Resolution::ForeignApp(_) => Err(Poison),
             Resolution::Item(kind) => {
                 let mut d =
                     Diagnostic::error(Code::TYPE_MISMATCH, format!("`{n}` is {}, not a value", kind.describe()))
@@ -1409,25 +1409,28 @@ impl<'db> Eval<'db> {
                     Err(Poison)
                 }
             })),
-            Resolution::App(file) => Some(self.app_fields(file, base, span).and_then(|(fields, failed)| {
-                match fields.get(field) {
-                    Some(v) => Ok(v.clone()),
-                    // Unknown fields are reported statically; a field that failed is reported
-                    // for its own app; an unset optional field is null.
-                    None if failed => Err(Poison),
-                    None => {
-                        let known = kdep_sema::check::app_template(self.db, self.project, file, base.clone())
-                            .is_ok_and(|m| m.fields.contains_key(field));
-                        if known {
-                            Ok(Value::Null)
-                        } else {
-                            Err(Poison)
-                        }
-                    }
-                }
-            })),
+            Resolution::App(file) => Some(self.app_field(file, base, field, span)),
             _ => None,
         }
+    }
+
+    /// Field `field` of app `app` of `file` (read from another app's body).
+    fn app_field(&mut self, file: SourceFile, app: &Name, field: &Name, span: Span) -> R {
+        self.app_fields(file, app, span).and_then(|(fields, failed)| match fields.get(field) {
+            Some(v) => Ok(v.clone()),
+            // Unknown fields are reported statically; a field that failed is reported for its
+            // own app; an unset optional field is null.
+            None if failed => Err(Poison),
+            None => {
+                let known = kdep_sema::check::app_template(self.db, self.project, file, app.clone())
+                    .is_ok_and(|m| m.fields.contains_key(field));
+                if known {
+                    Ok(Value::Null)
+                } else {
+                    Err(Poison)
+                }
+            }
+        })
     }
 
     /// The fields of app `app` of `file` in the environment being evaluated, and whether its

@@ -127,15 +127,28 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
     let mut edges: rustc_hash::FxHashMap<AppId, Vec<AppId>> = Default::default();
     // First read of each target, to label the chain where it is formed.
     let mut sites: rustc_hash::FxHashMap<(AppId, AppId), TextRange> = Default::default();
-    for file in project_index(db, project).root_files() {
+    let index = project_index(db, project);
+    let roots = index.root_files();
+    for &file in &roots {
         let hir = file_hir(db, file);
-        // Apps read apps of their own module only. Most modules hold one app that reads none:
-        // those need no scope, and keeping this query's dependencies few keeps every later
-        // query cheap (salsa clears a dependency table sized by the largest query before it).
+        // Apps read apps of their own module by name and of the package's other modules through
+        // an import (`data.orders_db`). Most modules hold one app that reads none: those need no
+        // scope, and keeping this query's dependencies few keeps every later query cheap (salsa
+        // clears a dependency table sized by the largest query before it). So the test is on
+        // the lowered file alone: a name of an app of the module, or the alias of an import of
+        // the package (found in the project index, already a dependency).
+        let package_aliases: Vec<&Name> = hir
+            .imports
+            .iter()
+            .filter(|i| index.resolve_module(file, &i.path.segments).is_some_and(|m| roots.contains(&m)))
+            .map(|i| &i.alias)
+            .collect();
         let mentions_app = hir.apps.values().any(|a| {
             a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())).any(|s| {
                 let mut hit = false;
-                crate::hir::visit_names(&s.value, &mut |n| hit |= hir.apps.contains_key(n));
+                crate::hir::visit_names(&s.value, &mut |n| {
+                    hit |= hir.apps.contains_key(n) || package_aliases.contains(&n)
+                });
                 hit
             })
         });
@@ -153,12 +166,15 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
             let mut refs = Vec::new();
             for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
                 walk_names(&set.value, &scope, &mut |u| {
-                    if let NameUse::Name { name: target, range, res: Resolution::App(tf) } = u {
-                        let t = (tf, target.clone());
-                        sites.entry((node.clone(), t.clone())).or_insert(range);
-                        if !refs.contains(&t) {
-                            refs.push(t);
-                        }
+                    let (target, range, tf) = match u {
+                        NameUse::Name { name, range, res: Resolution::App(tf) } => (name, range, tf),
+                        NameUse::Member { member, range, res: Resolution::App(tf), .. } => (member, range, tf),
+                        _ => return,
+                    };
+                    let t = (tf, target.clone());
+                    sites.entry((node.clone(), t.clone())).or_insert(range);
+                    if !refs.contains(&t) {
+                        refs.push(t);
                     }
                 });
             }
@@ -169,17 +185,20 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
     let (cycles, poisoned) = crate::lets::find_cycles(&nodes, &edges);
     let mut out = AppCycles { poisoned, diagnostics: Vec::new() };
     for members in cycles {
-        let chain = members.iter().chain(members.first()).map(|(_, n)| n.to_string()).collect::<Vec<_>>().join(" → ");
+        // Apps of one module by name; a cycle across modules names each app with its module.
+        let across = members.iter().any(|(f, _)| members.first().is_some_and(|(g, _)| f != g));
+        let show = |(f, n): &AppId| if across { format!("{}.{n}", index.module_display(*f)) } else { n.to_string() };
+        let chain = members.iter().chain(members.first()).map(show).collect::<Vec<_>>().join(" → ");
         let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, format!("app cycle: {chain}"));
         for (k, from) in members.iter().enumerate() {
             let to = members.get(k + 1).or(members.first());
             let Some(range) = to.and_then(|to| sites.get(&(from.clone(), to.clone()))) else { continue };
             let span = Span::new(from.0.id(db), *range);
-            let to_name = to.map_or("", |t| &*t.1);
+            let to_name = to.map_or_else(String::new, show);
             d = if k == 0 {
-                d.with_primary(span, format!("`{}` reads `{to_name}`", from.1))
+                d.with_primary(span, format!("`{}` reads `{to_name}`", show(from)))
             } else {
-                d.with_secondary(span, format!("`{}` reads `{to_name}`", from.1))
+                d.with_secondary(span, format!("`{}` reads `{to_name}`", show(from)))
             };
         }
         out.diagnostics
@@ -358,7 +377,12 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         NameUse::PathHead { name } => {
             used.insert(name.clone());
         }
-        NameUse::Member { .. } => {}
+        NameUse::Member { module, member, range, res } => {
+            // Other non-values (`lib.Template`) are the evaluator's: only read values fail.
+            if matches!(res, Resolution::Unresolved | Resolution::ForeignApp(_)) {
+                out.extend(member_error(db, project, module, member, res, Span::new(fid, range)));
+            }
+        }
         NameUse::EnvField { member, range } => {
             let known = ENV_BUILTIN_FIELDS.iter().copied().chain(envs.attributes.iter().map(|a| &**a));
             if !known.clone().any(|k| k == &**member) {
@@ -507,6 +531,58 @@ pub fn unknown_function(
             Some(d)
         }
     }
+}
+
+/// The error for reading `alias.member` (at `span`, the member) of imported `module`, given its
+/// resolution ([`Resolver::member`]); `None` when it is a value (a `let`, or an app read from an
+/// app body). The evaluator reports the same text, so one is kept.
+pub fn member_error(
+    db: &dyn Db,
+    project: Project,
+    module: SourceFile,
+    member: &str,
+    res: Resolution,
+    span: Span,
+) -> Option<Diagnostic> {
+    let index = project_index(db, project);
+    let shown = index.module_display(module);
+    match res {
+        Resolution::ModuleLet(_) | Resolution::App(_) => None,
+        Resolution::ForeignApp(_) => Some(
+            Diagnostic::error(
+                Code::TYPE_MISMATCH,
+                format!("`{member}` is an app of another package (`{shown}`), not a value"),
+            )
+            .with_primary(span, "not a value here")
+            .with_help(
+                "only apps of the same package are values: a dependency's apps are never built with this \
+                 package, so there is nothing to read",
+            ),
+        ),
+        Resolution::Unresolved => {
+            let mut d = Diagnostic::error(Code::UNRESOLVED_NAME, format!("module `{shown}` has no `{member}`"))
+                .with_primary(span, "not defined there");
+            let items = item_index(db, module);
+            if let Some(best) = suggest::best(member, items.items.keys().map(|k| &**k)) {
+                d = d.with_help(format!("did you mean `{best}`?"));
+            }
+            Some(d)
+        }
+        Resolution::Function(_) => Some(not_a_value(member, crate::index::ItemKind::Fn, span)),
+        Resolution::Item(kind) => Some(not_a_value(member, kind, span)),
+        Resolution::Local | Resolution::Field | Resolution::TemplateLet | Resolution::Module(_) | Resolution::Env => {
+            None
+        }
+    }
+}
+
+fn not_a_value(member: &str, kind: crate::index::ItemKind, span: Span) -> Diagnostic {
+    let d = Diagnostic::error(Code::TYPE_MISMATCH, format!("`{member}` is {}, not a value", kind.describe()))
+        .with_primary(span, "not a value");
+    if kind == crate::index::ItemKind::App {
+        return d.with_help("only app bodies read other apps; a template gets such values through its fields");
+    }
+    d
 }
 
 /// K0106 for `name` used at `span` in `scope`; the evaluator reports the same text, so one is

@@ -14,8 +14,9 @@
 //! Two values depend on the app being evaluated, so only some bodies see them: the environment
 //! (`env`, when nothing else of that name is in scope, and the keyword `environment`, which
 //! nothing shadows) in template and app bodies, and the other apps of the module (read by name)
-//! in app bodies. Top-level `let`s and environments are shared by every app and environment, so
-//! neither is visible there.
+//! in app bodies, and the apps of other modules of the same package read through an import
+//! (`data.orders_db`, [`Resolver::member`]). Top-level `let`s and environments are shared by every
+//! app and environment, so neither is visible there.
 //!
 //! Every consumer reads this module: the evaluator ([`Resolver::resolve`] on each name it
 //! evaluates), the static checks and the `let` graph ([`walk_names`]), the template model (the
@@ -25,10 +26,11 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use kdep_diag::TextRange;
+use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
-use crate::index::{file_imports, item_index, Imports, ItemIndex, ItemKind};
+use crate::index::{file_imports, item_index, project_index, Imports, ItemIndex, ItemKind};
 use crate::model::{template_model, TemplateModel};
 
 /// What a bare name refers to, locals aside (see [`Resolver::resolve`]).
@@ -52,8 +54,13 @@ pub enum Resolution {
     /// The environment the app is evaluated for: `env` (shadowed by any other binding of that
     /// name) or the keyword `environment` (never shadowed), in template and app bodies.
     Env,
-    /// Another app of this module, read from an app body: its fields, in the same environment.
+    /// Another app read from an app body: its fields, in the same environment. A bare name is
+    /// an app of this module; `alias.app` (see [`Resolver::member`]) an app of another module of
+    /// the same package.
     App(SourceFile),
+    /// `alias.app` in an app body where the module is of a dependency package: not a value
+    /// (apps of dependency packages are never built).
+    ForeignApp(SourceFile),
     /// Not defined anywhere the expression can see.
     Unresolved,
 }
@@ -100,6 +107,9 @@ pub struct Resolver {
     /// The template or schema whose body holds the expression (the *writing* template, not the
     /// instance's template, which may extend it).
     members: Option<Arc<TemplateModel>>,
+    /// In app bodies, the import aliases naming a module of the package the body is written in:
+    /// their apps are values (`data.orders_db`). Empty elsewhere.
+    same_package: Arc<FxHashSet<Name>>,
 }
 
 impl Resolver {
@@ -115,13 +125,25 @@ impl Resolver {
             imports,
             imported: Arc::new(imported),
             members: None,
+            same_package: Arc::default(),
         }
     }
 
     /// The scope of app bodies and `in` blocks of `file`: the module, the environment and the
     /// module's other apps.
     pub fn app(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        Resolver { kind: BodyKind::App, ..Self::module(db, project, file) }
+        let r = Self::module(db, project, file);
+        let index = project_index(db, project);
+        let package = |f: &SourceFile| index.file_module.get(f).map(|(p, _)| *p);
+        let own = package(&file);
+        let same_package = r
+            .imports
+            .map
+            .iter()
+            .filter(|(_, target)| own.is_some() && target.as_ref().and_then(package) == own)
+            .map(|(alias, _)| alias.clone())
+            .collect();
+        Resolver { kind: BodyKind::App, same_package: Arc::new(same_package), ..r }
     }
 
     /// The scope of the body of template or schema `owner` declared in `file`.
@@ -170,6 +192,24 @@ impl Resolver {
             // Last, so any declaration, import or member called `env` shadows the environment.
             None if name == ENV_NAME && self.sees_env() => Resolution::Env,
             None => Resolution::Unresolved,
+        }
+    }
+
+    /// What `alias.member` names, where `alias` (not a local) is an import of this scope: a `let`
+    /// or function of that module, in app bodies an app of it (`App` when the module is of the
+    /// same package, `ForeignApp` otherwise), another declaration (not a value) or nothing
+    /// (`Unresolved`, also when the import did not resolve).
+    pub fn member(&self, alias: &str, member: &str) -> Resolution {
+        let Some(Some(module)) = self.imports.map.get(alias).copied() else { return Resolution::Unresolved };
+        let Some(h) = self.imported.get(alias).and_then(|ix| ix.items.get(member)) else {
+            return Resolution::Unresolved;
+        };
+        match h.kind {
+            ItemKind::Let => Resolution::ModuleLet(module),
+            ItemKind::Fn => Resolution::Function(module),
+            ItemKind::App if self.kind == BodyKind::App && self.same_package.contains(alias) => Resolution::App(module),
+            ItemKind::App if self.kind == BodyKind::App => Resolution::ForeignApp(module),
+            kind => Resolution::Item(kind),
         }
     }
 
@@ -233,15 +273,17 @@ impl Resolver {
 pub enum NameUse<'e> {
     /// A bare name (`size`), or the alias of an `alias.member` path.
     Name { name: &'e Name, range: TextRange, res: Resolution },
-    /// `alias.member` where `alias` resolves to a module: the member it reads.
-    Member { module: SourceFile, member: &'e Name, range: TextRange },
+    /// `alias.member` where `alias` resolves to a module: the member it reads and what it is
+    /// ([`Resolver::member`]).
+    Member { module: SourceFile, member: &'e Name, range: TextRange, res: Resolution },
     /// A call (`upper(x)`, `f(x)`, `alias.f(x)`) and what its callee names.
     Call { name: &'e Name, range: TextRange, callee: Callee },
     /// The first segment of a declaration path (`web.WebService { ... }`).
     PathHead { name: &'e Name },
     /// `env.member`, where `env` is the environment (after its [`NameUse::Name`]).
     EnvField { member: &'e Name, range: TextRange },
-    /// `app.member`, where `app` is another app of `file` (after its [`NameUse::Name`]).
+    /// `app.member` or `alias.app.member`, where `app` is another app of `file` (after its
+    /// [`NameUse::Name`], and for `alias.app` its [`NameUse::Member`]).
     AppField { file: SourceFile, app: &'e Name, member: &'e Name, range: TextRange },
 }
 
@@ -312,13 +354,29 @@ impl<'e> Walker<'_, 'e, '_> {
                 (self.f)(NameUse::Name { name: n, range: e.range, res });
             }
             ExprKind::Field(base, member, mrange) => {
+                // `alias.app.member`: a field of an app of another module of the package.
+                if let ExprKind::Field(head, app, arange) = &base.kind {
+                    if let ExprKind::Name(alias) = &head.kind {
+                        let res = self.resolve(alias);
+                        if let Resolution::Module(Some(module)) = res {
+                            let app_res = self.scope.member(alias, app);
+                            if app_res == Resolution::App(module) {
+                                (self.f)(NameUse::Name { name: alias, range: head.range, res });
+                                (self.f)(NameUse::Member { module, member: app, range: *arange, res: app_res });
+                                (self.f)(NameUse::AppField { file: module, app, member, range: *mrange });
+                                return;
+                            }
+                        }
+                    }
+                }
                 if let ExprKind::Name(alias) = &base.kind {
                     let res = self.resolve(alias);
                     match res {
                         Resolution::Module(target) => {
                             (self.f)(NameUse::Name { name: alias, range: base.range, res });
                             if let Some(module) = target {
-                                (self.f)(NameUse::Member { module, member, range: *mrange });
+                                let res = self.scope.member(alias, member);
+                                (self.f)(NameUse::Member { module, member, range: *mrange, res });
                             }
                             return;
                         }
