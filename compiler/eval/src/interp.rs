@@ -1136,7 +1136,7 @@ impl<'db> Eval<'db> {
         let required_missing = model
             .fields
             .values()
-            .any(|fm| !matches!(*fm.ty, Ty::Optional(_)) && !given.get(&fm.name).is_some_and(|v| !v.is_null()));
+            .any(|fm| !matches!(*fm.ty, Ty::Optional(_)) && given.get(&fm.name).is_none_or(|v| v.is_null()));
         // A nested record reported something (a check of a non-plain schema): not clean.
         if required_missing || self.diags.len() != reported_before {
             return None;

@@ -361,34 +361,10 @@ fn unique(taken: &mut HashSet<String>, base: &str, qualifier: &str) -> String {
     }
 }
 
-/// Words kdep reserves; generated names avoid all of them, even where a keyword would parse.
+/// Words kdep reserves (the lexer's keywords) and the type name `any`: generated names avoid
+/// all of them, even where a keyword would parse.
 fn is_keyword(name: &str) -> bool {
-    const KEYWORDS: &[&str] = &[
-        "import",
-        "as",
-        "let",
-        "fn",
-        "schema",
-        "template",
-        "with",
-        "locked",
-        "check",
-        "emit",
-        "app",
-        "in",
-        "environment",
-        "if",
-        "else",
-        "for",
-        "true",
-        "false",
-        "null",
-        "policy",
-        "test",
-        "open",
-        "any",
-    ];
-    KEYWORDS.contains(&name)
+    kdep_syntax::format::is_keyword(name) || name == "any"
 }
 
 /// A Kubernetes name as a kdep identifier: `redis-cart` → `redis_cart`; a leading digit gets

@@ -29,6 +29,12 @@ const KEYWORDS: &[&str] = &[
     "with",
 ];
 
+/// Whether the lexer reserves `text` (soft keywords such as `with` included), for tools that
+/// generate kdep names and must avoid every keyword.
+pub fn is_keyword(text: &str) -> bool {
+    KEYWORDS.contains(&text)
+}
+
 /// `true` when `text` can be written bare as a field name in a schema or template body: one
 /// identifier or keyword token, except `for` and `if` (which would start a clause there).
 pub(super) fn is_field_name(text: &str) -> bool {
