@@ -1,7 +1,7 @@
 //! The Kubernetes kind registry: which `@resource` schema is `(apiVersion, kind)`, and its scope.
 //!
 //! Read from item indexes only (the attribute is header, not body): the schemas of every
-//! analysed module (the root package, what it imports, so imported CRD modules too), then the
+//! module of every package (analysed ones first: the root package, what it imports), then the
 //! stdlib module the naming rule gives for the apiVersion (`apps/v1` → `k8s.apps.v1`, `v1` →
 //! `k8s.core.v1`, `cert-manager.io/v1` → `k8s.cert_manager.v1`), which is indexed (not
 //! analysed) only when an object of that apiVersion is emitted.
@@ -24,7 +24,9 @@ pub struct ResourceEntry {
 }
 
 /// apiVersion → kind → schema, for the analysed modules. When two schemas declare one kind,
-/// the first in analysis order (root package modules first) wins.
+/// the first in analysis order (root package modules first) gives the schema, and the kind is
+/// cluster-scoped if any of them says so: a package cannot make a kind that another package
+/// declares cluster-scoped pass as namespaced (which would dodge `cluster-scoped = false`).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ResourceRegistry {
     pub kinds: FxHashMap<Name, FxHashMap<Name, ResourceEntry>>,
@@ -35,7 +37,20 @@ pub struct ResourceRegistry {
 #[salsa::tracked(returns(clone))]
 pub fn resource_registry(db: &dyn Db, project: Project) -> Arc<ResourceRegistry> {
     let mut out = ResourceRegistry::default();
-    for file in reachable_files(db, project).iter() {
+    // The analysed modules first (their declarations give the schema), then every other module
+    // of every package but the stdlib: a platform's CRD module declares its kinds' scope even
+    // when the package emitting them never imports it.
+    let reachable = reachable_files(db, project);
+    let seen: rustc_hash::FxHashSet<SourceFile> = reachable.iter().copied().collect();
+    let index = project_index(db, project);
+    let others = index
+        .packages
+        .iter()
+        .filter(|p| !p.is_stdlib)
+        .flat_map(|p| p.modules.values().copied())
+        .filter(|f| !seen.contains(f));
+    let files: Vec<SourceFile> = reachable.iter().copied().chain(others).collect();
+    for file in &files {
         let items = item_index(db, *file);
         for (name, header) in &items.items {
             let Some(r) = header.resource.as_ref().filter(|_| header.kind == ItemKind::Schema) else { continue };
@@ -43,6 +58,7 @@ pub fn resource_registry(db: &dyn Db, project: Project) -> Arc<ResourceRegistry>
                 .entry(r.api_version.clone())
                 .or_default()
                 .entry(r.kind.clone())
+                .and_modify(|e| e.cluster |= r.cluster)
                 .or_insert_with(|| ResourceEntry { file: *file, name: name.clone(), cluster: r.cluster });
         }
     }
@@ -61,12 +77,21 @@ pub fn stdlib_module(api_version: &str) -> String {
     format!("k8s.{label}.{version}")
 }
 
-/// The schema of `(api_version, kind)`, if any: an analysed module's first, else the stdlib's.
+/// The schema of `(api_version, kind)`, if any. The Kubernetes library's declaration comes
+/// first: it is generated from the official API, so a package that redeclares a built-in kind
+/// (looser, `@open`, or namespaced where the API says cluster) changes neither its schema nor
+/// its scope. Kinds the library does not know come from the analysed modules.
 pub fn resource_schema(db: &dyn Db, project: Project, api_version: &str, kind: &str) -> Option<ResourceEntry> {
-    let registry = resource_registry(db, project);
-    if let Some(entry) = registry.kinds.get(api_version).and_then(|k| k.get(kind)) {
-        return Some(entry.clone());
+    if let Some(entry) = stdlib_resource(db, project, api_version, kind) {
+        return Some(entry);
     }
+    let registry = resource_registry(db, project);
+    registry.kinds.get(api_version).and_then(|k| k.get(kind)).cloned()
+}
+
+/// The stdlib's schema of `(api_version, kind)`: the module the naming rule gives, indexed only
+/// when an object of that apiVersion is looked up.
+fn stdlib_resource(db: &dyn Db, project: Project, api_version: &str, kind: &str) -> Option<ResourceEntry> {
     let index = project_index(db, project);
     let stdlib = index.packages.get(index.stdlib?)?;
     let file = *stdlib.modules.get(&stdlib_module(api_version))?;
