@@ -113,6 +113,7 @@ codes! {
     FORBIDDEN_KIND = "K0314", "forbidden-kind", Error, "a package emits a kind of object that a platform package it depends on forbids";
     CONFLICTING_COMPOSITION = "K0315", "conflicting-composition", Error, "two declarations a template composes declare the same member differently";
     DROPPED_LIST_KEY = "K0316", "dropped-list-key", Error, "an extending declaration drops or weakens a list's `key(...)` or `unique` constraint";
+    OPENED_SCHEMA = "K0317", "opened-schema", Error, "an extending declaration marks `@open` a schema its base or mixin keeps closed";
 
     // Evaluation.
     MISSING_KEY = "K0401", "missing-key", Error, "a map has no entry for the key being read";

@@ -139,7 +139,7 @@ fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::
         return None;
     };
     let entry = kdep_sema::resources::resource_schema(ev.db, ev.project, api_version, kind)?;
-    if map.record().is_some_and(|r| r.sources.iter().any(|(f, n)| *f == entry.file && *n == entry.name)) {
+    if map.record().is_some_and(|r| ev.record_is_value_of(r, entry.file, &entry.name)) {
         return Some(entry);
     }
     let model = template_model(ev.db, ev.project, entry.file, entry.name.clone())?;

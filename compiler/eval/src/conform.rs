@@ -3,7 +3,9 @@
 
 use kdep_diag::{Code, Span};
 use kdep_sema::duration::Duration;
-use kdep_sema::model::template_model;
+use kdep_sema::db::SourceFile;
+use kdep_sema::hir::Name;
+use kdep_sema::model::{template_model, TemplateModel};
 use kdep_sema::quantity::Quantity;
 use kdep_sema::suggest;
 use kdep_sema::ty::{Bounds, ListIdentity, Lit, Ty};
@@ -112,6 +114,21 @@ fn identity_check(what: &str, identity: &ListIdentity, items: &[Value], out: &mu
 }
 
 impl Eval<'_> {
+    /// Whether a record built and checked as `record` is, as it is, a value of schema `name` in
+    /// `file`: it is that schema, or extends or composes it without declaring more fields (an
+    /// extension that only narrows). One with more fields, or opened, would carry fields the
+    /// target rejects, into emitted Kubernetes objects too, so it is checked the long way.
+    pub(crate) fn record_is_value_of(&self, record: &TemplateModel, file: SourceFile, name: &Name) -> bool {
+        if record.sources.first().is_some_and(|(f, n)| *f == file && n == name) {
+            return true;
+        }
+        if !record.sources.iter().any(|(f, n)| *f == file && n == name) {
+            return false;
+        }
+        template_model(self.db, self.project, file, name.clone())
+            .is_some_and(|t| t.fields.len() == record.fields.len() && (t.open || !record.open))
+    }
+
     /// Checks (and converts: string → quantity/duration, int → float) `value` against `ty`.
     /// Violations are collected, not reported; `what` names the value in messages.
     pub(crate) fn conform(&mut self, value: Value, ty: &Ty, what: &str, site: Span, out: &mut Vec<Violation>) -> R {
@@ -361,7 +378,7 @@ impl Eval<'_> {
             // A record of this schema, or of one that extends or composes it, built and checked
             // and unchanged since: its (narrower) checks already hold.
             (Ty::Schema(sref), Value::Map(m))
-                if m.record().is_some_and(|r| r.sources.iter().any(|(f, n)| *f == sref.file && *n == sref.name)) =>
+                if m.record().is_some_and(|r| self.record_is_value_of(r, sref.file, &sref.name)) =>
             {
                 Ok(value)
             }

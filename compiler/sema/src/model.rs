@@ -364,6 +364,8 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
     };
     let kind = if t.is_schema { "schema" } else { "template" };
     let mut extending = false;
+    // `@open` on an extension of a closed declaration (K0317): the model stays closed.
+    let mut opened_closed = false;
     let mut merge = Merge::default();
     let parents: Vec<(&PathRef, bool)> =
         t.base.iter().map(|b| (b, false)).chain(t.mixins.iter().map(|m| (m, true))).collect();
@@ -402,7 +404,22 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                     model.chain.extend(pm.chain.iter().cloned());
                     model.resource = pm.resource.clone();
                 }
-                model.open |= pm.open;
+                if t.attrs.open && !pm.open {
+                    // A record of this schema is a value of `pm`: opening it would let fields
+                    // `pm` rejects through wherever `pm` is expected (K0317); it stays closed.
+                    model.open = false;
+                    opened_closed = true;
+                    diags.push(
+                        Diagnostic::error(
+                            Code::OPENED_SCHEMA,
+                            format!("`@open` on {kind} `{name}` would open `{}`, which is closed", pm.qualified),
+                        )
+                        .with_primary(span(t.name_range), "marked `@open`")
+                        .with_secondary(pm.name_span, "closed here")
+                        .with_help("declare the fields it needs instead, or extend an `@open` schema"),
+                    );
+                }
+                model.open |= pm.open && !opened_closed;
                 merge.source(db, project, &mut model, &pm, span(at.range), &mut diags);
                 extending = true;
             }
