@@ -2,8 +2,8 @@
 //! closed schema records, and the compile-time reading of strings as quantities and durations.
 
 use kdep_diag::{Code, Span};
-use kdep_sema::duration::Duration;
 use kdep_sema::db::SourceFile;
+use kdep_sema::duration::Duration;
 use kdep_sema::hir::Name;
 use kdep_sema::model::{template_model, TemplateModel};
 use kdep_sema::quantity::Quantity;
