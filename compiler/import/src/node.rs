@@ -160,24 +160,10 @@ fn octal_mode(key: &str, value: &Value) -> Option<i64> {
     i64::from_str_radix(digits, 8).ok()
 }
 
-/// `true` when `key` can be written bare as the first key of an entry: an identifier, or a
-/// keyword GRAMMAR.md ("Keywords as names") accepts there. `for` and `if` are quoted because
-/// after a value they start a comprehension or its condition.
-pub(crate) fn is_bare_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    let Some(first) = chars.next() else { return false };
-    (first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && key != "for"
-        && key != "if"
-}
-
+/// Writes the first key of an entry, quoted unless GRAMMAR.md ("Keywords as names") allows it
+/// bare (`for` and `if` are quoted: after a value they start a comprehension or its condition).
 pub(crate) fn write_key(out: &mut String, key: &str) {
-    if is_bare_key(key) {
-        out.push_str(key);
-    } else {
-        write_string_literal(out, key);
-    }
+    kdep_syntax::format::write_key(out, key);
 }
 
 /// Writes `node` as a kdep expression; nested objects and lists go one per line, indented by

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::convert::{description, Converter, RefTarget, Refs, Root};
-use crate::model::{print_module, ModuleBody, ModulePath};
+use crate::model::{print_modules, ModuleBody, ModulePath};
 use crate::{group_label, Error, Module};
 
 /// One parsed CRD document and the file it came from.
@@ -165,12 +165,5 @@ pub fn crd_modules(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(bodies
-        .into_iter()
-        .map(|(path, body)| {
-            let sources: Vec<String> = body.sources.iter().cloned().collect();
-            let text = print_module(&path, &body, &header(&path, &sources));
-            Module { path, text }
-        })
-        .collect())
+    Ok(print_modules(bodies, header))
 }

@@ -166,21 +166,9 @@ pub struct ModuleBody {
     pub sources: BTreeSet<String>,
 }
 
-/// Whether `name` can be written bare as a field name in a schema body (GRAMMAR.md, "Keywords
-/// as names": every keyword but `for` and `if`, which continue an expression).
-pub fn is_bare_field_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    first_ok && chars.all(|c| c.is_ascii_alphanumeric() || c == '_') && name != "for" && name != "if"
-}
-
-/// Writes a field name, quoted when it is not a bare name.
+/// Writes a field name, quoted when it is not a bare name (GRAMMAR.md, "Keywords as names").
 pub fn write_name(out: &mut String, name: &str) {
-    if is_bare_field_name(name) {
-        out.push_str(name);
-    } else {
-        kdep_syntax::format::write_string_literal(out, name);
-    }
+    kdep_syntax::format::write_key(out, name);
 }
 
 fn write_doc(out: &mut String, indent: &str, doc: &[String]) {
@@ -239,6 +227,22 @@ fn aliases(own: &ModulePath, used: &BTreeSet<ModulePath>) -> BTreeMap<ModulePath
         out.insert(module.clone(), alias);
     }
     out
+}
+
+/// Every converted module as text, in module-path order, each with the `//` header lines
+/// `header` gives for its path and source files.
+pub fn print_modules(
+    bodies: BTreeMap<ModulePath, ModuleBody>,
+    header: &dyn Fn(&ModulePath, &[String]) -> Vec<String>,
+) -> Vec<crate::Module> {
+    bodies
+        .into_iter()
+        .map(|(path, body)| {
+            let sources: Vec<String> = body.sources.iter().cloned().collect();
+            let text = print_module(&path, &body, &header(&path, &sources));
+            crate::Module { path, text }
+        })
+        .collect()
 }
 
 /// Prints a whole module: header comment lines, imports, then schemas sorted by name.

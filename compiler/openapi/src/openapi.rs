@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::convert::{description, Converter, RefTarget, Refs, Root};
-use crate::model::{print_module, ModuleBody, ModulePath, Ty};
+use crate::model::{print_modules, ModuleBody, ModulePath, Ty};
 use crate::{group_label, Error, Module};
 
 /// One OpenAPI v3 document and the file name it came from.
@@ -200,12 +200,5 @@ pub fn openapi_modules(
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(bodies
-        .into_iter()
-        .map(|(path, body)| {
-            let sources: Vec<String> = body.sources.iter().cloned().collect();
-            let text = print_module(&path, &body, &header(&path, &sources));
-            Module { path, text }
-        })
-        .collect())
+    Ok(print_modules(bodies, header))
 }

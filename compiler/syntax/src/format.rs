@@ -72,7 +72,7 @@ mod printer;
 use kdep_diag::{Code, Diagnostic, FileId};
 
 pub use canon::canonical_tree;
-pub use lexical::{is_keyword, write_string_literal};
+pub use lexical::{is_keyword, write_key, write_string_literal};
 
 /// The column limit for inline objects, lists and `if` expressions.
 pub const MAX_WIDTH: usize = 100;

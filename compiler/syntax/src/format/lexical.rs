@@ -46,6 +46,17 @@ pub(super) fn is_field_name(text: &str) -> bool {
         && text != "if"
 }
 
+/// Writes a field name or the first key of an entry: bare when [`is_field_name`] allows it,
+/// else as a string literal. For tools that generate kdep (importers, the type generator), so
+/// the rule of GRAMMAR.md "Keywords as names" is written once.
+pub fn write_key(out: &mut String, key: &str) {
+    if is_field_name(key) {
+        out.push_str(key);
+    } else {
+        write_string_literal(out, key);
+    }
+}
+
 /// `true` when `text` lexes as one identifier token (and not as a keyword).
 pub(super) fn is_plain_ident(text: &str) -> bool {
     let mut chars = text.chars();
