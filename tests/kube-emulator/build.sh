@@ -3,6 +3,8 @@
 # (structured-merge-diff v4, kube-openapi deps). Rebuilds only when a source changed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+# A fresh machine has no Go toolchain: install it (or say exactly what to run) first.
+"$here/setup.sh"
 cd "$here"
 mkdir -p .gopath/src/sigs.k8s.io/structured-merge-diff bin
 # GOPATH mode, no module proxy (unreachable here): only Debian's /usr/share/gocode.

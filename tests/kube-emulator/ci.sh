@@ -1,22 +1,10 @@
 #!/usr/bin/env bash
 # CI entry for the test cluster: installs the Debian packages the emulator builds from
-# (only if missing), builds bin/kube-emulator, then runs go vet, gofmt and the Go suite.
+# (setup.sh, only if missing), builds bin/kube-emulator, then runs go vet, gofmt and the Go suite.
 #   usage: tests/kube-emulator/ci.sh        (from any directory; exit status = result)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-pkgs=(golang-go golang-k8s-sigs-structured-merge-diff-dev golang-k8s-kube-openapi-dev)
-missing=()
-for p in "${pkgs[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  sudo=""
-  [[ $(id -u) -eq 0 ]] || sudo="sudo"
-  echo "kube-emulator ci: installing ${missing[*]}" >&2
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-"$here/build.sh"
+"$here/build.sh"   # runs setup.sh first
 unformatted=$(gofmt -l "$here/emulator")
 if [[ -n "$unformatted" ]]; then
   echo "kube-emulator ci: gofmt needed on: $unformatted" >&2
