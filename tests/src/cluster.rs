@@ -91,7 +91,7 @@ impl Response {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
-    fn ok(self) -> Result<Value> {
+    pub(crate) fn ok(self) -> Result<Value> {
         if (200..300).contains(&self.status) {
             Ok(self.body)
         } else {
@@ -348,7 +348,12 @@ impl Cluster {
     pub fn from_kubeconfig_env() -> Result<Cluster> {
         let path = std::env::var("KUBECONFIG")
             .map_err(|_| Error::Invalid("KDEP_TEST_CLUSTER=kubeconfig needs KUBECONFIG".into()))?;
-        let path = PathBuf::from(path.split(':').next().unwrap_or_default());
+        Cluster::from_kubeconfig_path(Path::new(path.split(':').next().unwrap_or_default()))
+    }
+
+    /// Attaches to the cluster of a kubeconfig file's current context (no emulator hooks).
+    pub fn from_kubeconfig_path(path: &Path) -> Result<Cluster> {
+        let path = path.to_path_buf();
         let text = std::fs::read_to_string(&path).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         let parsed = parse_kubeconfig(&text)?;
         Ok(Cluster {
@@ -592,7 +597,7 @@ impl Cluster {
         r.ok().map(|_| true)
     }
 
-    fn hook(&self, method: &str, what: &'static str, body: Option<Value>) -> Result<Value> {
+    pub(crate) fn hook(&self, method: &str, what: &'static str, body: Option<Value>) -> Result<Value> {
         if !self.emulated {
             return Err(Error::Unsupported(what));
         }
@@ -601,7 +606,10 @@ impl Cluster {
     }
 
     /// Simulates the workload controller: writes the status of a Deployment,
-    /// StatefulSet, ReplicaSet, DaemonSet or Job for the given outcome.
+    /// StatefulSet, ReplicaSet, DaemonSet or Job for the given outcome. For a Deployment it
+    /// also creates the ReplicaSet of the current template and its pods (ready when
+    /// `Complete`, `ContainerCreating` otherwise; see
+    /// [`Cluster::set_rollout_failing`](crate::workloads) for pods that fail with a reason).
     pub fn set_rollout(
         &self,
         api_version: &str,
@@ -610,12 +618,24 @@ impl Cluster {
         name: &str,
         outcome: Rollout,
     ) -> Result<Value> {
-        self.hook(
-            "POST",
-            "rollout",
-            Some(json!({"apiVersion": api_version, "kind": kind, "namespace": namespace,
-                "name": name, "outcome": outcome.as_str()})),
-        )
+        self.rollout_hook(api_version, kind, namespace, name, outcome, None)
+    }
+
+    pub(crate) fn rollout_hook(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        outcome: Rollout,
+        pod_reason: Option<&str>,
+    ) -> Result<Value> {
+        let mut body = json!({"apiVersion": api_version, "kind": kind, "namespace": namespace,
+            "name": name, "outcome": outcome.as_str()});
+        if let Some(r) = pod_reason {
+            body["podReason"] = json!(r);
+        }
+        self.hook("POST", "rollout", Some(body))
     }
 
     /// Arms a fault.

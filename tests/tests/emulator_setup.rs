@@ -30,7 +30,10 @@ impl Fakes {
         write("dpkg-query", format!("printf '%s' '{status}'"));
         write("id", format!("echo {uid}"));
         let sudo = if sudo_ok {
-            format!("echo \"sudo $*\" >> '{}'; [[ $1 == -n ]] && shift; [[ $1 == true ]] && exit 0; exec \"$@\"", log.display())
+            format!(
+                "echo \"sudo $*\" >> '{}'; [[ $1 == -n ]] && shift; [[ $1 == true ]] && exit 0; exec \"$@\"",
+                log.display()
+            )
         } else {
             "echo 'sudo: a password is required' >&2; exit 1".to_owned()
         };
@@ -87,10 +90,7 @@ fn as_root_it_installs_the_missing_packages() {
     let fakes = Fakes::new(false, 0, false, true);
     let (code, _, stderr) = fakes.run(&emulator_dir().join("setup.sh"), &[]);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(
-        fakes.calls(),
-        format!("apt-get update -qq\napt-get install -y -qq --no-install-recommends {PKGS}\n")
-    );
+    assert_eq!(fakes.calls(), format!("apt-get update -qq\napt-get install -y -qq --no-install-recommends {PKGS}\n"));
 }
 
 #[test]

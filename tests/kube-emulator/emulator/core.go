@@ -43,6 +43,8 @@ type Server struct {
 	log    *requestLog
 	faults *faultSet
 
+	podLogs podLogs // container logs seeded by the tests (workloads.go)
+
 	adminToken, readToken string
 }
 

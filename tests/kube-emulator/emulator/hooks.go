@@ -6,6 +6,8 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -287,26 +289,93 @@ func (s *Server) serveAdmin(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, 200, map[string]interface{}{"milliseconds": ms})
 	case p == "rollout" && req.Method == http.MethodPost:
 		s.serveRollout(w, body)
+	case p == "pod" && req.Method == http.MethodPost:
+		var seed podSeed
+		if !decodeHookBody(w, body, &seed) {
+			return
+		}
+		res, err := s.seedPod(&seed)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 201, res)
+	case p == "event" && req.Method == http.MethodPost:
+		var seed eventSeed
+		if !decodeHookBody(w, body, &seed) {
+			return
+		}
+		res, err := s.seedEvent(&seed)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 201, res)
+	case p == "pod-log" && req.Method == http.MethodPost:
+		// {"namespace","pod","container","text","previous":bool}
+		ns, _ := body["namespace"].(string)
+		pod, _ := body["pod"].(string)
+		container, _ := body["container"].(string)
+		text, _ := body["text"].(string)
+		previous, _ := body["previous"].(bool)
+		if ns == "" || pod == "" || container == "" {
+			writeErr(w, errBadRequest("pod-log: namespace, pod and container are required"))
+			return
+		}
+		s.podLogs.set(ns, pod, container, previous, text)
+		writeJSON(w, 200, map[string]interface{}{})
 	default:
 		writeErr(w, errResourceNotFound())
 	}
+}
+
+// decodeHookBody converts a hook's decoded body into a typed seed (unknown fields refused,
+// so a misspelt option is an error rather than silently ignored).
+func decodeHookBody(w http.ResponseWriter, body map[string]interface{}, into interface{}) bool {
+	b, _ := jsonMarshal(body)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(into); err != nil {
+		writeErr(w, errBadRequest(err.Error()))
+		return false
+	}
+	return true
 }
 
 // serveRollout writes the status a workload controller would: {"apiVersion":"apps/v1",
 // "kind":"Deployment","namespace":"default","name":"web","outcome":"complete|progressing|stalled|failed"}.
 // "complete" marks all replicas updated/ready/available; "progressing" leaves the new
 // pods unready; "stalled" adds Progressing=False/ProgressDeadlineExceeded; "failed"
-// (Jobs) sets the Failed condition.
+// (Jobs) sets the Failed condition. For a Deployment it also creates the ReplicaSet of the
+// current template and its pods (workloads.go rolloutPods); "podReason" (ImagePullBackOff,
+// ErrImagePull, CrashLoopBackOff, OOMKilled, Unschedulable, or any waiting reason) says why
+// the pods of a stalled or failed rollout do not become ready.
 func (s *Server) serveRollout(w http.ResponseWriter, body map[string]interface{}) {
 	av, _ := body["apiVersion"].(string)
 	kind, _ := body["kind"].(string)
 	ns, _ := body["namespace"].(string)
 	name, _ := body["name"].(string)
 	outcome, _ := body["outcome"].(string)
+	podReason, _ := body["podReason"].(string)
 	r := s.reg.byKind(av, kind)
 	if r == nil || !r.HasStatus() {
 		writeErr(w, errBadRequest(fmt.Sprintf("no status subresource for %s %s", av, kind)))
 		return
+	}
+	if kind == "Deployment" && av == "apps/v1" {
+		if _, err := rolloutStatus(map[string]interface{}{}, kind, outcome, ""); err != nil {
+			writeErr(w, errBadRequest(err.Error()))
+			return
+		}
+		dep := s.Get(r, ns, name)
+		if dep == nil {
+			writeErr(w, errNotFound(r.Group, r.Plural, name))
+			return
+		}
+		if err := s.rolloutPods(dep, outcome, podReason); err != nil {
+			writeErr(w, err)
+			return
+		}
 	}
 	o := &op{r: r, ns: ns, name: name, sub: "status", manager: "kube-controller-manager"}
 	res, code, aerr := s.replace(o, func(live map[string]interface{}) (map[string]interface{}, *apiError) {
@@ -339,7 +408,7 @@ func rolloutStatus(obj map[string]interface{}, kind, outcome, now string) (map[s
 	name := getString(obj, "metadata", "name")
 	switch kind {
 	case "Deployment":
-		rs := fmt.Sprintf("ReplicaSet %q", name+"-"+fmt.Sprintf("%x", gen*2654435761%0xffffffff)[:8])
+		rs := fmt.Sprintf("ReplicaSet %q", name+"-"+templateHash(obj))
 		st := map[string]interface{}{"observedGeneration": gen, "replicas": replicas, "updatedReplicas": replicas}
 		switch outcome {
 		case "complete":

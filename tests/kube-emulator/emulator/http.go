@@ -227,6 +227,10 @@ func (s *Server) serveResource(w http.ResponseWriter, req *http.Request, u *user
 			writeJSON(w, 200, scaleOf(obj))
 			return
 		}
+		if sub == "log" && r.Group == "" && r.Plural == "pods" {
+			s.servePodLog(w, req, o)
+			return
+		}
 		s.writeObject(w, req, 200, r, obj)
 	case "create":
 		if sub != "" {

@@ -165,7 +165,7 @@ func parseFieldSelector(sel string, r *Resource) ([]fieldReq, error) {
 		switch fr.field {
 		case "metadata.name", "metadata.namespace":
 		default:
-			if !(r.Kind == "Secret" && fr.field == "type") && !(r.Kind == "Pod" && (fr.field == "spec.nodeName" || fr.field == "status.phase")) {
+			if !(r.Kind == "Secret" && fr.field == "type") && !(r.Kind == "Pod" && (fr.field == "spec.nodeName" || fr.field == "status.phase")) && !eventField(r, fr.field) {
 				return nil, fmt.Errorf("field label not supported: %s", fr.field)
 			}
 		}
@@ -188,10 +188,37 @@ func fieldMatches(reqs []fieldReq, obj map[string]interface{}) bool {
 			v = getString(obj, "spec", "nodeName")
 		case "status.phase":
 			v = getString(obj, "status", "phase")
+		case "source":
+			v = getString(obj, "source", "component")
+		default:
+			// Event fields (involvedObject.name, regarding.kind, reason, ...): a path.
+			v = getString(obj, strings.Split(fr.field, ".")...)
 		}
 		if (v == fr.value) == fr.neg {
 			return false
 		}
 	}
 	return true
+}
+
+// eventField: the field labels Events support upstream (core/v1 and events.k8s.io/v1),
+// which `kubectl describe` and `kubectl events --for` select on.
+func eventField(r *Resource, field string) bool {
+	if r.Kind != "Event" {
+		return false
+	}
+	ref := "involvedObject"
+	if r.Group == "events.k8s.io" {
+		ref = "regarding"
+	}
+	switch field {
+	case "reason", "type", "reportingComponent", "source", "reportingController":
+		return true
+	}
+	for _, f := range []string{"kind", "namespace", "name", "uid", "apiVersion", "resourceVersion", "fieldPath"} {
+		if field == ref+"."+f {
+			return true
+		}
+	}
+	return false
 }
