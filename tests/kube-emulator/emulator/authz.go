@@ -14,7 +14,7 @@ func allowedFor(u *user, verb string) bool {
 }
 
 func (s *Server) serveAccessReview(w http.ResponseWriter, req *http.Request, u *user, r *Resource, ns string) {
-	body, err := readBody(req)
+	body, err := readBody(req, s.reg)
 	if ae, ok := err.(*apiError); ok {
 		writeErr(w, ae)
 		return

@@ -237,14 +237,14 @@ func (s *Server) serveResource(w http.ResponseWriter, req *http.Request, u *user
 			writeErr(w, errMethodNotSupported(r.Plural+"/"+sub, req.Method))
 			return
 		}
-		obj, ok := readObjectBody(w, req)
+		obj, ok := readObjectBody(w, req, s.reg)
 		if !ok {
 			return
 		}
 		res, code, aerr := s.create(o, obj)
 		s.respond(w, req, r, o, res, code, aerr)
 	case "update":
-		obj, ok := readObjectBody(w, req)
+		obj, ok := readObjectBody(w, req, s.reg)
 		if !ok {
 			return
 		}
@@ -312,15 +312,18 @@ func optionsInvalid(kind string, errs []fieldErr) *apiError {
 	return errInvalid("meta.k8s.io", kind, "", errs)
 }
 
-func readBody(req *http.Request) (interface{}, error) {
+func readBody(req *http.Request, reg *Registry) (interface{}, error) {
 	raw, err := io.ReadAll(io.LimitReader(req.Body, 16<<20))
 	if err != nil {
 		return nil, err
 	}
 	ct := req.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "application/vnd.kubernetes.protobuf") {
+		return reg.decodeProtobufBody(raw)
+	}
 	if strings.Contains(ct, "protobuf") || strings.Contains(ct, "cbor") {
-		// Protobuf/CBOR bodies are not decoded (no generated Go types offline).
-		return nil, errUnsupportedMediaType("application/json", "application/yaml")
+		// CBOR (feature-gated upstream) is not decoded.
+		return nil, errUnsupportedMediaType("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
 	}
 	if strings.Contains(ct, "yaml") {
 		return decodeYAMLOrJSON(raw)
@@ -724,8 +727,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, req *http.Request, r *Resourc
 
 // readObjectBody decodes a request body that must be one JSON/YAML object; on failure it
 // has already written the error response and returns false.
-func readObjectBody(w http.ResponseWriter, req *http.Request) (map[string]interface{}, bool) {
-	body, err := readBody(req)
+func readObjectBody(w http.ResponseWriter, req *http.Request, reg *Registry) (map[string]interface{}, bool) {
+	body, err := readBody(req, reg)
 	if err != nil {
 		if ae, ok := err.(*apiError); ok {
 			writeErr(w, ae)

@@ -125,6 +125,7 @@ type Registry struct {
 	schemas   map[string]*v3Schema            // component name -> schema (defaults)
 	docs      map[string]*groupVersionDoc     // "apis/apps/v1" -> doc
 	swaggerGz []byte
+	proto     protoSchema // protobuf message layouts (proto.go)
 }
 
 // Discovery data that the OpenAPI documents do not carry (shortNames and categories
@@ -248,6 +249,9 @@ func loadRegistry(dataDir string) (*Registry, error) {
 		}
 	}
 	reg.orderGroups()
+	if reg.proto, err = loadProtoSchema(dataDir); err != nil {
+		return nil, fmt.Errorf("protobuf schema: %v", err)
+	}
 	return reg, nil
 }
 
