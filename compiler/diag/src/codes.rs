@@ -134,6 +134,11 @@ codes! {
     INVALID_UTF8 = "K0504", "invalid-utf8", Error, "a source file is not valid UTF-8";
     DUPLICATE_ENVIRONMENT = "K0505", "duplicate-environment", Error, "an environment is declared twice";
     NO_ENVIRONMENT = "K0506", "no-environment", Error, "a template or app reads `env` but no environment is selected";
+
+    // Source edits (`kdep set image`).
+    UNKNOWN_APP = "K0670", "unknown-app", Error, "a command names an app the package does not declare (or declares twice)";
+    IMAGE_COMPUTED = "K0671", "image-computed", Error, "`kdep set image` cannot replace an image that is computed rather than written as a string";
+    IMAGE_NOT_SETTABLE = "K0672", "image-not-settable", Error, "`kdep set image` would make the package fail `kdep check` (a locked or unknown field, a reference the type rejects)";
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! registers the stdlib, and exposes check/build/format over them. Everything below it (syntax,
 //! sema, eval) is pure; this crate reads files only through the `Vfs` its caller supplies.
 
+pub mod edit;
 pub mod loader;
 pub mod lock;
 pub mod package_toml;

@@ -6,6 +6,7 @@ mod explain;
 mod fmt;
 mod import;
 mod import_crd;
+mod set;
 
 use std::path::{Path, PathBuf};
 
@@ -47,7 +48,8 @@ Examples:
   kdep check --message-format json
   kdep fmt --check
   kdep import crd crds/*.yaml -o k8s
-  kdep import manifests kubernetes-manifests.yaml -o shop";
+  kdep import manifests kubernetes-manifests.yaml -o shop
+  kdep set image checkout=registry.example.com/shop/checkout:1.5.0 --env staging";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -72,6 +74,7 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Explain(explain::ExplainArgs),
     Import(import::ImportArgs),
+    Set(set::SetArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -89,6 +92,7 @@ impl Cli {
             Command::Fmt(args) => args.run(&ctx),
             Command::Explain(args) => args.run(&ctx),
             Command::Import(args) => args.run(&ctx),
+            Command::Set(args) => args.run(&ctx),
         }
     }
 }

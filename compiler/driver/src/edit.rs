@@ -1,0 +1,318 @@
+//! Source edits for promotion: `kdep set image APP[.container]=REF [--env E]` finds where an
+//! app sets its image (its body, or its `in E` block), replaces that string or adds the
+//! assignment, formats the file, and accepts the result only if the package checks as before.
+//!
+//! Whether the app may set the field (declared, not locked, a type whose constraint accepts the
+//! reference) is not decided here: the edited package is checked by the same queries as
+//! `kdep check` (`Workspace::check`), so a locked image is refused with K0301 naming the lock,
+//! a bad reference with the type's own diagnostic, an unknown field with K0202. This module only
+//! finds the place to edit and refuses what it cannot edit (a computed value, K0671).
+
+use std::path::PathBuf;
+
+use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
+use kdep_syntax::ast;
+
+use crate::loader::FileKind;
+use crate::Workspace;
+
+/// What `kdep set image` asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageRequest<'a> {
+    pub app: &'a str,
+    /// `APP.NAME`: the field path `NAME.image` (a record holding a second container's image);
+    /// `None`: the field `image`.
+    pub container: Option<&'a str>,
+    /// Set the image for this environment only (in the app's `in ENV` block).
+    pub env: Option<&'a str>,
+    pub reference: &'a str,
+}
+
+/// A successful edit: the file's text before and after (identical when the image was already
+/// set to the reference), and what changed, for the CLI to report and write atomically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImageEdit {
+    pub file: FileId,
+    pub abs_path: PathBuf,
+    pub display_path: String,
+    pub before: String,
+    pub after: String,
+    /// 1-based line of the assignment in `after`.
+    pub line: usize,
+    /// The previous value, when the app set one in the edited block.
+    pub previous: Option<String>,
+    /// Other blocks of the app that set their own image and so keep it (`in production`).
+    pub unchanged_envs: Vec<String>,
+}
+
+impl Workspace {
+    /// Plans `kdep set image`: the edited file, checked. Errors are diagnostics (exit 1): an
+    /// unknown app or environment, a computed image, or what `kdep check` reports on the
+    /// edited package that it did not report before.
+    pub fn set_image(&mut self, req: &ImageRequest<'_>) -> Result<ImageEdit, Vec<Diagnostic>> {
+        let (file_idx, app) = self.find_app(req.app)?;
+        if let Some(env) = req.env {
+            let envs: Vec<String> = self.environments().into_iter().map(|e| e.name).collect();
+            if !envs.iter().any(|e| e == env) {
+                let mut d =
+                    Diagnostic::error(Code::ENVIRONMENT_NOT_FOUND, format!("environment `{env}` is not declared"));
+                d = match kdep_sema::suggest::best(env, envs.iter().map(String::as_str)) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None if envs.is_empty() => d.with_help("the package declares no environments"),
+                    None => d.with_help(format!("declared environments: {}", envs.join(", "))),
+                };
+                return Err(vec![d]);
+            }
+        }
+        let Some(file) = self.loaded.files.get(file_idx).cloned() else {
+            return Err(vec![Diagnostic::error(Code::UNKNOWN_APP, "internal: file index out of range")]);
+        };
+        let key: Vec<&str> = match req.container {
+            Some(c) => c.split('.').chain(["image"]).collect(),
+            None => vec!["image"],
+        };
+        let text = file.text.as_str();
+        let syntax = kdep_syntax::parse(file.id, text).diagnostics;
+        if kdep_diag::has_errors(&syntax) {
+            let mut diags = syntax;
+            diags.push(
+                Diagnostic::error(Code::IMAGE_NOT_SETTABLE, format!("`{}` has syntax errors", file.display_path))
+                    .with_help("fix them first: `kdep set image` only edits files that parse"),
+            );
+            return Err(diags);
+        }
+        let mut quoted = String::new();
+        kdep_syntax::format::write_string_literal(&mut quoted, req.reference);
+        // Where the value goes: the `in ENV` block or the body, the last assignment of the key
+        // there (a duplicate is K0307 anyway).
+        let block = target_block(&app, req.env);
+        let existing = block.iter().rev().find_map(|e| match e {
+            ast::Entry::Field(f) if key_is(&f.key, &key) => Some(f),
+            _ => None,
+        });
+        let unchanged_envs = if req.env.is_none() {
+            app.body
+                .iter()
+                .filter_map(|e| match e {
+                    ast::InstanceEntry::InEnv(b)
+                        if b.entries.iter().any(|e| matches!(e, ast::Entry::Field(f) if key_is(&f.key, &key))) =>
+                    {
+                        Some(b.env.text.clone())
+                    }
+                    _ => None,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let (edited, previous) = match existing {
+            Some(f) => {
+                let ast::Expr::Str(lit) = &f.value else {
+                    return Err(vec![computed(file.id, req, f.value.range())]);
+                };
+                let Some(prev) = lit.as_plain() else {
+                    return Err(vec![computed(file.id, req, f.value.range())]);
+                };
+                (splice(text, lit.range, &quoted), Some(prev))
+            }
+            None => {
+                let assignment = format!("{} = {quoted}", key.join("."));
+                match req.env {
+                    Some(env) => match app.body.iter().rev().find_map(|e| match e {
+                        ast::InstanceEntry::InEnv(b) if b.env.text == env => Some(b),
+                        _ => None,
+                    }) {
+                        Some(b) => insert_before_close(text, b.range, &assignment),
+                        None => insert_before_close(text, app.body_range, &format!("in {env} {{\n{assignment}\n}}")),
+                    },
+                    None => {
+                        // Before the first `in` block, so the body reads base values first.
+                        let first_in = app.body.iter().find_map(|e| match e {
+                            ast::InstanceEntry::InEnv(b) => Some(b.range.start as usize),
+                            ast::InstanceEntry::Set(_) => None,
+                        });
+                        match first_in {
+                            Some(at) => {
+                                let mut s = text.to_owned();
+                                s.insert_str(at, &format!("{assignment}\n"));
+                                (s, None)
+                            }
+                            None => insert_before_close(text, app.body_range, &assignment),
+                        }
+                    }
+                }
+            }
+        };
+        // The file parsed before the edit and the edit writes a well-formed assignment, so a
+        // failure here is a bug; it is still reported, never written.
+        let formatted = crate::format_source(&edited).map_err(|mut diags| {
+            diags.push(Diagnostic::error(Code::IMAGE_NOT_SETTABLE, "internal: the edited file does not parse"));
+            diags
+        })?;
+        // The line of the assignment in the formatted text, found as it was found above.
+        let line = kdep_syntax::parse(file.id, &formatted)
+            .file
+            .items
+            .iter()
+            .find_map(|item| match item {
+                ast::Item::App(a) if a.name.text == req.app => {
+                    target_block(a, req.env).into_iter().rev().find_map(|e| match e {
+                        ast::Entry::Field(f) if key_is(&f.key, &key) => Some(f.range.start as usize),
+                        _ => None,
+                    })
+                }
+                _ => None,
+            })
+            .map_or(1, |at| formatted.get(..at).map_or(0, |s| s.matches('\n').count()) + 1);
+        let before_errors: Vec<(&'static str, String)> =
+            self.check().into_iter().filter(Diagnostic::is_error).map(|d| (d.code.id, d.message)).collect();
+        self.replace_text(file_idx, formatted.clone());
+        let mut new_errors: Vec<Diagnostic> = self
+            .check()
+            .into_iter()
+            .filter(|d| d.is_error() && !before_errors.iter().any(|(c, m)| *c == d.code.id && *m == d.message))
+            .collect();
+        if !new_errors.is_empty() {
+            let what = match req.env {
+                Some(env) => format!("the image of app `{}` in `{env}`", req.app),
+                None => format!("the image of app `{}`", req.app),
+            };
+            new_errors.push(
+                Diagnostic::error(Code::IMAGE_NOT_SETTABLE, format!("{what} cannot be set to \"{}\"", req.reference))
+                    .with_help(
+                        "the errors above are what `kdep check` would report after the edit; nothing was written",
+                    ),
+            );
+            // The diagnostics point into the edited text; keep it for rendering them.
+            return Err(new_errors);
+        }
+        Ok(ImageEdit {
+            file: file.id,
+            abs_path: file.abs_path.clone(),
+            display_path: file.display_path.clone(),
+            before: file.text.clone(),
+            after: formatted,
+            line,
+            previous,
+            unchanged_envs,
+        })
+    }
+
+    /// The root-package file and declaration of app `name`.
+    fn find_app(&self, name: &str) -> Result<(usize, ast::AppDecl), Vec<Diagnostic>> {
+        let mut found = Vec::new();
+        let mut all = Vec::new();
+        for (idx, file) in self.loaded.files.iter().enumerate() {
+            if file.kind != FileKind::Source || file.package != Some(self.loaded.root) {
+                continue;
+            }
+            let parse = kdep_syntax::parse(file.id, &file.text);
+            for item in parse.file.items {
+                if let ast::Item::App(app) = item {
+                    all.push(app.name.text.clone());
+                    if app.name.text == name {
+                        found.push((idx, app));
+                    }
+                }
+            }
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => {
+                let mut d = Diagnostic::error(
+                    Code::UNKNOWN_APP,
+                    format!("package `{}` has no app `{name}`", self.package_name()),
+                );
+                all.sort();
+                d = match kdep_sema::suggest::best(name, all.iter().map(String::as_str)) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None if all.is_empty() => d.with_help("the package declares no apps"),
+                    None => d.with_help(format!("apps: {}", all.join(", "))),
+                };
+                Err(vec![d])
+            }
+            _ => Err(found
+                .iter()
+                .map(|(idx, app)| {
+                    let id = self.loaded.files.get(*idx).map_or(FileId(0), |f| f.id);
+                    Diagnostic::error(Code::UNKNOWN_APP, format!("app `{name}` is declared in more than one module"))
+                        .with_primary(Span::new(id, app.name.range), "one of them")
+                        .with_help(
+                            "rename one of the apps: app names are what `kdep set image` and `--env` builds refer to",
+                        )
+                })
+                .collect()),
+        }
+    }
+
+    /// Replaces a loaded file's text in memory (the salsa input and the text diagnostics
+    /// render), so the next `check` sees the edit.
+    fn replace_text(&mut self, file_idx: usize, text: String) {
+        let Some(file) = self.loaded.files.get_mut(file_idx) else { return };
+        if let Some(input) = self.inputs.get(&file.id) {
+            use salsa::Setter;
+            input.set_text(&mut self.db).to(text.clone());
+        }
+        file.text = text;
+    }
+}
+
+fn computed(file: FileId, req: &ImageRequest<'_>, at: TextRange) -> Diagnostic {
+    Diagnostic::error(Code::IMAGE_COMPUTED, format!("the image of app `{}` is computed", req.app))
+        .with_primary(Span::new(file, at), "not a plain string `kdep set image` can replace")
+        .with_help(
+            "change the value it is computed from (a `let`, a version field), or write the reference as a plain string",
+        )
+}
+
+fn key_is(key: &[ast::Key], want: &[&str]) -> bool {
+    key.len() == want.len()
+        && key.iter().zip(want).all(|(k, w)| match k {
+            ast::Key::Ident(id) => id.text == *w,
+            ast::Key::Str(s) => s.as_plain().as_deref() == Some(*w),
+        })
+}
+
+fn splice(text: &str, range: TextRange, with: &str) -> String {
+    let r = range.as_usize_range();
+    let mut s = String::with_capacity(text.len() + with.len());
+    s.push_str(text.get(..r.start).unwrap_or(text));
+    s.push_str(with);
+    s.push_str(text.get(r.end..).unwrap_or(""));
+    s
+}
+
+/// Inserts `what` on its own line before the closing brace of `block` (whose range ends with
+/// it); the formatter then indents it.
+fn insert_before_close(text: &str, block: TextRange, what: &str) -> (String, Option<String>) {
+    let close = (block.end as usize).saturating_sub(1).min(text.len());
+    // Right after the last entry, so no blank line appears between it and the new one.
+    let at = text.get(..close).map_or(close, |s| s.trim_end().len());
+    let mut s = text.to_owned();
+    s.insert_str(at, &format!("\n{what}\n"));
+    (s, None)
+}
+
+/// The entries of the block where the app sets a value: its `in ENV` blocks for an environment,
+/// else its body (without `in` blocks).
+fn target_block<'a>(app: &'a ast::AppDecl, env: Option<&str>) -> Vec<&'a ast::Entry> {
+    match env {
+        Some(env) => app
+            .body
+            .iter()
+            .filter_map(|e| match e {
+                ast::InstanceEntry::InEnv(b) if b.env.text == env => Some(b.entries.iter()),
+                _ => None,
+            })
+            .flatten()
+            .collect(),
+        None => app
+            .body
+            .iter()
+            .filter_map(|e| match e {
+                ast::InstanceEntry::Set(s) => Some(s),
+                ast::InstanceEntry::InEnv(_) => None,
+            })
+            .collect(),
+    }
+}
