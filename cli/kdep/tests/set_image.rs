@@ -190,3 +190,37 @@ fn refuses_a_file_with_syntax_errors() {
     assert!(run.stderr.contains("[K0672] Error: `main.kdep` has syntax errors"), "{}", run.stderr);
     assert_eq!(main_kdep(dir.path()), before);
 }
+
+/// Attack: the reference is data, never source. Quotes, `${…}` and newlines in it end up
+/// escaped inside the one string literal, so they can neither close the string and add
+/// fields nor interpolate a name.
+#[test]
+fn the_reference_cannot_inject_source() {
+    let dir = package(
+        "\
+let secret = \"s3cret\"
+
+template Web {
+    name: string
+    image: string
+    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata.name = name, data.image = image }
+}
+
+app web = Web {
+    name = \"web\"
+    image = \"registry.example.com/web:1.0\"
+}
+",
+    );
+    let evil = "x:1\"\n    name = \"pwned\" // ${secret}";
+    let run = kdep(dir.path(), &["set", "image", &format!("web={evil}")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let build = kdep(dir.path(), &["build"]);
+    assert_eq!(build.code, 0, "{}", build.stderr);
+    assert!(build.stdout.contains("name: web\n"), "{}", build.stdout);
+    assert!(!build.stdout.contains("pwned\n") && !build.stdout.contains("s3cret"), "{}", build.stdout);
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&build.stdout)
+        .map(|d| serde::Deserialize::deserialize(d).unwrap())
+        .collect();
+    assert_eq!(docs[0]["data"]["image"].as_str(), Some(evil), "the image is exactly the reference given");
+}
