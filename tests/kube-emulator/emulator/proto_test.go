@@ -178,4 +178,26 @@ func TestKubectlTypedCreateSendsProtobuf(t *testing.T) {
 	if got := run("auth", "can-i", "create", "pods", "-n", "shop"); got != "yes" {
 		t.Fatalf("auth can-i: %s", got)
 	}
+	// What a failed rollout leaves (workloads.go), read by kubectl as an operator would.
+	if _, err := c.s.seedPod(&podSeed{Namespace: "shop", Name: "web-1", Owner: &struct {
+		Kind string `json:"kind"`
+		Name string `json:"name"`
+	}{"Deployment", "web"}, Containers: []containerSeed{{Name: "nginx", State: "waiting", Reason: "CrashLoopBackOff", RestartCount: 4}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.s.podLogs.set("shop", "web-1", "nginx", false, "starting\npanic: no config\n")
+	ev := &eventSeed{Namespace: "shop", Type: "Warning", Reason: "BackOff", Message: "Back-off restarting failed container nginx"}
+	ev.Involved.Kind, ev.Involved.Name = "Pod", "web-1"
+	if _, err := c.s.seedEvent(ev); err != nil {
+		t.Fatal(err)
+	}
+	if got := run("logs", "web-1", "-n", "shop", "--tail=1"); got != "panic: no config" {
+		t.Fatalf("kubectl logs: %q", got)
+	}
+	if got := run("get", "pod", "web-1", "-n", "shop", "-o", "jsonpath={.status.containerStatuses[0].state.waiting.reason} {.metadata.ownerReferences[0].kind}"); got != "CrashLoopBackOff ReplicaSet" {
+		t.Fatalf("kubectl get pod: %q", got)
+	}
+	if got := run("get", "events", "-n", "shop", "--field-selector", "type=Warning,involvedObject.name=web-1", "-o", "jsonpath={.items[*].reason}"); got != "BackOff" {
+		t.Fatalf("kubectl get events: %q", got)
+	}
 }
