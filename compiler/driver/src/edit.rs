@@ -2,6 +2,9 @@
 //! app sets its image (its body, or its `in E` block), replaces that string or adds the
 //! assignment, formats the file, and accepts the result only if the package checks as before.
 //!
+//! The app and its assignments are read from sema's lowered model (`hir::file_hir`: `AppHir`,
+//! its `sets` and `in` blocks), the one the checker and evaluator read, so "the app" and "where
+//! it sets `image`" mean what they mean to `kdep check` (the first declaration of a name wins).
 //! Whether the app may set the field (declared, not locked, a type whose constraint accepts the
 //! reference) is not decided here: the edited package is checked by the same queries as
 //! `kdep check` (`Workspace::check`), so a locked image is refused with K0301 naming the lock,
@@ -9,9 +12,10 @@
 //! finds the place to edit and refuses what it cannot edit (a computed value, K0671).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
-use kdep_syntax::ast;
+use kdep_sema::hir;
 
 use crate::loader::FileKind;
 use crate::Workspace;
@@ -86,60 +90,34 @@ impl Workspace {
         // Where the value goes: the `in ENV` block or the body, the last assignment of the key
         // there (a duplicate is K0307 anyway).
         let block = target_block(&app, req.env);
-        let existing = block.iter().rev().find_map(|e| match e {
-            ast::Entry::Field(f) if key_is(&f.key, &key) => Some(f),
-            _ => None,
-        });
+        let existing = block.iter().rev().find(|set| key_is(set, &key));
         let unchanged_envs = if req.env.is_none() {
-            app.body
-                .iter()
-                .filter_map(|e| match e {
-                    ast::InstanceEntry::InEnv(b)
-                        if b.entries.iter().any(|e| matches!(e, ast::Entry::Field(f) if key_is(&f.key, &key))) =>
-                    {
-                        Some(b.env.text.clone())
-                    }
-                    _ => None,
-                })
-                .collect()
+            app.envs.iter().filter(|b| b.sets.iter().any(|set| key_is(set, &key))).map(|b| b.env.to_string()).collect()
         } else {
             Vec::new()
         };
         let (edited, previous) = match existing {
-            Some(f) => {
-                let ast::Expr::Str(lit) = &f.value else {
-                    return Err(vec![computed(file.id, req, f.value.range())]);
-                };
-                let Some(prev) = lit.as_plain() else {
-                    return Err(vec![computed(file.id, req, f.value.range())]);
-                };
-                (splice(text, lit.range, &quoted), Some(prev))
-            }
+            Some(set) => match &set.value.kind {
+                hir::ExprKind::Str(prev) => (splice(text, set.value.range, &quoted), Some(prev.to_string())),
+                _ => return Err(vec![computed(file.id, req, set.value.range)]),
+            },
             None => {
                 let assignment = format!("{} = {quoted}", key.join("."));
                 match req.env {
-                    Some(env) => match app.body.iter().rev().find_map(|e| match e {
-                        ast::InstanceEntry::InEnv(b) if b.env.text == env => Some(b),
-                        _ => None,
-                    }) {
+                    Some(env) => match app.envs.iter().rev().find(|b| &*b.env == env) {
                         Some(b) => insert_before_close(text, b.range, &assignment),
-                        None => insert_before_close(text, app.body_range, &format!("in {env} {{\n{assignment}\n}}")),
+                        None => insert_before_close(text, app.range, &format!("in {env} {{\n{assignment}\n}}")),
                     },
-                    None => {
-                        // Before the first `in` block, so the body reads base values first.
-                        let first_in = app.body.iter().find_map(|e| match e {
-                            ast::InstanceEntry::InEnv(b) => Some(b.range.start as usize),
-                            ast::InstanceEntry::Set(_) => None,
-                        });
-                        match first_in {
-                            Some(at) => {
-                                let mut s = text.to_owned();
-                                s.insert_str(at, &format!("{assignment}\n"));
-                                (s, None)
-                            }
-                            None => insert_before_close(text, app.body_range, &assignment),
+                    // Before the first `in` block, so the body reads base values first.
+                    None => match app.envs.first() {
+                        Some(b) => {
+                            let at = (b.range.start as usize).min(text.len());
+                            let mut s = text.to_owned();
+                            s.insert_str(at, &format!("{assignment}\n"));
+                            (s, None)
                         }
-                    }
+                        None => insert_before_close(text, app.range, &assignment),
+                    },
                 }
             }
         };
@@ -149,24 +127,21 @@ impl Workspace {
             diags.push(Diagnostic::error(Code::IMAGE_NOT_SETTABLE, "internal: the edited file does not parse"));
             diags
         })?;
-        // The line of the assignment in the formatted text, found as it was found above.
-        let line = kdep_syntax::parse(file.id, &formatted)
-            .file
-            .items
-            .iter()
-            .find_map(|item| match item {
-                ast::Item::App(a) if a.name.text == req.app => {
-                    target_block(a, req.env).into_iter().rev().find_map(|e| match e {
-                        ast::Entry::Field(f) if key_is(&f.key, &key) => Some(f.range.start as usize),
-                        _ => None,
-                    })
-                }
-                _ => None,
-            })
-            .map_or(1, |at| formatted.get(..at).map_or(0, |s| s.matches('\n').count()) + 1);
         let before_errors: Vec<(&'static str, String)> =
             self.check().into_iter().filter(Diagnostic::is_error).map(|d| (d.code.id, d.message)).collect();
         self.replace_text(file_idx, formatted.clone());
+        // The line of the assignment in the formatted text, found as it was found above.
+        let line = self
+            .find_app(req.app)
+            .ok()
+            .and_then(|(_, app)| {
+                target_block(&app, req.env)
+                    .into_iter()
+                    .rev()
+                    .find(|set| key_is(set, &key))
+                    .map(|set| set.range.start as usize)
+            })
+            .map_or(1, |at| formatted.get(..at).map_or(0, |s| s.matches('\n').count()) + 1);
         let mut new_errors: Vec<Diagnostic> = self
             .check()
             .into_iter()
@@ -198,21 +173,21 @@ impl Workspace {
         })
     }
 
-    /// The root-package file and declaration of app `name`.
-    fn find_app(&self, name: &str) -> Result<(usize, ast::AppDecl), Vec<Diagnostic>> {
+    /// The root-package file and model of app `name`, from sema's lowered declarations (the
+    /// same `AppHir` the checker and evaluator read: the first declaration of a name wins).
+    fn find_app(&self, name: &str) -> Result<(usize, Arc<hir::AppHir>), Vec<Diagnostic>> {
         let mut found = Vec::new();
         let mut all = Vec::new();
         for (idx, file) in self.loaded.files.iter().enumerate() {
             if file.kind != FileKind::Source || file.package != Some(self.loaded.root) {
                 continue;
             }
-            let parse = kdep_syntax::parse(file.id, &file.text);
-            for item in parse.file.items {
-                if let ast::Item::App(app) = item {
-                    all.push(app.name.text.clone());
-                    if app.name.text == name {
-                        found.push((idx, app));
-                    }
+            let Some(input) = self.inputs.get(&file.id) else { continue };
+            let lowered = hir::file_hir(&self.db, *input);
+            for (app_name, app) in &lowered.apps {
+                all.push(app_name.to_string());
+                if &**app_name == name {
+                    found.push((idx, app.clone()));
                 }
             }
         }
@@ -236,10 +211,8 @@ impl Workspace {
                 .map(|(idx, app)| {
                     let id = self.loaded.files.get(*idx).map_or(FileId(0), |f| f.id);
                     Diagnostic::error(Code::UNKNOWN_APP, format!("app `{name}` is declared in more than one module"))
-                        .with_primary(Span::new(id, app.name.range), "one of them")
-                        .with_help(
-                            "rename one of the apps: app names are what `kdep set image` and `--env` builds refer to",
-                        )
+                        .with_primary(Span::new(id, app.name_range), "one of them")
+                        .with_help("rename one of the apps: `kdep set image` names an app by its name alone")
                 })
                 .collect()),
         }
@@ -265,12 +238,8 @@ fn computed(file: FileId, req: &ImageRequest<'_>, at: TextRange) -> Diagnostic {
         )
 }
 
-fn key_is(key: &[ast::Key], want: &[&str]) -> bool {
-    key.len() == want.len()
-        && key.iter().zip(want).all(|(k, w)| match k {
-            ast::Key::Ident(id) => id.text == *w,
-            ast::Key::Str(s) => s.as_plain().as_deref() == Some(*w),
-        })
+fn key_is(set: &hir::SetHir, want: &[&str]) -> bool {
+    set.key.len() == want.len() && set.key.iter().zip(want).all(|((name, _), w)| &**name == *w)
 }
 
 fn splice(text: &str, range: TextRange, with: &str) -> String {
@@ -293,26 +262,11 @@ fn insert_before_close(text: &str, block: TextRange, what: &str) -> (String, Opt
     (s, None)
 }
 
-/// The entries of the block where the app sets a value: its `in ENV` blocks for an environment,
-/// else its body (without `in` blocks).
-fn target_block<'a>(app: &'a ast::AppDecl, env: Option<&str>) -> Vec<&'a ast::Entry> {
+/// The assignments of the block where the app sets a value: its `in ENV` blocks for an
+/// environment, else its body.
+fn target_block<'a>(app: &'a hir::AppHir, env: Option<&str>) -> Vec<&'a hir::SetHir> {
     match env {
-        Some(env) => app
-            .body
-            .iter()
-            .filter_map(|e| match e {
-                ast::InstanceEntry::InEnv(b) if b.env.text == env => Some(b.entries.iter()),
-                _ => None,
-            })
-            .flatten()
-            .collect(),
-        None => app
-            .body
-            .iter()
-            .filter_map(|e| match e {
-                ast::InstanceEntry::Set(s) => Some(s),
-                ast::InstanceEntry::InEnv(_) => None,
-            })
-            .collect(),
+        Some(env) => app.envs.iter().filter(|b| &*b.env == env).flat_map(|b| b.sets.iter()).collect(),
+        None => app.sets.iter().collect(),
     }
 }
