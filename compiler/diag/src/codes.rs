@@ -2,7 +2,7 @@
 //!
 //! Invariant: ids are never reused or renumbered once released; a retired code stays listed.
 //! Ranges: K00xx syntax, K01xx packages and modules, K02xx types and values, K03xx template
-//! permissions, K04xx evaluation, K05xx build and environment selection, K06xx formatting.
+//! permissions, K04xx evaluation, K05xx build and environment selection, K06xx formatting, K07xx packages from git and OCI.
 //! Each code has a long explanation in `compiler/diag/codes/<id>.md` shown by `kdep explain`.
 
 use crate::Severity;
@@ -134,6 +134,12 @@ codes! {
     INVALID_UTF8 = "K0504", "invalid-utf8", Error, "a source file is not valid UTF-8";
     DUPLICATE_ENVIRONMENT = "K0505", "duplicate-environment", Error, "an environment is declared twice";
     NO_ENVIRONMENT = "K0506", "no-environment", Error, "a template or app reads `env` but no environment is selected";
+
+    // Packages from git and OCI registries (K07xx).
+    DEPENDENCY_NOT_FETCHED = "K0701", "dependency-not-fetched", Error, "a git or OCI dependency is not in kdep.lock or not in the cache";
+    CHECKSUM_MISMATCH = "K0702", "checksum-mismatch", Error, "a dependency's sources do not match the checksum kdep.lock records";
+    DEPENDENCY_RESOLUTION_FAILED = "K0703", "dependency-resolution-failed", Error, "a git or OCI dependency cannot be resolved or fetched";
+    PATH_DEPENDENCY_IN_REMOTE_PACKAGE = "K0704", "path-dependency-in-remote-package", Error, "a package fetched from git or OCI depends on a local path";
 }
 
 #[cfg(test)]
