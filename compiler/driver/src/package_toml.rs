@@ -291,17 +291,18 @@ fn dependency_source(name: &str, dep: RawDependency) -> Result<Source, (String, 
         if url.trim().is_empty() || url.starts_with('-') {
             return Err((format!("dependency `{name}`: `{url}` is not a git URL"), example));
         }
-        let reference =
-            match (dep.rev, dep.tag) {
-                (Some(rev), None) => GitRef::Rev(rev),
-                (None, Some(tag)) => GitRef::Tag(tag),
-                _ => return Err((
+        let reference = match (dep.rev, dep.tag) {
+            (Some(rev), None) => GitRef::Rev(rev),
+            (None, Some(tag)) => GitRef::Tag(tag),
+            _ => {
+                return Err((
                     format!("git dependency `{name}` needs exactly one of `rev` and `tag`"),
                     format!(
                         "pin a revision: `{name} = {{ git = \"{url}\", tag = \"v1.0.0\" }}` or `rev = \"<commit>\"`"
                     ),
-                )),
-            };
+                ))
+            }
+        };
         let reference_text = match &reference {
             GitRef::Rev(r) | GitRef::Tag(r) => r,
         };

@@ -29,6 +29,8 @@ pub struct ModArgs {
 enum ModCommand {
     Fetch(FetchArgs),
     Vendor(FetchArgs),
+    // `--version` is the version to publish, not kdep's own.
+    #[command(disable_version_flag = true)]
     Publish(PublishArgs),
     Update(UpdateArgs),
 }
@@ -288,7 +290,11 @@ fn update(ctx: &Ctx, args: &UpdateArgs) -> Exit {
         }
     };
     let old_lock = read_lock(&root);
-    let old = load_workspace_with(Some(&root), Options { offline: true, update: Update::None }).ok();
+    // The build before the update, for the impact summary: from the cache only, and only if
+    // the old lock still builds from it.
+    let old = load_workspace_with(Some(&root), Options { offline: true, update: Update::None })
+        .ok()
+        .filter(|w| !kdep_compiler::diag::has_errors(&w.loaded().diagnostics));
     let update = if args.names.is_empty() { Update::All } else { Update::Only(args.names.iter().cloned().collect()) };
     let ws = match load_workspace_with(Some(&root), Options { offline: false, update }) {
         Ok(ws) => ws,
