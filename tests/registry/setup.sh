@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what the package tests (cli/pkg/tests) start for real: Debian's `docker-registry`
-# (a local OCI registry on 127.0.0.1), `htpasswd` for its basic-auth variant, and git.
+# (a local OCI registry on 127.0.0.1), `htpasswd` for its basic-auth variant, openssl for its
+# TLS variant's certificates, and git.
 # Idempotent: does nothing when everything is already there.
 set -euo pipefail
 need=()
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v git >/dev/null || need+=(git)
+command -v openssl >/dev/null || need+=(openssl)
 if [[ ${#need[@]} -eq 0 ]]; then
     exit 0
 fi

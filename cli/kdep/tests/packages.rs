@@ -20,13 +20,15 @@ struct Env {
     dir: tempfile::TempDir,
     cache: PathBuf,
     auth_file: Option<PathBuf>,
+    /// More environment variables for every run.
+    vars: Vec<(String, String)>,
 }
 
 impl Env {
     fn new() -> Env {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("cache");
-        Env { dir, cache, auth_file: None }
+        Env { dir, cache, auth_file: None, vars: Vec::new() }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -48,7 +50,9 @@ impl Env {
             // No credentials of the machine's user leak in.
             .env("REGISTRY_AUTH_FILE", self.auth_file.clone().unwrap_or_else(|| self.path("no-auth.json")))
             .env_remove("KDEP_REGISTRY_PLAIN_HTTP")
-            .env_remove("RUST_BACKTRACE");
+            .env_remove("KDEP_REGISTRY_CA")
+            .env_remove("RUST_BACKTRACE")
+            .envs(self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let out = cmd.output().expect("kdep runs");
         Run {
             code: out.status.code().unwrap_or(-1),
@@ -91,6 +95,11 @@ struct Registry {
 
 impl Registry {
     fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(htpasswd, None)
+    }
+
+    /// With `tls = Some((certificate, key))`, the registry serves HTTPS only.
+    fn start_with(htpasswd: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Registry {
         assert!(
             Command::new("docker-registry").arg("--version").output().is_ok(),
             "docker-registry is not installed: run tests/registry/setup.sh"
@@ -103,6 +112,9 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
             root.display()
         );
+        if let Some((cert, key)) = tls {
+            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        }
         if let Some((user, password)) = htpasswd {
             let file = dir.path().join("htpasswd");
             // bcrypt, the only scheme the registry accepts.
@@ -333,4 +345,79 @@ fn basic_auth_from_the_auth_file() {
     let r = env.kdep("shop", &["build"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("refused the credentials"), "{}", r.stderr);
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn tls_with_a_private_ca() {
+    let mut env = Env::new();
+    // A CA and a server certificate for 127.0.0.1 signed by it, as a company registry has.
+    let pki = env.path("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    openssl(
+        &pki,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=kdep test CA",
+        ],
+    );
+    openssl(
+        &pki,
+        &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1"],
+    );
+    std::fs::write(
+        pki.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(
+        &pki,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let reg = Registry::start_with(None, Some((&pki.join("leaf.pem"), &pki.join("leaf.key"))));
+    let repo = format!("{}/kdep/platform", reg.addr);
+    env.package("platform", "platform", "1.0.0", "", "one");
+    // Loopback gets plain HTTP by default; `never` makes kdep speak TLS to it.
+    env.vars.push(("KDEP_REGISTRY_PLAIN_HTTP".into(), "never".into()));
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.0.0"]);
+    assert_eq!(r.code, 1, "an unknown CA is refused: {}", r.stdout);
+    assert!(r.stderr.contains("cannot reach registry") && r.stderr.contains("UnknownIssuer"), "{}", r.stderr);
+    env.vars.push(("KDEP_REGISTRY_CA".into(), pki.join("ca.pem").display().to_string()));
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    env.shop(&format!("{{ oci = \"{repo}\", version = \"1.0\" }}"));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("value: one"));
 }
