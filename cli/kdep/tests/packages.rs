@@ -421,3 +421,46 @@ fn tls_with_a_private_ca() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("value: one"));
 }
+
+#[test]
+fn a_dependency_cycle_across_git_and_oci_is_an_error() {
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let repo = format!("{}/kdep/platform", reg.addr);
+    // platform 1.0.0 has no dependencies; `lib` (git) depends on platform ^1; platform 1.1.0
+    // depends on lib. A consumer of platform 1.1.0 closes the circle through both sources.
+    env.package("platform", "platform", "1.0.0", "", "one");
+    assert_eq!(env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.0.0"]).code, 0);
+    env.package(
+        "lib",
+        "lib",
+        "0.1.0",
+        &format!("[dependencies]\nplatform = {{ oci = \"{repo}\", version = \"^1\" }}\n"),
+        "lib",
+    );
+    let lib = env.path("lib");
+    git(&lib, &["init", "-q", "-b", "main"]);
+    git(&lib, &["add", "kdep.toml", "web.kdep"]);
+    git(&lib, &["commit", "-q", "-m", "lib"]);
+    git(&lib, &["tag", "v1"]);
+    let url = format!("file://{}", lib.display());
+    env.package(
+        "platform",
+        "platform",
+        "1.1.0",
+        &format!("[dependencies]\nlib = {{ git = \"{url}\", tag = \"v1\" }}\n"),
+        "two",
+    );
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.1.0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    env.shop(&format!("{{ oci = \"{repo}\", version = \"=1.1.0\" }}"));
+    let r = env.kdep("shop", &["check"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let err = stable(&r.stderr, &env, Some(&reg));
+    assert!(
+        err.contains(&"dependency cycle: platform 1.1.0 (oci+[REGISTRY]/kdep/platform) → lib 0.1.0 (git+file://[TMP]/lib) → platform 1.1.0 (oci+[REGISTRY]/kdep/platform)".to_string()),
+        "{err}"
+    );
+    assert!(!env.path("shop/kdep.lock").exists());
+}
