@@ -464,3 +464,35 @@ fn a_dependency_cycle_across_git_and_oci_is_an_error() {
     );
     assert!(!env.path("shop/kdep.lock").exists());
 }
+
+#[test]
+fn a_corrupt_archive_is_refused_and_nothing_is_cached() {
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let reference = kdep_pkg::oci::Reference::parse(&format!("{}/kdep/broken", reg.addr)).unwrap();
+    // A well-formed artifact whose layer (with a correct digest) is not a tar.gz.
+    let mut client = kdep_pkg::oci::Client::new();
+    let config = client.push_blob(&reference, b"{}").unwrap();
+    let garbage = b"this is not a gzip stream".to_vec();
+    let layer = client.push_blob(&reference, &garbage).unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": kdep_pkg::oci::MANIFEST_MEDIA_TYPE,
+        "artifactType": kdep_pkg::oci::ARTIFACT_TYPE,
+        "config": { "mediaType": kdep_pkg::oci::EMPTY_CONFIG_MEDIA_TYPE, "digest": config, "size": 2 },
+        "layers": [{ "mediaType": kdep_pkg::oci::LAYER_MEDIA_TYPE, "digest": layer, "size": garbage.len() }],
+    });
+    client.push_manifest(&reference, "1.0.0", &serde_json::to_vec(&manifest).unwrap()).unwrap();
+
+    env.shop(&format!("{{ oci = \"{reference}\", version = \"1\" }}"));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    let err = stable(&r.stderr, &env, Some(&reg));
+    assert!(
+        err.contains("[K0703] Error: dependency `platform` from `[REGISTRY]/kdep/broken`: corrupt package archive"),
+        "{err}"
+    );
+    assert!(!env.path("shop/kdep.lock").exists());
+    let cached = std::fs::read_dir(env.cache.join("src")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(cached, 0, "nothing half-fetched is left in the cache");
+}
