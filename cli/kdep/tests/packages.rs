@@ -225,6 +225,16 @@ fn publish_resolve_lock_update_and_offline_build() {
     let build = env.kdep("shop", &["build", "--locked"]);
     assert!(build.stdout.contains("value: two"), "{}", build.stdout);
 
+    // The same for CI, as JSON, updating one dependency by name.
+    env.package("platform", "platform", "1.2.0", "changelog = \"Web: value three\"\n", "three");
+    assert_eq!(env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.2.0"]).code, 0);
+    let update = env.kdep("shop", &["mod", "update", "platform", "--json"]);
+    assert_eq!(update.code, 0, "{}", update.stderr);
+    insta::assert_snapshot!("update_json", stable(&update.stdout, &env, Some(&reg)));
+    let unknown = env.kdep("shop", &["mod", "update", "nope"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stderr.contains("`nope` is not a git or OCI dependency"), "{}", unknown.stderr);
+
     // Offline: from the cache without the registry; with an empty cache, a clear error.
     drop(reg);
     let offline = env.kdep("shop", &["build", "--offline", "--locked"]);

@@ -93,6 +93,9 @@ struct UpdateArgs {
     path: Option<PathBuf>,
     /// Dependencies to update (names as in kdep.toml); all when none is given.
     names: Vec<String>,
+    /// Print the changes and their impact as one JSON document (for CI).
+    #[arg(long)]
+    json: bool,
     #[command(flatten)]
     net: NetArgs,
 }
@@ -316,62 +319,107 @@ fn update(ctx: &Ctx, args: &UpdateArgs) -> Exit {
             return Exit::Usage;
         }
     }
-    let mut changes = 0;
+    let mut changes: Vec<Change> = Vec::new();
     for pkg in &remote {
         let Some(new) = &pkg.remote else { continue };
         let before = old_lock.remote.iter().find(|o| o.source == new.source && o.name == new.name);
-        match before {
-            Some(o) if o.resolved == new.resolved => continue,
-            Some(o) => println!("{} {} → {} ({})", new.name, o.version, new.version, new.source),
-            None => println!("{} (new) → {} ({})", new.name, new.version, new.source),
+        if before.is_some_and(|o| o.resolved == new.resolved) {
+            continue;
         }
-        changes += 1;
-        if let Some(log) = &pkg.changelog {
-            for line in log.trim_end().lines() {
-                println!("    {line}");
-            }
-        }
+        changes.push(Change {
+            name: new.name.clone(),
+            source: new.source.clone(),
+            from: before.map(|o| o.version.clone()),
+            to: Some(new.version.clone()),
+            changelog: pkg.changelog.clone(),
+        });
     }
     for o in &old_lock.remote {
         if !remote.iter().any(|p| p.remote.as_ref().is_some_and(|n| n.source == o.source && n.name == o.name)) {
-            println!("{} {} → (removed) ({})", o.name, o.version, o.source);
-            changes += 1;
+            changes.push(Change {
+                name: o.name.clone(),
+                source: o.source.clone(),
+                from: Some(o.version.clone()),
+                to: None,
+                changelog: None,
+            });
         }
-    }
-    if changes == 0 {
-        println!("all dependencies are at the newest version their requirement allows");
     }
     if let Err(code) = sync_lock_file(&ws, false) {
         return code;
     }
-    if changes > 0 {
-        if let Some(old) = old {
-            print_impact(&old, &ws);
+    let impact = match (&old, changes.is_empty()) {
+        (Some(old), false) => Some(impact(old, &ws)),
+        _ => None,
+    };
+    if args.json {
+        let doc = serde_json::json!({
+            "changes": changes.iter().map(|c| serde_json::json!({
+                "name": c.name, "source": c.source, "from": c.from, "to": c.to, "changelog": c.changelog,
+            })).collect::<Vec<_>>(),
+            "impact": impact.as_ref().map(|rows| rows.iter().map(|(env, app, objects)| serde_json::json!({
+                "environment": env, "app": app, "objects": objects,
+            })).collect::<Vec<_>>()),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return Exit::Success;
+    }
+    for c in &changes {
+        let from = c.from.as_deref().unwrap_or("(new)");
+        let to = c.to.as_deref().unwrap_or("(removed)");
+        println!("{} {from} → {to} ({})", c.name, c.source);
+        for line in c.changelog.as_deref().unwrap_or("").trim_end().lines() {
+            println!("    {line}");
+        }
+    }
+    if changes.is_empty() {
+        println!("all dependencies are at the newest version their requirement allows");
+    }
+    if let Some(rows) = impact {
+        println!();
+        for (env, app, objects) in &rows {
+            println!("{}: app {app}: {}", env.as_deref().unwrap_or("(no environment)"), objects.join(", "));
+        }
+        if rows.is_empty() {
+            println!("no app builds to different manifests");
         }
     }
     Exit::Success
 }
 
-/// What the upgrade changes in the built manifests, per environment and app: the review
-/// summary of issue 12 item 4 (until `kdep impact` compares lock revisions itself).
-fn print_impact(old: &Workspace, new: &Workspace) {
+/// One dependency version change of `kdep mod update`.
+struct Change {
+    name: String,
+    source: String,
+    /// `None`: newly added.
+    from: Option<String>,
+    /// `None`: no longer used.
+    to: Option<String>,
+    changelog: Option<String>,
+}
+
+/// What the upgrade changes in the built manifests: (environment, app, `Kind/name changed`)
+/// rows for every app whose objects differ between the two builds. The review summary of issue
+/// 12 item 4, until `kdep impact` compares lock revisions itself.
+fn impact(old: &Workspace, new: &Workspace) -> Vec<(Option<String>, String, Vec<String>)> {
     let mut envs: Vec<Option<String>> = new.environments().into_iter().map(|e| Some(e.name)).collect();
     if envs.is_empty() {
         envs.push(None);
     }
-    println!();
-    let mut any = false;
+    let mut rows = Vec::new();
     for env in envs {
-        let key = |m: &kdep_compiler::Manifest| (m.app.clone(), format!("{}/{}", m.kind, m.name));
         let render = |ws: &Workspace| -> BTreeMap<(String, String), String> {
             ws.build(env.as_deref())
                 .manifests
                 .iter()
-                .map(|m| (key(m), kdep_compiler::emit::to_yaml_stream(std::slice::from_ref(&m.object))))
+                .map(|m| {
+                    let key = (m.app.clone(), format!("{}/{}", m.kind, m.name));
+                    (key, kdep_compiler::emit::to_yaml_stream(std::slice::from_ref(&m.object)))
+                })
                 .collect()
         };
         let (before, after) = (render(old), render(new));
-        let mut per_app: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let mut per_app: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for k in before.keys().chain(after.keys()).collect::<BTreeSet<_>>() {
             let what = match (before.get(k), after.get(k)) {
                 (Some(a), Some(b)) if a == b => continue,
@@ -380,17 +428,11 @@ fn print_impact(old: &Workspace, new: &Workspace) {
                 (Some(_), None) => "removed",
                 (None, None) => continue,
             };
-            per_app.entry(k.0.as_str()).or_default().push(format!("{} {what}", k.1));
+            per_app.entry(k.0.clone()).or_default().push(format!("{} {what}", k.1));
         }
-        let env_name = env.as_deref().unwrap_or("(no environment)");
-        for (app, objects) in per_app {
-            any = true;
-            println!("{env_name}: app {app}: {}", objects.join(", "));
-        }
+        rows.extend(per_app.into_iter().map(|(app, objects)| (env.clone(), app, objects)));
     }
-    if !any {
-        println!("no app builds to different manifests");
-    }
+    rows
 }
 
 /// The current `kdep.lock`, or an empty one when it is missing or unreadable (it is rewritten).
