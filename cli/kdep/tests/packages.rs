@@ -322,6 +322,18 @@ fn git_dependencies_by_tag_and_rev() {
     assert!(r.stdout.contains("value: from-git"));
     insta::assert_snapshot!("git_lock", stable(&lock(&env), &env, None));
 
+    // The same commit by an abbreviated `rev`: locked to the full commit id.
+    let commit =
+        lock(&env).lines().find_map(|l| l.strip_prefix("resolved = \"")).unwrap().trim_end_matches('"').to_owned();
+    env.shop(&format!("{{ git = \"{url}\", rev = \"{}\" }}", &commit[..10]));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        lock(&env).contains(&format!("reference = \"rev {}\"\nresolved = \"{commit}\"", &commit[..10])),
+        "{}",
+        lock(&env)
+    );
+
     env.shop(&format!("{{ git = \"{url}\", tag = \"v9\" }}"));
     let r = env.kdep("shop", &["check"]);
     assert_eq!(r.code, 1);
