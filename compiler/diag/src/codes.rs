@@ -2,7 +2,7 @@
 //!
 //! Invariant: ids are never reused or renumbered once released; a retired code stays listed.
 //! Ranges: K00xx syntax, K01xx packages and modules, K02xx types and values, K03xx template
-//! permissions, K04xx evaluation, K05xx build and environment selection, K06xx formatting.
+//! permissions, K04xx evaluation, K05xx build and environment selection, K06xx formatting, K07xx packages from git and OCI.
 //! Each code has a long explanation in `compiler/diag/codes/<id>.md` shown by `kdep explain`.
 
 use crate::Severity;
@@ -139,6 +139,12 @@ codes! {
     UNKNOWN_APP = "K0670", "unknown-app", Error, "a command names an app the package does not declare (or declares twice)";
     IMAGE_COMPUTED = "K0671", "image-computed", Error, "`kdep set image` cannot replace an image that is computed rather than written as a string";
     IMAGE_NOT_SETTABLE = "K0672", "image-not-settable", Error, "`kdep set image` would make the package fail `kdep check` (a locked or unknown field, a reference the type rejects)";
+
+    // Packages from git and OCI registries (K07xx).
+    DEPENDENCY_NOT_FETCHED = "K0701", "dependency-not-fetched", Error, "a git or OCI dependency is not in kdep.lock or not in the cache";
+    CHECKSUM_MISMATCH = "K0702", "checksum-mismatch", Error, "a dependency's sources do not match the checksum kdep.lock records";
+    DEPENDENCY_RESOLUTION_FAILED = "K0703", "dependency-resolution-failed", Error, "a git or OCI dependency cannot be resolved or fetched";
+    PATH_DEPENDENCY_IN_REMOTE_PACKAGE = "K0704", "path-dependency-in-remote-package", Error, "a package fetched from git or OCI depends on a local path";
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod edit;
 pub mod loader;
 pub mod lock;
 pub mod package_toml;
+pub mod remote;
 pub mod vfs;
 
 use std::collections::BTreeMap;
@@ -79,6 +80,19 @@ impl Workspace {
     pub fn load_with(vfs: &dyn Vfs, path: &Path, threads: usize) -> Result<Workspace, LoadError> {
         let root = loader::find_package_root(vfs, path)?;
         let loaded = loader::load(vfs, &root, &kdep_stdlib::modules())?;
+        Ok(Workspace::from_loaded(loaded, threads))
+    }
+
+    /// Like [`Workspace::load_with`], finding git and OCI dependencies through `remote` (the
+    /// lock and the cache, see [`remote::LockedCache`]).
+    pub fn load_with_remote(
+        vfs: &dyn Vfs,
+        path: &Path,
+        threads: usize,
+        remote: &mut dyn remote::RemoteSources,
+    ) -> Result<Workspace, LoadError> {
+        let root = loader::find_package_root(vfs, path)?;
+        let loaded = loader::load_with_remote(vfs, &root, &kdep_stdlib::modules(), remote)?;
         Ok(Workspace::from_loaded(loaded, threads))
     }
 

@@ -11,7 +11,9 @@ use std::path::{Component, Path, PathBuf};
 use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use sha2::{Digest, Sha256};
 
-use crate::package_toml::{self, PackageConfig};
+use crate::lock::LockedRemote;
+use crate::package_toml::{self, PackageConfig, Source};
+use crate::remote::{RemoteRequest, RemoteSources};
 use crate::vfs::{PathKind, Vfs};
 
 /// Largest source file the compiler accepts; larger ones are reported, not read.
@@ -62,6 +64,10 @@ pub struct LoadedPackage {
     pub checksum: String,
     /// `[permissions]` of `kdep.toml`.
     pub permissions: kdep_sema::db::EmitPermissions,
+    /// For a git or OCI package: its lock entry (`root` is its folder in the cache).
+    pub remote: Option<LockedRemote>,
+    /// `[package] changelog` of `kdep.toml`.
+    pub changelog: Option<String>,
 }
 
 /// The loaded graph; `packages[root]` is the package being built.
@@ -136,6 +142,7 @@ pub fn find_package_root(vfs: &dyn Vfs, path: &Path) -> Result<PathBuf, LoadErro
 
 struct Loader<'a> {
     vfs: &'a dyn Vfs,
+    remote: &'a mut dyn RemoteSources,
     root_dir: PathBuf,
     out: Loaded,
     /// Canonical package folder → index, so a package reached twice is loaded once.
@@ -143,15 +150,27 @@ struct Loader<'a> {
 }
 
 /// Loads the package at `root_dir` (already located with [`find_package_root`]) and every
-/// dependency, transitively, plus the embedded stdlib.
+/// dependency, transitively, plus the embedded stdlib. Git and OCI dependencies are looked up
+/// in an empty lock, so each is reported as not fetched; see [`load_with_remote`].
 pub fn load(vfs: &dyn Vfs, root_dir: &Path, stdlib: &[(String, String, &str)]) -> Result<Loaded, LoadError> {
+    load_with_remote(vfs, root_dir, stdlib, &mut crate::remote::LockedCache::default())
+}
+
+/// [`load`], finding git and OCI dependencies through `remote`.
+pub fn load_with_remote(
+    vfs: &dyn Vfs,
+    root_dir: &Path,
+    stdlib: &[(String, String, &str)],
+    remote: &mut dyn RemoteSources,
+) -> Result<Loaded, LoadError> {
     let mut loader = Loader {
         vfs,
+        remote,
         root_dir: root_dir.to_path_buf(),
         out: Loaded { root: 0, packages: Vec::new(), files: Vec::new(), diagnostics: Vec::new() },
         by_root: BTreeMap::new(),
     };
-    let root = loader.load_package(root_dir, &mut Vec::new())?;
+    let root = loader.load_package(root_dir, None, &mut Vec::new())?;
     loader.out.root = match root {
         Some(root) => root,
         None => {
@@ -167,6 +186,8 @@ pub fn load(vfs: &dyn Vfs, root_dir: &Path, stdlib: &[(String, String, &str)]) -
                 deps: BTreeMap::new(),
                 checksum: String::new(),
                 permissions: Default::default(),
+                remote: None,
+                changelog: None,
             });
             loader.out.packages.len() - 1
         }
@@ -208,7 +229,12 @@ impl Loader<'_> {
 
     /// Loads one package; `None` when its `kdep.toml` is invalid (the problem is reported as a
     /// diagnostic). `stack` holds the folders being loaded, to report dependency cycles.
-    fn load_package(&mut self, dir: &Path, stack: &mut Vec<PathBuf>) -> Result<Option<usize>, LoadError> {
+    fn load_package(
+        &mut self,
+        dir: &Path,
+        remote: Option<&LockedRemote>,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<Option<usize>, LoadError> {
         if let Some(&idx) = self.by_root.get(dir) {
             return Ok(Some(idx));
         }
@@ -218,7 +244,11 @@ impl Loader<'_> {
             .read(&package_toml_path, MAX_FILE_BYTES)
             .map_err(|e| LoadError::Io(self.display_path(&package_toml_path), e))?;
         let text = String::from_utf8_lossy(&bytes).into_owned();
-        let display = self.display(&package_toml_path);
+        // A cached package is shown by name, not by its folder in the cache.
+        let display = match remote {
+            Some(r) => format!("{}/{PACKAGE_TOML}", r.name),
+            None => self.display(&package_toml_path),
+        };
         let package_toml_file =
             self.add_file(FileKind::PackageToml, None, String::new(), package_toml_path.clone(), display, text.clone());
         let config = match package_toml::parse_package_toml(&text) {
@@ -245,6 +275,8 @@ impl Loader<'_> {
             deps: BTreeMap::new(),
             checksum: String::new(),
             permissions: config.permissions.clone(),
+            remote: remote.cloned(),
+            changelog: config.changelog.clone(),
         });
         self.by_root.insert(dir.to_path_buf(), idx);
         self.load_modules(idx, dir)?;
@@ -252,6 +284,27 @@ impl Loader<'_> {
         self.load_dependencies(idx, &config, package_toml_file, dir, stack)?;
         stack.pop();
         let checksum = self.checksum(idx);
+        if let Some(locked) = remote {
+            // The cache is content-addressed by this checksum: a difference means its files
+            // were changed after they were fetched and verified.
+            if locked.checksum != checksum {
+                self.out.diagnostics.push(
+                    Diagnostic::error(
+                        Code::CHECKSUM_MISMATCH,
+                        format!(
+                            "checksum mismatch for `{}` {} from {}: kdep.lock has {}, the sources in `{}` hash to {checksum}",
+                            locked.name,
+                            locked.version,
+                            locked.source,
+                            locked.checksum,
+                            dir.display()
+                        ),
+                    )
+                    .with_primary(Span::new(package_toml_file, TextRange::empty(0)), "these sources were changed after they were fetched")
+                    .with_help(format!("delete `{}` and run `kdep mod fetch` to fetch them again", dir.display())),
+                );
+            }
+        }
         if let Some(pkg) = self.out.packages.get_mut(idx) {
             pkg.checksum = checksum;
         }
@@ -268,14 +321,36 @@ impl Loader<'_> {
     ) -> Result<(), LoadError> {
         for (dep_name, dep) in &config.dependencies {
             let span = Span::new(package_toml_file, TextRange::from_usize(dep.range.0, dep.range.1));
-            let target = dir.join(&dep.path);
+            let dep_path = match &dep.source {
+                Source::Path(path) => path,
+                Source::Remote(source) => {
+                    self.load_remote_dependency(idx, dep_name, source, span, stack)?;
+                    continue;
+                }
+            };
+            if let Some(remote) = self.out.packages.get(idx).and_then(|p| p.remote.as_ref()) {
+                // A path would point into the cache, or anywhere on the machine that fetched it.
+                self.out.diagnostics.push(
+                    Diagnostic::error(
+                        Code::PATH_DEPENDENCY_IN_REMOTE_PACKAGE,
+                        format!(
+                            "`{}` from {} depends on `{dep_name}` by path (`{dep_path}`)",
+                            remote.name, remote.source
+                        ),
+                    )
+                    .with_primary(span, "a fetched package cannot depend on a local path")
+                    .with_help(format!("ask the owners of `{}` to depend on a git or OCI source instead", remote.name)),
+                );
+                continue;
+            }
+            let target = dir.join(dep_path);
             let canonical = match self.vfs.canonicalize(&target) {
                 Ok(p) if self.vfs.is_file(&p.join(PACKAGE_TOML)) => p,
                 Ok(p) => {
                     self.out.diagnostics.push(
                         Diagnostic::error(
                             Code::DEPENDENCY_NOT_FOUND,
-                            format!("dependency `{dep_name}` at `{}` is not a kdep package", dep.path),
+                            format!("dependency `{dep_name}` at `{dep_path}` is not a kdep package"),
                         )
                         .with_primary(span, format!("no `{PACKAGE_TOML}` in `{}`", self.display(&p)))
                         .with_help("point `path` at the folder that holds the dependency's kdep.toml"),
@@ -286,7 +361,7 @@ impl Loader<'_> {
                     self.out.diagnostics.push(
                         Diagnostic::error(
                             Code::DEPENDENCY_NOT_FOUND,
-                            format!("dependency `{dep_name}` not found at `{}`", dep.path),
+                            format!("dependency `{dep_name}` not found at `{dep_path}`"),
                         )
                         .with_primary(span, "this path does not exist")
                         .with_help("dependency paths are relative to the folder holding this kdep.toml"),
@@ -300,7 +375,7 @@ impl Loader<'_> {
                     .unwrap_or_default()
                     .iter()
                     .chain(std::iter::once(&canonical))
-                    .map(|p| self.display(p))
+                    .map(|p| self.package_label(p))
                     .collect();
                 self.out.diagnostics.push(
                     Diagnostic::error(Code::DEPENDENCY_NOT_FOUND, format!("dependency cycle: {}", chain.join(" → ")))
@@ -309,13 +384,69 @@ impl Loader<'_> {
                 );
                 continue;
             }
-            if let Some(dep_idx) = self.load_package(&canonical, stack)? {
+            if let Some(dep_idx) = self.load_package(&canonical, None, stack)? {
                 if let Some(pkg) = self.out.packages.get_mut(idx) {
                     pkg.deps.insert(dep_name.clone(), dep_idx);
                 }
             }
         }
         Ok(())
+    }
+
+    /// A git or OCI dependency: its folder comes from [`RemoteSources`] (the lock and the
+    /// cache); a cycle is reported by source, as the cache folders mean nothing to the reader.
+    fn load_remote_dependency(
+        &mut self,
+        idx: usize,
+        dep_name: &str,
+        source: &package_toml::RemoteSource,
+        span: Span,
+        stack: &mut Vec<PathBuf>,
+    ) -> Result<(), LoadError> {
+        let dependent = self.out.packages.get(idx).map(|p| p.name.clone()).unwrap_or_default();
+        let request = RemoteRequest { dependent: &dependent, name: dep_name, source };
+        let located = match self.remote.locate(self.vfs, &request) {
+            Ok(located) => located,
+            Err(err) => {
+                let mut diag = Diagnostic::error(err.code, err.message).with_primary(span, format!("from {source}"));
+                if let Some(help) = err.help {
+                    diag = diag.with_help(help);
+                }
+                self.out.diagnostics.push(diag);
+                return Ok(());
+            }
+        };
+        if let Some(pos) = stack.iter().position(|p| *p == located.dir) {
+            let chain: Vec<String> = stack
+                .get(pos..)
+                .unwrap_or_default()
+                .iter()
+                .chain(std::iter::once(&located.dir))
+                .map(|p| self.package_label(p))
+                .collect();
+            self.out.diagnostics.push(
+                Diagnostic::error(Code::DEPENDENCY_NOT_FOUND, format!("dependency cycle: {}", chain.join(" → ")))
+                    .with_primary(span, format!("this dependency ({source}) closes the cycle"))
+                    .with_help("packages may not depend on themselves, directly or through others"),
+            );
+            return Ok(());
+        }
+        if let Some(dep_idx) = self.load_package(&located.dir, Some(&located.locked), stack)? {
+            if let Some(pkg) = self.out.packages.get_mut(idx) {
+                pkg.deps.insert(dep_name.to_owned(), dep_idx);
+            }
+        }
+        Ok(())
+    }
+
+    /// How a package folder on the dependency stack is named in a cycle: its path from the
+    /// root, or `name version (source)` for a fetched package.
+    fn package_label(&self, dir: &Path) -> String {
+        let remote = self.by_root.get(dir).and_then(|i| self.out.packages.get(*i)).and_then(|p| p.remote.as_ref());
+        match remote {
+            Some(r) => format!("{} {} ({})", r.name, r.version, r.source),
+            None => self.display(dir),
+        }
     }
 
     /// Adds every `*.kdep` file below `dir`, skipping hidden folders, `target`, and nested
@@ -394,14 +525,11 @@ impl Loader<'_> {
         for entry in entries {
             let name = entry.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if entry.is_dir {
-                let skip = name.starts_with('.') || name == "target" || name == "node_modules";
-                if skip || (entry.path != root && self.vfs.is_file(&entry.path.join(PACKAGE_TOML))) {
+                if is_skipped_dir(&name) || (entry.path != root && self.vfs.is_file(&entry.path.join(PACKAGE_TOML))) {
                     continue;
                 }
                 self.collect(root, &entry.path, out)?;
-            } else if name.ends_with(".kdep") && !name.starts_with('.') {
-                // Hidden files are skipped like hidden folders: editors keep lock files such as
-                // Emacs' `.#main.kdep` (a dangling symlink) next to the file being edited.
+            } else if is_module_file(&name) {
                 out.push(entry.path);
             }
         }
@@ -409,19 +537,68 @@ impl Loader<'_> {
     }
 
     fn checksum(&self, idx: usize) -> String {
-        let mut hasher = Sha256::new();
         let Some(pkg) = self.out.packages.get(idx) else { return String::new() };
         let file_text = |id: FileId| self.out.files.get(id.0 as usize).map_or("", |f| f.text.as_str());
-        hasher.update(b"kdep.toml\0");
-        hasher.update(file_text(pkg.package_toml_file).as_bytes());
-        for (module, id) in &pkg.modules {
-            hasher.update(b"\0module\0");
-            hasher.update(module.as_bytes());
-            hasher.update(b"\0");
-            hasher.update(Sha256::digest(file_text(*id).as_bytes()));
-        }
-        format!("sha256:{}", hex(&hasher.finalize()))
+        package_checksum(
+            file_text(pkg.package_toml_file),
+            pkg.modules.iter().map(|(m, id)| (m.as_str(), file_text(*id))),
+        )
     }
+}
+
+/// Folders the loader never looks into for modules: hidden ones, build output, `node_modules`.
+pub fn is_skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || name == "target" || name == "node_modules"
+}
+
+/// A file name the loader takes as a module. Hidden files are skipped like hidden folders:
+/// editors keep lock files such as Emacs' `.#main.kdep` next to the file being edited.
+pub fn is_module_file(name: &str) -> bool {
+    name.ends_with(".kdep") && !name.starts_with('.')
+}
+
+/// The files of a package the loader reads, from a list of `/`-separated paths relative to its
+/// folder (an archive's or a git tree's): `kdep.toml` and the module files, by the loader's
+/// rules (no hidden or skipped folders, no nested packages). Sorted. What `kdep mod publish`
+/// packs and what a fetch keeps.
+pub fn package_files<'a>(paths: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let paths: Vec<&str> = paths.into_iter().collect();
+    let nested: Vec<&str> =
+        paths.iter().filter_map(|p| p.strip_suffix(PACKAGE_TOML).and_then(|d| d.strip_suffix('/'))).collect();
+    let mut out: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|p| {
+            if *p == PACKAGE_TOML {
+                return true;
+            }
+            let mut segs: Vec<&str> = p.split('/').collect();
+            let Some(file) = segs.pop() else { return false };
+            is_module_file(file)
+                && segs.iter().all(|s| !s.is_empty() && !is_skipped_dir(s) && *s != "..")
+                && !nested.iter().any(|n| p.starts_with(&format!("{n}/")))
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// `sha256:<hex>` of a package's `kdep.toml` and its modules (module path and text, in module
+/// order): what `kdep.lock` records and what names the package's folder in the cache.
+pub fn package_checksum<'a>(package_toml: &str, modules: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"kdep.toml\0");
+    hasher.update(package_toml.as_bytes());
+    let mut modules: Vec<(&str, &str)> = modules.into_iter().collect();
+    modules.sort_by(|a, b| a.0.cmp(b.0));
+    for (module, text) in modules {
+        hasher.update(b"\0module\0");
+        hasher.update(module.as_bytes());
+        hasher.update(b"\0");
+        hasher.update(Sha256::digest(text.as_bytes()));
+    }
+    format!("sha256:{}", hex(&hasher.finalize()))
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -4,11 +4,19 @@
 //! name, version, path relative to the root and a checksum of its `kdep.toml` and sources. The
 //! CLI writes it when it changes, and `--locked` turns any difference into an error so CI
 //! notices when a dependency changed without the lock being updated.
+//!
+//! Git and OCI dependencies have no path; their entries name the `source` (`git+URL`,
+//! `oci+registry/repo`), the git `reference` asked for, the exact revision it `resolved` to (a
+//! commit, a manifest digest) and the `checksum` of the sources, which also names their folder
+//! in the cache. [`parse_lock`] reads those entries back for the loader ([`crate::remote`]).
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use serde::Deserialize;
+
 use crate::loader::{relative_path, Loaded};
+use crate::package_toml::RemoteSource;
 
 /// Lock file format version, written as `version = 1`.
 pub const LOCK_VERSION: u32 = 1;
@@ -21,7 +29,11 @@ pub fn render_lock(loaded: &Loaded) -> String {
         .iter()
         .enumerate()
         .filter(|(i, _)| *i != loaded.root)
-        .map(|(_, p)| (relative_path(&root_dir, &p.root), p))
+        .map(|(_, p)| match &p.remote {
+            // Remote entries sort after path entries (`oci+`/`git+` after `../`), by source.
+            Some(r) => (format!("{}\0{}", r.source, r.resolved), p),
+            None => (relative_path(&root_dir, &p.root), p),
+        })
         .collect();
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     let mut out = String::new();
@@ -32,7 +44,18 @@ pub fn render_lock(loaded: &Loaded) -> String {
         out.push_str("\n[[package]]\n");
         let _ = writeln!(out, "name = {}", toml_string(&pkg.name));
         let _ = writeln!(out, "version = {}", toml_string(&pkg.version));
-        let _ = writeln!(out, "path = {}", toml_string(&path));
+        match &pkg.remote {
+            Some(remote) => {
+                let _ = writeln!(out, "source = {}", toml_string(&remote.source));
+                if let Some(reference) = &remote.reference {
+                    let _ = writeln!(out, "reference = {}", toml_string(reference));
+                }
+                let _ = writeln!(out, "resolved = {}", toml_string(&remote.resolved));
+            }
+            None => {
+                let _ = writeln!(out, "path = {}", toml_string(&path));
+            }
+        }
         let _ = writeln!(out, "checksum = {}", toml_string(&pkg.checksum));
         let mut deps: Vec<_> = pkg.deps.iter().collect();
         deps.sort();
@@ -42,6 +65,106 @@ pub fn render_lock(loaded: &Loaded) -> String {
         }
     }
     out
+}
+
+/// A git or OCI package as `kdep.lock` records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockedRemote {
+    pub name: String,
+    /// The package's version (its `kdep.toml`); for OCI also the tag it was published as.
+    pub version: String,
+    /// [`RemoteSource::id`]: `git+URL` or `oci+registry/repo`.
+    pub source: String,
+    /// For git: the [`RemoteSource::requirement`] it resolves (`tag v1.0.0`, `rev 1a2b`).
+    pub reference: Option<String>,
+    /// The exact revision: a git commit id or an OCI manifest digest.
+    pub resolved: String,
+    /// `sha256:<hex>` of the package's `kdep.toml` and modules (see `loader`).
+    pub checksum: String,
+}
+
+/// The remote entries of a `kdep.lock` (path entries are recomputed on every load).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lock {
+    pub remote: Vec<LockedRemote>,
+}
+
+impl Lock {
+    /// The entry a dependency on `source` uses: same source and, for git, the same reference;
+    /// for OCI the newest locked version the range allows (two ranges may share one entry).
+    pub fn find(&self, source: &RemoteSource) -> Option<&LockedRemote> {
+        let id = source.id();
+        let candidates = self.remote.iter().filter(|r| r.source == id);
+        match source {
+            RemoteSource::Git { .. } => {
+                let wanted = source.requirement();
+                candidates
+                    .filter(|r| r.reference.as_deref() == Some(wanted.as_str()))
+                    .min_by(|a, b| a.resolved.cmp(&b.resolved))
+            }
+            RemoteSource::Oci { version, .. } => candidates
+                .filter_map(|r| Some((semver::Version::parse(&r.version).ok()?, r)))
+                .filter(|(v, _)| version.matches(v))
+                .max_by(|a, b| a.0.cmp(&b.0))
+                .map(|(_, r)| r),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawLock {
+    version: u32,
+    #[serde(default)]
+    package: Vec<RawLocked>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLocked {
+    name: String,
+    version: String,
+    path: Option<String>,
+    source: Option<String>,
+    reference: Option<String>,
+    resolved: Option<String>,
+    checksum: String,
+    #[serde(default)]
+    #[expect(dead_code, reason = "recomputed from the packages' kdep.toml on every load")]
+    dependencies: Vec<String>,
+}
+
+/// Reads a `kdep.lock`. An error is a message for the user; the caller decides whether to
+/// regenerate the file (a build) or stop (`--locked`).
+pub fn parse_lock(text: &str) -> Result<Lock, String> {
+    let raw: RawLock = toml::from_str(text).map_err(|e| e.message().trim_end().to_owned())?;
+    if raw.version != LOCK_VERSION {
+        return Err(format!("lock file version {} is not supported (this kdep writes {LOCK_VERSION})", raw.version));
+    }
+    let mut lock = Lock::default();
+    for p in raw.package {
+        match (p.path, p.source, p.resolved) {
+            (Some(_), None, None) => {}
+            (None, Some(source), Some(resolved)) => {
+                let hex = p.checksum.strip_prefix("sha256:").unwrap_or("");
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "package `{}`: checksum `{}` is not `sha256:<64 hex digits>`",
+                        p.name, p.checksum
+                    ));
+                }
+                lock.remote.push(LockedRemote {
+                    name: p.name,
+                    version: p.version,
+                    source,
+                    reference: p.reference,
+                    resolved,
+                    checksum: p.checksum,
+                });
+            }
+            _ => return Err(format!("package `{}` needs either `path` or `source` and `resolved`", p.name)),
+        }
+    }
+    Ok(lock)
 }
 
 /// A TOML basic string. Not kdep's string spelling (`kdep_sema::ty::write_string_literal`):

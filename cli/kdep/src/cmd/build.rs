@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use kdep_compiler::emit;
 
-use super::{load_workspace, sync_lock_file, Ctx, Exit};
+use super::{load_workspace_with, sync_lock_file, Ctx, Exit};
 use crate::output;
 use crate::report::{self, MessageFormat};
 
@@ -47,11 +47,15 @@ pub struct BuildArgs {
     /// Fail instead of updating `kdep.lock` when it is missing or out of date (for CI).
     #[arg(long)]
     locked: bool,
+    /// Use only git and OCI dependencies already in the cache or `vendor/`; never the network.
+    #[arg(long)]
+    offline: bool,
 }
 
 impl BuildArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
-        let ws = match load_workspace(self.path.as_deref()) {
+        let options = kdep_pkg::Options { offline: self.offline, ..Default::default() };
+        let ws = match load_workspace_with(self.path.as_deref(), options) {
             Ok(ws) => ws,
             Err(code) => return code,
         };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{load_workspace, sync_lock_file, Ctx, Exit};
+use super::{load_workspace_with, sync_lock_file, Ctx, Exit};
 use crate::report::{self, MessageFormat};
 
 /// Check a package: syntax, types, template permissions, and evaluation of every app in every
@@ -21,11 +21,15 @@ pub struct CheckArgs {
     /// Fail instead of updating `kdep.lock` when it is missing or out of date (for CI).
     #[arg(long)]
     locked: bool,
+    /// Use only git and OCI dependencies already in the cache or `vendor/`; never the network.
+    #[arg(long)]
+    offline: bool,
 }
 
 impl CheckArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
-        let ws = match load_workspace(self.path.as_deref()) {
+        let options = kdep_pkg::Options { offline: self.offline, ..Default::default() };
+        let ws = match load_workspace_with(self.path.as_deref(), options) {
             Ok(ws) => ws,
             Err(code) => return code,
         };
