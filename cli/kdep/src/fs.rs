@@ -10,21 +10,24 @@ pub struct OsFs;
 
 impl Vfs for OsFs {
     fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-        // Opening a FIFO or a device named `*.kdep` would block or never end; only regular
-        // files (or symlinks to them) are sources.
-        if !std::fs::metadata(path)?.is_file() {
+        // One open, one metadata call on the open handle and one read of exactly the size it
+        // reports: loading is a large share of a build of many small files. Opening without
+        // blocking lets a FIFO named `*.kdep` be opened and then refused (it is not a regular
+        // file) instead of waiting for a writer; reads of regular files ignore the flag.
+        let file = open_nonblocking(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
         }
-        let file = std::fs::File::open(path)?;
-        if file.metadata()?.len() > limit {
+        if meta.len() > limit {
             return Err(io::Error::from(io::ErrorKind::FileTooLarge));
         }
-        let mut buf = Vec::new();
-        // `take` guards against a file that grows between the size check and the read.
-        file.take(limit + 1).read_to_end(&mut buf)?;
-        if buf.len() as u64 > limit {
-            return Err(io::Error::from(io::ErrorKind::FileTooLarge));
-        }
+        let len = usize::try_from(meta.len()).map_err(|_| io::Error::from(io::ErrorKind::FileTooLarge))?;
+        let mut buf = Vec::with_capacity(len);
+        // Reading at most the reported size keeps the limit even if the file grows meanwhile
+        // (what is read is then a prefix, as with any file changed while it is read); the
+        // buffer is filled by one read and `take` ends there without asking the kernel again.
+        file.take(meta.len()).read_to_end(&mut buf)?;
         Ok(buf)
     }
 
@@ -60,6 +63,17 @@ impl Vfs for OsFs {
     fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
         std::fs::canonicalize(path)
     }
+}
+
+#[cfg(unix)]
+fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)
+}
+
+#[cfg(not(unix))]
+fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same folder is written,

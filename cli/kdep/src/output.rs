@@ -9,7 +9,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use kdep_compiler::Manifest;
+use kdep_compiler::Emitted;
 
 use crate::fs::write_atomic;
 
@@ -24,7 +24,7 @@ const MARKER_HEADER: &str = "# written by `kdep build -o`, which replaces this f
 /// of a name already taken. Distinct objects can share a name: two API groups may define the
 /// same kind, and characters a file name cannot hold (`system:admin`) become `-`. `~` never
 /// comes out of [`file_name`], so a suffixed name cannot collide with another object's.
-pub fn file_names(manifests: &[Manifest], json: bool) -> Vec<String> {
+pub fn file_names(manifests: &[impl Emitted], json: bool) -> Vec<String> {
     let ext = if json { ".json" } else { ".yaml" };
     let mut taken = std::collections::HashSet::new();
     manifests
@@ -46,15 +46,15 @@ pub fn file_names(manifests: &[Manifest], json: bool) -> Vec<String> {
 /// Stable file name of an object: `<kind>_<namespace>_<name>.yaml`, or `<kind>_<name>.yaml`
 /// for cluster-scoped objects, with characters other than ASCII letters, digits, `-` and `.`
 /// replaced by `-`. Kubernetes names never contain `_`, so the parts stay apart.
-pub fn file_name(m: &Manifest, json: bool) -> String {
-    let kind = m.kind.to_ascii_lowercase();
+pub fn file_name(m: &impl Emitted, json: bool) -> String {
+    let kind = m.kind().to_ascii_lowercase();
     let ext = if json { "json" } else { "yaml" };
     let safe = |s: &str| {
         s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '-' }).collect::<String>()
     };
-    match &m.namespace {
-        Some(ns) => format!("{}_{}_{}.{ext}", safe(&kind), safe(ns), safe(&m.name)),
-        None => format!("{}_{}.{ext}", safe(&kind), safe(&m.name)),
+    match m.namespace() {
+        Some(ns) => format!("{}_{}_{}.{ext}", safe(&kind), safe(ns), safe(m.name())),
+        None => format!("{}_{}.{ext}", safe(&kind), safe(m.name())),
     }
 }
 

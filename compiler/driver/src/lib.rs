@@ -18,7 +18,7 @@ use kdep_diag::render::Sources;
 use kdep_diag::{Diagnostic, FileId};
 
 pub use kdep_diag as diag;
-pub use kdep_eval::manifest::Manifest;
+pub use kdep_eval::manifest::{Emitted, Manifest, RenderedObject};
 pub use kdep_eval::value::Value;
 pub use kdep_eval::{emit, EnvironmentInfo};
 pub use loader::{LoadError, Loaded, LoadedFile};
@@ -55,6 +55,20 @@ pub struct Build {
 }
 
 impl Build {
+    pub fn has_errors(&self) -> bool {
+        kdep_diag::has_errors(&self.diagnostics)
+    }
+}
+
+/// Result of [`Workspace::build_rendered`].
+#[derive(Debug)]
+pub struct RenderedBuild {
+    /// In output order.
+    pub objects: Vec<RenderedObject>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl RenderedBuild {
     pub fn has_errors(&self) -> bool {
         kdep_diag::has_errors(&self.diagnostics)
     }
@@ -172,6 +186,19 @@ impl Workspace {
         diagnostics.extend(out.diagnostics);
         kdep_diag::normalize(&mut diagnostics);
         Build { manifests: out.manifests, diagnostics }
+    }
+
+    /// [`Workspace::build`] for output: every object written out in `format` as soon as its
+    /// app is evaluated, its value then dropped, so memory follows the output's size rather
+    /// than the sum of the value trees. Joined with [`emit::join_stream`], the texts are the
+    /// same bytes as [`Workspace::build`]'s manifests written by [`emit::to_yaml_stream`] or
+    /// [`emit::to_json`].
+    pub fn build_rendered(&self, env: Option<&str>, format: emit::Format) -> RenderedBuild {
+        let mut diagnostics = self.loaded.diagnostics.clone();
+        let out = kdep_eval::build_rendered(&self.db, self.project, env, format);
+        diagnostics.extend(out.diagnostics);
+        kdep_diag::normalize(&mut diagnostics);
+        RenderedBuild { objects: out.objects, diagnostics }
     }
 
     /// A [`Sources`] view for rendering; paths are shown relative to `base` when given (the

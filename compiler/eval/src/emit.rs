@@ -53,47 +53,132 @@
 
 use std::fmt::Write as _;
 
+use crate::manifest::Stamp;
 use crate::value::{Map, Value};
 
-/// Which keys a map puts first.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Order {
+/// The manifest formats.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// A YAML stream, documents separated by `---` lines.
+    #[default]
+    Yaml,
+    /// One object as itself, several as a `v1` `List`.
+    Json,
+}
+
+/// Which keys a map puts first, and what kdep stamps on it while it is written.
+#[derive(Clone, Copy)]
+enum Order<'a> {
     /// The root of an emitted object.
-    Object,
+    Object(Option<&'a Stamp<'a>>),
     /// The `metadata` of an emitted object.
-    Metadata,
+    Metadata(Option<&'a Stamp<'a>>),
     Insertion,
 }
 
-impl Order {
-    fn first_keys(self) -> &'static [&'static str] {
-        match self {
-            Order::Object => &["apiVersion", "kind", "metadata"],
-            Order::Metadata => &["name", "namespace"],
-            Order::Insertion => &[],
-        }
-    }
+const OBJECT_FIRST: [&str; 3] = ["apiVersion", "kind", "metadata"];
 
-    fn child(self, key: &str) -> Order {
-        if self == Order::Object && key == "metadata" {
-            Order::Metadata
-        } else {
-            Order::Insertion
+impl<'a> Order<'a> {
+    fn child(self, key: &str) -> Order<'a> {
+        match self {
+            Order::Object(stamp) if key == "metadata" => Order::Metadata(stamp),
+            _ => Order::Insertion,
         }
     }
 }
 
-/// A map's entries in output order.
-fn ordered(map: &Map, order: Order) -> Vec<(&str, &Value)> {
-    let first = order.first_keys();
-    let mut out: Vec<(&str, &Value)> = Vec::with_capacity(map.len());
-    for key in first {
-        if let Some(v) = map.get(key) {
-            out.push((key, v));
+/// One map entry's value as it is written: a value of the tree, or one kdep stamps on it
+/// without copying the tree ([`Stamp`]).
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    Value(&'a Value),
+    Str(&'a str),
+    /// A map made of an existing one (if any) with these entries set: existing keys keep their
+    /// position, new ones are appended in order.
+    Stamped(Option<&'a Map>, &'a [(&'static str, &'a str)]),
+}
+
+/// Where a written map's entries come from.
+#[derive(Clone, Copy)]
+enum MapSrc<'a> {
+    Map(&'a Map, Order<'a>),
+    Stamped(Option<&'a Map>, &'a [(&'static str, &'a str)]),
+}
+
+impl<'a> MapSrc<'a> {
+    fn child(self, key: &str) -> Order<'a> {
+        match self {
+            MapSrc::Map(_, order) => order.child(key),
+            MapSrc::Stamped(..) => Order::Insertion,
         }
     }
-    out.extend(map.iter().filter(|(k, _)| !first.contains(k)));
-    out
+
+    /// Calls `f` on every entry in output order. No list of entries is built: ordering is a
+    /// few lookups of the keys that go first, then one pass skipping them.
+    fn for_each(self, f: &mut dyn FnMut(&'a str, Item<'a>)) {
+        match self {
+            MapSrc::Map(map, Order::Insertion) => map.iter().for_each(|(k, v)| f(k, Item::Value(v))),
+            MapSrc::Map(map, Order::Object(_)) => {
+                for key in OBJECT_FIRST {
+                    if let Some(v) = map.get(key) {
+                        f(key, Item::Value(v));
+                    }
+                }
+                for (k, v) in map.iter() {
+                    if !OBJECT_FIRST.contains(&k) {
+                        f(k, Item::Value(v));
+                    }
+                }
+            }
+            MapSrc::Map(map, Order::Metadata(stamp)) => {
+                if let Some(v) = map.get("name") {
+                    f("name", Item::Value(v));
+                }
+                match (map.get("namespace"), stamp.and_then(|s| s.namespace)) {
+                    (Some(v), _) => f("namespace", Item::Value(v)),
+                    (None, Some(ns)) => f("namespace", Item::Str(ns)),
+                    (None, None) => {}
+                }
+                let stamped =
+                    |key: &str| stamp.map(|s| if key == "labels" { &s.labels[..] } else { &s.annotations[..] });
+                for (k, v) in map.iter() {
+                    match k {
+                        "name" | "namespace" => {}
+                        // A stamped key that is not a map is replaced by a new map after the
+                        // other keys, as `manifest::finalize` does.
+                        "labels" | "annotations" if stamp.is_some() => {
+                            if let (Some(m), Some(extra)) = (v.as_map(), stamped(k)) {
+                                f(k, Item::Stamped(Some(m), extra));
+                            }
+                        }
+                        _ => f(k, Item::Value(v)),
+                    }
+                }
+                for key in ["labels", "annotations"] {
+                    if let Some(extra) = stamped(key) {
+                        if map.get(key).and_then(Value::as_map).is_none() {
+                            f(key, Item::Stamped(None, extra));
+                        }
+                    }
+                }
+            }
+            MapSrc::Stamped(existing, extra) => {
+                if let Some(map) = existing {
+                    for (k, v) in map.iter() {
+                        match extra.iter().find(|(key, _)| *key == k) {
+                            Some((_, s)) => f(k, Item::Str(s)),
+                            None => f(k, Item::Value(v)),
+                        }
+                    }
+                }
+                for (k, s) in extra {
+                    if !existing.is_some_and(|m| m.contains_key(k)) {
+                        f(k, Item::Str(s));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// Writes Kubernetes objects as a YAML stream, documents separated by `---` lines.
@@ -103,7 +188,7 @@ pub fn to_yaml_stream(objects: &[Value]) -> String {
         if i > 0 {
             out.push_str("---\n");
         }
-        write_document(&mut out, object, Order::Object);
+        write_document(&mut out, object, Order::Object(None));
     }
     out
 }
@@ -117,53 +202,178 @@ pub fn to_yaml_value(value: &Value) -> String {
 
 /// Writes Kubernetes objects as JSON: one object as itself, otherwise a `v1` `List`.
 pub fn to_json(objects: &[Value]) -> String {
-    let json = match objects {
-        [one] => json_of(one, Order::Object),
-        _ => {
-            let mut list = serde_json::Map::new();
-            list.insert("apiVersion".to_owned(), "v1".into());
-            list.insert("kind".to_owned(), "List".into());
-            list.insert(
-                "items".to_owned(),
-                serde_json::Value::Array(objects.iter().map(|o| json_of(o, Order::Object)).collect()),
-            );
-            serde_json::Value::Object(list)
-        }
-    };
-    let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
-    text.push('\n');
-    text
+    let mut out = String::new();
+    let texts: Vec<String> = objects.iter().map(|o| object_text(o, None, Format::Json)).collect();
+    let _ = join_stream(texts.iter().map(String::as_str), Format::Json, |piece| {
+        out.push_str(piece);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    out
 }
 
-fn json_of(value: &Value, order: Order) -> serde_json::Value {
+/// One emitted object written on its own, with kdep's labels, annotation and namespace
+/// stamped on as it is written (`stamp`, see [`Stamp`]): what `kdep build -o DIR` puts in the
+/// object's file, and the piece [`join_stream`] joins into a stream.
+pub fn object_text(object: &Value, stamp: Option<&Stamp<'_>>, format: Format) -> String {
+    let mut out = String::with_capacity(1024);
+    match format {
+        Format::Yaml => write_document(&mut out, object, Order::Object(stamp)),
+        Format::Json => {
+            write_json(&mut out, Item::Value(object), Order::Object(stamp), 0);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Joins texts of [`object_text`] into the bytes [`to_yaml_stream`] or [`to_json`] give for
+/// the same objects, handing them to `write` piece by piece so a build can stream its output
+/// without assembling it.
+pub fn join_stream<'t, E>(
+    texts: impl ExactSizeIterator<Item = &'t str>,
+    format: Format,
+    mut write: impl FnMut(&str) -> Result<(), E>,
+) -> Result<(), E> {
+    match format {
+        Format::Yaml => {
+            for (i, text) in texts.enumerate() {
+                if i > 0 {
+                    write("---\n")?;
+                }
+                write(text)?;
+            }
+        }
+        Format::Json if texts.len() == 1 => {
+            for text in texts {
+                write(text)?;
+            }
+        }
+        Format::Json => {
+            write("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?;
+            let mut any = false;
+            for text in texts {
+                write(if any { ",\n    " } else { "\n    " })?;
+                any = true;
+                // An item sits four spaces deeper than the object written alone; JSON strings
+                // hold no raw line breaks, so every line break is a place to indent.
+                let body = text.strip_suffix('\n').unwrap_or(text);
+                for (j, line) in body.split('\n').enumerate() {
+                    if j > 0 {
+                        write("\n    ")?;
+                    }
+                    write(line)?;
+                }
+            }
+            write(if any { "\n  ]\n}\n" } else { "]\n}\n" })?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a value as pretty-printed JSON (the layout of `serde_json::to_string_pretty`:
+/// two-space indentation, `": "` after keys, `{}` and `[]` for empty collections).
+fn write_json(out: &mut String, item: Item<'_>, order: Order<'_>, indent: usize) {
+    let value = match item {
+        Item::Str(s) => return write_json_string(out, s),
+        Item::Stamped(existing, extra) => return write_json_map(out, MapSrc::Stamped(existing, extra), indent),
+        Item::Value(v) => v,
+    };
     match value {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => serde_json::Value::Bool(*b),
-        Value::Int(n) => serde_json::Value::from(*n),
-        Value::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number),
-        Value::Str(s) => serde_json::Value::String(s.to_string()),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(n) => {
+            let _ = write!(out, "{n}");
+        }
+        // serde_json spells finite floats (shortest round-trip form) and has no non-finite ones.
+        Value::Float(x) => out.push_str(&serde_json::to_string(x).unwrap_or_else(|_| "null".to_owned())),
+        Value::Str(s) => write_json_string(out, s),
         Value::Quantity(q) => match q.written_int() {
-            Some(n) => serde_json::Value::from(n),
-            None => serde_json::Value::String(q.as_written()),
+            Some(n) => {
+                let _ = write!(out, "{n}");
+            }
+            None => write_json_string(out, &q.as_written()),
         },
-        Value::Duration(d) => serde_json::Value::String(d.as_written()),
-        Value::List(items) => serde_json::Value::Array(items.iter().map(|v| json_of(v, Order::Insertion)).collect()),
-        Value::Map(map) => serde_json::Value::Object(
-            ordered(map, order).into_iter().map(|(k, v)| (k.to_owned(), json_of(v, order.child(k)))).collect(),
-        ),
+        Value::Duration(d) => write_json_string(out, &d.as_written()),
+        Value::List(items) if items.is_empty() => out.push_str("[]"),
+        Value::List(items) => {
+            out.push('[');
+            for (i, it) in items.iter().enumerate() {
+                out.push_str(if i > 0 { ",\n" } else { "\n" });
+                pad(out, indent + 2);
+                write_json(out, Item::Value(it), Order::Insertion, indent + 2);
+            }
+            out.push('\n');
+            pad(out, indent);
+            out.push(']');
+        }
+        Value::Map(map) => write_json_map(out, MapSrc::Map(map, order), indent),
     }
 }
 
-fn write_document(out: &mut String, value: &Value, order: Order) {
+fn write_json_map(out: &mut String, src: MapSrc<'_>, indent: usize) {
+    out.push('{');
+    let mut any = false;
+    src.for_each(&mut |key, item| {
+        out.push_str(if any { ",\n" } else { "\n" });
+        any = true;
+        pad(out, indent + 2);
+        write_json_string(out, key);
+        out.push_str(": ");
+        write_json(out, item, src.child(key), indent + 2);
+    });
+    if any {
+        out.push('\n');
+        pad(out, indent);
+    }
+    out.push('}');
+}
+
+/// A JSON string with serde_json's escapes: `\"`, `\\`, the short forms of backspace, form
+/// feed, line feed, carriage return and tab, `\u00xx` for other controls; nothing else.
+fn write_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut plain_from = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escape = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(s.get(plain_from..i).unwrap_or_default());
+        plain_from = i + 1;
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.push_str(escape);
+        }
+    }
+    out.push_str(s.get(plain_from..).unwrap_or_default());
+    out.push('"');
+}
+
+fn write_document(out: &mut String, value: &Value, order: Order<'_>) {
     match value {
-        Value::Map(map) if !map.is_empty() => write_map(out, map, 0, false, order),
+        Value::Map(map) if !map.is_empty() => write_map(out, MapSrc::Map(map, order), 0, false),
         Value::List(items) if !items.is_empty() => write_list(out, items, 0, false),
         _ => write_scalar_line(out, value, 2),
     }
 }
 
+/// Indentation is copied from a run of spaces rather than pushed one `char` at a time.
 fn pad(out: &mut String, indent: usize) {
-    out.extend(std::iter::repeat_n(' ', indent));
+    const SPACES: &str = "                                                                ";
+    let mut left = indent;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(SPACES.get(..n).unwrap_or_default());
+        left -= n;
+    }
 }
 
 /// Keys longer than this use the explicit `? key` form (YAML caps implicit keys at 1024 chars).
@@ -171,41 +381,51 @@ const MAX_IMPLICIT_KEY: usize = 1000;
 
 /// Writes a block mapping at `indent`; with `inline_first` the first key continues the
 /// current line (after a list dash).
-fn write_map(out: &mut String, map: &Map, indent: usize, inline_first: bool, order: Order) {
-    for (i, (key, value)) in ordered(map, order).into_iter().enumerate() {
-        if i > 0 || !inline_first {
+fn write_map(out: &mut String, src: MapSrc<'_>, indent: usize, inline_first: bool) {
+    let mut first = true;
+    src.for_each(&mut |key, item| {
+        if !(first && inline_first) {
             pad(out, indent);
         }
-        let mut key_text = String::new();
-        write_flow_string(&mut key_text, key);
-        if key_text.len() > MAX_IMPLICIT_KEY {
-            out.push_str("? ");
-            out.push_str(&key_text);
+        first = false;
+        // The key is written straight into the output; the rare key too long for the implicit
+        // form gets its `? ` afterwards.
+        let start = out.len();
+        write_flow_string(out, key);
+        if out.len() - start > MAX_IMPLICIT_KEY {
+            out.insert_str(start, "? ");
             out.push('\n');
             pad(out, indent);
-        } else {
-            out.push_str(&key_text);
         }
         out.push(':');
-        write_map_value(out, value, indent, order.child(key));
-    }
+        write_map_value(out, item, indent, src.child(key));
+    });
 }
 
 /// Writes what follows `key:`.
-fn write_map_value(out: &mut String, value: &Value, indent: usize, order: Order) {
-    match value {
-        Value::Map(map) if !map.is_empty() => {
+fn write_map_value(out: &mut String, item: Item<'_>, indent: usize, order: Order<'_>) {
+    match item {
+        Item::Value(Value::Map(map)) if !map.is_empty() => {
             out.push('\n');
-            write_map(out, map, indent + 2, false, order);
+            write_map(out, MapSrc::Map(map, order), indent + 2, false);
+        }
+        Item::Stamped(existing, extra) => {
+            out.push('\n');
+            write_map(out, MapSrc::Stamped(existing, extra), indent + 2, false);
         }
         // kubectl style: a list under a key is not indented further.
-        Value::List(items) if !items.is_empty() => {
+        Item::Value(Value::List(items)) if !items.is_empty() => {
             out.push('\n');
             write_list(out, items, indent, false);
         }
-        _ => {
+        Item::Value(value) => {
             out.push(' ');
             write_scalar_line(out, value, indent + 2);
+        }
+        Item::Str(s) => {
+            out.push(' ');
+            write_string(out, s, indent + 2);
+            out.push('\n');
         }
     }
 }
@@ -219,7 +439,7 @@ fn write_list(out: &mut String, items: &[Value], indent: usize, inline_first: bo
         }
         out.push_str("- ");
         match item {
-            Value::Map(map) if !map.is_empty() => write_map(out, map, indent + 2, true, Order::Insertion),
+            Value::Map(map) if !map.is_empty() => write_map(out, MapSrc::Map(map, Order::Insertion), indent + 2, true),
             Value::List(inner) if !inner.is_empty() => write_list(out, inner, indent + 2, true),
             _ => write_scalar_line(out, item, indent + 2),
         }
@@ -311,13 +531,29 @@ pub fn is_plain_safe(s: &str) -> bool {
     {
         return false;
     }
-    if s.chars().any(|c| needs_escape(c) || c == '\t') || s.contains(": ") || s.contains(" #") {
+    // One pass over the bytes, without copying or lowercasing the string: every character
+    // that needs an escape is a control byte or starts with a byte >= 0x80, which sends the
+    // (rare) non-ASCII string through the character check.
+    let mut prev = 0u8;
+    let mut ascii = true;
+    for &b in s.as_bytes() {
+        if b < 0x20 || b == 0x7f || (b == b' ' && prev == b':') || (b == b'#' && prev == b' ') {
+            return false;
+        }
+        ascii &= b < 0x80;
+        prev = b;
+    }
+    if !ascii && s.chars().any(needs_escape) {
         return false;
     }
-    let lower = s.to_ascii_lowercase();
-    let unsigned = lower.strip_prefix(['+', '-']).unwrap_or(&lower);
-    if RESERVED.contains(&lower.as_str()) || RESERVED_NUMBERS.contains(&unsigned) {
-        return false;
+    // The longest reserved word is `+infinity`; anything longer cannot be one.
+    if s.len() <= 9 {
+        let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+        if RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w))
+            || RESERVED_NUMBERS.iter().any(|w| unsigned.eq_ignore_ascii_case(w))
+        {
+            return false;
+        }
     }
     !looks_numeric(s)
 }
@@ -873,6 +1109,115 @@ mod tests {
         })
     }
 
+    /// The plain-scalar rule as the module documentation states it, written the obvious
+    /// (allocating) way: the oracle [`is_plain_safe`] must agree with on every string.
+    fn plain_safe_as_specified(s: &str) -> bool {
+        let (Some(first), Some(last)) = (s.chars().next(), s.chars().next_back()) else {
+            return false;
+        };
+        if first.is_whitespace()
+            || last.is_whitespace()
+            || INDICATORS.contains(&first)
+            || last == ':'
+            || s.starts_with("...")
+        {
+            return false;
+        }
+        if s.chars().any(|c| needs_escape(c) || c == '\t') || s.contains(": ") || s.contains(" #") {
+            return false;
+        }
+        let lower = s.to_ascii_lowercase();
+        let unsigned = lower.strip_prefix(['+', '-']).unwrap_or(&lower);
+        if RESERVED.contains(&lower.as_str()) || RESERVED_NUMBERS.contains(&unsigned) {
+            return false;
+        }
+        !looks_numeric(s)
+    }
+
+    /// The JSON the writer must produce, built the obvious way: a `serde_json` tree printed by
+    /// `serde_json::to_string_pretty` (keys in output order, as `Order` states it).
+    fn json_oracle(value: &Value, top: bool) -> serde_json::Value {
+        match value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(n) => serde_json::Value::from(*n),
+            Value::Float(x) => {
+                serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
+            Value::Quantity(q) => q.written_int().map_or_else(|| q.as_written().into(), serde_json::Value::from),
+            Value::Duration(d) => serde_json::Value::String(d.as_written()),
+            Value::List(items) => serde_json::Value::Array(items.iter().map(|v| json_oracle(v, false)).collect()),
+            Value::Map(map) => {
+                let mut out = serde_json::Map::new();
+                let first: &[&str] = if top { &OBJECT_FIRST } else { &[] };
+                for key in first {
+                    if let Some(v) = map.get(key) {
+                        let v = if *key == "metadata" { metadata_oracle(v) } else { json_oracle(v, false) };
+                        out.insert((*key).to_owned(), v);
+                    }
+                }
+                for (k, v) in map.iter().filter(|(k, _)| !first.contains(k)) {
+                    out.insert(k.to_owned(), json_oracle(v, false));
+                }
+                serde_json::Value::Object(out)
+            }
+        }
+    }
+
+    fn metadata_oracle(value: &Value) -> serde_json::Value {
+        let Value::Map(map) = value else { return json_oracle(value, false) };
+        let mut out = serde_json::Map::new();
+        for key in ["name", "namespace"] {
+            if let Some(v) = map.get(key) {
+                out.insert(key.to_owned(), json_oracle(v, false));
+            }
+        }
+        for (k, v) in map.iter().filter(|(k, _)| !["name", "namespace"].contains(k)) {
+            out.insert(k.to_owned(), json_oracle(v, false));
+        }
+        serde_json::Value::Object(out)
+    }
+
+    fn to_json_oracle(objects: &[Value]) -> String {
+        let json = match objects {
+            [one] => json_oracle(one, true),
+            _ => serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "List",
+                "items": objects.iter().map(|o| json_oracle(o, true)).collect::<Vec<_>>(),
+            }),
+        };
+        let mut text = serde_json::to_string_pretty(&json).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn json_writer_matches_serde_json_on_manifests() {
+        let objects = deployment_and_service();
+        for n in 0..=objects.len() {
+            let some = objects.get(..n).unwrap_or_default();
+            assert_eq!(to_json(some), to_json_oracle(some), "{n} objects");
+        }
+    }
+
+    /// An object with a `metadata` map, so the object and metadata orders are exercised.
+    fn arb_object() -> impl Strategy<Value = Value> {
+        (arb_value(), arb_value(), arb_string()).prop_map(|(spec, meta, name)| {
+            let mut metadata = match meta {
+                Value::Map(m) => (*m).clone(),
+                other => {
+                    let mut m = Map::new();
+                    m.insert("labels", other, Origin::computed());
+                    m
+                }
+            };
+            metadata.insert("name", Value::from(name), Origin::computed());
+            map(vec![("spec", spec), ("metadata", Value::map(metadata)), ("kind", s("X")), ("apiVersion", s("v1"))])
+        })
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
@@ -880,6 +1225,34 @@ mod tests {
         fn yaml_round_trips_through_serde_yaml(v in arb_value()) {
             if let Err(e) = round_trip(&v) {
                 prop_assert!(false, "{}", e);
+            }
+        }
+
+        #[test]
+        fn plain_scalar_test_agrees_with_its_specification(text in arb_string()) {
+            prop_assert_eq!(is_plain_safe(&text), plain_safe_as_specified(&text), "{:?}", text);
+        }
+
+        #[test]
+        fn json_writer_agrees_with_serde_json(objects in proptest::collection::vec(arb_object(), 0..3), v in arb_value()) {
+            prop_assert_eq!(to_json(&objects), to_json_oracle(&objects));
+            prop_assert_eq!(to_json(std::slice::from_ref(&v)), to_json_oracle(std::slice::from_ref(&v)));
+        }
+
+        #[test]
+        fn joined_object_texts_are_the_stream(objects in proptest::collection::vec(arb_object(), 0..4)) {
+            for format in [Format::Yaml, Format::Json] {
+                let texts: Vec<String> = objects.iter().map(|o| object_text(o, None, format)).collect();
+                let mut joined = String::new();
+                let _ = join_stream(texts.iter().map(String::as_str), format, |p| {
+                    joined.push_str(p);
+                    Ok::<(), ()>(())
+                });
+                let whole = match format {
+                    Format::Yaml => to_yaml_stream(&objects),
+                    Format::Json => to_json_oracle(&objects),
+                };
+                prop_assert_eq!(joined, whole);
             }
         }
 

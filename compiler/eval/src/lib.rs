@@ -153,6 +153,40 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
 
 /// Compiles the root package's apps for `env` (None: no `in` blocks and no namespace).
 pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
+    let (manifests, diagnostics) = build_with(db, project, env, &|mut m, namespace| {
+        manifest::stamp_manifest(&mut m, namespace);
+        m
+    });
+    BuildOutput { manifests, diagnostics }
+}
+
+/// What [`build_rendered`] produces: every object written out, in output order.
+#[derive(Clone, Debug, Default)]
+pub struct RenderedBuild {
+    pub objects: Vec<manifest::RenderedObject>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// [`build`], streaming: each app's objects are stamped and written out (in `format`) as soon
+/// as the app is evaluated, on the thread that evaluated it, and their values dropped, so a
+/// build holds its output text rather than every app's value tree. The texts joined by
+/// [`emit::join_stream`] are byte for byte what [`build`]'s manifests give through
+/// [`emit::to_yaml_stream`] or [`emit::to_json`].
+pub fn build_rendered(db: &dyn Db, project: Project, env: Option<&str>, format: emit::Format) -> RenderedBuild {
+    let (objects, diagnostics) =
+        build_with(db, project, env, &|m, namespace| manifest::RenderedObject::render(&m, namespace, format));
+    RenderedBuild { objects, diagnostics }
+}
+
+/// The body of [`build`] and [`build_rendered`]: `finish` turns each emitted manifest into
+/// what the build keeps (given the environment's namespace); duplicates are then dropped and
+/// the rest ordered ([`manifest::order_and_deduplicate`]).
+fn build_with<T: manifest::Emitted + Send>(
+    db: &dyn Db,
+    project: Project,
+    env: Option<&str>,
+    finish: &(dyn Fn(manifest::Manifest, Option<&str>) -> T + Sync),
+) -> (Vec<T>, Vec<Diagnostic>) {
     let index = project_index(db, project);
     let files = prepare(db, project);
     let mut diagnostics = Vec::new();
@@ -180,7 +214,7 @@ pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
                 });
                 diagnostics.push(d);
                 kdep_diag::normalize(&mut diagnostics);
-                return BuildOutput { manifests: Vec::new(), diagnostics };
+                return (Vec::new(), diagnostics);
             }
         },
     };
@@ -191,7 +225,9 @@ pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
         if root.contains(file) {
             let hir = file_hir(db, *file);
             for name in hir.apps.keys() {
-                apps.push(app::evaluate_app(db, project, *file, name.clone(), env_name.clone()));
+                let out = app::evaluate_app(db, project, *file, name.clone(), env_name.clone());
+                let objects: Vec<T> = out.objects.into_iter().map(|m| finish(m, namespace.as_deref())).collect();
+                apps.push((objects, out.diagnostics));
             }
         }
         (diags, apps)
@@ -200,17 +236,17 @@ pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
     let mut n_apps = 0usize;
     for (diags, apps) in per_file {
         diagnostics.extend(diags);
-        for out in apps {
+        for (objects, diags) in apps {
             n_apps += 1;
-            manifests.extend(out.objects);
-            diagnostics.extend(out.diagnostics);
+            manifests.extend(objects);
+            diagnostics.extend(diags);
         }
     }
     if n_apps == 0 {
         diagnostics.push(Diagnostic::warning(Code::NO_APPS, "the package declares no `app`, so nothing is emitted"));
     }
-    let (manifests, dups) = manifest::finalize(manifests, namespace.as_deref());
+    let (manifests, dups) = manifest::order_and_deduplicate(manifests);
     diagnostics.extend(dups);
     kdep_diag::normalize(&mut diagnostics);
-    BuildOutput { manifests, diagnostics }
+    (manifests, diagnostics)
 }

@@ -150,65 +150,209 @@ pub fn api_group(api_version: &str) -> &str {
     api_version.rsplit_once('/').map_or("", |(group, _)| group)
 }
 
+/// An emitted object's identity, what [`finalize`] orders and deduplicates by: a whole
+/// [`Manifest`], or a [`RenderedObject`] whose value is already written out.
+pub trait Emitted {
+    fn api_version(&self) -> &str;
+    fn kind(&self) -> &str;
+    fn namespace(&self) -> Option<&str>;
+    fn name(&self) -> &str;
+    fn app(&self) -> &str;
+    fn source(&self) -> Span;
+}
+
+impl Emitted for Manifest {
+    fn api_version(&self) -> &str {
+        &self.api_version
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn app(&self) -> &str {
+        &self.app
+    }
+    fn source(&self) -> Span {
+        self.source
+    }
+}
+
+/// An emitted object already finalised and written out (YAML or JSON) on its own; its value
+/// was dropped once written, so a build holds text, not value trees. See
+/// [`crate::build_rendered`].
+#[derive(Clone, Debug)]
+pub struct RenderedObject {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// `metadata.namespace` as written; `None` for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    pub app: String,
+    pub source: Span,
+    /// [`crate::emit::object_text`] of the stamped object.
+    pub text: String,
+}
+
+impl Emitted for RenderedObject {
+    fn api_version(&self) -> &str {
+        &self.api_version
+    }
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+    fn namespace(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn app(&self) -> &str {
+        &self.app
+    }
+    fn source(&self) -> Span {
+        self.source
+    }
+}
+
+impl RenderedObject {
+    /// Writes a manifest out with kdep's stamps applied while writing (the tree is not copied).
+    pub fn render(m: &Manifest, env_namespace: Option<&str>, format: crate::emit::Format) -> RenderedObject {
+        let stamp = Stamp::new(m, env_namespace);
+        RenderedObject {
+            api_version: m.api_version.clone(),
+            kind: m.kind.clone(),
+            name: m.name.clone(),
+            namespace: stamp.object_namespace(m),
+            app: m.app.clone(),
+            source: m.source,
+            text: crate::emit::object_text(&m.object, Some(&stamp), format),
+        }
+    }
+}
+
+/// What kdep sets on every emitted object (module documentation, step 2): the one statement of
+/// these rules, applied to a value by [`finalize`] and while writing by
+/// [`crate::emit::object_text`], which must give the same bytes (a test checks it).
+#[derive(Clone, Debug)]
+pub struct Stamp<'a> {
+    /// Set as `metadata.namespace` when the object has none and its kind is namespaced.
+    pub namespace: Option<&'a str>,
+    /// Set in `metadata.labels`, overwriting; a missing or non-map `labels` becomes a new map
+    /// after the other keys.
+    pub labels: [(&'static str, &'a str); 2],
+    /// Set in `metadata.annotations`, likewise.
+    pub annotations: [(&'static str, &'a str); 1],
+}
+
+impl<'a> Stamp<'a> {
+    pub fn new(m: &'a Manifest, env_namespace: Option<&'a str>) -> Stamp<'a> {
+        let has_namespace = m.object.get_path(&["metadata", "namespace"]).is_some();
+        Stamp {
+            namespace: if m.cluster_scoped || has_namespace { None } else { env_namespace },
+            labels: [(MANAGED_BY_LABEL, MANAGER), (INSTANCE_LABEL, &m.app)],
+            annotations: [(SOURCE_ANNOTATION, &m.source_display)],
+        }
+    }
+
+    /// The object's namespace once stamped.
+    fn object_namespace(&self, m: &Manifest) -> Option<String> {
+        if m.cluster_scoped {
+            return None;
+        }
+        match m.object.get_path(&["metadata", "namespace"]) {
+            Some(v) => v.as_str().map(str::to_owned),
+            None => self.namespace.map(str::to_owned),
+        }
+    }
+}
+
 /// Sets namespaces, stamps kdep's labels and annotation, drops and reports duplicates, and
 /// sorts; see the module documentation. `namespace` is the environment's, if any.
-pub fn finalize(manifests: Vec<Manifest>, namespace: Option<&str>) -> (Vec<Manifest>, Vec<Diagnostic>) {
-    let mut out: Vec<Manifest> = Vec::with_capacity(manifests.len());
+pub fn finalize(mut manifests: Vec<Manifest>, namespace: Option<&str>) -> (Vec<Manifest>, Vec<Diagnostic>) {
+    for m in &mut manifests {
+        stamp_manifest(m, namespace);
+    }
+    order_and_deduplicate(manifests)
+}
+
+/// Steps 3 and 4 of [`finalize`] for objects already stamped.
+pub fn order_and_deduplicate<T: Emitted>(objects: Vec<T>) -> (Vec<T>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    // (group, kind, namespace, name) → index into `out` of the first such object.
-    let mut seen: FxHashMap<(String, String, Option<String>, String), usize> = FxHashMap::default();
-    for mut m in manifests {
-        stamp(&mut m, namespace);
-        let key = (m.group().to_owned(), m.kind.clone(), m.namespace.clone(), m.name.clone());
-        match seen.get(&key).and_then(|&i| out.get(i)) {
-            Some(first) => diagnostics.push(duplicate(first, &m)),
-            None => {
-                seen.insert(key, out.len());
-                out.push(m);
+    // (group, kind, namespace, name) → index of the first such object.
+    let mut keep = vec![true; objects.len()];
+    {
+        let mut seen: FxHashMap<(&str, &str, Option<&str>, &str), usize> = FxHashMap::default();
+        for (i, m) in objects.iter().enumerate() {
+            let key = (api_group(m.api_version()), m.kind(), m.namespace(), m.name());
+            match seen.get(&key).and_then(|&first| objects.get(first)) {
+                Some(first) => {
+                    diagnostics.push(duplicate(first, m));
+                    if let Some(k) = keep.get_mut(i) {
+                        *k = false;
+                    }
+                }
+                None => {
+                    seen.insert(key, i);
+                }
             }
         }
     }
+    let mut keep = keep.into_iter();
+    let mut out: Vec<T> = objects.into_iter().filter(|_| keep.next().unwrap_or(true)).collect();
     out.sort_by(|a, b| {
-        let is_ns = |m: &Manifest| m.kind == "Namespace" && m.group().is_empty();
-        (!is_ns(a), &a.kind, &a.namespace, &a.name).cmp(&(!is_ns(b), &b.kind, &b.namespace, &b.name))
+        let is_ns = |m: &T| m.kind() == "Namespace" && api_group(m.api_version()).is_empty();
+        (!is_ns(a), a.kind(), a.namespace(), a.name()).cmp(&(!is_ns(b), b.kind(), b.namespace(), b.name()))
     });
     (out, diagnostics)
 }
 
-fn duplicate(first: &Manifest, again: &Manifest) -> Diagnostic {
-    let by = |m: &Manifest| format!("by app `{}`", m.app);
-    Diagnostic::error(Code::DUPLICATE_OBJECT, format!("{} is emitted twice", again.describe()))
-        .with_primary(again.source, format!("emitted again here ({})", by(again)))
-        .with_secondary(first.source, format!("first emitted here ({})", by(first)))
+fn duplicate(first: &impl Emitted, again: &impl Emitted) -> Diagnostic {
+    let describe = |m: &dyn Emitted| match m.namespace() {
+        Some(ns) => format!("{} `{}/{}`", m.kind(), ns, m.name()),
+        None => format!("{} `{}`", m.kind(), m.name()),
+    };
+    let by = |m: &dyn Emitted| format!("by app `{}`", m.app());
+    Diagnostic::error(Code::DUPLICATE_OBJECT, format!("{} is emitted twice", describe(again)))
+        .with_primary(again.source(), format!("emitted again here ({})", by(again)))
+        .with_secondary(first.source(), format!("first emitted here ({})", by(first)))
         .with_help("give one of the objects a different `metadata.name` or namespace, or emit it from one app only")
 }
 
-/// Applies the namespace and kdep's labels and annotation to one manifest.
-fn stamp(m: &mut Manifest, env_namespace: Option<&str>) {
-    let cluster_scoped = m.cluster_scoped;
+/// Applies the namespace and kdep's labels and annotation ([`Stamp`]) to one manifest.
+pub fn stamp_manifest(m: &mut Manifest, env_namespace: Option<&str>) {
     let origin = Origin::new(Some(m.source), Layer::Builtin);
-    let (app, source_display) = (m.app.as_str(), m.source_display.as_str());
+    let (set_namespace, labels, annotations, namespace) = {
+        let stamp = Stamp::new(m, env_namespace);
+        (
+            stamp.namespace.map(Value::str),
+            stamp.labels.map(|(k, v)| (k, Value::str(v))),
+            stamp.annotations.map(|(k, v)| (k, Value::str(v))),
+            stamp.object_namespace(m),
+        )
+    };
     if let Some(object) = m.object.map_mut() {
         with_child_map(object, "metadata", &origin, |metadata| {
-            if !cluster_scoped && metadata.get("namespace").is_none() {
-                if let Some(ns) = env_namespace {
-                    metadata.insert("namespace", Value::str(ns), origin.clone());
-                }
+            if let Some(ns) = set_namespace {
+                metadata.insert("namespace", ns, origin.clone());
             }
-            with_child_map(metadata, "labels", &origin, |labels| {
-                labels.insert(MANAGED_BY_LABEL, Value::str(MANAGER), origin.clone());
-                labels.insert(INSTANCE_LABEL, Value::str(app), origin.clone());
+            with_child_map(metadata, "labels", &origin, |map| {
+                for (k, v) in labels {
+                    map.insert(k, v, origin.clone());
+                }
             });
-            with_child_map(metadata, "annotations", &origin, |annotations| {
-                annotations.insert(SOURCE_ANNOTATION, Value::str(source_display), origin.clone());
+            with_child_map(metadata, "annotations", &origin, |map| {
+                for (k, v) in annotations {
+                    map.insert(k, v, origin.clone());
+                }
             });
         });
     }
-    m.namespace = if cluster_scoped {
-        None
-    } else {
-        m.object.get_path(&["metadata", "namespace"]).and_then(Value::as_str).map(str::to_owned)
-    };
+    m.namespace = namespace;
 }
 
 /// Runs `f` on the map under `key`; a missing (or non-map) entry is replaced by a new map,
@@ -411,6 +555,41 @@ mod tests {
         assert!(diags.is_empty());
         let objects: Vec<Value> = out.into_iter().map(|m| m.object).collect();
         insta::assert_snapshot!(to_yaml_stream(&objects));
+    }
+
+    /// Stamping while writing ([`RenderedObject::render`]) and stamping the value
+    /// ([`finalize`]) must give the same bytes and namespace for every shape of `metadata`:
+    /// labels and annotations missing, empty, holding kdep's keys, or not maps at all, a
+    /// namespace set, unset or not a string, namespaced and cluster-scoped kinds.
+    #[test]
+    fn stamping_while_writing_is_stamping_the_value() {
+        use crate::emit::{object_text, Format};
+        let shapes: Vec<Vec<(&str, Value)>> = vec![
+            vec![],
+            vec![("labels", labels(&[]))],
+            vec![("labels", labels(&[(MANAGED_BY_LABEL, "helm"), ("team", "shop"), (INSTANCE_LABEL, "x")]))],
+            vec![("labels", Value::from("not a map")), ("annotations", labels(&[("a", "b")]))],
+            vec![("annotations", Value::Int(3)), ("labels", labels(&[("z", "1")])), ("uid", Value::from("u"))],
+            vec![("annotations", labels(&[(SOURCE_ANNOTATION, "mine"), ("b", "yes")]))],
+            vec![("namespace", Value::from("other"))],
+            vec![("namespace", Value::Int(7)), ("labels", Value::list(vec![]))],
+        ];
+        for extra in &shapes {
+            for cluster_scoped in [false, true] {
+                for env_ns in [None, Some("shop"), Some("on")] {
+                    let mut m = manifest(obj("v1", "ConfigMap", "cfg", extra), "checkout", 0, 3);
+                    m.cluster_scoped = cluster_scoped;
+                    for format in [Format::Yaml, Format::Json] {
+                        let rendered = RenderedObject::render(&m, env_ns, format);
+                        let mut stamped = m.clone();
+                        stamp_manifest(&mut stamped, env_ns);
+                        let case = format!("{extra:?} cluster={cluster_scoped} env={env_ns:?} {format:?}");
+                        assert_eq!(rendered.text, object_text(&stamped.object, None, format), "{case}");
+                        assert_eq!(rendered.namespace, stamped.namespace, "{case}");
+                    }
+                }
+            }
+        }
     }
 
     /// A list holding two references to the previous one, `depth` times: `2^depth` leaves

@@ -71,7 +71,13 @@ impl BuildArgs {
                 return Exit::Usage;
             }
         }
-        let build = ws.build(self.env.as_deref());
+        let format = match self.format {
+            OutputFormat::Yaml => emit::Format::Yaml,
+            OutputFormat::Json => emit::Format::Json,
+        };
+        // Objects come back written out, in output order; their values were dropped as each
+        // app finished, so the build holds about the output's size.
+        let build = ws.build_rendered(self.env.as_deref(), format);
         let sources = ws.sources(ctx.cwd.as_deref());
         if !build.diagnostics.is_empty() {
             let mut stderr = std::io::stderr().lock();
@@ -87,34 +93,26 @@ impl BuildArgs {
         if let Err(code) = sync_lock_file(ws, self.locked) {
             return code;
         }
-        let objects: Vec<_> = build.manifests.iter().map(|m| m.object.clone()).collect();
-        let exit = self.write_output(&build, &objects);
-        super::release_at_exit(build);
-        exit
+        self.write_output(build)
     }
 
-    fn write_output(&self, build: &kdep_compiler::Build, objects: &[kdep_compiler::Value]) -> Exit {
+    fn write_output(&self, build: kdep_compiler::RenderedBuild) -> Exit {
+        let format = match self.format {
+            OutputFormat::Yaml => emit::Format::Yaml,
+            OutputFormat::Json => emit::Format::Json,
+        };
         match &self.output {
             Some(dir) => {
-                let names = output::file_names(&build.manifests, self.format == OutputFormat::Json);
-                let files = build
-                    .manifests
-                    .iter()
-                    .zip(names)
-                    .map(|(m, name)| {
-                        let text = match self.format {
-                            OutputFormat::Yaml => emit::to_yaml_stream(std::slice::from_ref(&m.object)),
-                            OutputFormat::Json => emit::to_json(std::slice::from_ref(&m.object)),
-                        };
-                        (name, text)
-                    })
-                    .collect::<Vec<_>>();
+                let names = output::file_names(&build.objects, format == emit::Format::Json);
+                let files: Vec<(String, String)> =
+                    names.into_iter().zip(build.objects).map(|(n, o)| (n, o.text)).collect();
                 match output::replace_dir(dir, &files) {
                     Ok(warnings) => {
                         for warning in warnings {
                             eprintln!("warning: {warning}");
                         }
                         eprintln!("wrote {} objects to {}", files.len(), dir.display());
+                        super::release_at_exit(files);
                         Exit::Success
                     }
                     Err(err) => {
@@ -125,25 +123,18 @@ impl BuildArgs {
             }
             None => {
                 let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                // YAML is streamed one document at a time so a large build never holds the
-                // whole output in memory; the bytes are identical to `to_yaml_stream(objects)`.
-                let written = match self.format {
-                    OutputFormat::Yaml => objects.iter().enumerate().try_for_each(|(i, object)| {
-                        if i > 0 {
-                            stdout.write_all(b"---\n")?;
-                        }
-                        stdout.write_all(emit::to_yaml_stream(std::slice::from_ref(object)).as_bytes())
-                    }),
-                    OutputFormat::Json => stdout.write_all(emit::to_json(objects).as_bytes()),
-                };
-                match written.and_then(|()| stdout.flush()) {
+                let texts = build.objects.iter().map(|o| o.text.as_str());
+                let written = emit::join_stream(texts, format, |piece| stdout.write_all(piece.as_bytes()));
+                let result = match written.and_then(|()| stdout.flush()) {
                     Ok(()) => Exit::Success,
                     Err(e) if report::is_broken_pipe(&e) => Exit::Success,
                     Err(e) => {
                         report::print_error(format!("cannot write to stdout: {e}"), None);
                         Exit::Usage
                     }
-                }
+                };
+                super::release_at_exit(build);
+                result
             }
         }
     }

@@ -108,6 +108,21 @@ pub fn release_at_exit<T>(value: T) {
     std::mem::forget(value);
 }
 
+/// Most threads a build uses by default: past this, forking the database for another worker
+/// costs more than the share of files it would take.
+const MAX_DEFAULT_THREADS: usize = 8;
+
+/// Threads for evaluation and writing: `KDEP_THREADS=N` when set (`1` turns parallelism off),
+/// else the cores this process may use, at most [`MAX_DEFAULT_THREADS`]. The output does not
+/// depend on it (`compiler/eval/tests/parallel.rs`, `cli/kdep/tests/cli.rs`), and a package
+/// with few files stays on one thread whatever it says (`kdep_eval`'s `par_map`).
+fn build_threads() -> usize {
+    if let Some(n) = std::env::var("KDEP_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
+        return n.max(1);
+    }
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_DEFAULT_THREADS))
+}
+
 /// Loads the package containing `path`, reporting a usage error when it cannot be loaded.
 /// Git and OCI dependencies come from `kdep.lock` and the cache, fetched when missing.
 // Kept for commands that have no package options of their own.
@@ -119,9 +134,7 @@ pub fn load_workspace(path: Option<&Path>) -> Result<Workspace, Exit> {
 /// [`load_workspace`] with the package options (`--offline`, which dependencies to update).
 pub fn load_workspace_with(path: Option<&Path>, options: kdep_pkg::Options) -> Result<Workspace, Exit> {
     let path = path.unwrap_or(Path::new("."));
-    // Parallel evaluation is opt-in (`KDEP_THREADS=N`): on the benchmark workload it did not
-    // lower wall time on 2 cores, and one thread keeps memory lowest.
-    let threads = std::env::var("KDEP_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let threads = build_threads();
     let lock_root = kdep_compiler::loader::find_package_root(&OsFs, path).ok();
     let lock = lock_root.as_deref().map(mod_cmd::read_lock).unwrap_or_default();
     let mut fetcher =

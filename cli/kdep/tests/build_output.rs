@@ -1,0 +1,161 @@
+//! `kdep build` writes the same bytes however it runs: on 1, 2 or 4 threads or the default,
+//! to stdout or one file per object with `-o DIR`, in YAML and JSON.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// One finished run of the binary.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `kdep ARGS` in `cwd` with `KDEP_THREADS` set as given (unset for `None`), colours off.
+fn kdep_threads(cwd: &Path, args: &[&str], threads: Option<usize>) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdep"));
+    cmd.args(args).current_dir(cwd).env("NO_COLOR", "1").env_remove("RUST_BACKTRACE");
+    match threads {
+        Some(n) => cmd.env("KDEP_THREADS", n.to_string()),
+        None => cmd.env_remove("KDEP_THREADS"),
+    };
+    let out = cmd.output().expect("kdep runs");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// A package of `n` apps, one file each: enough files for the build to spread them over four
+/// threads (it gives a thread at least 64 files).
+fn many_apps(n: usize) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    std::fs::write(root.join("kdep.toml"), "[package]\nname = \"many\"\nversion = \"0.1.0\"\n").expect("write");
+    std::fs::create_dir_all(root.join("apps")).expect("mkdir");
+    std::fs::write(
+        root.join("web.kdep"),
+        r#"template Web {
+    name: string
+    replicas: int(1..20) = 2
+    emit {
+        apiVersion = "example.com/v1"
+        kind = "Widget"
+        metadata = { name = name, labels = { app = name } }
+        spec.replicas = replicas
+    }
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name, data = { on = "yes", n = "0755" } }
+}
+
+environment prod { context = "prod", namespace = "many" }
+"#,
+    )
+    .expect("write");
+    for i in 0..n {
+        // Names sort differently from file order, so the output order is the build's own.
+        let text = format!(
+            "import web\n\napp a{i} = web.Web {{\n    name = \"x{}\"\n    replicas = {}\n}}\n",
+            n - i,
+            i % 19 + 1
+        );
+        std::fs::write(root.join("apps").join(format!("a{i:04}.kdep")), text).expect("write");
+    }
+    tmp
+}
+
+/// The files `-o DIR` wrote, without kdep's marker, sorted.
+fn written_files(dir: &Path) -> Vec<String> {
+    let mut texts: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .flatten()
+        .filter(|e| e.file_name() != ".kdep-output")
+        .map(|e| std::fs::read_to_string(e.path()).expect("read"))
+        .collect();
+    texts.sort();
+    texts
+}
+
+/// Every build of `pkg` with these arguments prints the same bytes with 1, 2, 4 and the default
+/// number of threads, and `-o DIR` writes each object of that stream to its own file.
+fn assert_same_everywhere(cwd: &Path, pkg: &str, env: Option<&str>, format: &str) -> String {
+    let mut args = vec!["build", pkg, "--format", format];
+    if let Some(env) = env {
+        args.extend(["--env", env]);
+    }
+    let first = kdep_threads(cwd, &args, Some(1));
+    assert_eq!(first.code, 0, "stderr:\n{}", first.stderr);
+    for threads in [Some(2), Some(4), None] {
+        let run = kdep_threads(cwd, &args, threads);
+        assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+        assert!(run.stdout == first.stdout, "{args:?} with {threads:?} threads differs from 1 thread");
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir: PathBuf = out.path().join("out");
+    let dir_s = dir.to_string_lossy().into_owned();
+    let mut dir_args = args.clone();
+    dir_args.extend(["-o", &dir_s]);
+    let run = kdep_threads(cwd, &dir_args, Some(4));
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let files = written_files(&dir);
+    let mut objects: Vec<String> = if format == "yaml" {
+        first.stdout.split_inclusive('\n').fold(vec![String::new()], |mut docs, line| {
+            if line == "---\n" {
+                docs.push(String::new());
+            } else if let Some(last) = docs.last_mut() {
+                last.push_str(line);
+            }
+            docs
+        })
+    } else {
+        let parsed: serde_json::Value = serde_json::from_str(&first.stdout).expect("json");
+        let items = parsed.get("items").and_then(|i| i.as_array()).cloned().unwrap_or_else(|| vec![parsed.clone()]);
+        items.iter().map(|o| serde_json::to_string_pretty(o).expect("json") + "\n").collect()
+    };
+    objects.sort();
+    assert!(files == objects, "{args:?}: the files of -o DIR are not the objects of the stream");
+    first.stdout
+}
+
+#[test]
+fn example_builds_are_the_same_bytes_on_any_thread_count_and_in_files() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("platform-and-teams");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/platform-and-teams"), &root);
+    for pkg in ["shop", "payments"] {
+        for env in ["staging", "production"] {
+            for format in ["yaml", "json"] {
+                let text = assert_same_everywhere(&root, pkg, Some(env), format);
+                insta::assert_snapshot!(format!("{pkg}_{env}_{format}"), text);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_build_spread_over_threads_is_the_same_bytes() {
+    let pkg = many_apps(300);
+    for env in [None, Some("prod")] {
+        for format in ["yaml", "json"] {
+            let text = assert_same_everywhere(pkg.path(), ".", env, format);
+            let objects = if format == "yaml" {
+                text.matches("\nkind: ").count()
+            } else {
+                text.matches("\n      \"kind\": ").count()
+            };
+            assert_eq!(objects, 600, "{env:?} {format}");
+        }
+    }
+}
