@@ -18,7 +18,7 @@ use kdep_diag::{Diagnostic, FileId};
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::Manifest;
 pub use kdep_eval::value::Value;
-pub use kdep_eval::{emit, EnvironmentInfo};
+pub use kdep_eval::{emit, provenance, EnvironmentInfo};
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use vfs::{DirEntry, MemoryFs, PathKind, Vfs};
 
@@ -157,6 +157,18 @@ impl Workspace {
         diagnostics.extend(out.diagnostics);
         kdep_diag::normalize(&mut diagnostics);
         Build { manifests: out.manifests, diagnostics }
+    }
+
+    /// Which layer and line set `path` of object `object` (`Deployment/checkout`) in
+    /// `manifests`, the output of [`Workspace::build`] for `env`, and what that value overrode.
+    pub fn explain(
+        &self,
+        env: Option<&str>,
+        manifests: &[Manifest],
+        object: &str,
+        path: &[provenance::Segment],
+    ) -> Result<provenance::Explanation, provenance::LookupError> {
+        provenance::explain(&self.db, self.project, env, manifests, object, path)
     }
 
     /// A [`Sources`] view for rendering; paths are shown relative to `base` when given (the

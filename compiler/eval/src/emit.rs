@@ -115,6 +115,11 @@ pub fn to_yaml_value(value: &Value) -> String {
     out
 }
 
+/// One value as JSON in insertion order (`kdep explain --format json`, `kdep test`).
+pub fn to_json_value(value: &Value) -> serde_json::Value {
+    json_of(value, Order::Insertion)
+}
+
 /// Writes Kubernetes objects as JSON: one object as itself, otherwise a `v1` `List`.
 pub fn to_json(objects: &[Value]) -> String {
     let json = match objects {

@@ -1649,6 +1649,7 @@ impl<'db> Eval<'db> {
                                 continue;
                             }
                         };
+                        let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
                         if out.contains_key(name) {
                             self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
                             failed = true;
@@ -1688,6 +1689,7 @@ impl<'db> Eval<'db> {
                             continue;
                         }
                     };
+                    let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
                     if insert_path(&mut out, &path, v, origin).is_err() {
                         self.duplicate_key(entries, idx, &path, Span::new(ctx.fid, key_range(key)));
                         failed = true;
@@ -1847,6 +1849,31 @@ impl<'db> Eval<'db> {
             }
         }
         Origin::new(Some(Span::new(ctx.fid, range)), Layer::Computed)
+    }
+
+    /// Provenance through a conditional: `replicas = if autoscaling == null { replicas }` emits
+    /// the field's value unchanged, so `kdep explain` should name the layer that set the field,
+    /// not the `if`. Only when `value` is an `if` and exactly one of its branches is a direct
+    /// field reference whose value is the one emitted; otherwise the entry stays computed.
+    fn branch_origin(&self, value: &Expr, emitted: &Value, ctx: &Ctx) -> Option<Origin> {
+        let ExprKind::If(_, then, otherwise) = &value.kind else { return None };
+        let i = ctx.inst?;
+        let mut found = None;
+        for branch in std::iter::once(then).chain(otherwise) {
+            let ExprKind::Name(n) = &branch.kind else { continue };
+            if ctx.locals.iter().any(|(k, _)| k == n) || ctx.scope.resolve(n) != Resolution::Field {
+                continue;
+            }
+            if let Some(Slot::Done(v, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+                if v == emitted {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some(o.clone());
+                }
+            }
+        }
+        found
     }
 
     fn binary(&mut self, op: BinaryOp, a: &Expr, b: &Expr, ctx: &mut Ctx, span: Span) -> R {

@@ -12,6 +12,7 @@ pub mod emit;
 pub mod interp;
 pub mod manifest;
 mod parallel;
+pub mod provenance;
 pub mod typeck;
 pub mod value;
 

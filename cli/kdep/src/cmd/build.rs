@@ -47,6 +47,10 @@ pub struct BuildArgs {
     /// Fail instead of updating `kdep.lock` when it is missing or out of date (for CI).
     #[arg(long)]
     locked: bool,
+    /// Also write a JSON source map to this file (atomically): for every emitted field path of
+    /// every object, the file, line, column and byte range that set it, and the layer.
+    #[arg(long, value_name = "FILE")]
+    source_map: Option<PathBuf>,
 }
 
 impl BuildArgs {
@@ -82,6 +86,13 @@ impl BuildArgs {
         }
         if let Err(code) = sync_lock_file(ws, self.locked) {
             return code;
+        }
+        if let Some(file) = &self.source_map {
+            let map = source_map_json(&build.manifests, &sources, self.env.as_deref());
+            if let Err(e) = crate::fs::write_atomic(file, map.as_bytes()) {
+                report::print_error(format!("cannot write `{}`: {e}", file.display()), None);
+                return Exit::Usage;
+            }
         }
         let objects: Vec<_> = build.manifests.iter().map(|m| m.object.clone()).collect();
         let exit = self.write_output(&build, &objects);
@@ -143,4 +154,49 @@ impl BuildArgs {
             }
         }
     }
+}
+
+/// The `--source-map` document: objects in build order, each field path in the object's key
+/// order with the span and layer of the value. Deterministic like the build itself.
+fn source_map_json(
+    manifests: &[kdep_compiler::Manifest],
+    sources: &dyn kdep_compiler::diag::render::Sources,
+    env: Option<&str>,
+) -> String {
+    use kdep_compiler::provenance;
+    let objects: Vec<serde_json::Value> = manifests
+        .iter()
+        .map(|m| {
+            let fields: Vec<serde_json::Value> = provenance::source_map(m)
+                .into_iter()
+                .map(|f| {
+                    let mut entry = serde_json::Map::new();
+                    entry.insert("path".into(), f.path.into());
+                    if let Some(span) = f.origin.span {
+                        let (file, line, column) = super::explain::location(sources, span);
+                        entry.insert("file".into(), file.into());
+                        entry.insert("line".into(), line.into());
+                        entry.insert("column".into(), column.into());
+                        entry.insert("start".into(), span.range.start.into());
+                        entry.insert("end".into(), span.range.end.into());
+                    }
+                    entry.insert("layer".into(), provenance::layer_kind(&f.origin.layer).into());
+                    entry.insert("by".into(), f.origin.layer.describe().into());
+                    serde_json::Value::Object(entry)
+                })
+                .collect();
+            serde_json::json!({
+                "apiVersion": m.api_version,
+                "kind": m.kind,
+                "namespace": m.namespace,
+                "name": m.name,
+                "app": m.app,
+                "fields": fields,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({ "version": 1, "environment": env, "objects": objects });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
 }
