@@ -193,3 +193,155 @@ fn source_map_is_not_written_when_the_build_fails() {
     assert_eq!(run.code, 1);
     assert_eq!(std::fs::read_to_string(&map_path).unwrap(), "previous");
 }
+
+// ---------------------------------------------------------------------------------------------
+// kdep impact
+
+/// Writes `files` (path, text) under `root`.
+fn write_files(root: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+}
+
+/// Runs git in `dir` with a fixed identity and clock, so commit ids are the same every run.
+fn git(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("git")
+        .args(["-c", "user.name=kdep", "-c", "user.email=kdep@example.com", "-c", "init.defaultBranch=main"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z")
+        .env("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+const WEB: &str = r#"// The one template of the impact fixture.
+template Web {
+    name: string
+    replicas: int(1..10) = 2
+    size: "small" | "large" = "small"
+    emit {
+        apiVersion = "demo.example.com/v1"
+        kind = "Widget"
+        metadata.name = name
+        spec.replicas = replicas
+    }
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name, data.size = size }
+}
+"#;
+
+/// A repository with one commit holding package `demo` (in a sub-folder, as in a monorepo).
+fn impact_repo() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    write_files(
+        &repo,
+        &[
+            ("demo/kdep.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n"),
+            ("demo/web.kdep", WEB),
+            (
+                "demo/apps.kdep",
+                "import web\n\napp api = web.Web {\n    name = \"api\"\n    in production {\n        replicas = 5\n    }\n}\n\napp jobs = web.Web {\n    name = \"jobs\"\n}\n",
+            ),
+            (
+                "demo/envs.kdep",
+                "environment staging { context = \"s\", namespace = \"demo-staging\" }\nenvironment production { context = \"p\", namespace = \"demo\" }\n",
+            ),
+        ],
+    );
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "-A"]);
+    git(&repo, &["commit", "-q", "-m", "demo"]);
+    (tmp, repo)
+}
+
+/// The edit under review: a new template default, a new field in every ConfigMap, one app
+/// removed and one added.
+fn edit(repo: &Path) {
+    let web = WEB
+        .replace("replicas: int(1..10) = 2", "replicas: int(1..10) = 3")
+        .replace("data.size = size }", "data.size = size, data.team = \"core\" }");
+    write_files(
+        repo,
+        &[
+            ("demo/web.kdep", &web),
+            (
+                "demo/apps.kdep",
+                "import web\n\napp api = web.Web {\n    name = \"api\"\n    in production {\n        replicas = 5\n    }\n}\n\napp batch = web.Web {\n    name = \"batch\"\n}\n",
+            ),
+        ],
+    );
+}
+
+#[test]
+fn impact_reports_changed_added_and_removed_objects_per_environment() {
+    let (_tmp, repo) = impact_repo();
+    let demo = repo.join("demo");
+    let clean = kdep(&demo, &["impact"]);
+    assert_eq!(clean.code, 0, "{}", clean.stderr);
+    assert!(clean.stdout.contains("staging: 0 changed, 0 added, 0 removed"), "{}", clean.stdout);
+    assert!(clean.stdout.contains("templates changed: none"), "{}", clean.stdout);
+    edit(&repo);
+    let text = kdep(&demo, &["impact"]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    insta::assert_snapshot!("impact_text", text.stdout);
+    let json = kdep(&demo, &["impact", "--format", "json", "--base", "main"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    insta::assert_snapshot!("impact_json", json.stdout);
+    // The repository is untouched: nothing staged, no extra worktree.
+    let status = std::process::Command::new("git").args(["status", "--porcelain"]).current_dir(&repo).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&status.stdout), " M demo/apps.kdep\n M demo/web.kdep\n");
+}
+
+#[test]
+fn impact_draws_the_graph_as_dot_and_svg() {
+    let (_tmp, repo) = impact_repo();
+    edit(&repo);
+    let demo = repo.join("demo");
+    let run = kdep(&demo, &["impact", "--graph", "impact.dot"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    insta::assert_snapshot!("impact_dot", std::fs::read_to_string(demo.join("impact.dot")).unwrap());
+    let run = kdep(&demo, &["impact", "--graph", "impact.svg"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let svg = std::fs::read_to_string(demo.join("impact.svg")).unwrap();
+    insta::assert_snapshot!("impact_svg", svg);
+    // Well-formed enough for a browser: one root element, every group closed.
+    assert!(svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\"") && svg.trim_end().ends_with("</svg>"));
+    assert_eq!(svg.matches("<g ").count(), svg.matches("</g>").count());
+    let bad = kdep(&demo, &["impact", "--graph", "impact.png"]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("*.svg"), "{}", bad.stderr);
+}
+
+#[test]
+fn impact_outside_a_repository_or_with_an_unknown_revision_exits_2() {
+    let (_tmp, repo) = impact_repo();
+    let unknown = kdep(&repo.join("demo"), &["impact", "--base", "no-such-branch"]);
+    assert_eq!(unknown.code, 2);
+    assert!(unknown.stdout.is_empty());
+    let outside = tempfile::tempdir().unwrap();
+    write_files(outside.path(), &[("kdep.toml", "[package]\nname = \"x\"\nversion = \"0.1.0\"\n")]);
+    let no_repo = kdep(outside.path(), &["impact"]);
+    assert_eq!(no_repo.code, 2);
+    insta::assert_snapshot!(
+        "impact_errors",
+        format!("{}---\n{}", unknown.stderr, no_repo.stderr.replace(&outside.path().display().to_string(), "<tmp>"))
+    );
+}
+
+#[test]
+fn impact_of_a_working_tree_that_does_not_build_exits_1() {
+    let (_tmp, repo) = impact_repo();
+    write_files(
+        &repo,
+        &[("demo/apps.kdep", "import web\n\napp api = web.Web {\n    name = \"api\"\n    replicas = 99\n}\n")],
+    );
+    let run = kdep(&repo.join("demo"), &["impact"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("K0204") && run.stderr.contains("does not build"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+}

@@ -4,6 +4,7 @@
 //! registers the stdlib, and exposes check/build/format over them. Everything below it (syntax,
 //! sema, eval) is pure; this crate reads files only through the `Vfs` its caller supplies.
 
+pub mod impact;
 pub mod loader;
 pub mod lock;
 pub mod package_toml;
@@ -169,6 +170,31 @@ impl Workspace {
         path: &[provenance::Segment],
     ) -> Result<provenance::Explanation, provenance::LookupError> {
         provenance::explain(&self.db, self.project, env, manifests, object, path)
+    }
+
+    /// Every app of the root package with the templates it is built from (its template first,
+    /// then those merged into it), in file and declaration order, for `kdep impact`'s graph.
+    pub fn app_templates(&self) -> Vec<impact::AppTemplates> {
+        let db: &dyn kdep_sema::Db = &self.db;
+        let mut out = Vec::new();
+        for file in kdep_sema::index::project_index(db, self.project).root_files() {
+            for app in kdep_sema::hir::file_hir(db, file).apps.keys() {
+                let Ok(model) = kdep_sema::check::app_template(db, self.project, file, app.clone()) else { continue };
+                let templates = model
+                    .sources
+                    .iter()
+                    .filter_map(|(sf, name)| {
+                        let decl = kdep_sema::hir::file_hir(db, *sf).templates.get(name).cloned()?;
+                        let qualified =
+                            kdep_sema::model::template_model(db, self.project, *sf, name.clone())?.qualified.clone();
+                        let text = sf.text(db).get(decl.range.as_usize_range()).unwrap_or_default().to_owned();
+                        Some(impact::TemplateSource { name: qualified.to_string(), text })
+                    })
+                    .collect();
+                out.push(impact::AppTemplates { app: app.to_string(), templates });
+            }
+        }
+        out
     }
 
     /// A [`Sources`] view for rendering; paths are shown relative to `base` when given (the

@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod explain;
 mod fmt;
+mod impact;
 mod import;
 mod import_crd;
 
@@ -47,7 +48,8 @@ Examples:
   kdep check --message-format json
   kdep fmt --check
   kdep import crd crds/*.yaml -o k8s
-  kdep import manifests kubernetes-manifests.yaml -o shop";
+  kdep import manifests kubernetes-manifests.yaml -o shop
+  kdep explain Deployment/checkout spec.replicas --env production";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -72,6 +74,7 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Explain(explain::ExplainArgs),
     Import(import::ImportArgs),
+    Impact(impact::ImpactArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -89,6 +92,7 @@ impl Cli {
             Command::Fmt(args) => args.run(&ctx),
             Command::Explain(args) => args.run(&ctx),
             Command::Import(args) => args.run(&ctx),
+            Command::Impact(args) => args.run(&ctx),
         }
     }
 }
