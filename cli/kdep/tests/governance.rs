@@ -219,62 +219,95 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-const WEB: &str = r#"// The one template of the impact fixture.
-template Web {
-    name: string
-    replicas: int(1..10) = 2
-    size: "small" | "large" = "small"
-    emit {
-        apiVersion = "demo.example.com/v1"
-        kind = "Widget"
-        metadata.name = name
-        spec.replicas = replicas
-    }
-    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name, data.size = size }
+/// The code blocks tagged `lang` of guide `docs/<name>`.
+fn doc_blocks(name: &str, lang: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs").join(name)).unwrap();
+    let fence = format!("```{lang}\n");
+    text.split(fence.as_str()).skip(1).map(|b| b.split("```").next().unwrap().to_owned()).collect()
 }
-"#;
 
-/// A repository with one commit holding package `demo` (in a sub-folder, as in a monorepo).
+/// The `$ kdep ...` sessions of a guide: arguments and the output shown under them.
+fn doc_sessions(name: &str) -> Vec<(Vec<String>, String)> {
+    doc_blocks(name, "text")
+        .into_iter()
+        .filter_map(|b| {
+            let (first, rest) = b.split_once('\n')?;
+            let args = first.strip_prefix("$ kdep ")?.split_whitespace().map(str::to_owned).collect();
+            Some((args, rest.to_owned()))
+        })
+        .collect()
+}
+
+/// Runs every session of a guide in `cwd` and compares what it prints (stdout, or stderr when
+/// the command fails) with the guide.
+fn check_sessions(name: &str, cwd: &Path) {
+    let sessions = doc_sessions(name);
+    assert!(!sessions.is_empty(), "{name} shows no sessions");
+    for (args, expected) in sessions {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = kdep(cwd, &args);
+        let shown = if run.code == 0 { &run.stdout } else { &run.stderr };
+        assert_eq!(shown.trim_end(), expected.trim_end(), "{name}: kdep {args:?} (exit {})", run.code);
+    }
+}
+
+/// A repository with one commit holding package `demo` (in a sub-folder, as in a monorepo),
+/// made of the `kdep` blocks of `docs/impact.md` (each opens with a `// demo/...` path line).
 fn impact_repo() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let repo = tmp.path().join("repo");
-    write_files(
-        &repo,
-        &[
-            ("demo/kdep.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n"),
-            ("demo/web.kdep", WEB),
-            (
-                "demo/apps.kdep",
-                "import web\n\napp api = web.Web {\n    name = \"api\"\n    in production {\n        replicas = 5\n    }\n}\n\napp jobs = web.Web {\n    name = \"jobs\"\n}\n",
-            ),
-            (
-                "demo/envs.kdep",
-                "environment staging { context = \"s\", namespace = \"demo-staging\" }\nenvironment production { context = \"p\", namespace = \"demo\" }\n",
-            ),
-        ],
-    );
+    write_files(&repo, &[("demo/kdep.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n")]);
+    for block in doc_blocks("impact.md", "kdep") {
+        let path = block.lines().next().and_then(|l| l.strip_prefix("// ")).unwrap().to_owned();
+        write_files(&repo, &[(path.as_str(), block.as_str())]);
+    }
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "-A"]);
     git(&repo, &["commit", "-q", "-m", "demo"]);
     (tmp, repo)
 }
 
-/// The edit under review: a new template default, a new field in every ConfigMap, one app
-/// removed and one added.
+/// The edit under review in `docs/impact.md`: a new template default, a new field in every
+/// ConfigMap, and app `jobs` replaced by `batch`.
 fn edit(repo: &Path) {
-    let web = WEB
+    let read = |p: &str| std::fs::read_to_string(repo.join(p)).unwrap();
+    let web = read("demo/web.kdep")
         .replace("replicas: int(1..10) = 2", "replicas: int(1..10) = 3")
         .replace("data.size = size }", "data.size = size, data.team = \"core\" }");
-    write_files(
-        repo,
-        &[
-            ("demo/web.kdep", &web),
-            (
-                "demo/apps.kdep",
-                "import web\n\napp api = web.Web {\n    name = \"api\"\n    in production {\n        replicas = 5\n    }\n}\n\napp batch = web.Web {\n    name = \"batch\"\n}\n",
-            ),
-        ],
-    );
+    let apps = read("demo/apps.kdep").replace("app jobs", "app batch").replace("\"jobs\"", "\"batch\"");
+    write_files(repo, &[("demo/web.kdep", &web), ("demo/apps.kdep", &apps)]);
+}
+
+#[test]
+fn impact_guide_sessions_are_what_kdep_prints() {
+    let (_tmp, repo) = impact_repo();
+    edit(&repo);
+    check_sessions("impact.md", &repo.join("demo"));
+}
+
+#[test]
+fn provenance_guide_sessions_are_what_kdep_prints() {
+    let (_tmp, root) = example();
+    check_sessions("provenance.md", &root);
+    // The source map excerpt in the guide is the real entry.
+    let json = doc_blocks("provenance.md", "json").pop().unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let run = kdep(&root, &["build", "shop", "--env", "production", "--source-map", "map.json"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let map: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("map.json")).unwrap()).unwrap();
+    let shown_object = &shown["objects"][0];
+    let object = map["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == shown_object["kind"] && o["name"] == shown_object["name"])
+        .unwrap();
+    for key in ["apiVersion", "namespace", "app"] {
+        assert_eq!(object[key], shown_object[key], "{key}");
+    }
+    let field = &shown_object["fields"][0];
+    assert!(object["fields"].as_array().unwrap().contains(field), "{field}");
 }
 
 #[test]
