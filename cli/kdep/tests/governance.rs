@@ -378,3 +378,57 @@ fn impact_of_a_working_tree_that_does_not_build_exits_1() {
     assert!(run.stderr.contains("K0204") && run.stderr.contains("does not build"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
 }
+
+#[test]
+fn impact_of_a_new_package_or_a_base_that_does_not_build() {
+    let (_tmp, repo) = impact_repo();
+    let demo = repo.join("demo");
+    // A package that did not exist at the base: everything is new.
+    write_files(&repo, &[("fresh/kdep.toml", "[package]\nname = \"fresh\"\nversion = \"0.1.0\"\n")]);
+    std::fs::copy(demo.join("web.kdep"), repo.join("fresh/web.kdep")).unwrap();
+    std::fs::copy(demo.join("apps.kdep"), repo.join("fresh/apps.kdep")).unwrap();
+    std::fs::copy(demo.join("envs.kdep"), repo.join("fresh/envs.kdep")).unwrap();
+    let fresh = kdep(&repo.join("fresh"), &["impact", "--format", "json"]);
+    assert_eq!(fresh.code, 0, "{}", fresh.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&fresh.stdout).unwrap();
+    assert_eq!(doc["base"]["packageExists"], false);
+    for env in doc["environments"].as_array().unwrap() {
+        assert_eq!((env["added"].as_u64(), env["changed"].as_u64()), (Some(4), Some(0)), "{env}");
+    }
+    // A base revision that does not build is compared as empty, and says so.
+    write_files(
+        &repo,
+        &[("demo/apps.kdep", "import web\n\napp api = web.Web {\n    name = \"api\"\n    replicas = 99\n}\n")],
+    );
+    git(&repo, &["commit", "-q", "-am", "broken"]);
+    write_files(&repo, &[("demo/apps.kdep", "import web\n\napp api = web.Web {\n    name = \"api\"\n}\n")]);
+    let run = kdep(&demo, &["impact"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stdout.contains("(the base revision does not build here; its objects count as absent)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("+ Widget demo/api (app `api`)"), "{}", run.stdout);
+}
+
+#[test]
+fn explain_in_a_package_without_objects_and_source_map_write_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_files(
+        tmp.path(),
+        &[
+            ("kdep.toml", "[package]\nname = \"empty\"\nversion = \"0.1.0\"\n"),
+            ("lib.kdep", "template T {\n    name: string\n}\n"),
+        ],
+    );
+    let run = kdep(tmp.path(), &["explain", "Deployment/x", "spec"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("the build emits no objects"), "{}", run.stderr);
+    // The map cannot be written: exit 2 before any manifest is printed.
+    let (_tmp, root) = example();
+    let run = kdep(&root, &["build", "shop", "--env", "staging", "--source-map", "missing-dir/map.json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(run.stderr.contains("cannot write `missing-dir/map.json`"), "{}", run.stderr);
+}
