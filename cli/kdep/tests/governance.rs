@@ -432,3 +432,20 @@ fn explain_in_a_package_without_objects_and_source_map_write_errors() {
     assert!(run.stdout.is_empty());
     assert!(run.stderr.contains("cannot write `missing-dir/map.json`"), "{}", run.stderr);
 }
+
+#[test]
+fn source_map_inside_the_output_folder_is_refused() {
+    let (_tmp, root) = example();
+    let run = kdep(&root, &["build", "shop", "--env", "staging", "-o", "out", "--source-map", "out/map.json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("is inside the output folder"), "{}", run.stderr);
+    assert!(!root.join("out").exists());
+    let run = kdep(&root, &["build", "shop", "--env", "staging", "-o", "out", "--source-map", "./x/../out/map.json"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    // Next to the folder is fine, and a later build replaces the folder as usual.
+    for _ in 0..2 {
+        let run = kdep(&root, &["build", "shop", "--env", "staging", "-o", "out", "--source-map", "out.map.json"]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    assert!(root.join("out.map.json").is_file());
+}

@@ -71,6 +71,15 @@ impl BuildArgs {
                 return Exit::Usage;
             }
         }
+        if let (Some(dir), Some(map)) = (&self.output, &self.source_map) {
+            if inside(map, dir) {
+                report::print_error(
+                    format!("the source map `{}` is inside the output folder `{}`", map.display(), dir.display()),
+                    Some("the output folder holds only the objects kdep writes (it is replaced whole); put the map next to it"),
+                );
+                return Exit::Usage;
+            }
+        }
         let build = ws.build(self.env.as_deref());
         let sources = ws.sources(ctx.cwd.as_deref());
         if !build.diagnostics.is_empty() {
@@ -199,4 +208,31 @@ fn source_map_json(
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     text
+}
+
+/// Whether `file` would be written inside folder `dir`: both made absolute against the current
+/// folder and compared by components, `..` resolved lexically (neither needs to exist yet).
+fn inside(file: &std::path::Path, dir: &std::path::Path) -> bool {
+    fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+        let joined = std::env::current_dir().map_or_else(|_| p.to_path_buf(), |cwd| cwd.join(p));
+        // Symlinked folders that exist are compared where they point.
+        let base = joined.parent().and_then(|parent| std::fs::canonicalize(parent).ok());
+        let joined = match (base, joined.file_name()) {
+            (Some(parent), Some(name)) => parent.join(name),
+            _ => joined,
+        };
+        let mut out = std::path::PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| absolute(dir));
+    absolute(file).starts_with(dir)
 }
