@@ -449,3 +449,28 @@ fn source_map_inside_the_output_folder_is_refused() {
     }
     assert!(root.join("out.map.json").is_file());
 }
+
+#[test]
+fn explain_patches_and_values_written_in_template_bodies() {
+    let tmp = tempfile::tempdir().unwrap();
+    write_files(
+        tmp.path(),
+        &[
+            ("kdep.toml", "[package]\nname = \"p\"\nversion = \"0.1.0\"\n"),
+            (
+                "lib.kdep",
+                "template T {\n    name: string\n    limits: {string: string} = { cpu = \"1\", memory = \"1Gi\" }\n    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata.name = name, data = limits, metadata.labels.joined = \"${name}-x\" }\n}\n",
+            ),
+            ("app.kdep", "import lib\n\napp x = lib.T {\n    name = \"x\"\n    limits.cpu = \"2\"\n}\n"),
+        ],
+    );
+    let out: Vec<String> = ["data.cpu", "data.memory", "metadata.labels.joined"]
+        .iter()
+        .map(|field| {
+            let run = kdep(tmp.path(), &["explain", "ConfigMap/x", field]);
+            assert_eq!(run.code, 0, "{}", run.stderr);
+            run.stdout
+        })
+        .collect();
+    insta::assert_snapshot!("explain_patch_and_computed", out.join("---\n"));
+}

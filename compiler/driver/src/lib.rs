@@ -18,7 +18,7 @@ use kdep_diag::{Diagnostic, FileId};
 
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::Manifest;
-pub use kdep_eval::value::Value;
+pub use kdep_eval::value::{Layer, Value};
 pub use kdep_eval::{emit, provenance, EnvironmentInfo};
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use vfs::{DirEntry, MemoryFs, PathKind, Vfs};

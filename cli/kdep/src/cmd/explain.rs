@@ -7,6 +7,7 @@ use clap::{Args, ValueEnum};
 use kdep_compiler::diag::render::Sources;
 use kdep_compiler::diag::{Code, Span, ALL_CODES};
 use kdep_compiler::provenance::{self, Explanation, LookupError};
+use kdep_compiler::Layer;
 
 use super::{load_workspace, Ctx, Exit};
 use crate::report::{self, MessageFormat};
@@ -163,12 +164,16 @@ fn render_text(ex: &Explanation, sources: &dyn Sources, env: Option<&str>) -> St
         None => out.push_str("  (no environment)\n"),
     }
     let Some(chain) = &ex.field else {
-        let origin = match ex.origin.span {
-            Some(span) => format!("computed at {}", at(sources, span)),
-            None => ex.origin.layer.describe(),
+        let line = match (&ex.origin.layer, ex.origin.span) {
+            (Layer::Computed, Some(span)) => format!(
+                "computed at {}\n    (an expression written in a template body or a default, not a field a layer sets)",
+                at(sources, span)
+            ),
+            (Layer::Builtin, Some(span)) => format!("set by kdep for the app declared at {}", at(sources, span)),
+            (layer, Some(span)) => format!("set by {} at {}", layer.describe(), at(sources, span)),
+            (layer, None) => layer.describe(),
         };
-        out.push_str(&format!("  ← {origin}\n"));
-        out.push_str("    (not a template field: written in a template body, or set by kdep)\n");
+        out.push_str(&format!("  ← {line}\n"));
         return out;
     };
     let won = chain.settings.iter().position(|s| Some(s.span) == ex.origin.span).unwrap_or(0);
