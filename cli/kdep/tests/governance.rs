@@ -12,31 +12,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::kdep;
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// A scratch copy of `examples/platform-and-teams` (builds write `kdep.lock`).
-fn example() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("platform-and-teams");
-    copy_tree(&examples_dir().join("platform-and-teams"), &root);
-    (tmp, root)
-}
+use common::{example_copy as example, kdep};
 
 // ---------------------------------------------------------------------------------------------
 // kdep explain OBJECT FIELD

@@ -3,24 +3,14 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use kdep_compiler::diag::render::Sources;
 use kdep_compiler::diag::{Code, Span, ALL_CODES};
 use kdep_compiler::provenance::{self, Explanation, LookupError};
 use kdep_compiler::Layer;
 
 use super::{load_workspace, Ctx, Exit};
-use crate::report::{self, MessageFormat};
-
-/// How `explain` prints a value's provenance.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ExplainFormat {
-    /// The chain as text.
-    #[default]
-    Text,
-    /// One JSON document on stdout.
-    Json,
-}
+use crate::report::{self, MessageFormat, ReportFormat};
 
 /// Explain a diagnostic code, or where a value of a built object comes from.
 ///
@@ -50,8 +40,8 @@ pub struct ExplainArgs {
     #[arg(long, short)]
     env: Option<String>,
     /// Output format of a value's provenance.
-    #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
-    format: ExplainFormat,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
 }
 
 impl ExplainArgs {
@@ -117,8 +107,8 @@ impl ExplainArgs {
         match ws.explain(self.env.as_deref(), &build.manifests, object, &path) {
             Ok(ex) => {
                 let text = match self.format {
-                    ExplainFormat::Text => render_text(&ex, &sources, self.env.as_deref()),
-                    ExplainFormat::Json => render_json(&ex, &sources, self.env.as_deref()),
+                    ReportFormat::Text => render_text(&ex, &sources, self.env.as_deref()),
+                    ReportFormat::Json => render_json(&ex, &sources, self.env.as_deref()),
                 };
                 print!("{text}");
                 Exit::Success

@@ -6,21 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clap::{Args, ValueEnum};
+use clap::Args;
 use kdep_compiler::impact::{self, Change, ObjectChange};
 use kdep_compiler::Workspace;
 
 use super::{load_workspace, Ctx, Exit};
 use crate::fs::OsFs;
-use crate::report::{self, MessageFormat};
-
-/// Output format of the report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum ImpactFormat {
-    #[default]
-    Text,
-    Json,
-}
+use crate::report::{self, MessageFormat, ReportFormat};
 
 /// Show which environments, apps and objects a change touches, before it is merged.
 ///
@@ -44,8 +36,8 @@ pub struct ImpactArgs {
     #[arg(long, default_value = "HEAD")]
     base: String,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = ImpactFormat::Text)]
-    format: ImpactFormat,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    format: ReportFormat,
     /// Also draw the graph into this file: `.svg` (drawn by kdep) or `.dot` (Graphviz).
     #[arg(long, value_name = "FILE")]
     graph: Option<PathBuf>,
@@ -169,10 +161,10 @@ impl ImpactArgs {
         let graph = Graph::new(&head_apps, &base_apps, &results);
         let short = commit.get(..12).unwrap_or(&commit).to_owned();
         let text = match self.format {
-            ImpactFormat::Text => {
+            ReportFormat::Text => {
                 render_text(head.package_name(), &self.base, &short, base.is_some(), &results, &graph)
             }
-            ImpactFormat::Json => {
+            ReportFormat::Json => {
                 render_json(head.package_name(), &self.base, &commit, base.is_some(), &results, &graph)
             }
         };
