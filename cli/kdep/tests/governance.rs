@@ -450,3 +450,148 @@ fn explain_patches_and_values_written_in_template_bodies() {
         .collect();
     insta::assert_snapshot!("explain_patch_and_computed", out.join("---\n"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// kdep test
+
+/// A package with a template, two apps, environments and `tests.kdep` holding `tests`.
+fn test_package(tests: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    write_files(
+        tmp.path(),
+        &[
+            ("kdep.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n"),
+            (
+                "web.kdep",
+                "template Web {\n    name: string\n    replicas: int(1..10) = 2\n    locked port = 8080\n    emit {\n        apiVersion = \"demo.example.com/v1\"\n        kind = \"Widget\"\n        metadata.name = name\n        spec.replicas = replicas\n        spec.port = port\n    }\n}\n",
+            ),
+            (
+                "apps.kdep",
+                "import web\n\napp api = web.Web {\n    name = \"api\"\n    in production {\n        replicas = 4\n    }\n}\n\napp jobs = web.Web {\n    name = \"jobs\"\n}\n",
+            ),
+            ("envs.kdep", "environment staging { namespace = \"s\" }\nenvironment production { namespace = \"p\" }\n"),
+            ("tests.kdep", tests),
+        ],
+    );
+    tmp
+}
+
+const TESTS: &str = r#"import web
+
+test "production has two widgets" {
+    let objs = build("production")
+    assert len(objs) == 2
+}
+
+test "staging has three widgets" {
+    let objs = build("staging")
+    assert len(objs) == 3
+}
+
+test "api scales in production" {
+    let api = [o for o in build("production") if o.metadata.name == "api"][0]
+    assert api.spec.replicas == 3 : "api runs 3 replicas in production"
+}
+
+test "the port is locked" {
+    expect_error K0301 {
+        app probe = web.Web {
+            name = "probe"
+            port = 9090
+        }
+    }
+}
+
+test "a lock that does not hold" {
+    expect_error K0301 {
+        app probe = web.Web {
+            name = "probe"
+            replicas = 3
+        }
+    }
+}
+
+test "the wrong code" {
+    expect_error K0301 {
+        app probe = web.Web {
+            name = "probe"
+            replicas = 30
+        }
+    }
+}
+
+test "a test that cannot run" {
+    let objs = build("prod")
+    assert len(objs) == 2
+}
+"#;
+
+#[test]
+fn kdep_test_reports_pass_fail_sub_values_and_expected_errors() {
+    let tmp = test_package(TESTS);
+    let run = kdep(tmp.path(), &["test", "--junit", "report.xml"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    insta::assert_snapshot!("test_run", run.stdout);
+    insta::assert_snapshot!("test_junit", std::fs::read_to_string(tmp.path().join("report.xml")).unwrap());
+}
+
+#[test]
+fn kdep_test_filter_selects_tests_and_passing_runs_exit_0() {
+    let tmp = test_package(TESTS);
+    let run = kdep(tmp.path(), &["test", "--filter", "^(production|the port)"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    insta::assert_snapshot!("test_filtered", run.stdout);
+    let none = kdep(tmp.path(), &["test", "--filter", "nothing matches this"]);
+    assert_eq!(none.code, 0);
+    assert!(none.stdout.starts_with("running 0 tests"), "{}", none.stdout);
+    let bad = kdep(tmp.path(), &["test", "--filter", "("]);
+    assert_eq!(bad.code, 2);
+    assert!(bad.stderr.contains("not a valid regular expression"), "{}", bad.stderr);
+}
+
+#[test]
+fn kdep_check_runs_the_tests() {
+    let tmp = test_package(TESTS);
+    let run = kdep(tmp.path(), &["check", "--message-format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let codes: Vec<&str> = doc["diagnostics"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes.iter().filter(|c| **c == "K0630").count(), 4, "{codes:?}");
+    assert!(!codes.contains(&"K0109"), "imports used in `expect_error` blocks are used: {codes:?}");
+    assert!(codes.contains(&"K0631") && codes.contains(&"K0501"), "{codes:?}");
+    // The real module is unchanged by the test's snippets: `probe` is not an app of the package.
+    let built = kdep(tmp.path(), &["build", "--env", "staging"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    assert!(!built.stdout.contains("probe"));
+}
+
+#[test]
+fn testing_guide_sessions_are_what_kdep_prints() {
+    let (_tmp, root) = example();
+    check_sessions("testing.md", &root);
+    // The guide's code blocks are the example's tests.
+    for block in doc_blocks("testing.md", "kdep") {
+        let path = block.lines().next().and_then(|l| l.strip_prefix("// ")).unwrap();
+        let file = std::fs::read_to_string(root.join(path)).unwrap();
+        assert!(file.contains(block.lines().skip(1).collect::<Vec<_>>().join("\n").trim()), "{path}");
+    }
+}
+
+#[test]
+fn tests_of_the_example_pass_and_the_syntax_formats_back() {
+    let (_tmp, root) = example();
+    for package in ["platform", "shop"] {
+        let run = kdep(&root, &["test", package]);
+        assert_eq!(run.code, 0, "{package}: {}\n{}", run.stdout, run.stderr);
+        assert!(run.stdout.contains("test result: ok. 2 passed"), "{}", run.stdout);
+    }
+    let tmp = test_package(TESTS);
+    let fmt = kdep(tmp.path(), &["fmt", "--check", "tests.kdep"]);
+    assert_eq!(fmt.code, 0, "{}\n{}", fmt.stdout, fmt.stderr);
+    // A compact spelling is rewritten to the canonical one, and means the same.
+    let tmp = test_package("test \"t\" { let x = 1 assert x == 1 : \"one\" expect_error K0301 { app a = web.Web { name = \"a\", port = 1 } } }\nimport web\n");
+    let fmt = kdep(tmp.path(), &["fmt", "tests.kdep"]);
+    assert_eq!(fmt.code, 0, "{}", fmt.stderr);
+    insta::assert_snapshot!("test_formatted", std::fs::read_to_string(tmp.path().join("tests.kdep")).unwrap());
+    assert_eq!(kdep(tmp.path(), &["test"]).code, 0);
+}

@@ -134,6 +134,12 @@ codes! {
     INVALID_UTF8 = "K0504", "invalid-utf8", Error, "a source file is not valid UTF-8";
     DUPLICATE_ENVIRONMENT = "K0505", "duplicate-environment", Error, "an environment is declared twice";
     NO_ENVIRONMENT = "K0506", "no-environment", Error, "a template or app reads `env` but no environment is selected";
+
+    // Tests (`test` blocks, `kdep test`).
+    TEST_FAILED = "K0630", "test-failed", Error, "an assertion of a `test` is false, or an `expect_error` block compiled";
+    TEST_ERROR = "K0631", "test-error", Error, "a `test` could not run to its end: an error in its expressions, or an assertion that is not a bool";
+    UNKNOWN_EXPECTED_CODE = "K0632", "unknown-expected-code", Error, "`expect_error` names a diagnostic code that does not exist";
+    DUPLICATE_TEST = "K0633", "duplicate-test", Error, "two tests of a package have the same name, or a test name is not plain text";
 }
 
 #[cfg(test)]

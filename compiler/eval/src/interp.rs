@@ -301,6 +301,9 @@ pub(crate) struct Eval<'db> {
     /// Whether problems of record literals that the static checks (typeck) reported are left
     /// to them ([`Eval::reported_statically`]); off inside those checks themselves.
     pub(crate) defer_to_static: bool,
+    /// Evaluating a `test` body: `build(env)` is the package's built objects
+    /// ([`crate::testing`]); nowhere else is it a function.
+    pub(crate) in_test: bool,
 }
 
 /// A type violation found while checking a value against a type.
@@ -330,6 +333,7 @@ impl<'db> Eval<'db> {
             app_site: None,
             env_missing_reported: false,
             defer_to_static: true,
+            in_test: false,
         }
     }
 
@@ -1491,6 +1495,9 @@ impl<'db> Eval<'db> {
         let callee = ctx.scope.callee(name, ctx.locals.iter().any(|(l, _)| &**l == head));
         if let Callee::Function { file, name: fname } = &callee {
             return self.call_function(*file, fname, values, args, ctx.fid, span);
+        }
+        if self.in_test && callee == Callee::Builtin && &**name == crate::testing::BUILD_FN {
+            return crate::testing::build_value(self, &values, span);
         }
         if callee != Callee::Builtin || kdep_sema::builtins::lookup(name).is_none() {
             // The static name check's own diagnostic, so normalisation keeps one of the two.

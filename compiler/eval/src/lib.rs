@@ -13,6 +13,7 @@ pub mod interp;
 pub mod manifest;
 mod parallel;
 pub mod provenance;
+pub mod testing;
 pub mod typeck;
 pub mod value;
 

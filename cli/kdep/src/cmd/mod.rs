@@ -7,6 +7,7 @@ mod fmt;
 mod impact;
 mod import;
 mod import_crd;
+mod test;
 
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,7 @@ enum Command {
     Explain(explain::ExplainArgs),
     Import(import::ImportArgs),
     Impact(impact::ImpactArgs),
+    Test(test::TestArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -93,6 +95,7 @@ impl Cli {
             Command::Explain(args) => args.run(&ctx),
             Command::Import(args) => args.run(&ctx),
             Command::Impact(args) => args.run(&ctx),
+            Command::Test(args) => args.run(&ctx),
         }
     }
 }
