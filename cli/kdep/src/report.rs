@@ -38,6 +38,16 @@ pub enum MessageFormat {
     Json,
 }
 
+/// How a command prints its report (`explain`, `impact`): text for people, JSON for CI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// Plain text.
+    #[default]
+    Text,
+    /// One JSON document on stdout.
+    Json,
+}
+
 /// Prints diagnostics to stderr (human) or `json_out` (JSON).
 pub fn print_diagnostics(
     diags: &[Diagnostic],

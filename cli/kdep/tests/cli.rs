@@ -6,31 +6,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{kdep, Run};
-
-fn examples_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
-}
-
-/// A scratch copy of `examples/platform-and-teams`, so tests never write into the repo.
-fn example_copy() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("platform-and-teams");
-    copy_dir(&examples_dir().join("platform-and-teams"), &root);
-    (tmp, root)
-}
+use common::{example_copy, examples_dir, kdep, Run};
 
 #[test]
 fn builds_shop_for_production() {

@@ -145,6 +145,12 @@ codes! {
     CHECKSUM_MISMATCH = "K0702", "checksum-mismatch", Error, "a dependency's sources do not match the checksum kdep.lock records";
     DEPENDENCY_RESOLUTION_FAILED = "K0703", "dependency-resolution-failed", Error, "a git or OCI dependency cannot be resolved or fetched";
     PATH_DEPENDENCY_IN_REMOTE_PACKAGE = "K0704", "path-dependency-in-remote-package", Error, "a package fetched from git or OCI depends on a local path";
+
+    // Tests (`test` blocks, `kdep test`).
+    TEST_FAILED = "K0630", "test-failed", Error, "an assertion of a `test` is false, or an `expect_error` block compiled";
+    TEST_ERROR = "K0631", "test-error", Error, "a `test` could not run to its end: an error in its expressions, or an assertion that is not a bool";
+    UNKNOWN_EXPECTED_CODE = "K0632", "unknown-expected-code", Error, "`expect_error` names a diagnostic code that does not exist";
+    DUPLICATE_TEST = "K0633", "duplicate-test", Error, "two tests of a package have the same name, or a test name is not plain text";
 }
 
 #[cfg(test)]

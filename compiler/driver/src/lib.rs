@@ -5,6 +5,7 @@
 //! sema, eval) is pure; this crate reads files only through the `Vfs` its caller supplies.
 
 pub mod edit;
+pub mod impact;
 pub mod loader;
 pub mod lock;
 pub mod package_toml;
@@ -19,8 +20,8 @@ use kdep_diag::{Diagnostic, FileId};
 
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::{Emitted, Manifest, RenderedObject};
-pub use kdep_eval::value::Value;
-pub use kdep_eval::{emit, EnvironmentInfo};
+pub use kdep_eval::value::{Layer, Value};
+pub use kdep_eval::{emit, provenance, testing, EnvironmentInfo};
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use vfs::{DirEntry, MemoryFs, PathKind, Vfs};
 
@@ -165,8 +166,22 @@ impl Workspace {
         lock::render_lock(&self.loaded)
     }
 
-    /// Type-checks every file and evaluates every app in every environment (and with none).
+    /// Type-checks every file and evaluates every app in every environment (and with none),
+    /// then, when that finds no error, runs the package's tests (a failure is K0630).
     pub fn check(&self) -> Vec<Diagnostic> {
+        let mut diags = self.check_without_tests();
+        // The package's tests run once it compiles (a failed build would fail every test).
+        if !kdep_diag::has_errors(&diags) {
+            for report in self.run_tests(&|_| true) {
+                diags.extend(report.diagnostics());
+            }
+        }
+        kdep_diag::normalize(&mut diags);
+        diags
+    }
+
+    /// [`Workspace::check`] without running the tests.
+    pub fn check_without_tests(&self) -> Vec<Diagnostic> {
         let mut diags = self.loaded.diagnostics.clone();
         diags.extend(kdep_eval::check(&self.db, self.project));
         kdep_diag::normalize(&mut diags);
@@ -201,6 +216,142 @@ impl Workspace {
         RenderedBuild { objects: out.objects, diagnostics }
     }
 
+    /// Which layer and line set `path` of object `object` (`Deployment/checkout`) in
+    /// `manifests`, the output of [`Workspace::build`] for `env`, and what that value overrode.
+    pub fn explain(
+        &self,
+        env: Option<&str>,
+        manifests: &[Manifest],
+        object: &str,
+        path: &[provenance::Segment],
+    ) -> Result<provenance::Explanation, provenance::LookupError> {
+        provenance::explain(&self.db, self.project, env, manifests, object, path)
+    }
+
+    /// Every app of the root package with the templates it is built from (its template first,
+    /// then those merged into it), in file and declaration order, for `kdep impact`'s graph.
+    pub fn app_templates(&self) -> Vec<impact::AppTemplates> {
+        let db: &dyn kdep_sema::Db = &self.db;
+        let mut out = Vec::new();
+        for file in kdep_sema::index::project_index(db, self.project).root_files() {
+            for app in kdep_sema::hir::file_hir(db, file).apps.keys() {
+                let Ok(model) = kdep_sema::check::app_template(db, self.project, file, app.clone()) else { continue };
+                let templates = model
+                    .sources
+                    .iter()
+                    .filter_map(|(sf, name)| {
+                        let decl = kdep_sema::hir::file_hir(db, *sf).templates.get(name).cloned()?;
+                        let qualified =
+                            kdep_sema::model::template_model(db, self.project, *sf, name.clone())?.qualified.clone();
+                        let text = sf.text(db).get(decl.range.as_usize_range()).unwrap_or_default().to_owned();
+                        Some(impact::TemplateSource { name: qualified.to_string(), text })
+                    })
+                    .collect();
+                out.push(impact::AppTemplates { app: app.to_string(), templates });
+            }
+        }
+        out
+    }
+
+    /// Runs the `test` declarations of the root package whose names `selected` accepts, in
+    /// file and declaration order. Each `expect_error` block is checked as declarations of the
+    /// test's module ([`Workspace::check_expected_error`]).
+    pub fn run_tests(&self, selected: &dyn Fn(&str) -> bool) -> Vec<TestReport> {
+        let db: &dyn kdep_sema::Db = &self.db;
+        let mut files = kdep_sema::index::project_index(db, self.project).root_files();
+        files.sort_by(|a, b| a.path(db).cmp(b.path(db)));
+        let mut out = Vec::new();
+        for file in files {
+            let hir = kdep_sema::hir::file_hir(db, file);
+            for test in hir.tests.iter().filter(|t| selected(&t.name)) {
+                let run = kdep_eval::testing::run_test(db, self.project, file, test);
+                let mut outcome = run.outcome;
+                if outcome == testing::Outcome::Passed {
+                    for block in &run.expect {
+                        if let Some(failed) = self.check_expected_error(file, &hir.tests, block) {
+                            outcome = failed;
+                            break;
+                        }
+                    }
+                }
+                out.push(TestReport {
+                    name: test.name.to_string(),
+                    module: file.path(db).clone(),
+                    span: diag::Span::new(file.id(db), test.name_range),
+                    outcome,
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks the items of an `expect_error` block as declarations of the test's module, by the
+    /// same queries as every other module (`kdep_eval::file_diagnostics`: names, types,
+    /// permissions, and evaluation of its apps in every environment). The module is replaced,
+    /// in a project of its own, by a variant of its text in which every `test` is blanked out
+    /// except this block's contents, so offsets, and so diagnostics, stay those of the real file.
+    /// `None` when a diagnostic of the expected code is reported inside the block.
+    fn check_expected_error(
+        &self,
+        file: kdep_sema::SourceFile,
+        tests: &[std::sync::Arc<kdep_sema::hir::TestHir>],
+        block: &testing::ExpectBlock,
+    ) -> Option<testing::Outcome> {
+        let db = &self.db;
+        let mut text = file.text(db).clone().into_bytes();
+        for t in tests {
+            for b in text.get_mut(t.range.as_usize_range()).into_iter().flatten() {
+                if *b != b'\n' {
+                    *b = b' ';
+                }
+            }
+        }
+        // The block's contents between its braces, as written.
+        let inner = block.body.start.saturating_add(1) as usize..block.body.end.saturating_sub(1) as usize;
+        if let (Some(dst), Some(src)) = (text.get_mut(inner.clone()), file.text(db).as_bytes().get(inner.clone())) {
+            dst.copy_from_slice(src);
+        }
+        let text = String::from_utf8(text).unwrap_or_default();
+        let variant = kdep_sema::SourceFile::new(db, file.id(db), file.path(db).clone(), text);
+        let root = self.project.root(db);
+        let mut modules = root.modules(db).clone();
+        for m in modules.values_mut() {
+            if *m == file {
+                *m = variant;
+            }
+        }
+        let package = kdep_sema::Package::new(
+            db,
+            root.name(db).clone(),
+            modules,
+            root.deps(db).clone(),
+            root.permissions(db).clone(),
+        );
+        let project = kdep_sema::Project::new(db, package, self.project.stdlib(db));
+        let inside = |d: &&Diagnostic| {
+            d.severity == diag::Severity::Error
+                && d.primary.as_ref().is_some_and(|p| {
+                    p.span.file == file.id(db)
+                        && block.body.start <= p.span.range.start
+                        && p.span.range.end <= block.body.end
+                })
+        };
+        let diags: Vec<Diagnostic> =
+            kdep_eval::file_diagnostics(db, project, variant).iter().filter(inside).cloned().collect();
+        let expected = diag::Code::lookup(&block.code);
+        if diags.iter().any(|d| Some(d.code) == expected) {
+            return None;
+        }
+        let message = if diags.is_empty() {
+            format!("expected error {}, but the block compiles", block.code)
+        } else {
+            let got: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
+            format!("expected error {}, got {}", block.code, got.join(", "))
+        };
+        let details = diags.iter().map(|d| format!("{}: {}", d.code.id, d.message)).collect();
+        Some(testing::Outcome::Failed { at: block.code_span, message, details })
+    }
+
     /// A [`Sources`] view for rendering; paths are shown relative to `base` when given (the
     /// working directory, so terminal paths are clickable), else relative to the root package.
     pub fn sources(&self, base: Option<&Path>) -> WorkspaceSources<'_> {
@@ -215,6 +366,44 @@ impl Workspace {
     /// The salsa input of a loaded file.
     pub fn input(&self, file: FileId) -> Option<kdep_sema::SourceFile> {
         self.inputs.get(&file).copied()
+    }
+}
+
+/// One test's result, from [`Workspace::run_tests`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestReport {
+    pub name: String,
+    /// Display path of the module that declares it.
+    pub module: String,
+    /// The test's name in its declaration.
+    pub span: diag::Span,
+    pub outcome: testing::Outcome,
+}
+
+impl TestReport {
+    /// The failure as a diagnostic, for `kdep check` (none when the test passed).
+    pub fn diagnostics(&self) -> Vec<Diagnostic> {
+        match &self.outcome {
+            testing::Outcome::Passed => Vec::new(),
+            testing::Outcome::Failed { at, message, details } => {
+                let mut d =
+                    Diagnostic::error(diag::Code::TEST_FAILED, format!("test `{}` failed: {message}", self.name))
+                        .with_primary(*at, "fails here")
+                        .with_secondary(self.span, "in this test");
+                for line in details {
+                    d = d.with_note(line.clone());
+                }
+                vec![d]
+            }
+            testing::Outcome::Errored(diags) => {
+                let mut out = diags.clone();
+                out.push(
+                    Diagnostic::error(diag::Code::TEST_ERROR, format!("test `{}` could not run", self.name))
+                        .with_primary(self.span, "this test"),
+                );
+                out
+            }
+        }
     }
 }
 

@@ -200,6 +200,15 @@ pub fn to_yaml_value(value: &Value) -> String {
     out
 }
 
+/// One value as JSON in insertion order (`kdep explain --format json`, `kdep test`).
+pub fn to_json_value(value: &Value) -> serde_json::Value {
+    // Rare and small (one value per explanation or test): reuse the streaming writer rather
+    // than keep a second JSON conversion beside it.
+    let mut out = String::new();
+    write_json(&mut out, Item::Value(value), Order::Insertion, 0);
+    serde_json::from_str(&out).unwrap_or(serde_json::Value::Null)
+}
+
 /// Writes Kubernetes objects as JSON: one object as itself, otherwise a `v1` `List`.
 pub fn to_json(objects: &[Value]) -> String {
     let mut out = String::new();

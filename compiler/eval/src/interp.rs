@@ -301,6 +301,9 @@ pub(crate) struct Eval<'db> {
     /// Whether problems of record literals that the static checks (typeck) reported are left
     /// to them ([`Eval::reported_statically`]); off inside those checks themselves.
     pub(crate) defer_to_static: bool,
+    /// Evaluating a `test` body: `build(env)` is the package's built objects
+    /// ([`crate::testing`]); nowhere else is it a function.
+    pub(crate) in_test: bool,
 }
 
 /// A type violation found while checking a value against a type.
@@ -330,6 +333,7 @@ impl<'db> Eval<'db> {
             app_site: None,
             env_missing_reported: false,
             defer_to_static: true,
+            in_test: false,
         }
     }
 
@@ -1492,6 +1496,9 @@ impl<'db> Eval<'db> {
         if let Callee::Function { file, name: fname } = &callee {
             return self.call_function(*file, fname, values, args, ctx.fid, span);
         }
+        if self.in_test && callee == Callee::Builtin && &**name == crate::testing::BUILD_FN {
+            return crate::testing::build_value(self, &values, span);
+        }
         if callee != Callee::Builtin || kdep_sema::builtins::lookup(name).is_none() {
             // The static name check's own diagnostic, so normalisation keeps one of the two.
             let unknown = kdep_sema::check::unknown_function(self.db, self.project, &ctx.scope, name, &callee, cspan);
@@ -1649,6 +1656,7 @@ impl<'db> Eval<'db> {
                                 continue;
                             }
                         };
+                        let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
                         if out.contains_key(name) {
                             self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
                             failed = true;
@@ -1688,6 +1696,7 @@ impl<'db> Eval<'db> {
                             continue;
                         }
                     };
+                    let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
                     if insert_path(&mut out, &path, v, origin).is_err() {
                         self.duplicate_key(entries, idx, &path, Span::new(ctx.fid, key_range(key)));
                         failed = true;
@@ -1847,6 +1856,31 @@ impl<'db> Eval<'db> {
             }
         }
         Origin::new(Some(Span::new(ctx.fid, range)), Layer::Computed)
+    }
+
+    /// Provenance through a conditional: `replicas = if autoscaling == null { replicas }` emits
+    /// the field's value unchanged, so `kdep explain` should name the layer that set the field,
+    /// not the `if`. Only when `value` is an `if` and exactly one of its branches is a direct
+    /// field reference whose value is the one emitted; otherwise the entry stays computed.
+    fn branch_origin(&self, value: &Expr, emitted: &Value, ctx: &Ctx) -> Option<Origin> {
+        let ExprKind::If(_, then, otherwise) = &value.kind else { return None };
+        let i = ctx.inst?;
+        let mut found = None;
+        for branch in std::iter::once(then).chain(otherwise) {
+            let ExprKind::Name(n) = &branch.kind else { continue };
+            if ctx.locals.iter().any(|(k, _)| k == n) || ctx.scope.resolve(n) != Resolution::Field {
+                continue;
+            }
+            if let Some(Slot::Done(v, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+                if v == emitted {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some(o.clone());
+                }
+            }
+        }
+        found
     }
 
     fn binary(&mut self, op: BinaryOp, a: &Expr, b: &Expr, ctx: &mut Ctx, span: Span) -> R {

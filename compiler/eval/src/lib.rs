@@ -12,6 +12,8 @@ pub mod emit;
 pub mod interp;
 pub mod manifest;
 mod parallel;
+pub mod provenance;
+pub mod testing;
 pub mod typeck;
 pub mod value;
 

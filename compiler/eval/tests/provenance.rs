@@ -92,3 +92,39 @@ fn emitted_entries_keep_the_field_origin() {
     assert_eq!(entry.value, kdep_eval::value::Value::Int(8));
     assert_eq!(entry.origin.layer, Layer::Environment { app: "checkout".into(), env: "prod".into() });
 }
+
+/// `replicas = if autoscaling == null { replicas }` (the stdlib's form) emits the field's value
+/// unchanged: the entry keeps the field's origin, so `kdep explain` names the layer that set it.
+#[test]
+fn a_conditional_field_read_keeps_the_field_origin() {
+    let fx = load(
+        TestDb::default(),
+        r#"
+//- web.kdep
+template Web {
+    name: string
+    replicas: int = 2
+    auto: bool = false
+    emit { apiVersion = "apps/v1", kind = "Deployment", metadata.name = name, spec.replicas = if !auto { replicas } }
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name, data.n = if auto { "a" } else { "b" } }
+}
+
+//- app.kdep
+import web
+
+app checkout = web.Web {
+    name = "checkout"
+    replicas = 3
+}
+"#,
+    );
+    let built = kdep_eval::build(&fx.db, fx.project, None);
+    assert!(built.diagnostics.is_empty(), "{}", fx.render(&built.diagnostics));
+    let dep = built.manifests.iter().find(|m| m.kind == "Deployment").unwrap();
+    let entry = dep.object.get("spec").and_then(|s| s.as_map()).unwrap().get_entry("replicas").unwrap();
+    assert_eq!(entry.origin.layer, Layer::App { app: "checkout".into() });
+    // A branch that is not a field read stays computed.
+    let cm = built.manifests.iter().find(|m| m.kind == "ConfigMap").unwrap();
+    let entry = cm.object.get("data").and_then(|s| s.as_map()).unwrap().get_entry("n").unwrap();
+    assert_eq!(entry.origin.layer, Layer::Computed);
+}

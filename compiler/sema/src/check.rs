@@ -472,6 +472,13 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     for l in hir.lets.values() {
         l.ty.iter().for_each(|ty| type_names(ty.syntax(), 0, &mut used));
     }
+    for t in &hir.tests {
+        for step in &t.steps {
+            if let crate::hir::TestStep::ExpectError { uses, .. } = step {
+                used.extend(uses.iter().cloned());
+            }
+        }
+    }
     for f in hir.functions.values() {
         f.params.iter().for_each(|p| type_names(p.ty.syntax(), 0, &mut used));
         type_names(f.ret.syntax(), 0, &mut used);

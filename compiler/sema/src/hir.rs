@@ -350,6 +350,32 @@ pub struct EnvBlockHir {
     pub range: TextRange,
 }
 
+/// `test "name" { ... }`: its statements in order (see `kdep_eval::testing`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TestHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub steps: Vec<TestStep>,
+    pub range: TextRange,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TestStep {
+    /// A local of the test, visible to the statements after it.
+    Let(LetHir),
+    Assert(CheckHir),
+    /// `expect_error CODE { items }`: `body` is the braces' range in the file; the items are
+    /// checked as declarations of the test's module (by the driver, which can make a module).
+    ExpectError {
+        code: Name,
+        /// First segments of the template paths its declarations name: they use the imports.
+        uses: Vec<Name>,
+        code_range: TextRange,
+        body: TextRange,
+        range: TextRange,
+    },
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppHir {
     pub name: Name,
@@ -388,6 +414,8 @@ pub struct FileHir {
     pub templates: IndexMap<Name, Arc<TemplateHir>>,
     pub apps: IndexMap<Name, Arc<AppHir>>,
     pub environments: IndexMap<Name, Arc<EnvHir>>,
+    /// `test` declarations in file order (they are not names: nothing refers to a test).
+    pub tests: Vec<Arc<TestHir>>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -418,6 +446,11 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::Template(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::App(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Environment(it) => (Name::from(it.name.text.as_str()), it.name.range),
+            ast::Item::Test(it) => {
+                let test = lower.test(it, &out.tests);
+                out.tests.push(Arc::new(test));
+                continue;
+            }
             ast::Item::Error(_) => continue,
         };
         if name.is_empty() {
@@ -545,7 +578,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 out.environments
                     .insert(name.clone(), Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }));
             }
-            ast::Item::Error(_) => {}
+            ast::Item::Test(_) | ast::Item::Error(_) => {}
         }
     }
     out.diagnostics = lower.diagnostics;
@@ -698,6 +731,79 @@ impl Lower {
             cluster: scope?.0 == "Cluster",
         })
         .filter(|_| ok)
+    }
+
+    /// Lowers a `test`; `earlier` are the file's tests before it (a second test of one name is
+    /// K0633, so `kdep test --filter` and JUnit reports can name each test unambiguously).
+    fn test(&mut self, it: &ast::TestDecl, earlier: &[Arc<TestHir>]) -> TestHir {
+        let name = match it.name.as_plain() {
+            Some(text) => Name::from(text.as_str()),
+            None => {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::DUPLICATE_TEST, "a test name must be plain text")
+                        .with_primary(self.span(it.name.range), "interpolation here")
+                        .with_help("write the name without `${...}`: it names the test in reports"),
+                );
+                Name::from("")
+            }
+        };
+        if let Some(first) = earlier.iter().find(|t| t.name == name && !name.is_empty()) {
+            self.diagnostics.push(
+                Diagnostic::error(Code::DUPLICATE_TEST, format!("test `{name}` is declared twice in this module"))
+                    .with_primary(self.span(it.name.range), "declared again here")
+                    .with_secondary(self.span(first.name_range), "first declared here"),
+            );
+        }
+        let mut steps = Vec::with_capacity(it.members.len());
+        for m in &it.members {
+            match m {
+                ast::TestMember::Let(l) => steps.push(TestStep::Let(self.let_decl(l))),
+                ast::TestMember::Assert(a) => steps.push(TestStep::Assert(CheckHir {
+                    cond: Arc::new(self.expr(&a.condition, 0)),
+                    message: a.message.as_ref().map(|m| match m.as_plain() {
+                        Some(text) => Name::from(text.as_str()),
+                        None => Name::from("assertion failed"),
+                    }),
+                    range: a.range,
+                })),
+                ast::TestMember::ExpectError(b) => {
+                    let code = Name::from(b.code.text.as_str());
+                    if kdep_diag::Code::lookup(&code).is_none() && !b.code.is_missing() {
+                        let mut d = Diagnostic::error(
+                            Code::UNKNOWN_EXPECTED_CODE,
+                            format!("`{code}` is not a diagnostic code"),
+                        )
+                        .with_primary(self.span(b.code.range), "unknown code");
+                        let ids = kdep_diag::ALL_CODES.iter().map(|c| c.id);
+                        if let Some(best) = crate::suggest::best(&code, ids) {
+                            d = d.with_help(format!("did you mean `{best}`?"));
+                        }
+                        self.diagnostics.push(d.with_help("`kdep explain` lists every code"));
+                    }
+                    let mut uses = Vec::new();
+                    for item in &b.items {
+                        let paths: Vec<&ast::Path> = match item {
+                            ast::Item::App(a) => vec![&a.template],
+                            ast::Item::Template(t) => t.base.iter().chain(&t.mixins).collect(),
+                            ast::Item::Schema(t) => t.base.iter().chain(&t.mixins).collect(),
+                            _ => Vec::new(),
+                        };
+                        uses.extend(
+                            paths.iter().filter_map(|p| p.segments.first()).map(|s| Name::from(s.text.as_str())),
+                        );
+                    }
+                    steps.push(TestStep::ExpectError {
+                        code,
+                        uses,
+                        code_range: b.code.range,
+                        body: b.body_range,
+                        range: b.range,
+                    });
+                }
+                ast::TestMember::Error(_) => {}
+            }
+        }
+        TestHir { name, name_range: it.name.range, steps, range: it.range }
     }
 
     fn let_decl(&mut self, it: &ast::LetDecl) -> LetHir {

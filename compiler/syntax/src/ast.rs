@@ -61,6 +61,7 @@ pub enum Item {
     Template(TemplateDecl),
     App(AppDecl),
     Environment(EnvironmentDecl),
+    Test(TestDecl),
     /// An unparsable region between items; the parser resynchronises at the next item keyword.
     Error(TextRange),
 }
@@ -75,6 +76,7 @@ impl Item {
             Item::Template(it) => it.range,
             Item::App(it) => it.range,
             Item::Environment(it) => it.range,
+            Item::Test(it) => it.range,
             Item::Error(range) => *range,
         }
     }
@@ -221,6 +223,50 @@ pub struct CheckDecl {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EmitDecl {
     pub value: Expr,
+    pub range: TextRange,
+}
+
+/// `test "name" { ... }`: lets, assertions and expected errors, run by `kdep test` and
+/// `kdep check` (see GRAMMAR.md, "Tests").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TestDecl {
+    pub doc: Option<Doc>,
+    pub name: StringLit,
+    pub members: Vec<TestMember>,
+    pub body_range: TextRange,
+    pub range: TextRange,
+}
+
+/// One statement of a test body, run in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TestMember {
+    Let(LetDecl),
+    /// `assert expr : "message"` (the message is optional).
+    Assert(CheckDecl),
+    /// `expect_error K0301 { items }`: the items, declared in the test's module, must not
+    /// compile, and one of their diagnostics must have that code.
+    ExpectError(ExpectErrorBlock),
+    /// An unparsable region; the parser resynchronises at the next statement.
+    Error(TextRange),
+}
+
+impl TestMember {
+    pub fn range(&self) -> TextRange {
+        match self {
+            TestMember::Let(it) => it.range,
+            TestMember::Assert(it) => it.range,
+            TestMember::ExpectError(it) => it.range,
+            TestMember::Error(range) => *range,
+        }
+    }
+}
+
+/// `expect_error CODE { items }`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExpectErrorBlock {
+    pub code: Ident,
+    pub items: Vec<Item>,
+    pub body_range: TextRange,
     pub range: TextRange,
 }
 

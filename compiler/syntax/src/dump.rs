@@ -122,6 +122,32 @@ impl Dumper {
                     it.entries.iter().for_each(|e| d.entry(e));
                 });
             }
+            Item::Test(it) => {
+                self.line(format_args!("Test@{} body@{}", it.range, it.body_range));
+                self.nested(|d| {
+                    d.doc(&it.doc);
+                    d.string("name: ", &it.name);
+                    for m in &it.members {
+                        match m {
+                            crate::ast::TestMember::Let(l) => d.let_decl(l),
+                            crate::ast::TestMember::Assert(a) => {
+                                d.line(format_args!("Assert@{}", a.range));
+                                d.nested(|d| {
+                                    d.expr("cond: ", &a.condition);
+                                    if let Some(m) = &a.message {
+                                        d.string("message: ", m);
+                                    }
+                                });
+                            }
+                            crate::ast::TestMember::ExpectError(b) => {
+                                d.line(format_args!("ExpectError@{} {} body@{}", b.range, name(&b.code), b.body_range));
+                                d.nested(|d| b.items.iter().for_each(|i| d.item(i)));
+                            }
+                            crate::ast::TestMember::Error(r) => d.line(format_args!("TestError@{r}")),
+                        }
+                    }
+                });
+            }
             Item::Error(range) => self.line(format_args!("ItemError@{range}")),
         }
     }

@@ -55,6 +55,8 @@ pub(crate) enum Tok<'a> {
     Policy,
     Test,
     Open,
+    Assert,
+    ExpectError,
 
     LBrace,
     RBrace,
@@ -141,6 +143,8 @@ impl Tok<'_> {
             Tok::Policy => "policy",
             Tok::Test => "test",
             Tok::Open => "open",
+            Tok::Assert => "assert",
+            Tok::ExpectError => "expect_error",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LBracket => "[",
@@ -200,6 +204,8 @@ impl Tok<'_> {
                 | Tok::Policy
                 | Tok::Test
                 | Tok::Open
+                | Tok::Assert
+                | Tok::ExpectError
         )
     }
 }
@@ -254,6 +260,10 @@ enum Raw {
     Test,
     #[token("open")]
     Open,
+    #[token("assert")]
+    Assert,
+    #[token("expect_error")]
+    ExpectError,
 
     #[regex("[A-Za-z_][A-Za-z0-9_]*")]
     Ident,
@@ -352,6 +362,8 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::Policy => Tok::Policy,
         Raw::Test => Tok::Test,
         Raw::Open => Tok::Open,
+        Raw::Assert => Tok::Assert,
+        Raw::ExpectError => Tok::ExpectError,
         Raw::Ident => Tok::Ident(slice),
         Raw::LBrace => Tok::LBrace,
         Raw::RBrace => Tok::RBrace,

@@ -107,6 +107,22 @@ fn push_item<'a>(item: &'a mut Item, stack: &mut Vec<(Node<'a>, usize)>) {
             }
         }
         Item::Environment(e) => stack.extend(e.entries.iter_mut().map(|e| (Node::Entry(e), 0))),
+        Item::Test(t) => {
+            for m in &mut t.members {
+                match m {
+                    crate::ast::TestMember::Let(l) => {
+                        if let Some(ty) = &mut l.ty {
+                            stack.push((Node::Type(ty), 0));
+                        }
+                        stack.push((Node::Expr(&mut l.value), 0));
+                    }
+                    crate::ast::TestMember::Assert(a) => stack.push((Node::Expr(&mut a.condition), 0)),
+                    // Bounded by the bracket nesting limit, like every other nesting here.
+                    crate::ast::TestMember::ExpectError(b) => b.items.iter_mut().for_each(|i| push_item(i, stack)),
+                    crate::ast::TestMember::Error(_) => {}
+                }
+            }
+        }
     }
 }
 

@@ -440,6 +440,9 @@ impl ErrorReporter<'_> {
                     | "template"
                     | "app"
                     | "environment"
+                    | "test"
+                    | "assert"
+                    | "expect_error"
                     | "check"
                     | "emit"
                     | "locked"
@@ -548,9 +551,7 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
         _ if tok.is_keyword() && has("IDENT") && has("\")\"") && !has("INT") => {
             Some("a keyword cannot name a function parameter, since the body could not read it; choose another name")
         }
-        Tok::Policy | Tok::Test | Tok::Open => {
-            Some("`policy`, `test` and `open` are reserved for future versions of kdep")
-        }
+        Tok::Policy | Tok::Open => Some("`policy` and `open` are reserved for future versions of kdep"),
         Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::Ne if !has("\"<\"") => {
             Some("comparisons do not chain; combine them with `&&`, as in `a < b && b < c`")
         }
@@ -573,7 +574,7 @@ const CONTINUATIONS: &[&str] = &[
 ];
 
 const DECLARATION_KEYWORDS: &[&str] =
-    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
+    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\"", "\"test\""];
 
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
@@ -612,7 +613,7 @@ fn describe_expected(expected: &[String]) -> Option<String> {
             quoted if declaration && DECLARATION_KEYWORDS.contains(&quoted) => continue,
             quoted => {
                 let inner = quoted.trim_matches('"');
-                let is_word = inner.chars().all(|c| c.is_ascii_alphabetic());
+                let is_word = inner.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
                 let hard = matches!(inner, "if" | "else" | "for" | "true" | "false" | "null");
                 if is_word && !hard && (name || expr_start) {
                     // Keywords usable as names are covered by "a name".
@@ -630,7 +631,9 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         }
     }
     if declaration {
-        parts.push("a declaration (`import`, `let`, `fn`, `schema`, `template`, `app` or `environment`)".to_owned());
+        parts.push(
+            "a declaration (`import`, `let`, `fn`, `schema`, `template`, `app`, `environment` or `test`)".to_owned(),
+        );
     }
     if parts.is_empty() && continuing {
         parts.push("an operator".to_owned());

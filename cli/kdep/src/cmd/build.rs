@@ -50,6 +50,10 @@ pub struct BuildArgs {
     /// Use only git and OCI dependencies already in the cache or `vendor/`; never the network.
     #[arg(long)]
     offline: bool,
+    /// Also write a JSON source map to this file (atomically): for every emitted field path of
+    /// every object, the file, line, column and byte range that set it, and the layer.
+    #[arg(long, value_name = "FILE")]
+    source_map: Option<PathBuf>,
 }
 
 impl BuildArgs {
@@ -68,6 +72,15 @@ impl BuildArgs {
         if let Some(dir) = &self.output {
             if let Err(err) = output::check_target(dir, Some(ws.root_dir())) {
                 report::print_error(&err, err.help());
+                return Exit::Usage;
+            }
+        }
+        if let (Some(dir), Some(map)) = (&self.output, &self.source_map) {
+            if inside(map, dir) {
+                report::print_error(
+                    format!("the source map `{}` is inside the output folder `{}`", map.display(), dir.display()),
+                    Some("the output folder holds only the objects kdep writes (it is replaced whole); put the map next to it"),
+                );
                 return Exit::Usage;
             }
         }
@@ -92,6 +105,17 @@ impl BuildArgs {
         }
         if let Err(code) = sync_lock_file(ws, self.locked) {
             return code;
+        }
+        if let Some(file) = &self.source_map {
+            // The map needs the values with their origins, which the streaming build drops as
+            // it writes; evaluation is memoised, so asking for them again is cheap.
+            let full = ws.build(self.env.as_deref());
+            let map = source_map_json(&full.manifests, &sources, self.env.as_deref());
+            if let Err(e) = crate::fs::write_atomic(file, map.as_bytes()) {
+                report::print_error(format!("cannot write `{}`: {e}", file.display()), None);
+                return Exit::Usage;
+            }
+            super::release_at_exit(full);
         }
         self.write_output(build)
     }
@@ -138,4 +162,76 @@ impl BuildArgs {
             }
         }
     }
+}
+
+/// The `--source-map` document: objects in build order, each field path in the object's key
+/// order with the span and layer of the value. Deterministic like the build itself.
+fn source_map_json(
+    manifests: &[kdep_compiler::Manifest],
+    sources: &dyn kdep_compiler::diag::render::Sources,
+    env: Option<&str>,
+) -> String {
+    use kdep_compiler::provenance;
+    let objects: Vec<serde_json::Value> = manifests
+        .iter()
+        .map(|m| {
+            let fields: Vec<serde_json::Value> = provenance::source_map(m)
+                .into_iter()
+                .map(|f| {
+                    let mut entry = serde_json::Map::new();
+                    entry.insert("path".into(), f.path.into());
+                    if let Some(span) = f.origin.span {
+                        let (file, line, column) = super::explain::location(sources, span);
+                        entry.insert("file".into(), file.into());
+                        entry.insert("line".into(), line.into());
+                        entry.insert("column".into(), column.into());
+                        entry.insert("start".into(), span.range.start.into());
+                        entry.insert("end".into(), span.range.end.into());
+                    }
+                    entry.insert("layer".into(), provenance::layer_kind(&f.origin.layer).into());
+                    entry.insert("by".into(), f.origin.layer.describe().into());
+                    serde_json::Value::Object(entry)
+                })
+                .collect();
+            serde_json::json!({
+                "apiVersion": m.api_version,
+                "kind": m.kind,
+                "namespace": m.namespace,
+                "name": m.name,
+                "app": m.app,
+                "fields": fields,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({ "version": 1, "environment": env, "objects": objects });
+    let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Whether `file` would be written inside folder `dir`: both made absolute against the current
+/// folder and compared by components, `..` resolved lexically (neither needs to exist yet).
+fn inside(file: &std::path::Path, dir: &std::path::Path) -> bool {
+    fn absolute(p: &std::path::Path) -> std::path::PathBuf {
+        let joined = std::env::current_dir().map_or_else(|_| p.to_path_buf(), |cwd| cwd.join(p));
+        // Symlinked folders that exist are compared where they point.
+        let base = joined.parent().and_then(|parent| std::fs::canonicalize(parent).ok());
+        let joined = match (base, joined.file_name()) {
+            (Some(parent), Some(name)) => parent.join(name),
+            _ => joined,
+        };
+        let mut out = std::path::PathBuf::new();
+        for c in joined.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => out.push(other),
+            }
+        }
+        out
+    }
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| absolute(dir));
+    absolute(file).starts_with(dir)
 }

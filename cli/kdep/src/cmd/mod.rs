@@ -4,10 +4,12 @@ mod build;
 mod check;
 mod explain;
 mod fmt;
+mod impact;
 mod import;
 mod import_crd;
 mod set;
 mod mod_cmd;
+mod test;
 
 use std::path::{Path, PathBuf};
 
@@ -51,7 +53,8 @@ Examples:
   kdep import crd crds/*.yaml -o k8s
   kdep import manifests kubernetes-manifests.yaml -o shop
   kdep set image checkout=registry.example.com/shop/checkout:1.5.0 --env staging
-  kdep mod publish --oci registry.example.com/kdep/platform --version 1.2.0";
+  kdep mod publish --oci registry.example.com/kdep/platform --version 1.2.0
+  kdep explain Deployment/checkout spec.replicas --env production";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -78,6 +81,8 @@ enum Command {
     Import(import::ImportArgs),
     Set(set::SetArgs),
     Mod(mod_cmd::ModArgs),
+    Impact(impact::ImpactArgs),
+    Test(test::TestArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -97,6 +102,8 @@ impl Cli {
             Command::Import(args) => args.run(&ctx),
             Command::Set(args) => args.run(&ctx),
             Command::Mod(args) => args.run(&ctx),
+            Command::Impact(args) => args.run(&ctx),
+            Command::Test(args) => args.run(&ctx),
         }
     }
 }

@@ -13,7 +13,7 @@ use kdep_diag::TextRange;
 use super::lexical::is_plain_ident;
 use crate::ast::{
     Doc, Entry, Expr, File, ForClause, Ident, InstanceEntry, Item, Key, LetDecl, Member, Path, Refinement, StrPart,
-    StringLit, TypeExpr,
+    StringLit, TestMember, TypeExpr,
 };
 
 /// Returns `file` with ranges cleared and the formatter's permitted spelling changes undone.
@@ -113,6 +113,31 @@ fn item(it: &mut Item) {
             doc(&mut it.doc);
             ident(&mut it.name);
             it.entries.iter_mut().for_each(entry);
+        }
+        Item::Test(it) => {
+            clear(&mut it.range);
+            clear(&mut it.body_range);
+            doc(&mut it.doc);
+            string(&mut it.name);
+            for m in &mut it.members {
+                match m {
+                    TestMember::Let(l) => let_decl(l),
+                    TestMember::Assert(a) => {
+                        clear(&mut a.range);
+                        expr(&mut a.condition);
+                        if let Some(message) = &mut a.message {
+                            string(message);
+                        }
+                    }
+                    TestMember::ExpectError(b) => {
+                        clear(&mut b.range);
+                        clear(&mut b.body_range);
+                        ident(&mut b.code);
+                        b.items.iter_mut().for_each(item);
+                    }
+                    TestMember::Error(range) => clear(range),
+                }
+            }
         }
         Item::Error(range) => clear(range),
     }

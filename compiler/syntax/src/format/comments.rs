@@ -137,23 +137,45 @@ fn collect_file(file: &ast::File, text: &str, out: &mut Vec<Block>) {
     let whole = TextRange::from_usize(0, text.len()).cover(file.range);
     out.push(Block { key: FILE_KEY, range: whole, children: file.items.iter().map(Item::range).collect() });
     for item in &file.items {
-        match item {
-            Item::Import(_) | Item::Error(_) => {}
-            Item::Let(it) => collect_expr(&it.value, out),
-            Item::Fn(it) => collect_expr(&it.body, out),
-            Item::Schema(it) => collect_members(it.body_range, &it.members, out),
-            Item::Template(it) => collect_members(it.body_range, &it.members, out),
-            Item::App(it) => {
-                let children = it.body.iter().map(instance_entry_range).collect();
-                out.push(Block { key: it.body_range.start, range: it.body_range, children });
-                for entry in &it.body {
-                    match entry {
-                        InstanceEntry::Set(entry) => collect_entry(entry, out),
-                        InstanceEntry::InEnv(block) => collect_entries(block.range, &block.entries, out),
-                    }
+        collect_item(item, out);
+    }
+}
+
+fn collect_item(item: &Item, out: &mut Vec<Block>) {
+    match item {
+        Item::Import(_) | Item::Error(_) => {}
+        Item::Let(it) => collect_expr(&it.value, out),
+        Item::Fn(it) => collect_expr(&it.body, out),
+        Item::Schema(it) => collect_members(it.body_range, &it.members, out),
+        Item::Template(it) => collect_members(it.body_range, &it.members, out),
+        Item::App(it) => {
+            let children = it.body.iter().map(instance_entry_range).collect();
+            out.push(Block { key: it.body_range.start, range: it.body_range, children });
+            for entry in &it.body {
+                match entry {
+                    InstanceEntry::Set(entry) => collect_entry(entry, out),
+                    InstanceEntry::InEnv(block) => collect_entries(block.range, &block.entries, out),
                 }
             }
-            Item::Environment(it) => collect_entries(it.body_range, &it.entries, out),
+        }
+        Item::Environment(it) => collect_entries(it.body_range, &it.entries, out),
+        Item::Test(it) => {
+            let children = it.members.iter().map(crate::ast::TestMember::range).collect();
+            out.push(Block { key: it.body_range.start, range: it.body_range, children });
+            for member in &it.members {
+                match member {
+                    crate::ast::TestMember::Let(l) => collect_expr(&l.value, out),
+                    crate::ast::TestMember::Assert(a) => collect_expr(&a.condition, out),
+                    // Items nest only through `expect_error`, whose braces the parser's nesting
+                    // limit counts, so this recursion is bounded.
+                    crate::ast::TestMember::ExpectError(b) => {
+                        let children = b.items.iter().map(Item::range).collect();
+                        out.push(Block { key: b.body_range.start, range: b.body_range, children });
+                        b.items.iter().for_each(|i| collect_item(i, out));
+                    }
+                    crate::ast::TestMember::Error(_) => {}
+                }
+            }
         }
     }
 }

@@ -461,7 +461,34 @@ impl<'a> Printer<'a> {
                 self.push(" ");
                 self.entries(it.body_range.start, it.body_range, &it.entries, 0);
             }
+            Item::Test(it) => {
+                self.push("test ");
+                self.string(&it.name);
+                self.push(" ");
+                self.body(it.body_range.start, &it.members, ast::TestMember::range, Self::test_member);
+            }
             Item::Error(range) => self.verbatim(*range),
+        }
+    }
+
+    fn test_member(&mut self, member: &ast::TestMember) {
+        match member {
+            ast::TestMember::Let(it) => self.let_decl(it),
+            ast::TestMember::Assert(it) => {
+                self.push("assert ");
+                self.expr(&it.condition);
+                if let Some(message) = &it.message {
+                    self.push(" : ");
+                    self.string(message);
+                }
+            }
+            ast::TestMember::ExpectError(it) => {
+                self.push("expect_error ");
+                self.ident(&it.code);
+                self.push(" ");
+                self.body(it.body_range.start, &it.items, Item::range, Self::item);
+            }
+            ast::TestMember::Error(range) => self.verbatim(*range),
         }
     }
 
