@@ -21,6 +21,7 @@ pub enum ItemKind {
     Template,
     App,
     Environment,
+    Policy,
 }
 
 impl ItemKind {
@@ -32,6 +33,7 @@ impl ItemKind {
             ItemKind::Template => "a template",
             ItemKind::App => "an app",
             ItemKind::Environment => "an environment",
+            ItemKind::Policy => "a policy",
         }
     }
 }
@@ -93,6 +95,10 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     }
     for name in hir.environments.keys() {
         out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Environment));
+    }
+    for (name, p) in &hir.policies {
+        let target = p.base.as_ref().map(|b| b.segments.clone());
+        out.items.insert(name.clone(), ItemHeader { target, ..ItemHeader::plain(ItemKind::Policy) });
     }
     Arc::new(out)
 }

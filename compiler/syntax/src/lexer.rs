@@ -55,6 +55,7 @@ pub(crate) enum Tok<'a> {
     Policy,
     Test,
     Open,
+    Waive,
 
     LBrace,
     RBrace,
@@ -141,6 +142,7 @@ impl Tok<'_> {
             Tok::Policy => "policy",
             Tok::Test => "test",
             Tok::Open => "open",
+            Tok::Waive => "waive",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LBracket => "[",
@@ -200,6 +202,7 @@ impl Tok<'_> {
                 | Tok::Policy
                 | Tok::Test
                 | Tok::Open
+                | Tok::Waive
         )
     }
 }
@@ -254,6 +257,8 @@ enum Raw {
     Test,
     #[token("open")]
     Open,
+    #[token("waive")]
+    Waive,
 
     #[regex("[A-Za-z_][A-Za-z0-9_]*")]
     Ident,
@@ -352,6 +357,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::Policy => Tok::Policy,
         Raw::Test => Tok::Test,
         Raw::Open => Tok::Open,
+        Raw::Waive => Tok::Waive,
         Raw::Ident => Tok::Ident(slice),
         Raw::LBrace => Tok::LBrace,
         Raw::RBrace => Tok::RBrace,

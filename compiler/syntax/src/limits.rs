@@ -103,10 +103,12 @@ fn push_item<'a>(item: &'a mut Item, stack: &mut Vec<(Node<'a>, usize)>) {
                     InstanceEntry::InEnv(block) => {
                         stack.extend(block.entries.iter_mut().map(|e| (Node::Entry(e), 0)));
                     }
+                    InstanceEntry::Waive(_) => {}
                 }
             }
         }
         Item::Environment(e) => stack.extend(e.entries.iter_mut().map(|e| (Node::Entry(e), 0))),
+        Item::Policy(p) => stack.extend(p.entries.iter_mut().map(|e| (Node::Entry(e), 0))),
     }
 }
 

@@ -548,9 +548,7 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
         _ if tok.is_keyword() && has("IDENT") && has("\")\"") && !has("INT") => {
             Some("a keyword cannot name a function parameter, since the body could not read it; choose another name")
         }
-        Tok::Policy | Tok::Test | Tok::Open => {
-            Some("`policy`, `test` and `open` are reserved for future versions of kdep")
-        }
+        Tok::Test | Tok::Open => Some("`test` and `open` are reserved for future versions of kdep"),
         Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::Ne if !has("\"<\"") => {
             Some("comparisons do not chain; combine them with `&&`, as in `a < b && b < c`")
         }
@@ -573,7 +571,7 @@ const CONTINUATIONS: &[&str] = &[
 ];
 
 const DECLARATION_KEYWORDS: &[&str] =
-    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\""];
+    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\"", "\"policy\""];
 
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
@@ -630,7 +628,9 @@ fn describe_expected(expected: &[String]) -> Option<String> {
         }
     }
     if declaration {
-        parts.push("a declaration (`import`, `let`, `fn`, `schema`, `template`, `app` or `environment`)".to_owned());
+        parts.push(
+            "a declaration (`import`, `let`, `fn`, `schema`, `template`, `app`, `environment` or `policy`)".to_owned(),
+        );
     }
     if parts.is_empty() && continuing {
         parts.push("an operator".to_owned());

@@ -150,10 +150,12 @@ fn collect_file(file: &ast::File, text: &str, out: &mut Vec<Block>) {
                     match entry {
                         InstanceEntry::Set(entry) => collect_entry(entry, out),
                         InstanceEntry::InEnv(block) => collect_entries(block.range, &block.entries, out),
+                        InstanceEntry::Waive(_) => {}
                     }
                 }
             }
             Item::Environment(it) => collect_entries(it.body_range, &it.entries, out),
+            Item::Policy(it) => collect_entries(it.body_range, &it.entries, out),
         }
     }
 }
@@ -162,6 +164,7 @@ pub(super) fn instance_entry_range(entry: &InstanceEntry) -> TextRange {
     match entry {
         InstanceEntry::Set(entry) => entry.range(),
         InstanceEntry::InEnv(block) => block.range,
+        InstanceEntry::Waive(w) => w.range,
     }
 }
 
