@@ -292,6 +292,8 @@ pub(crate) struct Eval<'db> {
     files: FxHashMap<SourceFile, FileCtx>,
     /// Scopes by (file, writing template, app body); built once per evaluator.
     scopes: FxHashMap<(SourceFile, Option<Name>, bool), Rc<Resolver>>,
+    /// Scopes of policy entries by the file that declares them.
+    policy_scopes: FxHashMap<SourceFile, Rc<Resolver>>,
     /// The environment being evaluated for, with its value (what `env` reads); `None` when
     /// building without one.
     pub env: Option<(Name, Value)>,
@@ -326,6 +328,7 @@ impl<'db> Eval<'db> {
             insts: Vec::new(),
             files: FxHashMap::default(),
             scopes: FxHashMap::default(),
+            policy_scopes: FxHashMap::default(),
             env: None,
             app_site: None,
             env_missing_reported: false,
@@ -337,6 +340,20 @@ impl<'db> Eval<'db> {
     /// reads the members of instance `inst`, or at module level (`owner` and `inst` `None`).
     pub fn ctx(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>) -> Ctx {
         self.ctx_in(file, inst, owner, false)
+    }
+
+    /// A context for an entry of a policy declared in `file` (its module and the environment;
+    /// the caller binds the policy's locals).
+    pub(crate) fn policy_ctx(&mut self, file: SourceFile) -> Ctx {
+        let scope = match self.policy_scopes.get(&file) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Rc::new(Resolver::policy(self.db, self.project, file));
+                self.policy_scopes.insert(file, s.clone());
+                s
+            }
+        };
+        Ctx { file, fid: file.id(self.db), inst: None, scope, locals: Vec::new() }
     }
 
     /// A context for an expression of an app body or `in` block written in `file`.

@@ -12,6 +12,7 @@ pub mod emit;
 pub mod interp;
 pub mod manifest;
 mod parallel;
+mod policy;
 pub mod typeck;
 pub mod value;
 
