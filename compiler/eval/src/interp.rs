@@ -1856,6 +1856,12 @@ impl<'db> Eval<'db> {
     /// Provenance of an entry: a direct field reference keeps the field's origin (so an emitted
     /// `replicas = replicas` still says which layer set it); anything else is computed here.
     fn origin_of(&mut self, value: &Expr, ctx: &Ctx, range: TextRange) -> Origin {
+        // `if c { field }` without `else` has a value only when the branch was taken, so the
+        // value is the field's (`replicas = if autoscaling == null { replicas }`).
+        let mut value = value;
+        while let ExprKind::If(_, then, None) = &value.kind {
+            value = then;
+        }
         if let (ExprKind::Name(n), Some(i)) = (&value.kind, ctx.inst) {
             if !ctx.locals.iter().any(|(k, _)| k == n) && ctx.scope.resolve(n) == Resolution::Field {
                 if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {

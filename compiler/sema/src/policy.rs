@@ -469,3 +469,40 @@ pub fn waiver_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
     }
     out
 }
+
+/// One waiver of an app of the root package, as `kdep check --message-format json` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaiverListing {
+    pub app: Name,
+    /// The policy as importers name it (`platform.policies.images_pinned`), or as written when
+    /// it names none.
+    pub policy: String,
+    pub reason: Option<String>,
+    /// The `waive` entry.
+    pub span: Span,
+    /// Whether the waiver takes effect: it names a waivable policy and gives a reason.
+    pub honoured: bool,
+}
+
+/// Every waiver of every app of the root package, in file and source order.
+pub fn root_waivers(db: &dyn Db, project: Project) -> Vec<WaiverListing> {
+    let mut out = Vec::new();
+    for file in project_index(db, project).root_files() {
+        let fid = file.id(db);
+        for app in file_hir(db, file).apps.values() {
+            for w in &app.waivers {
+                let reason = w.reason.as_ref().map(|(r, _)| r.clone()).filter(|r| !r.trim().is_empty());
+                let model = waiver_target(db, project, file, &w.policy)
+                    .and_then(|(f, n)| policy_result(db, project, f, n).model.clone());
+                out.push(WaiverListing {
+                    app: app.name.clone(),
+                    policy: model.as_ref().map_or_else(|| w.policy.display(), |m| m.qualified.clone()),
+                    honoured: reason.is_some() && model.as_ref().is_some_and(|m| m.waivable),
+                    reason,
+                    span: Span::new(fid, w.range),
+                });
+            }
+        }
+    }
+    out
+}
