@@ -138,6 +138,7 @@ codes! {
     INVALID_POLICY = "K0602", "invalid-policy", Error, "a policy declaration is malformed";
     INVALID_WAIVER = "K0603", "invalid-waiver", Error, "a waiver names no policy or gives no reason";
     WAIVER_FORBIDDEN = "K0604", "waiver-forbidden", Error, "a waiver of a policy that cannot be waived";
+    TEMPLATE_PERMITS_VIOLATION = "K0605", "template-permits-violation", Warning, "a template permits instances that violate an active policy";
 }
 
 #[cfg(test)]

@@ -45,12 +45,17 @@ pub(crate) fn check_app(ev: &mut Eval, objects: &[Manifest], file: SourceFile, a
         if is_waived && policy.waivable {
             continue;
         }
-        for m in objects {
-            if policy.kinds.as_ref().is_some_and(|k| !k.contains(&m.kind)) {
-                continue;
-            }
-            check_object(ev, policy, m, &app.name, app_span);
+        check_policy(ev, policy, objects, &app.name, app_span);
+    }
+}
+
+/// Checks `objects` (emitted for `app`, reported at `app_span`) against one policy.
+pub(crate) fn check_policy(ev: &mut Eval, policy: &PolicyModel, objects: &[Manifest], app: &Name, app_span: Span) {
+    for m in objects {
+        if policy.kinds.as_ref().is_some_and(|k| !k.contains(&m.kind)) {
+            continue;
         }
+        check_object(ev, policy, m, app, app_span);
     }
 }
 

@@ -98,6 +98,7 @@ fn every_emitted_code_has_a_fixture() {
         "eval/src/app.rs",
         "eval/src/conform.rs",
         "eval/src/interp.rs",
+        "eval/src/coverage.rs",
         "eval/src/lib.rs",
         "eval/src/policy.rs",
         "eval/src/typeck.rs",
