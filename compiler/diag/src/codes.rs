@@ -2,7 +2,7 @@
 //!
 //! Invariant: ids are never reused or renumbered once released; a retired code stays listed.
 //! Ranges: K00xx syntax, K01xx packages and modules, K02xx types and values, K03xx template
-//! permissions, K04xx evaluation, K05xx build and environment selection, K06xx formatting, K07xx packages from git and OCI.
+//! permissions, K04xx evaluation, K05xx build and environment selection, K06xx policies, tests and source edits, K07xx packages from git and OCI.
 //! Each code has a long explanation in `compiler/diag/codes/<id>.md` shown by `kdep explain`.
 
 use crate::Severity;
@@ -134,6 +134,13 @@ codes! {
     INVALID_UTF8 = "K0504", "invalid-utf8", Error, "a source file is not valid UTF-8";
     DUPLICATE_ENVIRONMENT = "K0505", "duplicate-environment", Error, "an environment is declared twice";
     NO_ENVIRONMENT = "K0506", "no-environment", Error, "a template or app reads `env` but no environment is selected";
+
+    // Policies and waivers (`policy`, `waive`).
+    POLICY_VIOLATION = "K0601", "policy-violation", Error, "an emitted object violates an active policy";
+    INVALID_POLICY = "K0602", "invalid-policy", Error, "a policy declaration is malformed";
+    INVALID_WAIVER = "K0603", "invalid-waiver", Error, "a waiver names no policy or gives no reason";
+    WAIVER_FORBIDDEN = "K0604", "waiver-forbidden", Error, "a waiver of a policy that cannot be waived";
+    TEMPLATE_PERMITS_VIOLATION = "K0605", "template-permits-violation", Warning, "a template permits instances that violate an active policy";
 
     // Source edits (`kdep set image`).
     UNKNOWN_APP = "K0670", "unknown-app", Error, "a command names an app the package does not declare (or declares twice)";

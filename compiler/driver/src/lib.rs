@@ -22,6 +22,7 @@ pub use kdep_diag as diag;
 pub use kdep_eval::manifest::{Emitted, Manifest, RenderedObject};
 pub use kdep_eval::value::{Layer, Value};
 pub use kdep_eval::{emit, provenance, testing, EnvironmentInfo};
+pub use kdep_sema::policy::WaiverListing;
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use vfs::{DirEntry, MemoryFs, PathKind, Vfs};
 
@@ -186,6 +187,11 @@ impl Workspace {
         diags.extend(kdep_eval::check(&self.db, self.project));
         kdep_diag::normalize(&mut diags);
         diags
+    }
+
+    /// The waivers (`waive policy : "reason"`) of the root package's apps.
+    pub fn waivers(&self) -> Vec<kdep_sema::policy::WaiverListing> {
+        kdep_sema::policy::root_waivers(&self.db, self.project)
     }
 
     /// Declared environments of the root package, in name order.

@@ -124,6 +124,7 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
             }
         }
     }
+    crate::policy::check_app(&mut ev, &objects, file, &a, app_span);
     AppEval { objects, fields, diagnostics: ev.diags }
 }
 

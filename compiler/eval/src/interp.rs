@@ -292,6 +292,8 @@ pub(crate) struct Eval<'db> {
     files: FxHashMap<SourceFile, FileCtx>,
     /// Scopes by (file, writing template, app body); built once per evaluator.
     scopes: FxHashMap<(SourceFile, Option<Name>, bool), Rc<Resolver>>,
+    /// Scopes of policy entries by the file that declares them.
+    policy_scopes: FxHashMap<SourceFile, Rc<Resolver>>,
     /// The environment being evaluated for, with its value (what `env` reads); `None` when
     /// building without one.
     pub env: Option<(Name, Value)>,
@@ -329,6 +331,7 @@ impl<'db> Eval<'db> {
             insts: Vec::new(),
             files: FxHashMap::default(),
             scopes: FxHashMap::default(),
+            policy_scopes: FxHashMap::default(),
             env: None,
             app_site: None,
             env_missing_reported: false,
@@ -341,6 +344,20 @@ impl<'db> Eval<'db> {
     /// reads the members of instance `inst`, or at module level (`owner` and `inst` `None`).
     pub fn ctx(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>) -> Ctx {
         self.ctx_in(file, inst, owner, false)
+    }
+
+    /// A context for an entry of a policy declared in `file` (its module and the environment;
+    /// the caller binds the policy's locals).
+    pub(crate) fn policy_ctx(&mut self, file: SourceFile) -> Ctx {
+        let scope = match self.policy_scopes.get(&file) {
+            Some(s) => s.clone(),
+            None => {
+                let s = Rc::new(Resolver::policy(self.db, self.project, file));
+                self.policy_scopes.insert(file, s.clone());
+                s
+            }
+        };
+        Ctx { file, fid: file.id(self.db), inst: None, scope, locals: Vec::new() }
     }
 
     /// A context for an expression of an app body or `in` block written in `file`.
@@ -1848,6 +1865,12 @@ impl<'db> Eval<'db> {
     /// Provenance of an entry: a direct field reference keeps the field's origin (so an emitted
     /// `replicas = replicas` still says which layer set it); anything else is computed here.
     fn origin_of(&mut self, value: &Expr, ctx: &Ctx, range: TextRange) -> Origin {
+        // `if c { field }` without `else` has a value only when the branch was taken, so the
+        // value is the field's (`replicas = if autoscaling == null { replicas }`).
+        let mut value = value;
+        while let ExprKind::If(_, then, None) = &value.kind {
+            value = then;
+        }
         if let (ExprKind::Name(n), Some(i)) = (&value.kind, ctx.inst) {
             if !ctx.locals.iter().any(|(k, _)| k == n) && ctx.scope.resolve(n) == Resolution::Field {
                 if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {

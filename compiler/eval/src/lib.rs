@@ -8,10 +8,12 @@ pub mod app;
 pub mod builtins;
 mod builtins_glue;
 mod conform;
+mod coverage;
 pub mod emit;
 pub mod interp;
 pub mod manifest;
 mod parallel;
+mod policy;
 pub mod provenance;
 pub mod testing;
 pub mod typeck;
@@ -88,6 +90,8 @@ pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         let located_here = |d: &&Diagnostic| d.primary.as_ref().is_some_and(|p| p.span.file == fid);
         let envs = app::environment_infos(db, project);
         out.extend(envs.diagnostics.iter().filter(located_here).cloned());
+        // Policy coverage of the package's own templates: `check` only (a build has apps to check).
+        out.extend(coverage::template_coverage(db, project, file));
         // Duplicates are reported at the app that emits the second object.
         for env in all_envs(db, project) {
             out.extend(duplicate_objects(db, project, env).iter().filter(located_here).cloned());

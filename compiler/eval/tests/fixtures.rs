@@ -92,12 +92,15 @@ fn every_emitted_code_has_a_fixture() {
         "sema/src/index.rs",
         "sema/src/lets.rs",
         "sema/src/model.rs",
+        "sema/src/policy.rs",
         "sema/src/scope.rs",
         "sema/src/ty.rs",
         "eval/src/app.rs",
         "eval/src/conform.rs",
         "eval/src/interp.rs",
+        "eval/src/coverage.rs",
         "eval/src/lib.rs",
+        "eval/src/policy.rs",
         "eval/src/typeck.rs",
     ];
     let fixtures: Vec<String> = std::fs::read_dir(root.join("sema/test_data/diagnostics"))

@@ -436,6 +436,13 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
     }
     flush(&apps, &mut unresolved);
+    let policy_scope = Resolver::policy(db, project, file);
+    for p in hir.policies.values() {
+        for s in &p.sets {
+            crate::scope::walk_policy(&s.value, &policy_scope, &mut visit);
+        }
+    }
+    flush(&policy_scope, &mut unresolved);
     for (name, t) in &hir.templates {
         let scope = Resolver::body(db, project, file, name);
         for m in &t.members {
@@ -456,6 +463,13 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     // Declaration paths and type names that name an import.
     for a in hir.apps.values() {
         used.extend(a.template.segments.first().cloned());
+        // `waive alias.policy` names the import too.
+        used.extend(
+            a.waivers.iter().filter(|w| w.policy.segments.len() > 1).filter_map(|w| w.policy.segments.first().cloned()),
+        );
+    }
+    for p in hir.policies.values() {
+        used.extend(p.base.iter().filter_map(|b| b.segments.first().cloned()));
     }
     for t in hir.templates.values() {
         for parent in t.base.iter().chain(t.mixins.iter()) {
@@ -649,6 +663,10 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
     for name in hir.apps.keys() {
         out.extend(app_diagnostics(db, project, file, name.clone()).iter().cloned());
     }
+    for name in hir.policies.keys() {
+        out.extend(crate::policy::policy_result(db, project, file, name.clone()).diagnostics.iter().cloned());
+    }
+    out.extend(crate::policy::waiver_diagnostics(db, project, file));
     let envs = environment_index(db, project);
     out.extend(
         envs.diagnostics.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db))).cloned(),

@@ -383,6 +383,27 @@ pub struct AppHir {
     pub template: PathRef,
     pub sets: Vec<SetHir>,
     pub envs: Vec<EnvBlockHir>,
+    /// `waive policy : "reason"` entries, in source order.
+    pub waivers: Vec<WaiverHir>,
+    pub range: TextRange,
+}
+
+/// `waive path : "reason"` in an app body. `reason` is `None` when none was written, and
+/// `Some("")` when it is empty or interpolated (both are reported by the policy checks).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaiverHir {
+    pub policy: PathRef,
+    pub reason: Option<(String, TextRange)>,
+    pub range: TextRange,
+}
+
+/// `policy name [= base] { entries }`: the entries as written (see `policy.rs` for their keys).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyHir {
+    pub name: Name,
+    pub name_range: TextRange,
+    pub base: Option<PathRef>,
+    pub sets: Vec<SetHir>,
     pub range: TextRange,
 }
 
@@ -416,6 +437,7 @@ pub struct FileHir {
     pub environments: IndexMap<Name, Arc<EnvHir>>,
     /// `test` declarations in file order (they are not names: nothing refers to a test).
     pub tests: Vec<Arc<TestHir>>,
+    pub policies: IndexMap<Name, Arc<PolicyHir>>,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -451,6 +473,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 out.tests.push(Arc::new(test));
                 continue;
             }
+            ast::Item::Policy(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Error(_) => continue,
         };
         if name.is_empty() {
@@ -541,6 +564,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::App(it) => {
                 let mut sets = Vec::new();
                 let mut envs = Vec::new();
+                let mut waivers = Vec::new();
                 for entry in &it.body {
                     match entry {
                         ast::InstanceEntry::Set(e) => lower.set(e, &mut sets, true),
@@ -556,6 +580,11 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                                 range: block.range,
                             });
                         }
+                        ast::InstanceEntry::Waive(w) => waivers.push(WaiverHir {
+                            policy: lower.path(&w.policy),
+                            reason: w.reason.as_ref().map(|r| (r.as_plain().unwrap_or_default(), r.range)),
+                            range: w.range,
+                        }),
                     }
                 }
                 out.apps.insert(
@@ -566,6 +595,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         template: lower.path(&it.template),
                         sets,
                         envs,
+                        waivers,
                         range: it.range,
                     }),
                 );
@@ -577,6 +607,22 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 }
                 out.environments
                     .insert(name.clone(), Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }));
+            }
+            ast::Item::Policy(it) => {
+                let mut sets = Vec::new();
+                for e in &it.entries {
+                    lower.set(e, &mut sets, false);
+                }
+                out.policies.insert(
+                    name.clone(),
+                    Arc::new(PolicyHir {
+                        name,
+                        name_range: it.name.range,
+                        base: it.base.as_ref().map(|p| lower.path(p)),
+                        sets,
+                        range: it.range,
+                    }),
+                );
             }
             ast::Item::Test(_) | ast::Item::Error(_) => {}
         }

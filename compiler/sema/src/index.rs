@@ -21,6 +21,7 @@ pub enum ItemKind {
     Template,
     App,
     Environment,
+    Policy,
 }
 
 impl ItemKind {
@@ -32,6 +33,7 @@ impl ItemKind {
             ItemKind::Template => "a template",
             ItemKind::App => "an app",
             ItemKind::Environment => "an environment",
+            ItemKind::Policy => "a policy",
         }
     }
 }
@@ -93,6 +95,10 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     }
     for name in hir.environments.keys() {
         out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Environment));
+    }
+    for (name, p) in &hir.policies {
+        let target = p.base.as_ref().map(|b| b.segments.clone());
+        out.items.insert(name.clone(), ItemHeader { target, ..ItemHeader::plain(ItemKind::Policy) });
     }
     Arc::new(out)
 }
@@ -213,13 +219,19 @@ pub fn project_index(db: &dyn Db, project: Project) -> Arc<ProjectIndex> {
     Arc::new(out)
 }
 
-/// The files a build or check analyses: every module of the root package, then every module
-/// they import, transitively, in discovery order. Modules nobody imports (most of the
-/// Kubernetes stdlib, unused modules of dependencies) are never parsed.
+/// The files a build or check analyses: every module of the root package and every module of a
+/// (non-stdlib) dependency that declares a `policy` (policies bind every package that depends on
+/// theirs, imported or not), then every module they import, transitively, in discovery order.
+/// Other modules nobody imports (most of the Kubernetes stdlib) are never lowered.
 #[salsa::tracked(returns(clone))]
 pub fn reachable_files(db: &dyn Db, project: Project) -> Arc<Vec<SourceFile>> {
     let index = project_index(db, project);
     let mut out = index.root_files();
+    for p in index.packages.iter().filter(|p| !p.is_root && !p.is_stdlib) {
+        out.extend(
+            p.modules.values().filter(|f| item_index(db, **f).items.values().any(|h| h.kind == ItemKind::Policy)),
+        );
+    }
     let mut seen: rustc_hash::FxHashSet<SourceFile> = out.iter().copied().collect();
     let mut next = 0;
     while let Some(file) = out.get(next).copied() {

@@ -15,6 +15,7 @@ pub mod index;
 pub mod lets;
 pub mod model;
 pub mod permit;
+pub mod policy;
 pub mod quantity;
 pub mod resources;
 pub mod scope;

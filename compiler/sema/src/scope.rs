@@ -92,6 +92,18 @@ enum BodyKind {
     App,
     /// Template and schema bodies.
     Template,
+    /// Policy bodies: the module, the environment, and the object being checked (bound as
+    /// locals, [`POLICY_LOCALS`]).
+    Policy,
+}
+
+/// The names a policy body binds for each check, as locals (so they shadow the module like a
+/// function's parameters): the emitted object, the selected value (`at`), the merged `params`.
+pub const POLICY_LOCALS: [&str; 3] = ["object", "value", "params"];
+
+fn policy_locals() -> &'static [Name; 3] {
+    static NAMES: std::sync::OnceLock<[Name; 3]> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| POLICY_LOCALS.map(Name::from))
 }
 
 /// The names visible to a body: its module, and for template and schema bodies the merged
@@ -152,6 +164,12 @@ impl Resolver {
         r.kind = BodyKind::Template;
         r.members = template_model(db, project, file, owner.clone());
         r
+    }
+
+    /// The scope of the entries of a policy declared in `file`: its module and the environment;
+    /// the object under check comes as locals ([`walk_policy`], the evaluator's policy context).
+    pub fn policy(db: &dyn Db, project: Project, file: SourceFile) -> Self {
+        Resolver { kind: BodyKind::Policy, ..Self::module(db, project, file) }
     }
 
     /// Whether this scope reads the environment (`env`, `environment`): not at module level.
@@ -291,6 +309,12 @@ pub enum NameUse<'e> {
 /// `scope`. The single walker behind static name checks, the `let` graph and the editor API.
 pub fn walk_names<'e>(e: &'e Expr, scope: &Resolver, f: &mut dyn FnMut(NameUse<'e>)) {
     let mut w = Walker { scope, locals: Vec::new(), f };
+    w.expr(e);
+}
+
+/// [`walk_names`] over an entry of a policy, with the policy's locals ([`POLICY_LOCALS`]).
+pub fn walk_policy<'e>(e: &'e Expr, scope: &Resolver, cb: &mut dyn FnMut(NameUse<'e>)) {
+    let mut w = Walker { scope, locals: policy_locals().iter().collect(), f: cb };
     w.expr(e);
 }
 

@@ -62,6 +62,8 @@ pub enum Item {
     App(AppDecl),
     Environment(EnvironmentDecl),
     Test(TestDecl),
+    /// `policy name [= base] { entries }`: a rule over emitted objects.
+    Policy(PolicyDecl),
     /// An unparsable region between items; the parser resynchronises at the next item keyword.
     Error(TextRange),
 }
@@ -77,6 +79,7 @@ impl Item {
             Item::App(it) => it.range,
             Item::Environment(it) => it.range,
             Item::Test(it) => it.range,
+            Item::Policy(it) => it.range,
             Item::Error(range) => *range,
         }
     }
@@ -288,6 +291,32 @@ pub enum InstanceEntry {
     Set(Entry),
     /// `in production { replicas = 8 }`
     InEnv(InEnvBlock),
+    /// `waive policies.images_pinned : "reason"`
+    Waive(WaiveDecl),
+}
+
+/// `waive path [: "reason"]` in an app body: the app's objects are exempt from one policy. The
+/// reason is optional in the grammar so that its absence is a sema diagnostic that says what to
+/// write, not a syntax error.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WaiveDecl {
+    pub policy: Path,
+    pub reason: Option<StringLit>,
+    pub range: TextRange,
+}
+
+/// `policy name [= base] { entries }`: a rule over the emitted objects of the packages that
+/// depend on the declaring package. The entries (`severity`, `check`, `message`, ...) are
+/// ordinary object entries; sema knows which keys exist.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PolicyDecl {
+    pub doc: Option<Doc>,
+    pub name: Ident,
+    /// `= base`: the policy this one starts from (its entries, overridden by these).
+    pub base: Option<Path>,
+    pub entries: Vec<Entry>,
+    pub body_range: TextRange,
+    pub range: TextRange,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

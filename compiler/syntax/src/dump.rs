@@ -111,12 +111,26 @@ impl Dumper {
                                 d.line(format_args!("In@{} {}", b.range, name(&b.env)));
                                 d.nested(|d| b.entries.iter().for_each(|e| d.entry(e)));
                             }
+                            InstanceEntry::Waive(w) => {
+                                d.line(format_args!("Waive@{} {}@{}", w.range, path_text(&w.policy), w.policy.range));
+                                if let Some(reason) = &w.reason {
+                                    d.nested(|d| d.string("reason: ", reason));
+                                }
+                            }
                         }
                     }
                 });
             }
             Item::Environment(it) => {
                 self.line(format_args!("Environment@{} {} body@{}", it.range, name(&it.name), it.body_range));
+                self.nested(|d| {
+                    d.doc(&it.doc);
+                    it.entries.iter().for_each(|e| d.entry(e));
+                });
+            }
+            Item::Policy(it) => {
+                let base = it.base.as_ref().map(|b| format!(" = {}@{}", path_text(b), b.range)).unwrap_or_default();
+                self.line(format_args!("Policy@{} {}{} body@{}", it.range, name(&it.name), base, it.body_range));
                 self.nested(|d| {
                     d.doc(&it.doc);
                     it.entries.iter().for_each(|e| d.entry(e));

@@ -57,6 +57,7 @@ pub(crate) enum Tok<'a> {
     Open,
     Assert,
     ExpectError,
+    Waive,
 
     LBrace,
     RBrace,
@@ -145,6 +146,7 @@ impl Tok<'_> {
             Tok::Open => "open",
             Tok::Assert => "assert",
             Tok::ExpectError => "expect_error",
+            Tok::Waive => "waive",
             Tok::LBrace => "{",
             Tok::RBrace => "}",
             Tok::LBracket => "[",
@@ -206,6 +208,7 @@ impl Tok<'_> {
                 | Tok::Open
                 | Tok::Assert
                 | Tok::ExpectError
+                | Tok::Waive
         )
     }
 }
@@ -264,6 +267,8 @@ enum Raw {
     Assert,
     #[token("expect_error")]
     ExpectError,
+    #[token("waive")]
+    Waive,
 
     #[regex("[A-Za-z_][A-Za-z0-9_]*")]
     Ident,
@@ -364,6 +369,7 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
         Raw::Open => Tok::Open,
         Raw::Assert => Tok::Assert,
         Raw::ExpectError => Tok::ExpectError,
+        Raw::Waive => Tok::Waive,
         Raw::Ident => Tok::Ident(slice),
         Raw::LBrace => Tok::LBrace,
         Raw::RBrace => Tok::RBrace,

@@ -103,6 +103,7 @@ fn push_item<'a>(item: &'a mut Item, stack: &mut Vec<(Node<'a>, usize)>) {
                     InstanceEntry::InEnv(block) => {
                         stack.extend(block.entries.iter_mut().map(|e| (Node::Entry(e), 0)));
                     }
+                    InstanceEntry::Waive(_) => {}
                 }
             }
         }
@@ -123,6 +124,7 @@ fn push_item<'a>(item: &'a mut Item, stack: &mut Vec<(Node<'a>, usize)>) {
                 }
             }
         }
+        Item::Policy(p) => stack.extend(p.entries.iter_mut().map(|e| (Node::Entry(e), 0))),
     }
 }
 

@@ -551,7 +551,7 @@ fn help_for(tok: &Tok<'_>, expected: &[&str]) -> Option<&'static str> {
         _ if tok.is_keyword() && has("IDENT") && has("\")\"") && !has("INT") => {
             Some("a keyword cannot name a function parameter, since the body could not read it; choose another name")
         }
-        Tok::Policy | Tok::Open => Some("`policy` and `open` are reserved for future versions of kdep"),
+        Tok::Open => Some("`open` is reserved for future versions of kdep"),
         Tok::Lt | Tok::Le | Tok::Gt | Tok::Ge | Tok::EqEq | Tok::Ne if !has("\"<\"") => {
             Some("comparisons do not chain; combine them with `&&`, as in `a < b && b < c`")
         }
@@ -574,7 +574,7 @@ const CONTINUATIONS: &[&str] = &[
 ];
 
 const DECLARATION_KEYWORDS: &[&str] =
-    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\"", "\"test\""];
+    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\"", "\"test\"", "\"policy\""];
 
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
@@ -632,7 +632,7 @@ fn describe_expected(expected: &[String]) -> Option<String> {
     }
     if declaration {
         parts.push(
-            "a declaration (`import`, `let`, `fn`, `schema`, `template`, `app`, `environment` or `test`)".to_owned(),
+            "a declaration (`import`, `let`, `fn`, `schema`, `template`, `app`, `environment`, `test` or `policy`)".to_owned(),
         );
     }
     if parts.is_empty() && continuing {

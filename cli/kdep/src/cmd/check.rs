@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
+use std::io::Write;
+
 use clap::Args;
+use kdep_compiler::diag::render::Sources;
 
 use super::{load_workspace_with, sync_lock_file, Ctx, Exit};
 use crate::report::{self, MessageFormat};
@@ -42,7 +45,20 @@ impl CheckArgs {
         let diags = ws.check();
         let sources = ws.sources(ctx.cwd.as_deref());
         let mut stdout = std::io::stdout().lock();
-        if let Err(e) = report::print_diagnostics(&diags, &sources, self.message_format, ctx.color, &mut stdout) {
+        let printed = match self.message_format {
+            // The JSON document of every command, plus the waivers reviewers audit.
+            MessageFormat::Json => {
+                let mut doc = kdep_compiler::diag::render::render_json(&diags, &sources);
+                if let Some(obj) = doc.as_object_mut() {
+                    obj.insert("waivers".to_owned(), waivers_json(&ws.waivers(), &sources));
+                }
+                writeln!(stdout, "{}", serde_json::to_string_pretty(&doc).unwrap_or_default())
+            }
+            MessageFormat::Human => {
+                report::print_diagnostics(&diags, &sources, self.message_format, ctx.color, &mut stdout)
+            }
+        };
+        if let Err(e) = printed {
             if !report::is_broken_pipe(&e) {
                 return Exit::Usage;
             }
@@ -65,4 +81,21 @@ impl CheckArgs {
         }
         Exit::Success
     }
+}
+
+/// `[{"app", "policy", "reason", "honoured", "file", "line"}]`: one record per `waive` entry.
+fn waivers_json(waivers: &[kdep_compiler::WaiverListing], sources: &dyn Sources) -> serde_json::Value {
+    let records = waivers.iter().map(|w| {
+        let text = sources.text(w.span.file);
+        let before = text.get(..w.span.range.start as usize).unwrap_or_default();
+        serde_json::json!({
+            "app": &*w.app,
+            "policy": w.policy,
+            "reason": w.reason,
+            "honoured": w.honoured,
+            "file": sources.path(w.span.file),
+            "line": before.matches('\n').count() + 1,
+        })
+    });
+    serde_json::Value::Array(records.collect())
 }

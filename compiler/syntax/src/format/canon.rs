@@ -104,6 +104,13 @@ fn item(it: &mut Item) {
                         ident(&mut block.env);
                         block.entries.iter_mut().for_each(self::entry);
                     }
+                    InstanceEntry::Waive(w) => {
+                        clear(&mut w.range);
+                        path(&mut w.policy);
+                        if let Some(r) = &mut w.reason {
+                            string(r);
+                        }
+                    }
                 }
             }
         }
@@ -112,6 +119,16 @@ fn item(it: &mut Item) {
             clear(&mut it.body_range);
             doc(&mut it.doc);
             ident(&mut it.name);
+            it.entries.iter_mut().for_each(entry);
+        }
+        Item::Policy(it) => {
+            clear(&mut it.range);
+            clear(&mut it.body_range);
+            doc(&mut it.doc);
+            ident(&mut it.name);
+            if let Some(b) = &mut it.base {
+                path(b);
+            }
             it.entries.iter_mut().for_each(entry);
         }
         Item::Test(it) => {

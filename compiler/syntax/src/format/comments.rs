@@ -155,10 +155,12 @@ fn collect_item(item: &Item, out: &mut Vec<Block>) {
                 match entry {
                     InstanceEntry::Set(entry) => collect_entry(entry, out),
                     InstanceEntry::InEnv(block) => collect_entries(block.range, &block.entries, out),
+                    InstanceEntry::Waive(_) => {}
                 }
             }
         }
         Item::Environment(it) => collect_entries(it.body_range, &it.entries, out),
+        Item::Policy(it) => collect_entries(it.body_range, &it.entries, out),
         Item::Test(it) => {
             let children = it.members.iter().map(crate::ast::TestMember::range).collect();
             out.push(Block { key: it.body_range.start, range: it.body_range, children });
@@ -184,6 +186,7 @@ pub(super) fn instance_entry_range(entry: &InstanceEntry) -> TextRange {
     match entry {
         InstanceEntry::Set(entry) => entry.range(),
         InstanceEntry::InEnv(block) => block.range,
+        InstanceEntry::Waive(w) => w.range,
     }
 }
 

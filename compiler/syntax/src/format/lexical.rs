@@ -26,6 +26,7 @@ const KEYWORDS: &[&str] = &[
     "template",
     "test",
     "true",
+    "waive",
     "with",
 ];
 

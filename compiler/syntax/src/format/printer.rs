@@ -461,6 +461,16 @@ impl<'a> Printer<'a> {
                 self.push(" ");
                 self.entries(it.body_range.start, it.body_range, &it.entries, 0);
             }
+            Item::Policy(it) => {
+                self.push("policy ");
+                self.ident(&it.name);
+                if let Some(base) = &it.base {
+                    self.push(" = ");
+                    self.path(base);
+                }
+                self.push(" ");
+                self.entries(it.body_range.start, it.body_range, &it.entries, 0);
+            }
             Item::Test(it) => {
                 self.push("test ");
                 self.string(&it.name);
@@ -557,6 +567,14 @@ impl<'a> Printer<'a> {
                 self.ident(&block.env);
                 self.push(" ");
                 self.body(block.range.start, &block.entries, Entry::range, Self::entry);
+            }
+            InstanceEntry::Waive(w) => {
+                self.push("waive ");
+                self.path(&w.policy);
+                if let Some(reason) = &w.reason {
+                    self.push(" : ");
+                    self.string(reason);
+                }
             }
         }
     }

@@ -1,0 +1,508 @@
+//! Policies: the merged model of a `policy` declaration, which policies are active, and what a
+//! waiver names. The evaluator (`kdep-eval/src/policy.rs`) runs the models over emitted objects.
+//!
+//! A policy is a list of entries. `severity`, `waivable`, `kinds` and `at` are literals, read
+//! here (so a malformed policy is a compile-time error with a location, whatever the objects);
+//! `when`, `check`, `message` and `params.*` are expressions, evaluated per object in the
+//! policy's module with the locals [`crate::scope::POLICY_LOCALS`]. `policy p = base { ... }`
+//! starts from `base`'s entries and replaces those it sets again (by key path; `params.x`
+//! replaces only that parameter), each entry still resolving names where it is written.
+
+use std::sync::Arc;
+
+use kdep_diag::{Code, Diagnostic, Severity, Span, TextRange};
+
+use crate::db::{Db, Project, SourceFile};
+use crate::hir::{file_hir, Expr, ExprKind, Name, PathRef};
+use crate::index::{file_imports, item_index, project_index, ItemKind};
+
+/// The entry keys a policy may set.
+pub const POLICY_KEYS: [&str; 8] = ["severity", "waivable", "kinds", "at", "when", "check", "message", "params"];
+
+/// The longest chain of `policy a = b` bases followed; a longer one is reported.
+const MAX_POLICY_CHAIN: usize = 64;
+
+/// One segment of a selector: a key, or `[*]` (every item of a list, every value of a map).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SelectorSeg {
+    Key(Name),
+    Each,
+}
+
+/// An `at` selector, `spec.template.spec.containers[*].image`. The part up to the last `[*]`
+/// must exist for the object to have subjects (a Service has no containers, so nothing to
+/// check); the rest may be missing, and then the subject's value is `null` and a violation
+/// says which field is missing.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Selector {
+    pub text: String,
+    pub segments: Vec<SelectorSeg>,
+}
+
+impl Selector {
+    /// Parses `a.b[*].c`, `a["x.y"]`-free dotted paths with `[*]` wildcards.
+    pub fn parse(text: &str) -> Result<Selector, String> {
+        let mut segments = Vec::new();
+        for part in text.split('.') {
+            let (key, mut rest) = match part.find('[') {
+                Some(i) => (part.get(..i).unwrap_or_default(), part.get(i..).unwrap_or_default()),
+                None => (part, ""),
+            };
+            if key.is_empty() && (segments.is_empty() || rest.is_empty()) {
+                return Err(format!("`{text}` has an empty segment"));
+            }
+            if !key.is_empty() {
+                if !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/')) {
+                    return Err(format!("`{key}` in `{text}` is not a field name"));
+                }
+                segments.push(SelectorSeg::Key(Name::from(key)));
+            }
+            while !rest.is_empty() {
+                match rest.strip_prefix("[*]") {
+                    Some(r) => {
+                        segments.push(SelectorSeg::Each);
+                        rest = r;
+                    }
+                    None => return Err(format!("`{text}`: only `[*]` may follow a field (every item)")),
+                }
+            }
+        }
+        Ok(Selector { text: text.to_owned(), segments })
+    }
+}
+
+/// An expression entry of a policy, with the file whose scope it is evaluated in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyExpr {
+    pub value: Arc<Expr>,
+    pub file: SourceFile,
+    /// The whole `key = value` entry.
+    pub span: Span,
+}
+
+/// A `params.*` entry: its path below `params` (empty for `params = { ... }`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyParam {
+    pub path: Vec<Name>,
+    pub expr: PolicyExpr,
+}
+
+/// A policy with its base's entries merged in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyModel {
+    pub file: SourceFile,
+    pub name: Name,
+    /// `module.name` (`package.module.name` for dependencies), as importers write it.
+    pub qualified: String,
+    pub name_span: Span,
+    pub severity: Severity,
+    pub waivable: bool,
+    /// The `waivable = false` entry, for "cannot be waived" reports.
+    pub waivable_span: Option<Span>,
+    /// `kinds = [...]`: the object kinds it applies to; `None` for every kind.
+    pub kinds: Option<Vec<String>>,
+    /// `at`: the subjects; empty means the object itself.
+    pub at: Vec<Selector>,
+    pub when: Option<PolicyExpr>,
+    pub check: Option<PolicyExpr>,
+    pub message: Option<PolicyExpr>,
+    pub params: Vec<PolicyParam>,
+}
+
+/// The model of policy `name` of `file` (`None` when it is too broken to run) and the
+/// problems of its declaration.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct PolicyResult {
+    pub model: Option<Arc<PolicyModel>>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Where a policy path (`name`, `alias.name`) written in `file` leads: the declaring file and
+/// name, or what it is instead.
+pub enum PolicyTarget {
+    Found(SourceFile, Name),
+    /// A declaration of another kind.
+    NotPolicy(ItemKind),
+    /// Nothing of that name; the policies that could have been meant.
+    Unknown(Vec<String>),
+}
+
+/// Resolves a policy path as written in `file`: `name` (this module) or `alias.name` (an
+/// imported module). Reads only item indexes and imports, like every other path.
+pub fn resolve_policy(db: &dyn Db, project: Project, file: SourceFile, path: &PathRef) -> PolicyTarget {
+    let (module, name) = match path.segments.as_slice() {
+        [name] => (Some(file), name.clone()),
+        [alias, name] => (file_imports(db, project, file).map.get(alias).copied().flatten(), name.clone()),
+        _ => (None, Name::from("")),
+    };
+    let Some(module) = module else {
+        return PolicyTarget::Unknown(visible_policies(db, project, file));
+    };
+    match item_index(db, module).items.get(&name).map(|h| h.kind) {
+        Some(ItemKind::Policy) => PolicyTarget::Found(module, name),
+        Some(kind) => PolicyTarget::NotPolicy(kind),
+        None => PolicyTarget::Unknown(visible_policies(db, project, file)),
+    }
+}
+
+/// Policies a path in `file` can name, for "did you mean": the module's own and `alias.name`
+/// for each imported module's.
+fn visible_policies(db: &dyn Db, project: Project, file: SourceFile) -> Vec<String> {
+    let policies = |f: SourceFile| -> Vec<Name> {
+        item_index(db, f).items.iter().filter(|(_, h)| h.kind == ItemKind::Policy).map(|(n, _)| n.clone()).collect()
+    };
+    let mut out: Vec<String> = policies(file).iter().map(|n| n.to_string()).collect();
+    for (alias, target) in &file_imports(db, project, file).map {
+        if let Some(t) = target {
+            out.extend(policies(*t).iter().map(|n| format!("{alias}.{n}")));
+        }
+    }
+    out
+}
+
+fn literal_str(e: &Expr) -> Option<&str> {
+    match &e.kind {
+        ExprKind::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn literal_strs(e: &Expr) -> Option<Vec<String>> {
+    match &e.kind {
+        ExprKind::Str(s) => Some(vec![s.to_string()]),
+        ExprKind::List(items) => items.iter().map(|i| literal_str(i).map(str::to_owned)).collect(),
+        _ => None,
+    }
+}
+
+/// The merged model of policy `name` declared in `file`, and its diagnostics.
+#[salsa::tracked(returns(clone))]
+pub fn policy_result(db: &dyn Db, project: Project, file: SourceFile, name: Name) -> Arc<PolicyResult> {
+    let mut diags = Vec::new();
+    let hir = file_hir(db, file);
+    let Some(own) = hir.policies.get(&name).cloned() else { return Arc::default() };
+    let fid = file.id(db);
+    // The chain from this policy to its root base, walked here rather than through recursive
+    // queries so a cycle is an error, not a salsa cycle.
+    let mut chain = vec![(file, own.clone())];
+    let mut cur = (file, own.clone());
+    while let Some(base) = cur.1.base.clone() {
+        let at = Span::new(cur.0.id(db), base.range);
+        match resolve_policy(db, project, cur.0, &base) {
+            PolicyTarget::Found(bf, bn) => {
+                if chain.iter().any(|(f, p)| *f == bf && p.name == bn) {
+                    diags.push(
+                        Diagnostic::error(Code::INVALID_POLICY, format!("policy `{name}` extends itself"))
+                            .with_primary(at, "the chain of bases comes back here"),
+                    );
+                    return Arc::new(PolicyResult { model: None, diagnostics: only_here(diags, file, db) });
+                }
+                if chain.len() >= MAX_POLICY_CHAIN {
+                    diags.push(
+                        Diagnostic::error(Code::INVALID_POLICY, "the chain of policy bases is too long")
+                            .with_primary(at, format!("more than {MAX_POLICY_CHAIN} bases")),
+                    );
+                    return Arc::new(PolicyResult { model: None, diagnostics: only_here(diags, file, db) });
+                }
+                let Some(p) = file_hir(db, bf).policies.get(&bn).cloned() else { break };
+                chain.push((bf, p.clone()));
+                cur = (bf, p);
+            }
+            PolicyTarget::NotPolicy(kind) => {
+                diags.push(
+                    Diagnostic::error(
+                        Code::INVALID_POLICY,
+                        format!("`{}` is {}, not a policy", base.display(), kind.describe()),
+                    )
+                    .with_primary(at, "a policy extends a policy"),
+                );
+                return Arc::new(PolicyResult { model: None, diagnostics: only_here(diags, file, db) });
+            }
+            PolicyTarget::Unknown(known) => {
+                let mut d = Diagnostic::error(Code::INVALID_POLICY, format!("no policy `{}`", base.display()))
+                    .with_primary(at, "unknown policy");
+                if let Some(best) = crate::suggest::best(&base.display(), known.iter().map(String::as_str)) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+                diags.push(d);
+                return Arc::new(PolicyResult { model: None, diagnostics: only_here(diags, file, db) });
+            }
+        }
+    }
+    let index = project_index(db, project);
+    let mut model = PolicyModel {
+        file,
+        name: name.clone(),
+        qualified: format!("{}.{name}", index.module_display(file)),
+        name_span: Span::new(fid, own.name_range),
+        severity: Severity::Error,
+        waivable: true,
+        waivable_span: None,
+        kinds: None,
+        at: Vec::new(),
+        when: None,
+        check: None,
+        message: None,
+        params: Vec::new(),
+    };
+    // Root base first; each later declaration replaces what it sets again.
+    for (pf, p) in chain.iter().rev() {
+        let pfid = pf.id(db);
+        let mine = *pf == file && p.name == name;
+        for set in &p.sets {
+            let Some((head, head_range)) = set.key.first() else { continue };
+            let span = Span::new(pfid, set.range);
+            let key_span = Span::new(pfid, set.key_range());
+            let expr = PolicyExpr { value: set.value.clone(), file: *pf, span };
+            let mut bad = |msg: String, label: &str, help: &str| {
+                // A base's problems are reported at the base; here only our own.
+                if mine {
+                    diags.push(
+                        Diagnostic::error(Code::INVALID_POLICY, msg).with_primary(key_span, label).with_help(help),
+                    );
+                }
+            };
+            if &**head != "params" && set.key.len() > 1 {
+                bad(
+                    format!("`{}` is not a policy entry", set.key_display()),
+                    "not a policy entry",
+                    "only `params` has entries of its own (`params.registries = [...]`)",
+                );
+                continue;
+            }
+            match &**head {
+                "severity" => match literal_str(&set.value) {
+                    Some("error") => model.severity = Severity::Error,
+                    Some("warning") => model.severity = Severity::Warning,
+                    _ => bad(
+                        "`severity` must be \"error\" or \"warning\"".into(),
+                        "not a severity",
+                        "write `severity = \"error\"` (fails check and build) or `severity = \"warning\"`",
+                    ),
+                },
+                "waivable" => match set.value.kind {
+                    ExprKind::Bool(b) => {
+                        model.waivable = b;
+                        model.waivable_span = (!b).then_some(span);
+                    }
+                    _ => bad(
+                        "`waivable` must be `true` or `false`".into(),
+                        "not a literal bool",
+                        "whether apps may waive the policy is fixed when it is declared",
+                    ),
+                },
+                "kinds" => match literal_strs(&set.value) {
+                    Some(k) => model.kinds = Some(k),
+                    None => bad(
+                        "`kinds` must be a list of kind names".into(),
+                        "not a list of string literals",
+                        "write `kinds = [\"Deployment\", \"StatefulSet\"]`",
+                    ),
+                },
+                "at" => match literal_strs(&set.value) {
+                    Some(list) => {
+                        let mut sels = Vec::new();
+                        for text in list {
+                            match Selector::parse(&text) {
+                                Ok(s) => sels.push(s),
+                                Err(e) => bad(format!("invalid selector {e}"), "invalid selector", "a selector is a dotted path with `[*]` for every item: `spec.template.spec.containers[*].image`"),
+                            }
+                        }
+                        model.at = sels;
+                    }
+                    None => bad(
+                        "`at` must be a selector string or a list of them".into(),
+                        "not a string literal",
+                        "write `at = \"spec.template.spec.containers[*].image\"`",
+                    ),
+                },
+                "when" => model.when = Some(expr),
+                "check" => model.check = Some(expr),
+                "message" => model.message = Some(expr),
+                "params" => {
+                    let path: Vec<Name> = set.key.iter().skip(1).map(|(n, _)| n.clone()).collect();
+                    // A later `params.x` replaces an earlier one (and `params = {...}` all of them).
+                    model.params.retain(|p| !p.path.starts_with(&path));
+                    model.params.push(PolicyParam { path, expr });
+                }
+                other => {
+                    let mut d = Diagnostic::error(Code::INVALID_POLICY, format!("a policy has no entry `{other}`"))
+                        .with_primary(Span::new(pfid, *head_range), "unknown entry");
+                    if let Some(best) = crate::suggest::best(other, POLICY_KEYS) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    }
+                    d = d.with_help(format!(
+                        "a policy's entries are {}; parameters go under `params`",
+                        POLICY_KEYS.map(|k| format!("`{k}`")).join(", ")
+                    ));
+                    if mine {
+                        diags.push(d);
+                    }
+                }
+            }
+        }
+    }
+    if model.check.is_none() {
+        diags.push(
+            Diagnostic::error(Code::INVALID_POLICY, format!("policy `{name}` has no `check`"))
+                .with_primary(Span::new(fid, own.name_range), "nothing to check")
+                .with_help("add `check = <condition>`, true for a compliant object (it reads `object`, `value`, `params`, `env`)"),
+        );
+    }
+    let model = model.check.is_some().then(|| Arc::new(model));
+    Arc::new(PolicyResult { model, diagnostics: only_here(diags, file, db) })
+}
+
+fn only_here(mut diags: Vec<Diagnostic>, file: SourceFile, db: &dyn Db) -> Vec<Diagnostic> {
+    let fid = file.id(db);
+    diags.retain(|d| d.primary.as_ref().is_none_or(|p| p.span.file == fid));
+    diags
+}
+
+/// The policies that apply to the objects the root package emits: those declared in the
+/// modules `check` analyses ([`crate::index::reachable_files`], which adds every module of a
+/// dependency that declares a policy), except the standard library's, which are a library to
+/// enable (`policy images_pinned = policies.images_pinned {}`), not rules in force.
+#[salsa::tracked(returns(clone))]
+pub fn active_policies(db: &dyn Db, project: Project) -> Arc<Vec<Arc<PolicyModel>>> {
+    let index = project_index(db, project);
+    let mut out = Vec::new();
+    for file in crate::index::reachable_files(db, project).iter() {
+        let std = index.file_module.get(file).and_then(|(p, _)| index.packages.get(*p)).is_some_and(|p| p.is_stdlib);
+        if std {
+            continue;
+        }
+        for name in file_hir(db, *file).policies.keys() {
+            if let Some(m) = &policy_result(db, project, *file, name.clone()).model {
+                out.push(m.clone());
+            }
+        }
+    }
+    Arc::new(out)
+}
+
+/// A checked waiver of an app: the policy it names, or `None` when it is invalid (reported by
+/// [`waiver_diagnostics`]).
+pub fn waiver_target(db: &dyn Db, project: Project, file: SourceFile, path: &PathRef) -> Option<(SourceFile, Name)> {
+    match resolve_policy(db, project, file, path) {
+        PolicyTarget::Found(f, n) => Some((f, n)),
+        _ => None,
+    }
+}
+
+/// Problems of the waivers of the apps of `file`: an unknown policy, no or an empty reason, a
+/// policy that forbids waivers (pointing at both), the same policy waived twice.
+pub fn waiver_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
+    let hir = file_hir(db, file);
+    let fid = file.id(db);
+    let mut out = Vec::new();
+    for app in hir.apps.values() {
+        let mut seen: Vec<((SourceFile, Name), TextRange)> = Vec::new();
+        for w in &app.waivers {
+            let at = Span::new(fid, w.policy.range);
+            match w.reason.as_ref().map(|(t, r)| (t.trim(), *r)) {
+                None => out.push(
+                    Diagnostic::error(Code::INVALID_WAIVER, format!("the waiver of `{}` gives no reason", w.policy.display()))
+                        .with_primary(Span::new(fid, w.range), "no reason")
+                        .with_help(format!("write why the app may break the rule: `waive {} : \"...\"`", w.policy.display())),
+                ),
+                Some(("", r)) => out.push(
+                    Diagnostic::error(Code::INVALID_WAIVER, format!("the waiver of `{}` gives no reason", w.policy.display()))
+                        .with_primary(Span::new(fid, r), "empty or computed reason")
+                        .with_help("a reason is plain, non-empty text: reviewers read it, and `kdep check --message-format json` lists it"),
+                ),
+                Some(_) => {}
+            }
+            match resolve_policy(db, project, file, &w.policy) {
+                PolicyTarget::Found(pf, pn) => {
+                    if let Some((_, first)) = seen.iter().find(|(k, _)| *k == (pf, pn.clone())) {
+                        out.push(
+                            Diagnostic::error(
+                                Code::INVALID_WAIVER,
+                                format!("`{}` is waived twice", w.policy.display()),
+                            )
+                            .with_primary(at, "waived again here")
+                            .with_secondary(Span::new(fid, *first), "first waived here"),
+                        );
+                        continue;
+                    }
+                    seen.push(((pf, pn.clone()), w.policy.range));
+                    let result = policy_result(db, project, pf, pn.clone());
+                    if let Some(m) = &result.model {
+                        if !m.waivable {
+                            let mut d = Diagnostic::error(
+                                Code::WAIVER_FORBIDDEN,
+                                format!("policy `{}` cannot be waived", m.qualified),
+                            )
+                            .with_primary(at, "waiver not permitted");
+                            d = match m.waivable_span {
+                                Some(s) => d.with_secondary(s, "waivers forbidden here"),
+                                None => d.with_secondary(m.name_span, "policy declared here"),
+                            };
+                            let owner = pf.path(db);
+                            out.push(d.with_help(format!(
+                                "make the app comply, or ask the owners of {owner} for an exception in the policy itself"
+                            )));
+                        }
+                    }
+                }
+                PolicyTarget::NotPolicy(kind) => out.push(
+                    Diagnostic::error(
+                        Code::INVALID_WAIVER,
+                        format!("`{}` is {}, not a policy", w.policy.display(), kind.describe()),
+                    )
+                    .with_primary(at, "not a policy"),
+                ),
+                PolicyTarget::Unknown(known) => {
+                    let mut d =
+                        Diagnostic::error(Code::INVALID_WAIVER, format!("no policy `{}` to waive", w.policy.display()))
+                            .with_primary(at, "unknown policy");
+                    if let Some(best) = crate::suggest::best(&w.policy.display(), known.iter().map(String::as_str)) {
+                        d = d.with_help(format!("did you mean `{best}`?"));
+                    } else if !known.is_empty() {
+                        d = d.with_help(format!("policies visible here: {}", known.join(", ")));
+                    }
+                    out.push(d);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One waiver of an app of the root package, as `kdep check --message-format json` lists it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WaiverListing {
+    pub app: Name,
+    /// The policy as importers name it (`platform.policies.images_pinned`), or as written when
+    /// it names none.
+    pub policy: String,
+    pub reason: Option<String>,
+    /// The `waive` entry.
+    pub span: Span,
+    /// Whether the waiver takes effect: it names a waivable policy and gives a reason.
+    pub honoured: bool,
+}
+
+/// Every waiver of every app of the root package, in file and source order.
+pub fn root_waivers(db: &dyn Db, project: Project) -> Vec<WaiverListing> {
+    let mut out = Vec::new();
+    for file in project_index(db, project).root_files() {
+        let fid = file.id(db);
+        for app in file_hir(db, file).apps.values() {
+            for w in &app.waivers {
+                let reason = w.reason.as_ref().map(|(r, _)| r.clone()).filter(|r| !r.trim().is_empty());
+                let model = waiver_target(db, project, file, &w.policy)
+                    .and_then(|(f, n)| policy_result(db, project, f, n).model.clone());
+                out.push(WaiverListing {
+                    app: app.name.clone(),
+                    policy: model.as_ref().map_or_else(|| w.policy.display(), |m| m.qualified.clone()),
+                    honoured: reason.is_some() && model.as_ref().is_some_and(|m| m.waivable),
+                    reason,
+                    span: Span::new(fid, w.range),
+                });
+            }
+        }
+    }
+    out
+}
