@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod cluster;
 mod explain;
 mod fmt;
 mod import;
@@ -47,7 +48,8 @@ Examples:
   kdep check --message-format json
   kdep fmt --check
   kdep import crd crds/*.yaml -o k8s
-  kdep import manifests kubernetes-manifests.yaml -o shop";
+  kdep import manifests kubernetes-manifests.yaml -o shop
+  kdep diff --env staging && kdep apply --env staging";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -72,6 +74,9 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Explain(explain::ExplainArgs),
     Import(import::ImportArgs),
+    Diff(cluster::DiffArgs),
+    Plan(cluster::PlanArgs),
+    Apply(cluster::ApplyArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -89,6 +94,9 @@ impl Cli {
             Command::Fmt(args) => args.run(&ctx),
             Command::Explain(args) => args.run(&ctx),
             Command::Import(args) => args.run(&ctx),
+            Command::Diff(args) => args.run(&ctx),
+            Command::Plan(args) => args.run(&ctx),
+            Command::Apply(args) => args.run(&ctx),
         }
     }
 }
