@@ -404,6 +404,17 @@ impl ApplyReport {
         self.conflicts.is_empty() && self.failed.is_empty() && self.not_attempted.is_empty()
     }
 
+    /// Parallel requests finish in any order; reports list objects in key order.
+    fn sort(&mut self) {
+        self.created.sort();
+        self.updated.sort();
+        self.pruned.sort();
+        self.prune_skipped.sort();
+        self.conflicts.sort();
+        self.failed.sort();
+        self.not_attempted.sort();
+    }
+
     pub fn writes(&self) -> usize {
         self.created.len() + self.updated.len() + self.pruned.len()
     }
@@ -589,6 +600,7 @@ pub async fn apply(
         report.not_attempted.extend(rest.iter().map(|o| o.key.clone()));
     }
     if !report.ok() {
+        report.sort();
         return Ok(report);
     }
     if opts.prune {
@@ -604,6 +616,7 @@ pub async fn apply(
         }
     }
     let _ = settings;
+    report.sort();
     Ok(report)
 }
 
