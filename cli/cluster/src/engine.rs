@@ -187,7 +187,7 @@ pub async fn preview(
     let group_kinds: BTreeSet<String> = resolved.iter().map(|(k, _, _)| k.group_kind()).collect();
     let namespaces: BTreeSet<String> = resolved.iter().filter_map(|(k, _, _)| k.namespace.clone()).collect();
 
-    let mut objects: Vec<ObjectPreview> = stream::iter(resolved.into_iter())
+    let mut objects: Vec<ObjectPreview> = stream::iter(resolved)
         .map(|(key, obj, res)| preview_one(session, key, obj, res, opts.force_conflicts, &new_namespaces))
         .buffer_unordered(PARALLEL)
         .collect()

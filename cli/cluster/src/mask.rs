@@ -43,7 +43,7 @@ pub fn mask_pair(old: Option<&mut Value>, new: Option<&mut Value>) {
         .as_deref()
         .and_then(|o| o.pointer(&format!("/metadata/annotations/{}", LAST_APPLIED.replace('/', "~1"))))
         .cloned();
-    for (side, is_new) in [(old.as_deref_mut(), false), (new.as_deref_mut(), true)] {
+    for (side, is_new) in [(old, false), (new, true)] {
         if let Some(a) = side.and_then(|o| o.pointer_mut("/metadata/annotations")).and_then(Value::as_object_mut) {
             if let Some(v) = a.get_mut(LAST_APPLIED) {
                 let same = old_la.as_ref() == Some(&*v);
