@@ -2,6 +2,7 @@
 
 mod build;
 mod check;
+mod cluster;
 mod explain;
 mod fmt;
 mod impact;
@@ -54,7 +55,8 @@ Examples:
   kdep import manifests kubernetes-manifests.yaml -o shop
   kdep set image checkout=registry.example.com/shop/checkout:1.5.0 --env staging
   kdep mod publish --oci registry.example.com/kdep/platform --version 1.2.0
-  kdep explain Deployment/checkout spec.replicas --env production";
+  kdep explain Deployment/checkout spec.replicas --env production
+  kdep diff --env staging && kdep apply --env staging";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -83,6 +85,9 @@ enum Command {
     Mod(mod_cmd::ModArgs),
     Impact(impact::ImpactArgs),
     Test(test::TestArgs),
+    Diff(cluster::DiffArgs),
+    Plan(cluster::PlanArgs),
+    Apply(cluster::ApplyArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -104,6 +109,9 @@ impl Cli {
             Command::Mod(args) => args.run(&ctx),
             Command::Impact(args) => args.run(&ctx),
             Command::Test(args) => args.run(&ctx),
+            Command::Diff(args) => args.run(&ctx),
+            Command::Plan(args) => args.run(&ctx),
+            Command::Apply(args) => args.run(&ctx),
         }
     }
 }

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# bench/cluster/bench.sh — times kdep diff / apply / no-op re-apply of N objects (default 1000)
+# against the API-server emulator, and `kubectl diff --server-side` on the same objects when
+# kubectl is installed. Not a test: numbers go to the report and docs/clusters.md.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+n=${N:-1000}
+runs=${RUNS:-3}
+work=$(mktemp -d)
+emu_pid=
+cleanup() { [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+cargo build --release -q -p kdep-cli --manifest-path "$root/Cargo.toml"
+kdep="$root/target/release/kdep"
+bash "$root/tests/kube-emulator/build.sh" >/dev/null
+"$root/tests/kube-emulator/bin/kube-emulator" --kubeconfig "$work/kc" >"$work/emu.out" 2>"$work/emu.err" &
+emu_pid=$!
+for _ in $(seq 100); do grep -q ready "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
+export KUBECONFIG="$work/kc"
+
+# The package: N/2 ConfigMaps and N/2 Deployments in namespace `bench`.
+pkg="$work/pkg"
+mkdir -p "$pkg"
+printf '[package]\nname = "bench"\nversion = "0.1.0"\n' >"$pkg/kdep.toml"
+echo 'environment bench { namespace = "bench" }' >"$pkg/environments.kdep"
+{
+  cat <<'KDEP'
+template Config {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata = { name = name }, data = { key = name } }
+}
+template Web {
+    name: string
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata = { name = name, labels = { app = name } }
+        spec.replicas = 2
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{ name = "app", image = "nginx:1.27", resources.requests.cpu = "100m" }]
+    }
+}
+KDEP
+  for i in $(seq 1 $((n / 2))); do
+    echo "app c$i = Config { name = \"c$i\" }"
+    echo "app w$i = Web { name = \"w$i\" }"
+  done
+} >"$pkg/apps.kdep"
+kubectl_ok=false
+command -v kubectl >/dev/null && kubectl_ok=true
+kubectl create namespace bench >/dev/null 2>&1 || kubectl apply -f - >/dev/null <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench}
+YAML
+
+now() { date +%s.%N; }
+# time_cmd LABEL EXPECTED_EXIT CMD...: prints the wall time of one run.
+time_cmd() {
+  local label=$1 want=$2; shift 2
+  local t0 t1 rc=0
+  t0=$(now); "$@" >/dev/null 2>"$work/err" || rc=$?; t1=$(now)
+  if [ "$rc" != "$want" ]; then echo "$label: exit $rc, expected $want" >&2; cat "$work/err" >&2; exit 1; fi
+  echo "$t1 - $t0" | bc
+}
+
+echo "objects: $n (release build, emulator on 127.0.0.1, $(nproc) cores)"
+echo "kdep diff (all to create): $(time_cmd diff-create 1 "$kdep" diff "$pkg" --env bench) s"
+echo "kdep apply (create):       $(time_cmd apply 0 "$kdep" apply "$pkg" --env bench --wait=false) s"
+for r in $(seq "$runs"); do
+  echo "kdep diff (no change) #$r:  $(time_cmd diff 0 "$kdep" diff "$pkg" --env bench) s"
+  echo "kdep apply (no-op) #$r:     $(time_cmd noop 0 "$kdep" apply "$pkg" --env bench --wait=false) s"
+done
+if $kubectl_ok; then
+  "$kdep" build "$pkg" --env bench >"$work/all.yaml"
+  for r in $(seq "$runs"); do
+    # kubectl diff exits 1 when there are differences (our set label is not in the built YAML).
+    t=$(time_cmd kubectl-diff 1 kubectl diff --server-side --field-manager kdep -f "$work/all.yaml")
+    echo "kubectl diff --server-side #$r: $t s"
+  done
+fi

@@ -1,0 +1,480 @@
+//! `kdep diff`, `plan` and `apply` against a real API server (the emulator, or a real cluster
+//! with `KDEP_TEST_CLUSTER=kubeconfig`): the real binary, real requests, whole outputs.
+//!
+//! Attacks first: an object the set does not own survives prune whatever its name, a stale
+//! plan is refused, a secret value never appears in any output.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap fails the test; JSON is read with `serde_json::Value[key]`, which yields Null"
+)]
+
+use std::path::Path;
+use std::process::Command;
+
+use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Options, Rollout};
+use serde_json::json;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn start() -> Cluster {
+    if std::env::var("KDEP_TEST_CLUSTER").is_ok() {
+        return Cluster::start().unwrap();
+    }
+    Cluster::start_with(Options {
+        clock: Some("2030-01-01T00:00:00Z".into()),
+        sequential_uids: true,
+        ..Options::default()
+    })
+    .unwrap()
+}
+
+/// Runs `kdep ARGS` in `dir` with the cluster's kubeconfig in `KUBECONFIG`.
+fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_kdep"))
+        .args(args)
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+const ENVS: &str = r#"environment dev { namespace = "demo" }
+environment prod { namespace = "demo", protected = true }
+environment elsewhere { context = "no-such-context", namespace = "demo" }
+"#;
+
+const TEMPLATES: &str = r#"template Config {
+    name: string
+    data: {string: string} = {}
+    emit {
+        apiVersion = "v1"
+        kind = "ConfigMap"
+        metadata = { name = name }
+        data = data
+    }
+}
+
+template Password {
+    name: string
+    password: string
+    emit {
+        apiVersion = "v1"
+        kind = "Secret"
+        metadata = { name = name }
+        stringData = { password = password }
+    }
+}
+
+template Web {
+    name: string
+    replicas: int = 1
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata = { name = name, labels = { app = name } }
+        spec.replicas = replicas
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{ name = name, image = "nginx:1.27", resources.requests.cpu = "1" }]
+    }
+}
+"#;
+
+/// A package `demo` whose `apps.kdep` is `apps`.
+fn package(apps: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    write_package(dir.path(), apps);
+    dir
+}
+
+fn write_package(dir: &Path, apps: &str) {
+    std::fs::write(dir.join("kdep.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
+    std::fs::write(dir.join("environments.kdep"), ENVS).unwrap();
+    std::fs::write(dir.join("templates.kdep"), TEMPLATES).unwrap();
+    std::fs::write(dir.join("apps.kdep"), format!("import templates\n\n{apps}")).unwrap();
+}
+
+const V1: &str = r#"app a = templates.Config { name = "a", data = { k = "v" } }
+app b = templates.Config { name = "b" }
+app web = templates.Web { name = "web", replicas = 2 }
+"#;
+
+fn seed_namespace(cluster: &Cluster) {
+    cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
+}
+
+/// Writes (not dry runs) the CLI sent.
+fn writes(log: &[LogEntry]) -> Vec<String> {
+    log.iter()
+        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
+        .filter(|e| !e.path.contains("selfsubject"))
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect()
+}
+
+/// Error text without miette's line wrapping (its width depends on the message).
+fn flat(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Masks what differs between runs and clusters (UIDs, times, resourceVersions).
+fn stable(text: &str) -> String {
+    let re_uid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
+    let re_time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
+    let re_rv = regex::Regex::new(r"resourceVersion [0-9]+ → [0-9]+").unwrap();
+    let t = re_uid.replace_all(text, "[uid]");
+    let t = re_time.replace_all(&t, "[time]");
+    re_rv.replace_all(&t, "resourceVersion [a] → [b]").into_owned()
+}
+
+#[test]
+fn diff_apply_and_a_second_apply_that_writes_nothing() {
+    let cluster = start();
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    insta::assert_snapshot!("diff_create", stable(&d.stdout));
+
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    insta::assert_snapshot!("apply_create", a.stdout);
+    let web = cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap();
+    assert_eq!(web["spec"]["replicas"], 2);
+    assert!(web["metadata"]["labels"]["applyset.kubernetes.io/part-of"].as_str().unwrap().starts_with("applyset-"));
+    let parent = cluster.get("v1", "ConfigMap", Some("demo"), "kdep-applyset-demo").unwrap().unwrap();
+    assert_eq!(
+        parent["metadata"]["annotations"]["applyset.kubernetes.io/contains-group-kinds"],
+        "ConfigMap,Deployment.apps"
+    );
+
+    // Server defaults (revisionHistoryLimit, imagePullPolicy, ...) and the canonical quantity
+    // (`cpu: "1"`) never show as changes.
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!((d.code, d.stdout.as_str()), (0, "0 to create, 0 to update, 0 to prune, 3 unchanged\n"), "{}", d.stderr);
+
+    if cluster.is_emulated() {
+        cluster.clear_request_log().unwrap();
+        let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+        assert_eq!(a.code, 0, "{}", a.stderr);
+        let log = cluster.request_log().unwrap();
+        assert_eq!(writes(&log), Vec::<String>::new(), "a no-op apply wrote");
+    }
+}
+
+#[test]
+fn diff_shows_only_what_kdep_changes_and_other_managers_fields_stay() {
+    let cluster = start();
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    // Another manager adds an annotation kdep does not set: not a change for kdep.
+    cluster
+        .edit_as(
+            "kubectl-annotate",
+            "apps/v1",
+            "Deployment",
+            Some("demo"),
+            "web",
+            &json!({"metadata": {"annotations": {"team": "x"}}}),
+        )
+        .unwrap();
+    write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 3"));
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    insta::assert_snapshot!("diff_update", stable(&d.stdout));
+    let j = kdep(&cluster, pkg.path(), &["diff", "--env", "dev", "-o", "json"]);
+    assert_eq!(j.code, 1);
+    let v: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+    assert_eq!(v["summary"], json!({"create": 0, "update": 1, "prune": 0, "unchanged": 2}));
+    assert_eq!(v["objects"][0]["name"], "web");
+    assert_eq!(v["objects"][0]["action"], "update");
+}
+
+#[test]
+fn secret_values_never_appear_in_output() {
+    let cluster = start();
+    seed_namespace(&cluster);
+    let pkg = package(r#"app db = templates.Password { name = "db", password = "hunter2-first" }"#);
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert!(!d.stdout.contains("hunter2") && !d.stderr.contains("hunter2"), "{}", d.stdout);
+    assert!(d.stdout.contains("password: <changed>"), "{}", d.stdout);
+    assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    write_package(pkg.path(), r#"app db = templates.Password { name = "db", password = "hunter2-second" }"#);
+    let plan_file = pkg.path().join("plan.json");
+    let md = pkg.path().join("plan.md");
+    for args in [
+        vec!["diff", "--env", "dev"],
+        vec!["diff", "--env", "dev", "-o", "json"],
+        vec!["plan", "--env", "dev", "--out", plan_file.to_str().unwrap(), "--markdown", md.to_str().unwrap()],
+    ] {
+        let r = kdep(&cluster, pkg.path(), &args);
+        assert!(r.code <= 1, "{args:?}: {}", r.stderr);
+        for leaked in ["hunter2", "aHVudGVyMi1", "data:\n-  password: aH"] {
+            assert!(
+                !r.stdout.contains(leaked) && !r.stderr.contains(leaked),
+                "{args:?} leaked {leaked}:\n{}",
+                r.stdout
+            );
+        }
+    }
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    insta::assert_snapshot!("diff_secret", stable(&d.stdout));
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    assert!(!markdown.contains("hunter2") && !markdown.contains("aHVudGVy"), "{markdown}");
+    // The plan's human parts are masked; only its manifests (what will be applied) hold the value.
+    let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert!(!plan["objects"].to_string().contains("aHVudGVy"));
+    assert!(!plan["objects"].to_string().contains("hunter2"));
+}
+
+#[test]
+fn prune_deletes_only_members_of_this_set() {
+    let cluster = start();
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    let b = cluster.get("v1", "ConfigMap", Some("demo"), "b").unwrap().unwrap();
+    let set_id = b["metadata"]["labels"]["applyset.kubernetes.io/part-of"].as_str().unwrap().to_owned();
+    // Objects the set does not own: same kind, same namespace, one with kdep's name pattern and
+    // one carrying another set's label, and one named like a member in another namespace.
+    cluster
+        .seed(&format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: not-ours\n  namespace: demo\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other-set\n  namespace: demo\n  labels:\n    applyset.kubernetes.io/part-of: applyset-someone-else-v1\n---\n\
+             apiVersion: v1\nkind: Namespace\nmetadata:\n  name: other\n---\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: other\n  labels:\n    applyset.kubernetes.io/part-of: {set_id}x\n"
+        ))
+        .unwrap();
+    // `b` leaves the package.
+    // (a comment keeps the other apps on their lines, so their `kdep.dev/source` stays the same)
+    write_package(pkg.path(), &V1.replace("app b = templates.Config { name = \"b\" }", "// b is gone"));
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 1);
+    assert!(d.stdout.contains("- prune ConfigMap demo/b\n"), "{}", d.stdout);
+    let n = kdep(&cluster, pkg.path(), &["diff", "--env", "dev", "--prune=false"]);
+    assert_eq!((n.code, n.stdout.as_str()), (0, "0 to create, 0 to update, 0 to prune, 2 unchanged\n"));
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    insta::assert_snapshot!("apply_prune", a.stdout);
+    assert!(cluster.get("v1", "ConfigMap", Some("demo"), "b").unwrap().is_none());
+    for (ns, name) in [("demo", "not-ours"), ("demo", "other-set"), ("other", "b"), ("demo", "a")] {
+        assert!(cluster.get("v1", "ConfigMap", Some(ns), name).unwrap().is_some(), "{ns}/{name} was deleted");
+    }
+    if cluster.is_emulated() {
+        let deletes: Vec<LogEntry> =
+            cluster.request_log().unwrap().into_iter().filter(|e| e.method == "DELETE").collect();
+        assert_eq!(deletes.len(), 1, "{deletes:?}");
+    }
+}
+
+#[test]
+fn protected_environment_takes_fresh_reviewed_plans_only() {
+    let cluster = start();
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod"]);
+    assert_eq!(a.code, 2);
+    insta::assert_snapshot!("protected_without_plan", a.stderr);
+    let plan = pkg.path().join("plan.json");
+    let p = kdep(&cluster, pkg.path(), &["plan", "--env", "prod", "--out", "plan.json"]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+
+    // The live object changes after the plan was written: the plan is stale.
+    write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 4"));
+    assert_eq!(kdep(&cluster, pkg.path(), &["plan", "--env", "prod", "--out", "plan.json"]).code, 0);
+    cluster.edit_as("someone", "v1", "ConfigMap", Some("demo"), "a", &json!({"data": {"extra": "1"}})).unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"]);
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    insta::assert_snapshot!("stale_plan", stable(&a.stderr));
+    assert_eq!(cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap()["spec"]["replicas"], 2);
+
+    // The sources change after the plan was written: refused as well.
+    assert_eq!(kdep(&cluster, pkg.path(), &["plan", "--env", "prod", "--out", "plan.json"]).code, 0);
+    write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 5"));
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"]);
+    assert_eq!(a.code, 2);
+    assert!(flat(&a.stderr).contains("the sources changed since `plan.json` was written"), "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("kdep plan --env prod --out"), "{}", a.stderr);
+
+    // A plan for another environment, or a damaged one.
+    write_package(pkg.path(), V1);
+    assert_eq!(kdep(&cluster, pkg.path(), &["plan", "--env", "dev", "--out", "dev.json"]).code, 0);
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "dev.json"]);
+    assert_eq!(a.code, 2);
+    assert!(
+        flat(&a.stderr).contains("is a plan for package `demo`, environment `dev`, not `demo`, `prod`"),
+        "{}",
+        a.stderr
+    );
+    let text = std::fs::read_to_string(&plan).unwrap();
+    std::fs::write(&plan, &text[..text.len() / 2]).unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json"]);
+    assert_eq!(a.code, 2);
+    assert!(flat(&a.stderr).contains("`plan.json` is not a kdep plan"), "{}", a.stderr);
+    let tampered = text.replace("\"k\": \"v\"", "\"k\": \"w\"");
+    assert_ne!(tampered, text);
+    std::fs::write(&plan, tampered).unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json"]);
+    assert_eq!(a.code, 2);
+    assert!(flat(&a.stderr).contains("was modified after it was written"), "{}", a.stderr);
+}
+
+#[test]
+fn conflicts_name_the_manager_and_fields_until_forced() {
+    let cluster = start();
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    cluster
+        .edit_as("kubectl-scale", "apps/v1", "Deployment", Some("demo"), "web", &json!({"spec": {"replicas": 7}}))
+        .unwrap();
+    write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 3"));
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 1, "{}", a.stderr);
+    insta::assert_snapshot!("conflict", a.stderr);
+    assert_eq!(cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap()["spec"]["replicas"], 7);
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false", "--force-conflicts"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap()["spec"]["replicas"], 3);
+}
+
+#[test]
+fn rollouts_are_waited_for_and_failures_named() {
+    let cluster = start();
+    if !cluster.is_emulated() {
+        eprintln!("skipped: needs the emulator's rollout simulation");
+        return;
+    }
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    cluster.set_rollout("apps/v1", "Deployment", "demo", "web", Rollout::Stalled).unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--timeout", "5s"]);
+    assert_eq!(a.code, 1, "{}", a.stderr);
+    assert!(
+        flat(&a.stderr).contains("Deployment demo/web did not become ready: ProgressDeadlineExceeded"),
+        "{}",
+        a.stderr
+    );
+    cluster.set_rollout("apps/v1", "Deployment", "demo", "web", Rollout::Complete).unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--timeout", "5s"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("ready Deployment demo/web"), "{}", a.stderr);
+    cluster.set_rollout("apps/v1", "Deployment", "demo", "web", Rollout::Progressing).unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--timeout", "1s"]);
+    assert_eq!(a.code, 1);
+    assert!(flat(&a.stderr).contains("Deployment demo/web did not become ready: not ready after 1s"), "{}", a.stderr);
+}
+
+#[test]
+fn throttling_and_server_errors_are_retried() {
+    let cluster = start();
+    if !cluster.is_emulated() {
+        eprintln!("skipped: needs fault injection");
+        return;
+    }
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    cluster
+        .inject_fault(
+            &Fault::new(Some("PATCH"), None, FaultAction::Status { code: 429, retry_after: Some(1) }).times(2),
+        )
+        .unwrap();
+    cluster
+        .inject_fault(&Fault::new(Some("GET"), None, FaultAction::Status { code: 503, retry_after: None }).times(2))
+        .unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let faults = cluster.request_log().unwrap().into_iter().filter(|e| e.fault.is_some()).count();
+    assert_eq!(faults, 4);
+}
+
+#[test]
+fn a_lost_connection_mid_apply_is_reported_and_a_rerun_converges() {
+    let cluster = start();
+    if !cluster.is_emulated() {
+        eprintln!("skipped: needs fault injection");
+        return;
+    }
+    seed_namespace(&cluster);
+    let apps: String = (0..50).map(|i| format!("app c{i} = templates.Config {{ name = \"c{i}\" }}\n")).collect();
+    let pkg = package(&apps);
+    // After 20 real applies every PATCH connection is dropped (more often than kdep retries).
+    cluster
+        .inject_fault(
+            &Fault::new(Some("PATCH"), None, FaultAction::Drop { after_processing: false })
+                .skip(20 + 50 + 1)
+                .times(1000),
+        )
+        .unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 1, "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("the apply did not complete: "), "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("connection lost"), "{}", a.stderr);
+    let created = a.stdout.lines().filter(|l| l.starts_with("created ")).count();
+    let listed = cluster.list("v1", "ConfigMap", Some("demo"), Some("applyset.kubernetes.io/part-of")).unwrap().len();
+    assert_eq!(created, listed, "the report must say exactly what was applied:\n{}", a.stdout);
+    assert!(created < 50);
+    cluster.clear_faults().unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let listed = cluster.list("v1", "ConfigMap", Some("demo"), Some("applyset.kubernetes.io/part-of")).unwrap().len();
+    assert_eq!(listed, 50);
+}
+
+#[test]
+fn a_read_only_identity_changes_nothing() {
+    let cluster = start();
+    if !cluster.is_emulated() {
+        eprintln!("skipped: needs the emulator's read-only identity");
+        return;
+    }
+    seed_namespace(&cluster);
+    let pkg = package(V1);
+    cluster.clear_request_log().unwrap();
+    let ro = cluster.readonly_kubeconfig().unwrap().to_str().unwrap().to_owned();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--kubeconfig", &ro]);
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("nothing was changed"), "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("403"), "{}", a.stderr);
+    assert_eq!(writes(&cluster.request_log().unwrap()), Vec::<String>::new());
+}
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_2() {
+    let cluster = start();
+    let pkg = package(V1);
+    let r = kdep(&cluster, pkg.path(), &["diff", "--env", "staging"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!("unknown_env", r.stderr);
+    let r = kdep(&cluster, pkg.path(), &["diff", "--env", "elsewhere"]);
+    assert_eq!(r.code, 2);
+    insta::assert_snapshot!("missing_context", r.stderr);
+    let dead = pkg.path().join("dead-kubeconfig");
+    let kc = std::fs::read_to_string(cluster.kubeconfig()).unwrap();
+    let server = cluster.server().to_owned();
+    std::fs::write(&dead, kc.replace(&server, "https://127.0.0.1:9")).unwrap();
+    let r = kdep(&cluster, pkg.path(), &["diff", "--env", "dev", "--kubeconfig", dead.to_str().unwrap()]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(flat(&r.stderr).contains("https://127.0.0.1:9"), "{}", r.stderr);
+    assert!(flat(&r.stderr).contains("check that the cluster is reachable"), "{}", r.stderr);
+    let r = kdep(&cluster, pkg.path(), &["diff", "--env", "dev", "--kubeconfig", "/nonexistent/kubeconfig"]);
+    assert_eq!(r.code, 2);
+    assert!(flat(&r.stderr).contains("cannot read kubeconfig `/nonexistent/kubeconfig`"), "{}", r.stderr);
+}
