@@ -1,0 +1,1 @@
+//! Editor answers over the compiler session.

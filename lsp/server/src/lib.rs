@@ -1,0 +1,1 @@
+//! The kdep language server.
