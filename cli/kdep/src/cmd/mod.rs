@@ -6,6 +6,7 @@ mod explain;
 mod fmt;
 mod import;
 mod import_crd;
+mod lsp;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +73,7 @@ enum Command {
     Fmt(fmt::FmtArgs),
     Explain(explain::ExplainArgs),
     Import(import::ImportArgs),
+    Lsp(lsp::LspArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -89,6 +91,7 @@ impl Cli {
             Command::Fmt(args) => args.run(&ctx),
             Command::Explain(args) => args.run(&ctx),
             Command::Import(args) => args.run(&ctx),
+            Command::Lsp(args) => args.run(&ctx),
         }
     }
 }
