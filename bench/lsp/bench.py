@@ -145,6 +145,7 @@ def pct(xs, p):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kdep", default="target/release/kdep")
+    ap.add_argument("--long", type=int, default=0, help="then this many more edits, printing RSS every 1000 (memory stays flat)")
     args = ap.parse_args()
     kdep = os.path.abspath(args.kdep)
     tmp = tempfile.mkdtemp(prefix="kdep-lsp-bench-")
@@ -183,6 +184,16 @@ def main():
             assert "result" in r, r
             compl_lat.append(c)
         mem = srv.memory()
+        rss_series = []
+        for k in range(args.long):
+            version += 1
+            # Alternate between two texts that differ in a value, so every edit is real work.
+            new = text.replace("replicas = 3", f"replicas = {3 + k % 2}")
+            t0 = time.perf_counter()
+            srv.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": new}]})
+            srv.wait_diagnostics(uri, t0)
+            if (k + 1) % 1000 == 0:
+                rss_series.append(round(srv.memory().get("VmRSS", 0)))
         srv.request("shutdown", None)
         srv.notify("exit", None)
         srv.p.wait(timeout=30)
@@ -192,6 +203,8 @@ def main():
         print(f"hover:                         p50 {pct(hover_lat, 50):.1f} ms, p95 {pct(hover_lat, 95):.1f} ms")
         print(f"completion:                    p50 {pct(compl_lat, 50):.1f} ms, p95 {pct(compl_lat, 95):.1f} ms")
         print(f"resident memory: {mem.get('VmRSS', 0):.0f} MiB now, {mem.get('VmHWM', 0):.0f} MiB peak")
+        if rss_series:
+            print(f"RSS (MiB) every 1000 further edits: {rss_series}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

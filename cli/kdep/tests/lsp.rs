@@ -550,6 +550,24 @@ fn quick_fixes_rename_and_inlay_hints() {
         "textDocument/rename",
         json!({"textDocument": {"uri": uri}, "position": {"line": 0, "character": 12}, "newName": "w"}),
     );
+    // Semantic tokens of the app file, decoded back to (line, column, text, type, modifiers).
+    let app_uri = lsp.uri("shop/app.kdep");
+    let r = lsp.request("textDocument/semanticTokens/full", json!({"textDocument": {"uri": app_uri}}));
+    let data: Vec<u64> = r["result"]["data"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let lines: Vec<&str> = APP.lines().collect();
+    let (mut line, mut col) = (0u64, 0u64);
+    let mut decoded = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            col = 0;
+        }
+        line += t[0];
+        col += t[1];
+        let text: String = lines[line as usize].chars().skip(col as usize).take(t[2] as usize).collect();
+        decoded.push(format!("{line}:{col} {text} type={} mods={}", t[3], t[4]));
+    }
+    insta::assert_snapshot!("lsp_semantic_tokens", decoded.join("\n"));
+
     insta::assert_json_snapshot!(
         "lsp_rename",
         json!({"renamed": renamed, "clash": clash["error"], "not_a_name": bad["error"], "module": module["error"]})

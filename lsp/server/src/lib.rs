@@ -328,6 +328,14 @@ impl LanguageServer for Backend {
                 code_action_provider: Some(lsp::CodeActionProviderCapability::Simple(true)),
                 rename_provider: Some(lsp::OneOf::Left(true)),
                 inlay_hint_provider: Some(lsp::OneOf::Left(true)),
+                semantic_tokens_provider: Some(lsp::SemanticTokensServerCapabilities::SemanticTokensOptions(
+                    lsp::SemanticTokensOptions {
+                        legend: semantic_legend(),
+                        full: Some(lsp::SemanticTokensFullOptions::Bool(true)),
+                        range: None,
+                        ..Default::default()
+                    },
+                )),
                 execute_command_provider: Some(lsp::ExecuteCommandOptions {
                     commands: vec![SHOW_MANIFESTS.into()],
                     ..Default::default()
@@ -688,6 +696,35 @@ impl LanguageServer for Backend {
         .await
     }
 
+    async fn semantic_tokens_full(&self, p: lsp::SemanticTokensParams) -> Result<Option<lsp::SemanticTokensResult>> {
+        self.read("semanticTokens", &p.text_document.uri, move |snap, file, _| {
+            let text = snap.text(file);
+            // The protocol's relative encoding: line delta, start delta (UTF-16), length.
+            let mut data = Vec::new();
+            let (mut line, mut start) = (0u32, 0u32);
+            for t in kdep_ide::semantic_tokens(snap, file) {
+                let from = convert::position(text, t.range.start);
+                let to = convert::position(text, t.range.end);
+                if to.line != from.line {
+                    continue;
+                }
+                let delta_start = if from.line == line { from.character - start } else { from.character };
+                let ty = kdep_ide::TokenType::ALL.iter().position(|x| *x == t.ty).unwrap_or(0);
+                data.push(lsp::SemanticToken {
+                    delta_line: from.line - line,
+                    delta_start,
+                    length: to.character - from.character,
+                    token_type: u32::try_from(ty).unwrap_or(0),
+                    token_modifiers_bitset: u32::from(t.declaration) | (u32::from(t.documentation) << 1),
+                });
+                line = from.line;
+                start = from.character;
+            }
+            Some(lsp::SemanticTokensResult::Tokens(lsp::SemanticTokens { result_id: None, data }))
+        })
+        .await
+    }
+
     async fn execute_command(&self, p: lsp::ExecuteCommandParams) -> Result<Option<lsp::LSPAny>> {
         if p.command != SHOW_MANIFESTS {
             return Err(Error::invalid_params(format!("unknown command `{}`", p.command)));
@@ -718,6 +755,28 @@ impl LanguageServer for Backend {
             Some(Err(message)) => Err(Error { code: ErrorCode::InvalidParams, message: message.into(), data: None }),
             None => Err(Error::invalid_params("the document is not in a loaded kdep package")),
         }
+    }
+}
+
+/// The token types and modifiers, in the order `kdep_ide::TokenType::ALL` and the modifier bits use.
+fn semantic_legend() -> lsp::SemanticTokensLegend {
+    let types = kdep_ide::TokenType::ALL.iter().map(|t| match t {
+        kdep_ide::TokenType::Keyword => lsp::SemanticTokenType::KEYWORD,
+        kdep_ide::TokenType::String => lsp::SemanticTokenType::STRING,
+        kdep_ide::TokenType::Number => lsp::SemanticTokenType::NUMBER,
+        kdep_ide::TokenType::Regexp => lsp::SemanticTokenType::REGEXP,
+        kdep_ide::TokenType::Operator => lsp::SemanticTokenType::OPERATOR,
+        kdep_ide::TokenType::Comment => lsp::SemanticTokenType::COMMENT,
+        kdep_ide::TokenType::Variable => lsp::SemanticTokenType::VARIABLE,
+        kdep_ide::TokenType::Property => lsp::SemanticTokenType::PROPERTY,
+        kdep_ide::TokenType::Namespace => lsp::SemanticTokenType::NAMESPACE,
+        kdep_ide::TokenType::Function => lsp::SemanticTokenType::FUNCTION,
+        kdep_ide::TokenType::Type => lsp::SemanticTokenType::TYPE,
+        kdep_ide::TokenType::Parameter => lsp::SemanticTokenType::PARAMETER,
+    });
+    lsp::SemanticTokensLegend {
+        token_types: types.collect(),
+        token_modifiers: vec![lsp::SemanticTokenModifier::DECLARATION, lsp::SemanticTokenModifier::DOCUMENTATION],
     }
 }
 
