@@ -173,7 +173,8 @@ impl Lsp {
 
     /// The response with machine-specific paths replaced.
     fn clean(&self, v: Value) -> Value {
-        let text = serde_json::to_string(&v).unwrap();
+        // Object keys sorted: a workspace edit's `changes` is a map without an order.
+        let text = serde_json::to_string(&sorted(v)).unwrap();
         let text = text
             .replace(&format!("file://{}", self.ws.display()), "$WS")
             .replace(&format!("file://{}", self.cache.display()), "$CACHE");
@@ -197,6 +198,19 @@ impl Lsp {
         self.notify("exit", Value::Null);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status:?}");
+    }
+}
+
+/// `v` with every object's keys in sorted order.
+fn sorted(v: Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
     }
 }
 
@@ -373,6 +387,22 @@ fn hover_completion_definition_symbols_and_formatting() {
     insta::assert_json_snapshot!(
         "lsp_completion",
         json!({"in_block": in_block, "environments": envs, "values": values, "modules": modules})
+    );
+
+    // Kubernetes fields inside a typed, half-written emit block: the fields of the kind's
+    // schema not set yet, with their OpenAPI descriptions; hover on a key shows its description.
+    let typed = "import k8s.apps.v1 as apps\n\ntemplate T {\n    name: string\n    emit apps.Deployment {\n        metadata.name = name\n        spec = {\n            replicas = 2\n            \n";
+    write(&ws, "platform/typed.kdep", typed);
+    lsp.open("platform/typed.kdep");
+    let spec = lsp.at("textDocument/completion", "platform/typed.kdep", 8, 12);
+    let labels: Vec<Value> =
+        spec["result"].as_array().unwrap().iter().map(|i| json!([i["label"], i["detail"]])).collect();
+    let top = lsp.at("textDocument/completion", "platform/typed.kdep", 5, 8);
+    let top_labels: Vec<Value> = top["result"].as_array().unwrap().iter().map(|i| i["label"].clone()).collect();
+    let hover = lsp.at("textDocument/hover", "platform/typed.kdep", 7, 14);
+    insta::assert_json_snapshot!(
+        "lsp_kubernetes_fields",
+        json!({"spec": labels, "top": top_labels, "hover_replicas": hover["result"]["contents"]["value"]})
     );
 
     // Document symbols, workspace symbols.

@@ -64,6 +64,27 @@ pub fn completions(snap: &Snapshot, file: FileId, offset: u32) -> Vec<Completion
         }
     }
 
+    // Inside a record literal the static check follows along a schema (`emit apps.Deployment
+    // { ... }` and the objects nested in it): the schema's fields not set yet, with their docs
+    // (for Kubernetes kinds, the OpenAPI descriptions).
+    if is_key_position(trimmed) {
+        if let Some(record) = kdep_eval::typeck::record_at(db, project, input, offset) {
+            let mut out = Vec::new();
+            for (name, field) in &record.model.fields {
+                let set_elsewhere =
+                    record.keys.iter().any(|(k, r)| k == name && !(r.start <= offset && offset <= r.end));
+                if field.locked.is_some() || set_elsewhere {
+                    continue;
+                }
+                let mut item = CompletionItem::new(name.to_string(), CompletionKind::Field);
+                item.detail = Some(field.ty.to_string());
+                item.documentation = field.doc.clone();
+                item.insert = Some(format!("{name} = "));
+                out.push(item);
+            }
+            return out;
+        }
+    }
     let hir = file_hir(db, input);
     let app = hir.apps.values().find(|a| a.range.start < offset && (offset <= a.range.end || a.range.is_empty()));
     if let Some(app) = app {

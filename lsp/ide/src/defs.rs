@@ -102,6 +102,15 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
             }
         }
     }
+    // A key of a record literal the static check follows along a schema (a Kubernetes field
+    // inside `emit apps.Deployment { ... }`): that schema's field.
+    if let Some(record) = kdep_eval::typeck::record_at(db, project, input, offset) {
+        if let Some((key, range)) = record.keys.iter().find(|(_, r)| hit(*r)) {
+            if let Some(field) = record.model.fields.get(key) {
+                return Some((*range, Def::Field { model: record.model.clone(), field: field.clone() }));
+            }
+        }
+    }
     let found = use_at(db, project, input, offset)?;
     resolve_use(snap, input, offset, found)
 }
