@@ -75,7 +75,9 @@ impl Workspace {
             Some(c) => c.split('.').chain(["image"]).collect(),
             None => vec!["image"],
         };
-        let text = file.text.as_str();
+        // Source text lives only in salsa (`Session`), not in the loaded file.
+        let source = self.file_text(file.id).to_owned();
+        let text = source.as_str();
         let syntax = kdep_syntax::parse(file.id, text).diagnostics;
         if kdep_diag::has_errors(&syntax) {
             let mut diags = syntax;
@@ -165,7 +167,7 @@ impl Workspace {
             file: file.id,
             abs_path: file.abs_path.clone(),
             display_path: file.display_path.clone(),
-            before: file.text.clone(),
+            before: source.clone(),
             after: formatted,
             line,
             previous,
@@ -221,12 +223,9 @@ impl Workspace {
     /// Replaces a loaded file's text in memory (the salsa input and the text diagnostics
     /// render), so the next `check` sees the edit.
     fn replace_text(&mut self, file_idx: usize, text: String) {
-        let Some(file) = self.loaded.files.get_mut(file_idx) else { return };
-        if let Some(input) = self.inputs.get(&file.id) {
-            use salsa::Setter;
-            input.set_text(&mut self.db).to(text.clone());
-        }
-        file.text = text;
+        // Source text lives only in salsa (`Session`): setting the input is the whole edit.
+        let Some(id) = self.loaded.files.get(file_idx).map(|f| f.id) else { return };
+        self.set_text(id, &text);
     }
 }
 

@@ -10,6 +10,7 @@ pub mod loader;
 pub mod lock;
 pub mod package_toml;
 pub mod remote;
+pub mod session;
 pub mod vfs;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ pub use kdep_eval::value::{Layer, Value};
 pub use kdep_eval::{emit, provenance, testing, EnvironmentInfo};
 pub use kdep_sema::policy::WaiverListing;
 pub use loader::{LoadError, Loaded, LoadedFile};
+pub use session::{Change, Session, Snapshot};
 pub use vfs::{DirEntry, MemoryFs, PathKind, Vfs};
 
 /// The concrete salsa database of a compilation session.
@@ -76,13 +78,9 @@ impl RenderedBuild {
     }
 }
 
-/// A loaded root package with its dependencies, ready to check and build.
-pub struct Workspace {
-    db: Database,
-    project: kdep_sema::Project,
-    loaded: Loaded,
-    inputs: BTreeMap<FileId, kdep_sema::SourceFile>,
-}
+/// A loaded root package with its dependencies, ready to check and build: an editable
+/// [`Session`] that the CLI reads once.
+pub type Workspace = Session;
 
 impl Workspace {
     /// Locates the package containing `path` (a package folder or a file inside one), loads
@@ -110,42 +108,6 @@ impl Workspace {
         let root = loader::find_package_root(vfs, path)?;
         let loaded = loader::load_with_remote(vfs, &root, &kdep_stdlib::modules(), remote)?;
         Ok(Workspace::from_loaded(loaded, threads))
-    }
-
-    fn from_loaded(loaded: Loaded, threads: usize) -> Workspace {
-        let db = Database { threads, ..Database::default() };
-        let mut inputs = BTreeMap::new();
-        for file in &loaded.files {
-            if file.kind == loader::FileKind::PackageToml {
-                continue;
-            }
-            let input = kdep_sema::SourceFile::new(&db, file.id, file.display_path.clone(), file.text.clone());
-            inputs.insert(file.id, input);
-        }
-        // Packages are created dependencies-first so each can refer to its dependencies' inputs.
-        let mut packages: Vec<Option<kdep_sema::Package>> = vec![None; loaded.packages.len()];
-        let order = dependency_order(&loaded);
-        for idx in order {
-            let Some(pkg) = loaded.packages.get(idx) else { continue };
-            let modules = pkg.modules.iter().filter_map(|(m, id)| Some((m.clone(), *inputs.get(id)?))).collect();
-            let deps =
-                pkg.deps.iter().filter_map(|(name, dep)| Some((name.clone(), (*packages.get(*dep)?)?))).collect();
-            if let Some(slot) = packages.get_mut(idx) {
-                *slot = Some(kdep_sema::Package::new(&db, pkg.name.clone(), modules, deps, pkg.permissions.clone()));
-            }
-        }
-        let std_modules = loaded
-            .files
-            .iter()
-            .filter(|f| f.kind == loader::FileKind::Stdlib)
-            .filter_map(|f| Some((f.module.clone(), *inputs.get(&f.id)?)))
-            .collect();
-        let stdlib = kdep_sema::Package::new(&db, "std".to_owned(), std_modules, BTreeMap::new(), Default::default());
-        let root = packages.get(loaded.root).copied().flatten().unwrap_or_else(|| {
-            kdep_sema::Package::new(&db, String::new(), BTreeMap::new(), BTreeMap::new(), Default::default())
-        });
-        let project = kdep_sema::Project::new(&db, root, stdlib);
-        Workspace { db, project, loaded, inputs }
     }
 
     /// Folder of the root package.
@@ -183,10 +145,8 @@ impl Workspace {
 
     /// [`Workspace::check`] without running the tests.
     pub fn check_without_tests(&self) -> Vec<Diagnostic> {
-        let mut diags = self.loaded.diagnostics.clone();
-        diags.extend(kdep_eval::check(&self.db, self.project));
-        kdep_diag::normalize(&mut diags);
-        diags
+        // The editor publishes the same computation, per file (`Snapshot::check`).
+        self.snapshot().check()
     }
 
     /// The waivers (`waive policy : "reason"`) of the root package's apps.
@@ -361,7 +321,12 @@ impl Workspace {
     /// A [`Sources`] view for rendering; paths are shown relative to `base` when given (the
     /// working directory, so terminal paths are clickable), else relative to the root package.
     pub fn sources(&self, base: Option<&Path>) -> WorkspaceSources<'_> {
-        WorkspaceSources { files: &self.loaded.files, base: base.map(Path::to_path_buf) }
+        WorkspaceSources {
+            files: &self.loaded.files,
+            inputs: &self.inputs,
+            db: &self.db,
+            base: base.map(Path::to_path_buf),
+        }
     }
 
     /// Direct access to the database, for tests that observe incremental recomputation.
@@ -372,6 +337,15 @@ impl Workspace {
     /// The salsa input of a loaded file.
     pub fn input(&self, file: FileId) -> Option<kdep_sema::SourceFile> {
         self.inputs.get(&file).copied()
+    }
+
+    /// The current text of a loaded file: a module's from salsa (its only copy), a
+    /// `kdep.toml`'s from the loader.
+    pub fn file_text(&self, file: FileId) -> &str {
+        match self.inputs.get(&file) {
+            Some(input) => input.text(&self.db),
+            None => self.loaded.files.get(file.0 as usize).map_or("", |f| f.text.as_str()),
+        }
     }
 }
 
@@ -413,33 +387,11 @@ impl TestReport {
     }
 }
 
-/// Orders package indices so that every package comes after its dependencies.
-fn dependency_order(loaded: &Loaded) -> Vec<usize> {
-    fn visit(loaded: &Loaded, idx: usize, seen: &mut Vec<bool>, out: &mut Vec<usize>) {
-        if seen.get(idx).copied().unwrap_or(true) {
-            return;
-        }
-        if let Some(s) = seen.get_mut(idx) {
-            *s = true;
-        }
-        if let Some(pkg) = loaded.packages.get(idx) {
-            for dep in pkg.deps.values() {
-                visit(loaded, *dep, seen, out);
-            }
-        }
-        out.push(idx);
-    }
-    let mut seen = vec![false; loaded.packages.len()];
-    let mut out = Vec::new();
-    for idx in 0..loaded.packages.len() {
-        visit(loaded, idx, &mut seen, &mut out);
-    }
-    out
-}
-
 /// File paths and texts for the diagnostic renderers.
 pub struct WorkspaceSources<'a> {
     files: &'a [LoadedFile],
+    inputs: &'a BTreeMap<FileId, kdep_sema::SourceFile>,
+    db: &'a Database,
     base: Option<PathBuf>,
 }
 
@@ -455,7 +407,11 @@ impl Sources for WorkspaceSources<'_> {
     }
 
     fn text(&self, file: FileId) -> &str {
-        self.files.get(file.0 as usize).map_or("", |f| f.text.as_str())
+        // Source text lives in salsa only (`Session`); `kdep.toml` files are no salsa input.
+        match self.inputs.get(&file) {
+            Some(input) => input.text(self.db),
+            None => self.files.get(file.0 as usize).map_or("", |f| f.text.as_str()),
+        }
     }
 }
 

@@ -209,6 +209,21 @@ struct Checker<'a> {
     /// where it is declared).
     report: bool,
     out: Vec<Diagnostic>,
+    /// The editor's question "which record literal is at this offset" ([`record_at`]): the
+    /// offset, and the innermost record literal around it met so far.
+    probe: Option<u32>,
+    found: Option<RecordAt>,
+}
+
+/// A record literal checked against a schema or template, as [`record_at`] finds it.
+#[derive(Clone, Debug)]
+pub struct RecordAt {
+    /// The schema (or template) the literal is a record of: its fields, types and docs.
+    pub model: Arc<TemplateModel>,
+    /// The keys the literal sets (their first segment), with their ranges.
+    pub keys: Vec<(Name, TextRange)>,
+    /// The literal (or the entry whose value it is).
+    pub range: TextRange,
 }
 
 impl<'a> Checker<'a> {
@@ -226,6 +241,8 @@ impl<'a> Checker<'a> {
             in_progress: Vec::new(),
             report: true,
             out: Vec::new(),
+            probe: None,
+            found: None,
         }
     }
 
@@ -578,6 +595,22 @@ impl<'a> Checker<'a> {
         skip: &[&str],
         d: u32,
     ) {
+        if let Some(offset) = self.probe {
+            let inner = self.found.as_ref().is_none_or(|f| whole.range.len() <= f.range.len());
+            if whole.range.start <= offset && offset <= whole.range.end && inner {
+                let keys = entries
+                    .iter()
+                    .filter_map(|en| match en {
+                        ObjEntry::Field { key, .. } => match key.first() {
+                            Some(KeySeg::Static(k, r)) => Some((k.clone(), *r)),
+                            _ => None,
+                        },
+                        ObjEntry::Comp { .. } => None,
+                    })
+                    .collect();
+                self.found = Some(RecordAt { model: model.clone(), keys, range: whole.range });
+            }
+        }
         let mut given: Vec<&Name> = Vec::new();
         let mut all_literal = true;
         for en in entries {
@@ -740,6 +773,7 @@ impl<'a> Checker<'a> {
             return self.expr(value, d);
         }
         if crate::interp::is_constant(value, 0) {
+            self.probe_constant(value, ty, site, d1);
             let at = if site.direct { site.at } else { self.span(value) };
             self.conform_constant(value, ty, &site.what, at, site.decl);
             return self.expr(value, d);
@@ -797,6 +831,33 @@ impl<'a> Checker<'a> {
                 self.kind_check(&k, ty, value, site);
                 k
             }
+        }
+    }
+
+    /// For [`record_at`] only: a constant literal is checked as a whole by conformance, so the
+    /// record literals inside it are walked here (reporting nothing) when the probed offset is
+    /// in it.
+    fn probe_constant(&mut self, value: &Expr, ty: &Ty, site: &Site, d: u32) {
+        let Some(offset) = self.probe else { return };
+        if !(value.range.start <= offset && offset <= value.range.end) || d > MAX_DEPTH {
+            return;
+        }
+        match (&value.kind, strip_optional(ty)) {
+            (ExprKind::Object(entries), Ty::Schema(sref)) => {
+                if let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) {
+                    let report = std::mem::replace(&mut self.report, false);
+                    let out = self.out.len();
+                    self.record_entries(&model, entries, self.span(value), Some(&site.what), &[], d + 1);
+                    self.out.truncate(out);
+                    self.report = report;
+                }
+            }
+            (ExprKind::List(items), Ty::List(item_ty, _)) => {
+                for it in items {
+                    self.probe_constant(it, item_ty, site, d + 1);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -1076,10 +1137,36 @@ pub(crate) fn message_covers(pattern: &str, message: &str) -> bool {
 /// Static problems in the bodies of the templates and schemas declared in `file`.
 #[salsa::tracked(returns(clone))]
 pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
+    Arc::new(check_file(db, project, file, None).0)
+}
+
+/// The innermost record literal around `offset` in `file` that the static check follows along
+/// its expected schema (`emit apps.Deployment { ... }`, `spec = { ... }` inside it, records in
+/// lists, typed `let`s), for the editor's completion and hover of its keys. The same walk as
+/// [`type_diagnostics`], so the editor and the check agree on what a literal is a record of.
+pub fn record_at(db: &dyn Db, project: Project, file: SourceFile, offset: u32) -> Option<RecordAt> {
+    check_file(db, project, file, Some(offset)).1
+}
+
+fn check_file(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    probe: Option<u32>,
+) -> (Vec<Diagnostic>, Option<RecordAt>) {
     let hir = file_hir(db, file);
     let mut out = Vec::new();
+    let mut found: Option<RecordAt> = None;
+    let mut keep = |f: Option<RecordAt>| {
+        if let Some(f) = f {
+            if found.as_ref().is_none_or(|g| f.range.len() <= g.range.len()) {
+                found = Some(f);
+            }
+        }
+    };
     for (name, t) in &hir.templates {
         let mut ck = Checker::new(db, project, file, Resolver::body(db, project, file, name), Vec::new());
+        ck.probe = probe;
         for m in &t.members {
             match m {
                 MemberHir::Field(f) => {
@@ -1115,12 +1202,14 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
                 }
             }
         }
+        keep(ck.found.take());
         out.extend(ck.out);
     }
     // Module-level bodies (top-level `let`s, apps, `in` blocks, environments) see no template
     // members; their record literals are checked here too, since the evaluator leaves literal
     // keys to this check wherever they are written.
     let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), Vec::new());
+    ck.probe = probe;
     for l in hir.lets.values() {
         ck.expr(&l.value, 0);
     }
@@ -1137,6 +1226,7 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
             ck.expr(&set.value, 0);
         }
     }
+    keep(ck.found.take());
     out.extend(ck.out);
 
     // Function bodies: the parameters are the only locals, with their declared kinds.
@@ -1147,10 +1237,12 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
             None => Vec::new(),
         };
         let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), locals);
+        ck.probe = probe;
         ck.expr(&f.body, 0);
+        keep(ck.found.take());
         out.extend(ck.out);
     }
-    Arc::new(out)
+    (out, found)
 }
 
 #[cfg(test)]

@@ -500,20 +500,55 @@ pub fn resolve_at(
     file: SourceFile,
     offset: u32,
 ) -> Option<(Name, TextRange, Resolution)> {
-    let hir = file_hir(db, file);
-    let hit = |r: TextRange| r.start <= offset && offset <= r.end;
-    let mut found = None;
-    let mut probe = |e: &Expr, scope: &Resolver| {
-        if !hit(e.range) || found.is_some() {
-            return;
-        }
-        walk_names(e, scope, &mut |u| {
-            if let NameUse::Name { name, range, res } = u {
-                if hit(range) && found.is_none() {
-                    found = Some((name.clone(), range, res));
-                }
+    match use_at(db, project, file, offset)? {
+        UseAt::Name { name, range, res } => Some((name, range, res)),
+        _ => None,
+    }
+}
+
+/// A [`NameUse`] found by [`use_at`], owning its names so it outlives the lowered file.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UseAt {
+    Name { name: Name, range: TextRange, res: Resolution },
+    Member { module: SourceFile, member: Name, range: TextRange, res: Resolution },
+    Call { name: Name, range: TextRange, callee: Callee },
+    EnvField { member: Name, range: TextRange },
+    AppField { file: SourceFile, app: Name, member: Name, range: TextRange },
+}
+
+impl UseAt {
+    fn from_use(u: NameUse<'_>) -> Option<(TextRange, UseAt)> {
+        Some(match u {
+            NameUse::Name { name, range, res } => (range, UseAt::Name { name: name.clone(), range, res }),
+            NameUse::Member { module, member, range, res } => {
+                (range, UseAt::Member { module, member: member.clone(), range, res })
             }
-        });
+            NameUse::Call { name, range, callee } => (range, UseAt::Call { name: name.clone(), range, callee }),
+            NameUse::EnvField { member, range } => (range, UseAt::EnvField { member: member.clone(), range }),
+            NameUse::AppField { file, app, member, range } => {
+                (range, UseAt::AppField { file, app: app.clone(), member: member.clone(), range })
+            }
+            NameUse::PathHead { .. } => return None,
+        })
+    }
+}
+
+/// Every name use in the bodies of `file` (top-level `let`s, apps and their `in` blocks,
+/// environments, template and schema members, functions), each with the scope it resolves in.
+/// `wanted` filters bodies by their range, so a lookup at one offset walks only the bodies
+/// around it. The editor's questions (what is here, where is it used) read this.
+pub fn walk_file(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    wanted: &dyn Fn(TextRange) -> bool,
+    f: &mut dyn FnMut(NameUse<'_>),
+) {
+    let hir = file_hir(db, file);
+    let mut probe = |e: &Expr, scope: &Resolver| {
+        if wanted(e.range) {
+            walk_names(e, scope, &mut |u| f(u));
+        }
     };
     let module = Resolver::module(db, project, file);
     for l in hir.lets.values() {
@@ -531,14 +566,14 @@ pub fn resolve_at(
         }
     }
     for (name, t) in &hir.templates {
-        if !hit(t.range) {
+        if !wanted(t.range) {
             continue;
         }
         let scope = Resolver::body(db, project, file, name);
         for m in &t.members {
             match m {
-                MemberHir::Field(f) => {
-                    if let Some(d) = &f.default {
+                MemberHir::Field(fd) => {
+                    if let Some(d) = &fd.default {
                         probe(d, &scope);
                     }
                 }
@@ -549,16 +584,24 @@ pub fn resolve_at(
         }
     }
     // Function bodies last: their parameters are locals, which `probe` does not know.
-    for f in hir.functions.values() {
-        if hit(f.body.range) && found.is_none() {
-            walk_fn(f, &module, &mut |u| {
-                if let NameUse::Name { name, range, res } = u {
-                    if hit(range) && found.is_none() {
-                        found = Some((name.clone(), range, res));
-                    }
-                }
-            });
+    for func in hir.functions.values() {
+        if wanted(func.body.range) {
+            walk_fn(func, &module, &mut |u| f(u));
         }
     }
-    found
+}
+
+/// The innermost name use at `offset` in `file`: a bare name, a module member, a call, an
+/// environment or app field. `None` when no name is there.
+pub fn use_at(db: &dyn Db, project: Project, file: SourceFile, offset: u32) -> Option<UseAt> {
+    let hit = |r: TextRange| r.start <= offset && offset <= r.end;
+    let mut found: Option<(TextRange, UseAt)> = None;
+    walk_file(db, project, file, &hit, &mut |u| {
+        let Some((range, u)) = UseAt::from_use(u) else { return };
+        // The narrowest range wins: `lib.f` is a call whose alias is a name inside it.
+        if hit(range) && found.as_ref().is_none_or(|(r, _)| range.len() < r.len()) {
+            found = Some((range, u));
+        }
+    });
+    found.map(|(_, u)| u)
 }

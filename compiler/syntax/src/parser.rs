@@ -573,8 +573,17 @@ const CONTINUATIONS: &[&str] = &[
     "\"||\"", "\".\"", "\"[\"", "\"(\"", "\"{\"", "\"?\"", "\"|\"",
 ];
 
-const DECLARATION_KEYWORDS: &[&str] =
-    &["\"import\"", "\"let\"", "\"fn\"", "\"schema\"", "\"template\"", "\"app\"", "\"environment\"", "\"test\"", "\"policy\""];
+const DECLARATION_KEYWORDS: &[&str] = &[
+    "\"import\"",
+    "\"let\"",
+    "\"fn\"",
+    "\"schema\"",
+    "\"template\"",
+    "\"app\"",
+    "\"environment\"",
+    "\"test\"",
+    "\"policy\"",
+];
 
 /// Renders lalrpop's expected-terminal list as prose, collapsing the many terminals that can
 /// start a name or an expression.
@@ -632,7 +641,8 @@ fn describe_expected(expected: &[String]) -> Option<String> {
     }
     if declaration {
         parts.push(
-            "a declaration (`import`, `let`, `fn`, `schema`, `template`, `app`, `environment`, `test` or `policy`)".to_owned(),
+            "a declaration (`import`, `let`, `fn`, `schema`, `template`, `app`, `environment`, `test` or `policy`)"
+                .to_owned(),
         );
     }
     if parts.is_empty() && continuing {

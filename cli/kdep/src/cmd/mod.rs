@@ -8,8 +8,9 @@ mod fmt;
 mod impact;
 mod import;
 mod import_crd;
-mod set;
+mod lsp;
 mod mod_cmd;
+mod set;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,7 @@ enum Command {
     Diff(cluster::DiffArgs),
     Plan(cluster::PlanArgs),
     Apply(cluster::ApplyArgs),
+    Lsp(lsp::LspArgs),
 }
 
 /// What every subcommand gets: global options.
@@ -112,6 +114,7 @@ impl Cli {
             Command::Diff(args) => args.run(&ctx),
             Command::Plan(args) => args.run(&ctx),
             Command::Apply(args) => args.run(&ctx),
+            Command::Lsp(args) => args.run(&ctx),
         }
     }
 }

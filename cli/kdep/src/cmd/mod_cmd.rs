@@ -259,7 +259,8 @@ fn publish(ctx: &Ctx, args: &PublishArgs) -> Exit {
     let mut files = BTreeMap::new();
     for f in loaded.files.iter().filter(|f| f.package == Some(loaded.root)) {
         let rel = kdep_compiler::loader::relative_path(&root.root, &f.abs_path);
-        files.insert(rel, f.text.clone());
+        // Module text lives in the compiler's database; `kdep.toml` is added below.
+        files.insert(rel, ws.file_text(f.id).to_owned());
     }
     files.insert("kdep.toml".to_owned(), toml_text.to_owned());
     match kdep_pkg::publish::publish(&reference, &config, &files) {

@@ -1,0 +1,119 @@
+//! The editable session: edits, added and removed modules and snapshots give what a fresh
+//! load of the same files gives, and a snapshot is cancelled by an edit instead of reading half of it.
+
+use std::path::Path;
+
+use kdep_compiler::{Change, MemoryFs, Session, Workspace};
+
+const FIXTURE: &str = "\
+//- /ws/platform/kdep.toml
+[package]
+name = \"platform\"
+version = \"1.0.0\"
+//- /ws/platform/web.kdep
+template Web {
+    name: string
+    replicas: int(1..5) = 2
+    locked port = 8080
+}
+//- /ws/shop/kdep.toml
+[package]
+name = \"shop\"
+version = \"0.1.0\"
+[dependencies]
+platform = { path = \"../platform\" }
+//- /ws/shop/app.kdep
+import platform.web
+
+app checkout = web.Web {
+    name = \"checkout\"
+}
+";
+
+fn codes(session: &Session) -> Vec<String> {
+    session.check().iter().map(|d| format!("{} {}", d.code.id, d.message)).collect()
+}
+
+fn load(fs: &MemoryFs) -> Session {
+    Workspace::load(fs, Path::new("/ws/shop")).expect("loads")
+}
+
+#[test]
+fn edits_give_what_a_fresh_load_gives() {
+    let fs = MemoryFs::from_fixture(FIXTURE);
+    let mut session = load(&fs);
+    assert_eq!(codes(&session), Vec::<String>::new());
+    let app = session.file_id(Path::new("/ws/shop/app.kdep")).expect("app.kdep is loaded");
+    let edited = "import platform.web\n\napp checkout = web.Web {\n    name = \"checkout\"\n    port = 1\n}\n";
+    assert_eq!(session.set_text(app, edited), Change::Applied);
+    assert_eq!(session.set_text(app, edited), Change::Unchanged);
+
+    let mut fresh_fs = fs.clone();
+    fresh_fs.insert("/ws/shop/app.kdep", edited);
+    let fresh = load(&fresh_fs);
+    assert_eq!(codes(&session), codes(&fresh));
+    assert_eq!(codes(&session), ["K0301 `port` is locked by template `platform.web.Web`"]);
+    // The renderers read the edited text (from salsa), not the text loaded from disk.
+    let sources = session.sources(None);
+    assert_eq!(kdep_compiler::diag::render::Sources::text(&sources, app), edited);
+}
+
+#[test]
+fn the_stdlib_and_dependencies_outside_the_session_are_not_editable() {
+    let fs = MemoryFs::from_fixture(FIXTURE);
+    let mut session = load(&fs);
+    let std_file = session.loaded().files.iter().find(|f| f.module == "std.workloads").map(|f| f.id).expect("stdlib");
+    assert_eq!(session.set_text(std_file, "garbage {"), Change::NotInSession);
+    assert_eq!(session.add_file(Path::new("/elsewhere/x.kdep"), "let x = 1\n"), Change::NotInSession);
+    assert_eq!(session.add_file(Path::new("/ws/shop/notes.txt"), "hi"), Change::NotInSession);
+    assert_eq!(session.add_file(Path::new("/ws/shop/.hidden.kdep"), "let x = \n"), Change::NotInSession);
+}
+
+#[test]
+fn modules_added_and_removed_on_disk() {
+    let fs = MemoryFs::from_fixture(FIXTURE);
+    let mut session = load(&fs);
+    let app = session.file_id(Path::new("/ws/shop/app.kdep")).expect("loaded");
+    let importing = "import platform.web\nimport extra.more\n\napp checkout = web.Web {\n    name = more.n\n}\n";
+    session.set_text(app, importing);
+    assert_eq!(codes(&session).len(), 1, "{:?}", codes(&session));
+    assert!(codes(&session)[0].starts_with("K0101"), "{:?}", codes(&session));
+
+    let more = Path::new("/ws/shop/extra/more.kdep");
+    assert_eq!(session.add_file(more, "let n = \"checkout\"\n"), Change::Applied);
+    assert_eq!(codes(&session), Vec::<String>::new());
+
+    // A new module in the dependency package is visible to importers too.
+    let web2 = Path::new("/ws/platform/web2.kdep");
+    assert_eq!(session.add_file(web2, "let y = 1\n"), Change::Applied);
+    let display = session.loaded().files.iter().find(|f| f.abs_path == web2).map(|f| f.display_path.clone());
+    assert_eq!(display.as_deref(), Some("platform/web2.kdep"));
+
+    assert_eq!(session.remove_file(more), Change::Applied);
+    assert!(codes(&session)[0].starts_with("K0101"), "{:?}", codes(&session));
+    assert_eq!(session.remove_file(more), Change::Unchanged);
+    // Created again: back in the package, under the same id.
+    let id = session.file_id(more);
+    assert_eq!(session.add_file(more, "let n = \"checkout\"\n"), Change::Applied);
+    assert_eq!(session.file_id(more), id);
+    assert_eq!(codes(&session), Vec::<String>::new());
+}
+
+#[test]
+fn an_edit_cancels_a_snapshot_that_is_reading() {
+    let fs = MemoryFs::from_fixture(FIXTURE);
+    let mut session = load(&fs);
+    let app = session.file_id(Path::new("/ws/shop/app.kdep")).expect("loaded");
+    let snapshot = session.snapshot();
+    assert_eq!(snapshot.check().len(), 0);
+    let reader = std::thread::spawn(move || {
+        // Keeps asking until the edit below cancels it; salsa unwinds with `Cancelled`.
+        salsa::Cancelled::catch(std::panic::AssertUnwindSafe(|| loop {
+            let _ = snapshot.check();
+        }))
+    });
+    session.set_text(app, "app broken = {\n");
+    let result: Result<(), salsa::Cancelled> = reader.join().expect("the reader does not panic");
+    assert!(result.is_err(), "the reader was cancelled");
+    assert!(!codes(&session).is_empty());
+}

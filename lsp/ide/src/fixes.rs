@@ -1,0 +1,195 @@
+//! Quick fixes for `kdep check`'s diagnostics, rename, and inlay hints of inherited defaults.
+//!
+//! Fixes are derived from the diagnostic (code, primary range, help) and the same models the
+//! diagnostic came from: the permitted values of the field's type, the field a "did you mean"
+//! names, the required fields of the app's template.
+
+use kdep_compiler::Snapshot;
+use kdep_diag::{FileId, TextRange};
+use kdep_sema::check::app_template;
+use kdep_sema::hir::{file_hir, AppHir};
+use kdep_sema::ty::Ty;
+
+use crate::defs::{def_at, def_target, Def};
+use crate::NavTarget;
+
+/// One text edit of a fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub file: FileId,
+    pub range: TextRange,
+    pub text: String,
+}
+
+/// A quick fix: a title and the edits it makes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QuickFix {
+    pub title: String,
+    pub edits: Vec<Edit>,
+}
+
+/// Quick fixes for the diagnostic with `code` whose primary label is `range` in `file`.
+/// `help` are its help lines.
+pub fn quick_fixes(snap: &Snapshot, file: FileId, code: &str, range: TextRange, help: &[String]) -> Vec<QuickFix> {
+    let Some(input) = snap.input(file) else { return Vec::new() };
+    let db = snap.db();
+    let hir = file_hir(db, input);
+    let text = snap.text(file);
+    let edit = |range: TextRange, text: String| Edit { file, range, text };
+    let mut out = Vec::new();
+    match code {
+        // A misspelt field (or any "did you mean"): replace the name with the suggestion.
+        "K0202" | "K0106" | "K0306" => {
+            for h in help {
+                if let Some(name) = h.strip_prefix("did you mean `").and_then(|r| r.strip_suffix("`?")) {
+                    out.push(QuickFix {
+                        title: format!("replace with `{name}`"),
+                        edits: vec![edit(range, name.to_owned())],
+                    });
+                }
+            }
+        }
+        // An override of a locked field in an app: remove the assignment (its whole lines).
+        "K0301" => {
+            let in_app = hir.apps.values().any(|a| app_sets(a).any(|s| s.range == range));
+            if in_app {
+                let start = text.get(..range.start as usize).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+                let end = text
+                    .get(range.end as usize..)
+                    .and_then(|t| t.find('\n'))
+                    .map_or(text.len(), |i| range.end as usize + i + 1);
+                let key = text.get(range.as_usize_range()).and_then(|t| t.split('=').next()).unwrap_or("").trim();
+                out.push(QuickFix {
+                    title: format!("remove the override of locked `{key}`"),
+                    edits: vec![edit(TextRange::from_usize(start, end), String::new())],
+                });
+            }
+        }
+        // A value the field's literal union does not allow: each permitted value.
+        "K0206" => {
+            for a in hir.apps.values() {
+                let Some(set) = app_sets(a).find(|s| s.value.range == range) else { continue };
+                let Some((key, _)) = set.key.first() else { continue };
+                let Ok(model) = app_template(db, snap.project(), input, a.name.clone()) else { continue };
+                let Some(field) = model.fields.get(key) else { continue };
+                for v in crate::completion::permitted_values(&field.ty) {
+                    out.push(QuickFix { title: format!("use {}", v.label), edits: vec![edit(range, v.label)] });
+                }
+            }
+        }
+        // Required fields an app leaves unset: add them after the app's `{`.
+        "K0203" => {
+            for a in hir.apps.values().filter(|a| a.name_range == range) {
+                let Ok(model) = app_template(db, snap.project(), input, a.name.clone()) else { continue };
+                let set: Vec<&str> = a.sets.iter().filter_map(|s| s.key.first().map(|(k, _)| &**k)).collect();
+                let missing: Vec<String> = model
+                    .fields
+                    .values()
+                    .filter(|f| f.default.is_none() && f.locked.is_none() && !matches!(*f.ty, Ty::Optional(_)))
+                    .filter(|f| !set.contains(&&*f.name))
+                    .map(|f| format!("\n    {} = {}", f.name, placeholder(&f.ty)))
+                    .collect();
+                let Some(brace) = text.get(a.template.range.end as usize..).and_then(|t| t.find('{')) else { continue };
+                let at = a.template.range.end as usize + brace + 1;
+                if !missing.is_empty() {
+                    out.push(QuickFix {
+                        title: "add the missing required fields".to_owned(),
+                        edits: vec![edit(TextRange::from_usize(at, at), missing.concat())],
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+fn app_sets(a: &AppHir) -> impl Iterator<Item = &kdep_sema::hir::SetHir> {
+    a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter()))
+}
+
+/// A value of the right kind to start from.
+fn placeholder(ty: &Ty) -> String {
+    match ty {
+        Ty::Int(_) => "0".into(),
+        Ty::Float(_) => "0.0".into(),
+        Ty::Bool => "false".into(),
+        Ty::List(..) => "[]".into(),
+        Ty::Map(..) | Ty::Schema(_) => "{}".into(),
+        Ty::Union(lits) => lits.first().map_or_else(
+            || "\"\"".into(),
+            |l| match l {
+                kdep_sema::ty::Lit::Str(s) => format!("\"{s}\""),
+                other => other.to_string(),
+            },
+        ),
+        _ => "\"\"".into(),
+    }
+}
+
+/// Rename the field, template, `let`, function or app at `offset` to `new_name`: every place
+/// [`crate::references`] finds. Refused with a reason where it is not safe: not an identifier,
+/// a name the declaration's scope already has, a declaration in the read-only stdlib, modules
+/// and environments (their names are paths and settings, not identifiers in one file).
+pub fn rename(snap: &Snapshot, file: FileId, offset: u32, new_name: &str) -> Result<Vec<NavTarget>, String> {
+    let valid = new_name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && new_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !valid {
+        return Err(format!("`{new_name}` is not a name: use letters, digits and `_`, not starting with a digit"));
+    }
+    let Some((_, def)) = def_at(snap, file, offset) else { return Err("nothing to rename here".into()) };
+    match &def {
+        Def::Module(_) => return Err("modules are named by their file: rename the file instead".into()),
+        Def::Env(_) | Def::EnvField(_) => return Err("environments and their entries cannot be renamed here".into()),
+        Def::Field { model, .. } if model.fields.contains_key(new_name) || model.lets.contains_key(new_name) => {
+            return Err(format!("template `{}` already has a member `{new_name}`", model.qualified));
+        }
+        _ => {}
+    }
+    let Some(decl) = def_target(snap, &def) else { return Err("nothing to rename here".into()) };
+    let refs = crate::references(snap, file, offset);
+    for r in std::iter::once(&decl).chain(&refs) {
+        let editable = snap.file(r.file).is_some_and(|f| f.kind == kdep_compiler::loader::FileKind::Source);
+        if !editable {
+            return Err(format!("`{}` is in the standard library, which is read-only", snap.display_path(r.file)));
+        }
+    }
+    if let Some(input) = snap.input(decl.file) {
+        let items = kdep_sema::index::item_index(snap.db(), input);
+        if !matches!(def, Def::Field { .. } | Def::TemplateLet(_)) && items.items.contains_key(new_name) {
+            return Err(format!("`{}` already declares `{new_name}`", snap.display_path(decl.file)));
+        }
+    }
+    Ok(refs)
+}
+
+/// Inlay hints: after an app's `{`, the inherited defaults of the fields it does not set
+/// (neither locked nor required ones). (offset, label) pairs.
+pub fn inlay_hints(snap: &Snapshot, file: FileId) -> Vec<(u32, String)> {
+    let Some(input) = snap.input(file) else { return Vec::new() };
+    let db = snap.db();
+    let text = snap.text(file);
+    let mut out = Vec::new();
+    for a in file_hir(db, input).apps.values() {
+        let Ok(model) = app_template(db, snap.project(), input, a.name.clone()) else { continue };
+        let set: Vec<&str> = a.sets.iter().filter_map(|s| s.key.first().map(|(k, _)| &**k)).collect();
+        let defaults: Vec<String> = model
+            .fields
+            .values()
+            .filter(|f| f.locked.is_none() && !set.contains(&&*f.name))
+            .filter_map(|f| {
+                let d = f.default.as_ref()?;
+                let value = snap.text(d.span.file).get(d.span.range.as_usize_range())?;
+                let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
+                (value.len() <= 40).then(|| format!("{} = {value}", f.name))
+            })
+            .collect();
+        let Some(brace) = text.get(a.template.range.end as usize..).and_then(|t| t.find('{')) else { continue };
+        if defaults.is_empty() {
+            continue;
+        }
+        let at = a.template.range.end + brace as u32 + 1;
+        out.push((at, format!(" {}", defaults.join(", "))));
+    }
+    out
+}

@@ -1,0 +1,136 @@
+//! Hover: what a name is — for fields their type, doc comment, default, constraint and who
+//! locked or last set them (layer and file); for other declarations their kind and place.
+
+use kdep_compiler::Snapshot;
+use kdep_diag::FileId;
+use kdep_sema::hir::file_hir;
+use kdep_sema::index::project_index;
+
+use crate::defs::{def_at, Def};
+use crate::{place, Hover};
+
+/// What hovering at `offset` of `file` shows; `None` where there is nothing to say.
+pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
+    let (range, def) = def_at(snap, file, offset)?;
+    let db = snap.db();
+    let markdown = match &def {
+        Def::Field { model, field } => {
+            let kind = if model.is_schema { "schema" } else { "template" };
+            let mut out = format!("```kdep\n{}: {}\n```\n", field.name, field.ty);
+            out.push_str(&format!(
+                "field of {kind} `{}`, declared at `{}`\n",
+                model.qualified,
+                place(snap, field.decl_span.file, field.decl_span.range)
+            ));
+            if let Some(lock) = &field.locked {
+                out.push_str(&format!(
+                    "\n**locked** by template `{}` at `{}`: instances cannot set it\n",
+                    lock.template,
+                    place(snap, lock.span.file, lock.span.range)
+                ));
+            }
+            if let Some(default) = &field.default {
+                let text = snap.text(default.span.file).get(default.span.range.as_usize_range()).unwrap_or_default();
+                let layer = if default.extending { "extending template" } else { "template" };
+                out.push_str(&format!(
+                    "\n{} `{}`, set by {layer} `{}` at `{}`\n",
+                    if field.locked.is_some() { "value" } else { "default" },
+                    one_line(text),
+                    default.template,
+                    place(snap, default.span.file, default.span.range)
+                ));
+            } else if !matches!(*field.ty, kdep_sema::ty::Ty::Optional(_)) && field.locked.is_none() {
+                out.push_str("\nrequired: every instance sets it\n");
+            }
+            if let Some(doc) = &field.doc {
+                out.push_str("\n---\n\n");
+                out.push_str(doc.trim());
+                out.push('\n');
+            }
+            out
+        }
+        Def::TemplateLet(l) => {
+            let text = snap.text(l.span.file).get(l.span.range.as_usize_range()).unwrap_or_default();
+            format!(
+                "```kdep\n{}\n```\n`let` of template `{}`, at `{}`\n",
+                one_line(text),
+                l.owner,
+                place(snap, l.span.file, l.span.range)
+            )
+        }
+        Def::ModuleLet { file, name } => {
+            let hir = file_hir(db, *file);
+            let l = hir.lets.get(name)?;
+            let text = snap.text(file.id(db)).get(l.range.as_usize_range()).unwrap_or_default();
+            format!(
+                "```kdep\n{}\n```\ntop-level `let` of module `{}`\n",
+                one_line(text),
+                project_index(db, snap.project()).module_display(*file)
+            )
+        }
+        Def::Module(file) => {
+            format!("module `{}` (`{}`)\n", project_index(db, snap.project()).module_display(*file), file.path(db))
+        }
+        Def::Function { file, name } => {
+            let hir = file_hir(db, *file);
+            let f = hir.functions.get(name)?;
+            let text = snap.text(file.id(db)).get(f.range.as_usize_range()).unwrap_or_default();
+            let sig = text.split_once(") ->").map_or(text, |(head, _)| head);
+            let ret = text.split_once(") ->").and_then(|(_, rest)| rest.split_once('=')).map_or("", |(r, _)| r.trim());
+            format!(
+                "```kdep\n{sig}) -> {ret}\n```\nfunction of module `{}`\n",
+                project_index(db, snap.project()).module_display(*file)
+            )
+        }
+        Def::Decl { file, name } => {
+            let index = project_index(db, snap.project());
+            let items = kdep_sema::index::item_index(db, *file);
+            let kind = items.items.get(name).map_or("declaration", |h| h.kind.describe());
+            let hir = file_hir(db, *file);
+            let doc = hir.templates.get(name).and_then(|t| doc_before(snap.text(file.id(db)), t.range.start));
+            let mut out = format!("{kind} `{}.{name}`, at `{}`\n", index.module_display(*file), file.path(db));
+            if let Some(doc) = doc {
+                out.push_str("\n---\n\n");
+                out.push_str(&doc);
+                out.push('\n');
+            }
+            out
+        }
+        Def::Env(decl) => {
+            format!("environment `{}`, declared at `{}`\n", decl.name, place(snap, decl.span.file, decl.span.range))
+        }
+        Def::EnvField(name) => format!("`env.{name}`: an entry of the environment the app is built for\n"),
+    };
+    Some(Hover { range, markdown })
+}
+
+/// Collapses an expression's text to one line for a hover heading.
+fn one_line(text: &str) -> String {
+    let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if joined.chars().count() > 120 {
+        format!("{}…", joined.chars().take(120).collect::<String>())
+    } else {
+        joined
+    }
+}
+
+/// The `///` doc comment lines right before `offset` (attributes in between are skipped).
+fn doc_before(text: &str, offset: u32) -> Option<String> {
+    let before = text.get(..offset as usize)?;
+    let mut lines: Vec<&str> = Vec::new();
+    for line in before.lines().rev().skip_while(|l| l.trim().is_empty()) {
+        let t = line.trim();
+        if let Some(doc) = t.strip_prefix("///") {
+            lines.push(doc.strip_prefix(' ').unwrap_or(doc));
+        } else if t.starts_with('@') && lines.is_empty() {
+            continue;
+        } else {
+            break;
+        }
+    }
+    if lines.is_empty() {
+        return None;
+    }
+    lines.reverse();
+    Some(lines.join("\n"))
+}
