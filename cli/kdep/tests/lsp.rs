@@ -604,3 +604,60 @@ fn quick_fixes_rename_and_inlay_hints() {
     );
     lsp.shutdown();
 }
+
+/// A git dependency is found where `kdep build --offline` finds it (the lock and the cache),
+/// so the editor checks against the fetched platform; with an empty cache it says what to run.
+#[test]
+fn git_dependencies_come_from_the_cache() {
+    let (_tmp, ws, cache) = workspace();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(ws.join("platform"))
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q", "-b", "main"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "platform"]);
+    git(&["tag", "v1.0.0"]);
+    let url = format!("file://{}", ws.join("platform").display());
+    write(
+        &ws,
+        "shop/kdep.toml",
+        &format!(
+            "[package]\nname = \"shop\"\nversion = \"0.1.0\"\n\n[dependencies]\nplatform = {{ git = \"{url}\", tag = \"v1.0.0\" }}\n"
+        ),
+    );
+    // Fetch into the cache the editor will use (`$XDG_CACHE_HOME/kdep`, as `Lsp::start` sets).
+    let fetch = Command::new(env!("CARGO_BIN_EXE_kdep"))
+        .args(["mod", "fetch"])
+        .current_dir(ws.join("shop"))
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("KDEP_CACHE")
+        .output()
+        .unwrap();
+    assert!(fetch.status.success(), "{}", String::from_utf8_lossy(&fetch.stderr));
+
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    // The locked port is the fetched platform's lock: the same diagnostic as with a path dependency.
+    let diags = lsp.diagnostics("shop/app.kdep", |d| d.to_string().contains("K0301"));
+    assert!(!diags.to_string().contains("K0701"), "{diags}");
+    lsp.shutdown();
+
+    // Another, empty cache: the dependency is not there, and the editor says how to get it.
+    let empty = cache.with_file_name("empty-cache");
+    let mut lsp = Lsp::start(&ws, &empty, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    let diags = lsp.diagnostics("shop/kdep.toml", |d| d.to_string().contains("K0701"));
+    assert!(diags.to_string().contains("kdep mod fetch"), "{diags}");
+    lsp.shutdown();
+}

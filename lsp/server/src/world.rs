@@ -62,6 +62,9 @@ pub struct Publish {
     pub open: Vec<PathBuf>,
 }
 
+/// A `kdep.lock` larger than this is not read (it lists a few lines per dependency).
+const LOCK_LIMIT: u64 = 16 << 20;
+
 struct Open {
     text: String,
     version: i32,
@@ -253,7 +256,18 @@ impl World {
 
     fn load(&mut self, root: &Path, batch: &mut Publish) -> Option<()> {
         let overlay = Overlay { disk: &*self.disk, open: &self.open };
-        match Workspace::load(&overlay, root) {
+        // Git and OCI dependencies are found as `kdep build --offline` finds them: the versions
+        // `kdep.lock` names, in `vendor/` or the cache. The editor never fetches.
+        let lock = overlay
+            .read(&root.join("kdep.lock"), LOCK_LIMIT)
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .and_then(|text| kdep_compiler::lock::parse_lock(&text).ok())
+            .unwrap_or_default();
+        let cache = kdep_pkg::Cache::from_env().ok();
+        let dirs = kdep_compiler::remote::source_dirs(root, cache.as_ref().map(kdep_pkg::Cache::root));
+        let mut remote = kdep_compiler::remote::LockedCache::new(lock, dirs);
+        match Workspace::load_with_remote(&overlay, root, 1, &mut remote) {
             Ok(session) => {
                 self.sessions.insert(root.to_path_buf(), session);
                 Some(())
