@@ -161,26 +161,33 @@ pub trait Emitted {
     fn source(&self) -> Span;
 }
 
-impl Emitted for Manifest {
-    fn api_version(&self) -> &str {
-        &self.api_version
-    }
-    fn kind(&self) -> &str {
-        &self.kind
-    }
-    fn namespace(&self) -> Option<&str> {
-        self.namespace.as_deref()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn app(&self) -> &str {
-        &self.app
-    }
-    fn source(&self) -> Span {
-        self.source
-    }
+/// Both kinds of emitted object carry their identity in fields of the same names.
+macro_rules! impl_emitted {
+    ($($t:ty),*) => {$(
+        impl Emitted for $t {
+            fn api_version(&self) -> &str {
+                &self.api_version
+            }
+            fn kind(&self) -> &str {
+                &self.kind
+            }
+            fn namespace(&self) -> Option<&str> {
+                self.namespace.as_deref()
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            fn app(&self) -> &str {
+                &self.app
+            }
+            fn source(&self) -> Span {
+                self.source
+            }
+        }
+    )*};
 }
+
+impl_emitted!(Manifest, RenderedObject);
 
 /// An emitted object already finalised and written out (YAML or JSON) on its own; its value
 /// was dropped once written, so a build holds text, not value trees. See
@@ -196,27 +203,6 @@ pub struct RenderedObject {
     pub source: Span,
     /// [`crate::emit::object_text`] of the stamped object.
     pub text: String,
-}
-
-impl Emitted for RenderedObject {
-    fn api_version(&self) -> &str {
-        &self.api_version
-    }
-    fn kind(&self) -> &str {
-        &self.kind
-    }
-    fn namespace(&self) -> Option<&str> {
-        self.namespace.as_deref()
-    }
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn app(&self) -> &str {
-        &self.app
-    }
-    fn source(&self) -> Span {
-        self.source
-    }
 }
 
 impl RenderedObject {

@@ -132,6 +132,12 @@ fn fail(err: &Error) -> Exit {
 }
 
 impl Common {
+    /// [`Common::prepare`], then the async runtime the cluster calls run on.
+    fn prepare_with_runtime(&self, ctx: &Ctx) -> Result<(Prepared, tokio::runtime::Runtime), Exit> {
+        let prepared = self.prepare(ctx)?;
+        Ok((prepared, runtime()?))
+    }
+
     /// Builds the package for the environment; any problem is reported and is exit 2 (a
     /// cluster command never runs on sources that do not build).
     fn prepare(&self, ctx: &Ctx) -> Result<Prepared, Exit> {
@@ -292,12 +298,8 @@ const CONFLICT_HINT: &str =
 
 impl DiffArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
-        let p = match self.common.prepare(ctx) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        let rt = match runtime() {
-            Ok(rt) => rt,
+        let (p, rt) = match self.common.prepare_with_runtime(ctx) {
+            Ok(started) => started,
             Err(e) => return e,
         };
         rt.block_on(async {
@@ -359,12 +361,8 @@ fn replan_hint(env: &str) -> String {
 
 impl PlanArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
-        let p = match self.common.prepare(ctx) {
-            Ok(p) => p,
-            Err(e) => return e,
-        };
-        let rt = match runtime() {
-            Ok(rt) => rt,
+        let (p, rt) = match self.common.prepare_with_runtime(ctx) {
+            Ok(started) => started,
             Err(e) => return e,
         };
         let made = rt.block_on(async {
