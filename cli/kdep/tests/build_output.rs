@@ -2,41 +2,19 @@
 //! to stdout or one file per object with `-o DIR`, in YAML and JSON.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-/// One finished run of the binary.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+mod common;
+
+use common::{example_copy, kdep_with, Run};
 
 /// Runs `kdep ARGS` in `cwd` with `KDEP_THREADS` set as given (unset for `None`), colours off.
 fn kdep_threads(cwd: &Path, args: &[&str], threads: Option<usize>) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdep"));
-    cmd.args(args).current_dir(cwd).env("NO_COLOR", "1").env_remove("RUST_BACKTRACE");
-    match threads {
-        Some(n) => cmd.env("KDEP_THREADS", n.to_string()),
-        None => cmd.env_remove("KDEP_THREADS"),
-    };
-    let out = cmd.output().expect("kdep runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
+    kdep_with(cwd, args, |cmd| {
+        match threads {
+            Some(n) => cmd.env("KDEP_THREADS", n.to_string()),
+            None => cmd.env_remove("KDEP_THREADS"),
+        };
+    })
 }
 
 /// A package of `n` apps, one file each: enough files for the build to spread them over four
@@ -131,9 +109,7 @@ fn assert_same_everywhere(cwd: &Path, pkg: &str, env: Option<&str>, format: &str
 
 #[test]
 fn example_builds_are_the_same_bytes_on_any_thread_count_and_in_files() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path().join("platform-and-teams");
-    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/platform-and-teams"), &root);
+    let (_tmp, root) = example_copy();
     for pkg in ["shop", "payments"] {
         for env in ["staging", "production"] {
             for format in ["yaml", "json"] {

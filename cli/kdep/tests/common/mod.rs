@@ -11,14 +11,17 @@ pub struct Run {
 }
 
 /// Runs `kdep ARGS` in `cwd` with colours off and backtraces unset, so output is stable.
+#[allow(dead_code, reason = "shared by the test crates; some need more settings (`kdep_with`)")]
 pub fn kdep(cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kdep"))
-        .args(args)
-        .current_dir(cwd)
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .expect("kdep runs");
+    kdep_with(cwd, args, |_| {})
+}
+
+/// [`kdep`] with more settings of the command (environment variables) made by `configure`.
+pub fn kdep_with(cwd: &Path, args: &[&str], configure: impl FnOnce(&mut Command)) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kdep"));
+    cmd.args(args).current_dir(cwd).env("NO_COLOR", "1").env_remove("RUST_BACKTRACE");
+    configure(&mut cmd);
+    let out = cmd.output().expect("kdep runs");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
