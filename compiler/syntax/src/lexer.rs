@@ -97,6 +97,9 @@ pub(crate) enum Tok<'a> {
     /// which can never continue an `if`. Giving it its own token keeps `if` without `else`
     /// unambiguous: `a = if c { 1 }` followed by an entry `else = 2` on the next line.
     ElseKey,
+    /// `if` directly after the `emit` keyword (not after `.emit`): its branches may hold the
+    /// emitted record's entries without inner braces (see the grammar's `EmitIf`).
+    EmitIf,
 }
 
 impl Tok<'_> {
@@ -113,6 +116,7 @@ impl Tok<'_> {
             Tok::Regex(_) => "a regex literal".to_owned(),
             Tok::Deep => "deeply nested code".to_owned(),
             Tok::ElseKey => "`else`".to_owned(),
+            Tok::EmitIf => "`if`".to_owned(),
             other => match other.punct_or_keyword() {
                 Some(text) => format!("`{text}`"),
                 None => "a token".to_owned(),
@@ -199,6 +203,7 @@ impl Tok<'_> {
                 | Tok::If
                 | Tok::Else
                 | Tok::ElseKey
+                | Tok::EmitIf
                 | Tok::For
                 | Tok::True
                 | Tok::False
@@ -499,6 +504,11 @@ impl<'a> Driver<'a> {
                 *prev = Tok::ElseKey;
             }
         }
+        let tok = match (tok, self.out.tokens.as_slice()) {
+            (Tok::If, [.., (_, before, _), (_, Tok::Emit, _)]) if !matches!(before, Tok::Dot) => Tok::EmitIf,
+            (Tok::If, [(_, Tok::Emit, _)]) => Tok::EmitIf,
+            (tok, _) => tok,
+        };
         self.out.tokens.push((loc(start), tok, loc(end)));
     }
 

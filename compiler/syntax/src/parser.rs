@@ -239,6 +239,39 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// `{ key = value ... }` as an `emit if` branch: the record itself, without the inner braces
+    /// of `{ { key = value } }` (the object's range is the branch's braces).
+    pub(crate) fn bare_object(&mut self, first: ast::Entry, rest: Vec<ast::Entry>, range: TextRange) -> ast::Expr {
+        let mut entries = Vec::with_capacity(rest.len() + 1);
+        entries.push(first);
+        entries.extend(rest);
+        ast::Expr::Object { entries, range }
+    }
+
+    /// One entry of a bare branch: the key arrived as an expression (see the grammar's `Block`)
+    /// and must be what an entry key can be: a name, a dotted name or a string.
+    pub(crate) fn bare_entry(
+        &mut self,
+        key: ast::Expr,
+        value: ast::Expr,
+        clause: Option<ast::ForClause>,
+        l: u32,
+        r: u32,
+    ) -> ast::Entry {
+        let key_range = key.range();
+        let Some(keys) = expr_to_keys(key) else {
+            let diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, "expected a key before `=`")
+                .with_primary(self.span(key_range), "not a name, dotted name or string")
+                .with_help("an entry is `key = value`; compare with `==`");
+            self.diags.push(diag);
+            return ast::Entry::Error(rng(l, r));
+        };
+        match clause {
+            Some(clause) => self.map_comprehension(keys, value, clause, l, r),
+            None => ast::Entry::Field(ast::FieldEntry { key: keys, value, range: rng(l, r) }),
+        }
+    }
+
     /// `key = value for ...` inside `{ }`: the key becomes an expression evaluated per element.
     pub(crate) fn map_comprehension(
         &mut self,
@@ -291,6 +324,40 @@ fn reduce_top(operands: &mut Vec<ast::Expr>, op: BinaryOp) {
     let (Some(rhs), Some(lhs)) = (operands.pop(), operands.pop()) else { return };
     let range = lhs.range().cover(rhs.range());
     operands.push(ast::Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs), range });
+}
+
+/// Turns the key of a bare entry (`a`, `a.b`, `"x"`, `true`) back into the keys the entry
+/// grammar would have built; anything else is not a key.
+fn expr_to_keys(expr: ast::Expr) -> Option<Vec<ast::Key>> {
+    let mut keys = Vec::new();
+    let mut current = expr;
+    loop {
+        match current {
+            ast::Expr::Field { base, field, .. } => {
+                keys.push(ast::Key::Ident(field));
+                current = *base;
+            }
+            ast::Expr::Name(id) => {
+                keys.push(ast::Key::Ident(id));
+                break;
+            }
+            ast::Expr::Str(s) => {
+                keys.push(ast::Key::Str(s));
+                break;
+            }
+            ast::Expr::Bool { value, range } => {
+                keys.push(ast::Key::Ident(ident(if value { "true" } else { "false" }, range.start, range.end)));
+                break;
+            }
+            ast::Expr::Null { range } => {
+                keys.push(ast::Key::Ident(ident("null", range.start, range.end)));
+                break;
+            }
+            _ => return None,
+        }
+    }
+    keys.reverse();
+    Some(keys)
 }
 
 /// Turns `a`, `a.b.c` into a path; anything else is not a path. Iterative, so long chains are fine.
@@ -591,7 +658,11 @@ fn describe_expected(expected: &[String]) -> Option<String> {
     // `else` as a key is its own terminal (`ELSE_KEY`); to the reader it is the word `else`.
     let mut terminals: Vec<String> = Vec::with_capacity(expected.len());
     for e in expected {
-        let e = if e == "ELSE_KEY" { "\"else\"".to_owned() } else { e.clone() };
+        let e = match e.as_str() {
+            "ELSE_KEY" => "\"else\"".to_owned(),
+            "EMIT_IF" => "\"if\"".to_owned(),
+            _ => e.clone(),
+        };
         if !terminals.contains(&e) {
             terminals.push(e);
         }

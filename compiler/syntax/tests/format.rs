@@ -354,6 +354,30 @@ fn if_without_else_prints_canonically_and_keeps_comments() {
 }
 
 #[test]
+fn emit_if_with_bare_entries_stays_bare() {
+    // Short: one line, the branch's braces are the record's.
+    check(
+        "template T {\n  emit if on {kind=\"A\" , x = 1}\n}",
+        "template T {\n    emit if on { kind = \"A\", x = 1 }\n}\n",
+    );
+    // Long: entries one per line inside the branch's braces, no inner pair added.
+    check(
+        "template T {\n emit if pdb { apiVersion = \"policy/v1\", kind = \"PodDisruptionBudget\", metadata.name = name, spec.minAvailable = 1 }\n}",
+        "template T {\n    emit if pdb {\n        apiVersion = \"policy/v1\"\n        kind = \"PodDisruptionBudget\"\n        metadata.name = name\n        spec.minAvailable = 1\n    }\n}\n",
+    );
+    // `else` branches and `else if` chains keep their own form; the braced form is not rewritten.
+    check(
+        "template T {\n  emit if a { kind = \"A\" } else if b {{ kind = \"B\" }} else {kind = \"C\"}\n}",
+        "template T {\n    emit if a { kind = \"A\" } else if b { { kind = \"B\" } } else { kind = \"C\" }\n}\n",
+    );
+    // A comment inside the bare branch stays there.
+    check(
+        "template T {\n  emit if a { // why\n kind = \"A\" }\n}",
+        "template T {\n    emit if a {\n        // why\n        kind = \"A\"\n    }\n}\n",
+    );
+}
+
+#[test]
 fn a_comment_forces_an_object_to_break() {
     check("let a = { x = 1, // one\n y = 2 }", "let a = {\n    x = 1 // one\n    y = 2\n}\n");
 }

@@ -202,6 +202,17 @@ fn keywords_are_names_where_unambiguous() {
 }
 
 #[test]
+fn only_an_emit_if_takes_bare_entries() {
+    check_clean("template T { emit if c { kind = \"A\" } else if d { kind = \"B\" } }");
+    // A field called `emit` followed by a comprehension's `if` is not an `emit if`.
+    check_clean("let x = [a for a in b.emit if a]");
+    assert_eq!(codes("let x = if c { a = 1 } else { b }"), ["K0001"]);
+    assert_eq!(codes("template T { check if c { a = 1 } else { true } }").first(), Some(&"K0001"));
+    // The first key must be a key.
+    assert_eq!(codes("template T { emit if c { a + 1 = 2 } }"), ["K0001"]);
+}
+
+#[test]
 fn instantiation_is_not_allowed_bare_in_if_conditions() {
     check_clean("let x = if (a.B { c = 1 }).d { 1 } else { 2 }");
     check_clean("let x = if a.b { c } else { d }");

@@ -800,18 +800,36 @@ impl<'a> Printer<'a> {
         let close = range.end.saturating_sub(1);
         let Some(otherwise) = otherwise else {
             // Without `else` the branch's closing brace ends the `if`.
-            self.branch(then, close);
+            if !self.bare_branch(then, cond.range().end) {
+                self.branch(then, close);
+            }
             return;
         };
         // Comments between a branch's value and `else` are printed before its `}`.
-        self.branch(then, otherwise.range().start);
+        if !self.bare_branch(then, cond.range().end) {
+            self.branch(then, otherwise.range().start);
+        }
         self.push(" else");
         if matches!(**otherwise, Expr::If { .. }) {
             self.push(" ");
             self.if_expr(otherwise);
-        } else {
+        } else if !self.bare_branch(otherwise, then.range().end) {
             self.branch(otherwise, close);
         }
+    }
+
+    /// An `emit if` branch written as bare entries (`{ a = 1 }` rather than `{ { a = 1 } }`)
+    /// stays so: its object's braces are the branch's, so no `{` lies between what precedes the
+    /// branch (`after`) and the object. Prints it and says so; a `{` inside a comment there only
+    /// makes it print in the braced form, which means the same.
+    fn bare_branch(&mut self, value: &Expr, after: u32) -> bool {
+        let Expr::Object { range, .. } = value else { return false };
+        if after > range.start || self.source(TextRange::new(after, range.start)).contains('{') {
+            return false;
+        }
+        self.push(" ");
+        self.expr(value);
+        true
     }
 
     /// ` { value }`, or the value on its own indented line; comments before `close_at` are
