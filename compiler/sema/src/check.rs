@@ -374,7 +374,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
                 out.push(d);
             }
         }
-        NameUse::PathHead { name } => {
+        NameUse::PathHead { name, .. } => {
             used.insert(name.clone());
         }
         NameUse::Member { module, member, range, res } => {

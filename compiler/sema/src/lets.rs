@@ -11,7 +11,7 @@ use kdep_diag::{Code, Diagnostic, Span};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Expr, Name};
+use crate::hir::{file_hir, Expr, KeySeg, MemberHir, Name, ObjEntry};
 use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
 
 #[derive(Clone, Debug, PartialEq, Default)]
@@ -21,19 +21,58 @@ pub struct LetCycles {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// The top-level lets and functions one use of a name depends on.
-fn reference(u: NameUse<'_>, out: &mut Vec<(SourceFile, Name)>) {
+/// Where the graph's uses are written: for following `Path { ... }` to the defaults it runs.
+#[derive(Clone, Copy)]
+struct Site<'a> {
+    db: &'a dyn Db,
+    project: Project,
+    file: SourceFile,
+}
+
+/// The graph node of the default of field `field` written in the body of `owner`: top-level
+/// names have no dot, so `owner.field` never collides with a `let` or function.
+fn default_node(file: SourceFile, owner: &str, field: &str) -> (SourceFile, Name) {
+    (file, Name::from(format!("{owner}.{field}")))
+}
+
+/// The top-level lets and functions one use of a name depends on, and for a record of a schema
+/// or template (`S { a = 1 }`) the defaults it leaves to the declaration: a function that builds
+/// `S {}` runs `S`'s defaults, so a default calling that function is a cycle, not a deep chain.
+fn reference(site: Site<'_>, u: NameUse<'_>, out: &mut Vec<(SourceFile, Name)>) {
     match u {
         NameUse::Name { name, res: Resolution::ModuleLet(f), .. } => out.push((f, name.clone())),
         NameUse::Member { module, member, .. } => out.push((module, member.clone())),
         NameUse::Call { callee: Callee::Function { file, name }, .. } => out.push((file, name)),
+        NameUse::PathHead { path, entries, .. } => {
+            let Ok((file, name)) =
+                crate::model::resolve_template(site.db, site.project, site.file, &path.segments, path.range, true)
+            else {
+                return;
+            };
+            let Some(model) = crate::model::template_model(site.db, site.project, file, name) else { return };
+            let set: Vec<&Name> = entries
+                .iter()
+                .filter_map(|e| match e {
+                    ObjEntry::Field { key, .. } => match key.first() {
+                        Some(KeySeg::Static(n, _)) => Some(n),
+                        _ => None,
+                    },
+                    ObjEntry::Comp { .. } => None,
+                })
+                .collect();
+            for (field, f) in &model.fields {
+                if let (Some(d), false) = (&f.default, set.contains(&field)) {
+                    out.push(default_node(d.file, &d.owner, field));
+                }
+            }
+        }
         _ => {}
     }
 }
 
 /// Top-level lets and functions referenced by one expression written at module level.
-fn references(scope: &Resolver, e: &Expr, out: &mut Vec<(SourceFile, Name)>) {
-    walk_names(e, scope, &mut |u| reference(u, out));
+fn references(site: Site<'_>, scope: &Resolver, e: &Expr, out: &mut Vec<(SourceFile, Name)>) {
+    walk_names(e, scope, &mut |u| reference(site, u, out));
 }
 
 #[salsa::tracked(returns(clone))]
@@ -42,21 +81,36 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
     let mut edges: FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = FxHashMap::default();
     for file in crate::index::reachable_files(db, project).iter().copied() {
         let hir = file_hir(db, file);
-        if hir.lets.is_empty() && hir.functions.is_empty() {
+        if hir.lets.is_empty() && hir.functions.is_empty() && hir.templates.is_empty() {
             continue;
         }
+        let site = Site { db, project, file };
         let scope = Resolver::module(db, project, file);
         for (name, l) in &hir.lets {
             let mut refs = Vec::new();
-            references(&scope, &l.value, &mut refs);
+            references(site, &scope, &l.value, &mut refs);
             nodes.push((file, name.clone()));
             edges.insert((file, name.clone()), refs);
         }
         for (name, f) in &hir.functions {
             let mut refs = Vec::new();
-            walk_fn(f, &scope, &mut |u| reference(u, &mut refs));
+            walk_fn(f, &scope, &mut |u| reference(site, u, &mut refs));
             nodes.push((file, name.clone()));
             edges.insert((file, name.clone()), refs);
+        }
+        // Field defaults are nodes too, but only where they can close a cycle: a file without
+        // functions or lets cannot be called back into from a default.
+        for (owner, t) in &hir.templates {
+            let body = Resolver::body(db, project, file, owner);
+            for m in &t.members {
+                let MemberHir::Field(f) = m else { continue };
+                let Some(default) = &f.default else { continue };
+                let mut refs = Vec::new();
+                references(site, &body, default, &mut refs);
+                let node = default_node(file, owner, &f.name);
+                nodes.push(node.clone());
+                edges.insert(node, refs);
+            }
         }
     }
     let mut out = LetCycles::default();
@@ -121,28 +175,49 @@ pub fn find_cycles<N: Clone + Eq + Hash>(nodes: &[N], edges: &FxHashMap<N, Vec<N
     (cycles, poisoned)
 }
 
-/// K0408 for one cycle, labelling every `let` and function on it.
+/// K0408 for one cycle, labelling every `let`, function and field default on it.
 fn cycle_diagnostic(db: &dyn Db, members: &[(SourceFile, Name)], chain: &str) -> Diagnostic {
     let is_fn = |(f, n): &(SourceFile, Name)| file_hir(db, *f).functions.contains_key(n);
+    let is_default = |(_, n): &(SourceFile, Name)| n.contains('.');
     let fns = members.iter().filter(|m| is_fn(m)).count();
-    let message = match fns {
-        0 => format!("`let` cycle: {chain}"),
-        n if n == members.len() => format!("recursive function: {chain}"),
-        _ => format!("cycle through `let` and function: {chain}"),
+    let defaults = members.iter().filter(|m| is_default(m)).count();
+    let message = match (fns, defaults) {
+        (0, 0) => format!("`let` cycle: {chain}"),
+        (n, 0) if n == members.len() => format!("recursive function: {chain}"),
+        (_, 0) => format!("cycle through `let` and function: {chain}"),
+        (0, _) => format!("cycle through a field default: {chain}"),
+        _ => format!("cycle through a field default and a function: {chain}"),
     };
     let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, message);
     for (k, (f, n)) in members.iter().enumerate() {
         let hir = file_hir(db, *f);
-        let (range, what) = match (hir.lets.get(n), hir.functions.get(n)) {
-            (Some(l), _) => (l.name_range, ("this value depends on itself", "through this binding")),
-            (None, Some(func)) => (func.name_range, ("this function calls itself", "through this function")),
-            (None, None) => continue,
+        let (range, what) = match (hir.lets.get(n), hir.functions.get(n), n.split_once('.')) {
+            (Some(l), _, _) => (l.name_range, ("this value depends on itself", "through this binding")),
+            (None, Some(func), _) => (func.name_range, ("this function calls itself", "through this function")),
+            (None, None, Some((owner, field))) => {
+                let decl = hir.templates.get(owner);
+                let field = decl.and_then(|t| {
+                    t.members.iter().find_map(|m| match m {
+                        MemberHir::Field(fh) if &*fh.name == field => Some(fh.name_range),
+                        _ => None,
+                    })
+                });
+                let Some(range) = field else { continue };
+                (range, ("this default depends on itself", "through this default"))
+            }
+            (None, None, None) => continue,
         };
         let span = Span::new(f.id(db), range);
         d = if k == 0 { d.with_primary(span, what.0) } else { d.with_secondary(span, what.1) };
     }
-    if fns > 0 {
+    if defaults > 0 && fns > 0 {
+        d = d.with_help(
+            "a default runs whenever its record is built without the field: set the field where the function builds the record",
+        );
+    } else if fns > 0 {
         d = d.with_help("functions cannot call themselves, directly or through others: evaluation must end");
+    } else if defaults > 0 {
+        d = d.with_help("set the field where the record is built, or compute the value without building it");
     }
     d
 }

@@ -29,7 +29,7 @@ use kdep_diag::TextRange;
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
+use crate::hir::{file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry, PathRef};
 use crate::index::{file_imports, item_index, project_index, Imports, ItemIndex, ItemKind};
 use crate::model::{template_model, TemplateModel};
 
@@ -296,8 +296,9 @@ pub enum NameUse<'e> {
     Member { module: SourceFile, member: &'e Name, range: TextRange, res: Resolution },
     /// A call (`upper(x)`, `f(x)`, `alias.f(x)`) and what its callee names.
     Call { name: &'e Name, range: TextRange, callee: Callee },
-    /// The first segment of a declaration path (`web.WebService { ... }`).
-    PathHead { name: &'e Name },
+    /// The first segment of a declaration path (`web.WebService { ... }`), with the whole path
+    /// and the record's entries (the `let` graph follows the defaults they leave unset).
+    PathHead { name: &'e Name, path: &'e PathRef, entries: &'e [ObjEntry] },
     /// `env.member`, where `env` is the environment (after its [`NameUse::Name`]).
     EnvField { member: &'e Name, range: TextRange },
     /// `app.member` or `alias.app.member`, where `app` is another app of `file` (after its
@@ -451,7 +452,7 @@ impl<'e> Walker<'_, 'e, '_> {
             ExprKind::Object(entries) => self.entries(entries),
             ExprKind::Instantiate(path, entries) => {
                 if let Some(head) = path.segments.first() {
-                    (self.f)(NameUse::PathHead { name: head });
+                    (self.f)(NameUse::PathHead { name: head, path, entries });
                 }
                 self.entries(entries)
             }
