@@ -20,6 +20,7 @@ use kdep_sema::hir::{
 };
 use kdep_sema::lets::let_cycles;
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
+use kdep_sema::ops::{self, OpKind};
 use kdep_sema::quantity::Quantity;
 use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::suggest;
@@ -965,17 +966,10 @@ impl<'db> Eval<'db> {
                         InterpPart::Expr(x) => {
                             let v = self.expr(x, ctx)?;
                             let xs = Span::new(ctx.fid, x.range);
-                            match interpolate(&v) {
-                                Some(s) => out.push_str(&s),
-                                None => {
-                                    return Err(self.error(
-                                        Code::TYPE_MISMATCH,
-                                        format!("cannot interpolate a {} into a string", v.type_name()),
-                                        xs,
-                                        format!("this is a {}", v.type_name()),
-                                    ))
-                                }
+                            if let Err(err) = ops::interpolation(op_kind(&v)) {
+                                return Err(self.op_error(err, xs));
                             }
+                            out.push_str(&interpolate(&v));
                         }
                     }
                     if out.len() > MAX_SIZE {
@@ -1056,12 +1050,11 @@ impl<'db> Eval<'db> {
                         .checked_neg()
                         .map(Value::Duration)
                         .map_err(|e| self.error(Code::INTEGER_OVERFLOW, e.to_string(), span, "overflows")),
-                    _ => Err(self.error(
-                        Code::INVALID_OPERAND,
-                        format!("`{}` cannot be applied to a {}", op.as_str(), v.type_name()),
-                        span,
-                        "invalid operand",
-                    )),
+                    // Kinds `ops::unary` accepts are all handled above.
+                    _ => match ops::unary(*op, op_kind(&v)) {
+                        Err(err) => Err(self.op_error(err, span)),
+                        Ok(_) => Err(Poison),
+                    },
                 }
             }
             ExprKind::Binary(op, a, b) => self.binary(*op, a, b, ctx, span),
@@ -1923,6 +1916,11 @@ impl<'db> Eval<'db> {
         }
         let l = self.expr(a, ctx)?;
         let r = self.expr(b, ctx)?;
+        // The rule typeck applies to the kinds it infers, here on the values' kinds: a mistake
+        // found by both reads the same.
+        if let Err(err) = ops::binary(op, op_kind(&l), op_kind(&r)) {
+            return Err(self.op_error(err, span));
+        }
         let overflow = |ev: &mut Self| {
             ev.error(Code::INTEGER_OVERFLOW, format!("integer overflow in `{}`", op.as_str()), span, "overflows")
         };
@@ -2032,12 +2030,22 @@ impl<'db> Eval<'db> {
         }
     }
 
+    /// An operand that does not fit `op`, worded by `kdep_sema::ops` (`r` is `None` for an
+    /// operand of `&&`/`||`). Also reached by operands `ops` accepts by kind but the value
+    /// refuses (a string next to a quantity that does not parse as one).
     fn operand_error(&mut self, op: BinaryOp, l: &Value, r: Option<&Value>, span: Span) -> Poison {
-        let msg = match r {
-            Some(r) => format!("`{}` is not defined for {} and {}", op.as_str(), l.type_name(), r.type_name()),
-            None => format!("`{}` needs bool operands, got {}", op.as_str(), l.type_name()),
+        let err = match r {
+            Some(r) => ops::not_defined(op, op_kind(l), op_kind(r)),
+            None => match ops::logical_operand(op, op_kind(l)) {
+                Err(err) => err,
+                Ok(()) => return Poison,
+            },
         };
-        self.error(Code::INVALID_OPERAND, msg, span, "invalid operands")
+        self.op_error(err, span)
+    }
+
+    fn op_error(&mut self, err: ops::OpError, span: Span) -> Poison {
+        self.error(err.code, err.message, span, err.label)
     }
 }
 
@@ -2186,15 +2194,31 @@ pub(crate) fn set_path(target: &mut Value, path: &[Name], value: Value, origin: 
     map.update(first, |entry| set_path(&mut entry.value, rest, value, origin)).unwrap_or(false)
 }
 
-fn interpolate(v: &Value) -> Option<String> {
+/// The text of a value `ops::interpolation` accepts (the others have none).
+fn interpolate(v: &Value) -> String {
     match v {
-        Value::Str(s) => Some(s.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(x) => Some(x.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Quantity(q) => Some(q.as_written()),
-        Value::Duration(d) => Some(d.as_written()),
-        _ => None,
+        Value::Str(s) => s.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::Float(x) => x.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Quantity(q) => q.as_written(),
+        Value::Duration(d) => d.as_written(),
+        Value::Null | Value::List(_) | Value::Map(_) => String::new(),
+    }
+}
+
+/// A value's operand kind for `kdep_sema::ops`.
+fn op_kind(v: &Value) -> OpKind {
+    match v {
+        Value::Null => OpKind::Null,
+        Value::Bool(_) => OpKind::Bool,
+        Value::Int(_) => OpKind::Int,
+        Value::Float(_) => OpKind::Float,
+        Value::Str(_) => OpKind::Str,
+        Value::Quantity(_) => OpKind::Quantity,
+        Value::Duration(_) => OpKind::Duration,
+        Value::List(_) => OpKind::List,
+        Value::Map(_) => OpKind::Map,
     }
 }
 

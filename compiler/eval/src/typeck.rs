@@ -11,10 +11,9 @@ use std::sync::Arc;
 
 use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 use kdep_sema::db::{Db, Project, SourceFile};
-use kdep_sema::hir::{
-    file_hir, BinaryOp, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry, UnaryOp,
-};
+use kdep_sema::hir::{file_hir, BinaryOp, Clause, Expr, ExprKind, InterpPart, KeySeg, MemberHir, Name, ObjEntry};
 use kdep_sema::model::{resolve_template, template_model, TemplateModel};
+use kdep_sema::ops::{self, OpKind};
 use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::ty::{ListIdentity, Lit, StrTy, Ty};
 use rustc_hash::FxHashMap;
@@ -51,6 +50,37 @@ impl K {
             K::Duration => "duration",
             K::List(_) => "list",
             K::Map(_) | K::Record(_) => "map",
+        }
+    }
+
+    /// The operand kind of `kdep_sema::ops`; `None` when unknown (nothing is reported then).
+    fn op_kind(&self) -> Option<OpKind> {
+        Some(match self {
+            K::Unknown => return None,
+            K::Null => OpKind::Null,
+            K::Bool => OpKind::Bool,
+            K::Int => OpKind::Int,
+            K::Float => OpKind::Float,
+            K::Str => OpKind::Str,
+            K::Quantity => OpKind::Quantity,
+            K::Duration => OpKind::Duration,
+            K::List(_) => OpKind::List,
+            K::Map(_) | K::Record(_) => OpKind::Map,
+        })
+    }
+
+    /// The kind an operator's result has (items and values of collections unknown).
+    fn of_op(k: OpKind) -> K {
+        match k {
+            OpKind::Null => K::Null,
+            OpKind::Bool => K::Bool,
+            OpKind::Int => K::Int,
+            OpKind::Float => K::Float,
+            OpKind::Str => K::Str,
+            OpKind::Quantity => K::Quantity,
+            OpKind::Duration => K::Duration,
+            OpKind::List => K::List(Box::new(K::Unknown)),
+            OpKind::Map => K::Map(Box::new(K::Unknown)),
         }
     }
 
@@ -350,14 +380,8 @@ impl<'a> Checker<'a> {
                 for p in parts {
                     if let InterpPart::Expr(x) = p {
                         let k = self.expr(x, d);
-                        if matches!(k, K::List(_) | K::Map(_) | K::Record(_) | K::Null) {
-                            let name = k.name();
-                            self.error(
-                                Code::TYPE_MISMATCH,
-                                format!("cannot interpolate a {name} into a string"),
-                                self.span(x),
-                                format!("this is a {name}"),
-                            );
+                        if let Some(Err(err)) = k.op_kind().map(ops::interpolation) {
+                            self.op_error(err, self.span(x));
                         }
                     }
                 }
@@ -431,18 +455,11 @@ impl<'a> Checker<'a> {
             }
             ExprKind::Unary(op, a) => {
                 let k = self.expr(a, d);
-                match (op, &k) {
-                    (_, K::Unknown) => K::Unknown,
-                    (UnaryOp::Not, K::Bool) => K::Bool,
-                    (UnaryOp::Neg, K::Int | K::Float | K::Quantity | K::Duration) => k,
-                    _ => {
-                        let sym = op.as_str();
-                        self.error(
-                            Code::INVALID_OPERAND,
-                            format!("`{sym}` cannot be applied to a {}", k.name()),
-                            self.span(e),
-                            "invalid operand",
-                        );
+                match k.op_kind().map(|k| ops::unary(*op, k)) {
+                    None => K::Unknown,
+                    Some(Ok(_)) => k,
+                    Some(Err(err)) => {
+                        self.op_error(err, self.span(e));
                         K::Unknown
                     }
                 }
@@ -1037,81 +1054,31 @@ impl<'a> Checker<'a> {
         let r = self.expr(b, d);
         if matches!(op, BinaryOp::And | BinaryOp::Or) {
             for (k, x) in [(&l, a), (&r, b)] {
-                if k.known() && !matches!(k, K::Bool) {
-                    let name = k.name();
-                    self.error(
-                        Code::INVALID_OPERAND,
-                        format!("`{}` needs bool operands, got {name}", op.as_str()),
-                        self.span(x),
-                        "invalid operands",
-                    );
+                if let Some(Err(err)) = k.op_kind().map(|k| ops::logical_operand(op, k)) {
+                    self.op_error(err, self.span(x));
                     return K::Bool;
                 }
             }
             return K::Bool;
         }
-        if !l.known() || !r.known() {
+        let (Some(lk), Some(rk)) = (l.op_kind(), r.op_kind()) else {
             return match op {
                 BinaryOp::Eq | BinaryOp::Ne | BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => K::Bool,
                 _ => K::Unknown,
             };
-        }
-        // Mirrors `Eval::binary`, including strings read as quantities/durations next to one.
-        let qty_like = |k: &K| matches!(k, K::Quantity | K::Str | K::Int);
-        let dur_like = |k: &K| matches!(k, K::Duration | K::Str);
-        let result = match op {
-            BinaryOp::Eq | BinaryOp::Ne => Some(K::Bool),
-            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                let ok = (l.is_num() && r.is_num())
-                    || (matches!(l, K::Str) && matches!(r, K::Str))
-                    || ((matches!(l, K::Quantity) || matches!(r, K::Quantity)) && qty_like(&l) && qty_like(&r))
-                    || ((matches!(l, K::Duration) || matches!(r, K::Duration)) && dur_like(&l) && dur_like(&r));
-                ok.then_some(K::Bool)
-            }
-            BinaryOp::Add | BinaryOp::Sub => match (&l, &r) {
-                (K::Int, K::Int) => Some(K::Int),
-                (x, y) if x.is_num() && y.is_num() => Some(K::Float),
-                (K::Str, K::Str) if op == BinaryOp::Add => Some(K::Str),
-                (K::List(_), K::List(_)) if op == BinaryOp::Add => Some(K::List(Box::new(K::Unknown))),
-                (K::Map(_) | K::Record(_), K::Map(_) | K::Record(_)) if op == BinaryOp::Add => {
-                    Some(K::Map(Box::new(K::Unknown)))
-                }
-                (x, y) if (matches!(x, K::Quantity) || matches!(y, K::Quantity)) && qty_like(x) && qty_like(y) => {
-                    // A string that is not a quantity fails at evaluation; here it may be one.
-                    Some(K::Quantity)
-                }
-                (x, y) if (matches!(x, K::Duration) || matches!(y, K::Duration)) && dur_like(x) && dur_like(y) => {
-                    Some(K::Duration)
-                }
-                _ => None,
-            },
-            BinaryOp::Mul => match (&l, &r) {
-                (K::Int, K::Int) => Some(K::Int),
-                (x, y) if x.is_num() && y.is_num() => Some(K::Float),
-                (K::Quantity, K::Int) | (K::Int, K::Quantity) => Some(K::Quantity),
-                (K::Duration, K::Int) | (K::Int, K::Duration) => Some(K::Duration),
-                _ => None,
-            },
-            BinaryOp::Div | BinaryOp::Rem => match (&l, &r) {
-                (K::Int, K::Int) => Some(K::Int),
-                (x, y) if x.is_num() && y.is_num() => Some(K::Float),
-                _ => None,
-            },
-            BinaryOp::And | BinaryOp::Or => Some(K::Bool),
         };
-        match result {
-            Some(k) => k,
-            None => {
-                let (ln, rn) = (l.name(), r.name());
-                self.error(
-                    Code::INVALID_OPERAND,
-                    format!("`{}` is not defined for {ln} and {rn}", op.as_str()),
-                    self.span(e),
-                    "invalid operands",
-                );
+        // The evaluator decides by the same rule (`kdep_sema::ops`) on the values' kinds.
+        match ops::binary(op, lk, rk) {
+            Ok(k) => K::of_op(k),
+            Err(err) => {
+                self.op_error(err, self.span(e));
                 K::Unknown
             }
         }
+    }
+
+    fn op_error(&mut self, err: ops::OpError, at: Span) {
+        self.error(err.code, err.message, at, err.label);
     }
 }
 

@@ -14,6 +14,7 @@ pub mod hir;
 pub mod index;
 pub mod lets;
 pub mod model;
+pub mod ops;
 pub mod permit;
 pub mod policy;
 pub mod quantity;
