@@ -98,9 +98,13 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
             nodes.push((file, name.clone()));
             edges.insert((file, name.clone()), refs);
         }
-        // Field defaults are nodes too, but only where they can close a cycle: a file without
-        // functions or lets cannot be called back into from a default.
+        // Field defaults are nodes too: a default can call a function (or read a `let`) that
+        // builds the record again.
         for (owner, t) in &hir.templates {
+            // Most schemas (the Kubernetes ones) have no defaults: build no scope for them.
+            if !t.members.iter().any(|m| matches!(m, MemberHir::Field(f) if f.default.is_some())) {
+                continue;
+            }
             let body = Resolver::body(db, project, file, owner);
             for m in &t.members {
                 let MemberHir::Field(f) = m else { continue };
