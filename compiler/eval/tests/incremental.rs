@@ -153,3 +153,65 @@ app t = Tenant {}
     let log = fx.db.take_log();
     assert_eq!(executed(&log, "resource_registry"), 1, "{log:#?}");
 }
+
+/// Two templates in one file: typing below both (or in a comment after them) lowers the file
+/// again but rebuilds neither model and re-evaluates no app; typing above both moves the
+/// diagnostics with the text. (Typing above still rebuilds both models: HIR ranges are file
+/// offsets; see "Positions and incrementality" in `compiler/sema/README.md`.)
+#[test]
+fn typing_below_two_templates_reruns_neither() {
+    let mut fx = load(
+        TestDb::with_log(),
+        r#"
+//- platform/web.kdep
+template WebService {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name }
+}
+
+template Worker {
+    name: string
+    replicas: int(1..5) = 9
+    emit { apiVersion = "v1", kind = "Secret", metadata.name = name }
+}
+
+//- apps/a.kdep
+import platform.web
+
+app a = web.WebService {
+    name = "a"
+}
+
+app b = web.Worker {
+    name = "b"
+    replicas = 2
+}
+"#,
+    );
+    let bad_default_line = |fx: &common::Fixture| {
+        let diags = kdep_eval::check(&fx.db, fx.project);
+        let rendered = fx.render(&diags);
+        assert_eq!(diags.len(), 1, "{rendered}");
+        rendered.split("platform/web.kdep:").nth(1).and_then(|s| s.split(':').next()).map(str::to_owned)
+    };
+    fx.db.start_log();
+    assert_eq!(bad_default_line(&fx).as_deref(), Some("8"));
+    // The log names the queries counted below (so their zero counts mean something).
+    let log = fx.db.take_log();
+    assert_eq!(executed(&log, "template_model"), 2, "{log:#?}");
+    assert!(executed(&log, "eval_app") >= 2, "{log:#?}");
+
+    let web = fx.file("platform/web.kdep");
+    let below = format!("{}\n// notes for later\n", web.text(&fx.db));
+    fx.db.start_log();
+    web.set_text(&mut fx.db).to(below);
+    assert_eq!(bad_default_line(&fx).as_deref(), Some("8"));
+    let log = fx.db.take_log();
+    assert_eq!(executed(&log, "file_hir"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "template_model"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "eval_app"), 0, "{log:#?}");
+
+    let above = format!("// The web platform.\n// Two templates.\n{}", web.text(&fx.db));
+    web.set_text(&mut fx.db).to(above);
+    assert_eq!(bad_default_line(&fx).as_deref(), Some("10"));
+}
