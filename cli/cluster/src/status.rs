@@ -105,8 +105,8 @@ pub struct Difference {
     #[serde(flatten)]
     pub key: ObjKey,
     /// `modified` (differs from the source; `diff` is the unified diff, or the conflict
-    /// naming the field manager that took fields kdep sets), `missing`, or `extra` (in the
-    /// set, no longer in the source).
+    /// naming the field manager that took fields kdep sets), `missing`, `extra` (in the set,
+    /// no longer in the source), or `unknown` (the comparison failed; `diff` says why).
     pub drift: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub diff: String,
@@ -120,6 +120,10 @@ pub struct App {
     pub healthy: bool,
     pub ready: bool,
     pub drifted: bool,
+    /// Some object could not be compared (the identity may not dry-run, or a request failed);
+    /// such an app is not called healthy.
+    #[serde(rename = "driftUnknown")]
+    pub drift_unknown: bool,
     pub objects: usize,
     pub workloads: Vec<Workload>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -308,10 +312,6 @@ async fn workload(session: &Session, key: &ObjKey, manifest: &Value) -> Workload
 pub async fn status(session: &Session, settings: &Settings, manifests: &[Value]) -> Result<Status, Error> {
     let preview =
         engine::preview(session, settings, manifests, PreviewOptions { force_conflicts: false, prune: true }).await?;
-    if let Some(o) = preview.errors().next() {
-        return Err(Error::new(format!("{}: {}", o.key, o.error.as_deref().unwrap_or_default()))
-            .hint("check the permissions of this identity: status reads every object of the package"));
-    }
     let applied = preview.parent.as_ref().map(|p| Applied {
         revision: text(p, &format!("/metadata/annotations/{}", applyset::ANN_REVISION.replace('/', "~1"))),
         tooling: text(p, &format!("/metadata/annotations/{}", applyset::ANN_TOOLING.replace('/', "~1"))),
@@ -335,12 +335,17 @@ pub async fn status(session: &Session, settings: &Settings, manifests: &[Value])
             healthy: true,
             ready: true,
             drifted: false,
+            drift_unknown: false,
             objects: 0,
             workloads: Vec::new(),
             drift: Vec::new(),
         });
         app.objects += 1;
-        if let Some(c) = &o.conflict {
+        if let Some(e) = &o.error {
+            // A view-only identity may read but not dry-run: the rest of the status still
+            // holds, only whether this object differs is unknown.
+            app.drift.push(Difference { diff: e.clone(), ..difference("unknown") });
+        } else if let Some(c) = &o.conflict {
             // Another manager took fields kdep sets: modified, and the message names who.
             app.drift.push(Difference { diff: c.clone(), ..difference("modified") });
         } else {
@@ -359,8 +364,9 @@ pub async fn status(session: &Session, settings: &Settings, manifests: &[Value])
         .into_values()
         .map(|mut a| {
             a.ready = a.workloads.iter().all(|w| w.rollout == Rollout::Ready);
-            a.drifted = !a.drift.is_empty();
-            a.healthy = a.ready && !a.drifted;
+            a.drifted = a.drift.iter().any(|d| d.drift != "unknown");
+            a.drift_unknown = a.drift.iter().any(|d| d.drift == "unknown");
+            a.healthy = a.ready && !a.drifted && !a.drift_unknown;
             healthy &= a.healthy;
             a
         })
@@ -401,7 +407,13 @@ impl Status {
         for app in &self.apps {
             let mut state = Vec::new();
             state.push(if app.ready { "ready" } else { "NOT READY" });
-            state.push(if app.drifted { "DRIFTED" } else { "in sync" });
+            state.push(if app.drifted {
+                "DRIFTED"
+            } else if app.drift_unknown {
+                "drift unknown"
+            } else {
+                "in sync"
+            });
             let plural = if app.objects == 1 { "" } else { "s" };
             out.push_str(&format!("\napp {}: {} ({} object{plural})\n", app.name, state.join(", "), app.objects));
             for w in &app.workloads {

@@ -80,6 +80,31 @@ template Migrate {
     }
 }
 
+template Db {
+    name: string
+    emit {
+        apiVersion = "apps/v1"
+        kind = "StatefulSet"
+        metadata = { name = name }
+        spec.serviceName = name
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{ name = name, image = "postgres:17" }]
+    }
+}
+
+template Agent {
+    name: string
+    emit {
+        apiVersion = "apps/v1"
+        kind = "DaemonSet"
+        metadata = { name = name }
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{ name = name, image = "agent:3" }]
+    }
+}
+
 template Config {
     name: string
     emit {
@@ -98,6 +123,8 @@ app sched = templates.Web { name = "sched" }
 app migrate = templates.Migrate { name = "migrate", image = "registry.example.com/migrate:2" }
 app ok = templates.Web { name = "ok" }
 app config = templates.Config { name = "settings" }
+app db = templates.Db { name = "db" }
+app agent = templates.Agent { name = "agent" }
 "#;
 
 fn package(apps: &str) -> tempfile::TempDir {
@@ -174,6 +201,34 @@ fn failing_cluster() -> (Cluster, tempfile::TempDir) {
             .controller("job-controller"),
         )
         .unwrap();
+    // A StatefulSet whose pod waits for a missing Secret; a DaemonSet pod failing readiness.
+    cluster
+        .seed_pod(&PodSeed::owned_by("demo", "StatefulSet", "db").name("db-0").container(ContainerSeed::waiting(
+            "db",
+            "CreateContainerConfigError",
+            Some("secret \"db-password\" not found"),
+        )))
+        .unwrap();
+    cluster.set_rollout("apps/v1", "StatefulSet", "demo", "db", Rollout::Progressing).unwrap();
+    cluster
+        .seed_pod(
+            &PodSeed::owned_by("demo", "DaemonSet", "agent")
+                .name("agent-x7k2p")
+                .container(ContainerSeed::running("agent").not_ready()),
+        )
+        .unwrap();
+    cluster
+        .seed_event(
+            &EventSeed::warning(
+                "demo",
+                ("v1", "Pod", "agent-x7k2p"),
+                "Unhealthy",
+                "Readiness probe failed: HTTP probe failed with statuscode: 503",
+            )
+            .count(12),
+        )
+        .unwrap();
+    cluster.set_rollout("apps/v1", "DaemonSet", "demo", "agent", Rollout::Progressing).unwrap();
     (cluster, pkg)
 }
 
@@ -200,7 +255,7 @@ fn apply_explains_every_workload_that_does_not_become_ready() {
     assert_eq!(v["ready"], false);
     let not_ready: Vec<&str> =
         v["notReady"].as_array().unwrap().iter().map(|n| n["object"]["name"].as_str().unwrap()).collect();
-    assert_eq!(not_ready, ["crash", "oom", "pull", "sched", "migrate"]);
+    assert_eq!(not_ready, ["crash", "oom", "pull", "sched", "migrate", "agent", "db"]);
     let oom = &v["notReady"][1]["explanation"];
     assert_eq!(oom["log"]["previous"], true);
     assert_eq!(oom["log"]["lines"], json!(["warming cache", "cache size 2.1 GiB"]));
@@ -264,6 +319,25 @@ fn status_of_a_healthy_package_exits_0_and_drift_makes_it_1() {
     assert_eq!(ok["workloads"][0]["replicas"], json!({"desired": 2, "ready": 2, "updated": 2, "available": 2}));
     assert_eq!(ok["workloads"][0]["images"][0]["running"], json!({"nginx:1.27": 2}));
 
+    // A view-only identity (get, list, watch; no dry run): status still reads what runs and
+    // writes nothing, and says drift is unknown rather than calling the app in sync.
+    cluster.clear_request_log().unwrap();
+    let ro = cluster.readonly_kubeconfig().unwrap().to_str().unwrap().to_owned();
+    let s = kdep(&cluster, pkg.path(), &["status", "--env", "dev", "--kubeconfig", &ro, "-o", "json"]);
+    assert_eq!(s.code, 1, "{}", s.stderr);
+    let v: Value = serde_json::from_str(&s.stdout).unwrap();
+    assert_eq!((v["apps"][1]["ready"].clone(), v["apps"][1]["driftUnknown"].clone()), (json!(true), json!(true)));
+    assert_eq!(v["apps"][1]["drift"][0]["drift"], "unknown");
+    assert!(v["apps"][1]["drift"][0]["diff"].as_str().unwrap().contains("403"), "{}", v["apps"][1]);
+    let writes: Vec<String> = cluster
+        .request_log()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect();
+    assert_eq!(writes, Vec::<String>::new());
+
     // Attack: a pod of another workload carrying the same labels is not counted or blamed.
     cluster
         .seed_pod(
@@ -289,4 +363,56 @@ fn status_of_a_healthy_package_exits_0_and_drift_makes_it_1() {
     let s = kdep(&cluster, pkg.path(), &["status", "--env", "dev"]);
     assert_eq!(s.code, 1, "{}", s.stderr);
     insta::assert_snapshot!("status_new_image", stable(&s.stdout.replace(&head, "[commit]")));
+}
+
+#[test]
+fn each_environment_reads_its_own_kubeconfig_file() {
+    // Two clusters, one package: `a` and `b` name their kubeconfig files (relative to the
+    // package root); KUBECONFIG points nowhere, so only the environments' files can work.
+    let (one, two) = (start(), start());
+    for c in [&one, &two] {
+        c.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
+    }
+    let pkg = package("app config = templates.Config { name = \"settings\" }\n");
+    std::fs::write(
+        pkg.path().join("environments.kdep"),
+        "environment a { kubeconfig = \"clusters/a.yaml\", namespace = \"demo\" }\n\
+         environment b { kubeconfig = \"clusters/b.yaml\", namespace = \"demo\" }\n\
+         environment lost { kubeconfig = \"clusters/none.yaml\", namespace = \"demo\" }\n",
+    )
+    .unwrap();
+    std::fs::create_dir(pkg.path().join("clusters")).unwrap();
+    std::fs::copy(one.kubeconfig(), pkg.path().join("clusters/a.yaml")).unwrap();
+    std::fs::copy(two.kubeconfig(), pkg.path().join("clusters/b.yaml")).unwrap();
+    let sub = pkg.path().join("clusters");
+    let run = |dir: &Path, args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kdep"))
+            .args(args)
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .output()
+            .unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Run from a subfolder: the path is the package's, not the working directory's.
+    let (code, err) = run(&sub, &["apply", "..", "--env", "a", "--wait=false"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(one.get("v1", "ConfigMap", Some("demo"), "settings").unwrap().is_some());
+    assert!(two.get("v1", "ConfigMap", Some("demo"), "settings").unwrap().is_none());
+    assert_eq!(run(pkg.path(), &["status", "--env", "a"]).0, 0);
+    assert_eq!(run(pkg.path(), &["status", "--env", "b"]).0, 1, "b has nothing yet");
+    assert_eq!(run(pkg.path(), &["apply", "--env", "b", "--wait=false"]).0, 0);
+    assert!(two.get("v1", "ConfigMap", Some("demo"), "settings").unwrap().is_some());
+    // --kubeconfig overrides the environment's file: `b` checked against the first cluster,
+    // where the object is gone, differs; against its own file it does not.
+    assert!(one.delete("v1", "ConfigMap", Some("demo"), "settings").unwrap());
+    let a_file = pkg.path().join("clusters/a.yaml");
+    assert_eq!(run(pkg.path(), &["diff", "--env", "b"]).0, 0);
+    let (code, err) = run(pkg.path(), &["diff", "--env", "b", "--kubeconfig", a_file.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    // A file that is not there: named, with the environment's setting as the place to fix.
+    let (code, err) = run(pkg.path(), &["diff", "--env", "lost"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("clusters/none.yaml"), "{err}");
 }

@@ -31,14 +31,15 @@ pub enum Output {
 pub struct Common {
     /// Package folder, or a file inside it. Defaults to the current directory.
     pub(super) path: Option<PathBuf>,
-    /// Environment to build and deploy; its `context` and `namespace` choose the cluster.
+    /// Environment to build and deploy; its `context`, `kubeconfig` and `namespace` choose the
+    /// cluster.
     #[arg(long, short)]
     pub(super) env: String,
     /// Kubeconfig context to use instead of the environment's `context`.
     #[arg(long)]
     pub(super) context: Option<String>,
-    /// Kubeconfig file to read instead of `KUBECONFIG` (which may list several files) or
-    /// `~/.kube/config`.
+    /// Kubeconfig file to read instead of the environment's `kubeconfig`, `KUBECONFIG` (which
+    /// may list several files) or `~/.kube/config`.
     #[arg(long)]
     pub(super) kubeconfig: Option<PathBuf>,
     /// Take over fields another field manager owns (otherwise such a conflict stops the apply).
@@ -186,7 +187,12 @@ impl Common {
                 protected: env.protected,
             },
             target: Target {
-                kubeconfig: self.kubeconfig.clone(),
+                // --kubeconfig, else the environment's file (relative to the package root),
+                // else KUBECONFIG / ~/.kube/config as kubectl reads them.
+                kubeconfig: self
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| env.kubeconfig.as_deref().map(|k| env_kubeconfig(ws.root_dir(), k))),
                 context: self.context.clone().or_else(|| env.context.clone()),
             },
             manifests,
@@ -199,6 +205,15 @@ impl Common {
 
     fn preview_options(&self) -> PreviewOptions {
         PreviewOptions { force_conflicts: self.force_conflicts, prune: self.prune }
+    }
+}
+
+/// An environment's `kubeconfig`: `~/` is the home folder (as people write it for kubectl),
+/// a relative path is relative to the package root, so the package works from any folder.
+fn env_kubeconfig(root: &Path, written: &str) -> PathBuf {
+    match (written.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => root.join(written),
     }
 }
 
