@@ -21,6 +21,8 @@ pub const MAX_PODS: usize = 3;
 pub const MAX_EVENTS: usize = 5;
 /// Lines of the failing container's log shown.
 pub const LOG_LINES: u32 = 10;
+/// Most bytes of log read (a container can write one enormous line).
+pub const LOG_BYTES: i64 = 16 * 1024;
 
 /// A pod that is not ready, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -68,6 +70,13 @@ pub struct Explanation {
     /// What could not be read (permissions, a lost connection): the explanation is partial.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unavailable: Vec<String>,
+}
+
+/// Text from the cluster (log lines, event and status messages) as it may be printed on a
+/// terminal: control characters (an escape sequence a container writes to its log could
+/// recolour or rewrite the operator's terminal) become U+FFFD; tabs stay.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() && c != '\t' { '\u{fffd}' } else { c }).collect()
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -304,6 +313,7 @@ pub async fn explain(session: &Session, key: &ObjKey, live: &Value, family: &Fam
             continue;
         }
         if ex.pods.len() < MAX_PODS {
+            let reasons = reasons.iter().map(|r| printable(r)).collect();
             ex.pods.push(PodProblem { name: name_of(pod), phase: s(pod, "/status/phase").to_owned(), reasons });
         } else {
             ex.more_pods += 1;
@@ -326,8 +336,8 @@ pub async fn explain(session: &Session, key: &ObjKey, live: &Value, family: &Fam
                 })
                 .map(|e| EventLine {
                     object: format!("{} {}", s(e, "/involvedObject/kind"), s(e, "/involvedObject/name")),
-                    reason: s(e, "/reason").to_owned(),
-                    message: s(e, "/message").trim().to_owned(),
+                    reason: printable(s(e, "/reason")),
+                    message: printable(s(e, "/message").trim()),
                     count: e.get("count").and_then(Value::as_i64).unwrap_or(1).max(1),
                     time: event_time(e),
                 })
@@ -343,15 +353,17 @@ pub async fn explain(session: &Session, key: &ObjKey, live: &Value, family: &Fam
     // The log of the first failing pod whose container ran and failed.
     if let Some((pod, (container, previous))) = failing.iter().find_map(|p| log_target(p).map(|t| (name_of(p), t))) {
         let api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(session.client.clone(), ns);
+        // Bounded twice: a few lines, and a few KiB however long a line is.
         let lp = LogParams {
             container: Some(container.clone()),
             previous,
             tail_lines: Some(i64::from(LOG_LINES)),
+            limit_bytes: Some(LOG_BYTES),
             ..LogParams::default()
         };
         match session.retrying(|| api.logs(&pod, &lp)).await {
             Ok(text) => {
-                let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+                let lines: Vec<String> = text.lines().map(printable).collect();
                 if !lines.is_empty() {
                     ex.log = Some(LogTail { pod, container, previous, lines });
                 }
@@ -459,6 +471,13 @@ mod tests {
         let probe = json!({"status": {"phase": "Running", "containerStatuses": [{"name": "web", "ready": false,
             "state": {"running": {}}}]}});
         assert_eq!(pod_reasons(&probe), ["container web: running but not ready (its readiness probe fails)"]);
+    }
+
+    #[test]
+    fn cluster_text_cannot_drive_the_terminal() {
+        // A log line that would clear the screen and a message with a bell and a newline.
+        assert_eq!(printable("ok\u{1b}[2J\u{1b}[31mred\tTAB"), "ok\u{fffd}[2J\u{fffd}[31mred\tTAB");
+        assert_eq!(printable("a\u{7}b\rc\u{9b}d"), "a\u{fffd}b\u{fffd}c\u{fffd}d");
     }
 
     #[test]

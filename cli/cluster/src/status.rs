@@ -241,7 +241,7 @@ async fn workload(session: &Session, key: &ObjKey, manifest: &Value) -> Workload
         State::Failed(m) => (Rollout::Failed, Some(m)),
     };
     w.rollout = rollout;
-    w.message = message;
+    w.message = message.map(|m| explain::printable(&m));
     w.replicas = replicas(&key.kind, manifest, &live);
     let live_images = template_images(&live);
     let family = match explain::family(session, key, &live).await {

@@ -173,7 +173,8 @@ fn failing_cluster() -> (Cluster, tempfile::TempDir) {
                 "demo",
                 &pod,
                 "crash",
-                "listening on :8080\nloading config /etc/app/config.yaml\npanic: missing key `database.url`\n",
+                // The last line tries to retitle and clear the operator's terminal.
+                "listening on :8080\nloading config /etc/app/config.yaml\npanic: missing key `database.url`\n\u{1b}]0;pwned\u{7}\u{1b}[2J\n",
             )
             .unwrap();
     }
@@ -246,6 +247,7 @@ fn apply_explains_every_workload_that_does_not_become_ready() {
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--timeout", "2s"]);
     assert_eq!(a.code, 1, "{}", a.stderr);
     // Progress lines come first (their order depends on polling); the explanations follow.
+    assert!(!a.stderr.contains('\u{1b}'), "control characters reached the terminal");
     let from = a.stderr.find("×").unwrap_or(0);
     insta::assert_snapshot!("apply_explains", &a.stderr[from..]);
 
@@ -266,6 +268,7 @@ fn status_says_per_app_what_runs_and_why_it_is_not_ready() {
     let (cluster, pkg) = failing_cluster();
     let s = kdep(&cluster, pkg.path(), &["status", "--env", "dev"]);
     assert_eq!(s.code, 1, "{}", s.stderr);
+    assert!(!s.stdout.contains('\u{1b}') && !s.stdout.contains('\u{7}'), "control characters reached the terminal");
     insta::assert_snapshot!("status_failing", stable(&s.stdout));
 
     let j = kdep(&cluster, pkg.path(), &["status", "--env", "dev", "-o", "json"]);

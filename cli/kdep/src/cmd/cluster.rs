@@ -606,6 +606,7 @@ impl ApplyArgs {
         let mut explained = Vec::with_capacity(not_ready.len());
         for (k, why) in &not_ready {
             let ex = kdep_cluster::explain::explain_key(&session, k).await;
+            let why = kdep_cluster::explain::printable(why);
             report::print_error(format!("{k} did not become ready: {why}"), None);
             // Plain lines, not wrapped like the error above: log lines and messages stay whole.
             eprint!("{}", ex.render("  "));
