@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::{stream, StreamExt};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -318,6 +319,7 @@ pub async fn status(session: &Session, settings: &Settings, manifests: &[Value])
     });
     let mut apps: BTreeMap<String, App> = BTreeMap::new();
     let mut extra = Vec::new();
+    let mut wanted: Vec<(String, &ObjKey, &Value)> = Vec::new();
     let app_of = |m: &Value| {
         m.pointer("/metadata/labels").and_then(|l| l.get(APP_LABEL)).and_then(Value::as_str).unwrap_or("").to_owned()
     };
@@ -356,7 +358,18 @@ pub async fn status(session: &Session, settings: &Settings, manifests: &[Value])
             }
         }
         if rollout::is_workload(&o.key) {
-            app.workloads.push(workload(session, &o.key, manifest).await);
+            wanted.push((app.name.clone(), &o.key, manifest));
+        }
+    }
+    // Workloads are read in parallel, bounded as the preview is; `buffered` keeps key order.
+    let read: Vec<(String, Workload)> = stream::iter(wanted)
+        .map(|(app, key, manifest)| async move { (app, workload(session, key, manifest).await) })
+        .buffered(engine::PARALLEL)
+        .collect()
+        .await;
+    for (app, w) in read {
+        if let Some(a) = apps.get_mut(&app) {
+            a.workloads.push(w);
         }
     }
     let mut healthy = extra.is_empty();
