@@ -11,10 +11,12 @@ pub mod connect;
 pub mod diff;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod mask;
 pub mod object;
 pub mod plan;
 pub mod rollout;
+pub mod status;
 
 pub use connect::{connect, Session, Target};
 pub use error::Error;

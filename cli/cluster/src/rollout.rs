@@ -178,7 +178,8 @@ pub async fn wait(
     }
 }
 
-async fn read(session: &Session, key: &ObjKey) -> Result<Option<Value>, String> {
+/// Reads the live object of `key` (`None`: absent, or its kind is not served).
+pub async fn read(session: &Session, key: &ObjKey) -> Result<Option<Value>, String> {
     let res = match session.resource(&key.api_version, &key.kind).await {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(None),

@@ -157,6 +157,9 @@ fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::
 pub struct EnvironmentInfo {
     pub name: String,
     pub context: Option<String>,
+    /// The kubeconfig file to read (`kubeconfig = "clusters/prod.yaml"`), as written: the CLI
+    /// resolves it against the package root (the compiler does no IO).
+    pub kubeconfig: Option<String>,
     pub namespace: Option<String>,
     pub protected: bool,
     pub span: Span,
@@ -165,14 +168,15 @@ pub struct EnvironmentInfo {
 }
 
 impl EnvironmentInfo {
-    /// What `env` evaluates to in template and app bodies: `name`, `context`, `namespace`
-    /// (null when not declared), `protected`, then the attributes.
+    /// What `env` evaluates to in template and app bodies: `name`, `context`, `kubeconfig`,
+    /// `namespace` (null when not declared), `protected`, then the attributes.
     pub fn value(&self) -> Value {
         let origin = Origin::new(Some(self.span), Layer::Computed);
         let opt = |s: &Option<String>| s.as_deref().map_or(Value::Null, Value::from);
-        let mut m = Map::with_capacity(4 + self.attributes.len());
+        let mut m = Map::with_capacity(5 + self.attributes.len());
         m.insert("name", Value::from(self.name.as_str()), origin.clone());
         m.insert("context", opt(&self.context), origin.clone());
+        m.insert("kubeconfig", opt(&self.kubeconfig), origin.clone());
         m.insert("namespace", opt(&self.namespace), origin.clone());
         m.insert("protected", Value::Bool(self.protected), origin);
         for (k, e) in self.attributes.entries() {
@@ -201,6 +205,7 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
         let mut info = EnvironmentInfo {
             name: name.to_string(),
             context: None,
+            kubeconfig: None,
             namespace: None,
             protected: false,
             span: decl.span,
@@ -218,9 +223,10 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
             let vspan = Span::new(fid, set.value.range);
             match (key.as_str(), &v) {
                 ("context", Value::Str(s)) => info.context = Some(s.to_string()),
+                ("kubeconfig", Value::Str(s)) => info.kubeconfig = Some(s.to_string()),
                 ("namespace", Value::Str(s)) => info.namespace = Some(s.to_string()),
                 ("protected", Value::Bool(b)) => info.protected = *b,
-                ("context" | "namespace" | "protected", other) => {
+                ("context" | "kubeconfig" | "namespace" | "protected", other) => {
                     let expected = if key == "protected" { "bool" } else { "string" };
                     ev.error(
                         Code::TYPE_MISMATCH,
@@ -236,11 +242,13 @@ pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
                 _ => {
                     let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("an environment has no field `{key}`"))
                         .with_primary(kspan, "unknown field");
-                    if let Some(best) = suggest::best(&key, ["context", "namespace", "protected", "attributes"]) {
+                    if let Some(best) =
+                        suggest::best(&key, ["context", "kubeconfig", "namespace", "protected", "attributes"])
+                    {
                         d = d.with_help(format!("did you mean `{best}`?"));
                     }
                     ev.diags.push(d.with_help(
-                        "environment fields are `context`, `namespace` and `protected`; declare your own \
+                        "environment fields are `context`, `kubeconfig`, `namespace` and `protected`; declare your own \
                          under `attributes = { name = value }`",
                     ));
                 }

@@ -117,9 +117,10 @@ fn environments(db: &dyn Db, project: Project, at: Span) -> Vec<(Name, Value)> {
         .into_iter()
         .map(|(n, protected)| {
             let origin = Origin::new(Some(at), Layer::Computed);
-            let mut m = Map::with_capacity(4);
+            let mut m = Map::with_capacity(5);
             m.insert("name", Value::from(n), origin.clone());
             m.insert("context", Value::Null, origin.clone());
+            m.insert("kubeconfig", Value::Null, origin.clone());
             m.insert("namespace", Value::Null, origin.clone());
             m.insert("protected", Value::Bool(protected), origin);
             (Name::from(n), Value::map(m))

@@ -33,7 +33,7 @@ pub struct EnvIndex {
 }
 
 /// The entries every environment value has (`env.name`, ...), besides declared attributes.
-pub const ENV_BUILTIN_FIELDS: [&str; 4] = ["name", "context", "namespace", "protected"];
+pub const ENV_BUILTIN_FIELDS: [&str; 5] = ["name", "context", "kubeconfig", "namespace", "protected"];
 
 /// The entry of an environment body that declares custom attributes.
 pub const ENV_ATTRIBUTES: &str = "attributes";

@@ -30,27 +30,28 @@ pub enum Output {
 #[derive(Debug, Args)]
 pub struct Common {
     /// Package folder, or a file inside it. Defaults to the current directory.
-    path: Option<PathBuf>,
-    /// Environment to build and deploy; its `context` and `namespace` choose the cluster.
+    pub(super) path: Option<PathBuf>,
+    /// Environment to build and deploy; its `context`, `kubeconfig` and `namespace` choose the
+    /// cluster.
     #[arg(long, short)]
-    env: String,
+    pub(super) env: String,
     /// Kubeconfig context to use instead of the environment's `context`.
     #[arg(long)]
-    context: Option<String>,
-    /// Kubeconfig file to read instead of `KUBECONFIG` (which may list several files) or
-    /// `~/.kube/config`.
+    pub(super) context: Option<String>,
+    /// Kubeconfig file to read instead of the environment's `kubeconfig`, `KUBECONFIG` (which
+    /// may list several files) or `~/.kube/config`.
     #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    pub(super) kubeconfig: Option<PathBuf>,
     /// Take over fields another field manager owns (otherwise such a conflict stops the apply).
     #[arg(long)]
-    force_conflicts: bool,
+    pub(super) force_conflicts: bool,
     /// Delete (or, in diff and plan, show) members of this package's ApplySet that are no
     /// longer emitted. `--prune=false` leaves them.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    prune: bool,
+    pub(super) prune: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Human)]
-    output: Output,
+    pub(super) output: Output,
 }
 
 /// Show what `kdep apply` would change, object by object.
@@ -119,21 +120,21 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A built package ready for the cluster.
-struct Prepared {
-    settings: Settings,
-    target: Target,
-    manifests: Vec<Value>,
-    root: PathBuf,
+pub(super) struct Prepared {
+    pub(super) settings: Settings,
+    pub(super) target: Target,
+    pub(super) manifests: Vec<Value>,
+    pub(super) root: PathBuf,
 }
 
-fn fail(err: &Error) -> Exit {
+pub(super) fn fail(err: &Error) -> Exit {
     report::print_error(&err.message, err.hint.as_deref());
     Exit::Usage
 }
 
 impl Common {
     /// [`Common::prepare`], then the async runtime the cluster calls run on.
-    fn prepare_with_runtime(&self, ctx: &Ctx) -> Result<(Prepared, tokio::runtime::Runtime), Exit> {
+    pub(super) fn prepare_with_runtime(&self, ctx: &Ctx) -> Result<(Prepared, tokio::runtime::Runtime), Exit> {
         let prepared = self.prepare(ctx)?;
         Ok((prepared, runtime()?))
     }
@@ -186,7 +187,12 @@ impl Common {
                 protected: env.protected,
             },
             target: Target {
-                kubeconfig: self.kubeconfig.clone(),
+                // --kubeconfig, else the environment's file (relative to the package root),
+                // else KUBECONFIG / ~/.kube/config as kubectl reads them.
+                kubeconfig: self
+                    .kubeconfig
+                    .clone()
+                    .or_else(|| env.kubeconfig.as_deref().map(|k| env_kubeconfig(ws.root_dir(), k))),
                 context: self.context.clone().or_else(|| env.context.clone()),
             },
             manifests,
@@ -199,6 +205,15 @@ impl Common {
 
     fn preview_options(&self) -> PreviewOptions {
         PreviewOptions { force_conflicts: self.force_conflicts, prune: self.prune }
+    }
+}
+
+/// An environment's `kubeconfig`: `~/` is the home folder (as people write it for kubectl),
+/// a relative path is relative to the package root, so the package works from any folder.
+fn env_kubeconfig(root: &Path, written: &str) -> PathBuf {
+    match (written.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => root.join(written),
     }
 }
 
@@ -275,7 +290,7 @@ fn preview_json(p: &Prepared, session: &Session, preview: &Preview) -> Value {
     })
 }
 
-fn print_stdout(text: &str) -> Result<(), Exit> {
+pub(super) fn print_stdout(text: &str) -> Result<(), Exit> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -586,13 +601,24 @@ impl ApplyArgs {
             let keys: Vec<ObjKey> =
                 preview.objects.iter().filter(|o| o.action != Action::Prune).map(|o| o.key.clone()).collect();
             not_ready = wait_rollouts(&session, &keys, self.timeout).await;
-            for (k, why) in &not_ready {
-                report::print_error(format!("{k} did not become ready: {why}"), None);
-            }
+        }
+        // Why each did not become ready: failing pods, warning events, the log's last lines.
+        let mut explained = Vec::with_capacity(not_ready.len());
+        for (k, why) in &not_ready {
+            let ex = kdep_cluster::explain::explain_key(&session, k).await;
+            let why = kdep_cluster::explain::printable(why);
+            report::print_error(format!("{k} did not become ready: {why}"), None);
+            // Plain lines, not wrapped like the error above: log lines and messages stay whole.
+            eprint!("{}", ex.render("  "));
+            explained.push(ex);
         }
         if !human {
             let ready = not_ready.is_empty();
-            let nr: Vec<Value> = not_ready.iter().map(|(k, w)| json!({"object": k, "reason": w})).collect();
+            let nr: Vec<Value> = not_ready
+                .iter()
+                .zip(&explained)
+                .map(|((k, w), ex)| json!({"object": k, "reason": w, "explanation": ex}))
+                .collect();
             if let Err(code) = print_stdout(&format!(
                 "{:#}\n",
                 json!({"applied": true, "ready": ready, "notReady": nr, "report": report})

@@ -11,6 +11,7 @@ mod import_crd;
 mod lsp;
 mod mod_cmd;
 mod set;
+mod status;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -89,6 +90,7 @@ enum Command {
     Diff(cluster::DiffArgs),
     Plan(cluster::PlanArgs),
     Apply(cluster::ApplyArgs),
+    Status(status::StatusArgs),
     Lsp(lsp::LspArgs),
 }
 
@@ -114,6 +116,7 @@ impl Cli {
             Command::Diff(args) => args.run(&ctx),
             Command::Plan(args) => args.run(&ctx),
             Command::Apply(args) => args.run(&ctx),
+            Command::Status(args) => args.run(&ctx),
             Command::Lsp(args) => args.run(&ctx),
         }
     }
