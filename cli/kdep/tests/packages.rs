@@ -1063,4 +1063,13 @@ fn bearer_tokens_from_a_token_server() {
     assert_eq!(std::fs::read_dir(env.cache.join("src")).map(|d| d.count()).unwrap_or(0), 0);
     token.set_mode(TokenMode::Good);
     assert_eq!(env.kdep("shop", &["build"]).code, 0);
+
+    // The token service is down: the error names it, and the registry it serves.
+    let realm = token.realm.clone();
+    drop(token);
+    std::fs::remove_dir_all(&env.cache).unwrap();
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("cannot reach the token service of `{}` ({realm})", reg.addr)), "{}", r.stderr);
+    assert_eq!(lock(&env), lock_before);
 }

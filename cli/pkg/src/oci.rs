@@ -258,9 +258,11 @@ impl Client {
             b = b.header("Authorization", basic(c));
         }
         let req = b.body(Vec::new()).map_err(|e| OciError::new(format!("bad token request `{url}`: {e}")))?;
-        let mut res = agent
-            .run(req)
-            .map_err(|e| OciError::new(format!("cannot reach the token service of `{registry}` ({realm}): {e}")))?;
+        let mut res = agent.run(req).map_err(|e| {
+            OciError::new(format!("cannot reach the token service of `{registry}` ({realm}): {e}")).help(
+                "the registry sends clients to this address for tokens; check that it is up and reachable from here",
+            )
+        })?;
         let status = res.status().as_u16();
         let body = res.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap_or_default();
         if status == 401 || status == 403 {

@@ -27,6 +27,7 @@ Examples:
   kdep impact shop                       # working tree against HEAD
   kdep impact shop --base origin/main --format json
   kdep impact shop --graph impact.svg    # templates -> apps -> environments, changes in red
+  kdep mod update && kdep impact         # what a dependency upgrade changes (each side its own kdep.lock)
 
 Exit codes: 0 report printed (with or without changes); 1 the working tree does not build;
 2 not in a git repository, unknown revision, or usage and I/O problems.")]
