@@ -1,7 +1,8 @@
 //! Packages from git and OCI registries, end to end: the real `kdep` binary against a real
-//! registry (Debian's `docker-registry`, started here on 127.0.0.1, with and without basic
-//! auth) and real git repositories (`file://`). Nothing is mocked. `tests/registry/setup.sh`
-//! installs the registry, `htpasswd` and git.
+//! registry (Debian's `docker-registry`, started here on 127.0.0.1: open, with basic auth, with
+//! TLS from a private CA, and with bearer tokens from a token server this file runs), credential
+//! helper scripts, and real git repositories (`file://`). Nothing is mocked.
+//! `tests/registry/setup.sh` installs the registry, `htpasswd`, openssl and git.
 #![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "a failing test should stop at once")]
 
 use std::net::TcpListener;
