@@ -1,7 +1,8 @@
 //! Packages from git and OCI registries, end to end: the real `kdep` binary against a real
-//! registry (Debian's `docker-registry`, started here on 127.0.0.1, with and without basic
-//! auth) and real git repositories (`file://`). Nothing is mocked. `tests/registry/setup.sh`
-//! installs the registry, `htpasswd` and git.
+//! registry (Debian's `docker-registry`, started here on 127.0.0.1: open, with basic auth, with
+//! TLS from a private CA, and with bearer tokens from a token server this file runs), credential
+//! helper scripts, and real git repositories (`file://`). Nothing is mocked.
+//! `tests/registry/setup.sh` installs the registry, `htpasswd`, openssl and git.
 #![expect(clippy::unwrap_used, clippy::indexing_slicing, reason = "a failing test should stop at once")]
 
 use std::net::TcpListener;
@@ -100,6 +101,21 @@ impl Registry {
 
     /// With `tls = Some((certificate, key))`, the registry serves HTTPS only.
     fn start_with(htpasswd: Option<(&str, &str)>, tls: Option<(&Path, &Path)>) -> Registry {
+        let mut extra = String::new();
+        if let Some((cert, key)) = tls {
+            extra.push_str(&format!("tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        }
+        Registry::start_inner(htpasswd, &extra, "")
+    }
+
+    /// With more top-level configuration (an `auth:` section).
+    fn start_configured(config: &str) -> Registry {
+        Registry::start_inner(None, "", config)
+    }
+
+    /// `http_extra` goes under `http:` (indented by the caller after its first line),
+    /// `top_extra` at the top level.
+    fn start_inner(htpasswd: Option<(&str, &str)>, http_extra: &str, top_extra: &str) -> Registry {
         assert!(
             Command::new("docker-registry").arg("--version").output().is_ok(),
             "docker-registry is not installed: run tests/registry/setup.sh"
@@ -112,9 +128,11 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {addr}\n",
             root.display()
         );
-        if let Some((cert, key)) = tls {
-            config.push_str(&format!("  tls:\n    certificate: {}\n    key: {}\n", cert.display(), key.display()));
+        if !http_extra.is_empty() {
+            config.push_str("  ");
+            config.push_str(http_extra);
         }
+        config.push_str(top_extra);
         if let Some((user, password)) = htpasswd {
             let file = dir.path().join("htpasswd");
             // bcrypt, the only scheme the registry accepts.
@@ -269,6 +287,18 @@ fn bad_versions_tampering_and_vendor() {
     assert_eq!(r.code, 1);
     insta::assert_snapshot!("no_matching_version", stable(&r.stderr, &env, Some(&reg)));
     assert!(!env.path("shop/kdep.lock").exists(), "no lock from a failed resolution");
+    // An exact version that was never published.
+    env.shop(&format!("{{ oci = \"{repo}\", version = \"=1.0.1\" }}"));
+    let r = env.kdep("shop", &["check"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        stable(&r.stderr, &env, Some(&reg)).contains(
+            "no version of `platform` (oci [REGISTRY]/kdep/platform =1.0.1) satisfies `=1.0.1`; published: 1.0.0"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!env.path("shop/kdep.lock").exists() && !env.cache.join("src").exists());
     env.shop(&format!("{{ oci = \"{}/kdep/nothing\", version = \"=1.0.0\" }}", reg.addr));
     let r = env.kdep("shop", &["check"]);
     assert_eq!(r.code, 1);
@@ -334,10 +364,19 @@ fn git_dependencies_by_tag_and_rev() {
         lock(&env)
     );
 
+    let lock_before = lock(&env);
+    let cached_before = std::fs::read_dir(env.cache.join("src")).unwrap().count();
     env.shop(&format!("{{ git = \"{url}\", tag = \"v9\" }}"));
     let r = env.kdep("shop", &["check"]);
     assert_eq!(r.code, 1);
     insta::assert_snapshot!("git_missing_tag", stable(&r.stderr, &env, None));
+    // A revision that does not exist either; the lock and the cache are as they were.
+    env.shop(&format!("{{ git = \"{url}\", rev = \"{}\" }}", "0".repeat(40)));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("revision `{}` does not exist in `{url}`", "0".repeat(40))), "{}", r.stderr);
+    assert_eq!(lock(&env), lock_before);
+    assert_eq!(std::fs::read_dir(env.cache.join("src")).unwrap().count(), cached_before);
 }
 
 #[test]
@@ -517,4 +556,521 @@ fn a_corrupt_archive_is_refused_and_nothing_is_cached() {
     assert!(!env.path("shop/kdep.lock").exists());
     let cached = std::fs::read_dir(env.cache.join("src")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(cached, 0, "nothing half-fetched is left in the cache");
+}
+
+#[test]
+fn git_dependencies_from_folders_of_one_repository() {
+    let env = Env::new();
+    // A monorepo with two packages, each in its own folder, and a README at its root.
+    env.package("mono/platform", "platform", "2.0.0", "", "from-platform-folder");
+    env.package("mono/tools", "tools", "0.4.0", "", "from-tools-folder");
+    env.write("mono/README.md", "two packages\n");
+    let repo = env.path("mono");
+    git(&repo, &["init", "-q", "-b", "main"]);
+    git(&repo, &["add", "."]);
+    git(&repo, &["commit", "-q", "-m", "first"]);
+    git(&repo, &["tag", "v2"]);
+    let url = format!("file://{}", repo.display());
+    env.write(
+        "shop/kdep.toml",
+        &format!(
+            "[package]\nname = \"shop\"\nversion = \"0.1.0\"\n\n[dependencies]\n\
+             platform = {{ git = \"{url}\", tag = \"v2\", path = \"platform\" }}\n\
+             tools = {{ git = \"{url}\", tag = \"v2\", path = \"tools/\" }}\n"
+        ),
+    );
+    env.write(
+        "shop/app.kdep",
+        "import platform.web\nimport tools.web as tw\n\napp checkout = web.Web {\n    name = \"checkout\"\n}\n\napp admin = tw.Web {\n    name = \"admin\"\n}\n",
+    );
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("value: from-platform-folder") && r.stdout.contains("value: from-tools-folder"));
+    // Each folder is its own source in the lock (`?path=`), both at the one commit of the tag,
+    // with the checksum of that folder's files only.
+    insta::assert_snapshot!("git_subfolder_lock", stable(&lock(&env), &env, None));
+    // Offline from the cache: each folder has its own content-addressed entry.
+    assert_eq!(std::fs::read_dir(env.cache.join("src")).unwrap().count(), 2);
+    let r = env.kdep("shop", &["build", "--offline", "--locked"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // A folder the tag does not have, and one that would leave the repository.
+    env.shop(&format!("{{ git = \"{url}\", tag = \"v2\", path = \"billing\" }}"));
+    let r = env.kdep("shop", &["check"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("git_subfolder_missing", stable(&r.stderr, &env, None));
+    env.shop(&format!("{{ git = \"{url}\", tag = \"v2\", path = \"../etc\" }}"));
+    let r = env.kdep("shop", &["check"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("git dependency `platform`: `../etc` is not a folder inside the repository"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn impact_shows_what_a_dependency_upgrade_changes() {
+    let env = Env::new();
+    let reg = Registry::start(None);
+    let repo = format!("{}/kdep/platform", reg.addr);
+    env.package("platform", "platform", "1.0.0", "", "one");
+    assert_eq!(env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.0.0"]).code, 0);
+
+    // The team repository: two environments, one app on the platform's template and one of its
+    // own; committed with its lock at 1.0.0.
+    env.shop(&format!("{{ oci = \"{repo}\", version = \"^1\" }}"));
+    env.write(
+        "shop/own.kdep",
+        "template Status {\n    emit {\n        apiVersion = \"v1\"\n        kind = \"ConfigMap\"\n        metadata = { name = \"status\" }\n    }\n}\n\napp status = Status {}\n",
+    );
+    env.write(
+        "shop/environments.kdep",
+        "environment staging { context = \"staging\", namespace = \"shop-staging\" }\nenvironment production { context = \"prod\", namespace = \"shop\" }\n",
+    );
+    let r = env.kdep("shop", &["build", "--env", "staging"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let shop = env.path("shop");
+    git(&shop, &["init", "-q", "-b", "main"]);
+    git(&shop, &["add", "."]);
+    git(&shop, &["commit", "-q", "-m", "platform 1.0.0"]);
+
+    env.package("platform", "platform", "1.1.0", "changelog = \"Web: value two\"\n", "two");
+    assert_eq!(env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.1.0"]).code, 0);
+    let update = env.kdep("shop", &["mod", "update"]);
+    assert_eq!(update.code, 0, "{}", update.stderr);
+    assert!(lock(&env).contains("version = \"1.1.0\""));
+
+    // The cache is emptied so the base's 1.0.0 has to be fetched again: the base revision is
+    // built from its own lock, not the working tree's.
+    std::fs::remove_dir_all(&env.cache).unwrap();
+    assert_eq!(env.kdep("shop", &["build", "--env", "staging"]).code, 0);
+    let offline = env.kdep("shop", &["impact", "--offline"]);
+    assert_eq!(offline.code, 0, "{}", offline.stderr);
+    // Offline, the base's 1.0.0 is not in the cache: the base does not build, and stderr says
+    // why (the working tree's 1.1.0 is never used for it).
+    assert!(offline.stdout.contains("(the base revision does not build here"), "{}", offline.stdout);
+    assert!(
+        stable(&offline.stderr, &env, Some(&reg)).contains(
+            "warning: base revision: [K0701] dependency `platform` (oci [REGISTRY]/kdep/platform ^1 = 1.0.0 sha256:"
+        ) && offline.stderr.contains("is not in the cache"),
+        "{}",
+        offline.stderr
+    );
+    let r = env.kdep("shop", &["impact"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // The commit's id depends on the registry's port, which is in the committed lock.
+    let head = Command::new("git").args(["rev-parse", "--short=12", "HEAD"]).current_dir(&shop).output().unwrap();
+    let head = String::from_utf8(head.stdout).unwrap();
+    insta::assert_snapshot!(
+        "impact_after_update",
+        stable(&r.stdout, &env, Some(&reg)).replace(head.trim(), "[COMMIT]")
+    );
+    assert!(r.stderr.contains("fetched platform 1.0.0"), "{}", r.stderr);
+    let json = env.kdep("shop", &["impact", "--format", "json"]);
+    assert_eq!(json.code, 0, "{}", json.stderr);
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    // For CI: per environment the changed objects and their apps; `status` (not built from the
+    // platform) is unchanged everywhere.
+    let changed: Vec<(String, String)> = report["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e["objects"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |o| (e["name"].as_str().unwrap().to_owned(), format!("{} {}", o["change"], o["app"])))
+        })
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("production".to_owned(), "\"changed\" \"checkout\"".to_owned()),
+            ("staging".to_owned(), "\"changed\" \"checkout\"".to_owned())
+        ]
+    );
+    let apps: Vec<(&str, bool)> = report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["changed"] == true))
+        .collect();
+    assert_eq!(apps, [("checkout", true), ("status", false)]);
+}
+
+/// An executable `docker-credential-<name>` script in `dir`, as credential helpers are installed.
+fn credential_helper(dir: &Path, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{script}")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Env {
+    /// Credentials come from Docker's `config.json` in `$DOCKER_CONFIG` (no REGISTRY_AUTH_FILE,
+    /// no Podman file of the machine's user), and helpers from `bin/` first on PATH.
+    fn docker_config(&mut self, config: &str) {
+        self.write("docker/config.json", config);
+        self.auth_file = Some(PathBuf::new());
+        let path = format!("{}:{}", self.path("bin").display(), std::env::var("PATH").unwrap_or_default());
+        self.vars
+            .retain(|(k, _)| !matches!(k.as_str(), "DOCKER_CONFIG" | "XDG_RUNTIME_DIR" | "XDG_CONFIG_HOME" | "PATH"));
+        self.vars.extend([
+            ("DOCKER_CONFIG".to_owned(), self.path("docker").display().to_string()),
+            ("XDG_RUNTIME_DIR".to_owned(), self.path("run").display().to_string()),
+            ("XDG_CONFIG_HOME".to_owned(), self.path("config").display().to_string()),
+            ("PATH".to_owned(), path),
+        ]);
+    }
+}
+
+#[test]
+fn credential_helpers_from_the_docker_config() {
+    let mut env = Env::new();
+    let reg = Registry::start(Some(("kdep", "s3cret")));
+    let repo = format!("{}/kdep/platform", reg.addr);
+    env.package("platform", "platform", "1.0.0", "", "one");
+    // The helper answers Docker's protocol: the registry on stdin, JSON on stdout; it logs what
+    // it was asked, so the test sees kdep asked for exactly this registry.
+    let log = env.path("helper.log");
+    credential_helper(
+        &env.path("bin"),
+        "kdeptest",
+        &format!(
+            "[ \"$1\" = get ] || exit 3\nread -r server\necho \"$server\" >> {}\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"kdep\",\"Secret\":\"s3cret\"}}' \"$server\"\n",
+            log.display()
+        ),
+    );
+    env.docker_config(&format!("{{\"credHelpers\": {{\"{}\": \"kdeptest\"}}}}", reg.addr));
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let asked = std::fs::read_to_string(&log).unwrap();
+    assert!(!asked.is_empty() && asked.lines().all(|l| l == reg.addr), "{asked}");
+
+    // `credsStore` (the default helper for every registry) is used the same way.
+    env.docker_config("{\"credsStore\": \"kdeptest\"}");
+    env.shop(&format!("{{ oci = \"{repo}\", version = \"1\" }}"));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // A helper that fails: its own words, its exit code, the registry; nothing cached or locked.
+    credential_helper(&env.path("bin"), "broken", "echo 'the keychain is locked' >&2\nexit 1\n");
+    env.docker_config(&format!("{{\"credHelpers\": {{\"{}\": \"broken\"}}}}", reg.addr));
+    std::fs::remove_dir_all(&env.cache).unwrap();
+    std::fs::remove_file(env.path("shop/kdep.lock")).unwrap();
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("credential_helper_fails", stable(&r.stderr, &env, Some(&reg)));
+    assert!(!env.path("shop/kdep.lock").exists());
+
+    // A helper that is not installed.
+    env.docker_config(&format!("{{\"credHelpers\": {{\"{}\": \"missing\"}}}}", reg.addr));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("credential_helper_missing", stable(&r.stderr, &env, Some(&reg)));
+
+    // A helper without an entry for the registry (the protocol's "credentials not found") means
+    // anonymous access, as in Docker: this registry then asks for credentials.
+    credential_helper(&env.path("bin"), "empty", "echo 'credentials not found in native keychain'\nexit 1\n");
+    env.docker_config("{\"credsStore\": \"empty\"}");
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("requires authentication and no credentials for it were found"), "{}", r.stderr);
+}
+
+/// What the token server signs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TokenMode {
+    /// Valid tokens, per the policy in [`TokenServer::grant`].
+    Good,
+    /// Tokens that expired an hour ago.
+    Expired,
+    /// Tokens signed by a key the registry does not trust.
+    Untrusted,
+}
+
+/// A token server for the registry's `auth: token` (the Docker registry token flow): it reads
+/// Basic credentials and the asked scopes, and answers a JWT (ES256, the signing certificate
+/// in `x5c`) whose `access` is what the policy grants. Every request is logged as
+/// `user scope -> granted actions`.
+struct TokenServer {
+    server: std::sync::Arc<tiny_http::Server>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    realm: String,
+    mode: std::sync::Arc<std::sync::Mutex<TokenMode>>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+/// A P-256 key and a self-signed certificate for it (PEM files in `dir`).
+fn signing_pair(dir: &Path, name: &str) -> (Vec<u8>, String) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={name}"),
+        ],
+    );
+    let key = std::fs::read(dir.join(format!("{name}.key"))).unwrap();
+    // x5c is the certificate's DER in standard base64: the PEM body without its armour.
+    let pem = std::fs::read_to_string(dir.join(format!("{name}.pem"))).unwrap();
+    let der_b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    (key, der_b64)
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+impl TokenServer {
+    const SERVICE: &'static str = "kdep-test-registry";
+    const ISSUER: &'static str = "kdep-test-issuer";
+
+    /// Who gets what: `kdep:s3cret` may pull and push everything except `kdep/secret`, which
+    /// nobody may push; anyone may pull.
+    fn grant(user: Option<&str>, repository: &str, asked: &[&str]) -> Vec<String> {
+        asked
+            .iter()
+            .filter(|a| match **a {
+                "pull" => true,
+                "push" => user == Some("kdep") && repository != "kdep/secret",
+                _ => false,
+            })
+            .map(|a| (*a).to_owned())
+            .collect()
+    }
+
+    fn start(dir: &Path) -> (TokenServer, PathBuf) {
+        let (key, x5c) = signing_pair(dir, "token");
+        let (untrusted_key, untrusted_x5c) = signing_pair(dir, "untrusted");
+        let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+        let port = server.server_addr().to_ip().unwrap().port();
+        let mode = std::sync::Arc::new(std::sync::Mutex::new(TokenMode::Good));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, m, l) = (server.clone(), mode.clone(), log.clone());
+        let thread = std::thread::spawn(move || {
+            for request in s.incoming_requests() {
+                let (status, body) = TokenServer::answer(
+                    &request,
+                    *m.lock().unwrap(),
+                    &l,
+                    (&key, &x5c),
+                    (&untrusted_key, &untrusted_x5c),
+                );
+                let _ = request.respond(tiny_http::Response::from_string(body).with_status_code(status));
+            }
+        });
+        let token =
+            TokenServer { server, thread: Some(thread), realm: format!("http://127.0.0.1:{port}/token"), mode, log };
+        (token, dir.join("token.pem"))
+    }
+
+    fn answer(
+        request: &tiny_http::Request,
+        mode: TokenMode,
+        log: &std::sync::Mutex<Vec<String>>,
+        good: (&[u8], &str),
+        untrusted: (&[u8], &str),
+    ) -> (u16, String) {
+        use base64::Engine as _;
+        let user = request.headers().iter().find(|h| h.field.equiv("Authorization")).and_then(|h| {
+            let encoded = h.value.as_str().strip_prefix("Basic ")?;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+            let (user, password) =
+                String::from_utf8(decoded).ok()?.split_once(':').map(|(u, p)| (u.to_owned(), p.to_owned()))?;
+            Some((user, password))
+        });
+        let user = match user {
+            Some((u, p)) if u == "kdep" && p == "s3cret" => Some(u),
+            Some((u, _)) => {
+                log.lock().unwrap().push(format!("{u} (wrong password) -> 401"));
+                return (401, "{\"details\":\"wrong password\"}".into());
+            }
+            None => None,
+        };
+        let query = request.url().split_once('?').map_or("", |(_, q)| q).to_owned();
+        let mut access = Vec::new();
+        for (k, v) in query.split('&').filter_map(|kv| kv.split_once('=')) {
+            if k != "scope" {
+                continue;
+            }
+            let scope = percent_decode(v);
+            let parts: Vec<&str> = scope.splitn(3, ':').collect();
+            let [kind, name, actions] = parts[..] else { continue };
+            let granted = TokenServer::grant(user.as_deref(), name, &actions.split(',').collect::<Vec<_>>());
+            log.lock().unwrap().push(format!(
+                "{} {scope} -> {}",
+                user.as_deref().unwrap_or("anonymous"),
+                if granted.is_empty() { "nothing".to_owned() } else { granted.join(",") }
+            ));
+            access.push(serde_json::json!({ "type": kind, "name": name, "actions": granted }));
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let (exp, (key, x5c)) = match mode {
+            TokenMode::Good => (now + 300, good),
+            TokenMode::Expired => (now - 3600, good),
+            TokenMode::Untrusted => (now + 300, untrusted),
+        };
+        let claims = serde_json::json!({
+            "iss": TokenServer::ISSUER,
+            "sub": user.clone().unwrap_or_default(),
+            "aud": TokenServer::SERVICE,
+            "exp": exp,
+            "nbf": now - 7200,
+            "iat": now - 7200,
+            "jti": format!("{now}-{}", access.len()),
+            "access": access,
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.x5c = Some(vec![x5c.to_owned()]);
+        let jwt =
+            jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ec_pem(key).unwrap()).unwrap();
+        (200, serde_json::json!({ "token": jwt, "expires_in": 300 }).to_string())
+    }
+
+    fn set_mode(&self, mode: TokenMode) {
+        *self.mode.lock().unwrap() = mode;
+    }
+
+    /// The requests since the last call.
+    fn take_log(&self) -> Vec<String> {
+        std::mem::take(&mut *self.log.lock().unwrap())
+    }
+}
+
+impl Drop for TokenServer {
+    fn drop(&mut self) {
+        self.server.unblock();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Registry {
+    /// A registry that takes bearer tokens from `token` (its certificate in `bundle`).
+    fn start_with_tokens(token: &TokenServer, bundle: &Path) -> Registry {
+        Registry::start_configured(&format!(
+            "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+            token.realm,
+            TokenServer::SERVICE,
+            TokenServer::ISSUER,
+            bundle.display()
+        ))
+    }
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    let mut env = Env::new();
+    let pki = env.path("pki");
+    std::fs::create_dir_all(&pki).unwrap();
+    let (token, bundle) = TokenServer::start(&pki);
+    let reg = Registry::start_with_tokens(&token, &bundle);
+    let repo = format!("{}/kdep/platform", reg.addr);
+    let shown = |text: &str, env: &Env| stable(text, env, Some(&reg)).replace(&token.realm, "[REALM]");
+    env.package("platform", "platform", "1.0.0", "", "one");
+
+    // Push with the credentials of Docker's config.json: the token service sees the user.
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode("kdep:s3cret");
+    env.docker_config(&format!("{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}", reg.addr));
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.0.0"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let log = token.take_log();
+    assert!(log.contains(&"kdep repository:kdep/platform:pull,push -> pull,push".to_owned()), "{log:?}");
+
+    // Anonymous pull, which the token server grants to anyone.
+    env.docker_config("{}");
+    env.shop(&format!("{{ oci = \"{repo}\", version = \"^1\" }}"));
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("value: one"));
+    let log = token.take_log();
+    assert!(!log.is_empty() && log.iter().all(|l| l == "anonymous repository:kdep/platform:pull -> pull"), "{log:?}");
+
+    // Anonymous push: the token lacks the scope; the error names registry, scope and who.
+    env.package("platform", "platform", "1.1.0", "", "two");
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.1.0"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("token_anonymous_push_denied", shown(&r.stderr, &env));
+
+    // A scope the token server denies even to the user.
+    env.docker_config(&format!("{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}", reg.addr));
+    let secret = format!("{}/kdep/secret", reg.addr);
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &secret, "--version", "1.1.0"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("token_scope_denied", shown(&r.stderr, &env));
+
+    // Wrong password: the token service refuses.
+    let wrong = base64::engine::general_purpose::STANDARD.encode("kdep:wrong");
+    env.docker_config(&format!("{{\"auths\": {{\"{}\": {{\"auth\": \"{wrong}\"}}}}}}", reg.addr));
+    let r = env.kdep("platform", &["mod", "publish", "--oci", &repo, "--version", "1.1.0"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("token_wrong_password", shown(&r.stderr, &env));
+
+    // Expired tokens and tokens from an untrusted signer are refused by the registry; kdep says
+    // so, and the lock and cache stay as they were.
+    env.docker_config("{}");
+    std::fs::remove_dir_all(&env.cache).unwrap();
+    let lock_before = lock(&env);
+    token.set_mode(TokenMode::Expired);
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    insta::assert_snapshot!("token_expired", shown(&r.stderr, &env));
+    token.set_mode(TokenMode::Untrusted);
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("refused the token its token service issued") && r.stderr.contains("invalid_token"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(lock(&env), lock_before);
+    assert_eq!(std::fs::read_dir(env.cache.join("src")).map(|d| d.count()).unwrap_or(0), 0);
+    token.set_mode(TokenMode::Good);
+    assert_eq!(env.kdep("shop", &["build"]).code, 0);
+
+    // The token service is down: the error names it, and the registry it serves.
+    let realm = token.realm.clone();
+    drop(token);
+    std::fs::remove_dir_all(&env.cache).unwrap();
+    let r = env.kdep("shop", &["build"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains(&format!("cannot reach the token service of `{}` ({realm})", reg.addr)), "{}", r.stderr);
+    assert_eq!(lock(&env), lock_before);
 }

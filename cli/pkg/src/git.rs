@@ -70,9 +70,23 @@ pub fn resolve(mirror: &Path, reference: &GitRef) -> Option<String> {
     (commit.len() >= 40 && commit.bytes().all(|b| b.is_ascii_hexdigit())).then_some(commit)
 }
 
-/// The tree of `commit` as a tar archive.
-pub fn archive(mirror: &Path, commit: &str) -> Result<Vec<u8>, String> {
+/// The tree of `commit` as a tar archive; with `subdir`, the tree of that folder (its files at
+/// the archive's root, as a package folder holds them).
+pub fn archive(mirror: &Path, commit: &str, subdir: Option<&str>) -> Result<Vec<u8>, String> {
+    let tree = match subdir {
+        None => commit.to_owned(),
+        Some(dir) => {
+            let tree = format!("{commit}:{dir}");
+            // (`<commit>:<path>^{tree}` would read `^{tree}` as part of the path.)
+            let mut check = git(Some(mirror));
+            check.args(["cat-file", "-t", &tree]);
+            if run(check, "find a folder").map_or(true, |t| t.trim_ascii() != b"tree") {
+                return Err(format!("the repository has no folder `{dir}` at commit {commit}"));
+            }
+            tree
+        }
+    };
     let mut cmd = git(Some(mirror));
-    cmd.args(["archive", "--format=tar", commit]);
+    cmd.args(["archive", "--format=tar", &tree]);
     run(cmd, &format!("read commit {commit}"))
 }

@@ -174,18 +174,24 @@ impl Client {
         }
         let challenge = first.headers.get("www-authenticate").cloned().unwrap_or_default();
         let creds = credentials(registry)?;
-        let header = if challenge.to_ascii_lowercase().starts_with("bearer") {
+        let bearer = challenge.to_ascii_lowercase().starts_with("bearer");
+        let header = if bearer {
             let token = self.bearer_token(registry, &challenge, scope, creds.as_ref())?;
             format!("Bearer {token}")
         } else {
-            let Some(c) = creds else {
+            let Some(c) = &creds else {
                 return Err(no_credentials(registry));
             };
-            basic(&c)
+            basic(c)
         };
         self.authorization.insert(registry.to_owned(), header);
         let second = self.send_once(registry, method, url, headers, body, limit)?;
         if second.status == 401 || second.status == 403 {
+            // A token the registry does not take is forgotten, so a later request asks anew.
+            self.authorization.remove(registry);
+            if bearer {
+                return Err(token_refused(registry, &second, scope, creds.as_ref()));
+            }
             return Err(OciError::new(format!("registry `{registry}` refused the credentials ({})", second.status))
                 .help("check the user and password with `docker login` / `podman login`, or REGISTRY_AUTH_FILE"));
         }
@@ -252,9 +258,11 @@ impl Client {
             b = b.header("Authorization", basic(c));
         }
         let req = b.body(Vec::new()).map_err(|e| OciError::new(format!("bad token request `{url}`: {e}")))?;
-        let mut res = agent
-            .run(req)
-            .map_err(|e| OciError::new(format!("cannot reach the token service of `{registry}` ({realm}): {e}")))?;
+        let mut res = agent.run(req).map_err(|e| {
+            OciError::new(format!("cannot reach the token service of `{registry}` ({realm}): {e}")).help(
+                "the registry sends clients to this address for tokens; check that it is up and reachable from here",
+            )
+        })?;
         let status = res.status().as_u16();
         let body = res.body_mut().with_config().limit(1 << 20).read_to_vec().unwrap_or_default();
         if status == 401 || status == 403 {
@@ -262,6 +270,7 @@ impl Client {
                 None => no_credentials(registry),
                 Some(_) => {
                     OciError::new(format!("the token service of `{registry}` refused the credentials ({status})"))
+                        .help(format!("check the user and password with `docker login {registry}` / `podman login {registry}`, or REGISTRY_AUTH_FILE"))
                 }
             });
         }
@@ -443,6 +452,36 @@ fn status_error(res: &Response, r: &Reference, what: &str) -> OciError {
     OciError::new(format!("registry `{}` answered {} when asked to {what} for `{r}`{detail}", r.registry, res.status))
 }
 
+/// Why a registry refused a bearer token it had asked for, from its second challenge's `error`
+/// (RFC 6750): a token without the scope (`insufficient_scope`, or 403) names the scope and
+/// who asked; a token it cannot verify (`invalid_token`: expired, wrong signer, issuer or
+/// audience) is the token service's or the clock's fault, not the user's.
+fn token_refused(registry: &str, res: &Response, scope: &str, creds: Option<&Credentials>) -> OciError {
+    let params = parse_challenge(res.headers.get("www-authenticate").map_or("", String::as_str));
+    let error = params.get("error").map_or("", String::as_str);
+    let described = params.get("error_description").map(|d| format!(": {d}")).unwrap_or_default();
+    if error == "invalid_token" {
+        return OciError::new(format!(
+            "registry `{registry}` refused the token its token service issued for `{scope}` (invalid_token{described})"
+        ))
+        .help("the token is expired or signed by a key, issuer or service the registry does not trust; check the clocks, or tell the registry's operators");
+    }
+    let who = match creds {
+        Some(c) => format!("user `{}`", c.user),
+        None => "anonymous access".to_owned(),
+    };
+    let err = OciError::new(format!(
+        "registry `{registry}` denied `{scope}` to {who} ({}{described})",
+        if error.is_empty() { res.status.to_string() } else { error.to_owned() }
+    ));
+    match creds {
+        None => err.help(format!(
+            "this needs credentials: run `docker login {registry}` or `podman login {registry}`, or set REGISTRY_AUTH_FILE"
+        )),
+        Some(_) => err.help("ask the registry's operators to grant this scope to the user, or log in as another user"),
+    }
+}
+
 fn no_credentials(registry: &str) -> OciError {
     OciError::new(format!("registry `{registry}` requires authentication and no credentials for it were found"))
         .help(format!("run `docker login {registry}` or `podman login {registry}`, or set REGISTRY_AUTH_FILE to an auth.json with an entry for it"))
@@ -540,7 +579,7 @@ fn credentials(registry: &str) -> Result<Option<Credentials>, OciError> {
         let json: Value = serde_json::from_str(&text)
             .map_err(|e| OciError::new(format!("`{}` is not valid JSON: {e}", path.display())))?;
         if let Some(helper) = json.get("credHelpers").and_then(|h| h.get(registry)).and_then(Value::as_str) {
-            return credential_helper(helper, registry).map(Some);
+            return credential_helper(helper, registry);
         }
         let entry = json
             .get("auths")
@@ -568,7 +607,7 @@ fn credentials(registry: &str) -> Result<Option<Credentials>, OciError> {
             }
         }
         if let Some(store) = json.get("credsStore").and_then(Value::as_str) {
-            if let Ok(c) = credential_helper(store, registry) {
+            if let Some(c) = credential_helper(store, registry)? {
                 return Ok(Some(c));
             }
         }
@@ -576,25 +615,59 @@ fn credentials(registry: &str) -> Result<Option<Credentials>, OciError> {
     Ok(None)
 }
 
-/// Asks `docker-credential-<helper>` for the credentials of `registry`, as Docker does.
-fn credential_helper(helper: &str, registry: &str) -> Result<Credentials, OciError> {
+/// Asks `docker-credential-<helper>` for the credentials of `registry`, as Docker does: `None`
+/// when the helper has none for it (the protocol's `credentials not found` answer, which means
+/// anonymous access, as for Docker); a helper that is missing or fails otherwise is an error,
+/// not a silent anonymous request.
+fn credential_helper(helper: &str, registry: &str) -> Result<Option<Credentials>, OciError> {
     use std::io::Write;
     let program = format!("docker-credential-{helper}");
     let mut child = std::process::Command::new(&program)
         .arg("get")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| OciError::new(format!("cannot run the credential helper `{program}`: {e}")))?;
+        .map_err(|e| {
+            OciError::new(format!("cannot run the credential helper `{program}` named for `{registry}`: {e}")).help(
+                format!("install `{program}` on PATH, or remove `{helper}` from `credHelpers`/`credsStore` in the Docker config"),
+            )
+        })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(registry.as_bytes());
     }
     let out = child.wait_with_output().map_err(|e| OciError::new(format!("`{program}` failed: {e}")))?;
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     match (json.get("Username").and_then(Value::as_str), json.get("Secret").and_then(Value::as_str)) {
-        (Some(u), Some(s)) if out.status.success() => Ok(Credentials { user: u.to_owned(), secret: s.to_owned() }),
-        _ => Err(OciError::new(format!("`{program} get` has no credentials for `{registry}`"))),
+        (Some(u), Some(s)) if out.status.success() => {
+            Ok(Some(Credentials { user: u.to_owned(), secret: s.to_owned() }))
+        }
+        _ if !out.status.success()
+            && [&out.stdout, &out.stderr]
+                .iter()
+                .any(|b| String::from_utf8_lossy(b).contains("credentials not found")) =>
+        {
+            Ok(None)
+        }
+        _ => {
+            // Helpers explain themselves on stdout (`credentials not found in native keychain`)
+            // or stderr; the first line of either is what the user needs.
+            let said = [&out.stderr, &out.stdout]
+                .iter()
+                .filter_map(|b| {
+                    String::from_utf8_lossy(b).lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+                })
+                .next()
+                .map(|l| format!(": {}", l.chars().take(200).collect::<String>()))
+                .unwrap_or_default();
+            let status = match out.status.code() {
+                Some(0) => "answered without a Username and Secret".to_owned(),
+                Some(c) => format!("exited with {c}"),
+                None => "was killed".to_owned(),
+            };
+            Err(OciError::new(format!("credential helper `{program} get` {status} for `{registry}`{said}"))
+                .help(format!("log in again (`docker login {registry}`) so the helper stores credentials for it")))
+        }
     }
 }
 

@@ -152,7 +152,7 @@ impl Fetcher {
                 }
                 (pkg, tag, manifest_digest)
             }
-            RemoteSource::Git { url, reference: git_ref } => {
+            RemoteSource::Git { url, reference: git_ref, .. } => {
                 let cache = self.cache()?.clone();
                 let mirror = crate::git::update_mirror(&cache, url)
                     .map_err(|e| failed(format!("dependency `{}` ({}): {e}", request.name, request.source), None))?;
@@ -238,7 +238,11 @@ impl Fetcher {
         mirror: &std::path::Path,
         commit: &str,
     ) -> Result<PackageFiles, RemoteError> {
-        let tar = crate::git::archive(mirror, commit)
+        let subdir = match request.source {
+            RemoteSource::Git { subdir, .. } => subdir.as_deref(),
+            RemoteSource::Oci { .. } => None,
+        };
+        let tar = crate::git::archive(mirror, commit, subdir)
             .map_err(|e| failed(format!("dependency `{}` ({}): {e}", request.name, request.source), None))?;
         let entries = archive::unpack(&tar, false)
             .map_err(|e| failed(format!("dependency `{}` ({}): {e}", request.name, request.source), None))?;

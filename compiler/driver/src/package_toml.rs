@@ -10,6 +10,7 @@
 //! [dependencies]
 //! platform = { path = "../platform" }
 //! web = { git = "https://git.example.com/platform.git", tag = "v1.4.0" }   # or rev = "<commit>"
+//! db = { git = "https://git.example.com/mono.git", tag = "v2", path = "packages/db" }  # a subfolder
 //! base = { oci = "registry.example.com/kdep/base", version = "^1.2" }     # a semver range
 //! ```
 //! `[package] changelog = "..."` is optional: `kdep mod update` prints it when the version moves.
@@ -52,8 +53,17 @@ pub enum Source {
 /// A dependency from git or an OCI registry, as written in `kdep.toml`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RemoteSource {
-    Git { url: String, reference: GitRef },
-    Oci { repository: String, version: semver::VersionReq },
+    /// `subdir`: the package's folder inside the repository (`path` next to `git`), for a
+    /// repository holding several packages; `None` for the repository's root.
+    Git {
+        url: String,
+        reference: GitRef,
+        subdir: Option<String>,
+    },
+    Oci {
+        repository: String,
+        version: semver::VersionReq,
+    },
 }
 
 /// Which revision of a git repository a dependency wants.
@@ -65,11 +75,13 @@ pub enum GitRef {
 }
 
 impl RemoteSource {
-    /// The source's identity as `kdep.lock` records it: `git+URL` or `oci+registry/repo`. Two
-    /// dependencies with the same id fetch from the same place.
+    /// The source's identity as `kdep.lock` records it: `git+URL`, `git+URL?path=SUBDIR` for a
+    /// package in a subfolder, or `oci+registry/repo`. Two dependencies with the same id fetch
+    /// the same package; two packages of one repository have two ids (and one git mirror).
     pub fn id(&self) -> String {
         match self {
-            RemoteSource::Git { url, .. } => format!("git+{url}"),
+            RemoteSource::Git { url, subdir: None, .. } => format!("git+{url}"),
+            RemoteSource::Git { url, subdir: Some(dir), .. } => format!("git+{url}?path={dir}"),
             RemoteSource::Oci { repository, .. } => format!("oci+{repository}"),
         }
     }
@@ -88,7 +100,10 @@ impl std::fmt::Display for RemoteSource {
     /// `oci 127.0.0.1:5000/kdep/platform ^1.2`, `git file:///repo tag v1`: for messages.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            RemoteSource::Git { url, .. } => write!(f, "git {url} {}", self.requirement()),
+            RemoteSource::Git { url, subdir: None, .. } => write!(f, "git {url} {}", self.requirement()),
+            RemoteSource::Git { url, subdir: Some(dir), .. } => {
+                write!(f, "git {url} {} path {dir}", self.requirement())
+            }
             RemoteSource::Oci { repository, .. } => write!(f, "oci {repository} {}", self.requirement()),
         }
     }
@@ -162,6 +177,19 @@ struct RawDependency {
     tag: Option<String>,
     oci: Option<String>,
     version: Option<String>,
+}
+
+/// A package folder inside a git repository, normalised (`a/b/` → `a/b`); `None` when it could
+/// leave the repository or name its root (`..`, `/abs`, `.`, empty segments) or would be read
+/// by git as something else (`:`, a leading `-`, backslashes, whitespace).
+fn git_subdir(dir: &str) -> Option<String> {
+    let dir = dir.strip_suffix('/').unwrap_or(dir);
+    let ok = !dir.is_empty()
+        && !dir.starts_with(['/', '-'])
+        && !dir.contains(['\\', ':', '?', '#'])
+        && !dir.contains(|c: char| c.is_whitespace() || c.is_control())
+        && dir.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..");
+    ok.then(|| dir.to_owned())
 }
 
 /// `true` for names usable as the first segment of an import path.
@@ -262,11 +290,14 @@ pub fn parse_package_toml(text: &str) -> Result<PackageConfig, PackageTomlError>
 }
 
 /// One dependency entry's source: exactly one of `path`, `git` (with exactly one of `rev` and
-/// `tag`) and `oci` (with a `version` range). Errors are (message, help).
-fn dependency_source(name: &str, dep: RawDependency) -> Result<Source, (String, String)> {
+/// `tag`, and optionally `path`, the package's folder in the repository) and `oci` (with a
+/// `version` range). Errors are (message, help).
+fn dependency_source(name: &str, mut dep: RawDependency) -> Result<Source, (String, String)> {
     let example = format!(
         "write `{name} = {{ path = \"../{name}\" }}`, `{name} = {{ git = \"URL\", tag = \"v1.0.0\" }}` or `{name} = {{ oci = \"registry.example.com/kdep/{name}\", version = \"^1.0\" }}`"
     );
+    // Next to `git`, `path` is the folder inside the repository, not a source of its own.
+    let subdir = if dep.git.is_some() { dep.path.take() } else { None };
     let kinds = [dep.path.is_some(), dep.git.is_some(), dep.oci.is_some()].iter().filter(|k| **k).count();
     if kinds != 1 {
         let what = if kinds == 0 { "has no source" } else { "has more than one of `path`, `git` and `oci`" };
@@ -311,7 +342,18 @@ fn dependency_source(name: &str, dep: RawDependency) -> Result<Source, (String, 
         {
             return Err((format!("git dependency `{name}`: `{reference_text}` is not a git revision or tag"), example));
         }
-        return Ok(Source::Remote(RemoteSource::Git { url, reference }));
+        let subdir = match subdir {
+            None => None,
+            Some(dir) => Some(git_subdir(&dir).ok_or_else(|| {
+                (
+                    format!("git dependency `{name}`: `{dir}` is not a folder inside the repository"),
+                    format!(
+                        "write the package's folder relative to the repository's root: `path = \"packages/{name}\"`"
+                    ),
+                )
+            })?),
+        };
+        return Ok(Source::Remote(RemoteSource::Git { url, reference, subdir }));
     }
     let repository = dep.oci.unwrap_or_default();
     if dep.rev.is_some() || dep.tag.is_some() {
@@ -408,6 +450,34 @@ mod tests {
         );
         let Source::Remote(base) = &m.dependencies["base"].source else { panic!("remote") };
         assert_eq!(base.to_string(), "oci 127.0.0.1:5000/kdep/base ^1.2");
+    }
+
+    #[test]
+    fn a_git_dependency_may_name_a_folder_of_the_repository() {
+        let m = parse_package_toml(
+            "[package]\nname = \"shop\"\nversion = \"0.3.0\"\n[dependencies]\n\
+             db = { git = \"file:///srv/mono.git\", tag = \"v2\", path = \"packages/db/\" }\n",
+        )
+        .expect("valid");
+        let Source::Remote(db) = &m.dependencies["db"].source else { panic!("remote") };
+        assert_eq!(
+            (db.id(), db.to_string()),
+            (
+                "git+file:///srv/mono.git?path=packages/db".into(),
+                "git file:///srv/mono.git tag v2 path packages/db".into()
+            )
+        );
+        for bad in ["../x", "/abs", "a/../../b", ".", "", "a//b", "-x", "HEAD:x", "a b"] {
+            assert_eq!(
+                dep_error(&format!("x = {{ git = \"file:///m\", tag = \"v1\", path = \"{bad}\" }}")),
+                format!("git dependency `x`: `{bad}` is not a folder inside the repository"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            dep_error("x = { oci = \"r.io/x\", version = \"1\", path = \"a\" }"),
+            "dependency `x` has more than one of `path`, `git` and `oci`"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use clap::Args;
 use kdep_compiler::impact::{self, Change, ObjectChange};
 use kdep_compiler::Workspace;
 
-use super::{load_workspace, Ctx, Exit};
+use super::{load_workspace_with, Ctx, Exit};
 use crate::fs::OsFs;
 use crate::report::{self, MessageFormat, ReportFormat};
 
@@ -19,13 +19,15 @@ use crate::report::{self, MessageFormat, ReportFormat};
 /// Builds every declared environment of the package at the base revision (extracted with
 /// `git archive` into a temporary folder; the repository is not touched) and in the working
 /// tree, and compares the objects: added, removed, and changed with the field paths that
-/// change.
+/// change. Each side uses its own kdep.lock, so `kdep mod update` followed by `kdep impact`
+/// shows what the upgrade changes (a version the base locks is fetched when the cache lacks it).
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
   kdep impact shop                       # working tree against HEAD
   kdep impact shop --base origin/main --format json
   kdep impact shop --graph impact.svg    # templates -> apps -> environments, changes in red
+  kdep mod update && kdep impact         # what a dependency upgrade changes (each side its own kdep.lock)
 
 Exit codes: 0 report printed (with or without changes); 1 the working tree does not build;
 2 not in a git repository, unknown revision, or usage and I/O problems.")]
@@ -41,6 +43,9 @@ pub struct ImpactArgs {
     /// Also draw the graph into this file: `.svg` (drawn by kdep) or `.dot` (Graphviz).
     #[arg(long, value_name = "FILE")]
     graph: Option<PathBuf>,
+    /// Never use the network: git and OCI dependencies of both revisions must be in the cache.
+    #[arg(long)]
+    offline: bool,
 }
 
 /// The comparison of one environment (`None`: a package without environments).
@@ -67,7 +72,8 @@ impl ImpactArgs {
                 }
             },
         };
-        let head = match load_workspace(self.path.as_deref()) {
+        let options = kdep_pkg::Options { offline: self.offline, ..Default::default() };
+        let head = match load_workspace_with(self.path.as_deref(), options.clone()) {
             Ok(ws) => ws,
             Err(code) => return code,
         };
@@ -109,7 +115,7 @@ impl ImpactArgs {
         let canonical_repo = std::fs::canonicalize(&repo).unwrap_or(repo.clone());
         let rel = root.strip_prefix(&canonical_repo).unwrap_or(Path::new("")).to_path_buf();
         let base_dir = tmp.path().join(&rel);
-        let base = if base_dir.join("kdep.toml").is_file() { Workspace::load(&OsFs, &base_dir).ok() } else { None };
+        let base = base_dir.join("kdep.toml").is_file().then(|| load_base(&base_dir, options)).flatten();
 
         let mut envs: BTreeSet<String> = head.environments().into_iter().map(|e| e.name).collect();
         if let Some(b) = &base {
@@ -182,6 +188,24 @@ impl ImpactArgs {
         super::release_at_exit(head);
         Exit::Success
     }
+}
+
+/// The package at the base revision, its git and OCI dependencies as the base's own kdep.lock
+/// names them (not the working tree's: an upgrade between the two is what impact shows). What
+/// the cache lacks is fetched unless `--offline`; a base that cannot be loaded counts as absent.
+fn load_base(base_dir: &Path, options: kdep_pkg::Options) -> Option<Workspace> {
+    let lock = super::mod_cmd::read_lock(base_dir);
+    let mut fetcher = kdep_pkg::Fetcher::new(kdep_pkg::Cache::from_env(), lock, base_dir, options);
+    let base = Workspace::load_with_remote(&OsFs, base_dir, 1, &mut fetcher).ok();
+    for line in &fetcher.log {
+        eprintln!("{line} for the base revision");
+    }
+    // The report only says the base does not build; a dependency it could not get is why.
+    let missing = base.iter().flat_map(|b| &b.loaded().diagnostics).filter(|d| d.code.id.starts_with("K070"));
+    for d in missing {
+        eprintln!("warning: base revision: [{}] {}", d.code.id, d.message);
+    }
+    base
 }
 
 /// Runs `git ARGS` in `dir`; the error is git's message.
