@@ -781,3 +781,44 @@ fn rename_templates_and_lets() {
     );
     lsp.shutdown();
 }
+
+/// After an edit the open file's own diagnostics come first and the rest of the package after;
+/// what depends on every app comes with the rest and still reaches the open file: a duplicate
+/// object made by the edit (K0407, computed over every app) and a platform policy's violation
+/// in another file are published as `kdep check` reports them.
+#[test]
+fn diagnostics_that_read_the_whole_package_follow_an_edit() {
+    let (_tmp, ws, cache) = workspace();
+    let fixed = APP.replace("    port = 9090\n", "");
+    write(&ws, "shop/app.kdep", &fixed);
+    write(&ws, "shop/cart.kdep", &fixed.replace("checkout", "cart"));
+    write(
+        &ws,
+        "platform/policies.kdep",
+        "import std.policies\n\npolicy labelled = policies.required_labels { params.labels = [\"team\"] }\n",
+    );
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    // The policy binds every object: the violation is shown where each app is, as check says.
+    let diags = lsp.diagnostics("shop/app.kdep", |d| !d.as_array().unwrap().is_empty());
+    assert_eq!(lsp_diagnostics(&diags), check_diagnostics(&ws, "shop", "app.kdep"));
+    let cart = lsp.diagnostics("shop/cart.kdep", |d| !d.as_array().unwrap().is_empty());
+    assert_eq!(lsp_diagnostics(&cart), check_diagnostics(&ws, "shop", "cart.kdep"));
+    assert!(!cart.to_string().contains("K0407"), "{cart}");
+
+    // The edit names app.kdep's objects as cart.kdep's: a duplicate, reported at the app that
+    // emits the second object, wherever `check` puts it.
+    let clash = fixed.replace("name = \"checkout\"", "name = \"cart\"");
+    lsp.change("shop/app.kdep", 2, &clash);
+    write(&ws, "shop/app.kdep", &clash);
+    let expected = [check_diagnostics(&ws, "shop", "app.kdep"), check_diagnostics(&ws, "shop", "cart.kdep")];
+    assert!(expected.iter().flatten().any(|d| d.0 == "K0407"), "{expected:?}");
+    let app = lsp.diagnostics("shop/app.kdep", |d| lsp_diagnostics(d) == expected[0]);
+    let cart = lsp.diagnostics("shop/cart.kdep", |d| lsp_diagnostics(d) == expected[1]);
+    insta::assert_json_snapshot!(
+        "lsp_whole_package_diagnostics",
+        json!({"app": lsp.clean(app), "cart": lsp.clean(cart)})
+    );
+    lsp.shutdown();
+}
