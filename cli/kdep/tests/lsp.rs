@@ -102,9 +102,20 @@ impl Lsp {
 
     /// Sends a request and returns its whole response (`result` or `error`).
     fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.response(id)
+    }
+
+    /// Sends a request without waiting for its answer; its id.
+    fn send_request(&mut self, method: &str, params: Value) -> i64 {
         self.next_id += 1;
         let id = self.next_id;
         write_msg(&self.stdin, &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// The response to request `id`.
+    fn response(&mut self, id: i64) -> Value {
         loop {
             let msg = self.rx.recv_timeout(HANG).expect("the server answers");
             if msg.get("id") == Some(&json!(id)) {
@@ -488,6 +499,10 @@ fn bad_input_gets_an_error_or_a_diagnostic_never_a_crash() {
     let r = lsp.at("textDocument/hover", "shop/app.kdep", 4, 5);
     assert_eq!(r["error"]["code"], -32603, "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("injected panic in hover"), "{r}");
+    // ... and logged to the client as an error.
+    let log = lsp.notification("window/logMessage");
+    assert_eq!(log["type"], 1, "{log}");
+    assert!(log["message"].as_str().unwrap().contains("internal error in hover: injected panic"), "{log}");
     let r = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
     assert!(r["result"]["uri"].as_str().unwrap().ends_with("platform/web.kdep"), "{r}");
 
@@ -820,5 +835,32 @@ fn diagnostics_that_read_the_whole_package_follow_an_edit() {
         "lsp_whole_package_diagnostics",
         json!({"app": lsp.clean(app), "cart": lsp.clean(cart)})
     );
+    lsp.shutdown();
+}
+
+/// A read request whose text is edited while it runs is answered `ContentModified` (-32801):
+/// the edit cancels its snapshot (salsa unwinds it), so no answer describes text that is gone.
+/// `KDEP_LSP_STALL_ON=hover` makes the hover hold its snapshot until then, and say when it has it.
+#[test]
+fn an_edit_cancels_a_stale_read() {
+    let (_tmp, ws, cache) = workspace();
+    let mut lsp = Lsp::start(&ws, &cache, &[("KDEP_LSP_STALL_ON", "hover")]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    lsp.diagnostics("shop/app.kdep", |_| true);
+    let uri = lsp.uri("shop/app.kdep");
+    let id = lsp.send_request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 4, "character": 5}}),
+    );
+    let log = lsp.notification("window/logMessage");
+    assert!(log["message"].as_str().unwrap().contains("hover holds its snapshot"), "{log}");
+    lsp.change("shop/app.kdep", 2, &APP.replace("replicas = 3", "replicas = 4"));
+    let r = lsp.response(id);
+    assert_eq!(r["error"]["code"], -32801, "{r}");
+    // The server goes on: the edit's diagnostics, and a definition on the new text.
+    lsp.diagnostics("shop/app.kdep", |d| d.to_string().contains("K0301"));
+    let r = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
+    assert!(r["result"]["uri"].as_str().unwrap().ends_with("platform/web.kdep"), "{r}");
     lsp.shutdown();
 }

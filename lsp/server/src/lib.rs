@@ -61,6 +61,10 @@ struct Backend {
     /// `KDEP_LSP_PANIC_ON=hover` makes that request panic: how the tests prove a panic is
     /// answered with an error while the server keeps serving.
     panic_on: Option<String>,
+    /// `KDEP_LSP_STALL_ON=hover` makes that request hold its snapshot (after logging that it
+    /// does) until an edit cancels it: how the tests prove a stale read is answered
+    /// `ContentModified` rather than with an answer about text that is gone.
+    stall_on: Option<String>,
     /// Whether the client confirms annotated workspace edits (set by `initialize`).
     change_annotations: std::sync::atomic::AtomicBool,
 }
@@ -116,7 +120,8 @@ impl Backend {
             eprintln!("kdep lsp: cannot start the writer thread: {e}");
         }
         let panic_on = std::env::var("KDEP_LSP_PANIC_ON").ok();
-        Backend { client, writer: Mutex::new(tx), stdlib, panic_on, change_annotations: Default::default() }
+        let stall_on = std::env::var("KDEP_LSP_STALL_ON").ok();
+        Backend { client, writer: Mutex::new(tx), stdlib, panic_on, stall_on, change_annotations: Default::default() }
     }
 
     fn send(&self, msg: Msg) {
@@ -145,10 +150,22 @@ impl Backend {
         let Ok(Some((snap, file))) = rx.await else { return Ok(R::default()) };
         let docs = Arc::clone(&self.stdlib);
         let inject_panic = self.panic_on.as_deref() == Some(what);
+        let stall = self.stall_on.as_deref() == Some(what);
+        if stall {
+            let note = format!("kdep lsp: {what} holds its snapshot until an edit (KDEP_LSP_STALL_ON)");
+            self.client.log_message(lsp::MessageType::INFO, note).await;
+        }
         let job = tokio::task::spawn_blocking(move || {
             let out = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                // Fault injection for the robustness test (see `Backend::panic_on`).
+                // Fault injection for the robustness tests (see `Backend::panic_on`, `stall_on`).
                 assert!(!inject_panic, "injected panic in {what} (KDEP_LSP_PANIC_ON)");
+                if stall {
+                    // Bounded, so a test that never edits still gets an answer.
+                    for _ in 0..12_000 {
+                        salsa::Database::unwind_if_revision_cancelled(snap.db());
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
                 f(&snap, file, &docs)
             }));
             drop(snap);
