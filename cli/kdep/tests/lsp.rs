@@ -102,9 +102,20 @@ impl Lsp {
 
     /// Sends a request and returns its whole response (`result` or `error`).
     fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.send_request(method, params);
+        self.response(id)
+    }
+
+    /// Sends a request without waiting for its answer; its id.
+    fn send_request(&mut self, method: &str, params: Value) -> i64 {
         self.next_id += 1;
         let id = self.next_id;
         write_msg(&self.stdin, &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    /// The response to request `id`.
+    fn response(&mut self, id: i64) -> Value {
         loop {
             let msg = self.rx.recv_timeout(HANG).expect("the server answers");
             if msg.get("id") == Some(&json!(id)) {
@@ -115,10 +126,28 @@ impl Lsp {
     }
 
     fn initialize(&mut self) {
+        self.initialize_with(json!({}));
+    }
+
+    fn initialize_with(&mut self, capabilities: Value) {
         let root = self.uri("");
-        let r = self.request("initialize", json!({"processId": null, "rootUri": root, "capabilities": {}}));
+        let r = self.request("initialize", json!({"processId": null, "rootUri": root, "capabilities": capabilities}));
         assert!(r.get("result").is_some(), "{r}");
         self.notify("initialized", json!({}));
+    }
+
+    /// The next notification `method` (already received or still to come).
+    fn notification(&mut self, method: &str) -> Value {
+        if let Some(pos) = self.notes.iter().position(|m| m["method"] == method) {
+            return self.notes.remove(pos)["params"].clone();
+        }
+        loop {
+            match self.rx.recv_timeout(HANG) {
+                Ok(m) if m["method"] == method => return m["params"].clone(),
+                Ok(m) => self.notes.push(m),
+                Err(e) => panic!("no {method} notification ({e:?}); got {:#?}", self.notes),
+            }
+        }
     }
 
     fn open(&mut self, rel: &str) {
@@ -343,7 +372,12 @@ fn hover_completion_definition_symbols_and_formatting() {
     let replicas = lsp.at("textDocument/hover", "shop/app.kdep", 4, 5);
     let port = lsp.at("textDocument/hover", "shop/app.kdep", 5, 5);
     let template = lsp.at("textDocument/hover", "shop/app.kdep", 2, 25);
-    insta::assert_json_snapshot!("lsp_hover", json!({"replicas": replicas, "port": port, "template": template}));
+    // On `size` in `in production`: the value in each environment and the layer that set it.
+    let size = lsp.at("textDocument/hover", "shop/app.kdep", 8, 9);
+    insta::assert_json_snapshot!(
+        "lsp_hover",
+        json!({"replicas": replicas, "port": port, "template": template, "size": size})
+    );
 
     // Go to definition: the field in the platform package, the template, the stdlib module.
     let field = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
@@ -465,6 +499,10 @@ fn bad_input_gets_an_error_or_a_diagnostic_never_a_crash() {
     let r = lsp.at("textDocument/hover", "shop/app.kdep", 4, 5);
     assert_eq!(r["error"]["code"], -32603, "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("injected panic in hover"), "{r}");
+    // ... and logged to the client as an error.
+    let log = lsp.notification("window/logMessage");
+    assert_eq!(log["type"], 1, "{log}");
+    assert!(log["message"].as_str().unwrap().contains("internal error in hover: injected panic"), "{log}");
     let r = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
     assert!(r["result"]["uri"].as_str().unwrap().ends_with("platform/web.kdep"), "{r}");
 
@@ -659,5 +697,170 @@ fn git_dependencies_come_from_the_cache() {
     lsp.open("shop/app.kdep");
     let diags = lsp.diagnostics("shop/kdep.toml", |d| d.to_string().contains("K0701"));
     assert!(diags.to_string().contains("kdep mod fetch"), "{diags}");
+    lsp.shutdown();
+}
+
+/// Rename of an environment: its declaration and every `in` block, across files; the places
+/// the rename cannot see (`--env` in CI, strings such as `build("production")` in tests) are
+/// named in the confirmation the client shows (a change annotation), or in a message for a
+/// client without annotations. A clash with another environment or a keyword is refused.
+#[test]
+fn environment_rename() {
+    let (_tmp, ws, cache) = workspace();
+    write(
+        &ws,
+        "shop/more.kdep",
+        "import platform.web\n\napp cart = web.WebService {\n    name = \"cart\"\n\n    in production {\n        replicas = 4\n    }\n    in staging {\n        replicas = 1\n    }\n}\n",
+    );
+    write(
+        &ws,
+        "shop/tests.kdep",
+        "test \"cart runs in production\" {\n    assert len(build(\"production\")) == 2\n}\n",
+    );
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize_with(json!({"workspace": {"workspaceEdit": {"documentChanges": true, "changeAnnotationSupport": {"groupsOnLabel": false}}}}));
+    lsp.open("shop/app.kdep");
+    lsp.diagnostics("shop/app.kdep", |_| true);
+    let rename = |lsp: &mut Lsp, rel: &str, line: u32, character: u32, new_name: &str| {
+        let uri = lsp.uri(rel);
+        let r = lsp.request(
+            "textDocument/rename",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}, "newName": new_name}),
+        );
+        lsp.clean(r)
+    };
+    // From an `in production` block (app.kdep line 8) and from the declaration.
+    let from_block = rename(&mut lsp, "shop/app.kdep", 7, 8, "prod");
+    let from_decl = rename(&mut lsp, "shop/environments.kdep", 1, 14, "prod");
+    assert_eq!(from_block["result"], from_decl["result"]);
+    // References of the environment: the same places.
+    let refs = lsp.at("textDocument/references", "shop/environments.kdep", 1, 14);
+    let clash = rename(&mut lsp, "shop/app.kdep", 7, 8, "staging");
+    let keyword = rename(&mut lsp, "shop/app.kdep", 7, 8, "template");
+    insta::assert_json_snapshot!(
+        "lsp_environment_rename",
+        json!({"edit": from_block["result"], "references": refs["result"], "clash": clash["error"], "keyword": keyword["error"]})
+    );
+    lsp.shutdown();
+
+    // A client without change annotations: the plain edit, and the note as a warning message.
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    lsp.diagnostics("shop/app.kdep", |_| true);
+    let plain = rename(&mut lsp, "shop/app.kdep", 7, 8, "prod");
+    let edits: usize =
+        plain["result"]["changes"].as_object().unwrap().values().map(|e| e.as_array().unwrap().len()).sum();
+    assert_eq!(edits, 3, "{plain}");
+    let message = lsp.notification("window/showMessage");
+    assert_eq!(message["type"], 2, "{message}");
+    assert_eq!(
+        json!(message["message"]),
+        from_block["result"]["changeAnnotations"]["kdep.renameEnvironment"]["description"]
+    );
+    lsp.shutdown();
+}
+
+/// Rename of a template (its declaration and the header of every app built from it, in the
+/// dependent package too) and of a top-level `let` (its declaration and its uses); refused
+/// where another declaration of the module has the name.
+#[test]
+fn rename_templates_and_lets() {
+    let (_tmp, ws, cache) = workspace();
+    let app = APP
+        .replace("import platform.web\n", "import platform.web\n\nlet base = 3\n")
+        .replace("replicas = 3", "replicas = base");
+    write(&ws, "shop/app.kdep", &app);
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    lsp.open("platform/web.kdep");
+    lsp.diagnostics("shop/app.kdep", |_| true);
+    let mut rename = |rel: &str, line: u32, character: u32, new_name: &str| {
+        let uri = lsp.uri(rel);
+        let r = lsp.request(
+            "textDocument/rename",
+            json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}, "newName": new_name}),
+        );
+        lsp.clean(r)
+    };
+    // `template WebService` (line 4 of web.kdep) and `let base` (line 3 of app.kdep).
+    let template = rename("platform/web.kdep", 3, 12, "Service");
+    let from_use = rename("shop/app.kdep", 4, 22, "Service");
+    assert_eq!(template["result"], from_use["result"]);
+    let let_ = rename("shop/app.kdep", 2, 5, "start");
+    let clash = rename("shop/app.kdep", 2, 5, "checkout");
+    insta::assert_json_snapshot!(
+        "lsp_rename_template_and_let",
+        json!({"template": template["result"], "let": let_["result"], "clash": clash["error"]})
+    );
+    lsp.shutdown();
+}
+
+/// After an edit the open file's own diagnostics come first and the rest of the package after;
+/// what depends on every app comes with the rest and still reaches the open file: a duplicate
+/// object made by the edit (K0407, computed over every app) and a platform policy's violation
+/// in another file are published as `kdep check` reports them.
+#[test]
+fn diagnostics_that_read_the_whole_package_follow_an_edit() {
+    let (_tmp, ws, cache) = workspace();
+    let fixed = APP.replace("    port = 9090\n", "");
+    write(&ws, "shop/app.kdep", &fixed);
+    write(&ws, "shop/cart.kdep", &fixed.replace("checkout", "cart"));
+    write(
+        &ws,
+        "platform/policies.kdep",
+        "import std.policies\n\npolicy labelled = policies.required_labels { params.labels = [\"team\"] }\n",
+    );
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    // The policy binds every object: the violation is shown where each app is, as check says.
+    let diags = lsp.diagnostics("shop/app.kdep", |d| !d.as_array().unwrap().is_empty());
+    assert_eq!(lsp_diagnostics(&diags), check_diagnostics(&ws, "shop", "app.kdep"));
+    let cart = lsp.diagnostics("shop/cart.kdep", |d| !d.as_array().unwrap().is_empty());
+    assert_eq!(lsp_diagnostics(&cart), check_diagnostics(&ws, "shop", "cart.kdep"));
+    assert!(!cart.to_string().contains("K0407"), "{cart}");
+
+    // The edit names app.kdep's objects as cart.kdep's: a duplicate, reported at the app that
+    // emits the second object, wherever `check` puts it.
+    let clash = fixed.replace("name = \"checkout\"", "name = \"cart\"");
+    lsp.change("shop/app.kdep", 2, &clash);
+    write(&ws, "shop/app.kdep", &clash);
+    let expected = [check_diagnostics(&ws, "shop", "app.kdep"), check_diagnostics(&ws, "shop", "cart.kdep")];
+    assert!(expected.iter().flatten().any(|d| d.0 == "K0407"), "{expected:?}");
+    let app = lsp.diagnostics("shop/app.kdep", |d| lsp_diagnostics(d) == expected[0]);
+    let cart = lsp.diagnostics("shop/cart.kdep", |d| lsp_diagnostics(d) == expected[1]);
+    insta::assert_json_snapshot!(
+        "lsp_whole_package_diagnostics",
+        json!({"app": lsp.clean(app), "cart": lsp.clean(cart)})
+    );
+    lsp.shutdown();
+}
+
+/// A read request whose text is edited while it runs is answered `ContentModified` (-32801):
+/// the edit cancels its snapshot (salsa unwinds it), so no answer describes text that is gone.
+/// `KDEP_LSP_STALL_ON=hover` makes the hover hold its snapshot until then, and say when it has it.
+#[test]
+fn an_edit_cancels_a_stale_read() {
+    let (_tmp, ws, cache) = workspace();
+    let mut lsp = Lsp::start(&ws, &cache, &[("KDEP_LSP_STALL_ON", "hover")]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    lsp.diagnostics("shop/app.kdep", |_| true);
+    let uri = lsp.uri("shop/app.kdep");
+    let id = lsp.send_request(
+        "textDocument/hover",
+        json!({"textDocument": {"uri": uri}, "position": {"line": 4, "character": 5}}),
+    );
+    let log = lsp.notification("window/logMessage");
+    assert!(log["message"].as_str().unwrap().contains("hover holds its snapshot"), "{log}");
+    lsp.change("shop/app.kdep", 2, &APP.replace("replicas = 3", "replicas = 4"));
+    let r = lsp.response(id);
+    assert_eq!(r["error"]["code"], -32801, "{r}");
+    // The server goes on: the edit's diagnostics, and a definition on the new text.
+    lsp.diagnostics("shop/app.kdep", |d| d.to_string().contains("K0301"));
+    let r = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
+    assert!(r["result"]["uri"].as_str().unwrap().ends_with("platform/web.kdep"), "{r}");
     lsp.shutdown();
 }

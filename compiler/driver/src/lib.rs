@@ -22,7 +22,7 @@ use kdep_diag::{Diagnostic, FileId};
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::{Emitted, Manifest, RenderedObject};
 pub use kdep_eval::value::{Layer, Value};
-pub use kdep_eval::{emit, provenance, testing, EnvironmentInfo};
+pub use kdep_eval::{emit, provenance, testing, EnvironmentInfo, FileCheck};
 pub use kdep_sema::policy::WaiverListing;
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use session::{Change, Session, Snapshot};

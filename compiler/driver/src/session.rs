@@ -278,6 +278,26 @@ impl Snapshot {
         diags
     }
 
+    /// [`Snapshot::check`] before the union, for a reader that replaces one part at a time (the
+    /// editor): the loader's problems and those of no file, then each analysed file's part.
+    pub fn check_by_file(&self) -> (Vec<Diagnostic>, Vec<(FileId, kdep_eval::FileCheck)>) {
+        let (files, unlocated) = kdep_eval::check_by_file(&self.db, self.project);
+        let mut rest = self.loaded.diagnostics.clone();
+        rest.extend(unlocated);
+        (rest, files.into_iter().map(|(input, part)| (input.id(&self.db), part)).collect())
+    }
+
+    /// The part of [`Snapshot::check`] that originates in `file`, except the duplicate objects
+    /// (which read every app): what an edit of `file` changes first. `None` when `check` does not
+    /// analyse the file (not imported by the root package).
+    pub fn check_file_first(&self, file: FileId) -> Option<Vec<Diagnostic>> {
+        let input = self.input(file)?;
+        if !kdep_sema::index::reachable_files(&self.db, self.project).contains(&input) {
+            return None;
+        }
+        Some(kdep_eval::file_diagnostics_but_duplicates(&self.db, self.project, input))
+    }
+
     /// A path for each file, for messages: the display path (`platform/web.kdep`).
     pub fn display_path(&self, file: FileId) -> &str {
         self.file(file).map_or("<unknown>", |f| f.display_path.as_str())

@@ -117,3 +117,36 @@ fn an_edit_cancels_a_snapshot_that_is_reading() {
     assert!(result.is_err(), "the reader was cancelled");
     assert!(!codes(&session).is_empty());
 }
+
+/// `check` is the union of `check_by_file`'s parts; a file's first part (what the editor
+/// publishes right after an edit) is its own diagnostics without the duplicate objects, which
+/// come in the file's second part.
+#[test]
+fn check_is_the_union_of_its_parts_by_file() {
+    let fixture = FIXTURE.replace(
+        "    locked port = 8080\n}",
+        "    locked port = 8080\n    emit {\n        apiVersion = \"v1\"\n        kind = \"ConfigMap\"\n        metadata.name = name\n    }\n}",
+    ) + "//- /ws/shop/cart.kdep\nimport platform.web\n\napp cart = web.Web {\n    name = \"checkout\"\n    port = 1\n}\n";
+    let fs = MemoryFs::from_fixture(&fixture);
+    let session = load(&fs);
+    let snap = session.snapshot();
+    let whole = snap.check();
+    let ids = |diags: &[kdep_compiler::diag::Diagnostic]| diags.iter().map(|d| d.code.id).collect::<Vec<_>>();
+    assert_eq!(ids(&whole), ["K0407", "K0301"], "{whole:#?}");
+
+    let (rest, files) = snap.check_by_file();
+    let mut union: Vec<_> = rest;
+    for (_, part) in &files {
+        union.extend(part.own.iter().cloned());
+        union.extend(part.duplicates.iter().cloned());
+    }
+    kdep_compiler::diag::normalize(&mut union);
+    assert_eq!(union, whole);
+
+    let cart = session.file_id(Path::new("/ws/shop/cart.kdep")).expect("cart.kdep is loaded");
+    let first = snap.check_file_first(cart).expect("cart.kdep is analysed");
+    assert_eq!(ids(&first), ["K0301"]);
+    let (_, part) = files.iter().find(|(f, _)| *f == cart).expect("cart.kdep has a part");
+    assert_eq!(ids(&part.duplicates), ["K0407"]);
+    assert_eq!(part.own, first);
+}

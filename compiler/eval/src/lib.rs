@@ -1,6 +1,7 @@
 //! kdep's evaluator: values with provenance, builtins, manifests and their YAML/JSON emission.
 //!
-//! Entry points for the driver: [`build`], [`check`], [`environments`], [`file_diagnostics`].
+//! Entry points for the driver: [`build`], [`check`] (and [`check_by_file`]), [`environments`],
+//! [`file_diagnostics`].
 //! Per-app evaluation ([`app::eval_app`]) and per-`let` evaluation
 //! ([`interp::module_let_value`]) are salsa queries on top of `kdep-sema`'s.
 
@@ -75,10 +76,39 @@ fn checked(db: &dyn Db, project: Project, env: &Option<Name>, diags: &[Diagnosti
 /// is the union of this query over every analysed file, so the editor (which publishes each
 /// diagnostic in the file of its primary label) and `check` cannot disagree.
 pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    let mut out = file_static(db, project, file);
+    let mut out = file_diagnostics_but_duplicates(db, project, file);
+    out.extend(file_duplicate_objects(db, project, file));
+    kdep_diag::normalize(&mut out);
+    out
+}
+
+/// Whether `file` is a module of the root package (its apps are evaluated and built).
+fn is_root_file(db: &dyn Db, project: Project, file: SourceFile) -> bool {
     let index = project_index(db, project);
-    let is_root = index.file_module.get(&file).and_then(|(p, _)| index.packages.get(*p)).is_some_and(|p| p.is_root);
-    if is_root {
+    index.file_module.get(&file).and_then(|(p, _)| index.packages.get(*p)).is_some_and(|p| p.is_root)
+}
+
+/// The duplicate objects [`file_diagnostics`] reports in `file` (at the app that emits the
+/// second object). Apart because it reads every app's objects in every environment: the
+/// editor publishes the rest of an edited file's diagnostics first and these after.
+pub fn file_duplicate_objects(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
+    if !is_root_file(db, project, file) {
+        return Vec::new();
+    }
+    let fid = file.id(db);
+    let mut out = Vec::new();
+    for env in all_envs(db, project) {
+        let dups = duplicate_objects(db, project, env);
+        out.extend(dups.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == fid)).cloned());
+    }
+    out
+}
+
+/// [`file_diagnostics`] without [`file_duplicate_objects`]: what depends on `file`'s own
+/// declarations, the templates and lets they read, and the project-wide indexes only.
+pub fn file_diagnostics_but_duplicates(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
+    let mut out = file_static(db, project, file);
+    if is_root_file(db, project, file) {
         let hir = file_hir(db, file);
         for env in all_envs(db, project) {
             for name in hir.apps.keys() {
@@ -92,10 +122,6 @@ pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         out.extend(envs.diagnostics.iter().filter(located_here).cloned());
         // Policy coverage of the package's own templates: `check` only (a build has apps to check).
         out.extend(coverage::template_coverage(db, project, file));
-        // Duplicates are reported at the app that emits the second object.
-        for env in all_envs(db, project) {
-            out.extend(duplicate_objects(db, project, env).iter().filter(located_here).cloned());
-        }
     }
     kdep_diag::normalize(&mut out);
     out
@@ -122,14 +148,36 @@ fn duplicate_objects(db: &dyn Db, project: Project, env: Option<Name>) -> std::s
 /// every declared environment (and with none). Produces no output. The union of
 /// [`file_diagnostics`] over the analysed files, computed in parallel.
 pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
-    let files = prepare(db, project);
-    let per_file = parallel::par_map(db, &files, &|db, file| file_diagnostics(db, project, *file));
-    let mut out: Vec<Diagnostic> = per_file.into_iter().flatten().collect();
-    // Environment problems without a location in any analysed file (none today) are still shown.
-    let infos = app::environment_infos(db, project);
-    out.extend(infos.diagnostics.iter().filter(|d| d.primary.is_none()).cloned());
+    let (per_file, unlocated) = check_by_file(db, project);
+    let mut out: Vec<Diagnostic> =
+        per_file.into_iter().flat_map(|(_, d)| d.own.into_iter().chain(d.duplicates)).collect();
+    out.extend(unlocated);
     kdep_diag::normalize(&mut out);
     out
+}
+
+/// [`file_diagnostics`] in its two parts.
+#[derive(Clone, Debug, Default)]
+pub struct FileCheck {
+    /// [`file_diagnostics_but_duplicates`].
+    pub own: Vec<Diagnostic>,
+    /// [`file_duplicate_objects`].
+    pub duplicates: Vec<Diagnostic>,
+}
+
+/// [`check`] before the union: [`file_diagnostics`] of each analysed file (in its two parts),
+/// and the problems that originate in no file. The editor keeps them apart so it can replace
+/// the part of one file it has just recomputed.
+pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileCheck)>, Vec<Diagnostic>) {
+    let files = prepare(db, project);
+    let per_file = parallel::par_map(db, &files, &|db, file| FileCheck {
+        own: file_diagnostics_but_duplicates(db, project, *file),
+        duplicates: file_duplicate_objects(db, project, *file),
+    });
+    // Environment problems without a location in any analysed file (none today) are still shown.
+    let infos = app::environment_infos(db, project);
+    let unlocated = infos.diagnostics.iter().filter(|d| d.primary.is_none()).cloned().collect();
+    (files.into_iter().zip(per_file).collect(), unlocated)
 }
 
 /// Work done before the parallel phase: the root package's files are lowered (in parallel),

@@ -23,9 +23,12 @@ use crate::NavTarget;
 #[derive(Clone, Debug)]
 pub(crate) enum Def {
     /// A field of a template or schema, as merged into `model` (inherited locks and defaults).
+    /// `app`: the app whose field it is, where the cursor is on an app's key or an `app.field`
+    /// use (hover then shows what it evaluates to in each environment).
     Field {
         model: Arc<TemplateModel>,
         field: Arc<FieldModel>,
+        app: Option<(SourceFile, Name)>,
     },
     TemplateLet(Arc<LetModel>),
     ModuleLet {
@@ -65,6 +68,9 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
         if !hit(a.range) {
             continue;
         }
+        if hit(a.name_range) {
+            return Some((a.name_range, Def::Decl { file: input, name: a.name.clone() }));
+        }
         if hit(a.template.range) {
             return header_path(snap, input, &a.template, false);
         }
@@ -73,7 +79,8 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
         for set in sets {
             if let Some((key, range)) = set.key.first().filter(|(_, r)| hit(*r)) {
                 let field = model.as_ref().and_then(|m| Some((m.clone(), m.fields.get(key)?.clone())));
-                return field.map(|(model, field)| (*range, Def::Field { model, field }));
+                let app = Some((input, a.name.clone()));
+                return field.map(|(model, field)| (*range, Def::Field { model, field, app }));
             }
         }
         for block in &a.envs {
@@ -83,9 +90,30 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
             }
         }
     }
+    // The name of a top-level `let` or function where it is declared.
+    for (name, l) in &hir.lets {
+        if hit(l.name_range) {
+            return Some((l.name_range, Def::ModuleLet { file: input, name: name.clone() }));
+        }
+    }
+    for (name, f) in &hir.functions {
+        if hit(f.name_range) {
+            return Some((f.name_range, Def::Function { file: input, name: name.clone() }));
+        }
+    }
+    // The name of an `environment` declaration (the root package's environments are global).
+    for env in hir.environments.values() {
+        if hit(env.name_range) {
+            let decl = environment_index(db, project).envs.get(&env.name)?.clone();
+            return Some((env.name_range, Def::Env(decl)));
+        }
+    }
     for t in hir.templates.values() {
         if !hit(t.range) {
             continue;
+        }
+        if hit(t.name_range) {
+            return Some((t.name_range, Def::Decl { file: input, name: t.name.clone() }));
         }
         for path in t.base.iter().chain(&t.mixins) {
             if hit(path.range) {
@@ -97,7 +125,7 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
                 if hit(f.name_range) {
                     let model = template_model(db, project, input, t.name.clone())?;
                     let field = model.fields.get(&f.name)?.clone();
-                    return Some((f.name_range, Def::Field { model, field }));
+                    return Some((f.name_range, Def::Field { model, field, app: None }));
                 }
             }
         }
@@ -107,7 +135,7 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
     if let Some(record) = kdep_eval::typeck::record_at(db, project, input, offset) {
         if let Some((key, range)) = record.keys.iter().find(|(_, r)| hit(*r)) {
             if let Some(field) = record.model.fields.get(key) {
-                return Some((*range, Def::Field { model: record.model.clone(), field: field.clone() }));
+                return Some((*range, Def::Field { model: record.model.clone(), field: field.clone(), app: None }));
             }
         }
     }
@@ -134,7 +162,7 @@ fn resolve_use(snap: &Snapshot, input: SourceFile, offset: u32, found: UseAt) ->
                     match res {
                         Resolution::Field => {
                             let field = model.fields.get(&name)?.clone();
-                            Def::Field { model, field }
+                            Def::Field { model, field, app: None }
                         }
                         _ => Def::TemplateLet(model.lets.get(&name)?.clone()),
                     }
@@ -166,9 +194,9 @@ fn resolve_use(snap: &Snapshot, input: SourceFile, offset: u32, found: UseAt) ->
         UseAt::Call { .. } => None,
         UseAt::EnvField { member, range } => Some((range, Def::EnvField(member))),
         UseAt::AppField { file, app, member, range } => {
-            let model = app_template(db, project, file, app).ok()?;
+            let model = app_template(db, project, file, app.clone()).ok()?;
             let field = model.fields.get(&member)?.clone();
-            Some((range, Def::Field { model, field }))
+            Some((range, Def::Field { model, field, app: Some((file, app)) }))
         }
     }
 }
@@ -245,6 +273,11 @@ pub fn references(snap: &Snapshot, file: FileId, offset: u32) -> Vec<NavTarget> 
                     }
                 }
             }
+            // `in production { ... }`: a use of the environment.
+            candidates.extend(a.envs.iter().filter(|b| b.env == wanted_name).map(|b| b.env_range));
+        }
+        for env in hir.environments.values().filter(|e| e.name == wanted_name) {
+            candidates.push(env.name_range);
         }
         for t in hir.templates.values() {
             candidates.extend(t.base.iter().chain(&t.mixins).map(|p| p.range));

@@ -127,20 +127,40 @@ fn placeholder(ty: &Ty) -> String {
     }
 }
 
-/// Rename the field, template, `let`, function or app at `offset` to `new_name`: every place
-/// [`crate::references`] finds. Refused with a reason where it is not safe: not an identifier,
-/// a name the declaration's scope already has, a declaration in the read-only stdlib, modules
-/// and environments (their names are paths and settings, not identifiers in one file).
-pub fn rename(snap: &Snapshot, file: FileId, offset: u32, new_name: &str) -> Result<Vec<NavTarget>, String> {
+/// What a rename changes: every place to write the new name, and for an environment a note
+/// on the places it cannot see (the editor asks the user to confirm with it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rename {
+    pub targets: Vec<NavTarget>,
+    pub note: Option<String>,
+}
+
+/// Rename of the declaration at `offset`: fields, template lets, module lets, functions,
+/// templates, apps and environments (their declaration, `in NAME` blocks and every other place
+/// the resolver records). Refused with the reason where it is unsafe: not a name, a keyword, a
+/// clash with a member, an item or an environment, a module (named by its file), the stdlib.
+pub fn rename(snap: &Snapshot, file: FileId, offset: u32, new_name: &str) -> Result<Rename, String> {
     let valid = new_name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && new_name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !valid {
         return Err(format!("`{new_name}` is not a name: use letters, digits and `_`, not starting with a digit"));
     }
+    if kdep_syntax::format::is_keyword(new_name) {
+        return Err(format!("`{new_name}` is a keyword of kdep: choose another name"));
+    }
     let Some((_, def)) = def_at(snap, file, offset) else { return Err("nothing to rename here".into()) };
     match &def {
         Def::Module(_) => return Err("modules are named by their file: rename the file instead".into()),
-        Def::Env(_) | Def::EnvField(_) => return Err("environments and their entries cannot be renamed here".into()),
+        Def::EnvField(_) => return Err("the entries of `env` are fixed by kdep and cannot be renamed".into()),
+        Def::Env(decl) => {
+            let envs = kdep_sema::check::environment_index(snap.db(), snap.project());
+            if let Some(other) = envs.envs.get(new_name).filter(|o| o.name != decl.name) {
+                return Err(format!(
+                    "environment `{new_name}` is already declared at `{}`",
+                    crate::place(snap, other.span.file, other.span.range)
+                ));
+            }
+        }
         Def::Field { model, .. } if model.fields.contains_key(new_name) || model.lets.contains_key(new_name) => {
             return Err(format!("template `{}` already has a member `{new_name}`", model.qualified));
         }
@@ -160,7 +180,54 @@ pub fn rename(snap: &Snapshot, file: FileId, offset: u32, new_name: &str) -> Res
             return Err(format!("`{}` already declares `{new_name}`", snap.display_path(decl.file)));
         }
     }
-    Ok(refs)
+    let note = match &def {
+        Def::Env(d) => Some(environment_note(snap, &d.name, new_name)),
+        _ => None,
+    };
+    Ok(Rename { targets: refs, note })
+}
+
+/// What renaming environment `old` leaves as it is: the places that name it as text, which no
+/// resolver sees — `--env old` in scripts and CI, reviewed plans, and string literals in the
+/// analysed files (`build("old")` in tests, `environment.name == "old"`), listed by place.
+fn environment_note(snap: &Snapshot, old: &str, new: &str) -> String {
+    let db = snap.db();
+    let quoted = format!("\"{old}\"");
+    let mut strings: Vec<String> = Vec::new();
+    for input in kdep_sema::index::reachable_files(db, snap.project()).iter().copied() {
+        let fid = input.id(db);
+        if !snap.file(fid).is_some_and(|f| f.kind == kdep_compiler::loader::FileKind::Source) {
+            continue;
+        }
+        let text = snap.text(fid);
+        // A plain string is three tokens: its opening quote, its text and its closing quote.
+        let tokens = kdep_syntax::lex(text);
+        for w in tokens.windows(3) {
+            let [open, body, close] = w else { continue };
+            let string = [open, body, close].iter().all(|t| t.kind == kdep_syntax::TokenKind::String);
+            let range = TextRange::new(open.range.start, close.range.end);
+            if string && text.get(range.as_usize_range()) == Some(quoted.as_str()) {
+                strings.push(format!("`{}`", crate::place(snap, fid, range)));
+            }
+        }
+    }
+    let mut out = format!(
+        "Renaming environment `{old}` to `{new}` changes its declaration and every `in {old}` block. \
+         Not renamed: `--env {old}` in scripts and CI, plans made for `{old}`, and the namespace or context it names"
+    );
+    if strings.is_empty() {
+        out.push('.');
+    } else {
+        let shown: Vec<String> = strings.iter().take(5).cloned().collect();
+        let more = if strings.len() > 5 { format!(" and {} more", strings.len() - 5) } else { String::new() };
+        out.push_str(&format!(
+            ", nor the {} string{} `{quoted}` at {}{more}.",
+            strings.len(),
+            if strings.len() == 1 { "" } else { "s" },
+            shown.join(", ")
+        ));
+    }
+    out
 }
 
 /// Inlay hints: after an app's `{`, the inherited defaults of the fields it does not set

@@ -3,7 +3,8 @@
 
 use kdep_compiler::Snapshot;
 use kdep_diag::FileId;
-use kdep_sema::hir::file_hir;
+use kdep_sema::db::SourceFile;
+use kdep_sema::hir::{file_hir, Name};
 use kdep_sema::index::project_index;
 
 use crate::defs::{def_at, Def};
@@ -14,7 +15,7 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
     let (range, def) = def_at(snap, file, offset)?;
     let db = snap.db();
     let markdown = match &def {
-        Def::Field { model, field } => {
+        Def::Field { model, field, app } => {
             let kind = if model.is_schema { "schema" } else { "template" };
             let mut out = format!("```kdep\n{}: {}\n```\n", field.name, field.ty);
             out.push_str(&format!(
@@ -41,6 +42,9 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
                 ));
             } else if !matches!(*field.ty, kdep_sema::ty::Ty::Optional(_)) && field.locked.is_none() {
                 out.push_str("\nrequired: every instance sets it\n");
+            }
+            if let Some((app_file, app)) = app {
+                out.push_str(&app_values(snap, *app_file, app, &field.name));
             }
             if let Some(doc) = &field.doc {
                 out.push_str("\n---\n\n");
@@ -102,6 +106,40 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
         Def::EnvField(name) => format!("`env.{name}`: an entry of the environment the app is built for\n"),
     };
     Some(Hover { range, markdown })
+}
+
+/// What field `field` of app `app` evaluates to in each declared environment (or without one,
+/// when the package declares none), and which layer set it: read from the app's memoised
+/// evaluation, the same `kdep build` and `kdep check` read, so the hover cannot disagree with
+/// the build. An environment where the app does not evaluate says so.
+fn app_values(snap: &Snapshot, file: SourceFile, app: &Name, field: &str) -> String {
+    let db = snap.db();
+    let project = snap.project();
+    let envs: Vec<Option<Name>> = match crate::environments(snap) {
+        names if names.is_empty() => vec![None],
+        names => names.into_iter().map(|n| Some(Name::from(n.as_str()))).collect(),
+    };
+    let mut out = format!("\nvalues of app `{app}`:\n");
+    for env in envs {
+        let label = env.as_deref().map_or("no environment".to_owned(), |e| format!("`{e}`"));
+        let eval = kdep_eval::app::eval_app(db, project, file, app.clone(), env.clone());
+        let line = match eval.fields.get_entry(field) {
+            Some(entry) => {
+                let mut line = format!("- {label}: `{}`", entry.value.render_short().replace('`', "'"));
+                let by = entry.origin.layer.describe();
+                match &entry.origin.span {
+                    Some(span) => line.push_str(&format!(" — {by}, `{}`", place(snap, span.file, span.range))),
+                    None => line.push_str(&format!(" — {by}")),
+                }
+                line
+            }
+            None if eval.diagnostics.iter().any(|d| d.is_error()) => format!("- {label}: not evaluated (errors)"),
+            None => format!("- {label}: not set"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 /// Collapses an expression's text to one line for a hover heading.

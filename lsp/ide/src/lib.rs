@@ -18,7 +18,7 @@ use kdep_diag::{Diagnostic, FileId, TextRange};
 
 pub use completion::{completions, CompletionItem, CompletionKind};
 pub use defs::{definition, references};
-pub use fixes::{inlay_hints, quick_fixes, rename, Edit, QuickFix};
+pub use fixes::{inlay_hints, quick_fixes, rename, Edit, QuickFix, Rename};
 pub use highlight::{semantic_tokens, HighlightToken, TokenType};
 pub use hover::hover;
 pub use symbols::{document_symbols, workspace_symbols, Symbol, SymbolKind};

@@ -61,17 +61,43 @@ struct Backend {
     /// `KDEP_LSP_PANIC_ON=hover` makes that request panic: how the tests prove a panic is
     /// answered with an error while the server keeps serving.
     panic_on: Option<String>,
+    /// `KDEP_LSP_STALL_ON=hover` makes that request hold its snapshot (after logging that it
+    /// does) until an edit cancels it: how the tests prove a stale read is answered
+    /// `ContentModified` rather than with an answer about text that is gone.
+    stall_on: Option<String>,
+    /// Whether the client confirms annotated workspace edits (set by `initialize`).
+    change_annotations: std::sync::atomic::AtomicBool,
 }
+
+/// Where a part of a session's diagnostics comes from: the file whose check produced it (by
+/// path, which stays valid when the session is loaded again) and which half of that check, or
+/// `None` for the loader's problems and those of no file.
+type Origin = Option<(PathBuf, Half)>;
+
+/// The two halves of a file's check ([`kdep_compiler::FileCheck`]): its own diagnostics, which
+/// an edit of the file changes and which are published first, and its duplicate objects, which
+/// read every app of the package and come with the rest of the package.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Half {
+    Own,
+    Duplicates,
+}
+
+/// Diagnostics by the file they are shown in.
+type ByPath = HashMap<PathBuf, Vec<lsp::Diagnostic>>;
 
 /// What has been published, per document, so only changes are sent.
 #[derive(Default)]
 struct Published {
-    /// Session root → file path → diagnostics it reported there.
-    by_session: BTreeMap<PathBuf, HashMap<PathBuf, Vec<lsp::Diagnostic>>>,
+    /// Session root → origin → the diagnostics it reported, by the file they are shown in.
+    by_session: BTreeMap<PathBuf, HashMap<Origin, ByPath>>,
     /// Open documents outside any package → the reason.
     outside: HashMap<PathBuf, String>,
     /// What the client shows now, per file.
     shown: HashMap<PathBuf, Vec<lsp::Diagnostic>>,
+    /// The newest batch that published: an older batch's thread that finishes late must not
+    /// put its results over a newer one's.
+    seq: u64,
 }
 
 impl Backend {
@@ -94,7 +120,8 @@ impl Backend {
             eprintln!("kdep lsp: cannot start the writer thread: {e}");
         }
         let panic_on = std::env::var("KDEP_LSP_PANIC_ON").ok();
-        Backend { client, writer: Mutex::new(tx), stdlib, panic_on }
+        let stall_on = std::env::var("KDEP_LSP_STALL_ON").ok();
+        Backend { client, writer: Mutex::new(tx), stdlib, panic_on, stall_on, change_annotations: Default::default() }
     }
 
     fn send(&self, msg: Msg) {
@@ -123,10 +150,22 @@ impl Backend {
         let Ok(Some((snap, file))) = rx.await else { return Ok(R::default()) };
         let docs = Arc::clone(&self.stdlib);
         let inject_panic = self.panic_on.as_deref() == Some(what);
+        let stall = self.stall_on.as_deref() == Some(what);
+        if stall {
+            let note = format!("kdep lsp: {what} holds its snapshot until an edit (KDEP_LSP_STALL_ON)");
+            self.client.log_message(lsp::MessageType::INFO, note).await;
+        }
         let job = tokio::task::spawn_blocking(move || {
             let out = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                // Fault injection for the robustness test (see `Backend::panic_on`).
+                // Fault injection for the robustness tests (see `Backend::panic_on`, `stall_on`).
                 assert!(!inject_panic, "injected panic in {what} (KDEP_LSP_PANIC_ON)");
+                if stall {
+                    // Bounded, so a test that never edits still gets an answer.
+                    for _ in 0..12_000 {
+                        salsa::Database::unwind_if_revision_cancelled(snap.db());
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
+                }
                 f(&snap, file, &docs)
             }));
             drop(snap);
@@ -193,9 +232,16 @@ fn location(snap: &Snapshot, target: &kdep_ide::NavTarget, docs: &stdlib_docs::S
     })
 }
 
-/// Computes the diagnostics of every changed session (open documents first) and publishes
-/// what differs from what the client shows. Runs on the writer's behalf on its own thread, so
-/// typing is never blocked by analysis; a newer edit cancels it.
+/// Publishes the diagnostics of every changed session, in two steps, on a thread of its own so
+/// typing is never blocked by analysis:
+///
+/// 1. the open documents: their own part of `kdep check` is recomputed (everything but the
+///    duplicate objects, which read every app) and what they show is published at once;
+/// 2. the rest of each session: `kdep check` by file (memoised, so only what the edit changed is
+///    recomputed), and every file whose diagnostics differ is published.
+///
+/// A newer edit cancels the step that is running (salsa unwinds the snapshot); its own batch
+/// publishes instead. After step 2 every file shows exactly what `kdep check` reports.
 fn publish(
     batch: Publish,
     client: &Client,
@@ -208,7 +254,68 @@ fn publish(
     let docs = Arc::clone(docs);
     let published = Arc::clone(published);
     let job = move || {
-        let mut computed: Vec<(PathBuf, HashMap<PathBuf, Vec<lsp::Diagnostic>>)> = Vec::new();
+        let send = |path: &PathBuf, diags: Vec<lsp::Diagnostic>| {
+            if let Some(uri) = lsp::Uri::from_file_path(path) {
+                handle.block_on(client.publish_diagnostics(uri, diags, None));
+            }
+        };
+        // Step 1: the open documents' own part, per session.
+        let mut first: Vec<(PathBuf, Vec<(Origin, ByPath)>)> = Vec::new();
+        for (root, snap) in &batch.snapshots {
+            let result = salsa::Cancelled::catch(AssertUnwindSafe(|| {
+                let mut parts = Vec::new();
+                for path in &batch.open {
+                    let Some(file) = snap.file_id(path) else { continue };
+                    let Some(diags) = snap.check_file_first(file) else { continue };
+                    parts.push((Some((path.clone(), Half::Own)), by_path(snap, &docs, diags)));
+                }
+                parts
+            }));
+            match result {
+                Ok(parts) => first.push((root.clone(), parts)),
+                Err(_) => return,
+            }
+        }
+        {
+            let Ok(mut state) = published.lock() else { return };
+            if state.seq > batch.seq {
+                return;
+            }
+            state.seq = batch.seq;
+            for root in &batch.dropped {
+                state.by_session.remove(root);
+            }
+            for path in &batch.inside {
+                state.outside.remove(path);
+            }
+            for (path, why) in &batch.outside {
+                state.outside.insert(path.clone(), why.clone());
+            }
+            for (root, parts) in first {
+                let session = state.by_session.entry(root).or_default();
+                for (origin, diags) in parts {
+                    session.insert(origin, diags);
+                }
+            }
+            // Open documents always get an answer after an edit (possibly "no problems"), so
+            // the editor knows the analysis caught up.
+            let mut want = wanted(&state);
+            for path in &batch.open {
+                let new = want.remove(path).unwrap_or_default();
+                send(path, new.clone());
+                set_shown(&mut state, path, new);
+            }
+            // Files whose session is gone or that left a package: cleared or told why now.
+            let mut stale: Vec<PathBuf> =
+                state.shown.keys().filter(|p| !want.contains_key(*p) && !batch.open.contains(p)).cloned().collect();
+            stale.sort();
+            for path in stale {
+                send(&path, Vec::new());
+                state.shown.remove(&path);
+            }
+        }
+        // Step 2: the whole of each session.
+        let mut computed: Vec<(PathBuf, HashMap<Origin, ByPath>)> = Vec::new();
         for (root, snap) in batch.snapshots {
             let result = salsa::Cancelled::catch(AssertUnwindSafe(|| session_diagnostics(&snap, &docs)));
             drop(snap);
@@ -219,60 +326,25 @@ fn publish(
             }
         }
         let Ok(mut state) = published.lock() else { return };
-        for root in batch.dropped {
-            state.by_session.remove(&root);
+        if state.seq > batch.seq {
+            return;
         }
         for (root, map) in computed {
             state.by_session.insert(root, map);
         }
-        for path in batch.inside {
-            state.outside.remove(&path);
-        }
-        for (path, why) in batch.outside {
-            state.outside.insert(path, why);
-        }
-        // What each file should show: the union over sessions (a dependency's file is analysed
-        // by its own package's session and by its dependents'), deduplicated.
-        let mut want: HashMap<PathBuf, Vec<lsp::Diagnostic>> = HashMap::new();
-        for map in state.by_session.values() {
-            for (path, diags) in map {
-                let slot = want.entry(path.clone()).or_default();
-                for d in diags {
-                    if !slot.contains(d) {
-                        slot.push(d.clone());
-                    }
-                }
-            }
-        }
-        for (path, why) in &state.outside {
-            want.entry(path.clone()).or_default().push(lsp::Diagnostic {
-                range: lsp::Range::default(),
-                severity: Some(lsp::DiagnosticSeverity::WARNING),
-                source: Some("kdep".into()),
-                message: why.clone(),
-                ..Default::default()
-            });
-        }
-        let mut paths: Vec<PathBuf> = want.keys().chain(state.shown.keys()).chain(&batch.open).cloned().collect();
+        let mut want = wanted(&state);
+        let mut paths: Vec<PathBuf> = want.keys().chain(state.shown.keys()).cloned().collect();
         paths.sort();
         paths.dedup();
         // Open documents first: they are what the user is looking at.
         paths.sort_by_key(|p| !batch.open.contains(p));
         for path in paths {
             let new = want.remove(&path).unwrap_or_default();
-            // Open documents always get an answer after an edit (possibly "no problems"), so
-            // the editor knows the analysis caught up; other files only when they changed.
-            let unchanged = state.shown.get(&path).map_or(new.is_empty(), |old| *old == new);
-            if unchanged && !batch.open.contains(&path) {
+            if state.shown.get(&path).map_or(new.is_empty(), |old| *old == new) {
                 continue;
             }
-            let Some(uri) = lsp::Uri::from_file_path(&path) else { continue };
-            handle.block_on(client.publish_diagnostics(uri, new.clone(), None));
-            if new.is_empty() {
-                state.shown.remove(&path);
-            } else {
-                state.shown.insert(path, new);
-            }
+            send(&path, new.clone());
+            set_shown(&mut state, &path, new);
         }
     };
     if let Err(e) = std::thread::Builder::new().name("kdep-lsp-diagnostics".into()).stack_size(256 << 20).spawn(job) {
@@ -280,11 +352,62 @@ fn publish(
     }
 }
 
-/// `kdep check`'s diagnostics of one session, by the file of their primary label; problems
-/// with no location (a file that is not UTF-8, too large) are shown on the package's
-/// `kdep.toml`.
-fn session_diagnostics(snap: &Snapshot, docs: &stdlib_docs::StdlibDocs) -> HashMap<PathBuf, Vec<lsp::Diagnostic>> {
-    let mut out: HashMap<PathBuf, Vec<lsp::Diagnostic>> = HashMap::new();
+/// What each file should show: the union over sessions (a dependency's file is analysed by its
+/// own package's session and by its dependents') and origins, deduplicated, and the reason of
+/// each open document outside any package.
+fn wanted(state: &Published) -> ByPath {
+    let mut want: ByPath = HashMap::new();
+    let mut parts: Vec<(&Origin, &ByPath)> = state.by_session.values().flat_map(|m| m.iter()).collect();
+    // A fixed order (origins are in hash maps), so the same state publishes the same list.
+    parts.sort_by(|a, b| a.0.cmp(b.0));
+    for (_, map) in parts {
+        for (path, diags) in map {
+            let slot = want.entry(path.clone()).or_default();
+            for d in diags {
+                if !slot.contains(d) {
+                    slot.push(d.clone());
+                }
+            }
+        }
+    }
+    for (path, why) in &state.outside {
+        want.entry(path.clone()).or_default().push(lsp::Diagnostic {
+            range: lsp::Range::default(),
+            severity: Some(lsp::DiagnosticSeverity::WARNING),
+            source: Some("kdep".into()),
+            message: why.clone(),
+            ..Default::default()
+        });
+    }
+    // `kdep check`'s order within each file (by position, then code), whatever part it came from.
+    for diags in want.values_mut() {
+        diags.sort_by(|a, b| {
+            let key = |d: &lsp::Diagnostic| {
+                let code = match &d.code {
+                    Some(lsp::NumberOrString::String(c)) => c.clone(),
+                    Some(lsp::NumberOrString::Number(n)) => n.to_string(),
+                    None => String::new(),
+                };
+                (d.range.start.line, d.range.start.character, d.range.end.line, d.range.end.character, code)
+            };
+            key(a).cmp(&key(b)).then_with(|| a.message.cmp(&b.message))
+        });
+    }
+    want
+}
+
+fn set_shown(state: &mut Published, path: &Path, diags: Vec<lsp::Diagnostic>) {
+    if diags.is_empty() {
+        state.shown.remove(path);
+    } else {
+        state.shown.insert(path.to_path_buf(), diags);
+    }
+}
+
+/// Diagnostics by the file of their primary label; problems with no location (a file that is
+/// not UTF-8, too large) are shown on the root package's `kdep.toml`.
+fn by_path(snap: &Snapshot, docs: &stdlib_docs::StdlibDocs, diags: Vec<kdep_diag::Diagnostic>) -> ByPath {
+    let mut out: ByPath = HashMap::new();
     let loaded = snap.loaded();
     let root_toml = loaded.packages.get(loaded.root).map(|p| p.package_toml_file);
     let related = |span: &kdep_diag::Span| {
@@ -293,7 +416,7 @@ fn session_diagnostics(snap: &Snapshot, docs: &stdlib_docs::StdlibDocs) -> HashM
             range: convert::range(snap.text(span.file), span.range),
         })
     };
-    for d in snap.check() {
+    for d in diags {
         let Some(file) = d.primary.as_ref().map(|p| p.span.file).or(root_toml) else { continue };
         let Some(path) = file_uri(snap, file, docs).and_then(|u| u.to_file_path().map(|p| p.into_owned())) else {
             continue;
@@ -303,8 +426,25 @@ fn session_diagnostics(snap: &Snapshot, docs: &stdlib_docs::StdlibDocs) -> HashM
     out
 }
 
+/// `kdep check`'s diagnostics of one session, by origin (see [`Origin`]).
+fn session_diagnostics(snap: &Snapshot, docs: &stdlib_docs::StdlibDocs) -> HashMap<Origin, ByPath> {
+    let (rest, files) = snap.check_by_file();
+    let mut out: HashMap<Origin, ByPath> = HashMap::new();
+    out.insert(None, by_path(snap, docs, rest));
+    for (file, part) in files {
+        let Some(path) = snap.file(file).map(|f| f.abs_path.clone()) else { continue };
+        out.insert(Some((path.clone(), Half::Own)), by_path(snap, docs, part.own));
+        out.insert(Some((path, Half::Duplicates)), by_path(snap, docs, part.duplicates));
+    }
+    out
+}
+
 impl LanguageServer for Backend {
-    async fn initialize(&self, _: lsp::InitializeParams) -> Result<lsp::InitializeResult> {
+    async fn initialize(&self, p: lsp::InitializeParams) -> Result<lsp::InitializeResult> {
+        let edit = p.capabilities.workspace.as_ref().and_then(|w| w.workspace_edit.as_ref());
+        let annotations =
+            edit.is_some_and(|e| e.document_changes == Some(true) && e.change_annotation_support.is_some());
+        self.change_annotations.store(annotations, std::sync::atomic::Ordering::Relaxed);
         Ok(lsp::InitializeResult {
             server_info: Some(lsp::ServerInfo { name: "kdep".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
             capabilities: lsp::ServerCapabilities {
@@ -643,15 +783,19 @@ impl LanguageServer for Backend {
         self.send(Msg::AllSnapshots { reply });
         let Ok(snaps) = rx.await else { return Ok(None) };
         let docs = Arc::clone(&self.stdlib);
+        type Renamed = (HashMap<lsp::Uri, Vec<lsp::TextEdit>>, Option<String>);
         let job = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(AssertUnwindSafe(|| -> std::result::Result<Option<lsp::WorkspaceEdit>, String> {
+            std::panic::catch_unwind(AssertUnwindSafe(|| -> std::result::Result<Option<Renamed>, String> {
                 let mut changes: HashMap<lsp::Uri, Vec<lsp::TextEdit>> = HashMap::new();
                 let mut found = false;
+                let mut note = None;
                 for snap in &snaps {
                     let Some(file) = snap.file_id(&path) else { continue };
                     found = true;
                     let offset = convert::offset(snap.text(file), pos.position);
-                    for t in kdep_ide::rename(snap, file, offset, &new_name)? {
+                    let renamed = kdep_ide::rename(snap, file, offset, &new_name)?;
+                    note = note.or(renamed.note);
+                    for t in renamed.targets {
                         let Some(uri) = file_uri(snap, t.file, &docs) else { continue };
                         let edit = lsp::TextEdit {
                             range: convert::range(snap.text(t.file), t.range),
@@ -666,13 +810,47 @@ impl LanguageServer for Backend {
                 for edits in changes.values_mut() {
                     edits.sort_by_key(|e| (e.range.start.line, e.range.start.character));
                 }
-                Ok(found.then(|| lsp::WorkspaceEdit { changes: Some(changes), ..Default::default() }))
+                Ok(found.then_some((changes, note)))
             }))
         });
-        match self.answer("rename", job.await).await? {
-            Ok(edit) => Ok(edit),
-            Err(why) => Err(Error::invalid_params(why)),
+        let (changes, note) = match self.answer("rename", job.await).await? {
+            Ok(Some(renamed)) => renamed,
+            Ok(None) => return Ok(None),
+            Err(why) => return Err(Error::invalid_params(why)),
+        };
+        let Some(note) = note else {
+            return Ok(Some(lsp::WorkspaceEdit { changes: Some(changes), ..Default::default() }));
+        };
+        // What the rename cannot see (an environment's name in CI scripts and plans): a client
+        // that supports change annotations asks the user to confirm with this note; others are
+        // told in a message next to the plain edit.
+        if !self.change_annotations.load(std::sync::atomic::Ordering::Relaxed) {
+            self.client.show_message(lsp::MessageType::WARNING, &note).await;
+            return Ok(Some(lsp::WorkspaceEdit { changes: Some(changes), ..Default::default() }));
         }
+        let id: lsp::ChangeAnnotationIdentifier = "kdep.renameEnvironment".into();
+        let mut files: Vec<(lsp::Uri, Vec<lsp::TextEdit>)> = changes.into_iter().collect();
+        files.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let edits = files
+            .into_iter()
+            .map(|(uri, edits)| lsp::TextDocumentEdit {
+                text_document: lsp::OptionalVersionedTextDocumentIdentifier { uri, version: None },
+                edits: edits
+                    .into_iter()
+                    .map(|text_edit| lsp::OneOf::Right(lsp::AnnotatedTextEdit { text_edit, annotation_id: id.clone() }))
+                    .collect(),
+            })
+            .collect();
+        let annotation = lsp::ChangeAnnotation {
+            label: "Rename environment".into(),
+            needs_confirmation: Some(true),
+            description: Some(note),
+        };
+        Ok(Some(lsp::WorkspaceEdit {
+            changes: None,
+            document_changes: Some(lsp::DocumentChanges::Edits(edits)),
+            change_annotations: Some(HashMap::from([(id, annotation)])),
+        }))
     }
 
     async fn inlay_hint(&self, p: lsp::InlayHintParams) -> Result<Option<Vec<lsp::InlayHint>>> {

@@ -60,6 +60,8 @@ pub struct Publish {
     pub dropped: Vec<PathBuf>,
     /// Files the editor has open, for priority.
     pub open: Vec<PathBuf>,
+    /// Batches are numbered in the order the edits were applied.
+    pub seq: u64,
 }
 
 /// A `kdep.lock` larger than this is not read (it lists a few lines per dependency).
@@ -124,6 +126,7 @@ impl World {
     /// Runs the writer loop until every sender is gone. After each batch of queued messages it
     /// hands the changed sessions' snapshots to `publish`.
     pub fn run(mut self, rx: mpsc::Receiver<Msg>, publish: &dyn Fn(Publish)) {
+        let mut seq = 0u64;
         while let Ok(first) = rx.recv() {
             let mut batch = Publish {
                 snapshots: Vec::new(),
@@ -131,6 +134,7 @@ impl World {
                 inside: Vec::new(),
                 dropped: Vec::new(),
                 open: Vec::new(),
+                seq: 0,
             };
             let mut changed: BTreeSet<PathBuf> = BTreeSet::new();
             let mut msg = Some(first);
@@ -145,6 +149,8 @@ impl World {
                 changed.iter().filter_map(|root| Some((root.clone(), self.sessions.get(root)?.snapshot()))).collect();
             batch.open = self.open.keys().cloned().collect();
             batch.open.sort();
+            seq += 1;
+            batch.seq = seq;
             publish(batch);
         }
     }
