@@ -14,6 +14,7 @@ use crate::applyset::{self, ApplySet};
 use crate::connect::{Resource, Session};
 use crate::error::{describe, status_code, Error};
 use crate::object::{normal_form, Action, ObjKey};
+use crate::takeover::{self, Takeover};
 use crate::{diff, mask, Settings, FIELD_MANAGER};
 
 /// Requests in flight at once: enough to hide latency, few enough not to trip API priority
@@ -57,6 +58,23 @@ pub struct ObjectPreview {
     /// this apply).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// For an update: the live object and the dry-run result it was compared with, so `drift`
+    /// can name each changed field and who owns it now (from the same comparison as `diff`).
+    #[serde(skip)]
+    pub views: Option<Box<Views>>,
+    /// The object was created by client-side `kubectl apply` or Helm: apply first moves
+    /// their managedFields entries to kdep ([`takeover`]).
+    #[serde(skip)]
+    pub takeover: Option<Takeover>,
+}
+
+/// The two server views an update was found between (secret values not yet masked).
+#[derive(Clone, Debug)]
+pub struct Views {
+    /// The live object, `managedFields` included.
+    pub live: Value,
+    /// The result of the dry-run apply, `managedFields` included.
+    pub applied: Value,
 }
 
 /// What applying would do.
@@ -238,6 +256,8 @@ async fn preview_one(
         error: None,
         manifest: Some(obj.clone()),
         note: None,
+        views: None,
+        takeover: None,
     };
     let shown_new = || {
         let mut m = obj.clone();
@@ -265,7 +285,17 @@ async fn preview_one(
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
     params.force = force;
     let patch = Patch::Apply(&obj);
-    let dry = match session.retrying(|| api.patch(&p.key.name, &params, &patch)).await {
+    let pending = live.as_ref().and_then(takeover::pending);
+    let mut answer = session.retrying(|| api.patch(&p.key.name, &params, &patch)).await;
+    // Conflicts only with the managers apply takes over are not conflicts: the dry run shows
+    // the values kdep will set once it owns their fields.
+    let only_theirs = matches!((&pending, &answer), (Some(_), Err(e))
+        if status_code(e) == Some(409) && takeover::only_taken_over(&describe(e)));
+    if only_theirs {
+        let forced = PatchParams { force: true, ..params.clone() };
+        answer = session.retrying(|| api.patch(&p.key.name, &forced, &patch)).await;
+    }
+    let dry = match answer {
         Ok(d) => to_value(&d),
         Err(e) if status_code(&e) == Some(409) => {
             p.action = if live.is_some() { Action::Update } else { Action::Create };
@@ -288,12 +318,20 @@ async fn preview_one(
             p.live_uid = meta_str(&live, "uid");
             let mut old = normal_form(&live);
             let mut new = normal_form(&dry);
-            if old == new {
+            if let Some(t) = pending {
+                p.note = Some(format!(
+                    "taken over from {}: kdep will own the fields they set, and remove those the package does not set",
+                    t.from.join(", ")
+                ));
+                p.takeover = Some(t);
+            }
+            if old == new && p.takeover.is_none() {
                 p.action = Action::Unchanged;
             } else {
                 p.action = Action::Update;
                 mask::mask_pair(Some(&mut old), Some(&mut new));
                 p.diff = diff::unified(&diff::to_yaml(&old), &diff::to_yaml(&new));
+                p.views = Some(Box::new(Views { live, applied: dry }));
             }
         }
     }
@@ -364,6 +402,8 @@ async fn prune_candidates(
                     error: None,
                     manifest: None,
                     note: None,
+                    views: None,
+                    takeover: None,
                 });
             }
         }
@@ -443,6 +483,27 @@ async fn apply_one(session: &Session, p: &ObjectPreview, force: bool, lost: &Ato
         Err(e) => return Outcome::Failed(p.key.clone(), e.message),
     };
     let api = api_for(session, &res, p.key.namespace.as_deref());
+    if let Some(t) = &p.takeover {
+        let moved = Patch::Merge(t.patch());
+        let pp = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        match session.retrying(|| api.patch(&p.key.name, &pp, &moved)).await {
+            Ok(_) => {}
+            Err(e) if status_code(&e) == Some(409) => {
+                return Outcome::Failed(
+                    p.key.clone(),
+                    format!(
+                        "it changed since it was read, so it was not taken over from {}: run again",
+                        t.from.join(", ")
+                    ),
+                )
+            }
+            Err(e) if is_transport(&e) => {
+                lost.store(true, Ordering::SeqCst);
+                return Outcome::Lost(p.key.clone(), describe(&e));
+            }
+            Err(e) => return Outcome::Failed(p.key.clone(), format!("taking it over failed: {}", describe(&e))),
+        }
+    }
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = force;
     let patch = Patch::Apply(obj);

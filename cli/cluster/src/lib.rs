@@ -9,12 +9,14 @@
 pub mod applyset;
 pub mod connect;
 pub mod diff;
+pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod mask;
 pub mod object;
 pub mod plan;
 pub mod rollout;
+pub mod takeover;
 
 pub use connect::{connect, Session, Target};
 pub use error::Error;

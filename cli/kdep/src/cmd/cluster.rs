@@ -30,27 +30,27 @@ pub enum Output {
 #[derive(Debug, Args)]
 pub struct Common {
     /// Package folder, or a file inside it. Defaults to the current directory.
-    path: Option<PathBuf>,
+    pub(super) path: Option<PathBuf>,
     /// Environment to build and deploy; its `context` and `namespace` choose the cluster.
     #[arg(long, short)]
-    env: String,
+    pub(super) env: String,
     /// Kubeconfig context to use instead of the environment's `context`.
     #[arg(long)]
-    context: Option<String>,
+    pub(super) context: Option<String>,
     /// Kubeconfig file to read instead of `KUBECONFIG` (which may list several files) or
     /// `~/.kube/config`.
     #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    pub(super) kubeconfig: Option<PathBuf>,
     /// Take over fields another field manager owns (otherwise such a conflict stops the apply).
     #[arg(long)]
-    force_conflicts: bool,
+    pub(super) force_conflicts: bool,
     /// Delete (or, in diff and plan, show) members of this package's ApplySet that are no
     /// longer emitted. `--prune=false` leaves them.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    prune: bool,
+    pub(super) prune: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Human)]
-    output: Output,
+    pub(super) output: Output,
 }
 
 /// Show what `kdep apply` would change, object by object.
@@ -106,10 +106,12 @@ pub struct ApplyArgs {
     timeout: Duration,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| s.split_at(i));
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (use e.g. 90s, 5m, 1h)"))?;
     let secs = match unit {
+        // Milliseconds: for short `drift --watch` intervals.
+        "ms" => return Ok(Duration::from_millis(n)),
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
@@ -119,21 +121,21 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A built package ready for the cluster.
-struct Prepared {
-    settings: Settings,
-    target: Target,
-    manifests: Vec<Value>,
+pub(super) struct Prepared {
+    pub(super) settings: Settings,
+    pub(super) target: Target,
+    pub(super) manifests: Vec<Value>,
     root: PathBuf,
 }
 
-fn fail(err: &Error) -> Exit {
+pub(super) fn fail(err: &Error) -> Exit {
     report::print_error(&err.message, err.hint.as_deref());
     Exit::Usage
 }
 
 impl Common {
     /// [`Common::prepare`], then the async runtime the cluster calls run on.
-    fn prepare_with_runtime(&self, ctx: &Ctx) -> Result<(Prepared, tokio::runtime::Runtime), Exit> {
+    pub(super) fn prepare_with_runtime(&self, ctx: &Ctx) -> Result<(Prepared, tokio::runtime::Runtime), Exit> {
         let prepared = self.prepare(ctx)?;
         Ok((prepared, runtime()?))
     }
@@ -210,7 +212,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 }
 
 /// Colour for stdout: as `--color` says, and on `auto` only on a terminal without `NO_COLOR`.
-fn stdout_colour(choice: ColorChoice) -> bool {
+pub(super) fn stdout_colour(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -275,7 +277,7 @@ fn preview_json(p: &Prepared, session: &Session, preview: &Preview) -> Value {
     })
 }
 
-fn print_stdout(text: &str) -> Result<(), Exit> {
+pub(super) fn print_stdout(text: &str) -> Result<(), Exit> {
     let mut out = std::io::stdout().lock();
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
@@ -434,22 +436,31 @@ impl PlanArgs {
 
 /// POSTs the plan summary (Slack-compatible `text`, plus the details as JSON).
 fn notify(url: &str, plan: &Plan) -> Result<(), String> {
-    let body = json!({
-        "text": plan.text(),
-        "package": plan.package,
-        "environment": plan.environment,
-        "context": plan.context,
-        "source": plan.source,
-        "summary": plan.summary,
-        "markdown": plan.markdown(),
-    });
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
-    agent
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    post_webhook(
+        url,
+        &json!({
+            "text": plan.text(),
+            "package": plan.package,
+            "environment": plan.environment,
+            "context": plan.context,
+            "source": plan.source,
+            "summary": plan.summary,
+            "markdown": plan.markdown(),
+        }),
+    )
+}
+
+/// How long a webhook may take to answer before kdep gives up on it.
+pub(super) const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// POSTs a JSON document to a webhook (plan notifications, drift alerts); an answer other
+/// than 2xx, or none within [`WEBHOOK_TIMEOUT`], is an error.
+pub(super) fn post_webhook(url: &str, body: &Value) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(WEBHOOK_TIMEOUT)).build().into();
+    agent.post(url).header("content-type", "application/json").send(body.to_string()).map(|_| ()).map_err(|e| match e {
+        ureq::Error::Timeout(_) => format!("no answer within {} s", WEBHOOK_TIMEOUT.as_secs()),
+        other => other.to_string(),
+    })
 }
 
 impl ApplyArgs {

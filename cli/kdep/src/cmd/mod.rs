@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod cluster;
+mod drift;
 mod explain;
 mod fmt;
 mod impact;
@@ -29,6 +30,8 @@ pub enum Exit {
     SourceErrors = 1,
     /// Usage or I/O problems.
     Usage = 2,
+    /// `kdep drift`: the cluster differs from the package.
+    Drifted = 3,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -57,7 +60,8 @@ Examples:
   kdep set image checkout=registry.example.com/shop/checkout:1.5.0 --env staging
   kdep mod publish --oci registry.example.com/kdep/platform --version 1.2.0
   kdep explain Deployment/checkout spec.replicas --env production
-  kdep diff --env staging && kdep apply --env staging";
+  kdep diff --env staging && kdep apply --env staging
+  kdep drift --env production --watch --interval 5m --webhook https://hooks.example.com/kdep";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -89,6 +93,7 @@ enum Command {
     Diff(cluster::DiffArgs),
     Plan(cluster::PlanArgs),
     Apply(cluster::ApplyArgs),
+    Drift(drift::DriftArgs),
     Lsp(lsp::LspArgs),
 }
 
@@ -114,6 +119,7 @@ impl Cli {
             Command::Diff(args) => args.run(&ctx),
             Command::Plan(args) => args.run(&ctx),
             Command::Apply(args) => args.run(&ctx),
+            Command::Drift(args) => args.run(&ctx),
             Command::Lsp(args) => args.run(&ctx),
         }
     }
