@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/cluster/bench.sh — times kdep diff / apply / no-op re-apply of N objects (default 1000)
+# bench/cluster/bench.sh — times kdep diff / apply / drift / no-op re-apply of N objects (default 1000)
 # against the API-server emulator, and `kubectl diff --server-side` on the same objects when
 # kubectl is installed. Not a test: numbers go to the report and docs/clusters.md.
 set -euo pipefail
@@ -70,7 +70,9 @@ echo "objects: $n (release build, emulator on 127.0.0.1, $(nproc) cores)"
 echo "kdep diff (all to create): $(time_cmd diff-create 1 "$kdep" diff "$pkg" --env bench) s"
 echo "kdep apply (create):       $(time_cmd apply 0 "$kdep" apply "$pkg" --env bench --wait=false) s"
 for r in $(seq "$runs"); do
+  echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "kdep diff (no change) #$r:  $(time_cmd diff 0 "$kdep" diff "$pkg" --env bench) s"
+  echo "kdep drift (in sync) #$r:   $(time_cmd drift 0 "$kdep" drift "$pkg" --env bench) s"
   echo "kdep apply (no-op) #$r:     $(time_cmd noop 0 "$kdep" apply "$pkg" --env bench --wait=false) s"
 done
 if $kubectl_ok; then
