@@ -361,7 +361,9 @@ async fn prefetch(
     resolved: &[(ObjKey, Value, Option<Resource>)],
     new_namespaces: &BTreeSet<String>,
 ) -> BTreeMap<ObjKey, Option<Value>> {
-    let mut groups: BTreeMap<(String, String, Option<String>), (Resource, Vec<&ObjKey>)> = BTreeMap::new();
+    // Objects of one kind in one namespace: (apiVersion, kind, namespace) → how it is served, keys.
+    type Group<'a> = (Resource, Vec<&'a ObjKey>);
+    let mut groups: BTreeMap<(String, String, Option<String>), Group<'_>> = BTreeMap::new();
     for (key, _, res) in resolved {
         let Some(res) = res else { continue };
         if key.namespace.as_ref().is_some_and(|ns| new_namespaces.contains(ns)) {
