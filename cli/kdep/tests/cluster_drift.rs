@@ -404,3 +404,25 @@ fn watch_survives_api_errors_and_calls_the_webhook_only_on_state_changes() {
     assert_eq!(faults, 5);
     assert_read_only(&cluster);
 }
+
+#[test]
+fn many_objects_of_a_kind_are_read_with_one_list_and_compare_the_same() {
+    let apps: String = (0..12)
+        .map(|i| format!("app c{i} = templates.Config {{ name = \"c{i}\", data = {{ k = \"v\" }} }}\n"))
+        .collect();
+    let (cluster, pkg) = applied(&apps);
+    let d = kdep(&cluster, pkg.path(), &["drift", "--env", "dev"]);
+    assert_eq!((d.code, d.stdout.as_str()), (0, "0 modified, 0 missing, 0 extra, 12 in sync\n"), "{}", d.stderr);
+    let log = cluster.request_log().unwrap();
+    let gets: Vec<&str> =
+        log.iter().filter(|e| e.method == "GET" && e.path.contains("/configmaps/c")).map(|e| e.path.as_str()).collect();
+    assert_eq!(gets, Vec::<&str>::new(), "objects read one by one");
+    cluster.edit_as("kubectl-edit", "v1", "ConfigMap", Some("demo"), "c7", &json!({"data": {"k": "w"}})).unwrap();
+    assert!(cluster.delete("v1", "ConfigMap", Some("demo"), "c3").unwrap());
+    let d = kdep(&cluster, pkg.path(), &["drift", "--env", "dev", "-o", "json"]);
+    assert_eq!(d.code, 3, "{}", d.stderr);
+    let v: Value = serde_json::from_str(&d.stdout).unwrap();
+    assert_eq!(v["summary"], json!({"modified": 1, "missing": 1, "extra": 0, "inSync": 10}));
+    assert_eq!(v["objects"][0]["name"], "c3");
+    assert_eq!(v["objects"][1]["fields"][0]["path"], ".data.k");
+}
