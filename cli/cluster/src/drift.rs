@@ -130,6 +130,12 @@ pub fn from_preview(preview: &Preview) -> Result<Report, Error> {
     let mut report = Report::default();
     for o in &preview.objects {
         let drift = match o.action {
+            // An object client-side kubectl or Helm created, holding the package's values: only
+            // its ownership moves on the next apply, which is not drift.
+            Action::Unchanged | Action::Update if o.views.is_none() && o.takeover.is_some() => {
+                report.summary.in_sync += 1;
+                continue;
+            }
             Action::Unchanged => {
                 report.summary.in_sync += 1;
                 continue;
@@ -423,6 +429,45 @@ mod tests {
         let applied = json!({"spec": {"args": ["a"]}});
         assert_eq!(paths(&live, &applied, &[&set]), vec![".spec.args"]);
         assert!(owns(&set, &[Seg::Field("spec".into()), Seg::Field("args".into())]));
+    }
+
+    #[test]
+    fn a_pending_takeover_with_the_packages_values_is_in_sync() {
+        let key = ObjKey {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("demo".into()),
+            name: "a".into(),
+        };
+        let object = |action, takeover| ObjectPreview {
+            key: key.clone(),
+            action,
+            diff: String::new(),
+            live_resource_version: None,
+            live_uid: None,
+            conflict: None,
+            error: None,
+            manifest: None,
+            note: None,
+            views: None,
+            takeover,
+        };
+        let pending = crate::takeover::Takeover {
+            from: vec!["helm".into()],
+            resource_version: "1".into(),
+            managed_fields: json!([]),
+        };
+        let preview = |objects| Preview {
+            objects,
+            set: crate::applyset::ApplySet::for_settings(&Settings::default()),
+            parent: None,
+            group_kinds: Default::default(),
+            namespaces: Default::default(),
+        };
+        let r = from_preview(&preview(vec![object(Action::Update, Some(pending))])).unwrap();
+        assert_eq!((r.in_sync(), r.summary.in_sync), (true, 1));
+        let r = from_preview(&preview(vec![object(Action::Update, None)])).unwrap();
+        assert_eq!(r.summary.modified, 1);
     }
 
     #[test]
