@@ -75,7 +75,7 @@ time_cmd() {
   t1=$(now); e1=$(emu_cpu)
   if [ "$rc" != "$want" ]; then echo "$label: exit $rc, expected $want" >&2; cat "$work/err" >&2; exit 1; fi
   printf '%.2f s  (cpu: client %.2f s, emulator %.2f s)' "$(echo "$t1 - $t0" | bc)" \
-    "$(awk '{print $1 + $2}' "$work/cpu")" "$(echo "$e1 - $e0" | bc)"
+    "$(tail -n1 "$work/cpu" | awk '{print $1 + $2}')" "$(echo "$e1 - $e0" | bc)"
 }
 
 echo "objects: $n (release build, emulator on 127.0.0.1, $(nproc) cores)"
