@@ -14,6 +14,7 @@ use crate::applyset::{self, ApplySet};
 use crate::connect::{Resource, Session};
 use crate::error::{describe, status_code, Error};
 use crate::object::{normal_form, Action, ObjKey};
+use crate::takeover::{self, Takeover};
 use crate::{diff, mask, Settings, FIELD_MANAGER};
 
 /// Requests in flight at once: enough to hide latency, few enough not to trip API priority
@@ -57,6 +58,23 @@ pub struct ObjectPreview {
     /// this apply).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub note: Option<String>,
+    /// For an update: the live object and the dry-run result it was compared with, so `drift`
+    /// can name each changed field and who owns it now (from the same comparison as `diff`).
+    #[serde(skip)]
+    pub views: Option<Box<Views>>,
+    /// The object was created by client-side `kubectl apply` or Helm: apply first moves
+    /// their managedFields entries to kdep ([`takeover`]).
+    #[serde(skip)]
+    pub takeover: Option<Takeover>,
+}
+
+/// The two server views an update was found between (secret values not yet masked).
+#[derive(Clone, Debug)]
+pub struct Views {
+    /// The live object, `managedFields` included.
+    pub live: Value,
+    /// The result of the dry-run apply, `managedFields` included.
+    pub applied: Value,
 }
 
 /// What applying would do.
@@ -187,8 +205,12 @@ pub async fn preview(
     let group_kinds: BTreeSet<String> = resolved.iter().map(|(k, _, _)| k.group_kind()).collect();
     let namespaces: BTreeSet<String> = resolved.iter().filter_map(|(k, _, _)| k.namespace.clone()).collect();
 
+    let mut listed = prefetch(session, &resolved, &new_namespaces).await;
     let mut objects: Vec<ObjectPreview> = stream::iter(resolved)
-        .map(|(key, obj, res)| preview_one(session, key, obj, res, opts.force_conflicts, &new_namespaces))
+        .map(|(key, obj, res)| {
+            let known = listed.remove(&key);
+            preview_one(session, key, obj, res, opts.force_conflicts, &new_namespaces, known)
+        })
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
@@ -227,6 +249,7 @@ async fn preview_one(
     res: Option<Resource>,
     force: bool,
     new_namespaces: &BTreeSet<String>,
+    known: Option<Option<Value>>,
 ) -> ObjectPreview {
     let mut p = ObjectPreview {
         key,
@@ -238,6 +261,8 @@ async fn preview_one(
         error: None,
         manifest: Some(obj.clone()),
         note: None,
+        views: None,
+        takeover: None,
     };
     let shown_new = || {
         let mut m = obj.clone();
@@ -250,12 +275,15 @@ async fn preview_one(
         return p;
     };
     let api = api_for(session, &res, p.key.namespace.as_deref());
-    let live = match session.retrying(|| api.get_opt(&p.key.name)).await {
-        Ok(l) => l.as_ref().map(to_value),
-        Err(e) => {
-            p.error = Some(format!("reading it failed: {}", describe(&e)));
-            return p;
-        }
+    let live = match known {
+        Some(listed) => listed,
+        None => match session.retrying(|| api.get_opt(&p.key.name)).await {
+            Ok(l) => l.as_ref().map(to_value),
+            Err(e) => {
+                p.error = Some(format!("reading it failed: {}", describe(&e)));
+                return p;
+            }
+        },
     };
     // The namespace is created by this apply: nothing in it can be dry-run yet.
     if live.is_none() && p.key.namespace.as_ref().is_some_and(|ns| new_namespaces.contains(ns)) {
@@ -265,7 +293,17 @@ async fn preview_one(
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
     params.force = force;
     let patch = Patch::Apply(&obj);
-    let dry = match session.retrying(|| api.patch(&p.key.name, &params, &patch)).await {
+    let pending = live.as_ref().and_then(takeover::pending);
+    let mut answer = session.retrying(|| api.patch(&p.key.name, &params, &patch)).await;
+    // Conflicts only with the managers apply takes over are not conflicts: the dry run shows
+    // the values kdep will set once it owns their fields.
+    let only_theirs = matches!((&pending, &answer), (Some(_), Err(e))
+        if status_code(e) == Some(409) && takeover::only_taken_over(&describe(e)));
+    if only_theirs {
+        let forced = PatchParams { force: true, ..params.clone() };
+        answer = session.retrying(|| api.patch(&p.key.name, &forced, &patch)).await;
+    }
+    let dry = match answer {
         Ok(d) => to_value(&d),
         Err(e) if status_code(&e) == Some(409) => {
             p.action = if live.is_some() { Action::Update } else { Action::Create };
@@ -288,16 +326,81 @@ async fn preview_one(
             p.live_uid = meta_str(&live, "uid");
             let mut old = normal_form(&live);
             let mut new = normal_form(&dry);
-            if old == new {
+            if let Some(t) = pending {
+                p.note = Some(format!(
+                    "taken over from {}: kdep will own the fields they set, and remove those the package does not set",
+                    t.from.join(", ")
+                ));
+                p.takeover = Some(t);
+            }
+            if old == new && p.takeover.is_none() {
                 p.action = Action::Unchanged;
             } else {
                 p.action = Action::Update;
                 mask::mask_pair(Some(&mut old), Some(&mut new));
                 p.diff = diff::unified(&diff::to_yaml(&old), &diff::to_yaml(&new));
+                p.views = Some(Box::new(Views { live, applied: dry }));
             }
         }
     }
     p
+}
+
+/// From this many objects of one kind in one namespace on, their live versions are read with
+/// one LIST (in pages) instead of a GET each: 1,000 objects cost a few requests, not 1,000.
+const LIST_FROM: usize = 8;
+
+/// Page size of those LISTs.
+const LIST_PAGE: u32 = 500;
+
+/// The live objects (or their absence) of every kind and namespace with at least
+/// [`LIST_FROM`] desired objects, by LIST. A LIST that fails is skipped: those objects are
+/// read one by one (and their errors reported there).
+async fn prefetch(
+    session: &Session,
+    resolved: &[(ObjKey, Value, Option<Resource>)],
+    new_namespaces: &BTreeSet<String>,
+) -> BTreeMap<ObjKey, Option<Value>> {
+    // Objects of one kind in one namespace: (apiVersion, kind, namespace) → how it is served, keys.
+    type Group<'a> = (Resource, Vec<&'a ObjKey>);
+    let mut groups: BTreeMap<(String, String, Option<String>), Group<'_>> = BTreeMap::new();
+    for (key, _, res) in resolved {
+        let Some(res) = res else { continue };
+        if key.namespace.as_ref().is_some_and(|ns| new_namespaces.contains(ns)) {
+            continue;
+        }
+        groups
+            .entry((key.api_version.clone(), key.kind.clone(), key.namespace.clone()))
+            .or_insert_with(|| (res.clone(), Vec::new()))
+            .1
+            .push(key);
+    }
+    let lists =
+        groups.into_iter().filter(|(_, (_, keys))| keys.len() >= LIST_FROM).map(|(_, (res, keys))| async move {
+            let api = api_for(session, &res, keys.first().and_then(|k| k.namespace.as_deref()));
+            let mut live: BTreeMap<String, Value> = BTreeMap::new();
+            let mut lp = ListParams::default().limit(LIST_PAGE);
+            loop {
+                let Ok(page) = session.retrying(|| api.list(&lp)).await else { return Vec::new() };
+                for item in page.items {
+                    let Some(name) = item.metadata.name.clone() else { continue };
+                    let mut v = to_value(&item);
+                    // List items may leave out apiVersion and kind (they are the list's); a GET
+                    // has them, and the comparison with the dry run needs them.
+                    if let Some(m) = v.as_object_mut() {
+                        m.insert("apiVersion".into(), Value::from(res.api.api_version.clone()));
+                        m.insert("kind".into(), Value::from(res.api.kind.clone()));
+                    }
+                    live.insert(name, v);
+                }
+                match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                    Some(token) => lp = lp.continue_token(&token),
+                    None => break,
+                }
+            }
+            keys.into_iter().map(|k| (k.clone(), live.remove(&k.name))).collect::<Vec<_>>()
+        });
+    stream::iter(lists).buffer_unordered(PARALLEL).collect::<Vec<_>>().await.into_iter().flatten().collect()
 }
 
 /// Resolves a group-kind of the set (from the parent's annotation) to a served resource.
@@ -364,6 +467,8 @@ async fn prune_candidates(
                     error: None,
                     manifest: None,
                     note: None,
+                    views: None,
+                    takeover: None,
                 });
             }
         }
@@ -443,6 +548,27 @@ async fn apply_one(session: &Session, p: &ObjectPreview, force: bool, lost: &Ato
         Err(e) => return Outcome::Failed(p.key.clone(), e.message),
     };
     let api = api_for(session, &res, p.key.namespace.as_deref());
+    if let Some(t) = &p.takeover {
+        let moved = Patch::Merge(t.patch());
+        let pp = PatchParams { field_manager: Some(FIELD_MANAGER.into()), ..PatchParams::default() };
+        match session.retrying(|| api.patch(&p.key.name, &pp, &moved)).await {
+            Ok(_) => {}
+            Err(e) if status_code(&e) == Some(409) => {
+                return Outcome::Failed(
+                    p.key.clone(),
+                    format!(
+                        "it changed since it was read, so it was not taken over from {}: run again",
+                        t.from.join(", ")
+                    ),
+                )
+            }
+            Err(e) if is_transport(&e) => {
+                lost.store(true, Ordering::SeqCst);
+                return Outcome::Lost(p.key.clone(), describe(&e));
+            }
+            Err(e) => return Outcome::Failed(p.key.clone(), format!("taking it over failed: {}", describe(&e))),
+        }
+    }
     let mut params = PatchParams::apply(FIELD_MANAGER);
     params.force = force;
     let patch = Patch::Apply(obj);

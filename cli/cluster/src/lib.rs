@@ -9,6 +9,7 @@
 pub mod applyset;
 pub mod connect;
 pub mod diff;
+pub mod drift;
 pub mod engine;
 pub mod error;
 pub mod explain;
@@ -17,6 +18,7 @@ pub mod object;
 pub mod plan;
 pub mod rollout;
 pub mod status;
+pub mod takeover;
 
 pub use connect::{connect, Session, Target};
 pub use error::Error;

@@ -107,10 +107,12 @@ pub struct ApplyArgs {
     timeout: Duration,
 }
 
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     let (num, unit) = s.find(|c: char| !c.is_ascii_digit()).map_or((s, "s"), |i| s.split_at(i));
     let n: u64 = num.parse().map_err(|_| format!("`{s}` is not a duration (use e.g. 90s, 5m, 1h)"))?;
     let secs = match unit {
+        // Milliseconds: for short `drift --watch` intervals.
+        "ms" => return Ok(Duration::from_millis(n)),
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
@@ -225,7 +227,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Exit> {
 }
 
 /// Colour for stdout: as `--color` says, and on `auto` only on a terminal without `NO_COLOR`.
-fn stdout_colour(choice: ColorChoice) -> bool {
+pub(super) fn stdout_colour(choice: ColorChoice) -> bool {
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
@@ -449,22 +451,31 @@ impl PlanArgs {
 
 /// POSTs the plan summary (Slack-compatible `text`, plus the details as JSON).
 fn notify(url: &str, plan: &Plan) -> Result<(), String> {
-    let body = json!({
-        "text": plan.text(),
-        "package": plan.package,
-        "environment": plan.environment,
-        "context": plan.context,
-        "source": plan.source,
-        "summary": plan.summary,
-        "markdown": plan.markdown(),
-    });
-    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
-    agent
-        .post(url)
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+    post_webhook(
+        url,
+        &json!({
+            "text": plan.text(),
+            "package": plan.package,
+            "environment": plan.environment,
+            "context": plan.context,
+            "source": plan.source,
+            "summary": plan.summary,
+            "markdown": plan.markdown(),
+        }),
+    )
+}
+
+/// How long a webhook may take to answer before kdep gives up on it.
+pub(super) const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// POSTs a JSON document to a webhook (plan notifications, drift alerts); an answer other
+/// than 2xx, or none within [`WEBHOOK_TIMEOUT`], is an error.
+pub(super) fn post_webhook(url: &str, body: &Value) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(WEBHOOK_TIMEOUT)).build().into();
+    agent.post(url).header("content-type", "application/json").send(body.to_string()).map(|_| ()).map_err(|e| match e {
+        ureq::Error::Timeout(_) => format!("no answer within {} s", WEBHOOK_TIMEOUT.as_secs()),
+        other => other.to_string(),
+    })
 }
 
 impl ApplyArgs {

@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod cluster;
+mod drift;
 mod explain;
 mod fmt;
 mod impact;
@@ -30,6 +31,8 @@ pub enum Exit {
     SourceErrors = 1,
     /// Usage or I/O problems.
     Usage = 2,
+    /// `kdep drift`: the cluster differs from the package.
+    Drifted = 3,
 }
 
 impl From<Exit> for std::process::ExitCode {
@@ -58,7 +61,8 @@ Examples:
   kdep set image checkout=registry.example.com/shop/checkout:1.5.0 --env staging
   kdep mod publish --oci registry.example.com/kdep/platform --version 1.2.0
   kdep explain Deployment/checkout spec.replicas --env production
-  kdep diff --env staging && kdep apply --env staging";
+  kdep diff --env staging && kdep apply --env staging
+  kdep drift --env production --watch --interval 5m --webhook https://hooks.example.com/kdep";
 
 /// kdep: typed templates for Kubernetes deployments.
 ///
@@ -91,6 +95,7 @@ enum Command {
     Plan(cluster::PlanArgs),
     Apply(cluster::ApplyArgs),
     Status(status::StatusArgs),
+    Drift(drift::DriftArgs),
     Lsp(lsp::LspArgs),
 }
 
@@ -117,6 +122,7 @@ impl Cli {
             Command::Plan(args) => args.run(&ctx),
             Command::Apply(args) => args.run(&ctx),
             Command::Status(args) => args.run(&ctx),
+            Command::Drift(args) => args.run(&ctx),
             Command::Lsp(args) => args.run(&ctx),
         }
     }

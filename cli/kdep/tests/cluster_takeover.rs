@@ -1,0 +1,197 @@
+//! Taking over objects that client-side `kubectl apply` or Helm created, with values that
+//! differ from the package's: no conflict, kdep owns what they set (fields the package does
+//! not set are removed, the `last-applied-configuration` annotation too), and the fields of
+//! every other manager stay.
+//!
+//! The client-side objects are made by the real `/usr/bin/kubectl apply` against the emulator;
+//! the Helm ones by an Update with field manager `helm`, as Helm 3 writes them.
+
+#![expect(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "a failed unwrap fails the test; JSON is read with `serde_json::Value[key]`, which yields Null"
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use kdep_tests::cluster::{Cluster, LogEntry, Options};
+use serde_json::{json, Value};
+
+fn start() -> Cluster {
+    let cluster = Cluster::start_with(Options {
+        clock: Some("2030-01-01T00:00:00Z".into()),
+        sequential_uids: true,
+        ..Options::default()
+    })
+    .unwrap();
+    cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
+    cluster
+}
+
+fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> common::Run {
+    common::kdep_with(dir, args, |c| {
+        c.env("KUBECONFIG", cluster.kubeconfig());
+    })
+}
+
+const APPS: &str = r#"environment dev { namespace = "demo" }
+
+template Web {
+    name: string
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata = { name = name, labels = { app = name } }
+        spec.replicas = 2
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{ name = "app", image = "nginx:1.27" }]
+    }
+}
+
+template Settings {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata = { name = name }, data = { mode = "kdep" } }
+}
+
+app web = Web { name = "web" }
+app settings = Settings { name = "settings" }
+"#;
+
+fn package() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kdep.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
+    std::fs::write(dir.path().join("apps.kdep"), APPS).unwrap();
+    dir
+}
+
+/// The managers of an object's managedFields: `manager/operation`.
+fn managers(obj: &Value) -> Vec<String> {
+    let mut all: Vec<String> = obj["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}/{}", e["manager"].as_str().unwrap(), e["operation"].as_str().unwrap()))
+        .collect();
+    all.sort();
+    all
+}
+
+fn writes(log: &[LogEntry]) -> Vec<String> {
+    log.iter()
+        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
+        .map(|e| format!("{} {}", e.method, e.path))
+        .collect()
+}
+
+/// The legacy objects: applied client-side by kubectl (values differ from the package's, and
+/// an annotation the package does not set), then annotated by another manager.
+fn kubectl_apply_client_side(cluster: &Cluster, dir: &Path) {
+    let legacy = dir.join("legacy.yaml");
+    std::fs::write(
+        &legacy,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: demo\n  labels: {app: web}\n  \
+         annotations: {legacy: \"yes\"}\nspec:\n  replicas: 3\n  selector:\n    matchLabels: {app: web}\n  template:\n    \
+         metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.25\n",
+    )
+    .unwrap();
+    let out = Command::new("kubectl")
+        .args(["apply", "-f", legacy.to_str().unwrap()])
+        .env("KUBECONFIG", cluster.kubeconfig())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "kubectl apply: {}", String::from_utf8_lossy(&out.stderr));
+    cluster
+        .edit_as(
+            "kubectl-annotate",
+            "apps/v1",
+            "Deployment",
+            Some("demo"),
+            "web",
+            &json!({"metadata": {"annotations": {"team": "x"}}}),
+        )
+        .unwrap();
+}
+
+#[test]
+fn objects_from_client_side_kubectl_apply_are_taken_over_without_conflicts() {
+    let cluster = start();
+    let pkg = package();
+    kubectl_apply_client_side(&cluster, pkg.path());
+    let before = cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap();
+    assert_eq!(managers(&before), vec!["kubectl-annotate/Update", "kubectl-client-side-apply/Update"]);
+    assert!(before["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"].is_string());
+
+    // The values differ (replicas 3 → 2, image 1.25 → 1.27): a preview, not a conflict.
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 1, "{}", d.stderr);
+    assert!(
+        d.stdout.contains("note: taken over from kubectl-client-side-apply: kdep will own the fields they set"),
+        "{}",
+        d.stdout
+    );
+    assert!(d.stdout.contains("-  replicas: 3\n+  replicas: 2\n"), "{}", d.stdout);
+
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let after = cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap();
+    assert_eq!(after["spec"]["replicas"], 2);
+    assert_eq!(after["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:1.27");
+    let annotations = after["metadata"]["annotations"].as_object().unwrap();
+    // What only client-side apply set and the package does not is gone; the other manager's
+    // annotation stays.
+    assert_eq!(annotations.keys().collect::<Vec<_>>(), vec!["kdep.dev/source", "team"], "{annotations:?}");
+    assert_eq!(managers(&after), vec!["kdep/Apply", "kubectl-annotate/Update"]);
+
+    // In sync afterwards, and a second apply writes nothing.
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    let d = kdep(&cluster, pkg.path(), &["drift", "--env", "dev"]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+    cluster.clear_request_log().unwrap();
+    assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    assert_eq!(writes(&cluster.request_log().unwrap()), Vec::<String>::new());
+}
+
+#[test]
+fn objects_helm_created_are_taken_over_and_a_real_conflict_still_stops_the_apply() {
+    let cluster = start();
+    let pkg = package();
+    // Helm 3 writes with Update operations under the field manager `helm`.
+    let helm_made = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "settings", "namespace": "demo",
+            "labels": {"app.kubernetes.io/managed-by": "Helm"},
+            "annotations": {"meta.helm.sh/release-name": "settings"}},
+        "data": {"mode": "helm", "old": "1"}});
+    let r = cluster
+        .request(
+            "POST",
+            "/api/v1/namespaces/demo/configmaps?fieldManager=helm",
+            Some("application/json"),
+            Some(&helm_made.to_string()),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text);
+    kubectl_apply_client_side(&cluster, pkg.path());
+    // Someone else scaled the Deployment: that is a real conflict, not a takeover.
+    cluster
+        .edit_as("kubectl-scale", "apps/v1", "Deployment", Some("demo"), "web", &json!({"spec": {"replicas": 5}}))
+        .unwrap();
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 1, "{}", a.stderr);
+    assert!(a.stderr.contains("with \"kubectl-scale\""), "{}", a.stderr);
+    assert!(!a.stderr.contains("with \"helm\""), "{}", a.stderr);
+    assert_eq!(cluster.get("v1", "ConfigMap", Some("demo"), "settings").unwrap().unwrap()["data"]["mode"], "helm");
+
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false", "--force-conflicts"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    let cm = cluster.get("v1", "ConfigMap", Some("demo"), "settings").unwrap().unwrap();
+    assert_eq!(cm["data"], json!({"mode": "kdep"}));
+    // Helm's marks are gone: kdep's own labels say who manages the object now.
+    assert_eq!(cm["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kdep");
+    assert!(cm["metadata"]["annotations"].get("meta.helm.sh/release-name").is_none(), "{cm}");
+    assert_eq!(managers(&cm), vec!["kdep/Apply"]);
+}
