@@ -18,6 +18,9 @@ const MAX_PAIRS: usize = 100_000;
 /// The largest DFA built for one pattern, in bytes.
 const MAX_DFA_BYTES: usize = 4 << 20;
 
+/// A state of the product: the template's DFA state and the policy's.
+type Pair = (StateID, StateID);
+
 /// The answer of [`witness`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Witness {
@@ -83,7 +86,7 @@ pub fn witness(template: Option<&str>, policy: Option<&str>, policy_matches: boo
     let (Some(t0), Some(p0)) = (t.start(), p.start()) else { return Witness::Undecided };
     let wanted = |ts: StateID, ps: StateID| t.accepts(ts) && (policy.is_none() || p.accepts(ps) == policy_matches);
     // Breadth-first: the parent of each visited pair, to spell the string back.
-    let mut parent: FxHashMap<(StateID, StateID), Option<((StateID, StateID), u8)>> = FxHashMap::default();
+    let mut parent: FxHashMap<Pair, Option<(Pair, u8)>> = FxHashMap::default();
     parent.insert((t0, p0), None);
     let mut queue = std::collections::VecDeque::from([(t0, p0)]);
     while let Some(pair) = queue.pop_front() {
@@ -136,7 +139,10 @@ mod tests {
         assert_eq!(witness(Some(t), Some(r":latest$"), true), found("registry.example.com/a:latest"));
         assert_eq!(witness(Some(t), Some(r":[0-9]"), false), found("registry.example.com/a:."));
         // Inclusion: every string the template allows starts with the prefix.
-        assert_eq!(witness(Some(r"^registry\.example\.com/"), Some(r"^registry\.example\.com/"), false), Witness::Empty);
+        assert_eq!(
+            witness(Some(r"^registry\.example\.com/"), Some(r"^registry\.example\.com/"), false),
+            Witness::Empty
+        );
         // Disjoint: no string both allow.
         assert_eq!(witness(Some("^a+$"), Some("b"), true), Witness::Empty);
     }
