@@ -195,16 +195,9 @@ fn search(db: &dyn Db, project: Project, model: &Arc<TemplateModel>, probes: &Pr
     let envs = environments(db, project, model.name_span);
     let policies = active_policies(db, project);
     let mut found: Vec<(usize, Diagnostic)> = Vec::new();
-    for n in 0..tried {
-        // The n-th combination, first field varying slowest.
-        let mut rest = n;
-        let mut choice = Vec::with_capacity(fields.len());
-        for (name, values) in fields.iter().rev() {
-            let k = values.len().max(1);
-            choice.push((name, values.get(rest % k).cloned().flatten()));
-            rest /= k;
-        }
-        choice.reverse();
+    for picks in combinations(&fields, tried) {
+        let choice: Vec<(&Name, Option<ExprKind>)> =
+            fields.iter().zip(&picks).map(|((name, values), k)| (name, values.get(*k).cloned().flatten())).collect();
         for (env_name, env_value) in &envs {
             let Some(objects) = instantiate(db, project, model, &choice, (env_name, env_value)) else { continue };
             for (pi, policy) in policies.iter().enumerate() {
@@ -252,6 +245,47 @@ fn search(db: &dyn Db, project: Project, model: &Arc<TemplateModel>, probes: &Pr
         }
     }
     found.into_iter().map(|(_, d)| d).collect()
+}
+
+/// The combinations to try, as one candidate index per field, at most `limit`: the first
+/// candidates, then every change of one field from them (so when the product is cut, each
+/// field's every value was still tried), then the product, first field varying slowest.
+fn combinations(fields: &Fields, limit: usize) -> Vec<Vec<usize>> {
+    let base = vec![0; fields.len()];
+    let mut out = vec![base.clone()];
+    let mut seen: rustc_hash::FxHashSet<Vec<usize>> = rustc_hash::FxHashSet::default();
+    seen.insert(base.clone());
+    for (i, (_, values)) in fields.iter().enumerate() {
+        for k in 1..values.len() {
+            let mut c = base.clone();
+            if let Some(slot) = c.get_mut(i) {
+                *slot = k;
+            }
+            if out.len() < limit && seen.insert(c.clone()) {
+                out.push(c);
+            }
+        }
+    }
+    let mut n = 0usize;
+    while out.len() < limit {
+        let mut rest = n;
+        let mut c = vec![0; fields.len()];
+        for (i, (_, values)) in fields.iter().enumerate().rev() {
+            let k = values.len().max(1);
+            if let Some(slot) = c.get_mut(i) {
+                *slot = rest % k;
+            }
+            rest /= k;
+        }
+        if rest > 0 {
+            break;
+        }
+        if seen.insert(c.clone()) {
+            out.push(c);
+        }
+        n += 1;
+    }
+    out
 }
 
 fn literal(k: &ExprKind) -> String {

@@ -13,6 +13,11 @@ use regex_automata::util::primitives::StateID;
 use regex_automata::{Anchored, Input, MatchKind};
 use rustc_hash::FxHashMap;
 
+/// Printable ASCII, letters and digits first, so among the shortest witnesses the most
+/// readable one is found (`a:latest` rather than ` :latest`).
+const ALPHABET: &[u8] =
+    b"abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-.:/_@ !\"#$%&'()*+,;<=>?[\\]^`{|}~";
+
 /// The most state pairs visited before the search gives up.
 const MAX_PAIRS: usize = 100_000;
 /// The largest DFA built for one pattern, in bytes.
@@ -24,7 +29,7 @@ type Pair = (StateID, StateID);
 /// The answer of [`witness`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Witness {
-    /// The shortest such string (ties broken by byte order).
+    /// The shortest such string (ties broken by [`ALPHABET`] order).
     Found(String),
     /// No printable-ASCII string has the property.
     Empty,
@@ -100,7 +105,7 @@ pub fn witness(template: Option<&str>, policy: Option<&str>, policy_matches: boo
             bytes.reverse();
             return String::from_utf8(bytes).map_or(Witness::Undecided, Witness::Found);
         }
-        for b in b' '..=b'~' {
+        for &b in ALPHABET.iter() {
             let next = (t.next(pair.0, b), p.next(pair.1, b));
             if t.dead(next.0) || parent.contains_key(&next) {
                 continue;
@@ -137,7 +142,7 @@ mod tests {
         // A template that allows any tag; the policy wants a non-latest tag.
         let t = r"^registry\.example\.com/[a-z]+:[a-z0-9.]+$";
         assert_eq!(witness(Some(t), Some(r":latest$"), true), found("registry.example.com/a:latest"));
-        assert_eq!(witness(Some(t), Some(r":[0-9]"), false), found("registry.example.com/a:."));
+        assert_eq!(witness(Some(t), Some(r":[0-9]"), false), found("registry.example.com/a:a"));
         // Inclusion: every string the template allows starts with the prefix.
         assert_eq!(
             witness(Some(r"^registry\.example\.com/"), Some(r"^registry\.example\.com/"), false),
@@ -150,8 +155,17 @@ mod tests {
     #[test]
     fn starts_ends_contains_as_patterns() {
         assert_eq!(witness(Some("^[a-c]{2}$"), Some("^a"), false), found("ba"));
+        assert_eq!(witness(None, Some("^x"), false), found(""));
+        assert_eq!(witness(Some(".:"), Some(":latest$"), true), found("a:latest"));
         assert_eq!(witness(Some("^[a-c]{2}$"), Some("c$"), true), found("ac"));
         assert_eq!(witness(Some("^[ab]{3}$"), Some("bb"), true), found("abb"));
+    }
+
+    #[test]
+    fn the_alphabet_is_printable_ascii_once_each() {
+        let mut bytes = super::ALPHABET.to_vec();
+        bytes.sort_unstable();
+        assert_eq!(bytes, (b' '..=b'~').collect::<Vec<u8>>());
     }
 
     #[test]
