@@ -595,3 +595,16 @@ fn tests_of_the_example_pass_and_the_syntax_formats_back() {
     insta::assert_snapshot!("test_formatted", std::fs::read_to_string(tmp.path().join("tests.kdep")).unwrap());
     assert_eq!(kdep(tmp.path(), &["test"]).code, 0);
 }
+
+/// Attack: a test body with a misspelt name and an assertion that is not a bool. `kdep check`
+/// reports both from its static pass (as the editor does), with the test's own `let`s as
+/// did-you-mean candidates, before and without running any test.
+#[test]
+fn kdep_check_reports_test_bodies_statically() {
+    let tmp = test_package(
+        "test \"typos\" {\n    let objs = build(\"production\")\n    assert len(obj) == 2\n    assert len(objs) : \"a count is not a bool\"\n}\n",
+    );
+    let run = kdep(tmp.path(), &["check"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    insta::assert_snapshot!("test_bodies_static", run.stderr);
+}

@@ -194,3 +194,22 @@ fn the_guides_examples_compile_as_they_say() {
         }
     }
 }
+
+/// Attack: a platform enables a policy whose selector is misspelt (`hostNetwrk`), or names a
+/// kind that does not exist. Against the real Kubernetes library, `check` fails at the
+/// segment with the field's right name, instead of the policy silently checking nothing.
+#[test]
+fn a_misspelt_policy_selector_or_kind_fails_check_against_the_kubernetes_library() {
+    let (_tmp, root) = example_with(
+        "platform/policies.kdep",
+        "policy images_pinned = policies.images_pinned {}",
+        "policy images_pinned = policies.images_pinned {}\n\n\
+         policy no_host_network {\n    kinds = [\"Deployment\", \"CronJob\"]\n    \
+         at = [\"spec.template.spec.hostNetwrk\", \"spec.jobTemplate.spec.template.spec.containers.image\"]\n    \
+         check = value != true\n}\n\n\
+         policy replicas_everywhere {\n    kinds = [\"Deploymnet\"]\n    at = \"spec.replicas\"\n    check = value != null\n}\n",
+    );
+    let check = kdep(&root, &["check", "shop"]);
+    assert_eq!(check.code, 1, "{}", check.stderr);
+    insta::assert_snapshot!("misspelt_selector_check_human", check.stderr);
+}

@@ -141,6 +141,8 @@ codes! {
     INVALID_WAIVER = "K0603", "invalid-waiver", Error, "a waiver names no policy or gives no reason";
     WAIVER_FORBIDDEN = "K0604", "waiver-forbidden", Error, "a waiver of a policy that cannot be waived";
     TEMPLATE_PERMITS_VIOLATION = "K0605", "template-permits-violation", Warning, "a template permits instances that violate an active policy";
+    POLICY_UNKNOWN_FIELD = "K0606", "policy-unknown-field", Error, "a policy's `at` selector names a field that no kind it applies to has";
+    POLICY_UNKNOWN_KIND = "K0607", "policy-unknown-kind", Error, "a policy's `kinds` names a kind that no schema declares";
 
     // Source edits (`kdep set image`).
     UNKNOWN_APP = "K0670", "unknown-app", Error, "a command names an app the package does not declare (or declares twice)";

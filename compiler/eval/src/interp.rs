@@ -304,9 +304,6 @@ pub(crate) struct Eval<'db> {
     /// Whether problems of record literals that the static checks (typeck) reported are left
     /// to them ([`Eval::reported_statically`]); off inside those checks themselves.
     pub(crate) defer_to_static: bool,
-    /// Evaluating a `test` body: `build(env)` is the package's built objects
-    /// ([`crate::testing`]); nowhere else is it a function.
-    pub(crate) in_test: bool,
 }
 
 /// A type violation found while checking a value against a type.
@@ -337,7 +334,6 @@ impl<'db> Eval<'db> {
             app_site: None,
             env_missing_reported: false,
             defer_to_static: true,
-            in_test: false,
         }
     }
 
@@ -1506,7 +1502,8 @@ impl<'db> Eval<'db> {
         if let Callee::Function { file, name: fname } = &callee {
             return self.call_function(*file, fname, values, args, ctx.fid, span);
         }
-        if self.in_test && callee == Callee::Builtin && &**name == crate::testing::BUILD_FN {
+        // Only a `test` body's scope resolves `build` so ([`Resolver::test`]).
+        if callee == Callee::TestBuild {
             return crate::testing::build_value(self, &values, span);
         }
         if callee != Callee::Builtin || kdep_sema::builtins::lookup(name).is_none() {

@@ -19,6 +19,7 @@ pub mod provenance;
 pub mod testing;
 pub mod typeck;
 pub mod value;
+pub mod witness;
 
 use kdep_diag::{Code, Diagnostic};
 use kdep_sema::db::{Project, SourceFile};

@@ -18,7 +18,7 @@ use crate::interp::{Eval, Poison, R};
 use crate::value::Value;
 
 /// The name under which a test body reads the package's objects.
-pub const BUILD_FN: &str = "build";
+pub const BUILD_FN: &str = kdep_sema::scope::TEST_BUILD_FN;
 
 /// How a test ended, apart from its `expect_error` blocks.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,8 +57,9 @@ pub struct TestRun {
 pub fn run_test(db: &dyn Db, project: Project, file: SourceFile, test: &TestHir) -> TestRun {
     let fid = file.id(db);
     let mut ev = Eval::new(db, project);
-    ev.in_test = true;
     let mut ctx = ev.ctx(file, None, None);
+    // The test scope: the module plus `build(env)`, as the static check resolves it.
+    ctx.scope = std::rc::Rc::new(kdep_sema::scope::Resolver::test(db, project, file));
     let mut expect = Vec::new();
     let errored = |ev: &mut Eval, expect: Vec<ExpectBlock>| {
         let mut diags = std::mem::take(&mut ev.diags);

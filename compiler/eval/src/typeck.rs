@@ -444,7 +444,7 @@ impl<'a> Checker<'a> {
                 match self.scope.callee(name, self.locals.iter().any(|(l, _)| &**l == head)) {
                     Callee::Function { file, name: fname } => return self.call_function(file, &fname, args.len(), e),
                     Callee::Builtin => {}
-                    Callee::BrokenImport | Callee::NotInModule { .. } => return K::Unknown,
+                    Callee::BrokenImport | Callee::NotInModule { .. } | Callee::TestBuild => return K::Unknown,
                 }
                 let Some(b) = kdep_sema::builtins::lookup(name) else { return K::Unknown };
                 // The evaluator's own message (the same function makes it).
@@ -1206,6 +1206,34 @@ fn check_file(
         let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), locals);
         ck.probe = probe;
         ck.expr(&f.body, 0);
+        keep(ck.found.take());
+        out.extend(ck.out);
+    }
+    // Test statements: each `let` is a local of the statements after it, with its inferred kind.
+    for t in &hir.tests {
+        let mut ck = Checker::new(db, project, file, Resolver::test(db, project, file), Vec::new());
+        ck.probe = probe;
+        for step in &t.steps {
+            match step {
+                kdep_sema::hir::TestStep::Let(l) => {
+                    let k = ck.expr(&l.value, 0);
+                    ck.locals.push((l.name.clone(), k));
+                }
+                kdep_sema::hir::TestStep::Assert(a) => {
+                    let k = ck.expr(&a.cond, 0);
+                    if k.known() && !matches!(k, K::Bool) {
+                        let span = Span::new(ck.fid, a.cond.range);
+                        ck.error(
+                            Code::TYPE_MISMATCH,
+                            format!("an assertion must be a bool, got {}", k.name()),
+                            span,
+                            "not a bool",
+                        );
+                    }
+                }
+                kdep_sema::hir::TestStep::ExpectError { .. } => {}
+            }
+        }
         keep(ck.found.take());
         out.extend(ck.out);
     }

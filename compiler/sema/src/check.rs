@@ -443,6 +443,31 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
     }
     flush(&policy_scope, &mut unresolved);
+    // Test statements, statically like every other body (the runner reports the same text).
+    let test_scope = Resolver::test(db, project, file);
+    for t in &hir.tests {
+        crate::scope::walk_test(t, &test_scope, &mut visit);
+        // The test's own `let`s are candidates too ("did you mean `count`?").
+        let lets: Vec<(&str, TextRange)> = t
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                crate::hir::TestStep::Let(l) => Some((&*l.name, l.range)),
+                _ => None,
+            })
+            .collect();
+        for (name, range) in pending.borrow_mut().drain(..) {
+            let mut d = unresolved_name(&name, Span::new(fid, range), &test_scope);
+            // Only the `let`s before the use: a later one is not visible there.
+            let before = lets.iter().filter(|(_, r)| r.end <= range.start).map(|(n, _)| *n);
+            if d.help.is_empty() {
+                if let Some(best) = suggest::best(&name, before) {
+                    d = d.with_help(format!("did you mean `{best}`?"));
+                }
+            }
+            unresolved.push(d);
+        }
+    }
     for (name, t) in &hir.templates {
         let scope = Resolver::body(db, project, file, name);
         for m in &t.members {
@@ -526,7 +551,7 @@ pub fn unknown_function(
 ) -> Option<Diagnostic> {
     let builtins: Vec<&str> = crate::builtins::all().iter().map(|b| b.name).collect();
     match callee {
-        Callee::Function { .. } | Callee::BrokenImport => None,
+        Callee::Function { .. } | Callee::BrokenImport | Callee::TestBuild => None,
         Callee::Builtin if builtins.contains(&name) => None,
         Callee::Builtin => {
             let mut d = Diagnostic::error(Code::UNKNOWN_FUNCTION, format!("unknown function `{name}`"))

@@ -15,6 +15,7 @@ use kdep_diag::{Code, Diagnostic, Severity, Span, TextRange};
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Expr, ExprKind, Name, PathRef};
 use crate::index::{file_imports, item_index, project_index, ItemKind};
+use crate::ty::Ty;
 
 /// The entry keys a policy may set.
 pub const POLICY_KEYS: [&str; 8] = ["severity", "waivable", "kinds", "at", "when", "check", "message", "params"];
@@ -37,13 +38,19 @@ pub enum SelectorSeg {
 pub struct Selector {
     pub text: String,
     pub segments: Vec<SelectorSeg>,
+    /// The byte range of each segment in `text`, for reports at the segment.
+    pub ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl Selector {
     /// Parses `a.b[*].c`, `a["x.y"]`-free dotted paths with `[*]` wildcards.
     pub fn parse(text: &str) -> Result<Selector, String> {
         let mut segments = Vec::new();
+        let mut ranges = Vec::new();
+        let mut pos = 0;
         for part in text.split('.') {
+            let start = pos;
+            pos += part.len() + 1;
             let (key, mut rest) = match part.find('[') {
                 Some(i) => (part.get(..i).unwrap_or_default(), part.get(i..).unwrap_or_default()),
                 None => (part, ""),
@@ -56,18 +63,22 @@ impl Selector {
                     return Err(format!("`{key}` in `{text}` is not a field name"));
                 }
                 segments.push(SelectorSeg::Key(Name::from(key)));
+                ranges.push(start..start + key.len());
             }
+            let mut at = start + key.len();
             while !rest.is_empty() {
                 match rest.strip_prefix("[*]") {
                     Some(r) => {
                         segments.push(SelectorSeg::Each);
+                        ranges.push(at..at + 3);
+                        at += 3;
                         rest = r;
                     }
                     None => return Err(format!("`{text}`: only `[*]` may follow a field (every item)")),
                 }
             }
         }
-        Ok(Selector { text: text.to_owned(), segments })
+        Ok(Selector { text: text.to_owned(), segments, ranges })
     }
 }
 
@@ -167,6 +178,17 @@ fn literal_str(e: &Expr) -> Option<&str> {
     }
 }
 
+/// The string literals of a `kinds` or `at` entry (one, or a list), each with its range and
+/// whether the source text is the value verbatim between its quotes (no escapes), so a byte of
+/// the value is a byte of the file.
+fn literal_items(e: &Expr) -> impl Iterator<Item = (String, TextRange, bool)> + '_ {
+    let items: &[Expr] = match &e.kind {
+        ExprKind::List(items) => items,
+        _ => std::slice::from_ref(e),
+    };
+    items.iter().filter_map(|i| literal_str(i).map(|t| (t.to_owned(), i.range, i.range.len() as usize == t.len() + 2)))
+}
+
 fn literal_strs(e: &Expr) -> Option<Vec<String>> {
     match &e.kind {
         ExprKind::Str(s) => Some(vec![s.to_string()]),
@@ -245,6 +267,10 @@ pub fn policy_result(db: &dyn Db, project: Project, file: SourceFile, name: Name
         message: None,
         params: Vec::new(),
     };
+    // The literal items of the `kinds` and `at` entries in force, with where each is written,
+    // for checking them against the schemas below.
+    let mut kind_sites: Vec<(String, Span)> = Vec::new();
+    let mut at_sites: Vec<(Selector, Span, bool)> = Vec::new();
     // Root base first; each later declaration replaces what it sets again.
     for (pf, p) in chain.iter().rev() {
         let pfid = pf.id(db);
@@ -292,7 +318,10 @@ pub fn policy_result(db: &dyn Db, project: Project, file: SourceFile, name: Name
                     ),
                 },
                 "kinds" => match literal_strs(&set.value) {
-                    Some(k) => model.kinds = Some(k),
+                    Some(k) => {
+                        kind_sites = literal_items(&set.value).map(|(t, r, _)| (t, Span::new(pfid, r))).collect();
+                        model.kinds = Some(k)
+                    }
                     None => bad(
                         "`kinds` must be a list of kind names".into(),
                         "not a list of string literals",
@@ -300,11 +329,15 @@ pub fn policy_result(db: &dyn Db, project: Project, file: SourceFile, name: Name
                     ),
                 },
                 "at" => match literal_strs(&set.value) {
-                    Some(list) => {
+                    Some(_) => {
                         let mut sels = Vec::new();
-                        for text in list {
+                        at_sites.clear();
+                        for (text, range, raw) in literal_items(&set.value) {
                             match Selector::parse(&text) {
-                                Ok(s) => sels.push(s),
+                                Ok(s) => {
+                                    at_sites.push((s.clone(), Span::new(pfid, range), raw));
+                                    sels.push(s)
+                                }
                                 Err(e) => bad(format!("invalid selector {e}"), "invalid selector", "a selector is a dotted path with `[*]` for every item: `spec.template.spec.containers[*].image`"),
                             }
                         }
@@ -348,6 +381,9 @@ pub fn policy_result(db: &dyn Db, project: Project, file: SourceFile, name: Name
                 .with_primary(Span::new(fid, own.name_range), "nothing to check")
                 .with_help("add `check = <condition>`, true for a compliant object (it reads `object`, `value`, `params`, `env`)"),
         );
+    }
+    if model.check.is_some() {
+        diags.extend(selector_diagnostics(db, project, &kind_sites, &at_sites));
     }
     let model = model.check.is_some().then(|| Arc::new(model));
     Arc::new(PolicyResult { model, diagnostics: only_here(diags, file, db) })
@@ -503,6 +539,251 @@ pub fn root_waivers(db: &dyn Db, project: Project) -> Vec<WaiverListing> {
                 });
             }
         }
+    }
+    out
+}
+
+/// A Kubernetes kind a policy can name: the schema [`crate::resources::resource_schema`] gives
+/// for it (the library's for built-in kinds, else the package's).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownKind {
+    pub kind: Name,
+    pub api_version: Name,
+    pub file: SourceFile,
+    pub name: Name,
+}
+
+/// The kinds a policy can apply to ([`known_kinds`]).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct KnownKinds {
+    /// Whether the stdlib has the Kubernetes library (`k8s.*` modules). Without it (a test's
+    /// stand-in stdlib) the built-in kinds are unknown, so nothing can be said about kinds and
+    /// selectors, and they are not checked.
+    pub library: bool,
+    pub kinds: Vec<KnownKind>,
+}
+
+/// Every kind a policy can apply to: those of the Kubernetes library (every `k8s.*` module of
+/// the stdlib) and the `@resource` schemas of the packages, one entry per `(apiVersion, kind)`,
+/// in name order. Read from item indexes only.
+#[salsa::tracked(returns(clone))]
+pub fn known_kinds(db: &dyn Db, project: Project) -> Arc<KnownKinds> {
+    let index = project_index(db, project);
+    let mut pairs: Vec<(Name, Name)> = Vec::new();
+    let mut library = false;
+    if let Some(std) = index.stdlib.and_then(|s| index.packages.get(s)) {
+        for (module, file) in &std.modules {
+            if !module.starts_with("k8s.") {
+                continue;
+            }
+            library = true;
+            for h in item_index(db, *file).items.values() {
+                if let Some(r) = h.resource.as_ref().filter(|_| h.kind == ItemKind::Schema) {
+                    pairs.push((r.api_version.clone(), r.kind.clone()));
+                }
+            }
+        }
+    }
+    for (api, kinds) in &crate::resources::resource_registry(db, project).kinds {
+        pairs.extend(kinds.keys().map(|k| (api.clone(), k.clone())));
+    }
+    pairs.sort();
+    pairs.dedup();
+    let mut out: Vec<KnownKind> = pairs
+        .into_iter()
+        .filter_map(|(api, kind)| {
+            let e = crate::resources::resource_schema(db, project, &api, &kind)?;
+            Some(KnownKind { kind, api_version: api, file: e.file, name: e.name })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.kind, &a.api_version).cmp(&(&b.kind, &b.api_version)));
+    Arc::new(KnownKinds { library, kinds: out })
+}
+
+/// Why a selector selects nothing in one kind's schema: the segment it fails at, what is wrong
+/// there, and the closest field when a name is misspelt.
+struct PathMiss {
+    seg: usize,
+    label: String,
+    best: Option<String>,
+}
+
+/// The longest bound on a selector's walk through schema types (recursive schemas such as
+/// JSON schema props are finite only through their fields).
+const MAX_SELECTOR_DEPTH: u32 = 64;
+
+/// Follows `sel` through the field types of schema `(file, name)`, the same template models and
+/// types the type checker reads: `Ok` when some object of the kind can have a value there (a
+/// path through an `@open` schema or an `any` field always can), else where it stops.
+fn follow_selector(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    name: &Name,
+    sel: &Selector,
+) -> Result<(), PathMiss> {
+    let Some(root) = crate::model::template_model(db, project, file, name.clone()) else { return Ok(()) };
+    if root.open {
+        return Ok(());
+    }
+    let root_ty = Ty::Schema(crate::ty::SchemaRef {
+        file,
+        name: name.clone(),
+        display: root.qualified.clone(),
+        ancestors: Arc::default(),
+    });
+    follow(db, project, &root_ty, sel, 0, 0)
+}
+
+fn follow(db: &dyn Db, project: Project, ty: &Ty, sel: &Selector, i: usize, depth: u32) -> Result<(), PathMiss> {
+    let Some(seg) = sel.segments.get(i) else { return Ok(()) };
+    if depth > MAX_SELECTOR_DEPTH {
+        return Ok(());
+    }
+    let miss = |label: String| Err(PathMiss { seg: i, label, best: None });
+    match (ty, seg) {
+        (Ty::Optional(inner), _) => follow(db, project, inner, sel, i, depth + 1),
+        (Ty::Any | Ty::Error, _) => Ok(()),
+        (Ty::OneOf(members), _) => {
+            // Some member must lead somewhere; otherwise report the one that went farthest.
+            let mut worst: Option<PathMiss> = None;
+            for m in members {
+                match follow(db, project, m, sel, i, depth + 1) {
+                    Ok(()) => return Ok(()),
+                    Err(e) => {
+                        if worst.as_ref().is_none_or(|w| e.seg > w.seg) {
+                            worst = Some(e);
+                        }
+                    }
+                }
+            }
+            worst.map_or(Ok(()), Err)
+        }
+        (Ty::Schema(sref), SelectorSeg::Key(k)) => {
+            let Some(model) = crate::model::template_model(db, project, sref.file, sref.name.clone()) else {
+                return Ok(());
+            };
+            match model.fields.get(k) {
+                Some(f) => follow(db, project, &f.ty, sel, i + 1, depth + 1),
+                None if model.open => Ok(()),
+                None => Err(PathMiss {
+                    seg: i,
+                    label: format!("`{}` has no field `{k}`", model.qualified),
+                    best: crate::suggest::best(k, model.fields.keys().map(|n| &**n)).map(str::to_owned),
+                }),
+            }
+        }
+        // `[*]` over a record: every field's value, of whatever type.
+        (Ty::Schema(_), SelectorSeg::Each) => Ok(()),
+        (Ty::Map(value, ..), _) => follow(db, project, value, sel, i + 1, depth + 1),
+        (Ty::List(item, _), SelectorSeg::Each) => follow(db, project, item, sel, i + 1, depth + 1),
+        (Ty::List(..), SelectorSeg::Key(k)) => {
+            miss(format!("a list has no field `{k}`: select its items with `[*]` before `.{k}`"))
+        }
+        (other, SelectorSeg::Key(k)) => miss(format!("{} has no field `{k}`", article(&other.kind_name()))),
+        (other, SelectorSeg::Each) => {
+            miss(format!("{} has no items to select with `[*]`", article(&other.kind_name())))
+        }
+    }
+}
+
+fn article(kind: &str) -> String {
+    match kind.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u') => format!("an {kind}"),
+        Some('`') => format!("the record {kind}"),
+        _ => format!("a {kind}"),
+    }
+}
+
+/// K0607 for kinds no schema declares, and K0606 for `at` selectors that select nothing in
+/// every kind the policy applies to (every known kind when `kinds` is absent): a misspelt field
+/// would make the policy check nothing, silently.
+fn selector_diagnostics(
+    db: &dyn Db,
+    project: Project,
+    kind_sites: &[(String, Span)],
+    at_sites: &[(Selector, Span, bool)],
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let known = known_kinds(db, project);
+    if !known.library {
+        return out;
+    }
+    let known = &known.kinds;
+    let mut candidates: Vec<&KnownKind> = Vec::new();
+    for (kind, span) in kind_sites {
+        let found: Vec<&KnownKind> = known.iter().filter(|k| *k.kind == **kind).collect();
+        if found.is_empty() {
+            let mut d = Diagnostic::error(Code::POLICY_UNKNOWN_KIND, format!("no kind `{kind}` is declared"))
+                .with_primary(*span, "unknown kind");
+            let mut names: Vec<&str> = known.iter().map(|k| &*k.kind).collect();
+            names.dedup();
+            d = match crate::suggest::best(kind, names.iter().copied()) {
+                Some(best) => d.with_help(format!("did you mean `{best}`?")),
+                None => d.with_help(
+                    "a custom resource needs a schema: declare it with `@resource(apiVersion = \"...\", kind = \"...\")`",
+                ),
+            };
+            out.push(d);
+        }
+        candidates.extend(found);
+    }
+    let unknown_kinds_only = !kind_sites.is_empty() && candidates.is_empty();
+    if kind_sites.is_empty() {
+        // Every kind with a schema that says something: a kind that is `@open` at its root
+        // would accept any selector, and a policy for every kind is not about it.
+        candidates = known
+            .iter()
+            .filter(|k| crate::model::template_model(db, project, k.file, k.name.clone()).is_some_and(|m| !m.open))
+            .collect();
+    }
+    if unknown_kinds_only || candidates.is_empty() {
+        return out;
+    }
+    for (sel, span, raw) in at_sites {
+        let mut farthest: Option<(PathMiss, &KnownKind)> = None;
+        let mut ok = false;
+        for k in &candidates {
+            match follow_selector(db, project, k.file, &k.name, sel) {
+                Ok(()) => {
+                    ok = true;
+                    break;
+                }
+                Err(m) => {
+                    if farthest.as_ref().is_none_or(|(f, _)| m.seg > f.seg) {
+                        farthest = Some((m, k));
+                    }
+                }
+            }
+        }
+        let Some((miss, kind)) = farthest.filter(|_| !ok) else { continue };
+        // At the segment when the literal is the selector verbatim, else at the whole string.
+        let at = match (sel.ranges.get(miss.seg), raw) {
+            (Some(r), true) => {
+                let start = span.range.start + 1 + r.start as u32;
+                Span::new(span.file, TextRange::new(start, start + r.len() as u32))
+            }
+            _ => *span,
+        };
+        let applies = if kind_sites.is_empty() {
+            "any Kubernetes kind".to_owned()
+        } else {
+            let mut names: Vec<&str> = candidates.iter().map(|k| &*k.kind).collect();
+            names.dedup();
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        };
+        let mut d = Diagnostic::error(
+            Code::POLICY_UNKNOWN_FIELD,
+            format!("selector `{}` selects nothing in {applies}", sel.text),
+        )
+        .with_primary(at, miss.label);
+        if let Some(best) = miss.best {
+            d = d.with_help(format!("did you mean `{best}`?"));
+        }
+        if candidates.len() > 1 {
+            d = d.with_help(format!("it went farthest in `{}` ({})", kind.kind, kind.api_version));
+        }
+        out.push(d.with_help("a policy whose selector selects nothing checks nothing"));
     }
     out
 }

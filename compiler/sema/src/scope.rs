@@ -29,7 +29,9 @@ use kdep_diag::TextRange;
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry, PathRef};
+use crate::hir::{
+    file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry, PathRef, TestHir, TestStep,
+};
 use crate::index::{file_imports, item_index, project_index, Imports, ItemIndex, ItemKind};
 use crate::model::{template_model, TemplateModel};
 
@@ -76,7 +78,13 @@ pub enum Callee {
     BrokenImport,
     /// `alias.f` where the imported module has no function `f`.
     NotInModule { module: SourceFile, name: Name },
+    /// `build(env)` in a `test` body ([`TEST_BUILD_FN`]): the package's built objects. Only
+    /// tests see it, and a module function of that name hides it.
+    TestBuild,
 }
+
+/// The function a `test` body calls for the package's built objects (`build("production")`).
+pub const TEST_BUILD_FN: &str = "build";
 
 /// The name under which the environment is a value, unless something else is called that.
 pub const ENV_NAME: &str = "env";
@@ -95,6 +103,9 @@ enum BodyKind {
     /// Policy bodies: the module, the environment, and the object being checked (bound as
     /// locals, [`POLICY_LOCALS`]).
     Policy,
+    /// `test` bodies: the module, their own `let`s (locals, [`walk_test`]) and
+    /// [`Callee::TestBuild`].
+    Test,
 }
 
 /// The names a policy body binds for each check, as locals (so they shadow the module like a
@@ -172,9 +183,14 @@ impl Resolver {
         Resolver { kind: BodyKind::Policy, ..Self::module(db, project, file) }
     }
 
+    /// The scope of the statements of a `test` of `file`: its module, and `build(env)`.
+    pub fn test(db: &dyn Db, project: Project, file: SourceFile) -> Self {
+        Resolver { kind: BodyKind::Test, ..Self::module(db, project, file) }
+    }
+
     /// Whether this scope reads the environment (`env`, `environment`): not at module level.
     pub fn sees_env(&self) -> bool {
-        self.kind != BodyKind::Module
+        !matches!(self.kind, BodyKind::Module | BodyKind::Test)
     }
 
     /// The template or schema whose body this scope is, if any.
@@ -250,6 +266,7 @@ impl Resolver {
         match callee.split_once('.') {
             None => match self.items.items.get(callee) {
                 Some(h) if h.kind == ItemKind::Fn => Callee::Function { file: self.file, name: Name::from(callee) },
+                _ if self.kind == BodyKind::Test && callee == TEST_BUILD_FN && !head_is_local => Callee::TestBuild,
                 _ => Callee::Builtin,
             },
             Some((alias, member)) => {
@@ -323,6 +340,23 @@ pub fn walk_policy<'e>(e: &'e Expr, scope: &Resolver, cb: &mut dyn FnMut(NameUse
 pub fn walk_fn<'e>(f: &'e FnHir, scope: &Resolver, cb: &mut dyn FnMut(NameUse<'e>)) {
     let mut w = Walker { scope, locals: f.params.iter().map(|p| &p.name).collect(), f: cb };
     w.expr(&f.body);
+}
+
+/// [`walk_names`] over the statements of a `test`, in order: each `let` is a local of the
+/// statements after it (as the test runner binds it). `expect_error` blocks are declarations,
+/// checked as a module of their own by the runner.
+pub fn walk_test<'e>(t: &'e TestHir, scope: &Resolver, cb: &mut dyn FnMut(NameUse<'e>)) {
+    let mut w = Walker { scope, locals: Vec::new(), f: cb };
+    for step in &t.steps {
+        match step {
+            TestStep::Let(l) => {
+                w.expr(&l.value);
+                w.locals.push(&l.name);
+            }
+            TestStep::Assert(a) => w.expr(&a.cond),
+            TestStep::ExpectError { .. } => {}
+        }
+    }
 }
 
 struct Walker<'s, 'e, 'f> {
@@ -589,6 +623,11 @@ pub fn walk_file(
         if wanted(func.body.range) {
             walk_fn(func, &module, &mut |u| f(u));
         }
+    }
+    // Tests likewise: their `let`s are locals of the statements after them.
+    let tests = Resolver::test(db, project, file);
+    for t in hir.tests.iter().filter(|t| wanted(t.range)) {
+        walk_test(t, &tests, &mut |u| f(u));
     }
 }
 
