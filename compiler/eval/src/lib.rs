@@ -252,8 +252,8 @@ fn build_with<T: manifest::Emitted + Send>(
     env: Option<&str>,
     finish: &(dyn Fn(manifest::Manifest, Option<&str>) -> T + Sync),
 ) -> (Vec<T>, Vec<Diagnostic>) {
-    let index = project_index(db, project);
     let files = prepare(db, project);
+    let index = project_index(db, project);
     let mut diagnostics = Vec::new();
     let envs = app::environment_infos(db, project);
     diagnostics.extend(envs.diagnostics.iter().cloned());
