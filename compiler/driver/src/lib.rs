@@ -46,8 +46,10 @@ impl kdep_sema::Db for Database {
         self.threads.max(1)
     }
 
+    /// Always a handle: how many threads work is [`Self::parallelism`]'s to say, and a single
+    /// thread still runs project-wide queries on a handle of their own (see `Db::fork`).
     fn fork(&self) -> Option<Box<dyn kdep_sema::Db + Send>> {
-        (self.threads > 1).then(|| Box::new(self.clone()) as Box<dyn kdep_sema::Db + Send>)
+        Some(Box::new(self.clone()))
     }
 }
 

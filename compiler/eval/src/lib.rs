@@ -113,8 +113,8 @@ pub fn file_diagnostics_but_duplicates(db: &dyn Db, project: Project, file: Sour
         let hir = file_hir(db, file);
         for env in all_envs(db, project) {
             for name in hir.apps.keys() {
-                let eval = app::eval_app(db, project, file, name.clone(), env.clone());
-                out.extend(checked(db, project, &env, &eval.diagnostics));
+                let outcome = app_check(db, project, file, name.clone(), env.clone());
+                out.extend(checked(db, project, &env, &outcome.diagnostics));
             }
         }
         let fid = file.id(db);
@@ -128,21 +128,44 @@ pub fn file_diagnostics_but_duplicates(db: &dyn Db, project: Project, file: Sour
     out
 }
 
+/// What `check` keeps of evaluating one app in one environment: its diagnostics and the
+/// identities of the objects it emits (stamped for the environment's namespace). The values
+/// are dropped once evaluated, so a check of many apps holds no value trees; the editor and
+/// `kdep explain` read [`app::eval_app`], which keeps them.
+#[derive(Debug, Default)]
+struct AppCheck {
+    objects: Vec<manifest::ObjectIdentity>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+#[salsa::tracked(returns(clone), no_eq)]
+fn app_check(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    app: Name,
+    env: Option<Name>,
+) -> std::sync::Arc<AppCheck> {
+    let infos = app::environment_infos(db, project);
+    let namespace =
+        env.as_ref().and_then(|e| infos.list.iter().find(|i| *i.name == **e)).and_then(|i| i.namespace.as_deref());
+    let eval = app::evaluate_app(db, project, file, app, env.clone());
+    let objects = eval.objects.iter().map(|m| manifest::ObjectIdentity::of(m, namespace)).collect();
+    std::sync::Arc::new(AppCheck { objects, diagnostics: eval.diagnostics })
+}
+
 /// Objects that collide (same kind, namespace and name) in one environment: whatever `build`
-/// rejects, `check` reports. The per-app evaluations are memoised, so this re-reads them.
+/// rejects, `check` reports. The per-app checks are memoised, so this re-reads them.
 #[salsa::tracked(returns(clone))]
 fn duplicate_objects(db: &dyn Db, project: Project, env: Option<Name>) -> std::sync::Arc<Vec<Diagnostic>> {
     let index = project_index(db, project);
-    let infos = app::environment_infos(db, project);
-    let namespace =
-        env.as_ref().and_then(|e| infos.list.iter().find(|i| *i.name == **e)).and_then(|i| i.namespace.clone());
     let mut objects = Vec::new();
     for file in index.root_files() {
         for name in file_hir(db, file).apps.keys() {
-            objects.extend(app::eval_app(db, project, file, name.clone(), env.clone()).objects.iter().cloned());
+            objects.extend(app_check(db, project, file, name.clone(), env.clone()).objects.iter().cloned());
         }
     }
-    std::sync::Arc::new(manifest::finalize(objects, namespace.as_deref()).1)
+    std::sync::Arc::new(manifest::order_and_deduplicate(objects).1)
 }
 
 /// Type checks every file of every package and evaluates every app of the root package in
@@ -171,6 +194,28 @@ pub struct FileCheck {
 /// the part of one file it has just recomputed.
 pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileCheck)>, Vec<Diagnostic>) {
     let files = prepare(db, project);
+    // Every app in every environment first, spread over the threads: the duplicate check of
+    // an environment reads them all, and computed inside the first file's diagnostics it
+    // would evaluate every app on that one thread while the others wait for it.
+    let index = project_index(db, project);
+    let envs = all_envs(db, project);
+    let root_files = index.root_files();
+    parallel::par_map(db, &root_files, &|db, file| {
+        // In the order `file_diagnostics` asks: the static checks build the file's template
+        // models one declaration at a time, where an app would first ask for the deepest
+        // extension and build its whole chain in one nested descent.
+        kdep_sema::check::static_diagnostics(db, project, *file);
+        for env in &envs {
+            for name in file_hir(db, *file).apps.keys() {
+                app_check(db, project, *file, name.clone(), env.clone());
+            }
+        }
+    });
+    on_side_handle(db, &|db| {
+        for env in &envs {
+            duplicate_objects(db, project, env.clone());
+        }
+    });
     let per_file = parallel::par_map(db, &files, &|db, file| FileCheck {
         own: file_diagnostics_but_duplicates(db, project, *file),
         duplicates: file_duplicate_objects(db, project, *file),
@@ -186,24 +231,38 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
 /// `let` are computed on this thread. Evaluating the lets here means worker threads only read
 /// them, so no cycle can span two threads. Returns the files to analyse.
 fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
-    let roots = project_index(db, project).root_files();
+    let roots = on_side_handle(db, &|db| project_index(db, project).root_files());
     parallel::par_map(db, &roots, &|db, file| {
         file_hir(db, *file);
     });
-    let files = kdep_sema::index::reachable_files(db, project).to_vec();
-    app::environment_infos(db, project);
-    kdep_sema::lets::let_cycles(db, project);
-    // Project-wide like the let graph: computed here, so no worker blocks on another's.
-    kdep_sema::check::app_cycles(db, project);
-    // Read for every emitted object (which schema checks it, its scope).
-    kdep_sema::resources::resource_registry(db, project);
-    for file in &files {
-        let hir = file_hir(db, *file);
-        for name in hir.lets.keys() {
-            interp::module_let_value(db, project, *file, name.clone());
+    on_side_handle(db, &|db| {
+        let files = kdep_sema::index::reachable_files(db, project).to_vec();
+        app::environment_infos(db, project);
+        kdep_sema::lets::let_cycles(db, project);
+        // Project-wide like the let graph: computed here, so no worker blocks on another's.
+        kdep_sema::check::app_cycles(db, project);
+        // Read for every emitted object (which schema checks it, its scope).
+        kdep_sema::resources::resource_registry(db, project);
+        for file in &files {
+            let hir = file_hir(db, *file);
+            for name in hir.lets.keys() {
+                interp::module_let_value(db, project, *file, name.clone());
+            }
         }
+        files
+    })
+}
+
+/// Runs project-wide queries (those reading every file) on another handle to the database when
+/// there is one, dropped afterwards. Salsa keeps one record of reads per query-stack depth and
+/// per handle, reused by every later query at that depth, and clearing it costs its largest
+/// size so far: a query that read all N files would make each of the N per-file queries that
+/// follow on the same handle pay for N, quadratic in the package's size.
+fn on_side_handle<R>(db: &dyn Db, f: &dyn Fn(&dyn Db) -> R) -> R {
+    match db.fork() {
+        Some(side) => f(&*side),
+        None => f(db),
     }
-    files
 }
 
 /// Compiles the root package's apps for `env` (None: no `in` blocks and no namespace).
@@ -242,8 +301,8 @@ fn build_with<T: manifest::Emitted + Send>(
     env: Option<&str>,
     finish: &(dyn Fn(manifest::Manifest, Option<&str>) -> T + Sync),
 ) -> (Vec<T>, Vec<Diagnostic>) {
-    let index = project_index(db, project);
     let files = prepare(db, project);
+    let index = project_index(db, project);
     let mut diagnostics = Vec::new();
     let envs = app::environment_infos(db, project);
     diagnostics.extend(envs.diagnostics.iter().cloned());

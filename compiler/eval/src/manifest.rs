@@ -187,7 +187,35 @@ macro_rules! impl_emitted {
     )*};
 }
 
-impl_emitted!(Manifest, RenderedObject);
+impl_emitted!(Manifest, RenderedObject, ObjectIdentity);
+
+/// What `kdep check` keeps of an emitted object: its identity once stamped, enough to find
+/// duplicates ([`order_and_deduplicate`]) without holding the object's value or text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectIdentity {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// `metadata.namespace` once stamped; `None` for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    pub app: String,
+    pub source: Span,
+}
+
+impl ObjectIdentity {
+    /// The identity `m` has once stamped for an environment with namespace `env_namespace`:
+    /// the same as its [`RenderedObject`]'s or its [`finalize`]d manifest's.
+    pub fn of(m: &Manifest, env_namespace: Option<&str>) -> ObjectIdentity {
+        ObjectIdentity {
+            api_version: m.api_version.clone(),
+            kind: m.kind.clone(),
+            name: m.name.clone(),
+            namespace: Stamp::new(m, env_namespace).object_namespace(m),
+            app: m.app.clone(),
+            source: m.source,
+        }
+    }
+}
 
 /// An emitted object already finalised and written out (YAML or JSON) on its own; its value
 /// was dropped once written, so a build holds text, not value trees. See

@@ -73,7 +73,8 @@ pub trait Db: salsa::Database {
         1
     }
 
-    /// Another handle to the same database, for a worker thread; `None` disables parallelism.
+    /// Another handle to the same database, for a worker thread or for a burst of project-wide
+    /// queries kept apart from the per-file ones (`kdep_eval`'s `prepare`); `None` disables both.
     fn fork(&self) -> Option<Box<dyn Db + Send>> {
         None
     }
