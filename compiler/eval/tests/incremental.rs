@@ -201,7 +201,7 @@ app b = web.Worker {
     // The log names the queries counted below (so their zero counts mean something).
     let log = fx.db.take_log();
     assert_eq!(executed(&log, "template_model"), 2, "{log:#?}");
-    assert!(executed(&log, "eval_app") >= 2, "{log:#?}");
+    assert!(executed(&log, "app_check") >= 2, "{log:#?}");
 
     let web = fx.file("platform/web.kdep");
     let below = format!("{}\n// notes for later\n", web.text(&fx.db));
@@ -211,7 +211,7 @@ app b = web.Worker {
     let log = fx.db.take_log();
     assert_eq!(executed(&log, "file_hir"), 1, "{log:#?}");
     assert_eq!(executed(&log, "template_model"), 0, "{log:#?}");
-    assert_eq!(executed(&log, "eval_app"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "app_check"), 0, "{log:#?}");
 
     let above = format!("// The web platform.\n// Two templates.\n{}", web.text(&fx.db));
     web.set_text(&mut fx.db).to(above);
