@@ -20,24 +20,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Options};
+use common::cluster::{kdep, start};
+use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry};
 use serde_json::{json, Value};
-
-fn start() -> Cluster {
-    Cluster::start_with(Options {
-        clock: Some("2030-01-01T00:00:00Z".into()),
-        sequential_uids: true,
-        ..Options::default()
-    })
-    .unwrap()
-}
-
-/// Runs `kdep ARGS` in `dir` against the cluster.
-fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> common::Run {
-    common::kdep_with(dir, args, |c| {
-        c.env("KUBECONFIG", cluster.kubeconfig());
-    })
-}
 
 const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
 

@@ -17,24 +17,14 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use kdep_tests::cluster::{Cluster, LogEntry, Options};
+use common::cluster::kdep;
+use kdep_tests::cluster::{Cluster, LogEntry};
 use serde_json::{json, Value};
 
 fn start() -> Cluster {
-    let cluster = Cluster::start_with(Options {
-        clock: Some("2030-01-01T00:00:00Z".into()),
-        sequential_uids: true,
-        ..Options::default()
-    })
-    .unwrap();
+    let cluster = common::cluster::start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
     cluster
-}
-
-fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> common::Run {
-    common::kdep_with(dir, args, |c| {
-        c.env("KUBECONFIG", cluster.kubeconfig());
-    })
 }
 
 const APPS: &str = r#"environment dev { namespace = "demo" }

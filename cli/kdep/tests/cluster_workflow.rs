@@ -10,45 +10,19 @@
     reason = "a failed unwrap fails the test; JSON is read with `serde_json::Value[key]`, which yields Null"
 )]
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
-use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Options, Rollout};
+use common::cluster::kdep;
+use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Rollout};
 use serde_json::json;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 fn start() -> Cluster {
     if std::env::var("KDEP_TEST_CLUSTER").is_ok() {
         return Cluster::start().unwrap();
     }
-    Cluster::start_with(Options {
-        clock: Some("2030-01-01T00:00:00Z".into()),
-        sequential_uids: true,
-        ..Options::default()
-    })
-    .unwrap()
-}
-
-/// Runs `kdep ARGS` in `dir` with the cluster's kubeconfig in `KUBECONFIG`.
-fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_kdep"))
-        .args(args)
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .env("KUBECONFIG", cluster.kubeconfig())
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    common::cluster::start()
 }
 
 const ENVS: &str = r#"environment dev { namespace = "demo" }

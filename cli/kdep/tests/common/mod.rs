@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub mod cluster;
+
 /// One finished run of the binary.
 pub struct Run {
     pub code: i32,
