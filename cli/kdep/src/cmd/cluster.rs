@@ -26,9 +26,9 @@ pub enum Output {
     Json,
 }
 
-/// Where the manifests come from and which cluster they go to.
-#[derive(Debug, Args)]
-pub struct Common {
+/// Which package and environment, and which cluster: what every cluster command starts from.
+#[derive(Debug, Clone, Args)]
+pub struct Place {
     /// Package folder, or a file inside it. Defaults to the current directory.
     pub(super) path: Option<PathBuf>,
     /// Environment to build and deploy; its `context`, `kubeconfig` and `namespace` choose the
@@ -42,6 +42,13 @@ pub struct Common {
     /// may list several files) or `~/.kube/config`.
     #[arg(long)]
     pub(super) kubeconfig: Option<PathBuf>,
+}
+
+/// Where the manifests come from and which cluster they go to, and how to apply them.
+#[derive(Debug, Args)]
+pub struct Common {
+    #[command(flatten)]
+    pub(super) place: Place,
     /// Take over fields another field manager owns (otherwise such a conflict stops the apply).
     #[arg(long)]
     pub(super) force_conflicts: bool,
@@ -144,9 +151,9 @@ impl Common {
     /// Builds the package for the environment; any problem is reported and is exit 2 (a
     /// cluster command never runs on sources that do not build).
     fn prepare(&self, ctx: &Ctx) -> Result<Prepared, Exit> {
-        let ws = load_workspace(self.path.as_deref())?;
+        let ws = load_workspace(self.place.path.as_deref())?;
         let envs = ws.environments();
-        let Some(env) = envs.iter().find(|e| e.name == self.env) else {
+        let Some(env) = envs.iter().find(|e| e.name == self.place.env) else {
             let names: Vec<&str> = envs.iter().map(|e| e.name.as_str()).collect();
             let hint = if names.is_empty() {
                 "the package declares no environment; add one (`environment staging { context = \"...\", namespace = \"...\" }`)".to_owned()
@@ -154,12 +161,12 @@ impl Common {
                 format!("declared environments: {}", names.join(", "))
             };
             report::print_error(
-                format!("unknown environment `{}` in package `{}`", self.env, ws.package_name()),
+                format!("unknown environment `{}` in package `{}`", self.place.env, ws.package_name()),
                 Some(&hint),
             );
             return Err(Exit::Usage);
         };
-        let build = ws.build(Some(&self.env));
+        let build = ws.build(Some(&self.place.env));
         if !build.diagnostics.is_empty() {
             let sources = ws.sources(ctx.cwd.as_deref());
             let mut stderr = std::io::stderr().lock();
@@ -192,10 +199,11 @@ impl Common {
                 // --kubeconfig, else the environment's file (relative to the package root),
                 // else KUBECONFIG / ~/.kube/config as kubectl reads them.
                 kubeconfig: self
+                    .place
                     .kubeconfig
                     .clone()
                     .or_else(|| env.kubeconfig.as_deref().map(|k| env_kubeconfig(ws.root_dir(), k))),
-                context: self.context.clone().or_else(|| env.context.clone()),
+                context: self.place.context.clone().or_else(|| env.context.clone()),
             },
             manifests,
             root: ws.root_dir().to_path_buf(),

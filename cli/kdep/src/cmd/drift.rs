@@ -1,7 +1,6 @@
 //! `kdep drift`: does the cluster still hold what the package defines? Once, or every
 //! interval with `--watch`, alerting a webhook when the answer changes. It only reads.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -9,7 +8,7 @@ use kdep_cluster::drift::{self, Report, State};
 use kdep_cluster::{connect, diff, Session};
 use serde_json::{json, Value};
 
-use super::cluster::{self, Common, Output, Prepared};
+use super::cluster::{self, Common, Output, Place, Prepared};
 use super::{Ctx, Exit};
 use crate::report;
 
@@ -22,17 +21,8 @@ use crate::report;
 /// Exit 0: in sync; 3: drift; 2: error. With `--watch` it keeps checking until interrupted.
 #[derive(Debug, Args)]
 pub struct DriftArgs {
-    /// Package folder, or a file inside it. Defaults to the current directory.
-    path: Option<PathBuf>,
-    /// Environment whose cluster is checked.
-    #[arg(long, short)]
-    env: String,
-    /// Kubeconfig context to use instead of the environment's `context`.
-    #[arg(long)]
-    context: Option<String>,
-    /// Kubeconfig file to read instead of `KUBECONFIG` or `~/.kube/config`.
-    #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    place: Place,
     /// Output format (`json`: one document per report; with `--watch`, one line per change).
     #[arg(long, short, value_enum, default_value_t = Output::Human)]
     output: Output,
@@ -56,15 +46,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 impl DriftArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
-        let common = Common {
-            path: self.path.clone(),
-            env: self.env.clone(),
-            context: self.context.clone(),
-            kubeconfig: self.kubeconfig.clone(),
-            force_conflicts: true,
-            prune: true,
-            output: self.output,
-        };
+        let common = Common { place: self.place.clone(), force_conflicts: true, prune: true, output: self.output };
         let (p, rt) = match common.prepare_with_runtime(ctx) {
             Ok(started) => started,
             Err(e) => return e,

@@ -2,12 +2,10 @@
 //! rollout state with the reasons of a failed rollout, the revision last applied, drift. The
 //! reading is kdep-cluster's `status` module; this file is the command line around it.
 
-use std::path::PathBuf;
-
 use clap::Args;
 use kdep_cluster::connect;
 
-use super::cluster::{fail, print_stdout, Common, Output};
+use super::cluster::{fail, print_stdout, Common, Output, Place};
 use super::{Ctx, Exit};
 
 /// Show, per app, whether what runs is what the sources ask for.
@@ -25,18 +23,8 @@ use super::{Ctx, Exit};
 #[derive(Debug, Args)]
 #[command(after_help = "JSON output (-o json) is described in docs/clusters.md, section `kdep status`.")]
 pub struct StatusArgs {
-    /// Package folder, or a file inside it. Defaults to the current directory.
-    path: Option<PathBuf>,
-    /// Environment to report on; its `context`, `kubeconfig` and `namespace` choose the cluster.
-    #[arg(long, short)]
-    env: String,
-    /// Kubeconfig context to use instead of the environment's `context`.
-    #[arg(long)]
-    context: Option<String>,
-    /// Kubeconfig file to read instead of the environment's `kubeconfig`, `KUBECONFIG` or
-    /// `~/.kube/config`.
-    #[arg(long)]
-    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    place: Place,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Human)]
     output: Output,
@@ -44,15 +32,7 @@ pub struct StatusArgs {
 
 impl StatusArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
-        let common = Common {
-            path: self.path,
-            env: self.env,
-            context: self.context,
-            kubeconfig: self.kubeconfig,
-            force_conflicts: false,
-            prune: true,
-            output: self.output,
-        };
+        let common = Common { place: self.place, force_conflicts: false, prune: true, output: self.output };
         let (p, rt) = match common.prepare_with_runtime(ctx) {
             Ok(started) => started,
             Err(e) => return e,
