@@ -1,0 +1,27 @@
+//! What the cluster test files share: the emulator they start and the binary run against it.
+
+use std::path::Path;
+
+use kdep_tests::cluster::{Cluster, Options};
+
+use super::{kdep_with, Run};
+
+/// The emulator with a fixed clock and sequential UIDs, so whole outputs (managedFields times,
+/// UIDs in plans) snapshot the same on every run.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn start() -> Cluster {
+    Cluster::start_with(Options {
+        clock: Some("2030-01-01T00:00:00Z".into()),
+        sequential_uids: true,
+        ..Options::default()
+    })
+    .expect("the emulator starts")
+}
+
+/// Runs `kdep ARGS` in `dir` with the cluster's kubeconfig in `KUBECONFIG`.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
+    kdep_with(dir, args, |c| {
+        c.env("KUBECONFIG", cluster.kubeconfig());
+    })
+}
