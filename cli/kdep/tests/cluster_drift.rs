@@ -84,16 +84,11 @@ app auto = templates.Scaled { name = "auto" }
 "#;
 
 fn package(apps: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_package(dir.path(), apps);
-    dir
+    common::cluster::package(ENVS, TEMPLATES, apps)
 }
 
 fn write_package(dir: &Path, apps: &str) {
-    std::fs::write(dir.join("kdep.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
-    std::fs::write(dir.join("environments.kdep"), ENVS).unwrap();
-    std::fs::write(dir.join("templates.kdep"), TEMPLATES).unwrap();
-    std::fs::write(dir.join("apps.kdep"), format!("import templates\n\n{apps}")).unwrap();
+    common::cluster::write_package(dir, ENVS, TEMPLATES, apps);
 }
 
 /// A cluster with the package `apps` applied (and the request log cleared after it).

@@ -99,16 +99,11 @@ app agent = templates.Agent { name = "agent" }
 "#;
 
 fn package(apps: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    write_package(dir.path(), apps);
-    dir
+    common::cluster::package("environment dev { namespace = \"demo\" }\n", TEMPLATES, apps)
 }
 
 fn write_package(dir: &Path, apps: &str) {
-    std::fs::write(dir.join("kdep.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
-    std::fs::write(dir.join("environments.kdep"), "environment dev { namespace = \"demo\" }\n").unwrap();
-    std::fs::write(dir.join("templates.kdep"), TEMPLATES).unwrap();
-    std::fs::write(dir.join("apps.kdep"), format!("import templates\n\n{apps}")).unwrap();
+    common::cluster::write_package(dir, "environment dev { namespace = \"demo\" }\n", TEMPLATES, apps);
 }
 
 fn pods_of(cluster: &Cluster, app: &str) -> Vec<String> {

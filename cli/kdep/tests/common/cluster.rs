@@ -25,3 +25,26 @@ pub fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
         c.env("KUBECONFIG", cluster.kubeconfig());
     })
 }
+
+/// Writes package `demo` into `dir`: its environments, a `templates` module and an `apps.kdep`
+/// that imports it, so each cluster test file states only its own templates and apps.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn write_package(dir: &Path, envs: &str, templates: &str, apps: &str) {
+    let files = [
+        ("kdep.toml", "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n".to_owned()),
+        ("environments.kdep", envs.to_owned()),
+        ("templates.kdep", templates.to_owned()),
+        ("apps.kdep", format!("import templates\n\n{apps}")),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).expect("write the test package");
+    }
+}
+
+/// [`write_package`] into a fresh temporary folder.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn package(envs: &str, templates: &str, apps: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_package(dir.path(), envs, templates, apps);
+    dir
+}
