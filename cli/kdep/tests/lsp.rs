@@ -864,3 +864,37 @@ fn an_edit_cancels_a_stale_read() {
     assert!(r["result"]["uri"].as_str().unwrap().ends_with("platform/web.kdep"), "{r}");
     lsp.shutdown();
 }
+
+/// Text typed above a template moves what the editor answers about it: go to definition of a
+/// field an app sets lands on the field's new line, and the hover names that line. (The
+/// template's HIR is anchored to the template, so its model is not rebuilt; the answers are
+/// resolved through the file's anchor table as they leave.)
+#[test]
+fn answers_follow_text_typed_above_a_template() {
+    let (_tmp, ws, cache) = workspace();
+    let mut lsp = Lsp::start(&ws, &cache, &[]);
+    lsp.initialize();
+    lsp.open("shop/app.kdep");
+    lsp.open("platform/web.kdep");
+    lsp.diagnostics("shop/app.kdep", |_| true);
+    let line = |r: &Value| r["result"]["range"]["start"]["line"].as_u64();
+    // `replicas` in the app body; declared on line 7 (0-based 6) of platform/web.kdep.
+    let before = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
+    assert!(before["result"]["uri"].as_str().unwrap().ends_with("platform/web.kdep"), "{before}");
+    assert_eq!(line(&before), Some(6), "{before}");
+
+    let moved =
+        PLATFORM.replace("import std.workloads\n", "import std.workloads\n// The platform.\n// Its templates.\n");
+    lsp.change("platform/web.kdep", 2, &moved);
+    lsp.diagnostics("platform/web.kdep", |_| true);
+    let after = lsp.at("textDocument/definition", "shop/app.kdep", 4, 5);
+    assert_eq!(line(&after), Some(8), "{after}");
+    assert_eq!(after["result"]["range"]["start"]["character"], before["result"]["range"]["start"]["character"]);
+    let hover = lsp.at("textDocument/hover", "shop/app.kdep", 4, 5);
+    let text = hover["result"]["contents"]["value"].as_str().unwrap_or_default().to_owned();
+    assert!(text.contains("web.kdep:9`"), "{hover}");
+    // Definition from inside the moved template: `name` in its `emit` is the field on line 8.
+    let inside = lsp.at("textDocument/definition", "platform/web.kdep", 15, 25);
+    assert_eq!(line(&inside), Some(7), "{inside}");
+    lsp.shutdown();
+}

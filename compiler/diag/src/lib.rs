@@ -4,6 +4,7 @@
 //! renderers (terminal via ariadne, JSON for CI, LSP in the server) turn offsets into lines
 //! and columns. Nothing here knows about salsa, the disk or the terminal size.
 
+pub mod anchor;
 mod codes;
 mod line_index;
 #[cfg(feature = "render")]

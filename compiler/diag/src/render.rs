@@ -16,6 +16,26 @@ pub trait Sources {
     /// The path shown to users (relative to the working directory where possible).
     fn path(&self, file: FileId) -> String;
     fn text(&self, file: FileId) -> &str;
+
+    /// `span` in file offsets. Positions inside declarations can be anchored (relative to their
+    /// declaration, see [`crate::anchor`]); the compiler resolves them where they leave it, so
+    /// renderers only meet file offsets. Sources that can resolve (the driver's) do so for
+    /// spans a caller keeps from the compiler's values (provenance).
+    fn resolve(&self, span: crate::Span) -> crate::Span {
+        span
+    }
+}
+
+/// `diag` with every range in file offsets (see [`Sources::resolve`]); borrowed when it is.
+fn resolved<'d>(diag: &'d Diagnostic, sources: &dyn Sources) -> std::borrow::Cow<'d, Diagnostic> {
+    if !diag.has_anchored_ranges() {
+        return std::borrow::Cow::Borrowed(diag);
+    }
+    // Reaching here means an exit of the compiler forgot to resolve: tests fail on it.
+    debug_assert!(false, "a diagnostic with anchored ranges reached the renderer: {diag:?}");
+    let mut owned = diag.clone();
+    owned.map_ranges(&mut |file, range| sources.resolve(crate::Span::new(file, range)).range);
+    std::borrow::Cow::Owned(owned)
 }
 
 /// Options for terminal rendering.
@@ -81,6 +101,7 @@ fn render_one(
     config: RenderConfig,
     out: &mut dyn io::Write,
 ) -> io::Result<()> {
+    let diag = &*resolved(diag, sources);
     let kind = match diag.severity {
         Severity::Error => ReportKind::Error,
         Severity::Warning => ReportKind::Warning,
@@ -307,6 +328,7 @@ impl IndexCache<'_> {
 
 fn diagnostic_json(diag: &Diagnostic, indexes: &mut IndexCache<'_>) -> Value {
     let sources = indexes.sources;
+    let diag = &*resolved(diag, sources);
     let mut label_json = |label: &crate::Label| {
         let (start, end) = indexes.line_cols(label.span.file, label.span.range.start, label.span.range.end);
         json!({

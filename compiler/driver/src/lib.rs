@@ -211,7 +211,8 @@ impl Workspace {
                         let decl = kdep_sema::hir::file_hir(db, *sf).templates.get(name).cloned()?;
                         let qualified =
                             kdep_sema::model::template_model(db, self.project, *sf, name.clone())?.qualified.clone();
-                        let text = sf.text(db).get(decl.range.as_usize_range()).unwrap_or_default().to_owned();
+                        let range = kdep_sema::anchors::resolve_in(db, *sf, decl.range);
+                        let text = sf.text(db).get(range.as_usize_range()).unwrap_or_default().to_owned();
                         Some(impact::TemplateSource { name: qualified.to_string(), text })
                     })
                     .collect();
@@ -413,6 +414,13 @@ impl Sources for WorkspaceSources<'_> {
         match self.inputs.get(&file) {
             Some(input) => input.text(self.db),
             None => self.files.get(file.0 as usize).map_or("", |f| f.text.as_str()),
+        }
+    }
+
+    fn resolve(&self, span: diag::Span) -> diag::Span {
+        match self.inputs.get(&span.file) {
+            Some(input) => diag::Span::new(span.file, kdep_sema::anchors::resolve_in(self.db, *input, span.range)),
+            None => span,
         }
     }
 }

@@ -79,8 +79,15 @@ fn checked(db: &dyn Db, project: Project, env: &Option<Name>, diags: &[Diagnosti
 pub fn file_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let mut out = file_diagnostics_but_duplicates(db, project, file);
     out.extend(file_duplicate_objects(db, project, file));
-    kdep_diag::normalize(&mut out);
+    finish_diagnostics(db, project, &mut out);
     out
+}
+
+/// Diagnostics as they leave the compiler: positions in file offsets (anchored ones resolved,
+/// see `kdep_sema::anchors`), then in canonical order (which compares positions).
+pub fn finish_diagnostics(db: &dyn Db, project: Project, diags: &mut Vec<Diagnostic>) {
+    kdep_sema::anchors::resolve_diagnostics(db, project, diags);
+    kdep_diag::normalize(diags);
 }
 
 /// Whether `file` is a module of the root package (its apps are evaluated and built).
@@ -102,6 +109,7 @@ pub fn file_duplicate_objects(db: &dyn Db, project: Project, file: SourceFile) -
         let dups = duplicate_objects(db, project, env);
         out.extend(dups.iter().filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == fid)).cloned());
     }
+    kdep_sema::anchors::resolve_diagnostics(db, project, &mut out);
     out
 }
 
@@ -124,7 +132,7 @@ pub fn file_diagnostics_but_duplicates(db: &dyn Db, project: Project, file: Sour
         // Policy coverage of the package's own templates: `check` only (a build has apps to check).
         out.extend(coverage::template_coverage(db, project, file));
     }
-    kdep_diag::normalize(&mut out);
+    finish_diagnostics(db, project, &mut out);
     out
 }
 
@@ -176,7 +184,7 @@ pub fn check(db: &dyn Db, project: Project) -> Vec<Diagnostic> {
     let mut out: Vec<Diagnostic> =
         per_file.into_iter().flat_map(|(_, d)| d.own.into_iter().chain(d.duplicates)).collect();
     out.extend(unlocated);
-    kdep_diag::normalize(&mut out);
+    finish_diagnostics(db, project, &mut out);
     out
 }
 
@@ -222,7 +230,8 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
     });
     // Environment problems without a location in any analysed file (none today) are still shown.
     let infos = app::environment_infos(db, project);
-    let unlocated = infos.diagnostics.iter().filter(|d| d.primary.is_none()).cloned().collect();
+    let mut unlocated: Vec<Diagnostic> = infos.diagnostics.iter().filter(|d| d.primary.is_none()).cloned().collect();
+    kdep_sema::anchors::resolve_diagnostics(db, project, &mut unlocated);
     (files.into_iter().zip(per_file).collect(), unlocated)
 }
 
@@ -327,7 +336,7 @@ fn build_with<T: manifest::Emitted + Send>(
                     format!("declared environments: {}", declared.join(", "))
                 });
                 diagnostics.push(d);
-                kdep_diag::normalize(&mut diagnostics);
+                finish_diagnostics(db, project, &mut diagnostics);
                 return (Vec::new(), diagnostics);
             }
         },
@@ -361,6 +370,6 @@ fn build_with<T: manifest::Emitted + Send>(
     }
     let (manifests, dups) = manifest::order_and_deduplicate(manifests);
     diagnostics.extend(dups);
-    kdep_diag::normalize(&mut diagnostics);
+    finish_diagnostics(db, project, &mut diagnostics);
     (manifests, diagnostics)
 }

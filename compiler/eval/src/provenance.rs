@@ -233,7 +233,8 @@ pub fn explain(
 }
 
 fn text_of(db: &dyn Db, file: SourceFile, span: Span) -> String {
-    file.text(db).get(span.range.as_usize_range()).unwrap_or_default().to_owned()
+    let range = kdep_sema::anchors::resolve_in(db, file, span.range);
+    file.text(db).get(range.as_usize_range()).unwrap_or_default().to_owned()
 }
 
 /// The field of the app that emitted `m` whose value carries `origin`, with its layers.

@@ -63,7 +63,7 @@ pub fn run_test(db: &dyn Db, project: Project, file: SourceFile, test: &TestHir)
     let mut expect = Vec::new();
     let errored = |ev: &mut Eval, expect: Vec<ExpectBlock>| {
         let mut diags = std::mem::take(&mut ev.diags);
-        kdep_diag::normalize(&mut diags);
+        crate::finish_diagnostics(db, project, &mut diags);
         TestRun { outcome: Outcome::Errored(diags), expect }
     };
     for step in &test.steps {

@@ -1111,7 +1111,10 @@ pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<
 /// its expected schema (`emit apps.Deployment { ... }`, `spec = { ... }` inside it, records in
 /// lists, typed `let`s), for the editor's completion and hover of its keys. The same walk as
 /// [`type_diagnostics`], so the editor and the check agree on what a literal is a record of.
+///
+/// `offset` is a file offset (or already anchored); the key ranges found are HIR ranges.
 pub fn record_at(db: &dyn Db, project: Project, file: SourceFile, offset: u32) -> Option<RecordAt> {
+    let offset = kdep_sema::anchors::anchor_offset(db, file, offset);
     check_file(db, project, file, Some(offset)).1
 }
 

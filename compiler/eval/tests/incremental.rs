@@ -158,8 +158,7 @@ app t = Tenant {}
 
 /// Two templates in one file: typing below both (or in a comment after them) lowers the file
 /// again but rebuilds neither model and re-evaluates no app; typing above both moves the
-/// diagnostics with the text. (Typing above still rebuilds both models: HIR ranges are file
-/// offsets; see "Positions and incrementality" in `compiler/sema/README.md`.)
+/// diagnostics with the text (see `typing_above_two_templates_reruns_neither` for what re-runs).
 #[test]
 fn typing_below_two_templates_reruns_neither() {
     let mut fx = load(
@@ -216,4 +215,74 @@ app b = web.Worker {
     let above = format!("// The web platform.\n// Two templates.\n{}", web.text(&fx.db));
     web.set_text(&mut fx.db).to(above);
     assert_eq!(bad_default_line(&fx).as_deref(), Some("10"));
+}
+
+/// Two templates in one file, below a `let`: text typed above both (comment lines, a longer
+/// `let`) changes the file offsets of everything in them, but their HIR ranges are relative to
+/// each template (anchored, see `kdep_diag::anchor`), so neither template's model is rebuilt and
+/// no app using them is evaluated again. The diagnostics, resolved through the file's anchor
+/// table where they leave the compiler, point at the shifted lines. (An app that reads a
+/// top-level `let` of an edited file is evaluated again: `module_let_value` does not backdate.)
+#[test]
+fn typing_above_two_templates_reruns_neither() {
+    let mut fx = load(
+        TestDb::with_log(),
+        r#"
+//- platform/web.kdep
+let owners = ["web", "platform"]
+
+template WebService {
+    name: string
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name }
+}
+
+template Worker {
+    name: string
+    replicas: int(1..5) = 9
+    emit { apiVersion = "v1", kind = "Secret", metadata.name = name }
+}
+
+//- apps/a.kdep
+import platform.web
+
+app a = web.WebService {
+    name = "a"
+}
+
+app b = web.Worker {
+    name = "b"
+    replicas = 2
+}
+"#,
+    );
+    let rendered = |fx: &common::Fixture| {
+        let diags = kdep_eval::check(&fx.db, fx.project);
+        assert_eq!(diags.len(), 1, "{}", fx.render(&diags));
+        fx.render(&diags)
+    };
+    let line_of = |rendered: &str| {
+        rendered.split("platform/web.kdep:").nth(1).and_then(|s| s.split(':').next()).map(str::to_owned)
+    };
+    fx.db.start_log();
+    let before = rendered(&fx);
+    assert_eq!(line_of(&before).as_deref(), Some("10"), "{before}");
+    let log = fx.db.take_log();
+    assert_eq!(executed(&log, "template_model"), 2, "{log:#?}");
+    assert!(executed(&log, "app_check") >= 2, "{log:#?}");
+
+    let web = fx.file("platform/web.kdep");
+    let above = format!("// The web platform.\n// Two templates.\n{}", web.text(&fx.db))
+        .replace("[\"web\", \"platform\"]", "[\"web\", \"platform\", \"sre\"]");
+    fx.db.start_log();
+    web.set_text(&mut fx.db).to(above);
+    let after = rendered(&fx);
+    let log = fx.db.take_log();
+    assert_eq!(line_of(&after).as_deref(), Some("12"), "{after}");
+    // The same report, two lines down, with the same source line in its excerpt.
+    assert_eq!(before.replace("web.kdep:10:", "web.kdep:12:").replace("10 │", "12 │"), after);
+    assert_eq!(executed(&log, "file_hir"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "file_anchors"), 1, "{log:#?}");
+    assert_eq!(executed(&log, "template_model"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "app_check"), 0, "{log:#?}");
+    assert_eq!(executed(&log, "eval_app"), 0, "{log:#?}");
 }

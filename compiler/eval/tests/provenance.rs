@@ -45,6 +45,7 @@ fn layers(fx: &common::Fixture, env: Option<&str>) -> Vec<(String, Layer, String
         .entries()
         .map(|(k, e)| {
             let at = e.origin.span.and_then(|s| {
+                let s = fx.resolve(s);
                 let (path, file) = fx.files.get(s.file.0 as usize)?;
                 Some(format!("{path}:{}", file.text(&fx.db).get(s.range.as_usize_range())?))
             });

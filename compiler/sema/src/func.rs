@@ -35,7 +35,7 @@ pub type FnSigs = (IndexMap<Name, Arc<FnSig>>, Vec<Diagnostic>);
 #[salsa::tracked(returns(clone))]
 pub fn fn_signatures(db: &dyn Db, project: Project, file: SourceFile) -> Arc<FnSigs> {
     let hir = file_hir(db, file);
-    let mut types = TypeLowering { db, project, file, diagnostics: Vec::new() };
+    let mut types = TypeLowering { db, project, file, diagnostics: Vec::new(), current: None };
     let mut out = IndexMap::new();
     for (name, f) in &hir.functions {
         let params = f

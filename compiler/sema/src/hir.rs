@@ -213,16 +213,61 @@ impl PathRef {
 
 /// A type as written (`int(1..20)`, `[string]?`). It stays syntax until sema lowers it to a
 /// [`crate::ty::Ty`] with the declaring module's imports; layers above sema only see its range.
+///
+/// The syntax keeps the file offsets it was parsed with; [`TypeRef::range`] and
+/// [`TypePlace::map`] give ranges in the HIR's coordinates (anchored to the declaration, see
+/// [`kdep_diag::anchor`]). Equality is by text and HIR position, so a type that only moved in
+/// the file (text above it changed length) compares equal, as the rest of the HIR does.
+#[derive(Clone, Debug)]
+pub struct TypeRef {
+    syntax: ast::TypeExpr,
+    place: TypePlace,
+}
+
+/// Where a [`TypeRef`] is: its text, and how its syntax's file ranges map to HIR ranges.
 #[derive(Clone, Debug, PartialEq)]
-pub struct TypeRef(ast::TypeExpr);
+pub struct TypePlace {
+    /// The type's source text.
+    text: Name,
+    /// Where the syntax's ranges start in the file.
+    from: u32,
+    /// The type's range in HIR coordinates.
+    at: TextRange,
+}
+
+impl TypePlace {
+    /// A range of the type's syntax (a file range) in HIR coordinates.
+    pub fn map(&self, range: TextRange) -> TextRange {
+        let shift = |o: u32| self.at.start.saturating_add(o.saturating_sub(self.from));
+        TextRange::new(shift(range.start), shift(range.end).max(shift(range.start)))
+    }
+
+    /// The source text of `range`, a range of the type's syntax.
+    pub fn text_of(&self, range: TextRange) -> &str {
+        let (s, e) = (range.start.saturating_sub(self.from) as usize, range.end.saturating_sub(self.from) as usize);
+        self.text.get(s..e).unwrap_or("")
+    }
+}
+
+impl PartialEq for TypeRef {
+    fn eq(&self, other: &TypeRef) -> bool {
+        self.place == other.place
+    }
+}
 
 impl TypeRef {
     pub fn range(&self) -> TextRange {
-        self.0.range()
+        self.place.at
     }
 
+    pub fn place(&self) -> &TypePlace {
+        &self.place
+    }
+
+    /// The syntax, with file ranges: turn them into HIR ranges with [`TypePlace::map`] and
+    /// read their text with [`TypePlace::text_of`], never by indexing the file.
     pub(crate) fn syntax(&self) -> &ast::TypeExpr {
-        &self.0
+        &self.syntax
     }
 }
 
@@ -439,6 +484,8 @@ pub struct FileHir {
     pub tests: Vec<Arc<TestHir>>,
     pub policies: IndexMap<Name, Arc<PolicyHir>>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Where the anchored declarations are: turns this HIR's anchored ranges into file offsets.
+    pub anchors: kdep_diag::anchor::AnchorMap,
 }
 
 /// Parses and lowers a whole file; syntax diagnostics are part of the result. Per-declaration
@@ -451,11 +498,30 @@ pub struct FileHir {
 #[salsa::tracked(returns(clone))]
 pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     let parse = kdep_syntax::parse(file.id(db), file.text(db));
-    let mut lower = Lower { file: file.id(db), diagnostics: parse.diagnostics.clone(), deep_reported: false };
+    let mut lower = Lower {
+        file: file.id(db),
+        text: file.text(db),
+        diagnostics: parse.diagnostics.clone(),
+        deep_reported: false,
+        anchor: None,
+    };
+    // Ordinals of the declarations of each anchor kind seen so far (see `anchor_kind`).
+    let mut ordinals = [0u32; 8];
     let mut out = FileHir::default();
     // Spans of the first declaration of each top-level name, for duplicate reports.
     let mut seen: IndexMap<Name, TextRange> = IndexMap::new();
     for item in &parse.file.items {
+        lower.anchor = None;
+        if let Some((kind, slot)) = anchor_kind(item).and_then(|k| Some((k, ordinals.get_mut(k as usize)?))) {
+            let ir = item.range();
+            let anchor =
+                kdep_diag::anchor::Anchor::new(kind, *slot).filter(|_| ir.len() <= kdep_diag::anchor::MAX_RELATIVE);
+            *slot = slot.saturating_add(1);
+            if let Some(a) = anchor {
+                out.anchors.push(a, ir);
+                lower.anchor = Some((ir.start, a));
+            }
+        }
         let (name, range) = match item {
             ast::Item::Import(it) => {
                 let alias = it.alias.as_ref().or(it.path.segments.last());
@@ -517,8 +583,8 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::Import(it) => out.imports.push(ImportHir {
                 path: lower.path(&it.path),
                 alias: name,
-                alias_range: range,
-                range: it.range,
+                alias_range: lower.rel(range),
+                range: lower.rel(it.range),
                 clashes: false,
             }),
             ast::Item::Let(it) => {
@@ -534,13 +600,13 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                     name.clone(),
                     Arc::new(TemplateHir {
                         name,
-                        name_range: it.name.range,
+                        name_range: lower.rel(it.name.range),
                         is_schema: true,
                         base: it.base.as_ref().map(|p| lower.path(p)),
                         mixins: it.mixins.iter().map(|p| lower.path(p)).collect(),
                         members,
                         attrs,
-                        range: it.range,
+                        range: lower.rel(it.range),
                     }),
                 );
             }
@@ -551,13 +617,13 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                     name.clone(),
                     Arc::new(TemplateHir {
                         name,
-                        name_range: it.name.range,
+                        name_range: lower.rel(it.name.range),
                         is_schema: false,
                         base: it.base.as_ref().map(|p| lower.path(p)),
                         mixins: it.mixins.iter().map(|p| lower.path(p)).collect(),
                         members,
                         attrs,
-                        range: it.range,
+                        range: lower.rel(it.range),
                     }),
                 );
             }
@@ -575,15 +641,15 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                             }
                             envs.push(EnvBlockHir {
                                 env: Name::from(block.env.text.as_str()),
-                                env_range: block.env.range,
+                                env_range: lower.rel(block.env.range),
                                 sets: block_sets,
-                                range: block.range,
+                                range: lower.rel(block.range),
                             });
                         }
                         ast::InstanceEntry::Waive(w) => waivers.push(WaiverHir {
                             policy: lower.path(&w.policy),
-                            reason: w.reason.as_ref().map(|r| (r.as_plain().unwrap_or_default(), r.range)),
-                            range: w.range,
+                            reason: w.reason.as_ref().map(|r| (r.as_plain().unwrap_or_default(), lower.rel(r.range))),
+                            range: lower.rel(w.range),
                         }),
                     }
                 }
@@ -591,12 +657,12 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                     name.clone(),
                     Arc::new(AppHir {
                         name,
-                        name_range: it.name.range,
+                        name_range: lower.rel(it.name.range),
                         template: lower.path(&it.template),
                         sets,
                         envs,
                         waivers,
-                        range: it.range,
+                        range: lower.rel(it.range),
                     }),
                 );
             }
@@ -605,8 +671,10 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 for e in &it.entries {
                     lower.set(e, &mut sets, false);
                 }
-                out.environments
-                    .insert(name.clone(), Arc::new(EnvHir { name, name_range: it.name.range, sets, range: it.range }));
+                out.environments.insert(
+                    name.clone(),
+                    Arc::new(EnvHir { name, name_range: lower.rel(it.name.range), sets, range: lower.rel(it.range) }),
+                );
             }
             ast::Item::Policy(it) => {
                 let mut sets = Vec::new();
@@ -617,10 +685,10 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                     name.clone(),
                     Arc::new(PolicyHir {
                         name,
-                        name_range: it.name.range,
+                        name_range: lower.rel(it.name.range),
                         base: it.base.as_ref().map(|p| lower.path(p)),
                         sets,
-                        range: it.range,
+                        range: lower.rel(it.range),
                     }),
                 );
             }
@@ -631,20 +699,67 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     Arc::new(out)
 }
 
-struct Lower {
+struct Lower<'t> {
     file: kdep_diag::FileId,
+    text: &'t str,
     diagnostics: Vec<Diagnostic>,
     /// Whether the current top-level expression already reported K0004.
     deep_reported: bool,
+    /// The declaration being lowered, when it is anchored: its start in the file and its anchor.
+    /// Its HIR ranges are then anchored offsets ([`Lower::rel`]).
+    anchor: Option<(u32, kdep_diag::anchor::Anchor)>,
 }
 
-impl Lower {
+/// The anchor kind of a top-level declaration (see [`kdep_diag::anchor`]); `None` for those
+/// that keep file offsets: tests (the driver cuts their `expect_error` bodies out of the file
+/// text) and apps (their evaluation writes the declaration's line into each object's
+/// `kdep.dev/source` annotation).
+fn anchor_kind(item: &ast::Item) -> Option<u32> {
+    match item {
+        ast::Item::Import(_) => Some(0),
+        ast::Item::Let(_) => Some(1),
+        ast::Item::Fn(_) => Some(2),
+        ast::Item::Schema(_) => Some(3),
+        ast::Item::Template(_) => Some(4),
+        ast::Item::Environment(_) => Some(5),
+        ast::Item::Policy(_) => Some(6),
+        ast::Item::App(_) | ast::Item::Test(_) | ast::Item::Error(_) => None,
+    }
+}
+
+impl Lower<'_> {
+    /// A diagnostic's span for a file range or a range of the HIR being built (lowering
+    /// diagnostics are per file, so they carry file offsets).
     fn span(&self, range: TextRange) -> Span {
+        let range = match (self.anchor, kdep_diag::anchor::is_anchored(range)) {
+            (Some((start, _)), true) => {
+                let abs = |o: u32| kdep_diag::anchor::split(o).map_or(o, |(_, rel)| start.saturating_add(rel));
+                TextRange::new(abs(range.start), abs(range.end).max(abs(range.start)))
+            }
+            _ => range,
+        };
         Span::new(self.file, range)
     }
 
+    /// A file range of the declaration being lowered in HIR coordinates: anchored when the
+    /// declaration is, so its HIR does not change when the text above it does.
+    fn rel(&self, range: TextRange) -> TextRange {
+        let Some((start, anchor)) = self.anchor else { return range };
+        let at = |o: u32| anchor.offset(o.saturating_sub(start)).unwrap_or(o);
+        TextRange::new(at(range.start), at(range.end).max(at(range.start)))
+    }
+
+    fn type_ref(&self, t: &ast::TypeExpr) -> TypeRef {
+        let r = t.range();
+        let text = Name::from(self.text.get(r.as_usize_range()).unwrap_or(""));
+        TypeRef { syntax: t.clone(), place: TypePlace { text, from: r.start, at: self.rel(r) } }
+    }
+
     fn path(&self, path: &ast::Path) -> PathRef {
-        PathRef { segments: path.segments.iter().map(|s| Name::from(s.text.as_str())).collect(), range: path.range }
+        PathRef {
+            segments: path.segments.iter().map(|s| Name::from(s.text.as_str())).collect(),
+            range: self.rel(path.range),
+        }
     }
 
     /// Checks and lowers the attributes of a schema (`schema` true) or template: only
@@ -700,7 +815,7 @@ impl Lower {
                 }
                 _ => {
                     if let Some(resource) = self.resource(attr) {
-                        out.resource = Some((resource, attr.range));
+                        out.resource = Some((resource, self.rel(attr.range)));
                     }
                 }
             }
@@ -748,7 +863,7 @@ impl Lower {
                 _ => Err("\"Namespaced\" or \"Cluster\""),
             };
             match (valid, text) {
-                (Ok(()), Some(text)) => *slot = Some((text, arg.range)),
+                (Ok(()), Some(text)) => *slot = Some((text, self.rel(arg.range))),
                 (valid, _) => {
                     let expected = valid.err().unwrap_or("a plain string");
                     let d = Diagnostic::error(
@@ -810,7 +925,7 @@ impl Lower {
                         Some(text) => Name::from(text.as_str()),
                         None => Name::from("assertion failed"),
                     }),
-                    range: a.range,
+                    range: self.rel(a.range),
                 })),
                 ast::TestMember::ExpectError(b) => {
                     let code = Name::from(b.code.text.as_str());
@@ -841,24 +956,24 @@ impl Lower {
                     steps.push(TestStep::ExpectError {
                         code,
                         uses,
-                        code_range: b.code.range,
-                        body: b.body_range,
-                        range: b.range,
+                        code_range: self.rel(b.code.range),
+                        body: self.rel(b.body_range),
+                        range: self.rel(b.range),
                     });
                 }
                 ast::TestMember::Error(_) => {}
             }
         }
-        TestHir { name, name_range: it.name.range, steps, range: it.range }
+        TestHir { name, name_range: self.rel(it.name.range), steps, range: self.rel(it.range) }
     }
 
     fn let_decl(&mut self, it: &ast::LetDecl) -> LetHir {
         LetHir {
             name: Name::from(it.name.text.as_str()),
-            name_range: it.name.range,
-            ty: it.ty.clone().map(TypeRef),
+            name_range: self.rel(it.name.range),
+            ty: it.ty.as_ref().map(|t| self.type_ref(t)),
             value: Arc::new(self.expr(&it.value, 0)),
-            range: it.range,
+            range: self.rel(it.range),
         }
     }
 
@@ -879,15 +994,15 @@ impl Lower {
                 );
             }
             // A duplicate is kept so the arity stays what the signature says.
-            params.push(ParamHir { name, name_range: p.name.range, ty: TypeRef(p.ty.clone()) });
+            params.push(ParamHir { name, name_range: self.rel(p.name.range), ty: self.type_ref(&p.ty) });
         }
         FnHir {
             name: Name::from(it.name.text.as_str()),
-            name_range: it.name.range,
+            name_range: self.rel(it.name.range),
             params,
-            ret: TypeRef(it.ret.clone()),
+            ret: self.type_ref(&it.ret),
             body: Arc::new(self.expr(&it.body, 0)),
-            range: it.range,
+            range: self.rel(it.range),
         }
     }
 
@@ -901,14 +1016,14 @@ impl Lower {
                     }
                     out.push(MemberHir::Field(FieldHir {
                         name: Name::from(f.name.text.as_str()),
-                        name_range: f.name.range,
+                        name_range: self.rel(f.name.range),
                         doc: f.doc.as_ref().map(|d| d.text.clone()),
-                        locked: f.locked,
-                        ty: f.ty.clone().map(TypeRef),
+                        locked: f.locked.map(|r| self.rel(r)),
+                        ty: f.ty.as_ref().map(|t| self.type_ref(t)),
                         // An absent default leaves an optional field unset; whether the field
                         // is optional is known once the template model is built.
                         default: f.default.as_ref().map(|d| Arc::new(self.expr_in(d, 0, true))),
-                        range: f.range,
+                        range: self.rel(f.range),
                     }))
                 }
                 ast::Member::Let(l) => {
@@ -923,7 +1038,7 @@ impl Lower {
                         Some(text) => Name::from(text.as_str()),
                         None => Name::from("check failed"),
                     }),
-                    range: c.range,
+                    range: self.rel(c.range),
                 })),
                 ast::Member::Emit(e) => {
                     if is_schema {
@@ -936,7 +1051,7 @@ impl Lower {
                     }
                     out.push(MemberHir::Emit(EmitHir {
                         value: Arc::new(self.expr_in(&e.value, 0, true)),
-                        range: e.range,
+                        range: self.rel(e.range),
                     }))
                 }
                 ast::Member::Error(_) => {}
@@ -953,9 +1068,9 @@ impl Lower {
                 let mut key = Vec::new();
                 for k in &f.key {
                     match k {
-                        ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), id.range)),
+                        ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), self.rel(id.range))),
                         ast::Key::Str(s) => match s.as_plain() {
-                            Some(text) => key.push((Name::from(text.as_str()), s.range)),
+                            Some(text) => key.push((Name::from(text.as_str()), self.rel(s.range))),
                             None => {
                                 self.diagnostics.push(
                                     Diagnostic::error(Code::TYPE_MISMATCH, "a field name cannot be computed here")
@@ -970,7 +1085,11 @@ impl Lower {
                 if key.is_empty() || key.iter().any(|(n, _)| n.is_empty()) {
                     return;
                 }
-                out.push(SetHir { key, value: Arc::new(self.expr_in(&f.value, 0, absent_ok)), range: f.range });
+                out.push(SetHir {
+                    key,
+                    value: Arc::new(self.expr_in(&f.value, 0, absent_ok)),
+                    range: self.rel(f.range),
+                });
             }
             ast::Entry::Comprehension(c) => self.diagnostics.push(
                 Diagnostic::error(Code::TYPE_MISMATCH, "a comprehension cannot set fields here")
@@ -984,14 +1103,14 @@ impl Lower {
     fn too_deep(&mut self, range: TextRange) -> Expr {
         // One report per top-level expression: every branch below the limit would repeat it.
         if std::mem::replace(&mut self.deep_reported, true) {
-            return Expr { kind: ExprKind::Error, range };
+            return Expr { kind: ExprKind::Error, range: self.rel(range) };
         }
         self.diagnostics.push(
             Diagnostic::error(Code::NESTING_TOO_DEEP, "expression is nested too deeply")
                 .with_primary(self.span(range), format!("more than {MAX_EXPR_DEPTH} levels of nesting"))
                 .with_help("split the expression into `let` bindings"),
         );
-        Expr { kind: ExprKind::Error, range }
+        Expr { kind: ExprKind::Error, range: self.rel(range) }
     }
 
     /// Lowers an expression whose value is required.
@@ -1029,7 +1148,11 @@ impl Lower {
                 if field.is_missing() {
                     ExprKind::Error
                 } else {
-                    ExprKind::Field(Box::new(self.expr(base, d)), Name::from(field.text.as_str()), field.range)
+                    ExprKind::Field(
+                        Box::new(self.expr(base, d)),
+                        Name::from(field.text.as_str()),
+                        self.rel(field.range),
+                    )
                 }
             }
             ast::Expr::Index { base, index, .. } => {
@@ -1038,7 +1161,7 @@ impl Lower {
             ast::Expr::Call { callee, args, .. } => match callee_name(callee) {
                 Some(name) => ExprKind::Call(
                     Name::from(name.as_str()),
-                    callee.range(),
+                    self.rel(callee.range()),
                     args.iter().map(|a| self.expr(a, d)).collect(),
                 ),
                 None => {
@@ -1078,7 +1201,7 @@ impl Lower {
             ast::Expr::Paren { inner, .. } => return self.expr_in(inner, depth, absent_ok),
             ast::Expr::Error(_) => ExprKind::Error,
         };
-        Expr { kind, range }
+        Expr { kind, range: self.rel(range) }
     }
 
     fn string(&mut self, s: &ast::StringLit, d: u32) -> ExprKind {
@@ -1117,23 +1240,23 @@ impl Lower {
                         .key
                         .iter()
                         .map(|k| match k {
-                            ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), id.range),
+                            ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), self.rel(id.range)),
                             ast::Key::Str(s) => match s.as_plain() {
-                                Some(text) => KeySeg::Static(Name::from(text.as_str()), s.range),
-                                None => KeySeg::Computed(Expr { kind: self.string(s, d), range: s.range }),
+                                Some(text) => KeySeg::Static(Name::from(text.as_str()), self.rel(s.range)),
+                                None => KeySeg::Computed(Expr { kind: self.string(s, d), range: self.rel(s.range) }),
                             },
                         })
                         .collect::<Vec<_>>();
                     if key.is_empty() {
                         continue;
                     }
-                    out.push(ObjEntry::Field { key, value: self.expr_in(&f.value, d, true), range: f.range });
+                    out.push(ObjEntry::Field { key, value: self.expr_in(&f.value, d, true), range: self.rel(f.range) });
                 }
                 ast::Entry::Comprehension(c) => {
                     let key = self.expr(&c.key, d);
                     let value = self.expr_in(&c.value, d, true);
                     if let Some(clause) = self.clause(&c.clause, d) {
-                        out.push(ObjEntry::Comp { key, value, clause: Box::new(clause), range: c.range });
+                        out.push(ObjEntry::Comp { key, value, clause: Box::new(clause), range: self.rel(c.range) });
                     }
                 }
                 ast::Entry::Error(_) => {}

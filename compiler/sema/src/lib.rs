@@ -5,6 +5,7 @@
 //! [`model::template_model`] (templates merged with their extension chain, narrowing checked) →
 //! [`check::app_diagnostics`] (permissions of instances). Evaluation lives in `kdep-eval`.
 
+pub mod anchors;
 pub mod builtins;
 pub mod check;
 pub mod db;

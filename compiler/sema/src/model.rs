@@ -346,7 +346,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
     let qualified = Name::from(format!("{}.{}", index.module_display(file), name).as_str());
     let path = Name::from(file.path(db).as_str());
     let mut diags = Vec::new();
-    let mut types = TypeLowering { db, project, file, diagnostics: Vec::new() };
+    let mut types = TypeLowering { db, project, file, diagnostics: Vec::new(), current: None };
 
     let mut model = TemplateModel {
         qualified: qualified.clone(),
@@ -998,7 +998,7 @@ pub type LetTypes = (IndexMap<Name, Arc<Ty>>, Vec<Diagnostic>);
 #[salsa::tracked(returns(clone))]
 pub fn top_let_types(db: &dyn Db, project: Project, file: SourceFile) -> Arc<LetTypes> {
     let hir = file_hir(db, file);
-    let mut types = TypeLowering { db, project, file, diagnostics: Vec::new() };
+    let mut types = TypeLowering { db, project, file, diagnostics: Vec::new(), current: None };
     let mut out = IndexMap::new();
     for (name, l) in &hir.lets {
         if let Some(te) = &l.ty {

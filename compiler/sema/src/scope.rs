@@ -632,8 +632,11 @@ pub fn walk_file(
 }
 
 /// The innermost name use at `offset` in `file`: a bare name, a module member, a call, an
-/// environment or app field. `None` when no name is there.
+/// environment or app field. `None` when no name is there. `offset` is a file offset (or
+/// already anchored); the ranges found are HIR ranges, anchored inside declarations
+/// (`crate::anchors` resolves them).
 pub fn use_at(db: &dyn Db, project: Project, file: SourceFile, offset: u32) -> Option<UseAt> {
+    let offset = crate::anchors::anchor_offset(db, file, offset);
     let hit = |r: TextRange| r.start <= offset && offset <= r.end;
     let mut found: Option<(TextRange, UseAt)> = None;
     walk_file(db, project, file, &hit, &mut |u| {

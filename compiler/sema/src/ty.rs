@@ -300,10 +300,13 @@ pub struct TypeLowering<'a> {
     pub project: Project,
     pub file: SourceFile,
     pub diagnostics: Vec<Diagnostic>,
+    /// The type being lowered: its syntax's file ranges become HIR ranges through it.
+    pub current: Option<crate::hir::TypePlace>,
 }
 
 impl TypeLowering<'_> {
     fn span(&self, range: TextRange) -> Span {
+        let range = self.current.as_ref().map_or(range, |t| t.map(range));
         Span::new(self.file.id(self.db), range)
     }
 
@@ -313,7 +316,10 @@ impl TypeLowering<'_> {
     }
 
     pub fn lower(&mut self, t: &TypeRef) -> Ty {
-        self.lower_depth(t.syntax(), 0)
+        let outer = self.current.replace(t.place().clone());
+        let ty = self.lower_depth(t.syntax(), 0);
+        self.current = outer;
+        ty
     }
 
     fn lower_depth(&mut self, t: &ast::TypeExpr, depth: u32) -> Ty {
@@ -512,8 +518,8 @@ impl TypeLowering<'_> {
         match met {
             Ok(ty) => ty,
             Err(other) => {
-                let text = self.file.text(self.db);
-                let show = |r: TextRange| text.get(r.start as usize..r.end as usize).unwrap_or("").to_string();
+                let current = self.current.as_ref();
+                let show = |r: TextRange| current.map_or("", |t| t.text_of(r)).to_string();
                 self.diagnostics.push(
                     Diagnostic::error(
                         Code::OUT_OF_RANGE,

@@ -67,6 +67,8 @@ pub fn completions(snap: &Snapshot, file: FileId, offset: u32) -> Vec<Completion
     // Inside a record literal the static check follows along a schema (`emit apps.Deployment
     // { ... }` and the objects nested in it): the schema's fields not set yet, with their docs
     // (for Kubernetes kinds, the OpenAPI descriptions).
+    // The cursor in HIR coordinates (anchored inside declarations), to compare with HIR ranges.
+    let offset = crate::anchored(snap, input, offset);
     if is_key_position(trimmed) {
         if let Some(record) = kdep_eval::typeck::record_at(db, project, input, offset) {
             let mut out = Vec::new();

@@ -56,6 +56,9 @@ pub(crate) fn def_at(snap: &Snapshot, file: FileId, offset: u32) -> Option<(Text
     let project = snap.project();
     let input = snap.input(file)?;
     let hir = file_hir(db, input);
+    // Compared with HIR ranges, which are anchored inside declarations; the ranges returned
+    // are HIR ranges too (callers resolve what they show).
+    let offset = crate::anchored(snap, input, offset);
     let hit = |r: TextRange| r.start <= offset && offset <= r.end;
 
     for imp in &hir.imports {
@@ -205,7 +208,7 @@ fn resolve_use(snap: &Snapshot, input: SourceFile, offset: u32, found: UseAt) ->
 pub(crate) fn def_target(snap: &Snapshot, def: &Def) -> Option<NavTarget> {
     let db = snap.db();
     let nav = |file: SourceFile, range: TextRange| NavTarget { file: file.id(db), range };
-    match def {
+    let target = match def {
         Def::Field { field, .. } => Some(NavTarget { file: field.decl_span.file, range: field.decl_span.range }),
         Def::TemplateLet(l) => Some(NavTarget { file: l.span.file, range: l.span.range }),
         Def::ModuleLet { file, name } => Some(nav(*file, file_hir(db, *file).lets.get(name)?.name_range)),
@@ -214,7 +217,8 @@ pub(crate) fn def_target(snap: &Snapshot, def: &Def) -> Option<NavTarget> {
         Def::Decl { file, name } => decl_range(snap, *file, name).map(|r| nav(*file, r)),
         Def::Env(decl) => Some(NavTarget { file: decl.span.file, range: decl.span.range }),
         Def::EnvField(_) => None,
-    }
+    };
+    target.map(|t| NavTarget { range: crate::resolve(snap, t.file, t.range), file: t.file })
 }
 
 /// The name range of the template, schema, app or environment `name` of `file`.
@@ -292,6 +296,7 @@ pub fn references(snap: &Snapshot, file: FileId, offset: u32) -> Vec<NavTarget> 
         for range in candidates {
             let Some((at, other)) = def_at(snap, fid, range.end) else { continue };
             if def_target(snap, &other).as_ref() == Some(&decl) {
+                let at = crate::resolve(snap, fid, at);
                 let hit = NavTarget { file: fid, range: last_segment(snap, fid, at) };
                 if !out.contains(&hit) {
                     out.push(hit);

@@ -246,7 +246,8 @@ pub fn inlay_hints(snap: &Snapshot, file: FileId) -> Vec<(u32, String)> {
             .filter(|f| f.locked.is_none() && !set.contains(&&*f.name))
             .filter_map(|f| {
                 let d = f.default.as_ref()?;
-                let value = snap.text(d.span.file).get(d.span.range.as_usize_range())?;
+                let value =
+                    snap.text(d.span.file).get(crate::resolve(snap, d.span.file, d.span.range).as_usize_range())?;
                 let value = value.split_whitespace().collect::<Vec<_>>().join(" ");
                 (value.len() <= 40).then(|| format!("{} = {value}", f.name))
             })

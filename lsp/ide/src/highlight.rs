@@ -62,6 +62,10 @@ pub fn semantic_tokens(snap: &Snapshot, file: FileId) -> Vec<HighlightToken> {
     let mut names: HashMap<u32, (TokenType, bool)> = HashMap::new();
     if let Some(input) = snap.input(file) {
         let db = snap.db();
+        let hir = file_hir(db, input);
+        // Name uses and declarations are HIR ranges (anchored inside declarations); tokens are
+        // file ranges, so each HIR position is resolved before it keys the table.
+        let start = |r: TextRange| hir.anchors.resolve(r.start);
         walk_file(db, snap.project(), input, &|_| true, &mut |u| {
             let (range, ty) = match u {
                 NameUse::Name { range, res, .. } | NameUse::Member { range, res, .. } => (range, resolution_type(res)),
@@ -71,9 +75,8 @@ pub fn semantic_tokens(snap: &Snapshot, file: FileId) -> Vec<HighlightToken> {
                 NameUse::EnvField { range, .. } | NameUse::AppField { range, .. } => (range, TokenType::Property),
                 _ => return,
             };
-            names.entry(range.start).or_insert((ty, false));
+            names.entry(start(range)).or_insert((ty, false));
         });
-        let hir = file_hir(db, input);
         let mut decls: Vec<(TextRange, TokenType)> = Vec::new();
         let mut decl = |range: TextRange, ty| decls.push((range, ty));
         for imp in &hir.imports {
@@ -105,12 +108,12 @@ pub fn semantic_tokens(snap: &Snapshot, file: FileId) -> Vec<HighlightToken> {
             decl(e.name_range, TokenType::Variable);
         }
         for (range, ty) in decls {
-            names.insert(range.start, (ty, true));
+            names.insert(start(range), (ty, true));
         }
         for a in hir.apps.values() {
             for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
                 for (_, r) in &s.key {
-                    names.entry(r.start).or_insert((TokenType::Property, false));
+                    names.entry(start(*r)).or_insert((TokenType::Property, false));
                 }
             }
         }

@@ -2,13 +2,13 @@
 //! locked or last set them (layer and file); for other declarations their kind and place.
 
 use kdep_compiler::Snapshot;
-use kdep_diag::FileId;
+use kdep_diag::{FileId, TextRange};
 use kdep_sema::db::SourceFile;
 use kdep_sema::hir::{file_hir, Name};
 use kdep_sema::index::project_index;
 
 use crate::defs::{def_at, Def};
-use crate::{place, Hover};
+use crate::{place, resolve, Hover};
 
 /// What hovering at `offset` of `file` shows; `None` where there is nothing to say.
 pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
@@ -31,7 +31,7 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
                 ));
             }
             if let Some(default) = &field.default {
-                let text = snap.text(default.span.file).get(default.span.range.as_usize_range()).unwrap_or_default();
+                let text = source_of(snap, default.span.file, default.span.range);
                 let layer = if default.extending { "extending template" } else { "template" };
                 out.push_str(&format!(
                     "\n{} `{}`, set by {layer} `{}` at `{}`\n",
@@ -54,7 +54,7 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
             out
         }
         Def::TemplateLet(l) => {
-            let text = snap.text(l.span.file).get(l.span.range.as_usize_range()).unwrap_or_default();
+            let text = source_of(snap, l.span.file, l.span.range);
             format!(
                 "```kdep\n{}\n```\n`let` of template `{}`, at `{}`\n",
                 one_line(text),
@@ -65,7 +65,7 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
         Def::ModuleLet { file, name } => {
             let hir = file_hir(db, *file);
             let l = hir.lets.get(name)?;
-            let text = snap.text(file.id(db)).get(l.range.as_usize_range()).unwrap_or_default();
+            let text = source_of(snap, file.id(db), l.range);
             format!(
                 "```kdep\n{}\n```\ntop-level `let` of module `{}`\n",
                 one_line(text),
@@ -78,7 +78,7 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
         Def::Function { file, name } => {
             let hir = file_hir(db, *file);
             let f = hir.functions.get(name)?;
-            let text = snap.text(file.id(db)).get(f.range.as_usize_range()).unwrap_or_default();
+            let text = source_of(snap, file.id(db), f.range);
             let sig = text.split_once(") ->").map_or(text, |(head, _)| head);
             let ret = text.split_once(") ->").and_then(|(_, rest)| rest.split_once('=')).map_or("", |(r, _)| r.trim());
             format!(
@@ -91,7 +91,10 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
             let items = kdep_sema::index::item_index(db, *file);
             let kind = items.items.get(name).map_or("declaration", |h| h.kind.describe());
             let hir = file_hir(db, *file);
-            let doc = hir.templates.get(name).and_then(|t| doc_before(snap.text(file.id(db)), t.range.start));
+            let doc = hir
+                .templates
+                .get(name)
+                .and_then(|t| doc_before(snap.text(file.id(db)), resolve(snap, file.id(db), t.range).start));
             let mut out = format!("{kind} `{}.{name}`, at `{}`\n", index.module_display(*file), file.path(db));
             if let Some(doc) = doc {
                 out.push_str("\n---\n\n");
@@ -105,7 +108,12 @@ pub fn hover(snap: &Snapshot, file: FileId, offset: u32) -> Option<Hover> {
         }
         Def::EnvField(name) => format!("`env.{name}`: an entry of the environment the app is built for\n"),
     };
-    Some(Hover { range, markdown })
+    Some(Hover { range: resolve(snap, file, range), markdown })
+}
+
+/// The source text of a HIR range of `file`.
+fn source_of(snap: &Snapshot, file: FileId, range: TextRange) -> &str {
+    snap.text(file).get(resolve(snap, file, range).as_usize_range()).unwrap_or_default()
 }
 
 /// What field `field` of app `app` evaluates to in each declared environment (or without one,

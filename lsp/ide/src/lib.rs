@@ -23,6 +23,21 @@ pub use highlight::{semantic_tokens, HighlightToken, TokenType};
 pub use hover::hover;
 pub use symbols::{document_symbols, workspace_symbols, Symbol, SymbolKind};
 
+/// `range` of `file` in file offsets. HIR ranges inside declarations are anchored (relative to
+/// their declaration, see `kdep_diag::anchor`); every answer resolves them before it leaves.
+pub(crate) fn resolve(snap: &Snapshot, file: FileId, range: TextRange) -> TextRange {
+    match snap.input(file) {
+        Some(input) => kdep_sema::anchors::resolve_in(snap.db(), input, range),
+        None => range,
+    }
+}
+
+/// A cursor offset of `file` in HIR coordinates (anchored inside an anchored declaration), to
+/// compare it with HIR ranges.
+pub(crate) fn anchored(snap: &Snapshot, input: kdep_sema::SourceFile, offset: u32) -> u32 {
+    kdep_sema::anchors::anchor_offset(snap.db(), input, offset)
+}
+
 /// A place to jump to: a file and the range of the name there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NavTarget {
@@ -73,6 +88,7 @@ fn line_of(snap: &Snapshot, file: FileId, offset: u32) -> usize {
 
 /// `path:line` of a place, with the display path (`platform/web.kdep:12`).
 fn place(snap: &Snapshot, file: FileId, range: TextRange) -> String {
+    let range = resolve(snap, file, range);
     format!("{}:{}", snap.display_path(file), line_of(snap, file, range.start))
 }
 
@@ -114,7 +130,7 @@ pub fn app_manifests(snap: &Snapshot, file: FileId, app: &str, env: Option<&str>
     let (manifests, mut diags) = kdep_eval::manifest::finalize(eval.objects.clone(), namespace.as_deref());
     diags.extend(eval.diagnostics.iter().filter(|d| d.is_error()).cloned());
     if kdep_diag::has_errors(&diags) {
-        kdep_diag::normalize(&mut diags);
+        kdep_eval::finish_diagnostics(db, project, &mut diags);
         return Err(diags);
     }
     let objects: Vec<kdep_compiler::Value> = manifests.into_iter().map(|m| m.object).collect();

@@ -34,12 +34,14 @@ pub struct Symbol {
 }
 
 fn symbols_of(file: FileId, hir: &FileHir) -> Vec<Symbol> {
+    // HIR ranges are anchored inside declarations; symbols carry file offsets.
+    let at = |r: TextRange| hir.anchors.resolve_range(r);
     let sym = |name: &str, kind, range, selection| Symbol {
         name: name.to_owned(),
         kind,
         file,
-        range,
-        selection,
+        range: at(range),
+        selection: at(selection),
         detail: None,
         children: Vec::new(),
     };

@@ -181,6 +181,7 @@ fn source_map_json(
                     let mut entry = serde_json::Map::new();
                     entry.insert("path".into(), f.path.into());
                     if let Some(span) = f.origin.span {
+                        let span = sources.resolve(span);
                         let (file, line, column) = super::explain::location(sources, span);
                         entry.insert("file".into(), file.into());
                         entry.insert("line".into(), line.into());

@@ -136,6 +136,7 @@ impl ExplainArgs {
 
 /// `path:line:column` of a span, 1-based, as the diagnostics print it.
 pub fn location(sources: &dyn Sources, span: Span) -> (String, u32, u32) {
+    let span = sources.resolve(span);
     let text = sources.text(span.file);
     let index = kdep_compiler::diag::LineIndex::new(text);
     let lc = index.line_col(text, span.range.start);
@@ -192,6 +193,7 @@ fn span_json(sources: &dyn Sources, span: Option<Span>) -> serde_json::Value {
     match span {
         None => serde_json::Value::Null,
         Some(span) => {
+            let span = sources.resolve(span);
             let (path, line, column) = location(sources, span);
             serde_json::json!({
                 "file": path, "line": line, "column": column,

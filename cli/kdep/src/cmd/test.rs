@@ -129,6 +129,7 @@ impl TestArgs {
 
 /// The source text of a span, on one line.
 fn sources_text(sources: &dyn kdep_compiler::diag::render::Sources, span: kdep_compiler::diag::Span) -> String {
+    let span = sources.resolve(span);
     let text = sources.text(span.file).get(span.range.as_usize_range()).unwrap_or_default();
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }

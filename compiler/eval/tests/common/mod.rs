@@ -192,9 +192,18 @@ impl Fixture {
         let sources = Sources { db: &self.db, files: &self.files };
         let mut out = String::new();
         for d in diags {
-            out.push_str(&kdep_diag::render::render_to_string(d, &sources));
+            // Diagnostics of the per-app queries keep anchored positions; the public entry
+            // points (`check`, `build`) resolve them, and so does this for the rest.
+            let mut d = d.clone();
+            d.map_ranges(&mut |file, range| kdep_sema::anchors::resolve_range(&self.db, self.project, file, range));
+            out.push_str(&kdep_diag::render::render_to_string(&d, &sources));
         }
         out
+    }
+
+    /// `span` in file offsets (values' origins keep positions anchored to their declaration).
+    pub fn resolve(&self, span: kdep_diag::Span) -> kdep_diag::Span {
+        kdep_sema::anchors::resolve_span(&self.db, self.project, span)
     }
 }
 
