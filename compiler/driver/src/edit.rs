@@ -78,6 +78,8 @@ impl Workspace {
         // Source text lives only in salsa (`Session`), not in the loaded file.
         let source = self.file_text(file.id).to_owned();
         let text = source.as_str();
+        // The app's HIR ranges are anchored to the app; edits need file offsets.
+        let at = self.file_ranges(file.id);
         let syntax = kdep_syntax::parse(file.id, text).diagnostics;
         if kdep_diag::has_errors(&syntax) {
             let mut diags = syntax;
@@ -100,25 +102,25 @@ impl Workspace {
         };
         let (edited, previous) = match existing {
             Some(set) => match &set.value.kind {
-                hir::ExprKind::Str(prev) => (splice(text, set.value.range, &quoted), Some(prev.to_string())),
-                _ => return Err(vec![computed(file.id, req, set.value.range)]),
+                hir::ExprKind::Str(prev) => (splice(text, at(set.value.range), &quoted), Some(prev.to_string())),
+                _ => return Err(vec![computed(file.id, req, at(set.value.range))]),
             },
             None => {
                 let assignment = format!("{} = {quoted}", key.join("."));
                 match req.env {
                     Some(env) => match app.envs.iter().rev().find(|b| &*b.env == env) {
-                        Some(b) => insert_before_close(text, b.range, &assignment),
-                        None => insert_before_close(text, app.range, &format!("in {env} {{\n{assignment}\n}}")),
+                        Some(b) => insert_before_close(text, at(b.range), &assignment),
+                        None => insert_before_close(text, at(app.range), &format!("in {env} {{\n{assignment}\n}}")),
                     },
                     // Before the first `in` block, so the body reads base values first.
                     None => match app.envs.first() {
                         Some(b) => {
-                            let at = (b.range.start as usize).min(text.len());
+                            let start = (at(b.range).start as usize).min(text.len());
                             let mut s = text.to_owned();
-                            s.insert_str(at, &format!("{assignment}\n"));
+                            s.insert_str(start, &format!("{assignment}\n"));
                             (s, None)
                         }
-                        None => insert_before_close(text, app.range, &assignment),
+                        None => insert_before_close(text, at(app.range), &assignment),
                     },
                 }
             }
@@ -133,6 +135,7 @@ impl Workspace {
             self.check().into_iter().filter(Diagnostic::is_error).map(|d| (d.code.id, d.message)).collect();
         self.replace_text(file_idx, formatted.clone());
         // The line of the assignment in the formatted text, found as it was found above.
+        let after = self.file_ranges(file.id);
         let line = self
             .find_app(req.app)
             .ok()
@@ -141,7 +144,7 @@ impl Workspace {
                     .into_iter()
                     .rev()
                     .find(|set| key_is(set, &key))
-                    .map(|set| set.range.start as usize)
+                    .map(|set| after(set.range).start as usize)
             })
             .map_or(1, |at| formatted.get(..at).map_or(0, |s| s.matches('\n').count()) + 1);
         let mut new_errors: Vec<Diagnostic> = self
@@ -177,6 +180,12 @@ impl Workspace {
 
     /// The root-package file and model of app `name`, from sema's lowered declarations (the
     /// same `AppHir` the checker and evaluator read: the first declaration of a name wins).
+    /// Turns HIR ranges of `file` (anchored inside declarations) into file ranges.
+    fn file_ranges(&self, file: FileId) -> impl Fn(TextRange) -> TextRange {
+        let anchors = self.inputs.get(&file).map(|input| kdep_sema::anchors::file_anchors(&self.db, *input));
+        move |r| anchors.as_ref().map_or(r, |m| m.resolve_range(r))
+    }
+
     fn find_app(&self, name: &str) -> Result<(usize, Arc<hir::AppHir>), Vec<Diagnostic>> {
         let mut found = Vec::new();
         let mut all = Vec::new();
@@ -213,7 +222,7 @@ impl Workspace {
                 .map(|(idx, app)| {
                     let id = self.loaded.files.get(*idx).map_or(FileId(0), |f| f.id);
                     Diagnostic::error(Code::UNKNOWN_APP, format!("app `{name}` is declared in more than one module"))
-                        .with_primary(Span::new(id, app.name_range), "one of them")
+                        .with_primary(Span::new(id, self.file_ranges(id)(app.name_range)), "one of them")
                         .with_help("rename one of the apps: `kdep set image` names an app by its name alone")
                 })
                 .collect()),

@@ -29,6 +29,14 @@ fn line_of(text: &str, offset: u32) -> usize {
     text.as_bytes().get(..end).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count()) + 1
 }
 
+/// `path:line` of app `app` of `file`, for the `kdep.dev/source` annotation of its objects.
+/// Read where the objects leave the compiler (the app's evaluation keeps positions anchored to
+/// the app, so it does not depend on the lines above it).
+pub fn source_display(db: &dyn Db, file: SourceFile, app: &Name) -> String {
+    let start = file_hir(db, file).apps.get(app).map_or(0, |a| kdep_sema::anchors::resolve_in(db, file, a.range).start);
+    format!("{}:{}", file.path(db), line_of(file.text(db), start))
+}
+
 /// Evaluates app `app` of `file` for environment `env` (None: no `in` blocks), memoised.
 #[salsa::tracked(returns(clone), no_eq)]
 pub fn eval_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>) -> Arc<AppEval> {
@@ -38,8 +46,7 @@ pub fn eval_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env:
 /// The body of [`eval_app`], callable without memoising the result: `build` consumes each
 /// app's objects once, so keeping them in the database would only double the memory.
 pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>) -> AppEval {
-    let hir = file_hir(db, file);
-    let Some(a) = hir.apps.get(&app).cloned() else { return AppEval::default() };
+    let Some(a) = kdep_sema::hir::app_hir(db, file, app.clone()) else { return AppEval::default() };
     let Ok(model) = app_template(db, project, file, app.clone()) else { return AppEval::default() };
     if model.is_schema {
         return AppEval::default();
@@ -76,7 +83,10 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     let i = ev.push_instance(inst);
     let fields = ev.record(i).unwrap_or_else(|partial| partial);
     ev.run_checks(i);
-    let source_display = format!("{}:{}", file.path(db), line_of(file.text(db), a.range.start));
+    // `kdep.dev/source` names the app's line, which moves with text typed above the app; it is
+    // filled in where the objects leave the compiler (`source_display`), so the evaluation
+    // does not depend on the file's text.
+    let source_display = String::new();
     let mut objects = Vec::new();
     let env_ns = env.as_ref().and_then(|e| {
         environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())

@@ -349,7 +349,15 @@ fn build_with<T: manifest::Emitted + Send>(
             let hir = file_hir(db, *file);
             for name in hir.apps.keys() {
                 let out = app::evaluate_app(db, project, *file, name.clone(), env_name.clone());
-                let objects: Vec<T> = out.objects.into_iter().map(|m| finish(m, namespace.as_deref())).collect();
+                let display = app::source_display(db, *file, name);
+                let objects: Vec<T> = out
+                    .objects
+                    .into_iter()
+                    .map(|mut m| {
+                        m.source_display.clone_from(&display);
+                        finish(m, namespace.as_deref())
+                    })
+                    .collect();
                 apps.push((objects, out.diagnostics));
             }
         }

@@ -196,7 +196,11 @@ pub(crate) fn build_value(ev: &mut Eval, args: &[Value], span: Span) -> R {
     for file in project_index(db, project).root_files() {
         for app in file_hir(db, file).apps.keys() {
             let out = crate::app::eval_app(db, project, file, app.clone(), env.clone());
-            objects.extend(out.objects.iter().cloned());
+            let display = crate::app::source_display(db, file, app);
+            objects.extend(out.objects.iter().cloned().map(|mut m| {
+                m.source_display.clone_from(&display);
+                m
+            }));
             problems.extend(out.diagnostics.iter().filter(|d| d.severity == kdep_diag::Severity::Error).cloned());
         }
     }

@@ -217,18 +217,19 @@ app b = web.Worker {
     assert_eq!(bad_default_line(&fx).as_deref(), Some("10"));
 }
 
-/// Two templates in one file, below a `let`: text typed above both (comment lines, a longer
-/// `let`) changes the file offsets of everything in them, but their HIR ranges are relative to
-/// each template (anchored, see `kdep_diag::anchor`), so neither template's model is rebuilt and
-/// no app using them is evaluated again. The diagnostics, resolved through the file's anchor
-/// table where they leave the compiler, point at the shifted lines. (An app that reads a
-/// top-level `let` of an edited file is evaluated again: `module_let_value` does not backdate.)
+/// Two templates and an app using each in one file, below a `let`: text typed above them all
+/// (comment lines, a longer `let`) changes the file offsets of everything in them, but their HIR
+/// ranges are relative to each declaration (anchored, see `kdep_diag::anchor`), so neither
+/// template's model is rebuilt and neither app is evaluated again. The diagnostics, resolved
+/// through the file's anchor table where they leave the compiler, point at the shifted lines,
+/// and so does each object's `kdep.dev/source`. (An app that reads a top-level `let` of an
+/// edited file is evaluated again: `module_let_value` does not backdate.)
 #[test]
 fn typing_above_two_templates_reruns_neither() {
     let mut fx = load(
         TestDb::with_log(),
         r#"
-//- platform/web.kdep
+//- web.kdep
 let owners = ["web", "platform"]
 
 template WebService {
@@ -242,26 +243,25 @@ template Worker {
     emit { apiVersion = "v1", kind = "Secret", metadata.name = name }
 }
 
-//- apps/a.kdep
-import platform.web
-
-app a = web.WebService {
+app a = WebService {
     name = "a"
 }
 
-app b = web.Worker {
+app b = Worker {
     name = "b"
     replicas = 2
-}
-"#,
+}"#,
     );
     let rendered = |fx: &common::Fixture| {
         let diags = kdep_eval::check(&fx.db, fx.project);
         assert_eq!(diags.len(), 1, "{}", fx.render(&diags));
         fx.render(&diags)
     };
-    let line_of = |rendered: &str| {
-        rendered.split("platform/web.kdep:").nth(1).and_then(|s| s.split(':').next()).map(str::to_owned)
+    let line_of =
+        |rendered: &str| rendered.split("web.kdep:").nth(1).and_then(|s| s.split(':').next()).map(str::to_owned);
+    let sources = |fx: &common::Fixture| {
+        let built = kdep_eval::build(&fx.db, fx.project, None);
+        built.manifests.iter().map(|m| m.source_display.clone()).collect::<Vec<_>>()
     };
     fx.db.start_log();
     let before = rendered(&fx);
@@ -269,8 +269,9 @@ app b = web.Worker {
     let log = fx.db.take_log();
     assert_eq!(executed(&log, "template_model"), 2, "{log:#?}");
     assert!(executed(&log, "app_check") >= 2, "{log:#?}");
+    assert_eq!(sources(&fx), ["web.kdep:14", "web.kdep:18"]);
 
-    let web = fx.file("platform/web.kdep");
+    let web = fx.file("web.kdep");
     let above = format!("// The web platform.\n// Two templates.\n{}", web.text(&fx.db))
         .replace("[\"web\", \"platform\"]", "[\"web\", \"platform\", \"sre\"]");
     fx.db.start_log();
@@ -285,4 +286,6 @@ app b = web.Worker {
     assert_eq!(executed(&log, "template_model"), 0, "{log:#?}");
     assert_eq!(executed(&log, "app_check"), 0, "{log:#?}");
     assert_eq!(executed(&log, "eval_app"), 0, "{log:#?}");
+    // The build reads the moved apps' lines at its last step.
+    assert_eq!(sources(&fx), ["web.kdep:16", "web.kdep:20"]);
 }

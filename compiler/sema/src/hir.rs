@@ -699,6 +699,14 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     Arc::new(out)
 }
 
+/// App `name` of `file`: the one declaration an app's evaluation reads, apart from the file's
+/// lowering so that it stays equal (and salsa reuses the evaluation) when the rest of the file
+/// changes or moves — its ranges are anchored to the app.
+#[salsa::tracked(returns(clone))]
+pub fn app_hir(db: &dyn Db, file: SourceFile, name: Name) -> Option<Arc<AppHir>> {
+    file_hir(db, file).apps.get(&name).cloned()
+}
+
 struct Lower<'t> {
     file: kdep_diag::FileId,
     text: &'t str,
@@ -710,10 +718,8 @@ struct Lower<'t> {
     anchor: Option<(u32, kdep_diag::anchor::Anchor)>,
 }
 
-/// The anchor kind of a top-level declaration (see [`kdep_diag::anchor`]); `None` for those
-/// that keep file offsets: tests (the driver cuts their `expect_error` bodies out of the file
-/// text) and apps (their evaluation writes the declaration's line into each object's
-/// `kdep.dev/source` annotation).
+/// The anchor kind of a top-level declaration (see [`kdep_diag::anchor`]); `None` for tests,
+/// which keep file offsets (the driver cuts their `expect_error` bodies out of the file text).
 fn anchor_kind(item: &ast::Item) -> Option<u32> {
     match item {
         ast::Item::Import(_) => Some(0),
@@ -723,7 +729,8 @@ fn anchor_kind(item: &ast::Item) -> Option<u32> {
         ast::Item::Template(_) => Some(4),
         ast::Item::Environment(_) => Some(5),
         ast::Item::Policy(_) => Some(6),
-        ast::Item::App(_) | ast::Item::Test(_) | ast::Item::Error(_) => None,
+        ast::Item::App(_) => Some(7),
+        ast::Item::Test(_) | ast::Item::Error(_) => None,
     }
 }
 

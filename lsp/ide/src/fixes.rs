@@ -36,6 +36,8 @@ pub fn quick_fixes(snap: &Snapshot, file: FileId, code: &str, range: TextRange, 
     let hir = file_hir(db, input);
     let text = snap.text(file);
     let edit = |range: TextRange, text: String| Edit { file, range, text };
+    // `range` is a file range (from the client); HIR ranges are anchored inside declarations.
+    let at = |r: TextRange| hir.anchors.resolve_range(r);
     let mut out = Vec::new();
     match code {
         // A misspelt field (or any "did you mean"): replace the name with the suggestion.
@@ -51,7 +53,7 @@ pub fn quick_fixes(snap: &Snapshot, file: FileId, code: &str, range: TextRange, 
         }
         // An override of a locked field in an app: remove the assignment (its whole lines).
         "K0301" => {
-            let in_app = hir.apps.values().any(|a| app_sets(a).any(|s| s.range == range));
+            let in_app = hir.apps.values().any(|a| app_sets(a).any(|s| at(s.range) == range));
             if in_app {
                 let start = text.get(..range.start as usize).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
                 let end = text
@@ -68,7 +70,7 @@ pub fn quick_fixes(snap: &Snapshot, file: FileId, code: &str, range: TextRange, 
         // A value the field's literal union does not allow: each permitted value.
         "K0206" => {
             for a in hir.apps.values() {
-                let Some(set) = app_sets(a).find(|s| s.value.range == range) else { continue };
+                let Some(set) = app_sets(a).find(|s| at(s.value.range) == range) else { continue };
                 let Some((key, _)) = set.key.first() else { continue };
                 let Ok(model) = app_template(db, snap.project(), input, a.name.clone()) else { continue };
                 let Some(field) = model.fields.get(key) else { continue };
@@ -79,7 +81,7 @@ pub fn quick_fixes(snap: &Snapshot, file: FileId, code: &str, range: TextRange, 
         }
         // Required fields an app leaves unset: add them after the app's `{`.
         "K0203" => {
-            for a in hir.apps.values().filter(|a| a.name_range == range) {
+            for a in hir.apps.values().filter(|a| at(a.name_range) == range) {
                 let Ok(model) = app_template(db, snap.project(), input, a.name.clone()) else { continue };
                 let set: Vec<&str> = a.sets.iter().filter_map(|s| s.key.first().map(|(k, _)| &**k)).collect();
                 let missing: Vec<String> = model
@@ -89,8 +91,9 @@ pub fn quick_fixes(snap: &Snapshot, file: FileId, code: &str, range: TextRange, 
                     .filter(|f| !set.contains(&&*f.name))
                     .map(|f| format!("\n    {} = {}", f.name, placeholder(&f.ty)))
                     .collect();
-                let Some(brace) = text.get(a.template.range.end as usize..).and_then(|t| t.find('{')) else { continue };
-                let at = a.template.range.end as usize + brace + 1;
+                let end = at(a.template.range).end;
+                let Some(brace) = text.get(end as usize..).and_then(|t| t.find('{')) else { continue };
+                let at = end as usize + brace + 1;
                 if !missing.is_empty() {
                     out.push(QuickFix {
                         title: "add the missing required fields".to_owned(),
@@ -252,11 +255,12 @@ pub fn inlay_hints(snap: &Snapshot, file: FileId) -> Vec<(u32, String)> {
                 (value.len() <= 40).then(|| format!("{} = {value}", f.name))
             })
             .collect();
-        let Some(brace) = text.get(a.template.range.end as usize..).and_then(|t| t.find('{')) else { continue };
+        let end = crate::resolve(snap, file, a.template.range).end;
+        let Some(brace) = text.get(end as usize..).and_then(|t| t.find('{')) else { continue };
         if defaults.is_empty() {
             continue;
         }
-        let at = a.template.range.end + brace as u32 + 1;
+        let at = end + brace as u32 + 1;
         out.push((at, format!(" {}", defaults.join(", "))));
     }
     out

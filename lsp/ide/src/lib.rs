@@ -98,7 +98,8 @@ pub fn apps(snap: &Snapshot, file: FileId) -> Vec<(String, TextRange)> {
     if !snap.is_root_module(file) {
         return Vec::new();
     }
-    kdep_sema::hir::file_hir(snap.db(), input).apps.values().map(|a| (a.name.to_string(), a.name_range)).collect()
+    let hir = kdep_sema::hir::file_hir(snap.db(), input);
+    hir.apps.values().map(|a| (a.name.to_string(), hir.anchors.resolve_range(a.name_range))).collect()
 }
 
 /// The declared environments of the session's root package, in name order.
@@ -127,7 +128,12 @@ pub fn app_manifests(snap: &Snapshot, file: FileId, app: &str, env: Option<&str>
         },
     };
     let eval = kdep_eval::app::eval_app(db, project, input, app.into(), env.map(Into::into));
-    let (manifests, mut diags) = kdep_eval::manifest::finalize(eval.objects.clone(), namespace.as_deref());
+    let display = kdep_eval::app::source_display(db, input, &app.into());
+    let objects = eval.objects.iter().cloned().map(|mut m| {
+        m.source_display.clone_from(&display);
+        m
+    });
+    let (manifests, mut diags) = kdep_eval::manifest::finalize(objects.collect(), namespace.as_deref());
     diags.extend(eval.diagnostics.iter().filter(|d| d.is_error()).cloned());
     if kdep_diag::has_errors(&diags) {
         kdep_eval::finish_diagnostics(db, project, &mut diags);

@@ -86,8 +86,9 @@ impl CheckArgs {
 /// `[{"app", "policy", "reason", "honoured", "file", "line"}]`: one record per `waive` entry.
 fn waivers_json(waivers: &[kdep_compiler::WaiverListing], sources: &dyn Sources) -> serde_json::Value {
     let records = waivers.iter().map(|w| {
-        let text = sources.text(w.span.file);
-        let before = text.get(..w.span.range.start as usize).unwrap_or_default();
+        let span = sources.resolve(w.span);
+        let text = sources.text(span.file);
+        let before = text.get(..span.range.start as usize).unwrap_or_default();
         serde_json::json!({
             "app": &*w.app,
             "policy": w.policy,
