@@ -289,3 +289,25 @@ app b = Worker {
     // The build reads the moved apps' lines at its last step.
     assert_eq!(sources(&fx), ["web.kdep:16", "web.kdep:20"]);
 }
+
+/// What an anchor cannot hold keeps file offsets, and is still reported at the right place: a
+/// declaration longer than the anchored range (256 KiB) and declarations past the 1024th of
+/// their kind in one file. Each has a bad default at its end; the report names its real line.
+#[test]
+fn declarations_an_anchor_cannot_hold_keep_file_offsets() {
+    let big = "x".repeat(300 * 1024);
+    let mut text = format!("//- big.kdep\nschema Big {{\n    blob: string = \"{big}\"\n    n: int(1..2) = 7\n}}\n");
+    for i in 0..1100 {
+        text.push_str(&format!("schema S{i} {{\n    n: int = 1\n}}\n"));
+    }
+    text.push_str("schema Last {\n    n: int(1..2) = 9\n}\n");
+    let fx = load(TestDb::default(), &text);
+    let diags = kdep_eval::check(&fx.db, fx.project);
+    let rendered = fx.render(&diags);
+    let lines: Vec<&str> = rendered.lines().filter(|l| l.contains("big.kdep:")).collect();
+    // `Big` is too long to anchor; `Last` is the 1101st schema, past the ordinals an anchor has.
+    assert_eq!(lines.len(), 2, "{rendered}");
+    assert!(lines.iter().any(|l| l.contains("big.kdep:3:20 ")), "{rendered}");
+    let last = 4 + 3 * 1100 + 2;
+    assert!(lines.iter().any(|l| l.contains(&format!("big.kdep:{last}:20 "))), "{rendered}");
+}
