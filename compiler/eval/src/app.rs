@@ -76,7 +76,14 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     let i = ev.push_instance(inst);
     let fields = ev.record(i).unwrap_or_else(|partial| partial);
     ev.run_checks(i);
-    let source_display = format!("{}:{}", file.path(db), line_of(file.text(db), a.range.start));
+    // The line of `app`, after any attributes, which the declaration's range includes.
+    let source_display = format!("{}:{}", file.path(db), line_of(file.text(db), a.name_range.start));
+    let apply_after = if a.after.is_empty() {
+        String::new()
+    } else {
+        let names = kdep_sema::order::apply_order(db, project).after_names(file, &app);
+        names.iter().map(|n| &**n).collect::<Vec<_>>().join(",")
+    };
     let mut objects = Vec::new();
     let env_ns = env.as_ref().and_then(|e| {
         environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())
@@ -96,6 +103,7 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
             let resource = conform_emitted(&mut ev, &value, at);
             match Manifest::from_object(value, &app, app_span, &source_display) {
                 Ok(mut m) => {
+                    m.apply_after.clone_from(&apply_after);
                     // Kinds without a schema are namespaced.
                     let cluster_scoped = resource.is_some_and(|r| r.cluster);
                     m.cluster_scoped = cluster_scoped;
