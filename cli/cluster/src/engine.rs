@@ -332,6 +332,10 @@ async fn preview_one(
             p.live_uid = meta_str(&live, "uid");
             let mut old = normal_form(&live);
             let mut new = normal_form(&dry);
+            // The dry run ran before the takeover: show what the apply after it removes too.
+            if pending.is_some() {
+                takeover::remove_released(&mut new, &live, &obj);
+            }
             if let Some(t) = pending {
                 p.note = Some(format!(
                     "taken over from {}: kdep will own the fields they set, and remove those the package does not set",
