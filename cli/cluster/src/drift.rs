@@ -463,6 +463,7 @@ mod tests {
             parent: None,
             group_kinds: Default::default(),
             namespaces: Default::default(),
+            waves: Vec::new(),
         };
         let r = from_preview(&preview(vec![object(Action::Update, Some(pending))])).unwrap();
         assert_eq!((r.in_sync(), r.summary.in_sync), (true, 1));

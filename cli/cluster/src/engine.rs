@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use futures::future::LocalBoxFuture;
 use futures::{stream, StreamExt};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,7 @@ use crate::applyset::{self, ApplySet};
 use crate::connect::{Resource, Session};
 use crate::error::{describe, status_code, Error};
 use crate::object::{normal_form, Action, ObjKey};
+use crate::order::{self, Wave};
 use crate::takeover::{self, Takeover};
 use crate::{diff, mask, Settings, FIELD_MANAGER};
 
@@ -87,6 +89,8 @@ pub struct Preview {
     /// Group-kinds and namespaces of the desired objects.
     pub group_kinds: BTreeSet<String>,
     pub namespaces: BTreeSet<String>,
+    /// The declared apply order ([`order::waves`]): empty when no app declares one.
+    pub waves: Vec<Wave>,
 }
 
 impl Preview {
@@ -204,6 +208,8 @@ pub async fn preview(
         .collect();
     let group_kinds: BTreeSet<String> = resolved.iter().map(|(k, _, _)| k.group_kind()).collect();
     let namespaces: BTreeSet<String> = resolved.iter().filter_map(|(k, _, _)| k.namespace.clone()).collect();
+    // Before any request that reads objects: a cycle in a (hand-edited) plan stops here.
+    let waves = order::waves(resolved.iter().map(|(k, obj, _)| (k, obj)))?;
 
     let mut listed = prefetch(session, &resolved, &new_namespaces).await;
     let mut objects: Vec<ObjectPreview> = stream::iter(resolved)
@@ -239,7 +245,7 @@ pub async fn preview(
         objects.extend(prune_candidates(session, &set, &kinds, &nss, &desired, &new_namespaces).await?);
     }
     objects.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(Preview { objects, set, parent, group_kinds, namespaces })
+    Ok(Preview { objects, set, parent, group_kinds, namespaces, waves })
 }
 
 async fn preview_one(
@@ -326,6 +332,10 @@ async fn preview_one(
             p.live_uid = meta_str(&live, "uid");
             let mut old = normal_form(&live);
             let mut new = normal_form(&dry);
+            // The dry run ran before the takeover: show what the apply after it removes too.
+            if pending.is_some() {
+                takeover::remove_released(&mut new, &live, &obj);
+            }
             if let Some(t) = pending {
                 p.note = Some(format!(
                     "taken over from {}: kdep will own the fields they set, and remove those the package does not set",
@@ -499,14 +509,25 @@ pub struct ApplyReport {
     pub prune_skipped: Vec<(ObjKey, String)>,
     pub conflicts: Vec<(ObjKey, String)>,
     pub failed: Vec<(ObjKey, String)>,
-    /// Not sent because the connection to the cluster was lost.
+    /// Not sent because the connection to the cluster was lost, or an earlier wave of the
+    /// declared apply order failed.
     #[serde(rename = "notAttempted")]
     pub not_attempted: Vec<ObjKey>,
+    /// The wave (1-based) of the declared apply order that stopped the apply: its objects
+    /// failed, or its rollouts did not become ready ([`ApplyReport::not_ready`]).
+    #[serde(rename = "stoppedAtWave", skip_serializing_if = "Option::is_none")]
+    pub stopped_at_wave: Option<usize>,
+    /// Workloads of that wave that did not become ready, with why.
+    #[serde(rename = "notReady", skip_serializing_if = "Vec::is_empty")]
+    pub not_ready: Vec<(ObjKey, String)>,
 }
 
 impl ApplyReport {
     pub fn ok(&self) -> bool {
-        self.conflicts.is_empty() && self.failed.is_empty() && self.not_attempted.is_empty()
+        self.conflicts.is_empty()
+            && self.failed.is_empty()
+            && self.not_attempted.is_empty()
+            && self.not_ready.is_empty()
     }
 
     /// Parallel requests finish in any order; reports list objects in key order.
@@ -518,6 +539,7 @@ impl ApplyReport {
         self.conflicts.sort();
         self.failed.sort();
         self.not_attempted.sort();
+        self.not_ready.sort();
     }
 
     pub fn writes(&self) -> usize {
@@ -684,15 +706,26 @@ async fn wait_established(session: &Session, names: &[String], timeout: Duration
     Ok(())
 }
 
+/// Waits for the rollouts of one wave of the declared apply order before the next is applied;
+/// returns the workloads that did not become ready, with why. The CLI gives its progress
+/// display here.
+pub type WaitWave<'w> = dyn FnMut(usize, Wave) -> WaveWait<'w> + 'w;
+
+/// What [`WaitWave`] returns: the wait, run on the apply's thread.
+pub type WaveWait<'w> = LocalBoxFuture<'w, Vec<(ObjKey, String)>>;
+
 /// Carries out a preview: namespaces, the set's parent (listing old and new kinds, so an
 /// interrupted run never hides a member from the next prune), CRDs (then waits until they are
 /// Established), everything else; then prunes and narrows the parent to the new set. Objects
-/// the preview found unchanged are not written.
+/// the preview found unchanged are not written. With a declared apply order
+/// ([`Preview::waves`]) everything else goes wave by wave, `wait_wave` between waves; a wave
+/// that fails or does not become ready stops the apply, the later waves not attempted.
 pub async fn apply(
     session: &Session,
     settings: &Settings,
     preview: &Preview,
     opts: &ApplyOptions,
+    wait_wave: &mut WaitWave<'_>,
 ) -> Result<ApplyReport, Error> {
     let mut report = ApplyReport { unchanged: preview.count(Action::Unchanged), ..ApplyReport::default() };
     let lost = AtomicBool::new(false);
@@ -720,10 +753,28 @@ pub async fn apply(
             wait_established(session, &names, opts.timeout).await?;
         }
     }
-    if report.ok() {
-        apply_batch(session, &rest, opts.force_conflicts, &lost, &mut report).await;
-    } else {
-        report.not_attempted.extend(rest.iter().map(|o| o.key.clone()));
+    if preview.waves.is_empty() {
+        if report.ok() {
+            apply_batch(session, &rest, opts.force_conflicts, &lost, &mut report).await;
+        } else {
+            report.not_attempted.extend(rest.iter().map(|o| o.key.clone()));
+        }
+    }
+    for (i, wave) in preview.waves.iter().enumerate() {
+        let members: BTreeSet<&ObjKey> = wave.objects.iter().collect();
+        let batch: Vec<&ObjectPreview> = rest.iter().copied().filter(|o| members.contains(&o.key)).collect();
+        if !report.ok() {
+            report.not_attempted.extend(batch.iter().map(|o| o.key.clone()));
+            continue;
+        }
+        apply_batch(session, &batch, opts.force_conflicts, &lost, &mut report).await;
+        // The last wave's rollouts are the caller's ordinary wait.
+        if report.ok() && i + 1 < preview.waves.len() {
+            report.not_ready = wait_wave(i, wave.clone()).await;
+        }
+        if !report.ok() {
+            report.stopped_at_wave = Some(i + 1);
+        }
     }
     if !report.ok() {
         report.sort();

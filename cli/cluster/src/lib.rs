@@ -15,6 +15,7 @@ pub mod error;
 pub mod explain;
 pub mod mask;
 pub mod object;
+pub mod order;
 pub mod plan;
 pub mod rollout;
 pub mod status;

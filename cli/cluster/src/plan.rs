@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::{ObjectPreview, Preview};
 use crate::error::Error;
 use crate::object::{Action, ObjKey};
+use crate::order::Wave;
 
 /// The `format` of plans this version writes and reads.
 pub const FORMAT: &str = "kdep.io/plan/v1";
@@ -74,9 +75,18 @@ pub struct Plan {
     pub summary: Summary,
     /// Per object: action, masked diff, and the live resourceVersion it was computed against.
     pub objects: Vec<ObjectPreview>,
+    /// The declared apply order, wave by wave (absent when no app declares one). For review
+    /// only: `apply --plan` computes the waves again from the plan's manifests.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub waves: Vec<Wave>,
     /// The exact manifests to apply (secret values included: the plan is as sensitive as the
     /// sources; only its human parts are masked).
     pub manifests: Vec<Value>,
+}
+
+/// `1. db, web → 2. api`: the waves of a declared apply order on one line.
+pub fn wave_line(waves: &[Wave]) -> String {
+    waves.iter().enumerate().map(|(i, w)| format!("{}. {}", i + 1, w.apps.join(", "))).collect::<Vec<_>>().join(" → ")
 }
 
 /// SHA-256 (hex) of a list of manifests, in order.
@@ -111,6 +121,7 @@ impl Plan {
             source,
             summary: Summary::of(preview),
             objects: preview.objects.clone(),
+            waves: preview.waves.clone(),
             manifests,
         }
     }
@@ -188,6 +199,9 @@ impl Plan {
         let _ = writeln!(s, "| create | update | prune | unchanged |\n|---:|---:|---:|---:|");
         let t = &self.summary;
         let _ = writeln!(s, "| {} | {} | {} | {} |\n", t.create, t.update, t.prune, t.unchanged);
+        if !self.waves.is_empty() {
+            let _ = writeln!(s, "Apply order: {}\n", wave_line(&self.waves));
+        }
         for o in self.objects.iter().filter(|o| o.action != Action::Unchanged) {
             let _ = writeln!(s, "<details><summary>{} <code>{}</code></summary>\n", o.action.as_str(), o.key);
             if let Some(c) = &o.conflict {

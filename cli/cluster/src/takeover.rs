@@ -91,6 +91,52 @@ pub fn pending(live: &Value) -> Option<Takeover> {
     Some(Takeover { from, resource_version, managed_fields: Value::Array(out) })
 }
 
+/// What the apply after a takeover removes from the object's labels and annotations, shown on
+/// `view` (the dry run's result, computed before the takeover, while client-side apply or Helm
+/// still owned their fields): every label and annotation a taken-over manager set that
+/// `manifest` does not set and no other manager owns is removed from `view`, as the apply will
+/// remove it once kdep owns it (`kubectl.kubernetes.io/last-applied-configuration` among them).
+/// Other fields are left as the dry run shows them: a field the apply removes there may be
+/// defaulted again by the server, which only the server knows, so the preview cannot say.
+pub fn remove_released(view: &mut Value, live: &Value, manifest: &Value) {
+    let Some(entries) = live.pointer("/metadata/managedFields").and_then(Value::as_array) else { return };
+    let mut taken = json!({});
+    let mut others = json!({});
+    for e in entries {
+        let Some(f) = e.get("fieldsV1") else { continue };
+        if is_taken(e) {
+            union(&mut taken, f);
+        } else if !is_kdep(e) {
+            union(&mut others, f);
+        }
+    }
+    for part in ["labels", "annotations"] {
+        let key = format!("f:{part}");
+        let Some(theirs) = taken.get("f:metadata").and_then(|m| m.get(&key)) else { continue };
+        let other = others.get("f:metadata").and_then(|m| m.get(&key));
+        let set = manifest.get("metadata").and_then(|m| m.get(part));
+        if let Some(shown) = view.get_mut("metadata").and_then(|m| m.get_mut(part)) {
+            released(theirs, other, set, shown);
+        }
+    }
+}
+
+fn released(taken: &Value, others: Option<&Value>, manifest: Option<&Value>, view: &mut Value) {
+    let Some(taken) = taken.as_object() else { return };
+    for (k, sub) in taken {
+        let Some(name) = k.strip_prefix("f:") else { continue };
+        let other = others.and_then(|o| o.get(k));
+        let set = manifest.and_then(|m| m.get(name));
+        if other.is_none() && set.is_none() {
+            if let Some(map) = view.as_object_mut() {
+                map.remove(name);
+            }
+        } else if let Some(child) = view.get_mut(name) {
+            released(sub, other, set, child);
+        }
+    }
+}
+
 /// Unites two FieldsV1 sets (trees of `f:`/`k:`/`v:` members) into `into`.
 fn union(into: &mut Value, other: &Value) {
     let (Some(a), Some(b)) = (into.as_object_mut(), other.as_object()) else { return };
@@ -170,6 +216,29 @@ mod tests {
         );
         let none = json!({"metadata": {"resourceVersion": "7", "managedFields": [entry("kdep", "Apply", json!({}))]}});
         assert_eq!(pending(&none), None);
+    }
+
+    #[test]
+    fn the_preview_drops_the_labels_and_annotations_only_a_taken_manager_set() {
+        let live = json!({"metadata": {"resourceVersion": "1", "managedFields": [
+            entry("kubectl-client-side-apply", "Update", json!({"f:metadata": {"f:annotations": {
+                "f:legacy": {}, "f:shared": {}}, "f:labels": {"f:old": {}, "f:app": {}}},
+                "f:spec": {"f:replicas": {}, "f:paused": {}}})),
+            entry("kubectl-annotate", "Update", json!({"f:metadata": {"f:annotations": {"f:shared": {}}}})),
+        ]}});
+        let mut view = json!({"metadata": {"annotations": {"legacy": "yes", "shared": "x", "kdep.dev/source": "a"},
+            "labels": {"old": "1", "app": "web"}}, "spec": {"replicas": 2, "paused": false}});
+        let manifest = json!({"metadata": {"annotations": {"kdep.dev/source": "a"}, "labels": {"app": "web"}},
+            "spec": {"replicas": 2}});
+        remove_released(&mut view, &live, &manifest);
+        // `legacy` and `old`: only client-side apply set them; `shared` another manager owns too;
+        // `app` the package sets. `paused` stays: outside metadata the server may default a
+        // released field again, so the preview leaves the dry run's answer.
+        assert_eq!(
+            view,
+            json!({"metadata": {"annotations": {"shared": "x", "kdep.dev/source": "a"}, "labels": {"app": "web"}},
+                "spec": {"replicas": 2, "paused": false}})
+        );
     }
 
     #[test]

@@ -27,7 +27,7 @@ fn explain_shows_the_chain_of_a_value() {
     let run = kdep(&root, &["explain", "deployment/checkout", "spec.replicas", "--env", "staging", "shop"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("Deployment/checkout spec.replicas = 3"), "{}", run.stdout);
-    assert!(run.stdout.contains("set by app `checkout` at shop/checkout.kdep:10:5: replicas = 3"), "{}", run.stdout);
+    assert!(run.stdout.contains("set by app `checkout` at shop/checkout.kdep:12:5: replicas = 3"), "{}", run.stdout);
 }
 
 #[test]
@@ -66,7 +66,7 @@ fn explain_as_json() {
     assert_eq!(doc["value"], 8);
     assert_eq!(doc["layer"], "environment");
     assert_eq!(doc["at"]["file"], "shop/checkout.kdep");
-    assert_eq!(doc["at"]["line"], 16);
+    assert_eq!(doc["at"]["line"], 18);
     let settings = doc["field"]["settings"].as_array().unwrap();
     assert_eq!(settings[0]["wins"], true);
     assert_eq!(settings[1]["layer"], "app");
@@ -142,10 +142,10 @@ fn source_map_maps_every_emitted_field() {
     let image = fields.iter().find(|f| f["path"] == "spec.template.spec.containers[0].image").unwrap();
     assert_eq!(image["layer"], "app");
     assert_eq!(image["file"], "shop/checkout.kdep");
-    // Stamped by kdep, for the app declared at checkout.kdep:6.
+    // Stamped by kdep, for the app declared at checkout.kdep:8.
     let managed = fields.iter().find(|f| f["path"] == "metadata.labels[\"app.kubernetes.io/managed-by\"]").unwrap();
     assert_eq!(managed["layer"], "builtin");
-    assert_eq!((&managed["file"], &managed["line"]), (&"shop/checkout.kdep".into(), &6.into()));
+    assert_eq!((&managed["file"], &managed["line"]), (&"shop/checkout.kdep".into(), &8.into()));
     // Byte ranges point at the text that set the value.
     let src = std::fs::read_to_string(root.join("shop/checkout.kdep")).unwrap();
     let (start, end) = (replicas["start"].as_u64().unwrap() as usize, replicas["end"].as_u64().unwrap() as usize);

@@ -53,7 +53,7 @@ fn a_latest_image_fails_check_and_build_at_the_apps_line() {
     assert_eq!(build.code, 1, "{}", build.stderr);
     assert!(build.stdout.is_empty(), "a failed build writes nothing:\n{}", build.stdout);
     assert!(
-        build.stderr.contains("[K0601] Error") && build.stderr.contains("shop/checkout.kdep:8:5"),
+        build.stderr.contains("[K0601] Error") && build.stderr.contains("shop/checkout.kdep:10:5"),
         "{}",
         build.stderr
     );

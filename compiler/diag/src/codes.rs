@@ -149,6 +149,12 @@ codes! {
     IMAGE_COMPUTED = "K0671", "image-computed", Error, "`kdep set image` cannot replace an image that is computed rather than written as a string";
     IMAGE_NOT_SETTABLE = "K0672", "image-not-settable", Error, "`kdep set image` would make the package fail `kdep check` (a locked or unknown field, a reference the type rejects)";
 
+    // Apply order of apps (`@after`).
+    INVALID_APPLY_ORDER = "K0680", "invalid-apply-order", Error, "an `@after` attribute is malformed: no app named, an unknown argument, a value that is not an app name, an app named twice, given twice, or placed on something other than an app";
+    UNKNOWN_ORDER_APP = "K0681", "unknown-order-app", Error, "`@after` names an app the package does not declare (or an app of a dependency package, which is never applied)";
+    APP_AFTER_ITSELF = "K0682", "app-after-itself", Error, "an app is declared to be applied after itself";
+    APPLY_ORDER_CYCLE = "K0683", "apply-order-cycle", Error, "the `@after` declarations of apps form a cycle, so no app of it could be applied first";
+
     // Packages from git and OCI registries (K07xx).
     DEPENDENCY_NOT_FETCHED = "K0701", "dependency-not-fetched", Error, "a git or OCI dependency is not in kdep.lock or not in the cache";
     CHECKSUM_MISMATCH = "K0702", "checksum-mismatch", Error, "a dependency's sources do not match the checksum kdep.lock records";

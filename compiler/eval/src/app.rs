@@ -33,7 +33,9 @@ fn line_of(text: &str, offset: u32) -> usize {
 /// Read where the objects leave the compiler (the app's evaluation keeps positions anchored to
 /// the app, so it does not depend on the lines above it).
 pub fn source_display(db: &dyn Db, file: SourceFile, app: &Name) -> String {
-    let start = file_hir(db, file).apps.get(app).map_or(0, |a| kdep_sema::anchors::resolve_in(db, file, a.range).start);
+    // The line of `app` itself, after any attributes (which the declaration's range includes).
+    let start =
+        file_hir(db, file).apps.get(app).map_or(0, |a| kdep_sema::anchors::resolve_in(db, file, a.name_range).start);
     format!("{}:{}", file.path(db), line_of(file.text(db), start))
 }
 
@@ -87,6 +89,12 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     // filled in where the objects leave the compiler (`source_display`), so the evaluation
     // does not depend on the file's text.
     let source_display = String::new();
+    let apply_after = if a.after.is_empty() {
+        String::new()
+    } else {
+        let names = kdep_sema::order::apply_order(db, project).after_names(file, &app);
+        names.iter().map(|n| &**n).collect::<Vec<_>>().join(",")
+    };
     let mut objects = Vec::new();
     let env_ns = env.as_ref().and_then(|e| {
         environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())
@@ -106,6 +114,7 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
             let resource = conform_emitted(&mut ev, &value, at);
             match Manifest::from_object(value, &app, app_span, &source_display) {
                 Ok(mut m) => {
+                    m.apply_after.clone_from(&apply_after);
                     // Kinds without a schema are namespaced.
                     let cluster_scoped = resource.is_some_and(|r| r.cluster);
                     m.cluster_scoped = cluster_scoped;

@@ -250,6 +250,8 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
         kdep_sema::lets::let_cycles(db, project);
         // Project-wide like the let graph: computed here, so no worker blocks on another's.
         kdep_sema::check::app_cycles(db, project);
+        // Read for every app's objects (their `kdep.dev/apply-after`).
+        kdep_sema::order::apply_order(db, project);
         // Read for every emitted object (which schema checks it, its scope).
         kdep_sema::resources::resource_registry(db, project);
         for file in &files {

@@ -10,7 +10,8 @@
 //!    evaluator takes from the `@resource(scope = ...)` of the kind's schema
 //!    (`kdep_sema::resources`); a kind without a schema is treated as namespaced.
 //! 2. **Ownership stamps.** kdep owns the labels `app.kubernetes.io/managed-by: kdep` and
-//!    `app.kubernetes.io/instance: <app>` and the annotation `kdep.dev/source: <file:line>`.
+//!    `app.kubernetes.io/instance: <app>` and the annotation `kdep.dev/source: <file:line>`
+//!    (and `kdep.dev/apply-after: <apps>` for an app declared `@after` others).
 //!    They are always set, overwriting a value the user wrote, because `kdep apply` prunes by
 //!    exactly these labels: letting a template change them would let it hide objects from
 //!    pruning or claim another app's objects. New keys go after the existing ones.
@@ -32,6 +33,10 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// The annotation naming the source of the app that emitted the object.
 pub const SOURCE_ANNOTATION: &str = "kdep.dev/source";
+/// The annotation listing the apps (their instance labels, comma-separated) the app that
+/// emitted the object is applied after (`@after`); absent when it declares none. `kdep apply`
+/// reads it to apply in waves.
+pub const APPLY_AFTER_ANNOTATION: &str = "kdep.dev/apply-after";
 /// The value of [`MANAGED_BY_LABEL`].
 pub const MANAGER: &str = "kdep";
 
@@ -55,6 +60,9 @@ pub struct Manifest {
     pub source: Span,
     /// `<path>:<line>` of the app declaration, e.g. `teams/shop/checkout.kdep:3`.
     pub source_display: String,
+    /// The value of [`APPLY_AFTER_ANNOTATION`] (`db,cache`), empty when the app declares no
+    /// `@after`; set by the evaluator.
+    pub apply_after: String,
 }
 
 /// Why an emitted value cannot become a manifest.
@@ -128,6 +136,7 @@ impl Manifest {
             app: app.to_owned(),
             source,
             source_display: source_display.to_owned(),
+            apply_after: String::new(),
         })
     }
 
@@ -259,8 +268,9 @@ pub struct Stamp<'a> {
     /// Set in `metadata.labels`, overwriting; a missing or non-map `labels` becomes a new map
     /// after the other keys.
     pub labels: [(&'static str, &'a str); 2],
-    /// Set in `metadata.annotations`, likewise.
-    pub annotations: [(&'static str, &'a str); 1],
+    /// Set in `metadata.annotations`, likewise: the source, then the apply order when the app
+    /// declares one.
+    pub annotations: Vec<(&'static str, &'a str)>,
 }
 
 impl<'a> Stamp<'a> {
@@ -269,7 +279,11 @@ impl<'a> Stamp<'a> {
         Stamp {
             namespace: if m.cluster_scoped || has_namespace { None } else { env_namespace },
             labels: [(MANAGED_BY_LABEL, MANAGER), (INSTANCE_LABEL, &m.app)],
-            annotations: [(SOURCE_ANNOTATION, &m.source_display)],
+            annotations: if m.apply_after.is_empty() {
+                vec![(SOURCE_ANNOTATION, &m.source_display)]
+            } else {
+                vec![(SOURCE_ANNOTATION, &m.source_display), (APPLY_AFTER_ANNOTATION, &m.apply_after)]
+            },
         }
     }
 
@@ -345,7 +359,7 @@ pub fn stamp_manifest(m: &mut Manifest, env_namespace: Option<&str>) {
         (
             stamp.namespace.map(Value::str),
             stamp.labels.map(|(k, v)| (k, Value::str(v))),
-            stamp.annotations.map(|(k, v)| (k, Value::str(v))),
+            stamp.annotations.iter().map(|&(k, v)| (k, Value::str(v))).collect::<Vec<_>>(),
             stamp.object_namespace(m),
         )
     };

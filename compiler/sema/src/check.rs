@@ -492,6 +492,8 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         used.extend(
             a.waivers.iter().filter(|w| w.policy.segments.len() > 1).filter_map(|w| w.policy.segments.first().cloned()),
         );
+        // So does `@after(app = "alias.app")`.
+        used.extend(a.after.iter().filter(|x| x.path.len() > 1).filter_map(|x| x.path.first().cloned()));
     }
     for p in hir.policies.values() {
         used.extend(p.base.iter().filter_map(|b| b.segments.first().cloned()));
@@ -703,6 +705,15 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
             .filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db)))
             .cloned(),
     );
+    if hir.apps.values().any(|a| !a.after.is_empty()) {
+        out.extend(
+            crate::order::apply_order(db, project)
+                .diagnostics
+                .iter()
+                .filter(|d| d.primary.as_ref().is_some_and(|p| p.span.file == file.id(db)))
+                .cloned(),
+        );
+    }
     out.extend(name_diagnostics(db, project, file));
     out
 }

@@ -430,6 +430,18 @@ pub struct AppHir {
     pub envs: Vec<EnvBlockHir>,
     /// `waive policy : "reason"` entries, in source order.
     pub waivers: Vec<WaiverHir>,
+    /// The apps named by `@after(app = "db", ...)`, in source order, without the malformed
+    /// ones (K0680). Resolved and checked by `check::apply_order`.
+    pub after: Vec<AfterHir>,
+    pub range: TextRange,
+}
+
+/// One app named by `@after`: `"db"` (an app of this module) or `"alias.app"` (an app of
+/// another module of the package, through an import), split into segments.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AfterHir {
+    pub path: Vec<Name>,
+    /// The string literal, for labels.
     pub range: TextRange,
 }
 
@@ -653,6 +665,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         }),
                     }
                 }
+                let after = lower.app_attributes(&it.attrs);
                 out.apps.insert(
                     name.clone(),
                     Arc::new(AppHir {
@@ -662,6 +675,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         sets,
                         envs,
                         waivers,
+                        after,
                         range: lower.rel(it.range),
                     }),
                 );
@@ -778,6 +792,16 @@ impl Lower<'_> {
         let mut seen: Vec<(&str, TextRange)> = Vec::new();
         for attr in attrs {
             let name = attr.name.text.as_str();
+            if name == "after" {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::INVALID_APPLY_ORDER, "`@after` applies only to apps")
+                        .with_primary(self.span(attr.range), if schema { "on a schema" } else { "on a template" })
+                        .with_help(
+                            "an apply order is declared by the app that waits: `@after(app = \"db\")` before `app`",
+                        ),
+                );
+                continue;
+            }
             if !matches!(name, "resource" | "open") {
                 let mut d = Diagnostic::error(Code::UNKNOWN_ATTRIBUTE, format!("unknown attribute `@{name}`"))
                     .with_primary(self.span(attr.name.range), "not an attribute kdep knows");
@@ -825,6 +849,109 @@ impl Lower<'_> {
                         out.resource = Some((resource, self.rel(attr.range)));
                     }
                 }
+            }
+        }
+        out
+    }
+
+    /// Checks and lowers the attributes of an app: only `@after(app = "name", ...)` exists there
+    /// (once, with at least one `app`, each a plain `name` or `alias.name`, none twice). Unknown
+    /// attributes are K0221, schema attributes on an app K0222, everything else wrong K0680;
+    /// what is rejected is left out.
+    fn app_attributes(&mut self, attrs: &[ast::Attribute]) -> Vec<AfterHir> {
+        const USAGE: &str = "write `@after(app = \"db\")`, or `@after(app = \"db\", app = \"cache\")` for several";
+        let mut out: Vec<AfterHir> = Vec::new();
+        let mut first_after: Option<TextRange> = None;
+        for attr in attrs {
+            let name = attr.name.text.as_str();
+            match name {
+                "after" => {}
+                "resource" | "open" => {
+                    self.diagnostics.push(
+                        Diagnostic::error(Code::INVALID_ATTRIBUTE, format!("`@{name}` applies only to schemas"))
+                            .with_primary(self.span(attr.range), "on an app")
+                            .with_help("the attribute of an app is `@after(app = \"...\")`, its apply order"),
+                    );
+                    continue;
+                }
+                _ => {
+                    let mut d = Diagnostic::error(Code::UNKNOWN_ATTRIBUTE, format!("unknown attribute `@{name}`"))
+                        .with_primary(self.span(attr.name.range), "not an attribute kdep knows");
+                    d = match crate::suggest::best(name, ["after"]) {
+                        Some(best) => d.with_help(format!("did you mean `@{best}`?")),
+                        None => d.with_help("the attribute of an app is `@after(app = \"...\")`, its apply order"),
+                    };
+                    self.diagnostics.push(d);
+                    continue;
+                }
+            }
+            if let Some(first) = first_after {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::INVALID_APPLY_ORDER, "`@after` is given twice")
+                        .with_primary(self.span(attr.range), "given again here")
+                        .with_secondary(self.span(first), "first given here")
+                        .with_help("name every app in one attribute: `@after(app = \"db\", app = \"cache\")`"),
+                );
+                continue;
+            }
+            first_after = Some(attr.range);
+            let args = attr.args.as_deref().unwrap_or_default();
+            if args.is_empty() {
+                self.diagnostics.push(
+                    Diagnostic::error(Code::INVALID_APPLY_ORDER, "`@after` names no app")
+                        .with_primary(self.span(attr.range), "no `app = ...` argument")
+                        .with_help(USAGE),
+                );
+                continue;
+            }
+            for arg in args {
+                if arg.key.text != "app" {
+                    let mut d = Diagnostic::error(
+                        Code::INVALID_APPLY_ORDER,
+                        format!("`@after` has no argument `{}`", arg.key.text),
+                    )
+                    .with_primary(self.span(arg.key.range), "unknown argument");
+                    d = match crate::suggest::best(&arg.key.text, ["app"]) {
+                        Some(best) => d.with_help(format!("did you mean `{best}`? {USAGE}")),
+                        None => d.with_help(USAGE),
+                    };
+                    self.diagnostics.push(d);
+                    continue;
+                }
+                let text = match &arg.value {
+                    ast::Expr::Str(s) => s.as_plain(),
+                    _ => None,
+                };
+                let path: Option<Vec<Name>> = text.as_deref().and_then(|t| {
+                    let segments: Vec<&str> = t.split('.').collect();
+                    let ok = (1..=2).contains(&segments.len()) && segments.iter().all(|s| is_identifier(s));
+                    ok.then(|| segments.into_iter().map(Name::from).collect())
+                });
+                let Some(path) = path else {
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            Code::INVALID_APPLY_ORDER,
+                            "`app` of `@after` must name an app: `\"db\"` or `\"module.db\"`",
+                        )
+                        .with_primary(self.span(arg.value.range()), "not an app name")
+                        .with_help("write the app's name as a plain string; an app of another module of the package is `\"alias.app\"` through its import"),
+                    );
+                    continue;
+                };
+                let range = arg.value.range();
+                if let Some(first) = out.iter().find(|a| a.path == path) {
+                    let first = first.range;
+                    self.diagnostics.push(
+                        Diagnostic::error(
+                            Code::INVALID_APPLY_ORDER,
+                            format!("`@after` names `{}` twice", text.unwrap_or_default()),
+                        )
+                        .with_primary(self.span(range), "named again here")
+                        .with_secondary(self.span(first), "first named here"),
+                    );
+                    continue;
+                }
+                out.push(AfterHir { path, range: self.rel(range) });
             }
         }
         out
@@ -1365,6 +1492,13 @@ fn visit_clause(c: &Clause, f: &mut dyn FnMut(&Name)) {
     if let Some(cond) = &c.cond {
         visit_names(cond, f);
     }
+}
+
+/// An identifier as the lexer reads one (`[A-Za-z_][A-Za-z0-9_]*`): an app's name.
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// `v1`, `apps/v1`, `cert-manager.io/v1alpha2`: an optional DNS-like group, then a version.

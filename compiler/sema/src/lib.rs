@@ -16,6 +16,7 @@ pub mod index;
 pub mod lets;
 pub mod model;
 pub mod ops;
+pub mod order;
 pub mod permit;
 pub mod policy;
 pub mod quantity;

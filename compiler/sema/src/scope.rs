@@ -247,6 +247,33 @@ impl Resolver {
         }
     }
 
+    /// What an app name written in `@after` names, in this app scope: `db` an app of this
+    /// module (as a bare name in an app body does), `alias.db` one of an imported module
+    /// ([`Resolver::member`]). Locals do not exist there, so nothing shadows.
+    pub fn app_named(&self, path: &[Name]) -> Resolution {
+        match path {
+            [name] => match self.items.items.get(name) {
+                Some(h) if h.kind == ItemKind::App && self.kind == BodyKind::App => Resolution::App(self.file),
+                Some(h) => Resolution::Item(h.kind),
+                None if self.imports.map.contains_key(name) => Resolution::Module(None),
+                None => Resolution::Unresolved,
+            },
+            [alias, member] => self.member(alias, member),
+            _ => Resolution::Unresolved,
+        }
+    }
+
+    /// The apps an app body of this scope can name, for "did you mean": the module's apps, then
+    /// `alias.app` for the apps of the package's other modules it imports.
+    pub fn app_names(&self) -> Vec<String> {
+        let own = self.items.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(|(n, _)| n.to_string());
+        let imported =
+            self.imported.iter().filter(|(alias, _)| self.same_package.contains(*alias)).flat_map(|(alias, ix)| {
+                ix.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(move |(n, _)| format!("{alias}.{n}"))
+            });
+        own.chain(imported).collect()
+    }
+
     /// The values this scope offers for "did you mean": the body's fields and `let`s, then the
     /// module's `let`s, import aliases and (in app bodies) apps. Comprehension variables are the
     /// caller's.

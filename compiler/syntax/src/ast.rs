@@ -123,7 +123,7 @@ pub struct Param {
 }
 
 /// An item attribute, `@open` or `@resource(apiVersion = "apps/v1", kind = "Deployment")`,
-/// written before a schema or template (after its doc comment). The parser accepts any name
+/// written before a schema, template or app (after its doc comment). The parser accepts any name
 /// and literal arguments; sema knows which attributes exist and what they take.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Attribute {
@@ -277,6 +277,8 @@ pub struct ExpectErrorBlock {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AppDecl {
     pub doc: Option<Doc>,
+    /// `@after(app = "db")` attributes before `app`, in source order.
+    pub attrs: Vec<Attribute>,
     pub name: Ident,
     pub template: Path,
     /// Assignments and `in <env> { ... }` blocks.

@@ -104,6 +104,7 @@ impl Dumper {
                 ));
                 self.nested(|d| {
                     d.doc(&it.doc);
+                    it.attrs.iter().for_each(|a| d.attribute(a));
                     for entry in &it.body {
                         match entry {
                             InstanceEntry::Set(e) => d.entry(e),

@@ -127,7 +127,7 @@ impl<'a> Ctx<'a> {
         ast::Ident { text: String::new(), range: rng(at, at) }
     }
 
-    /// `@a @b schema ...`: the attributes join the declaration, whose doc comment (attached to
+    /// `@a @b schema ...` (or `template`, `app`): the attributes join the declaration, whose doc comment (attached to
     /// the token after it) is found at the first `@` and whose range starts there.
     pub(crate) fn attach_attributes(&mut self, attrs: Vec<ast::Attribute>, mut item: Box<ast::Item>) -> Box<ast::Item> {
         let Some(start) = attrs.first().map(|a| a.range.start) else {
@@ -141,6 +141,11 @@ impl<'a> Ctx<'a> {
                 decl.range = TextRange::new(start, decl.range.end);
             }
             ast::Item::Template(decl) => {
+                decl.doc = doc.or(decl.doc.take());
+                decl.attrs = attrs;
+                decl.range = TextRange::new(start, decl.range.end);
+            }
+            ast::Item::App(decl) => {
                 decl.doc = doc.or(decl.doc.take());
                 decl.attrs = attrs;
                 decl.range = TextRange::new(start, decl.range.end);
@@ -163,10 +168,12 @@ impl<'a> Ctx<'a> {
     fn misplaced(&mut self, attrs: &[ast::Attribute]) {
         let (Some(first), Some(last)) = (attrs.first(), attrs.last()) else { return };
         let range = TextRange::new(first.range.start, last.range.end);
-        let diag =
-            Diagnostic::error(Code::UNEXPECTED_TOKEN, "attributes apply only to `schema` and `template` declarations")
-                .with_primary(self.span(range), "attribute not allowed here")
-                .with_help("write `@name(...)` on the line before `schema` or `template`");
+        let diag = Diagnostic::error(
+            Code::UNEXPECTED_TOKEN,
+            "attributes apply only to `schema`, `template` and `app` declarations",
+        )
+        .with_primary(self.span(range), "attribute not allowed here")
+        .with_help("write `@name(...)` on the line before `schema`, `template` or `app`");
         self.diags.push(diag);
     }
 

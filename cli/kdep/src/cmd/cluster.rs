@@ -91,8 +91,9 @@ pub struct PlanArgs {
 
 /// Apply the package to the environment's cluster (server-side apply, field manager `kdep`).
 ///
-/// Order: namespaces, CRDs (waits until Established), everything else; then prunes what this
-/// package applied before and no longer emits, then waits for rollouts. Objects that would not
+/// Order: namespaces, CRDs (waits until Established), everything else; apps declared
+/// `@after(app = "db")` go in waves, each wave's rollouts ready before the next. Then prunes
+/// what this package applied before and no longer emits, then waits for rollouts. Objects that would not
 /// change are not written. A protected environment takes a reviewed plan only (`--plan`).
 /// Exit 0: applied and ready; 1: conflicts, failed objects or rollouts not ready; 2: nothing
 /// was changed (bad input, unreachable cluster, refused credentials, stale plan).
@@ -286,6 +287,9 @@ fn render_preview(preview: &Preview, colour: bool) -> String {
             out.push_str(&if colour { diff::colour(&o.diff) } else { o.diff.clone() });
         }
     }
+    if !preview.waves.is_empty() {
+        out.push_str(&format!("apply order: {}\n", plan::wave_line(&preview.waves)));
+    }
     out.push_str(&format!("{}\n", summary_line(&Summary::of(preview))));
     out
 }
@@ -297,6 +301,7 @@ fn preview_json(p: &Prepared, session: &Session, preview: &Preview) -> Value {
         "context": session.context,
         "summary": Summary::of(preview),
         "objects": preview.objects.iter().filter(|o| o.action != Action::Unchanged).collect::<Vec<_>>(),
+        "waves": preview.waves,
     })
 }
 
@@ -562,7 +567,18 @@ impl ApplyArgs {
             revision: Some(source.revision()),
             timeout: self.timeout,
         };
-        let report = match engine::apply(&session, &p.settings, &preview, &opts).await {
+        // Between the waves of a declared apply order: the same rollout wait as after the apply
+        // (with or without `--wait`: the order is the package's, the flag is about the end).
+        let waves = preview.waves.len();
+        let timeout = self.timeout;
+        let session_ref = &session;
+        let mut wait_wave = move |i: usize, wave: kdep_cluster::order::Wave| -> engine::WaveWait<'_> {
+            Box::pin(async move {
+                eprintln!("wave {} of {waves} applied ({}): waiting for its rollouts", i + 1, wave.apps.join(", "));
+                wait_rollouts(session_ref, &wave.objects, timeout).await
+            })
+        };
+        let report = match engine::apply(&session, &p.settings, &preview, &opts, &mut wait_wave).await {
             Ok(r) => r,
             Err(e) => return fail(&e),
         };
@@ -599,9 +615,21 @@ impl ApplyArgs {
             for (k, why) in &report.failed {
                 report::print_error(format!("{k} was not applied: {why}"), None);
             }
+            for (k, why) in &report.not_ready {
+                let ex = kdep_cluster::explain::explain_key(&session, k).await;
+                report::print_error(
+                    format!("{k} did not become ready: {}", kdep_cluster::explain::printable(why)),
+                    None,
+                );
+                eprint!("{}", ex.render("  "));
+            }
             let total = preview.objects.iter().filter(|o| o.action != Action::Prune).count();
             let done = report.created.len() + report.updated.len() + report.unchanged;
             let mut msg = format!("the apply did not complete: {done} of {total} objects are applied");
+            if let Some(w) = report.stopped_at_wave {
+                let apps = preview.waves.get(w - 1).map(|x| x.apps.join(", ")).unwrap_or_default();
+                msg.push_str(&format!("; stopped at wave {w} of {} ({apps})", preview.waves.len()));
+            }
             if !report.not_attempted.is_empty() {
                 let names: Vec<String> = report.not_attempted.iter().map(ToString::to_string).collect();
                 msg.push_str(&format!("; not attempted ({}): {}", names.len(), names.join(", ")));

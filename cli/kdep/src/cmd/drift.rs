@@ -18,7 +18,9 @@ use crate::report;
 /// when; objects that are missing; objects labelled as members of the package's ApplySet that
 /// it no longer emits. Only reads: the comparison is the server-side dry run `kdep diff` uses, so server defaults,
 /// fields other managers own and equivalent quantities are never drift.
-/// Exit 0: in sync; 3: drift; 2: error. With `--watch` it keeps checking until interrupted.
+/// Exit 0: in sync; 3: drift; 2: error. With `--watch` it keeps checking until interrupted:
+/// on SIGINT or SIGTERM it finishes the check under way, prints a one-line summary and exits
+/// with the last state's code (0 in sync, 3 drift, 2 when no check succeeded).
 #[derive(Debug, Args)]
 pub struct DriftArgs {
     #[command(flatten)]
@@ -90,15 +92,41 @@ impl DriftArgs {
 
     /// Checks every interval. The report is printed, and the webhook called, only when the
     /// drift state changes; an in-sync start is not news. A failed check (API error) does not
-    /// change the state: it is logged and retried with exponential backoff.
+    /// change the state: it is logged and retried with exponential backoff. SIGINT or SIGTERM
+    /// stops the watch: during a check, once the check (and its webhook call) is done, so an
+    /// alert is never cut in half; between checks, at once.
     async fn watch(&self, ctx: &Ctx, p: &Prepared, session: &Session) -> Exit {
         let mut shown: Option<String> = None;
         let mut delivered: Option<String> = None;
         let mut failures: u32 = 0;
+        // Installed before the first check, so a signal during it is ours, not a kill.
+        let stop = match stop_signal() {
+            Ok(stop) => stop,
+            Err(e) => {
+                report::print_error(format!("cannot listen for SIGINT and SIGTERM: {e}"), None);
+                return Exit::Usage;
+            }
+        };
+        tokio::pin!(stop);
+        let mut stopped_by: Option<&'static str> = None;
+        // The last state a check found: in sync or not.
+        let mut last_in_sync: Option<bool> = None;
+        let mut checks: u64 = 0;
         for check in 1u64.. {
-            let wait = match drift::detect(session, &p.settings, &p.manifests).await {
+            let detect = drift::detect(session, &p.settings, &p.manifests);
+            tokio::pin!(detect);
+            let result = tokio::select! {
+                r = &mut detect => r,
+                name = &mut stop => {
+                    stopped_by = Some(name);
+                    detect.await
+                }
+            };
+            checks = check;
+            let wait = match result {
                 Ok(report) => {
                     failures = 0;
+                    last_in_sync = Some(report.in_sync());
                     let state = fingerprint(&report);
                     let status = if report.in_sync() {
                         "in sync".to_owned()
@@ -135,13 +163,33 @@ impl DriftArgs {
                 Err(e) => {
                     failures = failures.saturating_add(1);
                     let wait = backoff(self.interval, failures);
-                    eprintln!("check {check} failed: {}; trying again in {}", e.message, show_duration(wait));
+                    if stopped_by.is_none() {
+                        eprintln!("check {check} failed: {}; trying again in {}", e.message, show_duration(wait));
+                    } else {
+                        eprintln!("check {check} failed: {}", e.message);
+                    }
                     wait
                 }
             };
-            tokio::time::sleep(wait).await;
+            if stopped_by.is_some() {
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                name = &mut stop => {
+                    stopped_by = Some(name);
+                    break;
+                }
+            }
         }
-        Exit::Success
+        let (state, code) = match last_in_sync {
+            Some(true) => ("in sync", Exit::Success),
+            Some(false) => ("drift", DRIFTED),
+            None => ("no check succeeded", Exit::Usage),
+        };
+        let checks = if checks == 1 { "1 check".to_owned() } else { format!("{checks} checks") };
+        eprintln!("stopped by {} after {checks}; last state: {state}", stopped_by.unwrap_or("a signal"));
+        code
     }
 
     fn render(&self, ctx: &Ctx, p: &Prepared, session: &Session, report: &Report) -> String {
@@ -157,6 +205,29 @@ impl DriftArgs {
             }
         }
     }
+}
+
+/// Resolves with the signal's name on the first SIGINT or SIGTERM (Ctrl-C elsewhere). The
+/// handlers are installed when this is called, not when the future is first polled.
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = &'static str>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    })
 }
 
 /// The wait after `failures` failed checks in a row: the interval doubled per failure, at

@@ -92,6 +92,7 @@ fn item(it: &mut Item) {
         }
         Item::App(it) => {
             clear(&mut it.range);
+            it.attrs.iter_mut().for_each(attribute);
             clear(&mut it.body_range);
             doc(&mut it.doc);
             ident(&mut it.name);

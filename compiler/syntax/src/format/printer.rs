@@ -448,6 +448,7 @@ impl<'a> Printer<'a> {
                 self.body(it.body_range.start, &it.members, Member::range, Self::member);
             }
             Item::App(it) => {
+                self.attributes(&it.attrs, it.name.range.start);
                 self.push("app ");
                 self.ident(&it.name);
                 self.push(" = ");
@@ -624,7 +625,7 @@ impl<'a> Printer<'a> {
         }
     }
 
-    /// `@name` / `@name(key = value, ...)`, one per line, before `schema` or `template`.
+    /// `@name` / `@name(key = value, ...)`, one per line, before `schema`, `template` or `app`.
     /// Comments on an attribute's line stay on it (flushed up to the next attribute or, for the
     /// last, up to the declaration's name).
     fn attributes(&mut self, attrs: &[ast::Attribute], name_start: u32) {
