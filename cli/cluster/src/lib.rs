@@ -17,6 +17,7 @@ pub mod mask;
 pub mod object;
 pub mod plan;
 pub mod rollout;
+pub mod skip;
 pub mod status;
 pub mod takeover;
 
