@@ -111,10 +111,11 @@ fn list_same(ma: &[Value], la: &[Value], f: &Map<String, Value>) -> bool {
     for (mi, li) in ma.iter().zip(la) {
         let ok = match mi {
             Value::Object(mm) => {
-                let Some((name, child)) = keyed_child_of(f, mm) else { return false };
+                let Some((name, child)) = keyed_child_of(f, &with_key_defaults(mm)) else { return false };
                 matched.insert(name);
                 match (li.as_object(), child.as_object()) {
-                    (Some(lm), Some(c)) => map_same(mm, lm, c),
+                    // The live item at this position is the one kdep's field set names.
+                    (Some(lm), Some(c)) => holds_key(lm, name) && map_same(mm, lm, c),
                     _ => false,
                 }
             }
@@ -132,6 +133,28 @@ fn list_same(ma: &[Value], la: &[Value], f: &Map<String, Value>) -> bool {
         }
     }
     matched.len() == ma.len() && f.keys().filter(|k| *k != ".").count() == matched.len()
+}
+
+/// List-key fields the API server fills in when a manifest leaves them out, with the value:
+/// every `protocol` key of core/v1 (container, Service and endpoint ports) defaults to TCP,
+/// and kdep's field set names the item with it (`k:{"containerPort":80,"protocol":"TCP"}`).
+/// Only used to find that item; a list whose key defaults otherwise just finds none and is
+/// dry-run.
+const KEY_DEFAULTS: [(&str, &str); 1] = [("protocol", "TCP")];
+
+/// A manifest list item with [`KEY_DEFAULTS`] filled in where it has no value.
+fn with_key_defaults(item: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = item.clone();
+    for (field, value) in KEY_DEFAULTS {
+        out.entry(field).or_insert_with(|| Value::from(value));
+    }
+    out
+}
+
+/// Whether a live list item holds every key field of the FieldsV1 member `k:{...}` named.
+fn holds_key(live: &Map<String, Value>, member: &str) -> bool {
+    let key: Option<Map<String, Value>> = member.strip_prefix("k:").and_then(|j| serde_json::from_str(j).ok());
+    key.is_some_and(|key| key.iter().all(|(k, v)| live.get(k) == Some(v)))
 }
 
 #[cfg(test)]
@@ -274,6 +297,26 @@ mod tests {
         let (m, mut l) = pair();
         kdep_set(&mut l)["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"old\"}"] = json!({".": {}});
         assert!(!unchanged(&m, &l));
+    }
+
+    #[test]
+    fn a_port_without_protocol_is_the_tcp_item_kdep_owns() {
+        // The server keys the port by its defaulted protocol; the manifest leaves it out.
+        let (mut m, mut l) = pair();
+        m["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80}]);
+        l["spec"]["template"]["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80, "protocol": "TCP"}]);
+        kdep_set(&mut l)["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:ports"] =
+            json!({"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}});
+        assert!(unchanged(&m, &l));
+        // The live item at that position is another one (UDP): not the item kdep owns.
+        let mut udp = l.clone();
+        udp["spec"]["template"]["spec"]["containers"][0]["ports"][0]["protocol"] = json!("UDP");
+        assert!(!unchanged(&m, &udp));
+        // kdep owns the UDP item (the manifest said UDP last time and no longer does): the
+        // apply would make it a TCP item, so no skip.
+        let mut was_udp = udp.clone();
+        kdep_set(&mut was_udp)["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:ports"] = json!({"k:{\"containerPort\":80,\"protocol\":\"UDP\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}}});
+        assert!(!unchanged(&m, &was_udp));
     }
 
     #[test]

@@ -57,7 +57,7 @@ template Web {
         spec.template.metadata.labels = { app = name }
         spec.template.spec.containers = [{
             name = "app", image = "nginx:1.27", args = ["-g", "daemon off;"],
-            ports = [{ containerPort = 80, protocol = "TCP" }], resources.requests.cpu = "100m"
+            ports = [{ containerPort = 80 }], resources.requests.cpu = "100m"
         }]
     }
 }
