@@ -11,8 +11,8 @@
 //! 127.0.0.1 on a free port and stopped when the [`Cluster`] is dropped (its stdin is
 //! closed, which the emulator treats as "parent gone"; a kill follows if it lingers).
 //!
-//! With `KDEP_TEST_CLUSTER=kubeconfig` and `KUBECONFIG` set, [`Cluster::start`] uses that
-//! real cluster instead: the kubeconfig is handed out unchanged and the HTTP helpers
+//! With `KDEP_TEST_CLUSTER=kubeconfig` and `KUBECONFIG` set, or `KDEP_TEST_CLUSTER=<path of
+//! a kubeconfig>`, [`Cluster::start`] uses that real cluster instead: the kubeconfig is handed out unchanged and the HTTP helpers
 //! work when it authenticates with a bearer token; emulator-only hooks (faults, the
 //! request log, the clock, rollout simulation) return [`Error::Unsupported`].
 
@@ -273,8 +273,11 @@ impl Cluster {
     /// Starts an emulator with default options (or attaches to a real cluster when
     /// `KDEP_TEST_CLUSTER=kubeconfig`).
     pub fn start() -> Result<Cluster> {
-        if std::env::var("KDEP_TEST_CLUSTER").as_deref() == Ok("kubeconfig") {
-            return Cluster::from_kubeconfig_env();
+        match std::env::var("KDEP_TEST_CLUSTER").as_deref() {
+            Ok("kubeconfig") => return Cluster::from_kubeconfig_env(),
+            // Any other value is the path of the kubeconfig itself.
+            Ok(path) if !path.is_empty() => return Cluster::from_kubeconfig_path(Path::new(path)),
+            _ => {}
         }
         Cluster::start_with(Options::default())
     }

@@ -324,6 +324,18 @@ fn keyed_child<'a>(set: &'a Value, key: &Map<String, Value>) -> Option<&'a Value
     })
 }
 
+/// The `k:` member of a FieldsV1 node that names a list item: the one whose key fields the
+/// item holds with those values (used by [`crate::skip`] to match manifest items).
+pub(crate) fn keyed_child_of<'a>(
+    node: &'a Map<String, Value>,
+    item: &Map<String, Value>,
+) -> Option<(&'a str, &'a Value)> {
+    node.iter().find_map(|(k, v)| {
+        let key: Map<String, Value> = serde_json::from_str(k.strip_prefix("k:")?).ok()?;
+        key.iter().all(|(kk, kv)| item.get(kk) == Some(kv)).then_some((k.as_str(), v))
+    })
+}
+
 /// Whether a FieldsV1 set owns `path`: it holds the whole path, or a leaf on the way (an
 /// atomic value owned as a whole, such as a list without keys).
 fn owns(set: &Value, path: &[Seg]) -> bool {

@@ -17,7 +17,7 @@ use crate::error::{describe, status_code, Error};
 use crate::object::{normal_form, Action, ObjKey};
 use crate::order::{self, Wave};
 use crate::takeover::{self, Takeover};
-use crate::{diff, mask, Settings, FIELD_MANAGER};
+use crate::{diff, mask, skip, Settings, FIELD_MANAGER};
 
 /// Requests in flight at once: enough to hide latency, few enough not to trip API priority
 /// and fairness on a shared cluster.
@@ -296,10 +296,20 @@ async fn preview_one(
         p.diff = shown_new();
         return p;
     }
+    let pending = live.as_ref().and_then(takeover::pending);
+    // Provably nothing to apply (kdep owns exactly the manifest's fields, which hold its
+    // values): the dry run could only say so, skip it ([`skip`]).
+    if let (Some(l), None) = (&live, &pending) {
+        if skip::unchanged(&obj, l) {
+            p.action = Action::Unchanged;
+            p.live_resource_version = meta_str(l, "resourceVersion");
+            p.live_uid = meta_str(l, "uid");
+            return p;
+        }
+    }
     let mut params = PatchParams::apply(FIELD_MANAGER).dry_run();
     params.force = force;
     let patch = Patch::Apply(&obj);
-    let pending = live.as_ref().and_then(takeover::pending);
     let mut answer = session.retrying(|| api.patch(&p.key.name, &params, &patch)).await;
     // Conflicts only with the managers apply takes over are not conflicts: the dry run shows
     // the values kdep will set once it owns their fields.

@@ -18,6 +18,7 @@ pub mod object;
 pub mod order;
 pub mod plan;
 pub mod rollout;
+pub mod skip;
 pub mod status;
 pub mod takeover;
 

@@ -14,14 +14,13 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::kdep;
+use common::cluster::{kdep, needs_emulator, Writes};
 use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Rollout};
 use serde_json::json;
 
+/// The emulator, or with `KDEP_TEST_CLUSTER` the real cluster it names (namespace `demo`
+/// emptied first).
 fn start() -> Cluster {
-    if std::env::var("KDEP_TEST_CLUSTER").is_ok() {
-        return Cluster::start().unwrap();
-    }
     common::cluster::start()
 }
 
@@ -135,13 +134,11 @@ fn diff_apply_and_a_second_apply_that_writes_nothing() {
     let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
     assert_eq!((d.code, d.stdout.as_str()), (0, "0 to create, 0 to update, 0 to prune, 3 unchanged\n"), "{}", d.stderr);
 
-    if cluster.is_emulated() {
-        cluster.clear_request_log().unwrap();
-        let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
-        assert_eq!(a.code, 0, "{}", a.stderr);
-        let log = cluster.request_log().unwrap();
-        assert_eq!(writes(&log), Vec::<String>::new(), "a no-op apply wrote");
-    }
+    // From the request log on the emulator, by resourceVersions on a real cluster.
+    let since = Writes::since_now(&cluster);
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(since.list(&cluster), Vec::<String>::new(), "a no-op apply wrote");
 }
 
 #[test]
@@ -326,8 +323,7 @@ fn conflicts_name_the_manager_and_fields_until_forced() {
 #[test]
 fn rollouts_are_waited_for_and_failures_named() {
     let cluster = start();
-    if !cluster.is_emulated() {
-        eprintln!("skipped: needs the emulator's rollout simulation");
+    if needs_emulator(&cluster, "rollouts_are_waited_for_and_failures_named", "rollout simulation") {
         return;
     }
     seed_namespace(&cluster);
@@ -354,8 +350,7 @@ fn rollouts_are_waited_for_and_failures_named() {
 #[test]
 fn throttling_and_server_errors_are_retried() {
     let cluster = start();
-    if !cluster.is_emulated() {
-        eprintln!("skipped: needs fault injection");
+    if needs_emulator(&cluster, "throttling_and_server_errors_are_retried", "fault injection") {
         return;
     }
     seed_namespace(&cluster);
@@ -377,8 +372,7 @@ fn throttling_and_server_errors_are_retried() {
 #[test]
 fn a_lost_connection_mid_apply_is_reported_and_a_rerun_converges() {
     let cluster = start();
-    if !cluster.is_emulated() {
-        eprintln!("skipped: needs fault injection");
+    if needs_emulator(&cluster, "a_lost_connection_mid_apply_is_reported_and_a_rerun_converges", "fault injection") {
         return;
     }
     seed_namespace(&cluster);
@@ -410,8 +404,7 @@ fn a_lost_connection_mid_apply_is_reported_and_a_rerun_converges() {
 #[test]
 fn a_read_only_identity_changes_nothing() {
     let cluster = start();
-    if !cluster.is_emulated() {
-        eprintln!("skipped: needs the emulator's read-only identity");
+    if needs_emulator(&cluster, "a_read_only_identity_changes_nothing", "read-only identity") {
         return;
     }
     seed_namespace(&cluster);

@@ -1,21 +1,135 @@
 //! What the cluster test files share: the emulator they start and the binary run against it.
 
+use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use kdep_tests::cluster::{Cluster, Options};
 
 use super::{kdep_with, Run};
 
 /// The emulator with a fixed clock and sequential UIDs, so whole outputs (managedFields times,
-/// UIDs in plans) snapshot the same on every run.
+/// UIDs in plans) snapshot the same on every run. With `KDEP_TEST_CLUSTER` set, the real
+/// cluster it names instead, its namespace `demo` deleted first so each test starts empty.
 #[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
 pub fn start() -> Cluster {
+    if std::env::var_os("KDEP_TEST_CLUSTER").is_some() {
+        return real();
+    }
     Cluster::start_with(Options {
         clock: Some("2030-01-01T00:00:00Z".into()),
         sequential_uids: true,
         ..Options::default()
     })
     .expect("the emulator starts")
+}
+
+/// The real cluster of `KDEP_TEST_CLUSTER`, with namespace `demo` gone. Its tests share that
+/// namespace and the package name, so they must run one at a time: refused otherwise.
+fn real() -> Cluster {
+    let one_thread = std::env::var("RUST_TEST_THREADS").as_deref() == Ok("1")
+        || std::env::args()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w.first().zip(w.get(1)).is_some_and(|(a, b)| a == "--test-threads" && b == "1"))
+        || std::env::args().any(|a| a == "--test-threads=1");
+    assert!(
+        one_thread,
+        "KDEP_TEST_CLUSTER: the tests share namespace `demo` of that cluster; run them one at a time \
+         (`cargo test ... -- --test-threads=1`)"
+    );
+    let cluster = Cluster::start().expect("KDEP_TEST_CLUSTER names a kubeconfig kdep's tests can use");
+    // Deleting a namespace is asynchronous on a real server (finalizers): wait until it is gone.
+    let _ = cluster.delete("v1", "Namespace", None, "demo");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while cluster.get("v1", "Namespace", None, "demo").expect("reading namespace demo").is_some() {
+        assert!(Instant::now() < deadline, "namespace `demo` of the test cluster was not deleted within 180 s");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    cluster
+}
+
+/// Says, on the terminal even when the test harness captures output, that a test (or part
+/// of one) did not run because it needs the emulator, and returns true. On the emulator it
+/// says nothing and returns false. A real cluster has no fault injection, request log, clock
+/// or rollout simulation; such a test must never pass silently there.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn needs_emulator(cluster: &Cluster, test: &str, what: &str) -> bool {
+    if cluster.is_emulated() {
+        return false;
+    }
+    // `eprintln!` would be captured by the test harness and shown only on failure.
+    let _ = writeln!(std::io::stderr(), "NOT RUN on a real cluster: {test}: needs the emulator's {what}");
+    true
+}
+
+/// The writes kdep made since it was taken. On the emulator: from the request log (the
+/// harness's own requests and access reviews left out). On a real cluster, which has no
+/// request log: the objects of namespace `demo` (and the namespace) whose resourceVersion
+/// changed, appeared or vanished — a write of any kind changes it.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub struct Writes {
+    versions: BTreeMap<String, String>,
+}
+
+/// Kinds the cluster tests create in namespace `demo`.
+const KINDS: [(&str, &str); 4] = [("v1", "ConfigMap"), ("v1", "Secret"), ("apps/v1", "Deployment"), ("v1", "Service")];
+
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+impl Writes {
+    pub fn since_now(cluster: &Cluster) -> Writes {
+        if cluster.is_emulated() {
+            cluster.clear_request_log().expect("clearing the request log");
+            return Writes { versions: BTreeMap::new() };
+        }
+        Writes { versions: versions(cluster) }
+    }
+
+    pub fn list(&self, cluster: &Cluster) -> Vec<String> {
+        if cluster.is_emulated() {
+            return cluster
+                .request_log()
+                .expect("reading the request log")
+                .iter()
+                .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
+                .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
+                .map(|e| format!("{} {}", e.method, e.path))
+                .collect();
+        }
+        let now = versions(cluster);
+        let mut changed: Vec<String> =
+            now.iter().filter(|(k, v)| self.versions.get(*k) != Some(v)).map(|(k, _)| format!("changed {k}")).collect();
+        changed.extend(self.versions.keys().filter(|k| !now.contains_key(*k)).map(|k| format!("deleted {k}")));
+        changed
+    }
+}
+
+/// `Kind name` → resourceVersion of everything in namespace `demo`, and the namespace.
+fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
+    let rv = |o: &serde_json::Value| {
+        o.pointer("/metadata/resourceVersion").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
+    };
+    let mut out = BTreeMap::new();
+    if let Some(ns) = cluster.get("v1", "Namespace", None, "demo").expect("reading namespace demo") {
+        out.insert("Namespace demo".to_owned(), rv(&ns));
+    }
+    for (api_version, kind) in KINDS {
+        for o in cluster.list(api_version, kind, Some("demo"), None).expect("listing namespace demo") {
+            let name = o.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or_default();
+            out.insert(format!("{kind} {name}"), rv(&o));
+        }
+    }
+    out
+}
+
+/// Masks what differs between runs and clusters (UIDs, times), so a snapshot taken on the
+/// emulator also holds on a real cluster.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn stable(text: &str) -> String {
+    let uid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").expect("regex");
+    let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("regex");
+    time.replace_all(&uid.replace_all(text, "[uid]"), "[time]").into_owned()
 }
 
 /// Runs `kdep ARGS` in `dir` with the cluster's kubeconfig in `KUBECONFIG`.
