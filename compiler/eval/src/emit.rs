@@ -224,15 +224,29 @@ pub fn to_json(objects: &[Value]) -> String {
 /// stamped on as it is written (`stamp`, see [`Stamp`]): what `kdep build -o DIR` puts in the
 /// object's file, and the piece [`join_stream`] joins into a stream.
 pub fn object_text(object: &Value, stamp: Option<&Stamp<'_>>, format: Format) -> String {
-    let mut out = String::with_capacity(1024);
-    match format {
-        Format::Yaml => write_document(&mut out, object, Order::Object(stamp)),
-        Format::Json => {
-            write_json(&mut out, Item::Value(object), Order::Object(stamp), 0);
-            out.push('\n');
+    // A build keeps every object's text until it is written in order, so each text is held at
+    // its exact length: written into a buffer reused by the thread, then copied once. A
+    // `String` grown while writing holds up to twice its length, and shrinking it in place
+    // (`shrink_to_fit`) gives nothing back to an allocator that keeps the block.
+    OBJECT_BUFFER.with(|buffer| {
+        let mut out = buffer.take();
+        out.clear();
+        match format {
+            Format::Yaml => write_document(&mut out, object, Order::Object(stamp)),
+            Format::Json => {
+                write_json(&mut out, Item::Value(object), Order::Object(stamp), 0);
+                out.push('\n');
+            }
         }
-    }
-    out
+        let text = String::from(out.as_str());
+        buffer.replace(out);
+        text
+    })
+}
+
+thread_local! {
+    /// [`object_text`]'s buffer, as large as the largest object the thread has written.
+    static OBJECT_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// Joins texts of [`object_text`] into the bytes [`to_yaml_stream`] or [`to_json`] give for
