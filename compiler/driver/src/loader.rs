@@ -60,7 +60,9 @@ pub struct LoadedPackage {
     pub modules: BTreeMap<String, FileId>,
     /// Dependency name (as imported) → package index.
     pub deps: BTreeMap<String, usize>,
-    /// `sha256:<hex>` over `kdep.toml` and every module's path and text.
+    /// `sha256:<hex>` over `kdep.toml` and every module's path and text. Empty for the root
+    /// package: `kdep.lock` records its dependencies only, and hashing every source of the
+    /// package being built was a few percent of a build of many small files.
     pub checksum: String,
     /// `[permissions]` of `kdep.toml`.
     pub permissions: kdep_sema::db::EmitPermissions,
@@ -283,7 +285,8 @@ impl Loader<'_> {
         stack.push(dir.to_path_buf());
         self.load_dependencies(idx, &config, package_toml_file, dir, stack)?;
         stack.pop();
-        let checksum = self.checksum(idx);
+        // The root package is the one loaded with nothing on the stack.
+        let checksum = if stack.is_empty() { String::new() } else { self.checksum(idx) };
         if let Some(locked) = remote {
             // The cache is content-addressed by this checksum: a difference means its files
             // were changed after they were fetched and verified.
@@ -664,6 +667,8 @@ mod tests {
         let web = &loaded.files[platform.modules["web"].0 as usize];
         assert_eq!(web.display_path, "platform/web.kdep");
         assert!(platform.checksum.starts_with("sha256:"));
+        // The root package's sources are not hashed: the lock records dependencies only.
+        assert_eq!(shop.checksum, "");
     }
 
     #[test]

@@ -224,15 +224,29 @@ pub fn to_json(objects: &[Value]) -> String {
 /// stamped on as it is written (`stamp`, see [`Stamp`]): what `kdep build -o DIR` puts in the
 /// object's file, and the piece [`join_stream`] joins into a stream.
 pub fn object_text(object: &Value, stamp: Option<&Stamp<'_>>, format: Format) -> String {
-    let mut out = String::with_capacity(1024);
-    match format {
-        Format::Yaml => write_document(&mut out, object, Order::Object(stamp)),
-        Format::Json => {
-            write_json(&mut out, Item::Value(object), Order::Object(stamp), 0);
-            out.push('\n');
+    // A build keeps every object's text until it is written in order, so each text is held at
+    // its exact length: written into a buffer reused by the thread, then copied once. A
+    // `String` grown while writing holds up to twice its length, and shrinking it in place
+    // (`shrink_to_fit`) gives nothing back to an allocator that keeps the block.
+    OBJECT_BUFFER.with(|buffer| {
+        let mut out = buffer.take();
+        out.clear();
+        match format {
+            Format::Yaml => write_document(&mut out, object, Order::Object(stamp)),
+            Format::Json => {
+                write_json(&mut out, Item::Value(object), Order::Object(stamp), 0);
+                out.push('\n');
+            }
         }
-    }
-    out
+        let text = String::from(out.as_str());
+        buffer.replace(out);
+        text
+    })
+}
+
+thread_local! {
+    /// [`object_text`]'s buffer, as large as the largest object the thread has written.
+    static OBJECT_BUFFER: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
 /// Joins texts of [`object_text`] into the bytes [`to_yaml_stream`] or [`to_json`] give for
@@ -515,6 +529,30 @@ const RESERVED: &[&str] = &["true", "false", "yes", "no", "y", "n", "on", "off",
 /// Words that are special numbers after an optional sign (YAML `.inf`, Rust/Go-style `inf`).
 const RESERVED_NUMBERS: &[&str] = &["inf", "infinity", "nan", ".inf", ".nan"];
 
+/// The bytes that may start a [`RESERVED`] word or, after an optional sign, a
+/// [`RESERVED_NUMBERS`] word (either case), as a bit set over ASCII. Derived from the lists, so
+/// it cannot disagree with them.
+const MAY_START_RESERVED: u128 =
+    first_bytes(RESERVED, first_bytes(RESERVED_NUMBERS, (1 << b'+') | (1 << b'-')));
+
+const fn first_bytes(words: &[&str], mut set: u128) -> u128 {
+    let mut rest = words;
+    while let [word, tail @ ..] = rest {
+        if let Some(&b) = word.as_bytes().first() {
+            if b < 128 {
+                set |= (1 << b.to_ascii_lowercase()) | (1 << b.to_ascii_uppercase());
+            }
+        }
+        rest = tail;
+    }
+    set
+}
+
+/// Whether `s` may be one of the reserved words (see [`MAY_START_RESERVED`]).
+fn may_start_reserved(s: &str) -> bool {
+    s.as_bytes().first().is_some_and(|&b| b < 128 && (MAY_START_RESERVED >> b) & 1 == 1)
+}
+
 /// Whether a string that starts like a number consists only of number/timestamp characters.
 fn looks_numeric(s: &str) -> bool {
     let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
@@ -555,8 +593,10 @@ pub fn is_plain_safe(s: &str) -> bool {
     if !ascii && s.chars().any(needs_escape) {
         return false;
     }
-    // The longest reserved word is `+infinity`; anything longer cannot be one.
-    if s.len() <= 9 {
+    // The longest reserved word is `+infinity`; anything longer cannot be one. Most short
+    // strings (keys like `name`, `cpu`) cannot start like any of them, which one table lookup
+    // tells before the word lists are compared.
+    if s.len() <= 9 && may_start_reserved(s) {
         let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
         if RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w))
             || RESERVED_NUMBERS.iter().any(|w| unsigned.eq_ignore_ascii_case(w))
@@ -1075,6 +1115,28 @@ mod tests {
         let in_list = Value::list(vec![v]);
         if let Err(e) = round_trip(&in_list) {
             panic!("{e}");
+        }
+    }
+
+    /// Every reserved word in every mix of letter case, signed where a sign is allowed, is
+    /// quoted: the first-byte table in front of the word lists must never let one through.
+    #[test]
+    fn reserved_words_in_every_case_are_quoted() {
+        let words = RESERVED.iter().map(|w| (*w, false)).chain(RESERVED_NUMBERS.iter().map(|w| (*w, true)));
+        for (word, signed) in words {
+            for mask in 0u32..(1 << word.len()) {
+                let cased: String = word
+                    .chars()
+                    .enumerate()
+                    .map(|(i, c)| if mask & (1 << i) != 0 { c.to_ascii_uppercase() } else { c })
+                    .collect();
+                let signs: &[&str] = if signed { &["", "+", "-"] } else { &[""] };
+                for sign in signs {
+                    let text = format!("{sign}{cased}");
+                    assert!(!is_plain_safe(&text), "{text:?} must be quoted");
+                    assert!(!plain_safe_as_specified(&text), "{text:?}");
+                }
+            }
         }
     }
 

@@ -83,18 +83,25 @@ thread_local! {
 /// inside expressions whose root `Arc` the cache holds in `roots`, so no key can be reused by a
 /// different expression while its entry exists. A constant literal's value depends only on its
 /// text, so a cache hit and a fresh evaluation are indistinguishable: queries stay pure.
+///
+/// A value is kept from a literal's second evaluation on: a literal evaluated once (an app's
+/// own `env = { ... }`, one per instance) would otherwise stay in memory for the whole build,
+/// where a template's literals, evaluated for every instance, are what the cache is for.
 #[derive(Default)]
 struct ConstCache {
     roots: FxHashMap<usize, Arc<Expr>>,
     values: FxHashMap<(usize, FileId), Option<Value>>,
+    /// Constant literals evaluated once, whose value is not kept yet.
+    seen: rustc_hash::FxHashSet<(usize, FileId)>,
 }
 
 impl ConstCache {
     fn retain(&mut self, root: &Arc<Expr>) {
         // Bound memory in long-running processes (the editor): start over when large.
-        if self.roots.len() > 50_000 || self.values.len() > 1_000_000 {
+        if self.roots.len() > 50_000 || self.values.len() > 1_000_000 || self.seen.len() > 1_000_000 {
             self.roots.clear();
             self.values.clear();
+            self.seen.clear();
         }
         self.roots.entry(Arc::as_ptr(root) as usize).or_insert_with(|| root.clone());
     }
@@ -937,7 +944,13 @@ impl<'db> Eval<'db> {
                     let v = self.literal(e, ctx);
                     self.in_root += 1;
                     if let Ok(v) = &v {
-                        CONSTS.with(|c| c.borrow_mut().values.insert(key, Some(v.clone())));
+                        CONSTS.with(|c| {
+                            let mut c = c.borrow_mut();
+                            if !c.seen.insert(key) {
+                                c.seen.remove(&key);
+                                c.values.insert(key, Some(v.clone()));
+                            }
+                        });
                     }
                     return v;
                 }

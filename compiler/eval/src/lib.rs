@@ -254,6 +254,12 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
         kdep_sema::order::apply_order(db, project);
         // Read for every emitted object (which schema checks it, its scope).
         kdep_sema::resources::resource_registry(db, project);
+        // Read by every file's checks (imports, environments, policies): each reads every
+        // file, so computed first on a worker's handle it would leave that handle's record of
+        // reads as large as the package, and every later query there would pay to clear it.
+        kdep_sema::index::import_cycles(db, project);
+        kdep_sema::check::environment_index(db, project);
+        kdep_sema::policy::active_policies(db, project);
         for file in &files {
             let hir = file_hir(db, *file);
             for name in hir.lets.keys() {
@@ -365,7 +371,9 @@ fn build_with<T: manifest::Emitted + Send>(
         }
         (diags, apps)
     });
-    let mut manifests = Vec::new();
+    // Sized once: the list holds every object of the build until it is written.
+    let total = per_file.iter().flat_map(|(_, apps)| apps).map(|(objects, _)| objects.len()).sum();
+    let mut manifests = Vec::with_capacity(total);
     let mut n_apps = 0usize;
     for (diags, apps) in per_file {
         diagnostics.extend(diags);
