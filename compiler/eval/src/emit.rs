@@ -532,8 +532,7 @@ const RESERVED_NUMBERS: &[&str] = &["inf", "infinity", "nan", ".inf", ".nan"];
 /// The bytes that may start a [`RESERVED`] word or, after an optional sign, a
 /// [`RESERVED_NUMBERS`] word (either case), as a bit set over ASCII. Derived from the lists, so
 /// it cannot disagree with them.
-const MAY_START_RESERVED: u128 =
-    first_bytes(RESERVED, first_bytes(RESERVED_NUMBERS, (1 << b'+') | (1 << b'-')));
+const MAY_START_RESERVED: u128 = first_bytes(RESERVED, first_bytes(RESERVED_NUMBERS, (1 << b'+') | (1 << b'-')));
 
 const fn first_bytes(words: &[&str], mut set: u128) -> u128 {
     let mut rest = words;
