@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::LocalBoxFuture;
 use futures::{stream, StreamExt};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, Preconditions, PropagationPolicy};
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -341,11 +343,19 @@ async fn preview_one(
             p.live_resource_version = meta_str(&live, "resourceVersion");
             p.live_uid = meta_str(&live, "uid");
             let mut old = normal_form(&live);
-            let mut new = normal_form(&dry);
-            // The dry run ran before the takeover: show what the apply after it removes too.
-            if pending.is_some() {
-                takeover::remove_released(&mut new, &live, &obj);
-            }
+            // The dry run ran before the takeover: what the apply after it leaves, the server
+            // tells through a dry-run update of the object without the released fields.
+            let after = match pending.as_ref().and_then(|_| takeover::without_released(&dry, &live)) {
+                None => None,
+                Some(left) => match dry_run_update(session, &api, &p.key.name, left, &live).await {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        p.error = Some(e);
+                        return p;
+                    }
+                },
+            };
+            let mut new = normal_form(after.as_ref().unwrap_or(&dry));
             if let Some(t) = pending {
                 p.note = Some(format!(
                     "taken over from {}: kdep will own the fields they set, and remove those the package does not set",
@@ -364,6 +374,32 @@ async fn preview_one(
         }
     }
     p
+}
+
+/// What the server makes of `obj` written over `live` by an update (`PUT ?dryRun=All`, with
+/// live's resourceVersion as precondition and its managedFields kept): defaulting and
+/// admission run on exactly the object sent.
+async fn dry_run_update(
+    session: &Session,
+    api: &Api<DynamicObject>,
+    name: &str,
+    mut obj: Value,
+    live: &Value,
+) -> Result<Value, String> {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+        meta.insert(
+            "resourceVersion".into(),
+            live.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
+        );
+    }
+    let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| format!("previewing its takeover: {e}"))?;
+    let params = PostParams { dry_run: true, field_manager: Some(FIELD_MANAGER.into()) };
+    match session.retrying(|| api.replace(name, &params, &obj)).await {
+        Ok(v) => Ok(to_value(&v)),
+        Err(e) if status_code(&e) == Some(409) => Err("it changed while its takeover was previewed: run again".into()),
+        Err(e) => Err(format!("previewing its takeover (a dry-run update) failed: {}", describe(&e))),
+    }
 }
 
 /// From this many objects of one kind in one namespace on, their live versions are read with

@@ -11,7 +11,7 @@
 //! the `last-applied-configuration` annotation included, are removed by the apply itself.
 //! Fields of any other manager (an autoscaler, `kubectl scale`, a controller) are untouched.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use crate::FIELD_MANAGER;
 
@@ -91,49 +91,143 @@ pub fn pending(live: &Value) -> Option<Takeover> {
     Some(Takeover { from, resource_version, managed_fields: Value::Array(out) })
 }
 
-/// What the apply after a takeover removes from the object's labels and annotations, shown on
-/// `view` (the dry run's result, computed before the takeover, while client-side apply or Helm
-/// still owned their fields): every label and annotation a taken-over manager set that
-/// `manifest` does not set and no other manager owns is removed from `view`, as the apply will
-/// remove it once kdep owns it (`kubectl.kubernetes.io/last-applied-configuration` among them).
-/// Other fields are left as the dry run shows them: a field the apply removes there may be
-/// defaulted again by the server, which only the server knows, so the preview cannot say.
-pub fn remove_released(view: &mut Value, live: &Value, manifest: &Value) {
-    let Some(entries) = live.pointer("/metadata/managedFields").and_then(Value::as_array) else { return };
+/// What the apply after a takeover leaves of `applied` before the server defaults it again, or
+/// `None` when the takeover releases nothing. `applied` is the dry-run apply, computed while
+/// client-side apply or Helm still owned their fields (the server does not chain dry runs, so
+/// it cannot be asked about the apply after the managedFields move); `live` is the object it
+/// was computed against. A field is released when a taken-over manager owns it in `live` and
+/// no other entry of `applied` does: not kdep's Apply entry (which the dry run made exactly the
+/// manifest's fields, list items named by their keys as the server names them), not any other
+/// manager. The apply removes every released field once kdep owns it — map fields (`f:`),
+/// keyed list items (`k:{…}`), set members (`v:`) and indexed items (`i:`), with everything
+/// under them — so they are removed here. What the server then defaults again (a Deployment's
+/// `revisionHistoryLimit`) only it knows: the caller sends the result as a dry-run update.
+pub fn without_released(applied: &Value, live: &Value) -> Option<Value> {
+    let entries = live.pointer("/metadata/managedFields").and_then(Value::as_array)?;
     let mut taken = json!({});
-    let mut others = json!({});
-    for e in entries {
-        let Some(f) = e.get("fieldsV1") else { continue };
-        if is_taken(e) {
+    for e in entries.iter().filter(|e| is_taken(e)) {
+        if let Some(f) = e.get("fieldsV1") {
             union(&mut taken, f);
-        } else if !is_kdep(e) {
-            union(&mut others, f);
         }
     }
-    for part in ["labels", "annotations"] {
-        let key = format!("f:{part}");
-        let Some(theirs) = taken.get("f:metadata").and_then(|m| m.get(&key)) else { continue };
-        let other = others.get("f:metadata").and_then(|m| m.get(&key));
-        let set = manifest.get("metadata").and_then(|m| m.get(part));
-        if let Some(shown) = view.get_mut("metadata").and_then(|m| m.get_mut(part)) {
-            released(theirs, other, set, shown);
+    // Without the dry run's own entries nothing is known to be kept: claim nothing.
+    let after = applied.pointer("/metadata/managedFields").and_then(Value::as_array)?;
+    let mut keep = json!({});
+    for e in after.iter().filter(|e| !is_taken(e)) {
+        if let Some(f) = e.get("fieldsV1") {
+            union(&mut keep, f);
+        }
+    }
+    let mut out = applied.clone();
+    strip(&mut out, taken.as_object()?, &keep, Level::Root).then_some(out)
+}
+
+/// Where [`strip`] is: `metadata`'s identity fields are never released (field sets leave
+/// them out anyway; a hand-edited entry must not make the preview drop a name).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Root,
+    Metadata,
+    Below,
+}
+
+const IDENTITY: [&str; 8] =
+    ["name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp", "managedFields", "selfLink"];
+
+/// Removes from `view` what the `taken` FieldsV1 node owns and the `keep` node does not;
+/// whether anything was removed.
+fn strip(view: &mut Value, taken: &Map<String, Value>, keep: &Value, level: Level) -> bool {
+    let mut changed = false;
+    for (member, sub) in taken {
+        if member == "." {
+            continue;
+        }
+        if level == Level::Metadata && member.strip_prefix("f:").is_some_and(|n| IDENTITY.contains(&n)) {
+            continue;
+        }
+        match kept_member(keep, member) {
+            // `{}` owns the value as a whole (a scalar, an atomic list or struct): it stays.
+            Some(k) if k.as_object().is_some_and(Map::is_empty) => {}
+            // Someone else owns this node or something under it: it stays, and so does what
+            // they own below; the rest of what the taken managers own below goes.
+            Some(k) => {
+                let next = if level == Level::Root && member == "f:metadata" { Level::Metadata } else { Level::Below };
+                if let (Some(child), Some(sub)) = (member_mut(view, member), sub.as_object()) {
+                    changed |= strip(child, sub, k, next);
+                }
+            }
+            None => changed |= remove_member(view, member),
+        }
+    }
+    changed
+}
+
+/// The member of a FieldsV1 node that names the same field or item as `member`. Keys of
+/// list items compare as JSON maps, not as text.
+fn kept_member<'a>(keep: &'a Value, member: &str) -> Option<&'a Value> {
+    let node = keep.as_object()?;
+    if let Some(v) = node.get(member) {
+        return Some(v);
+    }
+    let key: Map<String, Value> = serde_json::from_str(member.strip_prefix("k:")?).ok()?;
+    node.iter().find_map(|(k, v)| {
+        let other: Map<String, Value> = serde_json::from_str(k.strip_prefix("k:")?).ok()?;
+        (other == key).then_some(v)
+    })
+}
+
+/// What a FieldsV1 member names in a value: a field, a keyed item, a set member, an index.
+enum Locator {
+    Field(String),
+    Key(Map<String, Value>),
+    Member(Value),
+    Index(usize),
+}
+
+fn locate(member: &str) -> Option<Locator> {
+    if let Some(name) = member.strip_prefix("f:") {
+        return Some(Locator::Field(name.to_owned()));
+    }
+    if let Some(json) = member.strip_prefix("k:") {
+        return serde_json::from_str(json).ok().map(Locator::Key);
+    }
+    if let Some(json) = member.strip_prefix("v:") {
+        return serde_json::from_str(json).ok().map(Locator::Member);
+    }
+    member.strip_prefix("i:").and_then(|i| i.parse().ok()).map(Locator::Index)
+}
+
+fn position(list: &[Value], at: &Locator) -> Option<usize> {
+    match at {
+        Locator::Key(key) => list.iter().position(|i| key.iter().all(|(k, v)| i.get(k) == Some(v))),
+        Locator::Member(m) => list.iter().position(|i| i == m),
+        Locator::Index(n) => (*n < list.len()).then_some(*n),
+        Locator::Field(_) => None,
+    }
+}
+
+fn member_mut<'a>(view: &'a mut Value, member: &str) -> Option<&'a mut Value> {
+    match locate(member)? {
+        Locator::Field(name) => view.as_object_mut()?.get_mut(&name),
+        at => {
+            let list = view.as_array_mut()?;
+            let i = position(list, &at)?;
+            list.get_mut(i)
         }
     }
 }
 
-fn released(taken: &Value, others: Option<&Value>, manifest: Option<&Value>, view: &mut Value) {
-    let Some(taken) = taken.as_object() else { return };
-    for (k, sub) in taken {
-        let Some(name) = k.strip_prefix("f:") else { continue };
-        let other = others.and_then(|o| o.get(k));
-        let set = manifest.and_then(|m| m.get(name));
-        if other.is_none() && set.is_none() {
-            if let Some(map) = view.as_object_mut() {
-                map.remove(name);
+fn remove_member(view: &mut Value, member: &str) -> bool {
+    match locate(member) {
+        Some(Locator::Field(name)) => view.as_object_mut().is_some_and(|m| m.shift_remove(&name).is_some()),
+        Some(at) => view.as_array_mut().is_some_and(|list| match position(list, &at) {
+            Some(i) => {
+                list.remove(i);
+                true
             }
-        } else if let Some(child) = view.get_mut(name) {
-            released(sub, other, set, child);
-        }
+            None => false,
+        }),
+        None => false,
     }
 }
 
@@ -219,26 +313,70 @@ mod tests {
     }
 
     #[test]
-    fn the_preview_drops_the_labels_and_annotations_only_a_taken_manager_set() {
+    fn released_fields_go_and_fields_another_entry_owns_stay() {
         let live = json!({"metadata": {"resourceVersion": "1", "managedFields": [
             entry("kubectl-client-side-apply", "Update", json!({"f:metadata": {"f:annotations": {
-                "f:legacy": {}, "f:shared": {}}, "f:labels": {"f:old": {}, "f:app": {}}},
+                "f:legacy": {}, "f:shared": {}}, "f:labels": {"f:old": {}, "f:app": {}}, "f:name": {}},
                 "f:spec": {"f:replicas": {}, "f:paused": {}}})),
             entry("kubectl-annotate", "Update", json!({"f:metadata": {"f:annotations": {"f:shared": {}}}})),
         ]}});
-        let mut view = json!({"metadata": {"annotations": {"legacy": "yes", "shared": "x", "kdep.dev/source": "a"},
-            "labels": {"old": "1", "app": "web"}}, "spec": {"replicas": 2, "paused": false}});
-        let manifest = json!({"metadata": {"annotations": {"kdep.dev/source": "a"}, "labels": {"app": "web"}},
-            "spec": {"replicas": 2}});
-        remove_released(&mut view, &live, &manifest);
-        // `legacy` and `old`: only client-side apply set them; `shared` another manager owns too;
-        // `app` the package sets. `paused` stays: outside metadata the server may default a
-        // released field again, so the preview leaves the dry run's answer.
+        // The dry run: kdep's Apply entry is the manifest's fields; the others are as live.
+        let applied = json!({"metadata": {"name": "web", "annotations": {"legacy": "yes", "shared": "x", "kdep.dev/source": "a"},
+            "labels": {"old": "1", "app": "web"}, "managedFields": [
+                entry("kdep", "Apply", json!({"f:metadata": {"f:annotations": {"f:kdep.dev/source": {}},
+                    "f:labels": {"f:app": {}}}, "f:spec": {"f:replicas": {}}})),
+                entry("kubectl-client-side-apply", "Update", json!({"f:metadata": {"f:annotations": {
+                    "f:legacy": {}, "f:shared": {}}, "f:labels": {"f:old": {}}}, "f:spec": {"f:paused": {}}})),
+                entry("kubectl-annotate", "Update", json!({"f:metadata": {"f:annotations": {"f:shared": {}}}})),
+            ]}, "spec": {"replicas": 2, "paused": false}});
+        let left = without_released(&applied, &live).unwrap();
+        // `legacy`, `old` and `spec.paused`: only client-side apply set them; `shared` another
+        // manager owns too; `app` and `replicas` the package sets. A name is never released.
+        assert_eq!(left["metadata"]["annotations"], json!({"shared": "x", "kdep.dev/source": "a"}));
+        assert_eq!(left["metadata"]["labels"], json!({"app": "web"}));
+        assert_eq!(left["metadata"]["name"], "web");
+        assert_eq!(left["spec"], json!({"replicas": 2}));
+    }
+
+    #[test]
+    fn released_list_items_go_by_key_and_by_value() {
+        let web = r#"k:{"name":"web"}"#;
+        let port = r#"k:{"containerPort":8080,"protocol":"TCP"}"#;
+        let metrics = r#"k:{"containerPort":9090,"protocol":"TCP"}"#;
+        let csa = json!({"f:metadata": {"f:finalizers": {".": {}, "v:\"a\"": {}, "v:\"b\"": {}}},
+            "f:spec": {"f:containers": {(web): {".": {}, "f:name": {}, "f:image": {},
+                "f:env": {".": {}, "k:{\"name\":\"LEGACY\"}": {".": {}, "f:name": {}, "f:value": {}},
+                    "k:{\"name\":\"MODE\"}": {".": {}, "f:name": {}, "f:value": {}}},
+                "f:ports": {".": {}, (port): {".": {}, "f:containerPort": {}, "f:protocol": {}},
+                    (metrics): {".": {}, "f:containerPort": {}, "f:protocol": {}}}}}}});
+        let live = json!({"metadata": {"managedFields": [entry("kubectl-client-side-apply", "Update", csa.clone())]}});
+        // kdep's entry names the port's key fields in another order: still the same item.
+        let kdep = json!({"f:metadata": {"f:finalizers": {"v:\"a\"": {}}},
+            "f:spec": {"f:containers": {(web): {".": {}, "f:name": {}, "f:image": {},
+                "f:env": {"k:{\"name\":\"MODE\"}": {".": {}, "f:name": {}, "f:value": {}}},
+                "f:ports": {"k:{\"protocol\":\"TCP\",\"containerPort\":8080}": {".": {}, "f:containerPort": {}, "f:protocol": {}}}}}}});
+        let applied = json!({"metadata": {"finalizers": ["a", "b"], "managedFields": [entry("kdep", "Apply", kdep),
+            entry("kubectl-client-side-apply", "Update", csa)]},
+            "spec": {"containers": [{"name": "web", "image": "web:2",
+                "env": [{"name": "LEGACY", "value": "1"}, {"name": "MODE", "value": "new"}],
+                "ports": [{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 9090, "protocol": "TCP"}]}]}});
+        let left = without_released(&applied, &live).unwrap();
         assert_eq!(
-            view,
-            json!({"metadata": {"annotations": {"shared": "x", "kdep.dev/source": "a"}, "labels": {"app": "web"}},
-                "spec": {"replicas": 2, "paused": false}})
+            left["spec"],
+            json!({"containers": [{"name": "web", "image": "web:2", "env": [{"name": "MODE", "value": "new"}],
+                "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]})
         );
+        assert_eq!(left["metadata"]["finalizers"], json!(["a"]));
+    }
+
+    #[test]
+    fn nothing_released_or_nothing_known_claims_nothing() {
+        let csa = json!({"f:data": {"f:mode": {}}});
+        let live = json!({"metadata": {"managedFields": [entry("kubectl-client-side-apply", "Update", csa.clone())]}});
+        let applied = json!({"metadata": {"managedFields": [entry("kdep", "Apply", csa)]}, "data": {"mode": "new"}});
+        assert_eq!(without_released(&applied, &live), None);
+        // A dry run answered without managedFields: which fields stay is unknown.
+        assert_eq!(without_released(&json!({"data": {"mode": "new"}}), &live), None);
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! `kdep diff` previews the labels and annotations that taking over a client-side `kubectl
-//! apply` object removes: those only that manager set and the package does not (they go once
-//! kdep owns them, `last-applied-configuration` among them), not those another manager owns.
-//! The attack: a preview that shows other than the apply does would mislead the reviewer, so
-//! the preview is compared with the object the apply leaves. Outside labels and annotations
-//! the preview still shows the dry run's answer (see the FIXME below).
+//! `kdep diff` previews exactly what taking over a client-side `kubectl apply` object does:
+//! every field only that manager set and the package does not is removed (labels,
+//! annotations, map keys, keyed list items), and what the server then defaults again shows its
+//! default, not a removal; what another manager also owns stays. The attack: a preview that
+//! shows other than the apply does would mislead the reviewer, so each test applies the
+//! preview's diff to the object as it was and compares the result, line for line, with the
+//! object the real apply leaves; a second `diff` then finds nothing. The writes as other field
+//! managers are ordinary API requests, so the same tests run on a real cluster
+//! (`KDEP_TEST_CLUSTER`).
 
 #![expect(
     clippy::unwrap_used,
@@ -13,8 +16,9 @@
 
 mod common;
 
-use common::cluster::kdep;
-use serde_json::json;
+use common::cluster::{kdep, stable};
+use kdep_tests::cluster::Cluster;
+use serde_json::{json, Map, Value};
 
 const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
 
@@ -23,35 +27,154 @@ const TEMPLATES: &str = r#"template Settings {
         apiVersion = "v1"
         kind = "ConfigMap"
         metadata.name = "settings"
-        data = { mode = "new" }
+        data = { mode = "new", shared = "1" }
+    }
+}
+
+template Web {
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata.name = "web"
+        spec.replicas = 1
+        spec.selector.matchLabels = { app = "web" }
+        spec.template.metadata.labels = { app = "web" }
+        spec.template.spec.containers = [{
+            name = "web"
+            image = "nginx:1.27"
+            env = [{ name = "MODE", value = "new" }]
+            ports = [{ containerPort = 8080, protocol = "TCP" }]
+        }]
     }
 }
 "#;
 
-const APPS: &str = "app settings = templates.Settings {}\n";
-
-#[test]
-fn diff_shows_the_fields_a_takeover_removes_and_the_apply_removes_exactly_those() {
-    if std::env::var("KDEP_TEST_CLUSTER").is_ok() {
-        eprintln!("skipped: writes as other field managers through the emulator");
-        return;
-    }
-    let cluster = common::cluster::start();
-    cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    // What `kubectl apply` (client-side) leaves: an Update entry of `kubectl-client-side-apply`
-    // owning everything it sent, a field the package no longer sets (`legacy`) among them.
-    let legacy = json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "settings", "namespace": "demo", "annotations": {"legacy": "yes"}},
-        "data": {"mode": "old", "legacy": "1"}});
+/// What a client-side `kubectl apply` leaves: the object created with an Update entry of
+/// `kubectl-client-side-apply` owning everything it sent.
+fn create_as_client_side_apply(cluster: &Cluster, obj: &Value) {
+    let kind = obj["kind"].as_str().unwrap();
+    let path = cluster.object_path(obj["apiVersion"].as_str().unwrap(), kind, Some("demo"), "").unwrap();
     let r = cluster
         .request(
             "POST",
-            "/api/v1/namespaces/demo/configmaps?fieldManager=kubectl-client-side-apply",
+            &format!("{path}?fieldManager=kubectl-client-side-apply"),
             Some("application/json"),
-            Some(&legacy.to_string()),
+            Some(&obj.to_string()),
         )
         .unwrap();
     assert_eq!(r.status, 201, "{}", r.text);
+}
+
+/// An object as `kdep diff` shows it: without status, managedFields, resourceVersion and
+/// generation, `apiVersion`, `kind` and `metadata` first, in the server's order. Also
+/// without the Deployment revision the controller writes after the apply (not the apply's
+/// doing, so not the preview's).
+fn shown(obj: &Value) -> String {
+    let mut out = Map::new();
+    for k in ["apiVersion", "kind"] {
+        out.insert(k.into(), obj[k].clone());
+    }
+    let mut meta = obj["metadata"].as_object().unwrap().clone();
+    // As kdep's normal form drops them (each removal moves the last field into its place).
+    for k in ["managedFields", "resourceVersion", "generation"] {
+        meta.swap_remove(k);
+    }
+    if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+        a.remove("deployment.kubernetes.io/revision");
+        if a.is_empty() {
+            meta.remove("annotations");
+        }
+    }
+    out.insert("metadata".into(), Value::Object(meta));
+    for (k, v) in obj.as_object().unwrap() {
+        if !["apiVersion", "kind", "metadata", "status"].contains(&k.as_str()) {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    serde_yaml::to_string(&Value::Object(out)).unwrap()
+}
+
+/// The unified diff of `object` (`Kind ns/name`) in `diff`'s output, applied to `before`:
+/// what the preview says the object will be. Every context and removed line must be the
+/// live object's, at the hunk's line numbers.
+fn preview_of(stdout: &str, object: &str, before: &str) -> String {
+    let section = stdout.split_once(&format!("~ update {object}\n")).unwrap_or_else(|| panic!("{stdout}")).1;
+    let old: Vec<&str> = before.lines().collect();
+    let mut out: Vec<String> = Vec::new();
+    let mut at = 0usize;
+    for line in section.lines().skip_while(|l| !l.starts_with("@@")) {
+        if let Some(header) = line.strip_prefix("@@ -") {
+            let start: usize = header.split([',', ' ']).next().unwrap().parse().unwrap();
+            let start = start.saturating_sub(1).max(at);
+            out.extend(old[at..start].iter().map(|l| (*l).to_owned()));
+            at = start;
+        } else if let Some(l) = line.strip_prefix(' ') {
+            assert_eq!(old.get(at), Some(&l), "context line {} of {object}:\n{stdout}", at + 1);
+            out.push(l.to_owned());
+            at += 1;
+        } else if let Some(l) = line.strip_prefix('-') {
+            assert_eq!(old.get(at), Some(&l), "removed line {} of {object}:\n{stdout}", at + 1);
+            at += 1;
+        } else if let Some(l) = line.strip_prefix('+') {
+            out.push(l.to_owned());
+        } else {
+            break;
+        }
+    }
+    out.extend(old[at..].iter().map(|l| (*l).to_owned()));
+    out.iter().map(|l| format!("{l}\n")).collect()
+}
+
+/// Runs `diff`, then `apply`, and checks that the preview was exactly what the apply left,
+/// and that nothing is left to apply. Returns the diff's output and the object after.
+fn preview_then_apply(
+    cluster: &Cluster,
+    pkg: &std::path::Path,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+) -> (String, Value) {
+    let before = cluster.get(api_version, kind, Some("demo"), name).unwrap().unwrap();
+    let d = kdep(cluster, pkg, &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 1, "{}\n{}", d.stdout, d.stderr);
+    let previewed = preview_of(&d.stdout, &format!("{kind} demo/{name}"), &shown(&before));
+
+    let a = kdep(cluster, pkg, &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
+    let after = cluster.get(api_version, kind, Some("demo"), name).unwrap().unwrap();
+    assert_eq!(previewed, shown(&after), "the preview differs from what the apply left:\n{}", d.stdout);
+    let again = kdep(cluster, pkg, &["diff", "--env", "dev"]);
+    assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
+    (d.stdout, after)
+}
+
+fn start() -> (Cluster, tempfile::TempDir) {
+    let cluster = common::cluster::start();
+    cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
+    let pkg = common::cluster::package(ENVS, TEMPLATES, "app settings = templates.Settings {}\n");
+    (cluster, pkg)
+}
+
+#[test]
+fn released_labels_annotations_and_data_keys_go_and_what_another_manager_owns_stays() {
+    let (cluster, pkg) = start();
+    // `legacy` (annotation and data key): only client-side apply set them, the package no
+    // longer does. `shared`: client-side apply set it, and another tool applied the same value
+    // (both own it).
+    create_as_client_side_apply(
+        &cluster,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "settings", "namespace": "demo", "annotations": {"legacy": "yes"}},
+            "data": {"mode": "old", "legacy": "1", "shared": "1"}}),
+    );
+    cluster
+        .apply_as(
+            "other-tool",
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "demo"},
+                "data": {"shared": "1", "theirs": "x"}}),
+            false,
+        )
+        .unwrap();
     // Another manager's annotation: it stays.
     cluster
         .edit_as(
@@ -63,26 +186,55 @@ fn diff_shows_the_fields_a_takeover_removes_and_the_apply_removes_exactly_those(
             &json!({"metadata": {"annotations": {"team": "x"}}}),
         )
         .unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
-    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
-    assert_eq!(d.code, 1, "{}", d.stderr);
-    insta::assert_snapshot!("takeover_preview", d.stdout);
-    let d_before = d.stdout.clone();
-    assert!(d.stdout.contains("-    legacy: \"yes\"\n") || d.stdout.contains("-    legacy: yes\n"), "{}", d.stdout);
-
-    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
-    assert_eq!(a.code, 0, "{}", a.stderr);
-    let after = cluster.get("v1", "ConfigMap", Some("demo"), "settings").unwrap().unwrap();
-    // What the preview showed: the annotation only client-side apply set is gone, the other
-    // manager's stays.
-    // FIXME: the apply also removes `data.legacy` (only client-side apply set it), but the
-    // preview still shows it: outside labels and annotations a released field may be defaulted
-    // again by the server, and the dry run (made before the takeover, the server does not chain
-    // dry runs) cannot say which, so the preview leaves those fields as the dry run shows them.
-    assert!(d_before.contains("   legacy: '1'\n"), "{d_before}");
-    assert_eq!(after["data"], json!({"mode": "new"}));
+    let (diff, after) = preview_then_apply(&cluster, pkg.path(), "v1", "ConfigMap", "settings");
+    insta::assert_snapshot!("takeover_preview", stable(&diff));
+    assert!(diff.contains("-  legacy: '1'\n"), "{diff}");
+    assert_eq!(after["data"], json!({"mode": "new", "shared": "1", "theirs": "x"}));
     let annotations = after["metadata"]["annotations"].as_object().unwrap();
     assert_eq!(annotations.keys().collect::<Vec<_>>(), vec!["kdep.dev/source", "team"], "{annotations:?}");
-    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
-    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
+
+    // A plan goes through the same preview.
+    let (cluster, pkg) = start();
+    create_as_client_side_apply(
+        &cluster,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "demo"},
+            "data": {"mode": "old", "legacy": "1"}}),
+    );
+    let plan = pkg.path().join("plan.json");
+    let md = pkg.path().join("plan.md");
+    let p = kdep(
+        &cluster,
+        pkg.path(),
+        &["plan", "--env", "dev", "--out", plan.to_str().unwrap(), "--markdown", md.to_str().unwrap()],
+    );
+    assert!(p.code == 0 || p.code == 1, "{}\n{}", p.stdout, p.stderr);
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    let text = plan.to_string();
+    assert!(text.contains(r"-  legacy: '1'\n"), "{text}");
+    assert!(std::fs::read_to_string(&md).unwrap().contains("-  legacy: '1'"));
+}
+
+#[test]
+fn a_released_field_the_server_defaults_shows_its_default_and_released_list_items_go() {
+    let (cluster, pkg) = start();
+    common::cluster::write_package(pkg.path(), ENVS, TEMPLATES, "app web = templates.Web {}\n");
+    // Client-side apply set a non-default `revisionHistoryLimit`, an env var and a port the
+    // package no longer has.
+    create_as_client_side_apply(
+        &cluster,
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {"replicas": 1, "revisionHistoryLimit": 3, "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{
+                    "name": "web", "image": "nginx:1.27",
+                    "env": [{"name": "LEGACY", "value": "1"}, {"name": "MODE", "value": "old"}],
+                    "ports": [{"containerPort": 8080, "protocol": "TCP"}, {"containerPort": 9090, "protocol": "TCP"}]}]}}}}),
+    );
+    let (diff, after) = preview_then_apply(&cluster, pkg.path(), "apps/v1", "Deployment", "web");
+    insta::assert_snapshot!("takeover_preview_defaults", stable(&diff));
+    // The old value goes to the server's default: not a removal.
+    assert!(diff.contains("-  revisionHistoryLimit: 3\n+  revisionHistoryLimit: 10\n"), "{diff}");
+    assert_eq!(after["spec"]["revisionHistoryLimit"], 10);
+    let c = &after["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["env"], json!([{"name": "MODE", "value": "new"}]));
+    assert_eq!(c["ports"], json!([{"containerPort": 8080, "protocol": "TCP"}]));
 }
