@@ -17,14 +17,16 @@
 //! the truth. `managedFields` is what the server itself merges with, so trusting it here is
 //! trusting exactly what the dry run would.
 //!
-//! It is conservative: whatever it cannot prove (a value the server normalised, `1000m`
-//! against `1`, a Secret's `stringData`, a list item without all its key fields, another
+//! A Secret's `stringData` is compared with the live `data` it became (base64, as the server
+//! folds it). It is conservative: whatever it cannot prove (a value the server normalised,
+//! `1000m` against `1`, a list item without all its key fields, another
 //! manager's item in a keyed list, a takeover pending) leaves the decision to the dry run.
 //! What it does not see, by design: a mutating admission webhook or a changed schema that
 //! would now rewrite or reject the same object — an apply of it writes nothing either.
 
 use std::collections::BTreeSet;
 
+use base64::prelude::{Engine as _, BASE64_STANDARD};
 use serde_json::{Map, Value};
 
 use crate::drift::keyed_child_of;
@@ -42,6 +44,18 @@ pub fn unchanged(manifest: &Value, live: &Value) -> bool {
     let mut top = m.clone();
     top.remove("apiVersion");
     top.remove("kind");
+    // A Secret's `stringData` is never stored: the server writes each value into `data`,
+    // base64-encoded, while kdep's Apply entry owns `stringData` itself.
+    let mut f = f.clone();
+    if m.get("apiVersion").and_then(Value::as_str) == Some("v1")
+        && m.get("kind").and_then(Value::as_str) == Some("Secret")
+    {
+        if let Some(sd) = top.remove("stringData") {
+            if !string_data_same(&sd, l.get("data"), f.remove("f:stringData").as_ref()) {
+                return false;
+            }
+        }
+    }
     // Nor are the name and namespace: they identify the object that was read.
     if let Some(meta) = top.get_mut("metadata").and_then(Value::as_object_mut) {
         for k in ["name", "namespace"] {
@@ -54,7 +68,22 @@ pub fn unchanged(manifest: &Value, live: &Value) -> bool {
             top.remove("metadata");
         }
     }
-    map_same(&top, l, f)
+    map_same(&top, l, &f)
+}
+
+/// A Secret manifest's `stringData` against the live `data` and kdep's FieldsV1 node for
+/// `stringData`: kdep owns exactly its keys, and the live `data` holds each value as the
+/// server encodes it (standard base64 of the string's bytes). A value edited through `data`
+/// (or `stringData`) by anyone then differs, and the dry run shows it, masked.
+fn string_data_same(sd: &Value, data: Option<&Value>, owned: Option<&Value>) -> bool {
+    let (Some(sd), Some(owned)) = (sd.as_object(), owned.and_then(Value::as_object)) else { return false };
+    let owns_exactly = owned.keys().filter(|k| *k != ".").count() == sd.len()
+        && sd.keys().all(|k| owned.get(&format!("f:{k}")).is_some_and(|n| n.as_object().is_some_and(Map::is_empty)));
+    owns_exactly
+        && sd.iter().all(|(k, v)| {
+            let live = data.and_then(|d| d.get(k)).and_then(Value::as_str);
+            v.as_str().is_some_and(|v| live == Some(BASE64_STANDARD.encode(v).as_str()))
+        })
 }
 
 /// The FieldsV1 set of kdep's one Apply entry for `api_version` (none, or several: `None`).
@@ -317,6 +346,50 @@ mod tests {
         let mut was_udp = udp.clone();
         kdep_set(&mut was_udp)["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:ports"] = json!({"k:{\"containerPort\":80,\"protocol\":\"UDP\"}": {".": {}, "f:containerPort": {}, "f:protocol": {}}});
         assert!(!unchanged(&m, &was_udp));
+    }
+
+    /// A Secret applied with `stringData`, as the server keeps it: the values in `data`,
+    /// base64; kdep's entry owning `stringData`.
+    fn secret() -> (Value, Value) {
+        let m = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db", "namespace": "demo"},
+            "stringData": {"password": "hunter2"}});
+        let l = json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": "db", "namespace": "demo", "managedFields": [{"manager": "kdep", "operation": "Apply",
+                "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:stringData": {".": {}, "f:password": {}}}}]},
+            "data": {"password": "aHVudGVyMg=="}});
+        (m, l)
+    }
+
+    #[test]
+    fn secret_string_data_is_compared_with_the_live_data_it_became() {
+        let (m, l) = secret();
+        assert!(unchanged(&m, &l));
+        // Edited through `data` (a `kubectl edit` of the base64): the dry run must show it.
+        let (m, mut edited) = secret();
+        edited["data"]["password"] = json!("c3RvbGVu");
+        assert!(!unchanged(&m, &edited));
+        // The package's value changed.
+        let (mut changed, l) = secret();
+        changed["stringData"]["password"] = json!("hunter3");
+        assert!(!unchanged(&changed, &l));
+        // A key kdep owns that the package dropped, or one it never owned: the apply changes
+        // ownership or values.
+        let (mut more, mut l2) = secret();
+        more["stringData"]["user"] = json!("admin");
+        l2["data"]["user"] = json!("YWRtaW4=");
+        assert!(!unchanged(&more, &l2));
+        let (mut fewer, mut l3) = secret();
+        fewer["stringData"] = json!({});
+        l3["metadata"]["managedFields"][0]["fieldsV1"]["f:stringData"]["f:user"] = json!({});
+        assert!(!unchanged(&fewer, &l3));
+        // Base64 of another encoding of the same bytes is not what the server stores: not equal.
+        let (m, mut unpadded) = secret();
+        unpadded["data"]["password"] = json!("aHVudGVyMg");
+        assert!(!unchanged(&m, &unpadded));
+        // Not a core Secret: `stringData` is an ordinary field, absent live.
+        let (mut other, l) = secret();
+        other["apiVersion"] = json!("example.com/v1");
+        assert!(!unchanged(&other, &l));
     }
 
     #[test]

@@ -7,6 +7,7 @@ package main
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"sort"
 	"strconv"
@@ -303,6 +304,10 @@ func (s *Server) update(o *op, live map[string]interface{}, newObj map[string]in
 			o.warnings = append(o.warnings, fmt.Sprintf("unknown field %q", u))
 		}
 	}
+	// Before the managed fields are computed: an Update owns the `data` keys its stringData
+	// became (the apiserver converts the body before field management); an Apply owns
+	// `stringData` itself, folded later in finalizeLocked.
+	foldStringData(o.r, newObj)
 	s.defaultObject(o.r, newObj)
 	switch {
 	case o.sub == "status":
@@ -410,6 +415,7 @@ func (s *Server) finalizeLocked(o *op, live, newObj map[string]interface{}, m *m
 		// PrepareForCreate: a new object starts without status.
 		delete(newObj, "status")
 	}
+	foldStringData(r, newObj)
 	s.defaultObject(r, newObj)
 	newObj["apiVersion"], newObj["kind"] = r.GV(), r.Kind
 	md := meta(newObj)
@@ -711,5 +717,27 @@ func (s *Server) purgeNamespaceLocked(ns string) {
 				delete(objs, k)
 			}
 		}
+	}
+}
+
+// foldStringData is the v1 Secret conversion: every stringData value is written into data
+// (base64, over a data value of the same key), and stringData is never stored or returned.
+func foldStringData(r *Resource, obj map[string]interface{}) {
+	if r.Group != "" || r.Kind != "Secret" {
+		return
+	}
+	sd, ok := obj["stringData"]
+	if !ok {
+		return
+	}
+	delete(obj, "stringData")
+	m, _ := sd.(map[string]interface{})
+	if len(m) == 0 {
+		return
+	}
+	data := ensureMap(obj, "data")
+	for k, v := range m {
+		str, _ := v.(string)
+		data[k] = base64.StdEncoding.EncodeToString([]byte(str))
 	}
 }
