@@ -347,7 +347,7 @@ async fn preview_one(
             // tells through a dry-run update of the object without the released fields.
             let after = match pending.as_ref().and_then(|_| takeover::without_released(&dry, &live)) {
                 None => None,
-                Some(left) => match dry_run_update(session, &api, &p.key.name, left, &live).await {
+                Some(left) => match dry_run_update(session, &api, &p.key.name, left).await {
                     Ok(v) => Some(v),
                     Err(e) => {
                         p.error = Some(e);
@@ -376,30 +376,28 @@ async fn preview_one(
     p
 }
 
-/// What the server makes of `obj` written over `live` by an update (`PUT ?dryRun=All`, with
-/// live's resourceVersion as precondition and its managedFields kept): defaulting and
-/// admission run on exactly the object sent.
+/// What the server makes of `obj` by an update (`PUT ?dryRun=All&fieldManager=kdep`, live's
+/// managedFields kept): defaulting and admission run on exactly the object sent. Without a
+/// resourceVersion precondition, like the dry-run apply it builds on: a controller writing
+/// the object's status between the two requests must not fail the preview, a dry run writes
+/// nothing, and a plan records the resourceVersion it was computed against for the apply.
 async fn dry_run_update(
     session: &Session,
     api: &Api<DynamicObject>,
     name: &str,
     mut obj: Value,
-    live: &Value,
 ) -> Result<Value, String> {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
-        meta.insert(
-            "resourceVersion".into(),
-            live.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
-        );
+        meta.remove("resourceVersion");
     }
     let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| format!("previewing its takeover: {e}"))?;
     let params = PostParams { dry_run: true, field_manager: Some(FIELD_MANAGER.into()) };
-    match session.retrying(|| api.replace(name, &params, &obj)).await {
-        Ok(v) => Ok(to_value(&v)),
-        Err(e) if status_code(&e) == Some(409) => Err("it changed while its takeover was previewed: run again".into()),
-        Err(e) => Err(format!("previewing its takeover (a dry-run update) failed: {}", describe(&e))),
-    }
+    session
+        .retrying(|| api.replace(name, &params, &obj))
+        .await
+        .map(|v| to_value(&v))
+        .map_err(|e| format!("previewing its takeover (a dry-run update) failed: {}", describe(&e)))
 }
 
 /// From this many objects of one kind in one namespace on, their live versions are read with

@@ -66,9 +66,7 @@ fn create_as_client_side_apply(cluster: &Cluster, obj: &Value) {
 }
 
 /// An object as `kdep diff` shows it: without status, managedFields, resourceVersion and
-/// generation, `apiVersion`, `kind` and `metadata` first, in the server's order. Also
-/// without the Deployment revision the controller writes after the apply (not the apply's
-/// doing, so not the preview's).
+/// generation, `apiVersion`, `kind` and `metadata` first, in the server's order.
 fn shown(obj: &Value) -> String {
     let mut out = Map::new();
     for k in ["apiVersion", "kind"] {
@@ -78,12 +76,6 @@ fn shown(obj: &Value) -> String {
     // As kdep's normal form drops them (each removal moves the last field into its place).
     for k in ["managedFields", "resourceVersion", "generation"] {
         meta.swap_remove(k);
-    }
-    if let Some(a) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
-        a.remove("deployment.kubernetes.io/revision");
-        if a.is_empty() {
-            meta.remove("annotations");
-        }
     }
     out.insert("metadata".into(), Value::Object(meta));
     for (k, v) in obj.as_object().unwrap() {
@@ -135,17 +127,50 @@ fn preview_then_apply(
     name: &str,
 ) -> (String, Value) {
     let before = cluster.get(api_version, kind, Some("demo"), name).unwrap().unwrap();
+    if cluster.is_emulated() {
+        cluster.clear_request_log().unwrap();
+    }
     let d = kdep(cluster, pkg, &["diff", "--env", "dev"]);
     assert_eq!(d.code, 1, "{}\n{}", d.stdout, d.stderr);
+    if cluster.is_emulated() {
+        // The takeover's preview costs one dry-run update; the diff writes nothing.
+        let path = cluster.object_path(api_version, kind, Some("demo"), name).unwrap();
+        assert_eq!(kdep_requests(cluster, "PUT"), vec![format!("PUT {path} dryRun")]);
+        assert!(kdep_requests(cluster, "").iter().all(|r| r.ends_with(" dryRun")), "the diff wrote");
+    }
     let previewed = preview_of(&d.stdout, &format!("{kind} demo/{name}"), &shown(&before));
 
     let a = kdep(cluster, pkg, &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
-    let after = cluster.get(api_version, kind, Some("demo"), name).unwrap().unwrap();
+    let mut after = cluster.get(api_version, kind, Some("demo"), name).unwrap().unwrap();
+    // The Deployment revision a controller writes after the apply is not the apply's doing,
+    // so not the preview's: compared as it was before.
+    const REVISION: &str = "deployment.kubernetes.io/revision";
+    let revision = before["metadata"]["annotations"].get(REVISION).cloned();
+    if let Some(a) = after["metadata"]["annotations"].as_object_mut() {
+        match revision {
+            Some(r) => a.insert(REVISION.into(), r),
+            None => a.shift_remove(REVISION),
+        };
+    }
     assert_eq!(previewed, shown(&after), "the preview differs from what the apply left:\n{}", d.stdout);
     let again = kdep(cluster, pkg, &["diff", "--env", "dev"]);
     assert_eq!(again.code, 0, "{}\n{}", again.stdout, again.stderr);
     (d.stdout, after)
+}
+
+/// The writes kdep sent (all of them with `method` empty): `METHOD path`, ` dryRun` appended
+/// for dry runs. Emulator only (its request log).
+fn kdep_requests(cluster: &Cluster, method: &str) -> Vec<String> {
+    cluster
+        .request_log()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE"))
+        .filter(|e| (method.is_empty() || e.method == method) && !e.user_agent.starts_with("kdep-tests"))
+        .filter(|e| !e.path.contains("selfsubject"))
+        .map(|e| format!("{} {}{}", e.method, e.path, if e.dry_run { " dryRun" } else { "" }))
+        .collect()
 }
 
 fn start() -> (Cluster, tempfile::TempDir) {
@@ -237,4 +262,28 @@ fn a_released_field_the_server_defaults_shows_its_default_and_released_list_item
     let c = &after["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["env"], json!([{"name": "MODE", "value": "new"}]));
     assert_eq!(c["ports"], json!([{"containerPort": 8080, "protocol": "TCP"}]));
+}
+
+#[test]
+fn a_takeover_that_releases_nothing_costs_no_extra_request() {
+    let (cluster, pkg) = start();
+    // Client-side apply set exactly the package's data: nothing is released.
+    create_as_client_side_apply(
+        &cluster,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings", "namespace": "demo"},
+            "data": {"mode": "new", "shared": "1"}}),
+    );
+    if cluster.is_emulated() {
+        cluster.clear_request_log().unwrap();
+    }
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 1, "{}\n{}", d.stdout, d.stderr);
+    assert!(d.stdout.contains("note: taken over from kubectl-client-side-apply"), "{}", d.stdout);
+    if cluster.is_emulated() {
+        assert_eq!(kdep_requests(&cluster, "PUT"), Vec::<String>::new());
+    }
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
 }
