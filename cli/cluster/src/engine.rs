@@ -345,12 +345,17 @@ async fn preview_one(
             let mut old = normal_form(&live);
             // The dry run ran before the takeover: what the apply after it leaves, the server
             // tells through a dry-run update of the object without the released fields.
-            let after = match pending.as_ref().and_then(|_| takeover::without_released(&dry, &live)) {
+            let released = pending.as_ref().and_then(|t| Some((t, takeover::without_released(&dry, &live)?)));
+            let after = match released {
                 None => None,
-                Some(left) => match dry_run_update(session, &api, &p.key.name, left).await {
+                Some((t, left)) => match dry_run_update(session, &api, &p.key.name, left).await {
                     Ok(v) => Some(v),
                     Err(e) => {
-                        p.error = Some(e);
+                        p.error = Some(format!(
+                            "taking it over from {} removes the fields only they set that the package does not \
+                             set, and the object left would be refused: {e}",
+                            t.from.join(", ")
+                        ));
                         return p;
                     }
                 },
@@ -391,13 +396,9 @@ async fn dry_run_update(
         meta.remove("managedFields");
         meta.remove("resourceVersion");
     }
-    let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| format!("previewing its takeover: {e}"))?;
+    let obj: DynamicObject = serde_json::from_value(obj).map_err(|e| e.to_string())?;
     let params = PostParams { dry_run: true, field_manager: Some(FIELD_MANAGER.into()) };
-    session
-        .retrying(|| api.replace(name, &params, &obj))
-        .await
-        .map(|v| to_value(&v))
-        .map_err(|e| format!("previewing its takeover (a dry-run update) failed: {}", describe(&e)))
+    session.retrying(|| api.replace(name, &params, &obj)).await.map(|v| to_value(&v)).map_err(|e| describe(&e))
 }
 
 /// From this many objects of one kind in one namespace on, their live versions are read with

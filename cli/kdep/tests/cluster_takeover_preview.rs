@@ -287,3 +287,33 @@ fn a_takeover_that_releases_nothing_costs_no_extra_request() {
     let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
     assert_eq!(d.code, 0, "{}\n{}", d.stdout, d.stderr);
 }
+
+#[test]
+fn a_takeover_that_would_leave_an_invalid_object_fails_in_the_preview_and_writes_nothing() {
+    let (cluster, pkg) = start();
+    // The package no longer sets the pod template's `tier` label, which only client-side
+    // apply set, but still selects on it: the apply after the takeover would remove the label,
+    // and the server refuses a Deployment whose selector does not match its template. The
+    // preview says so before anything is taken over.
+    let templates = TEMPLATES.replace(
+        "spec.selector.matchLabels = { app = \"web\" }",
+        "spec.selector.matchLabels = { app = \"web\", tier = \"x\" }",
+    );
+    common::cluster::write_package(pkg.path(), ENVS, &templates, "app web = templates.Web {}\n");
+    create_as_client_side_apply(
+        &cluster,
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web", "tier": "x"}},
+                "template": {"metadata": {"labels": {"app": "web", "tier": "x"}}, "spec": {"containers": [{
+                    "name": "web", "image": "nginx:1.27", "env": [{"name": "MODE", "value": "new"}],
+                    "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]}}}}),
+    );
+    let before = cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap();
+    let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
+    assert_eq!(d.code, 2, "{}\n{}", d.stdout, d.stderr);
+    insta::assert_snapshot!("takeover_preview_invalid", stable(&format!("{}{}", d.stdout, d.stderr)));
+    let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
+    assert_eq!(a.code, 2, "{}\n{}", a.stdout, a.stderr);
+    let after = cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap();
+    assert_eq!(after["metadata"]["resourceVersion"], before["metadata"]["resourceVersion"], "the apply wrote");
+}
