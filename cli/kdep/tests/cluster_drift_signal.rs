@@ -12,24 +12,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::cluster::kdep;
+use common::cluster::{kdep, DEV, TEMPLATES};
 use kdep_tests::cluster::Cluster;
 use serde_json::json;
 
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata.name = name
-        data = { k = "v" }
-    }
-}
-"#;
-
-const APPS: &str = "app a = templates.Config { name = \"a\" }\n";
+const APPS: &str = "app a = templates.Config { name = \"a\", data = { k = \"v\" } }\n";
 
 /// Starts `kdep drift --watch`, waits for its first check to report `first` on stderr, sends
 /// `signal` with `kill`, and returns the exit code, stdout and the stderr lines.
@@ -80,7 +67,7 @@ fn watch_stops_on_sigterm_and_sigint_with_a_summary_and_the_last_states_code() {
     }
     let cluster = common::cluster::start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
     assert!(a.stdout.contains("created ConfigMap demo/a"), "{}", a.stdout);

@@ -18,27 +18,13 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::cluster::{kdep, needs_emulator, start};
+use common::cluster::{kdep, needs_emulator, start, templates, DEV};
 use kdep_tests::cluster::{Cluster, Rollout};
 use kdep_tests::workloads::{ContainerSeed, EventSeed, PodFailure, PodSeed};
 use serde_json::{json, Value};
 
-const TEMPLATES: &str = r#"template Web {
-    name: string
-    image: string = "nginx:1.27"
-    replicas: int = 1
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = replicas
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{ name = name, image = image }]
-    }
-}
-
-template Migrate {
+/// This file's own templates: a Job, a StatefulSet and a DaemonSet, beside the shared ones.
+const OWN: &str = r#"template Migrate {
     name: string
     image: string
     emit {
@@ -75,16 +61,6 @@ template Agent {
         spec.template.spec.containers = [{ name = name, image = "agent:3" }]
     }
 }
-
-template Config {
-    name: string
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata = { name = name }
-        data = { k = "v" }
-    }
-}
 "#;
 
 const APPS: &str = r#"app pull = templates.Web { name = "pull", image = "registry.example.com/pull:9.9" }
@@ -93,17 +69,17 @@ app oom = templates.Web { name = "oom" }
 app sched = templates.Web { name = "sched" }
 app migrate = templates.Migrate { name = "migrate", image = "registry.example.com/migrate:2" }
 app ok = templates.Web { name = "ok" }
-app config = templates.Config { name = "settings" }
+app config = templates.Config { name = "settings", data = { k = "v" } }
 app db = templates.Db { name = "db" }
 app agent = templates.Agent { name = "agent" }
 "#;
 
 fn package(apps: &str) -> tempfile::TempDir {
-    common::cluster::package("environment dev { namespace = \"demo\" }\n", TEMPLATES, apps)
+    common::cluster::package(DEV, &templates(OWN), apps)
 }
 
 fn write_package(dir: &Path, apps: &str) {
-    common::cluster::write_package(dir, "environment dev { namespace = \"demo\" }\n", TEMPLATES, apps);
+    common::cluster::write_package(dir, DEV, &templates(OWN), apps);
 }
 
 fn pods_of(cluster: &Cluster, app: &str) -> Vec<String> {
@@ -274,7 +250,7 @@ fn status_of_a_healthy_package_exits_0_and_drift_makes_it_1() {
         return;
     }
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let apps = "app ok = templates.Web { name = \"ok\", replicas = 2 }\napp config = templates.Config { name = \"settings\" }\n";
+    let apps = "app ok = templates.Web { name = \"ok\", replicas = 2 }\napp config = templates.Config { name = \"settings\", data = { k = \"v\" } }\n";
     let pkg = package(apps);
     // Never applied: said plainly, and everything is missing.
     let s = kdep(&cluster, pkg.path(), &["status", "--env", "dev"]);
@@ -374,7 +350,7 @@ fn each_environment_reads_its_own_kubeconfig_file() {
     for c in [&one, &two] {
         c.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
     }
-    let pkg = package("app config = templates.Config { name = \"settings\" }\n");
+    let pkg = package("app config = templates.Config { name = \"settings\", data = { k = \"v\" } }\n");
     std::fs::write(
         pkg.path().join("environments.kdep"),
         "environment a { kubeconfig = \"clusters/a.yaml\", namespace = \"demo\" }\n\

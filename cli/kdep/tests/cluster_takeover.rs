@@ -17,7 +17,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::cluster::{kdep, Writes};
+use common::cluster::{kdep, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::Cluster;
 use serde_json::{json, Value};
 
@@ -27,35 +27,12 @@ fn start() -> Cluster {
     cluster
 }
 
-const APPS: &str = r#"environment dev { namespace = "demo" }
-
-template Web {
-    name: string
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = 2
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{ name = "app", image = "nginx:1.27" }]
-    }
-}
-
-template Settings {
-    name: string
-    emit { apiVersion = "v1", kind = "ConfigMap", metadata = { name = name }, data = { mode = "kdep" } }
-}
-
-app web = Web { name = "web" }
-app settings = Settings { name = "settings" }
+const APPS: &str = r#"app web = templates.Web { name = "web", replicas = 2, container = "app" }
+app settings = templates.Config { name = "settings", data = { mode = "kdep" } }
 "#;
 
 fn package() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("kdep.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
-    std::fs::write(dir.path().join("apps.kdep"), APPS).unwrap();
-    dir
+    common::cluster::package(DEV, TEMPLATES, APPS)
 }
 
 /// The managers of an object's managedFields: `manager/operation`. Entries of subresources

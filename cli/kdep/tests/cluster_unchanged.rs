@@ -17,55 +17,13 @@
 
 mod common;
 
-use common::cluster::{kdep, stable};
+use common::cluster::{kdep, stable, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, LogEntry};
 use serde_json::json;
 
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    data: {string: string} = {}
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata = { name = name }
-        data = data
-    }
-}
-
-template Password {
-    name: string
-    password: string
-    emit {
-        apiVersion = "v1"
-        kind = "Secret"
-        metadata = { name = name }
-        stringData = { password = password }
-    }
-}
-
-template Web {
-    name: string
-    replicas: int = 1
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = replicas
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{
-            name = "app", image = "nginx:1.27", args = ["-g", "daemon off;"],
-            ports = [{ containerPort = 80 }], resources.requests.cpu = "100m"
-        }]
-    }
-}
-"#;
-
 const APPS: &str = r#"app a = templates.Config { name = "a", data = { k = "v" } }
 app b = templates.Config { name = "b", data = { k = "v" } }
-app web = templates.Web { name = "web", replicas = 2 }
+app web = templates.Web { name = "web", replicas = 2, container = "app", args = ["-g", "daemon off;"], port = 80, cpu = "100m" }
 app pw = templates.Password { name = "pw", password = "hunter2" }
 "#;
 
@@ -79,7 +37,7 @@ fn start() -> Cluster {
 fn applied() -> (Cluster, tempfile::TempDir) {
     let cluster = start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
     (cluster, pkg)

@@ -14,7 +14,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::{kdep, needs_emulator, Writes};
+use common::cluster::{kdep, needs_emulator, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Rollout};
 use serde_json::json;
 
@@ -24,60 +24,23 @@ fn start() -> Cluster {
     common::cluster::start()
 }
 
-const ENVS: &str = r#"environment dev { namespace = "demo" }
-environment prod { namespace = "demo", protected = true }
+/// [`DEV`] and this file's own environments.
+const OTHER_ENVS: &str = r#"environment prod { namespace = "demo", protected = true }
 environment elsewhere { context = "no-such-context", namespace = "demo" }
-"#;
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    data: {string: string} = {}
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata = { name = name }
-        data = data
-    }
-}
-
-template Password {
-    name: string
-    password: string
-    emit {
-        apiVersion = "v1"
-        kind = "Secret"
-        metadata = { name = name }
-        stringData = { password = password }
-    }
-}
-
-template Web {
-    name: string
-    replicas: int = 1
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = replicas
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{ name = name, image = "nginx:1.27", resources.requests.cpu = "1" }]
-    }
-}
 "#;
 
 /// A package `demo` whose `apps.kdep` is `apps`.
 fn package(apps: &str) -> tempfile::TempDir {
-    common::cluster::package(ENVS, TEMPLATES, apps)
+    common::cluster::package(&format!("{DEV}{OTHER_ENVS}"), TEMPLATES, apps)
 }
 
 fn write_package(dir: &Path, apps: &str) {
-    common::cluster::write_package(dir, ENVS, TEMPLATES, apps);
+    common::cluster::write_package(dir, &format!("{DEV}{OTHER_ENVS}"), TEMPLATES, apps);
 }
 
 const V1: &str = r#"app a = templates.Config { name = "a", data = { k = "v" } }
 app b = templates.Config { name = "b" }
-app web = templates.Web { name = "web", replicas = 2 }
+app web = templates.Web { name = "web", replicas = 2, cpu = "1" }
 "#;
 
 fn seed_namespace(cluster: &Cluster) {

@@ -140,6 +140,80 @@ pub fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
     })
 }
 
+/// `environment dev`, namespace `demo`: where every cluster test deploys.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub const DEV: &str = "environment dev { namespace = \"demo\" }\n";
+
+/// The templates the cluster test files share (module `templates` of [`package`]). A file
+/// adds only a template that is its own (an autoscaled workload, a Job) with [`templates`].
+/// Optional fields left unset are absent from the objects, so each file's apps state exactly
+/// the fields its snapshots were taken with.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub const TEMPLATES: &str = r#"template Config {
+    name: string
+    data: {string: string} = {}
+    emit {
+        apiVersion = "v1"
+        kind = "ConfigMap"
+        metadata = { name = name }
+        data = data
+    }
+}
+
+template Password {
+    name: string
+    password: string
+    emit {
+        apiVersion = "v1"
+        kind = "Secret"
+        metadata = { name = name }
+        stringData = { password = password }
+    }
+}
+
+template Web {
+    name: string
+    replicas: int = 1
+    image: string = "nginx:1.27"
+    /// The container's name; the app's name when unset.
+    container: string?
+    args: [string]?
+    port: int?
+    cpu: string?
+    /// A ConfigMap `<name>-config` with this data, part of the same app.
+    config: {string: string}?
+    emit if config != null {
+        {
+            apiVersion = "v1"
+            kind = "ConfigMap"
+            metadata.name = "${name}-config"
+            data = config
+        }
+    }
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata = { name = name, labels = { app = name } }
+        spec.replicas = replicas
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{
+            name = if container == null { name } else { container }
+            image = image
+            args = args
+            ports = if port == null { null } else { [{ containerPort = port }] }
+            resources = if cpu == null { null } else { { requests.cpu = cpu } }
+        }]
+    }
+}
+"#;
+
+/// [`TEMPLATES`] followed by a file's own templates.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn templates(own: &str) -> String {
+    format!("{TEMPLATES}\n{own}")
+}
+
 /// Writes package `demo` into `dir`: its environments, a `templates` module and an `apps.kdep`
 /// that imports it, so each cluster test file states only its own templates and apps.
 #[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
