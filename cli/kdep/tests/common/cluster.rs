@@ -66,8 +66,12 @@ pub fn needs_emulator(cluster: &Cluster, test: &str, what: &str) -> bool {
 
 /// The writes kdep made since it was taken. On the emulator: from the request log (the
 /// harness's own requests and access reviews left out). On a real cluster, which has no
-/// request log: the objects of namespace `demo` (and the namespace) whose resourceVersion
-/// changed, appeared or vanished — a write of any kind changes it.
+/// request log: the objects of namespace `demo` (and the namespace) that appeared, vanished,
+/// were recreated (a new UID), or whose content or managedFields entries of manager `kdep`
+/// changed (a value changed within the second of kdep's last write leaves its entry as it
+/// was). Not the resourceVersion: a real cluster's controllers keep writing a workload's
+/// `status` and its `deployment.kubernetes.io/revision` annotation after an apply, and those
+/// are left out too.
 #[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
 pub struct Writes {
     versions: BTreeMap<String, String>,
@@ -105,19 +109,39 @@ impl Writes {
     }
 }
 
-/// `Kind name` → resourceVersion of everything in namespace `demo`, and the namespace.
+/// `Kind name` → everything in namespace `demo`, and the namespace, as [`Writes`] compares
+/// them.
 fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
-    let rv = |o: &serde_json::Value| {
-        o.pointer("/metadata/resourceVersion").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
+    let mark = |o: &serde_json::Value| {
+        let mut o = o.clone();
+        let kdep: Vec<serde_json::Value> = o
+            .pointer("/metadata/managedFields")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("manager").and_then(serde_json::Value::as_str) == Some("kdep"))
+            .cloned()
+            .collect();
+        if let Some(o) = o.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(meta) = o.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
+            meta.remove("resourceVersion");
+            meta.insert("managedFields".into(), kdep.into());
+            if let Some(notes) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+                notes.remove("deployment.kubernetes.io/revision");
+            }
+        }
+        o.to_string()
     };
     let mut out = BTreeMap::new();
     if let Some(ns) = cluster.get("v1", "Namespace", None, "demo").expect("reading namespace demo") {
-        out.insert("Namespace demo".to_owned(), rv(&ns));
+        out.insert("Namespace demo".to_owned(), mark(&ns));
     }
     for (api_version, kind) in KINDS {
         for o in cluster.list(api_version, kind, Some("demo"), None).expect("listing namespace demo") {
             let name = o.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or_default();
-            out.insert(format!("{kind} {name}"), rv(&o));
+            out.insert(format!("{kind} {name}"), mark(&o));
         }
     }
     out
@@ -138,6 +162,34 @@ pub fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
     kdep_with(dir, args, |c| {
         c.env("KUBECONFIG", cluster.kubeconfig());
     })
+}
+
+/// Whether a live Deployment is ready, judged as `kubectl rollout status` (and kdep) do.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn ready(deployment: &serde_json::Value) -> bool {
+    let int = |p: &str| deployment.pointer(p).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let replicas = deployment.pointer("/spec/replicas").and_then(serde_json::Value::as_i64).unwrap_or(1);
+    int("/status/observedGeneration") >= int("/metadata/generation")
+        && int("/status/updatedReplicas") >= replicas
+        && int("/status/replicas") <= int("/status/updatedReplicas")
+        && int("/status/availableReplicas") >= int("/status/updatedReplicas")
+}
+
+/// Waits (bounded: a real cluster may pull the image first) until Deployment `demo/NAME` is
+/// ready. A real cluster's controller keeps writing a Deployment's status until then, and each
+/// write is a new resourceVersion: a "nothing was written" or "the plan is still fresh" check
+/// made earlier would see the controller, not kdep.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn wait_until_ready(cluster: &Cluster, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let live = cluster.get("apps/v1", "Deployment", Some("demo"), name).expect("reading a Deployment");
+        if live.as_ref().is_some_and(ready) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "Deployment demo/{name} did not become ready within 300 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// `environment dev`, namespace `demo`: where every cluster test deploys.
