@@ -14,7 +14,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::{kdep, needs_emulator, wait_until_ready, Writes, DEV, TEMPLATES};
+use common::cluster::{kdep, needs_emulator, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Rollout};
 use serde_json::json;
 
@@ -238,11 +238,6 @@ fn protected_environment_takes_fresh_reviewed_plans_only() {
     assert_eq!(p.code, 0, "{}", p.stderr);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
-    if !cluster.is_emulated() {
-        // Until web's rollout is over its controller writes its status, and a plan made before
-        // that is rightly stale (the emulator has no controller).
-        wait_until_ready(&cluster, "web");
-    }
 
     // The live object changes after the plan was written: the plan is stale.
     write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 4"));
@@ -282,6 +277,123 @@ fn protected_environment_takes_fresh_reviewed_plans_only() {
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json"]);
     assert_eq!(a.code, 2);
     assert!(flat(&a.stderr).contains("was modified after it was written"), "{}", a.stderr);
+}
+
+/// Applies [`V1`] to `prod` through a plan, then writes a plan that scales `web` to 4.
+fn planned_scale_up(cluster: &Cluster) -> tempfile::TempDir {
+    seed_namespace(cluster);
+    let pkg = package(V1);
+    assert_eq!(kdep(cluster, pkg.path(), &["plan", "--env", "prod", "--out", "plan.json"]).code, 0);
+    let a = kdep(cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 4"));
+    replan(cluster, pkg.path());
+    pkg
+}
+
+fn replan(cluster: &Cluster, dir: &Path) {
+    let p = kdep(cluster, dir, &["plan", "--env", "prod", "--out", "plan.json"]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+}
+
+fn apply_plan(cluster: &Cluster, dir: &Path) -> common::Run {
+    kdep(cluster, dir, &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"])
+}
+
+fn replicas(cluster: &Cluster) -> serde_json::Value {
+    cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap()["spec"]["replicas"].clone()
+}
+
+/// What a Deployment's controller writes during and after a rollout: status through the
+/// subresource, and its revision annotation. Nothing the plan computed against.
+fn controller_writes(cluster: &Cluster) {
+    let status = json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1});
+    cluster.patch_status("apps/v1", "Deployment", Some("demo"), "web", &status).unwrap();
+    let revision = json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": "7"}}});
+    cluster.edit_as("kube-controller-manager", "apps/v1", "Deployment", Some("demo"), "web", &revision).unwrap();
+}
+
+#[test]
+fn a_plan_is_not_stale_from_controller_status_writes() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    // No wait for web's rollout: on a real cluster its controller is still writing now.
+    controller_writes(&cluster);
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(replicas(&cluster), 4);
+}
+
+#[test]
+fn a_plan_is_stale_after_another_managers_edit() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    // The scale last: after it `web` is another manager's to size, and a plan would show
+    // that conflict instead.
+    let edits: [(&str, &str, &str, &str, serde_json::Value); 3] = [
+        ("kubectl-label", "v1", "ConfigMap", "a", json!({"metadata": {"labels": {"team": "x"}}})),
+        ("kubectl-annotate", "v1", "ConfigMap", "b", json!({"metadata": {"annotations": {"note": "x"}}})),
+        ("kubectl-scale", "apps/v1", "Deployment", "web", json!({"spec": {"replicas": 3}})),
+    ];
+    let mut out = String::new();
+    for (manager, api_version, kind, name, patch) in &edits {
+        replan(&cluster, pkg.path());
+        // The controller's writes come on top: they must not hide the edit.
+        controller_writes(&cluster);
+        cluster.edit_as(manager, api_version, kind, Some("demo"), name, patch).unwrap();
+        let a = apply_plan(&cluster, pkg.path());
+        assert_eq!(a.code, 2, "{manager}: {}", a.stderr);
+        out.push_str(&format!("--- {manager}\n{}", stable(&a.stderr)));
+        assert_ne!(replicas(&cluster), 4, "{manager}: the stale plan was applied");
+    }
+    insta::assert_snapshot!("stale_after_edits", out);
+}
+
+#[test]
+fn a_plan_is_stale_after_delete_and_recreate_with_the_same_content() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    let mut same = cluster.get("v1", "ConfigMap", Some("demo"), "a").unwrap().unwrap();
+    for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
+        same["metadata"].as_object_mut().unwrap().remove(k);
+    }
+    assert!(cluster.delete("v1", "ConfigMap", Some("demo"), "a").unwrap());
+    cluster.apply_as("kdep", &same, true).unwrap();
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    insta::assert_snapshot!("stale_after_recreate", stable(&a.stderr));
+    assert_eq!(replicas(&cluster), 2);
+}
+
+#[test]
+fn a_plan_with_edited_or_missing_digests_cannot_pass_a_changed_object() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    let path = pkg.path().join("plan.json");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cluster.edit_as("someone", "v1", "ConfigMap", Some("demo"), "a", &json!({"data": {"extra": "1"}})).unwrap();
+    // Every recorded digest replaced: the edit is still seen, the digest is compared with
+    // the object as it is now, never trusted.
+    let mut forged = written.clone();
+    for o in forged["objects"].as_array_mut().unwrap() {
+        o["liveDigest"] = json!("0".repeat(64));
+    }
+    std::fs::write(&path, forged.to_string()).unwrap();
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("ConfigMap demo/a changed since the plan"), "{}", a.stderr);
+    // A plan without digests (an older kdep's) is judged by resourceVersion alone: a
+    // controller's write makes it stale, with the reason.
+    let mut old = written;
+    for o in old["objects"].as_array_mut().unwrap() {
+        o.as_object_mut().unwrap().remove("liveDigest");
+    }
+    std::fs::write(&path, old.to_string()).unwrap();
+    controller_writes(&cluster);
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    insta::assert_snapshot!("stale_old_plan", stable(&a.stderr));
+    assert_eq!(replicas(&cluster), 2);
 }
 
 #[test]
