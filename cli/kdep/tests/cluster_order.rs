@@ -22,7 +22,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cluster::{kdep, needs_emulator, ready, Writes, DEV, TEMPLATES};
+use common::cluster::{flat, kdep, needs_emulator, ready, write_entries, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, LogEntry, Rollout};
 use serde_json::Value;
 
@@ -76,22 +76,8 @@ fn with_controller(cluster: &Cluster, name: &str, run: impl FnOnce() -> common::
     })
 }
 
-/// Writes (not dry runs) the CLI sent, with their sequence numbers.
-fn writes(log: &[LogEntry]) -> Vec<(u64, String)> {
-    log.iter()
-        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-        .filter(|e| !e.path.contains("selfsubject"))
-        .map(|e| (e.seq, format!("{} {}", e.method, e.path)))
-        .collect()
-}
-
 fn first_write(log: &[LogEntry], path_end: &str) -> Option<u64> {
-    writes(log).into_iter().find(|(_, w)| w.ends_with(path_end)).map(|(seq, _)| seq)
-}
-
-/// Error text without miette's line wrapping (its width depends on the message).
-fn flat(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    write_entries(log).find(|e| e.path.ends_with(path_end)).map(|e| e.seq)
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
 
-use common::cluster::{Writes, DEV, TEMPLATES};
+use common::cluster::{flat, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, Options};
 use serde_yaml::Value;
 
@@ -38,11 +38,6 @@ fn kdep(kubeconfig: &Path, dir: &Path, args: &[&str]) -> common::Run {
     common::kdep_with(dir, args, |c| {
         c.env("KUBECONFIG", kubeconfig);
     })
-}
-
-/// Error text without miette's line wrapping.
-fn flat(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The cluster's kubeconfig with `edit` applied to its single cluster and user, written to `dir`.

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::cluster::{kdep, needs_emulator, stable, Writes, DEV, TEMPLATES};
+use common::cluster::{kdep, needs_emulator, stable, writes, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, LogEntry};
 use serde_json::json;
 
@@ -46,15 +46,6 @@ fn applied() -> (Cluster, tempfile::TempDir) {
 /// The objects kdep dry-ran (PATCH with dryRun) since the log was cleared.
 fn dry_runs(log: &[LogEntry]) -> Vec<String> {
     log.iter().filter(|e| e.method == "PATCH" && e.dry_run).map(|e| e.path.clone()).collect()
-}
-
-/// Writes kdep sent (not dry runs; the harness's own edits carry its user agent).
-fn writes(log: &[LogEntry]) -> Vec<String> {
-    log.iter()
-        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-        .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
-        .map(|e| format!("{} {}", e.method, e.path))
-        .collect()
 }
 
 #[test]

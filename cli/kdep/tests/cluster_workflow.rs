@@ -14,8 +14,8 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::{kdep, needs_emulator, Writes, DEV, TEMPLATES};
-use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Rollout};
+use common::cluster::{flat, kdep, needs_emulator, stable, writes, Writes, DEV, TEMPLATES};
+use kdep_tests::cluster::{Cluster, Fault, FaultAction, Rollout};
 use serde_json::json;
 
 /// The emulator, or with `KDEP_TEST_CLUSTER` the real cluster it names (namespace `demo`
@@ -45,30 +45,6 @@ app web = templates.Web { name = "web", replicas = 2, cpu = "1" }
 
 fn seed_namespace(cluster: &Cluster) {
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-}
-
-/// Writes (not dry runs) the CLI sent.
-fn writes(log: &[LogEntry]) -> Vec<String> {
-    log.iter()
-        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-        .filter(|e| !e.path.contains("selfsubject"))
-        .map(|e| format!("{} {}", e.method, e.path))
-        .collect()
-}
-
-/// Error text without miette's line wrapping (its width depends on the message).
-fn flat(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Masks what differs between runs and clusters (UIDs, times, resourceVersions).
-fn stable(text: &str) -> String {
-    let re_uid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
-    let re_time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
-    let re_rv = regex::Regex::new(r"resourceVersion [0-9]+ → [0-9]+").unwrap();
-    let t = re_uid.replace_all(text, "[uid]");
-    let t = re_time.replace_all(&t, "[time]");
-    re_rv.replace_all(&t, "resourceVersion [a] → [b]").into_owned()
 }
 
 #[test]

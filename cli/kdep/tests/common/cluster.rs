@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kdep_tests::cluster::{Cluster, Options};
+use kdep_tests::cluster::{Cluster, LogEntry, Options};
 
 use super::{kdep_with, Run};
 
@@ -92,14 +92,7 @@ impl Writes {
 
     pub fn list(&self, cluster: &Cluster) -> Vec<String> {
         if cluster.is_emulated() {
-            return cluster
-                .request_log()
-                .expect("reading the request log")
-                .iter()
-                .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-                .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
-                .map(|e| format!("{} {}", e.method, e.path))
-                .collect();
+            return writes(&cluster.request_log().expect("reading the request log"));
         }
         let now = versions(cluster);
         let mut changed: Vec<String> =
@@ -147,13 +140,37 @@ fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
     out
 }
 
-/// Masks what differs between runs and clusters (UIDs, times), so a snapshot taken on the
-/// emulator also holds on a real cluster.
+/// Masks what differs between runs and clusters (UIDs, times, the resourceVersions a stale
+/// plan names), so a snapshot taken on the emulator also holds on a real cluster.
 #[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
 pub fn stable(text: &str) -> String {
     let uid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").expect("regex");
     let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("regex");
-    time.replace_all(&uid.replace_all(text, "[uid]"), "[time]").into_owned()
+    let rv = regex::Regex::new(r"resourceVersion [0-9]+ → [0-9]+").expect("regex");
+    let t = uid.replace_all(text, "[uid]");
+    let t = time.replace_all(&t, "[time]");
+    rv.replace_all(&t, "resourceVersion [a] → [b]").into_owned()
+}
+
+/// Error text without miette's line wrapping (its width depends on the message).
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn flat(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The writes (not dry runs) kdep sent, from an emulator's request log: the harness's own
+/// requests (its user agent) and access reviews left out.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn write_entries(log: &[LogEntry]) -> impl Iterator<Item = &LogEntry> {
+    log.iter()
+        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
+        .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
+}
+
+/// [`write_entries`] as `METHOD path` lines.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn writes(log: &[LogEntry]) -> Vec<String> {
+    write_entries(log).map(|e| format!("{} {}", e.method, e.path)).collect()
 }
 
 /// Runs `kdep ARGS` in `dir` with the cluster's kubeconfig in `KUBECONFIG`.
