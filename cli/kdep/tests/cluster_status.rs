@@ -18,7 +18,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::cluster::{kdep, needs_emulator, start, templates, wait_until_ready, writes, DEV};
+use common::cluster::{kdep, needs_emulator, revision_written, start, templates, wait_until_ready, writes, DEV};
 use kdep_tests::cluster::{Cluster, Rollout};
 use kdep_tests::workloads::{ContainerSeed, EventSeed, PodFailure, PodSeed};
 use serde_json::{json, Value};
@@ -265,6 +265,7 @@ fn status_of_a_healthy_package_exits_0_and_drift_makes_it_1() {
     let head = git(&["rev-parse", "HEAD"]);
     assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
     if cluster.is_emulated() {
+        revision_written(&cluster, "ok");
         cluster.set_rollout("apps/v1", "Deployment", "demo", "ok", Rollout::Complete).unwrap();
     } else {
         wait_until_ready(&cluster, "ok");

@@ -14,7 +14,7 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::{flat, kdep, needs_emulator, stable, writes, Writes, DEV, TEMPLATES};
+use common::cluster::{flat, kdep, needs_emulator, revision_written, stable, writes, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, Fault, FaultAction, Rollout};
 use serde_json::json;
 
@@ -86,6 +86,7 @@ fn diff_shows_only_what_kdep_changes_and_other_managers_fields_stay() {
     seed_namespace(&cluster);
     let pkg = package(V1);
     assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    revision_written(&cluster, "web");
     // Another manager adds an annotation kdep does not set: not a change for kdep.
     cluster
         .edit_as(

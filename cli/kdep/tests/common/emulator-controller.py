@@ -7,7 +7,10 @@
 #
 # Like a real cluster: a Deployment of namespace `demo` whose status has not seen its spec
 # completes its rollout (the emulator's rollout hook), unless one of its images is under
-# `registry.invalid/`, which no node could pull: that one stays not ready.
+# `registry.invalid/`, which no node could pull: that one stays not ready. Before that it
+# writes the `deployment.kubernetes.io/revision` annotation as `kube-controller-manager`, as
+# the real controller does after a template change (here after any spec change): writes
+# that are not kdep's, made while a plan may be written, which must not make it stale.
 import base64
 import json
 import signal
@@ -29,11 +32,11 @@ def main() -> None:
         ca.write(base64.b64decode(cluster["certificate-authority-data"]))
     context = ssl.create_default_context(cafile=ca.name)
 
-    def call(method: str, path: str, body: object = None) -> dict:
+    def call(method: str, path: str, body: object = None, kind: str = "application/json") -> dict:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(cluster["server"] + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {token}")
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Content-Type", kind)
         with urllib.request.urlopen(request, context=context, timeout=10) as response:
             return json.load(response)
 
@@ -50,6 +53,14 @@ def main() -> None:
             images = [c["image"] for c in d["spec"]["template"]["spec"]["containers"]]
             if any(i.startswith("registry.invalid/") for i in images):
                 continue
+            name = d["metadata"]["name"]
+            revision = {"metadata": {"annotations": {
+                "deployment.kubernetes.io/revision": str(d["metadata"].get("generation", 1))}}}
+            try:
+                call("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+                     "?fieldManager=kube-controller-manager", revision, "application/merge-patch+json")
+            except OSError as e:
+                print(f"revision of {name}: {e}", file=sys.stderr)
             body = {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": namespace,
                     "name": d["metadata"]["name"], "outcome": "complete"}
             try:
