@@ -9,7 +9,7 @@
 # completes its rollout (the emulator's rollout hook), unless one of its images is under
 # `registry.invalid/`, which no node could pull: that one stays not ready. Before that it
 # writes the `deployment.kubernetes.io/revision` annotation as `kube-controller-manager`, as
-# the real controller does after a template change (here after any spec change): writes
+# the real controller does after a template change (here: the first one only): writes
 # that are not kdep's, made while a plan may be written, which must not make it stale.
 import base64
 import json
@@ -54,13 +54,16 @@ def main() -> None:
             if any(i.startswith("registry.invalid/") for i in images):
                 continue
             name = d["metadata"]["name"]
-            revision = {"metadata": {"annotations": {
-                "deployment.kubernetes.io/revision": str(d["metadata"].get("generation", 1))}}}
-            try:
-                call("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
-                     "?fieldManager=kube-controller-manager", revision, "application/merge-patch+json")
-            except OSError as e:
-                print(f"revision of {name}: {e}", file=sys.stderr)
+            # Only the first revision: the emulator moves `generation` on any write (a real
+            # server only on a spec change), so a revision per generation would never settle.
+            notes = d["metadata"].get("annotations") or {}
+            if "deployment.kubernetes.io/revision" not in notes:
+                revision = {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "1"}}}
+                try:
+                    call("PATCH", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+                         "?fieldManager=kube-controller-manager", revision, "application/merge-patch+json")
+                except OSError as e:
+                    print(f"revision of {name}: {e}", file=sys.stderr)
             body = {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": namespace,
                     "name": d["metadata"]["name"], "outcome": "complete"}
             try:
