@@ -126,7 +126,8 @@ pub const CONTROLLER_ANNOTATIONS: &[&str] = &["deployment.kubernetes.io/revision
 /// - `status`: written through the status subresource, never by an apply (for a kind without
 ///   that subresource a manifest's `status` is in the diff anyway, as it differs from live);
 /// - `metadata.resourceVersion`: moves on every write, which is why this digest exists;
-/// - `metadata.generation`: moves only when `spec` does, and `spec` is hashed;
+/// - `metadata.generation`: moves only when `spec` does (for a Deployment also when its
+///   annotations do: the controller's revision write moves it), and both are hashed;
 /// - the [`CONTROLLER_ANNOTATIONS`], and their keys in every managedFields entry;
 /// - managedFields entries of the `status` subresource, and every entry's `time` (a manager
 ///   that writes the same fields again moves only its time; a new owner of a field, which

@@ -119,8 +119,8 @@ fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
             o.remove("status");
         }
         if let Some(meta) = o.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
-            // `generation` moves only with the spec, compared anyway (the emulator also moves
-            // it on a controller's annotation write, a real server does not).
+            // `generation` moves only with the spec, compared anyway, and for a Deployment with
+            // its annotations, so with the controller's revision (left out below).
             meta.remove("resourceVersion");
             meta.remove("generation");
             meta.insert("managedFields".into(), kdep.into());

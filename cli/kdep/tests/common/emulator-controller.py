@@ -54,8 +54,8 @@ def main() -> None:
             if any(i.startswith("registry.invalid/") for i in images):
                 continue
             name = d["metadata"]["name"]
-            # Only the first revision: the emulator moves `generation` on any write (a real
-            # server only on a spec change), so a revision per generation would never settle.
+            # Only the first revision: a Deployment's `generation` moves with its annotations
+            # too (on a real server as here), so a revision per generation would never settle.
             notes = d["metadata"].get("annotations") or {}
             if "deployment.kubernetes.io/revision" not in notes:
                 revision = {"metadata": {"annotations": {"deployment.kubernetes.io/revision": "1"}}}
