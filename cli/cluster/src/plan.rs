@@ -78,7 +78,8 @@ pub struct Plan {
     pub server: String,
     pub source: Source,
     pub summary: Summary,
-    /// Per object: action, masked diff, and the live resourceVersion it was computed against.
+    /// Per object: action, masked diff, and the live resourceVersion, UID and [`live_digest`]
+    /// it was computed against.
     pub objects: Vec<ObjectPreview>,
     /// The declared apply order, wave by wave (absent when no app declares one). For review
     /// only: `apply --plan` computes the waves again from the plan's manifests.
