@@ -456,6 +456,7 @@ mod tests {
             action,
             diff: String::new(),
             live_resource_version: None,
+            live_digest: None,
             live_uid: None,
             conflict: None,
             error: None,

@@ -46,6 +46,10 @@ pub struct ObjectPreview {
     /// The live object's resourceVersion the preview was computed against (absent: no object).
     #[serde(rename = "liveResourceVersion", skip_serializing_if = "Option::is_none", default)]
     pub live_resource_version: Option<String>,
+    /// What the preview depends on in the live object ([`crate::plan::live_digest`]): a plan
+    /// whose object's resourceVersion moved is stale only when this moved too.
+    #[serde(rename = "liveDigest", skip_serializing_if = "Option::is_none", default)]
+    pub live_digest: Option<String>,
     /// The live object's UID (prune candidates are deleted only with this UID).
     #[serde(rename = "liveUid", skip_serializing_if = "Option::is_none", default)]
     pub live_uid: Option<String>,
@@ -264,6 +268,7 @@ async fn preview_one(
         action: Action::Create,
         diff: String::new(),
         live_resource_version: None,
+        live_digest: None,
         live_uid: None,
         conflict: None,
         error: None,
@@ -306,6 +311,7 @@ async fn preview_one(
             p.action = Action::Unchanged;
             p.live_resource_version = meta_str(l, "resourceVersion");
             p.live_uid = meta_str(l, "uid");
+            p.live_digest = Some(crate::plan::live_digest(l));
             return p;
         }
     }
@@ -329,6 +335,7 @@ async fn preview_one(
             if let Some(l) = &live {
                 p.live_resource_version = meta_str(l, "resourceVersion");
                 p.live_uid = meta_str(l, "uid");
+                p.live_digest = Some(crate::plan::live_digest(l));
             }
             return p;
         }
@@ -342,6 +349,7 @@ async fn preview_one(
         Some(live) => {
             p.live_resource_version = meta_str(&live, "resourceVersion");
             p.live_uid = meta_str(&live, "uid");
+            p.live_digest = Some(crate::plan::live_digest(&live));
             let mut old = normal_form(&live);
             // The dry run ran before the takeover: what the apply after it leaves, the server
             // tells through a dry-run update of the object without the released fields.
@@ -517,6 +525,7 @@ async fn prune_candidates(
                     action: Action::Prune,
                     diff: String::new(),
                     live_resource_version: item.metadata.resource_version.clone(),
+                    live_digest: Some(crate::plan::live_digest(&to_value(&item))),
                     live_uid: item.metadata.uid.clone(),
                     conflict: None,
                     error: None,

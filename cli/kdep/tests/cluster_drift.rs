@@ -20,51 +20,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::cluster::{kdep, needs_emulator, stable, start, Writes};
+use common::cluster::{kdep, needs_emulator, stable, start, templates, Writes, DEV};
 use kdep_tests::cluster::{Cluster, Fault, FaultAction};
 use serde_json::{json, Value};
 
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    data: {string: string} = {}
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata = { name = name }
-        data = data
-    }
-}
-
-template Password {
-    name: string
-    password: string
-    emit {
-        apiVersion = "v1"
-        kind = "Secret"
-        metadata = { name = name }
-        stringData = { password = password }
-    }
-}
-
-template Web {
-    name: string
-    replicas: int = 1
-    cpu: string = "1000m"
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = replicas
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{ name = "app", image = "nginx:1.27", resources.requests.cpu = cpu }]
-    }
-}
-
-/// A workload an autoscaler scales: the package leaves `replicas` to it.
-template Scaled {
+/// This file's own template: a workload an autoscaler scales (the package leaves `replicas`
+/// to it), beside the shared ones.
+const SCALED: &str = r#"template Scaled {
     name: string
     emit {
         apiVersion = "apps/v1"
@@ -79,16 +41,16 @@ template Scaled {
 
 const V1: &str = r#"app a = templates.Config { name = "a", data = { k = "v" } }
 app b = templates.Config { name = "b" }
-app web = templates.Web { name = "web", replicas = 2 }
+app web = templates.Web { name = "web", replicas = 2, container = "app", cpu = "1000m" }
 app auto = templates.Scaled { name = "auto" }
 "#;
 
 fn package(apps: &str) -> tempfile::TempDir {
-    common::cluster::package(ENVS, TEMPLATES, apps)
+    common::cluster::package(DEV, &templates(SCALED), apps)
 }
 
 fn write_package(dir: &Path, apps: &str) {
-    common::cluster::write_package(dir, ENVS, TEMPLATES, apps);
+    common::cluster::write_package(dir, DEV, &templates(SCALED), apps);
 }
 
 /// A cluster with the package `apps` applied.

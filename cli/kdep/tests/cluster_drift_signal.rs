@@ -1,6 +1,9 @@
 //! `kdep drift --watch` stops cleanly on SIGTERM and SIGINT: the real binary, watching the
 //! emulator, gets the signal from `kill`; it finishes, prints a one-line summary and exits with
 //! the last state's code (0 in sync, 3 drift), never killed mid-way by the signal's default.
+//!
+//! It runs on a real cluster (`KDEP_TEST_CLUSTER`) as well: it needs nothing of the emulator's,
+//! the out-of-band edit that makes the drift is an ordinary merge patch.
 
 #![cfg(unix)]
 #![expect(clippy::unwrap_used, reason = "a failed unwrap fails the test")]
@@ -12,24 +15,11 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::cluster::kdep;
+use common::cluster::{kdep, DEV, TEMPLATES};
 use kdep_tests::cluster::Cluster;
 use serde_json::json;
 
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata.name = name
-        data = { k = "v" }
-    }
-}
-"#;
-
-const APPS: &str = "app a = templates.Config { name = \"a\" }\n";
+const APPS: &str = "app a = templates.Config { name = \"a\", data = { k = \"v\" } }\n";
 
 /// Starts `kdep drift --watch`, waits for its first check to report `first` on stderr, sends
 /// `signal` with `kill`, and returns the exit code, stdout and the stderr lines.
@@ -74,13 +64,9 @@ fn watch_then_signal(
 
 #[test]
 fn watch_stops_on_sigterm_and_sigint_with_a_summary_and_the_last_states_code() {
-    if std::env::var("KDEP_TEST_CLUSTER").is_ok() {
-        eprintln!("skipped: the drift test makes its own edits on the emulator");
-        return;
-    }
     let cluster = common::cluster::start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
     assert!(a.stdout.contains("created ConfigMap demo/a"), "{}", a.stdout);

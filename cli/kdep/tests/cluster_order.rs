@@ -1,11 +1,15 @@
-//! The declared apply order (`@after(app = "db")`) against the emulator: `diff` and `plan` show
-//! the waves, `apply` applies wave by wave and waits for each wave's rollouts before the next,
-//! and a wave that does not become ready stops the apply with a report of what was and was not
-//! applied. The request log is the proof of order.
+//! The declared apply order (`@after(app = "db")`): `diff` and `plan` show the waves, `apply`
+//! applies wave by wave and waits for each wave's rollouts before the next, and a wave that
+//! does not become ready stops the apply with a report of what was and was not applied.
 //!
 //! Attacks first: the api must not be written while db is not ready (checked while kdep is
 //! still waiting, then in the request log), and a failed first wave must leave the second
 //! wave's objects out of the cluster.
+//!
+//! The same tests run on a real cluster (`KDEP_TEST_CLUSTER`). There the deployment controller
+//! makes db ready (the emulator has none: the test plays it with the rollout hook), a wave that
+//! never becomes ready is an image that cannot be pulled, and the proof of order is the objects'
+//! creationTimestamps and kdep's own lines about the waves instead of the request log.
 
 #![expect(
     clippy::unwrap_used,
@@ -18,73 +22,68 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::cluster::kdep;
+use common::cluster::{flat, kdep, needs_emulator, ready, write_entries, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, LogEntry, Rollout};
 use serde_json::Value;
 
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
-
-const TEMPLATES: &str = r#"template Web {
-    name: string
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata.name = "${name}-config"
-        data = { app = name }
-    }
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = 1
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{ name = name, image = "nginx:1.27" }]
-    }
-}
-"#;
-
-const APPS: &str = r#"app db = templates.Web { name = "db" }
+const APPS: &str = r#"app db = templates.Web { name = "db", config = { app = "db" } }
 
 /// The API starts once its database is ready.
 @after(app = "db")
-app api = templates.Web { name = "api" }
+app api = templates.Web { name = "api", config = { app = "api" } }
 "#;
 
-fn start() -> Option<Cluster> {
-    // The proofs read the emulator's request log and drive its rollouts.
-    if std::env::var("KDEP_TEST_CLUSTER").is_ok() {
-        eprintln!("skipped: needs the emulator's request log and rollout simulation");
-        return None;
-    }
+/// The emulator, or `KDEP_TEST_CLUSTER`'s cluster, with namespace `demo`.
+fn start() -> Cluster {
     let cluster = common::cluster::start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    cluster.clear_request_log().unwrap();
-    Some(cluster)
+    cluster
 }
 
-/// Writes (not dry runs) the CLI sent, with their sequence numbers.
-fn writes(log: &[LogEntry]) -> Vec<(u64, String)> {
-    log.iter()
-        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-        .filter(|e| !e.path.contains("selfsubject"))
-        .map(|e| (e.seq, format!("{} {}", e.method, e.path)))
-        .collect()
+/// When the Deployment became available: its `Available=True` condition's transition time.
+fn available_since(deployment: &Value) -> String {
+    let conditions = deployment["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let available = conditions.iter().find(|c| c["type"] == "Available" && c["status"] == "True");
+    available.and_then(|c| c["lastTransitionTime"].as_str()).unwrap_or_default().to_owned()
+}
+
+fn created(object: &Value) -> String {
+    object["metadata"]["creationTimestamp"].as_str().unwrap().to_owned()
+}
+
+/// Runs `kdep ARGS` while playing the deployment controller on the emulator: once `name` is
+/// written with a spec its status has not seen, its rollout completes, unless its image is one
+/// no node could pull (`registry.invalid/`). A real cluster's own controller does that; there
+/// the command just runs.
+fn with_controller(cluster: &Cluster, name: &str, run: impl FnOnce() -> common::Run) -> common::Run {
+    if !cluster.is_emulated() {
+        return run();
+    }
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let live = cluster.get("apps/v1", "Deployment", Some("demo"), name).unwrap();
+                if live.is_some_and(|d| !ready(&d) && !d["spec"].to_string().contains("registry.invalid/")) {
+                    cluster.set_rollout("apps/v1", "Deployment", "demo", name, Rollout::Complete).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let out = run();
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    })
 }
 
 fn first_write(log: &[LogEntry], path_end: &str) -> Option<u64> {
-    writes(log).into_iter().find(|(_, w)| w.ends_with(path_end)).map(|(seq, _)| seq)
-}
-
-/// Error text without miette's line wrapping (its width depends on the message).
-fn flat(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+    write_entries(log).find(|e| e.path.ends_with(path_end)).map(|e| e.seq)
 }
 
 #[test]
 fn diff_and_plan_show_the_waves() {
-    let Some(cluster) = start() else { return };
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let cluster = start();
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
     let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
     assert_eq!(d.code, 1, "{}", d.stderr);
     let tail: Vec<&str> = d.stdout.lines().rev().take(2).collect();
@@ -98,21 +97,25 @@ fn diff_and_plan_show_the_waves() {
     assert!(md.contains("Apply order: 1. db → 2. api"), "{md}");
 
     // The dry run shows them too, and writes nothing.
+    let since = Writes::since_now(&cluster);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--dry-run", "-o", "json"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
     let shown: Value = serde_json::from_str(&a.stdout).unwrap();
     assert_eq!(shown["waves"], plan["waves"]);
-    assert_eq!(writes(&cluster.request_log().unwrap()), []);
+    assert_eq!(since.list(&cluster), Vec::<String>::new());
 }
 
 #[test]
 fn api_is_written_only_after_db_is_ready() {
-    let Some(cluster) = start() else { return };
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
-    cluster.clear_request_log().unwrap();
-    // `--wait=false`: the wait between waves is the package's order, not the final wait.
-    let child = Command::new(env!("CARGO_BIN_EXE_kdep"))
-        .args(["apply", "--env", "dev", "--wait=false", "--timeout", "120s"])
+    let cluster = start();
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
+    if cluster.is_emulated() {
+        cluster.clear_request_log().unwrap();
+    }
+    // `--wait=false`: the wait between waves is the package's order, not the final wait. A real
+    // cluster pulls nginx first: minutes, not seconds, on a cold node.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kdep"))
+        .args(["apply", "--env", "dev", "--wait=false", "--timeout", "300s"])
         .current_dir(pkg.path())
         .env("NO_COLOR", "1")
         .env("KUBECONFIG", cluster.kubeconfig())
@@ -120,44 +123,78 @@ fn api_is_written_only_after_db_is_ready() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the first wave is written (bounded, so a broken apply fails instead of hanging).
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while cluster.get("apps/v1", "Deployment", Some("demo"), "db").unwrap().is_none() {
-        assert!(Instant::now() < deadline, "the first wave was never applied");
+    // Watch until kdep exits (bounded, so a broken apply fails instead of hanging). Each round
+    // reads api before db: api present while db, read after it, is not ready yet would be an
+    // api written before db was ready.
+    let deadline = Instant::now() + Duration::from_secs(330);
+    let mut waited = false;
+    let mut before_ready = 0;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the apply did not finish");
+        let api = cluster.get("apps/v1", "Deployment", Some("demo"), "api").unwrap();
+        let api_config = cluster.get("v1", "ConfigMap", Some("demo"), "api-config").unwrap();
+        let db = cluster.get("apps/v1", "Deployment", Some("demo"), "db").unwrap();
+        if db.is_some_and(|db| !ready(&db)) {
+            assert_eq!((api, api_config), (None, None), "api was written while db was not ready");
+            // db exists and is not ready: kdep must be waiting. On the emulator the test is the
+            // controller that makes db ready, once, after looking.
+            if !waited && cluster.is_emulated() {
+                before_ready = cluster.request_log().unwrap().last().map_or(0, |e| e.seq);
+                cluster.set_rollout("apps/v1", "Deployment", "demo", "db", Rollout::Complete).unwrap();
+            }
+            waited = true;
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    // db exists and is not ready: kdep must be waiting, with nothing of api written.
-    assert_eq!(cluster.get("apps/v1", "Deployment", Some("demo"), "api").unwrap(), None);
-    assert_eq!(cluster.get("v1", "ConfigMap", Some("demo"), "api-config").unwrap(), None);
-    let before_ready = cluster.request_log().unwrap().last().map_or(0, |e| e.seq);
-    cluster.set_rollout("apps/v1", "Deployment", "demo", "db", Rollout::Complete).unwrap();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(waited, "db was never seen written and not ready: the test proved nothing");
     assert!(stderr.contains("wave 1 of 2 applied (db): waiting for its rollouts"), "{stderr}");
     assert!(stderr.contains("ready Deployment demo/db"), "{stderr}");
 
-    let log = cluster.request_log().unwrap();
-    let db = first_write(&log, "/namespaces/demo/deployments/db").unwrap();
-    let db_config = first_write(&log, "/namespaces/demo/configmaps/db-config").unwrap();
-    let api = first_write(&log, "/namespaces/demo/deployments/api").unwrap();
-    let api_config = first_write(&log, "/namespaces/demo/configmaps/api-config").unwrap();
-    assert!(db < before_ready && db_config < before_ready, "db's objects are written first: {db}, {db_config}");
-    assert!(
-        api > before_ready && api_config > before_ready,
-        "api's objects are written only once db is ready (log #{before_ready}): {api}, {api_config}"
-    );
+    // What any cluster shows afterwards: api's objects were created no earlier than db became
+    // available (both are whole seconds; the emulator's clock is fixed, so equal there).
+    let db = cluster.get("apps/v1", "Deployment", Some("demo"), "db").unwrap().unwrap();
+    let since = available_since(&db);
+    assert!(!since.is_empty(), "db has no Available=True condition: {}", db["status"]);
+    for (kind, name) in [("Deployment", "api"), ("ConfigMap", "api-config")] {
+        let api_version = if kind == "Deployment" { "apps/v1" } else { "v1" };
+        let object = cluster.get(api_version, kind, Some("demo"), name).unwrap().unwrap();
+        assert!(
+            created(&object) >= since,
+            "{kind} {name} created {} before db was available {since}",
+            created(&object)
+        );
+    }
+
+    if !needs_emulator(&cluster, "api_is_written_only_after_db_is_ready", "request log (the order of the writes)") {
+        let log = cluster.request_log().unwrap();
+        let db = first_write(&log, "/namespaces/demo/deployments/db").unwrap();
+        let db_config = first_write(&log, "/namespaces/demo/configmaps/db-config").unwrap();
+        let api = first_write(&log, "/namespaces/demo/deployments/api").unwrap();
+        let api_config = first_write(&log, "/namespaces/demo/configmaps/api-config").unwrap();
+        assert!(db < before_ready && db_config < before_ready, "db's objects are written first: {db}, {db_config}");
+        assert!(
+            api > before_ready && api_config > before_ready,
+            "api's objects are written only once db is ready (log #{before_ready}): {api}, {api_config}"
+        );
+    }
     // Unchanged sources: a second apply writes nothing (db is ready, so no wait either).
-    cluster.clear_request_log().unwrap();
+    let since = Writes::since_now(&cluster);
     let again = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(again.code, 0, "{}", again.stderr);
-    assert_eq!(writes(&cluster.request_log().unwrap()), []);
+    assert_eq!(since.list(&cluster), Vec::<String>::new());
 }
 
 #[test]
 fn a_first_wave_that_does_not_become_ready_stops_the_apply() {
-    let Some(cluster) = start() else { return };
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let cluster = start();
+    // An image no node can pull: db never becomes ready, on the emulator (no controller) as on
+    // a real cluster (ErrImagePull).
+    let broken = APPS.replacen("name = \"db\",", "name = \"db\", image = \"registry.invalid/none:0\",", 1);
+    let pkg = common::cluster::package(DEV, TEMPLATES, &broken);
+    let since = Writes::since_now(&cluster);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false", "--timeout", "1s"]);
     assert_eq!(a.code, 1, "{}", a.stderr);
     let err = flat(&a.stderr);
@@ -175,11 +212,10 @@ fn a_first_wave_that_does_not_become_ready_stops_the_apply() {
     );
     assert_eq!(cluster.get("apps/v1", "Deployment", Some("demo"), "api").unwrap(), None);
     assert_eq!(cluster.get("v1", "ConfigMap", Some("demo"), "api-config").unwrap(), None);
-    let log = cluster.request_log().unwrap();
+    let written = since.list(&cluster);
     assert!(
-        writes(&log).iter().all(|(_, w)| !w.ends_with("/api") && !w.ends_with("/api-config")),
-        "{:?}",
-        writes(&log)
+        written.iter().all(|w| !w.ends_with("/api") && !w.ends_with(" api") && !w.contains("api-config")),
+        "{written:?}"
     );
 
     // The same in JSON, for CI.
@@ -190,29 +226,37 @@ fn a_first_wave_that_does_not_become_ready_stops_the_apply() {
     assert_eq!(report["report"]["stoppedAtWave"], 1);
     assert_eq!(report["report"]["notReady"][0][0]["name"], "db");
     assert_eq!(report["report"]["notAttempted"].as_array().map(Vec::len), Some(2));
+    assert_eq!(cluster.get("apps/v1", "Deployment", Some("demo"), "api").unwrap(), None);
 
-    // Once db is ready, running the same command again converges.
-    cluster.set_rollout("apps/v1", "Deployment", "demo", "db", Rollout::Complete).unwrap();
-    let again = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false", "--timeout", "30s"]);
+    // Once db's image is fixed and db becomes ready, running the same command again converges.
+    let fixed = common::cluster::package(DEV, TEMPLATES, APPS);
+    let again = with_controller(&cluster, "db", || {
+        kdep(&cluster, fixed.path(), &["apply", "--env", "dev", "--wait=false", "--timeout", "300s"])
+    });
     assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("updated Deployment demo/db\n"), "{}", again.stdout);
+    assert!(again.stdout.contains("created Deployment demo/api\n"), "{}", again.stdout);
     assert!(cluster.get("apps/v1", "Deployment", Some("demo"), "api").unwrap().is_some());
 }
 
 #[test]
 fn an_order_the_compiler_refuses_sends_nothing() {
-    let Some(cluster) = start() else { return };
+    let cluster = start();
     let apps = r#"@after(app = "api")
-app db = templates.Web { name = "db" }
+app db = templates.Web { name = "db", config = { app = "db" } }
 
 @after(app = "db")
-app api = templates.Web { name = "api" }
+app api = templates.Web { name = "api", config = { app = "api" } }
 "#;
-    let pkg = common::cluster::package(ENVS, TEMPLATES, apps);
-    cluster.clear_request_log().unwrap();
+    let pkg = common::cluster::package(DEV, TEMPLATES, apps);
+    let since = Writes::since_now(&cluster);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev"]);
     assert_eq!(a.code, 2, "{}", a.stderr);
     assert!(a.stderr.contains("[K0683]") || a.stderr.contains("K0683"), "{}", a.stderr);
     assert!(flat(&a.stderr).contains("apply order cycle: db → api → db"), "{}", a.stderr);
     assert!(flat(&a.stderr).contains("the package does not build; nothing was sent to the cluster"), "{}", a.stderr);
-    assert_eq!(cluster.request_log().unwrap().len(), 0);
+    assert_eq!(since.list(&cluster), Vec::<String>::new());
+    if !needs_emulator(&cluster, "an_order_the_compiler_refuses_sends_nothing", "request log (not even a read)") {
+        assert_eq!(cluster.request_log().unwrap().len(), 0);
+    }
 }

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::Path;
 
-use common::cluster::Writes;
+use common::cluster::{flat, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, Options};
 use serde_yaml::Value;
 
@@ -31,27 +31,13 @@ fn start() -> (Cluster, Writes) {
 }
 
 fn package() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    std::fs::write(p.join("kdep.toml"), "[package]\nname = \"demo\"\nversion = \"0.1.0\"\n").unwrap();
-    std::fs::write(p.join("environments.kdep"), "environment dev { namespace = \"demo\" }\n").unwrap();
-    std::fs::write(
-        p.join("apps.kdep"),
-        "template Config {\n    name: string\n    emit { apiVersion = \"v1\", kind = \"ConfigMap\", metadata = { name = name }, data = { k = \"v\" } }\n}\n\napp a = Config { name = \"a\" }\n",
-    )
-    .unwrap();
-    dir
+    common::cluster::package(DEV, TEMPLATES, "app a = templates.Config { name = \"a\", data = { k = \"v\" } }\n")
 }
 
 fn kdep(kubeconfig: &Path, dir: &Path, args: &[&str]) -> common::Run {
     common::kdep_with(dir, args, |c| {
         c.env("KUBECONFIG", kubeconfig);
     })
-}
-
-/// Error text without miette's line wrapping.
-fn flat(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The cluster's kubeconfig with `edit` applied to its single cluster and user, written to `dir`.

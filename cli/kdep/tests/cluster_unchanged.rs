@@ -17,55 +17,13 @@
 
 mod common;
 
-use common::cluster::{kdep, stable};
+use common::cluster::{kdep, needs_emulator, stable, writes, Writes, DEV, TEMPLATES};
 use kdep_tests::cluster::{Cluster, LogEntry};
 use serde_json::json;
 
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    data: {string: string} = {}
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata = { name = name }
-        data = data
-    }
-}
-
-template Password {
-    name: string
-    password: string
-    emit {
-        apiVersion = "v1"
-        kind = "Secret"
-        metadata = { name = name }
-        stringData = { password = password }
-    }
-}
-
-template Web {
-    name: string
-    replicas: int = 1
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = replicas
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{
-            name = "app", image = "nginx:1.27", args = ["-g", "daemon off;"],
-            ports = [{ containerPort = 80 }], resources.requests.cpu = "100m"
-        }]
-    }
-}
-"#;
-
 const APPS: &str = r#"app a = templates.Config { name = "a", data = { k = "v" } }
 app b = templates.Config { name = "b", data = { k = "v" } }
-app web = templates.Web { name = "web", replicas = 2 }
+app web = templates.Web { name = "web", replicas = 2, container = "app", args = ["-g", "daemon off;"], port = 80, cpu = "100m" }
 app pw = templates.Password { name = "pw", password = "hunter2" }
 "#;
 
@@ -79,7 +37,7 @@ fn start() -> Cluster {
 fn applied() -> (Cluster, tempfile::TempDir) {
     let cluster = start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
     (cluster, pkg)
@@ -90,28 +48,19 @@ fn dry_runs(log: &[LogEntry]) -> Vec<String> {
     log.iter().filter(|e| e.method == "PATCH" && e.dry_run).map(|e| e.path.clone()).collect()
 }
 
-/// Writes kdep sent (not dry runs; the harness's own edits carry its user agent).
-fn writes(log: &[LogEntry]) -> Vec<String> {
-    log.iter()
-        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-        .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
-        .map(|e| format!("{} {}", e.method, e.path))
-        .collect()
-}
-
 #[test]
 fn objects_unchanged_since_the_apply_are_not_dry_run() {
     let (cluster, pkg) = applied();
-    if cluster.is_emulated() {
-        cluster.clear_request_log().unwrap();
-    }
+    let since = Writes::since_now(&cluster);
     let d = kdep(&cluster, pkg.path(), &["diff", "--env", "dev"]);
     assert_eq!((d.code, d.stdout.as_str()), (0, "0 to create, 0 to update, 0 to prune, 4 unchanged\n"), "{}", d.stderr);
     let dr = kdep(&cluster, pkg.path(), &["drift", "--env", "dev"]);
     assert_eq!((dr.code, dr.stdout.as_str()), (0, "0 modified, 0 missing, 0 extra, 4 in sync\n"), "{}", dr.stderr);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
-    if cluster.is_emulated() {
+    assert_eq!(since.list(&cluster), Vec::<String>::new(), "a no-op apply wrote");
+    if !needs_emulator(&cluster, "objects_unchanged_since_the_apply_are_not_dry_run", "request log (to see no dry run)")
+    {
         let log = cluster.request_log().unwrap();
         // Nothing is dry-run. (The emulator stores a Secret's `stringData` as given; a real
         // API server folds it into `data`, so there the Secret cannot be compared locally

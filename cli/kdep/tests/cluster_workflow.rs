@@ -14,8 +14,8 @@ mod common;
 
 use std::path::Path;
 
-use common::cluster::{kdep, needs_emulator, Writes};
-use kdep_tests::cluster::{Cluster, Fault, FaultAction, LogEntry, Rollout};
+use common::cluster::{flat, kdep, needs_emulator, revision_written, stable, writes, Writes, DEV, TEMPLATES};
+use kdep_tests::cluster::{Cluster, Fault, FaultAction, Rollout};
 use serde_json::json;
 
 /// The emulator, or with `KDEP_TEST_CLUSTER` the real cluster it names (namespace `demo`
@@ -24,88 +24,27 @@ fn start() -> Cluster {
     common::cluster::start()
 }
 
-const ENVS: &str = r#"environment dev { namespace = "demo" }
-environment prod { namespace = "demo", protected = true }
+/// [`DEV`] and this file's own environments.
+const OTHER_ENVS: &str = r#"environment prod { namespace = "demo", protected = true }
 environment elsewhere { context = "no-such-context", namespace = "demo" }
-"#;
-
-const TEMPLATES: &str = r#"template Config {
-    name: string
-    data: {string: string} = {}
-    emit {
-        apiVersion = "v1"
-        kind = "ConfigMap"
-        metadata = { name = name }
-        data = data
-    }
-}
-
-template Password {
-    name: string
-    password: string
-    emit {
-        apiVersion = "v1"
-        kind = "Secret"
-        metadata = { name = name }
-        stringData = { password = password }
-    }
-}
-
-template Web {
-    name: string
-    replicas: int = 1
-    emit {
-        apiVersion = "apps/v1"
-        kind = "Deployment"
-        metadata = { name = name, labels = { app = name } }
-        spec.replicas = replicas
-        spec.selector.matchLabels = { app = name }
-        spec.template.metadata.labels = { app = name }
-        spec.template.spec.containers = [{ name = name, image = "nginx:1.27", resources.requests.cpu = "1" }]
-    }
-}
 "#;
 
 /// A package `demo` whose `apps.kdep` is `apps`.
 fn package(apps: &str) -> tempfile::TempDir {
-    common::cluster::package(ENVS, TEMPLATES, apps)
+    common::cluster::package(&format!("{DEV}{OTHER_ENVS}"), TEMPLATES, apps)
 }
 
 fn write_package(dir: &Path, apps: &str) {
-    common::cluster::write_package(dir, ENVS, TEMPLATES, apps);
+    common::cluster::write_package(dir, &format!("{DEV}{OTHER_ENVS}"), TEMPLATES, apps);
 }
 
 const V1: &str = r#"app a = templates.Config { name = "a", data = { k = "v" } }
 app b = templates.Config { name = "b" }
-app web = templates.Web { name = "web", replicas = 2 }
+app web = templates.Web { name = "web", replicas = 2, cpu = "1" }
 "#;
 
 fn seed_namespace(cluster: &Cluster) {
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-}
-
-/// Writes (not dry runs) the CLI sent.
-fn writes(log: &[LogEntry]) -> Vec<String> {
-    log.iter()
-        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-        .filter(|e| !e.path.contains("selfsubject"))
-        .map(|e| format!("{} {}", e.method, e.path))
-        .collect()
-}
-
-/// Error text without miette's line wrapping (its width depends on the message).
-fn flat(text: &str) -> String {
-    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Masks what differs between runs and clusters (UIDs, times, resourceVersions).
-fn stable(text: &str) -> String {
-    let re_uid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").unwrap();
-    let re_time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
-    let re_rv = regex::Regex::new(r"resourceVersion [0-9]+ → [0-9]+").unwrap();
-    let t = re_uid.replace_all(text, "[uid]");
-    let t = re_time.replace_all(&t, "[time]");
-    re_rv.replace_all(&t, "resourceVersion [a] → [b]").into_owned()
 }
 
 #[test]
@@ -147,6 +86,7 @@ fn diff_shows_only_what_kdep_changes_and_other_managers_fields_stay() {
     seed_namespace(&cluster);
     let pkg = package(V1);
     assert_eq!(kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]).code, 0);
+    revision_written(&cluster, "web");
     // Another manager adds an annotation kdep does not set: not a change for kdep.
     cluster
         .edit_as(
@@ -225,6 +165,18 @@ fn prune_deletes_only_members_of_this_set() {
              apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n  namespace: other\n  labels:\n    applyset.kubernetes.io/part-of: {set_id}x\n"
         ))
         .unwrap();
+    // What a real cluster can show instead of the request log: each object outside the set, and
+    // the member that stays, keeps its UID (not deleted and recreated) and its resourceVersion
+    // (not written at all).
+    let survivors = [("demo", "not-ours"), ("demo", "other-set"), ("other", "b"), ("demo", "a")];
+    let identity = |ns: &str, name: &str| {
+        cluster
+            .get("v1", "ConfigMap", Some(ns), name)
+            .unwrap()
+            .map(|o| (o["metadata"]["uid"].as_str().unwrap().to_owned(), o["metadata"]["resourceVersion"].clone()))
+    };
+    let before: Vec<_> = survivors.iter().map(|(ns, name)| identity(ns, name)).collect();
+    assert!(before.iter().all(Option::is_some), "{before:?}");
     // `b` leaves the package.
     // (a comment keeps the other apps on their lines, so their `kdep.dev/source` stays the same)
     write_package(pkg.path(), &V1.replace("app b = templates.Config { name = \"b\" }", "// b is gone"));
@@ -233,17 +185,20 @@ fn prune_deletes_only_members_of_this_set() {
     assert!(d.stdout.contains("- prune ConfigMap demo/b\n"), "{}", d.stdout);
     let n = kdep(&cluster, pkg.path(), &["diff", "--env", "dev", "--prune=false"]);
     assert_eq!((n.code, n.stdout.as_str()), (0, "0 to create, 0 to update, 0 to prune, 2 unchanged\n"));
+    if cluster.is_emulated() {
+        cluster.clear_request_log().unwrap();
+    }
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(a.code, 0, "{}", a.stderr);
     insta::assert_snapshot!("apply_prune", a.stdout);
     assert!(cluster.get("v1", "ConfigMap", Some("demo"), "b").unwrap().is_none());
-    for (ns, name) in [("demo", "not-ours"), ("demo", "other-set"), ("other", "b"), ("demo", "a")] {
-        assert!(cluster.get("v1", "ConfigMap", Some(ns), name).unwrap().is_some(), "{ns}/{name} was deleted");
+    for ((ns, name), was) in survivors.iter().zip(&before) {
+        assert_eq!(&identity(ns, name), was, "{ns}/{name} was deleted, recreated or written");
     }
-    if cluster.is_emulated() {
-        let deletes: Vec<LogEntry> =
-            cluster.request_log().unwrap().into_iter().filter(|e| e.method == "DELETE").collect();
-        assert_eq!(deletes.len(), 1, "{deletes:?}");
+    if !needs_emulator(&cluster, "prune_deletes_only_members_of_this_set", "request log (exactly one DELETE)") {
+        let deletes: Vec<String> =
+            writes(&cluster.request_log().unwrap()).into_iter().filter(|w| w.starts_with("DELETE ")).collect();
+        assert_eq!(deletes, ["DELETE /api/v1/namespaces/demo/configmaps/b"]);
     }
 }
 
@@ -299,6 +254,123 @@ fn protected_environment_takes_fresh_reviewed_plans_only() {
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json"]);
     assert_eq!(a.code, 2);
     assert!(flat(&a.stderr).contains("was modified after it was written"), "{}", a.stderr);
+}
+
+/// Applies [`V1`] to `prod` through a plan, then writes a plan that scales `web` to 4.
+fn planned_scale_up(cluster: &Cluster) -> tempfile::TempDir {
+    seed_namespace(cluster);
+    let pkg = package(V1);
+    assert_eq!(kdep(cluster, pkg.path(), &["plan", "--env", "prod", "--out", "plan.json"]).code, 0);
+    let a = kdep(cluster, pkg.path(), &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"]);
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    write_package(pkg.path(), &V1.replace("replicas = 2", "replicas = 4"));
+    replan(cluster, pkg.path());
+    pkg
+}
+
+fn replan(cluster: &Cluster, dir: &Path) {
+    let p = kdep(cluster, dir, &["plan", "--env", "prod", "--out", "plan.json"]);
+    assert_eq!(p.code, 0, "{}", p.stderr);
+}
+
+fn apply_plan(cluster: &Cluster, dir: &Path) -> common::Run {
+    kdep(cluster, dir, &["apply", "--env", "prod", "--plan", "plan.json", "--wait=false"])
+}
+
+fn replicas(cluster: &Cluster) -> serde_json::Value {
+    cluster.get("apps/v1", "Deployment", Some("demo"), "web").unwrap().unwrap()["spec"]["replicas"].clone()
+}
+
+/// What a Deployment's controller writes during and after a rollout: status through the
+/// subresource, and its revision annotation. Nothing the plan computed against.
+fn controller_writes(cluster: &Cluster) {
+    let status = json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 1});
+    cluster.patch_status("apps/v1", "Deployment", Some("demo"), "web", &status).unwrap();
+    let revision = json!({"metadata": {"annotations": {"deployment.kubernetes.io/revision": "7"}}});
+    cluster.edit_as("kube-controller-manager", "apps/v1", "Deployment", Some("demo"), "web", &revision).unwrap();
+}
+
+#[test]
+fn a_plan_is_not_stale_from_controller_status_writes() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    // No wait for web's rollout: on a real cluster its controller is still writing now.
+    controller_writes(&cluster);
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert_eq!(replicas(&cluster), 4);
+}
+
+#[test]
+fn a_plan_is_stale_after_another_managers_edit() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    // The scale last: after it `web` is another manager's to size, and a plan would show
+    // that conflict instead.
+    let edits: [(&str, &str, &str, &str, serde_json::Value); 3] = [
+        ("kubectl-label", "v1", "ConfigMap", "a", json!({"metadata": {"labels": {"team": "x"}}})),
+        ("kubectl-annotate", "v1", "ConfigMap", "b", json!({"metadata": {"annotations": {"note": "x"}}})),
+        ("kubectl-scale", "apps/v1", "Deployment", "web", json!({"spec": {"replicas": 3}})),
+    ];
+    let mut out = String::new();
+    for (manager, api_version, kind, name, patch) in &edits {
+        replan(&cluster, pkg.path());
+        // The controller's writes come on top: they must not hide the edit.
+        controller_writes(&cluster);
+        cluster.edit_as(manager, api_version, kind, Some("demo"), name, patch).unwrap();
+        let a = apply_plan(&cluster, pkg.path());
+        assert_eq!(a.code, 2, "{manager}: {}", a.stderr);
+        out.push_str(&format!("--- {manager}\n{}", stable(&a.stderr)));
+        assert_ne!(replicas(&cluster), 4, "{manager}: the stale plan was applied");
+    }
+    insta::assert_snapshot!("stale_after_edits", out);
+}
+
+#[test]
+fn a_plan_is_stale_after_delete_and_recreate_with_the_same_content() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    let mut same = cluster.get("v1", "ConfigMap", Some("demo"), "a").unwrap().unwrap();
+    for k in ["uid", "resourceVersion", "creationTimestamp", "managedFields"] {
+        same["metadata"].as_object_mut().unwrap().remove(k);
+    }
+    assert!(cluster.delete("v1", "ConfigMap", Some("demo"), "a").unwrap());
+    cluster.apply_as("kdep", &same, true).unwrap();
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    insta::assert_snapshot!("stale_after_recreate", stable(&a.stderr));
+    assert_eq!(replicas(&cluster), 2);
+}
+
+#[test]
+fn a_plan_with_edited_or_missing_digests_cannot_pass_a_changed_object() {
+    let cluster = start();
+    let pkg = planned_scale_up(&cluster);
+    let path = pkg.path().join("plan.json");
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cluster.edit_as("someone", "v1", "ConfigMap", Some("demo"), "a", &json!({"data": {"extra": "1"}})).unwrap();
+    // Every recorded digest replaced: the edit is still seen, the digest is compared with
+    // the object as it is now, never trusted.
+    let mut forged = written.clone();
+    for o in forged["objects"].as_array_mut().unwrap() {
+        o["liveDigest"] = json!("0".repeat(64));
+    }
+    std::fs::write(&path, forged.to_string()).unwrap();
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    assert!(flat(&a.stderr).contains("ConfigMap demo/a changed since the plan"), "{}", a.stderr);
+    // A plan without digests (an older kdep's) is judged by resourceVersion alone: a
+    // controller's write makes it stale, with the reason.
+    let mut old = written;
+    for o in old["objects"].as_array_mut().unwrap() {
+        o.as_object_mut().unwrap().remove("liveDigest");
+    }
+    std::fs::write(&path, old.to_string()).unwrap();
+    controller_writes(&cluster);
+    let a = apply_plan(&cluster, pkg.path());
+    assert_eq!(a.code, 2, "{}", a.stderr);
+    insta::assert_snapshot!("stale_old_plan", stable(&a.stderr));
+    assert_eq!(replicas(&cluster), 2);
 }
 
 #[test]

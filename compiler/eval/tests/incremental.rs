@@ -156,16 +156,9 @@ app t = Tenant {}
     assert_eq!(executed(&log, "resource_registry"), 1, "{log:#?}");
 }
 
-/// Two templates in one file: typing below both (or in a comment after them) lowers the file
-/// again but rebuilds neither model and re-evaluates no app; typing above both moves the
-/// diagnostics with the text (see `typing_above_two_templates_reruns_neither` for what re-runs).
-#[test]
-fn typing_below_two_templates_reruns_neither() {
-    let mut fx = load(
-        TestDb::with_log(),
-        r#"
-//- platform/web.kdep
-template WebService {
+/// The set-up the two typing tests share: two templates in one file, the second with a
+/// default outside its range (the one diagnostic, followed as the text around it moves).
+const TWO_TEMPLATES: &str = r#"template WebService {
     name: string
     emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name }
 }
@@ -175,26 +168,46 @@ template Worker {
     replicas: int(1..5) = 9
     emit { apiVersion = "v1", kind = "Secret", metadata.name = name }
 }
+"#;
 
-//- apps/a.kdep
-import platform.web
-
-app a = web.WebService {
+/// Apps `a` and `b` of [`TWO_TEMPLATES`]' templates, named through `module` (`web.` from
+/// another file, nothing from the same one).
+fn two_apps(module: &str) -> String {
+    r#"app a = {module}WebService {
     name = "a"
 }
 
-app b = web.Worker {
+app b = {module}Worker {
     name = "b"
     replicas = 2
+}"#
+    .replace("{module}", module)
 }
-"#,
+
+/// The check's one diagnostic, rendered.
+fn the_diagnostic(fx: &common::Fixture) -> String {
+    let diags = kdep_eval::check(&fx.db, fx.project);
+    let rendered = fx.render(&diags);
+    assert_eq!(diags.len(), 1, "{rendered}");
+    rendered
+}
+
+/// The line a rendered report gives for `file`.
+fn line_in(rendered: &str, file: &str) -> Option<String> {
+    rendered.split(&format!("{file}:")).nth(1).and_then(|s| s.split(':').next()).map(str::to_owned)
+}
+
+/// Two templates in one file: typing below both (or in a comment after them) lowers the file
+/// again but rebuilds neither model and re-evaluates no app; typing above both moves the
+/// diagnostics with the text (see `typing_above_two_templates_reruns_neither` for what re-runs).
+#[test]
+fn typing_below_two_templates_reruns_neither() {
+    let fixture = format!(
+        "\n//- platform/web.kdep\n{TWO_TEMPLATES}\n//- apps/a.kdep\nimport platform.web\n\n{}\n",
+        two_apps("web.")
     );
-    let bad_default_line = |fx: &common::Fixture| {
-        let diags = kdep_eval::check(&fx.db, fx.project);
-        let rendered = fx.render(&diags);
-        assert_eq!(diags.len(), 1, "{rendered}");
-        rendered.split("platform/web.kdep:").nth(1).and_then(|s| s.split(':').next()).map(str::to_owned)
-    };
+    let mut fx = load(TestDb::with_log(), &fixture);
+    let bad_default_line = |fx: &common::Fixture| line_in(&the_diagnostic(fx), "platform/web.kdep");
     fx.db.start_log();
     assert_eq!(bad_default_line(&fx).as_deref(), Some("8"));
     // The log names the queries counted below (so their zero counts mean something).
@@ -226,45 +239,15 @@ app b = web.Worker {
 /// edited file is evaluated again: `module_let_value` does not backdate.)
 #[test]
 fn typing_above_two_templates_reruns_neither() {
-    let mut fx = load(
-        TestDb::with_log(),
-        r#"
-//- web.kdep
-let owners = ["web", "platform"]
-
-template WebService {
-    name: string
-    emit { apiVersion = "v1", kind = "ConfigMap", metadata.name = name }
-}
-
-template Worker {
-    name: string
-    replicas: int(1..5) = 9
-    emit { apiVersion = "v1", kind = "Secret", metadata.name = name }
-}
-
-app a = WebService {
-    name = "a"
-}
-
-app b = Worker {
-    name = "b"
-    replicas = 2
-}"#,
-    );
-    let rendered = |fx: &common::Fixture| {
-        let diags = kdep_eval::check(&fx.db, fx.project);
-        assert_eq!(diags.len(), 1, "{}", fx.render(&diags));
-        fx.render(&diags)
-    };
-    let line_of =
-        |rendered: &str| rendered.split("web.kdep:").nth(1).and_then(|s| s.split(':').next()).map(str::to_owned);
+    let fixture = format!("\n//- web.kdep\nlet owners = [\"web\", \"platform\"]\n\n{TWO_TEMPLATES}\n{}", two_apps(""));
+    let mut fx = load(TestDb::with_log(), &fixture);
+    let line_of = |rendered: &str| line_in(rendered, "web.kdep");
     let sources = |fx: &common::Fixture| {
         let built = kdep_eval::build(&fx.db, fx.project, None);
         built.manifests.iter().map(|m| m.source_display.clone()).collect::<Vec<_>>()
     };
     fx.db.start_log();
-    let before = rendered(&fx);
+    let before = the_diagnostic(&fx);
     assert_eq!(line_of(&before).as_deref(), Some("10"), "{before}");
     let log = fx.db.take_log();
     assert_eq!(executed(&log, "template_model"), 2, "{log:#?}");
@@ -276,7 +259,7 @@ app b = Worker {
         .replace("[\"web\", \"platform\"]", "[\"web\", \"platform\", \"sre\"]");
     fx.db.start_log();
     web.set_text(&mut fx.db).to(above);
-    let after = rendered(&fx);
+    let after = the_diagnostic(&fx);
     let log = fx.db.take_log();
     assert_eq!(line_of(&after).as_deref(), Some("12"), "{after}");
     // The same report, two lines down, with the same source line in its excerpt.

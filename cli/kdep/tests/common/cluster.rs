@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kdep_tests::cluster::{Cluster, Options};
+use kdep_tests::cluster::{Cluster, LogEntry, Options};
 
 use super::{kdep_with, Run};
 
@@ -66,8 +66,12 @@ pub fn needs_emulator(cluster: &Cluster, test: &str, what: &str) -> bool {
 
 /// The writes kdep made since it was taken. On the emulator: from the request log (the
 /// harness's own requests and access reviews left out). On a real cluster, which has no
-/// request log: the objects of namespace `demo` (and the namespace) whose resourceVersion
-/// changed, appeared or vanished — a write of any kind changes it.
+/// request log: the objects of namespace `demo` (and the namespace) that appeared, vanished,
+/// were recreated (a new UID), or whose content or managedFields entries of manager `kdep`
+/// changed (a value changed within the second of kdep's last write leaves its entry as it
+/// was). Not the resourceVersion: a real cluster's controllers keep writing a workload's
+/// `status` and its `deployment.kubernetes.io/revision` annotation after an apply, and those
+/// are left out too.
 #[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
 pub struct Writes {
     versions: BTreeMap<String, String>,
@@ -88,14 +92,7 @@ impl Writes {
 
     pub fn list(&self, cluster: &Cluster) -> Vec<String> {
         if cluster.is_emulated() {
-            return cluster
-                .request_log()
-                .expect("reading the request log")
-                .iter()
-                .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
-                .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
-                .map(|e| format!("{} {}", e.method, e.path))
-                .collect();
+            return writes(&cluster.request_log().expect("reading the request log"));
         }
         let now = versions(cluster);
         let mut changed: Vec<String> =
@@ -105,31 +102,92 @@ impl Writes {
     }
 }
 
-/// `Kind name` → resourceVersion of everything in namespace `demo`, and the namespace.
+/// `Kind name` → everything in namespace `demo`, and the namespace, as [`Writes`] compares
+/// them.
 fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
-    let rv = |o: &serde_json::Value| {
-        o.pointer("/metadata/resourceVersion").and_then(serde_json::Value::as_str).unwrap_or_default().to_owned()
+    let mark = |o: &serde_json::Value| {
+        let mut o = o.clone();
+        let kdep: Vec<serde_json::Value> = o
+            .pointer("/metadata/managedFields")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.get("manager").and_then(serde_json::Value::as_str) == Some("kdep"))
+            .cloned()
+            .collect();
+        if let Some(o) = o.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(meta) = o.get_mut("metadata").and_then(serde_json::Value::as_object_mut) {
+            // `generation` moves only with the spec, compared anyway, and for a Deployment with
+            // its annotations, so with the controller's revision (left out below).
+            meta.remove("resourceVersion");
+            meta.remove("generation");
+            meta.insert("managedFields".into(), kdep.into());
+            if let Some(notes) = meta.get_mut("annotations").and_then(serde_json::Value::as_object_mut) {
+                notes.remove("deployment.kubernetes.io/revision");
+            }
+        }
+        sorted(o).to_string()
     };
     let mut out = BTreeMap::new();
     if let Some(ns) = cluster.get("v1", "Namespace", None, "demo").expect("reading namespace demo") {
-        out.insert("Namespace demo".to_owned(), rv(&ns));
+        out.insert("Namespace demo".to_owned(), mark(&ns));
     }
     for (api_version, kind) in KINDS {
         for o in cluster.list(api_version, kind, Some("demo"), None).expect("listing namespace demo") {
             let name = o.pointer("/metadata/name").and_then(serde_json::Value::as_str).unwrap_or_default();
-            out.insert(format!("{kind} {name}"), rv(&o));
+            out.insert(format!("{kind} {name}"), mark(&o));
         }
     }
     out
 }
 
-/// Masks what differs between runs and clusters (UIDs, times), so a snapshot taken on the
-/// emulator also holds on a real cluster.
+/// `v` with the keys of every map sorted: serde_json keeps insertion order here (the
+/// workspace enables `preserve_order`), and a server may reorder a map it rewrites.
+fn sorted(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut entries: Vec<_> = m.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
+/// Masks what differs between runs and clusters (UIDs, times, the resourceVersions a stale
+/// plan names), so a snapshot taken on the emulator also holds on a real cluster.
 #[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
 pub fn stable(text: &str) -> String {
     let uid = regex::Regex::new(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}").expect("regex");
     let time = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").expect("regex");
-    time.replace_all(&uid.replace_all(text, "[uid]"), "[time]").into_owned()
+    let rv = regex::Regex::new(r"resourceVersion [0-9]+ → [0-9]+").expect("regex");
+    let t = uid.replace_all(text, "[uid]");
+    let t = time.replace_all(&t, "[time]");
+    rv.replace_all(&t, "resourceVersion [a] → [b]").into_owned()
+}
+
+/// Error text without miette's line wrapping (its width depends on the message).
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn flat(text: &str) -> String {
+    text.replace('│', " ").split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The writes (not dry runs) kdep sent, from an emulator's request log: the harness's own
+/// requests (its user agent) and access reviews left out.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn write_entries(log: &[LogEntry]) -> impl Iterator<Item = &LogEntry> {
+    log.iter()
+        .filter(|e| matches!(e.method.as_str(), "POST" | "PUT" | "PATCH" | "DELETE") && !e.dry_run)
+        .filter(|e| !e.user_agent.starts_with("kdep-tests") && !e.path.contains("selfsubject"))
+}
+
+/// [`write_entries`] as `METHOD path` lines.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn writes(log: &[LogEntry]) -> Vec<String> {
+    write_entries(log).map(|e| format!("{} {}", e.method, e.path)).collect()
 }
 
 /// Runs `kdep ARGS` in `dir` with the cluster's kubeconfig in `KUBECONFIG`.
@@ -138,6 +196,131 @@ pub fn kdep(cluster: &Cluster, dir: &Path, args: &[&str]) -> Run {
     kdep_with(dir, args, |c| {
         c.env("KUBECONFIG", cluster.kubeconfig());
     })
+}
+
+/// Whether a live Deployment is ready, judged as `kubectl rollout status` (and kdep) do.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn ready(deployment: &serde_json::Value) -> bool {
+    let int = |p: &str| deployment.pointer(p).and_then(serde_json::Value::as_i64).unwrap_or(0);
+    let replicas = deployment.pointer("/spec/replicas").and_then(serde_json::Value::as_i64).unwrap_or(1);
+    int("/status/observedGeneration") >= int("/metadata/generation")
+        && int("/status/updatedReplicas") >= replicas
+        && int("/status/replicas") <= int("/status/updatedReplicas")
+        && int("/status/availableReplicas") >= int("/status/updatedReplicas")
+}
+
+/// Waits (bounded: a real cluster may pull the image first) until Deployment `demo/NAME` is
+/// ready. A real cluster's controller keeps writing a Deployment's status until then, and each
+/// write is a new resourceVersion: a "nothing was written" or "the plan is still fresh" check
+/// made earlier would see the controller, not kdep.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn wait_until_ready(cluster: &Cluster, name: &str) {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let live = cluster.get("apps/v1", "Deployment", Some("demo"), name).expect("reading a Deployment");
+        if live.as_ref().is_some_and(ready) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "Deployment demo/{name} did not become ready within 300 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The `deployment.kubernetes.io/revision` annotation a real Deployment controller writes
+/// right after a Deployment `demo/NAME` is created: written here (as that controller) on the
+/// emulator, which has none, and awaited on a real cluster, so a diff against the live object
+/// has the same lines on both.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn revision_written(cluster: &Cluster, name: &str) {
+    let key = "deployment.kubernetes.io/revision";
+    if cluster.is_emulated() {
+        let patch = serde_json::json!({"metadata": {"annotations": {key: "1"}}});
+        cluster.edit_as("kube-controller-manager", "apps/v1", "Deployment", Some("demo"), name, &patch).expect("edit");
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let live = cluster.get("apps/v1", "Deployment", Some("demo"), name).expect("reading a Deployment");
+        if live.as_ref().and_then(|d| d.pointer("/metadata/annotations")).is_some_and(|a| a.get(key).is_some()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "Deployment demo/{name} has no {key} annotation after 60 s");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `environment dev`, namespace `demo`: where every cluster test deploys.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub const DEV: &str = "environment dev { namespace = \"demo\" }\n";
+
+/// The templates the cluster test files share (module `templates` of [`package`]). A file
+/// adds only a template that is its own (an autoscaled workload, a Job) with [`templates`].
+/// Optional fields left unset are absent from the objects, so each file's apps state exactly
+/// the fields its snapshots were taken with.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub const TEMPLATES: &str = r#"template Config {
+    name: string
+    data: {string: string} = {}
+    emit {
+        apiVersion = "v1"
+        kind = "ConfigMap"
+        metadata = { name = name }
+        data = data
+    }
+}
+
+template Password {
+    name: string
+    password: string
+    emit {
+        apiVersion = "v1"
+        kind = "Secret"
+        metadata = { name = name }
+        stringData = { password = password }
+    }
+}
+
+template Web {
+    name: string
+    replicas: int = 1
+    image: string = "nginx:1.27"
+    /// The container's name; the app's name when unset.
+    container: string?
+    args: [string]?
+    port: int?
+    cpu: string?
+    /// A ConfigMap `<name>-config` with this data, part of the same app.
+    config: {string: string}?
+    emit if config != null {
+        {
+            apiVersion = "v1"
+            kind = "ConfigMap"
+            metadata.name = "${name}-config"
+            data = config
+        }
+    }
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata = { name = name, labels = { app = name } }
+        spec.replicas = replicas
+        spec.selector.matchLabels = { app = name }
+        spec.template.metadata.labels = { app = name }
+        spec.template.spec.containers = [{
+            name = if container == null { name } else { container }
+            image = image
+            args = args
+            ports = if port == null { null } else { [{ containerPort = port }] }
+            resources = if cpu == null { null } else { { requests.cpu = cpu } }
+        }]
+    }
+}
+"#;
+
+/// [`TEMPLATES`] followed by a file's own templates.
+#[allow(dead_code, reason = "shared by the cluster test files; the others never start one")]
+pub fn templates(own: &str) -> String {
+    format!("{TEMPLATES}\n{own}")
 }
 
 /// Writes package `demo` into `dir`: its environments, a `templates` module and an `apps.kdep`
