@@ -62,9 +62,8 @@ fn objects_unchanged_since_the_apply_are_not_dry_run() {
     if !needs_emulator(&cluster, "objects_unchanged_since_the_apply_are_not_dry_run", "request log (to see no dry run)")
     {
         let log = cluster.request_log().unwrap();
-        // Nothing is dry-run. (The emulator stores a Secret's `stringData` as given; a real
-        // API server folds it into `data`, so there the Secret cannot be compared locally
-        // and is dry-run, the conservative path.)
+        // Nothing is dry-run, the Secret included: its `stringData` is compared with the
+        // base64 `data` the server folded it into (cli/cluster/src/skip.rs).
         assert_eq!(dry_runs(&log), Vec::<String>::new());
         assert_eq!(writes(&log), Vec::<String>::new(), "a no-op apply wrote");
     }
