@@ -11,10 +11,8 @@
 
 mod common;
 
-use common::cluster::{kdep, needs_emulator, stable};
+use common::cluster::{kdep, needs_emulator, stable, DEV};
 use serde_json::json;
-
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
 
 const TEMPLATES: &str = r#"template Password {
     password: string
@@ -40,7 +38,7 @@ fn assert_masked(out: &str) {
 fn string_data_matching_the_live_data_is_unchanged_and_an_edit_of_data_shows_masked() {
     let cluster = common::cluster::start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, APPS);
+    let pkg = common::cluster::package(DEV, TEMPLATES, APPS);
     let a = kdep(&cluster, pkg.path(), &["apply", "--env", "dev", "--wait=false"]);
     assert_eq!(a.code, 0, "{}\n{}", a.stdout, a.stderr);
     // What the server keeps: `data`, base64; no `stringData`.

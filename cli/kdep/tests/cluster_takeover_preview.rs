@@ -16,11 +16,9 @@
 
 mod common;
 
-use common::cluster::{kdep, needs_emulator, stable, Writes};
+use common::cluster::{kdep, needs_emulator, stable, Writes, DEV};
 use kdep_tests::cluster::Cluster;
 use serde_json::{json, Map, Value};
-
-const ENVS: &str = "environment dev { namespace = \"demo\" }\n";
 
 const TEMPLATES: &str = r#"template Settings {
     emit {
@@ -185,7 +183,7 @@ fn kdep_requests(cluster: &Cluster, method: &str) -> Vec<String> {
 fn start() -> (Cluster, tempfile::TempDir) {
     let cluster = common::cluster::start();
     cluster.seed("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n").unwrap();
-    let pkg = common::cluster::package(ENVS, TEMPLATES, "app settings = templates.Settings {}\n");
+    let pkg = common::cluster::package(DEV, TEMPLATES, "app settings = templates.Settings {}\n");
     (cluster, pkg)
 }
 
@@ -251,7 +249,7 @@ fn released_labels_annotations_and_data_keys_go_and_what_another_manager_owns_st
 #[test]
 fn a_released_field_the_server_defaults_shows_its_default_and_released_list_items_go() {
     let (cluster, pkg) = start();
-    common::cluster::write_package(pkg.path(), ENVS, TEMPLATES, "app web = templates.Web {}\n");
+    common::cluster::write_package(pkg.path(), DEV, TEMPLATES, "app web = templates.Web {}\n");
     // Client-side apply set a non-default `revisionHistoryLimit`, an env var and a port the
     // package no longer has.
     create_as_client_side_apply(
@@ -308,7 +306,7 @@ fn a_takeover_that_would_leave_an_invalid_object_fails_in_the_preview_and_writes
         "spec.selector.matchLabels = { app = \"web\" }",
         "spec.selector.matchLabels = { app = \"web\", tier = \"x\" }",
     );
-    common::cluster::write_package(pkg.path(), ENVS, &templates, "app web = templates.Web {}\n");
+    common::cluster::write_package(pkg.path(), DEV, &templates, "app web = templates.Web {}\n");
     create_as_client_side_apply(
         &cluster,
         &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "demo"},
