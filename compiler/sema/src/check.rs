@@ -8,7 +8,7 @@ use kdep_diag::{Code, Diagnostic, Span, TextRange};
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Name, SetHir};
+use crate::hir::{file_hir, Name, NameMap, SetHir};
 use crate::index::{file_imports, item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
 use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
@@ -25,7 +25,7 @@ pub struct EnvDecl {
 /// Environments are global to the root package: every `environment` in any of its modules.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct EnvIndex {
-    pub envs: IndexMap<Name, EnvDecl>,
+    pub envs: NameMap<EnvDecl>,
     /// Custom attributes declared by any environment (`attributes = { tier = "gold" }` or
     /// `attributes.tier = "gold"`), readable as `env.tier`; written out, so known statically.
     pub attributes: Vec<Name>,
@@ -245,7 +245,7 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
         }
         check_sets(&model, &block.sets, span, &mut out);
     }
-    let mut dup_blocks: IndexMap<&Name, TextRange> = IndexMap::new();
+    let mut dup_blocks: IndexMap<&Name, TextRange, rustc_hash::FxBuildHasher> = Default::default();
     for block in &a.envs {
         if let Some(first) = dup_blocks.get(&block.env) {
             out.push(
