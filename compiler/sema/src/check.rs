@@ -685,8 +685,14 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
         out.extend(template_result(db, project, file, name.clone()).diagnostics.iter().cloned());
         out.extend(crate::model::list_key_diagnostics(db, project, file, name));
     }
-    out.extend(crate::model::top_let_types(db, project, file).1.iter().cloned());
-    out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());
+    // Only asked for when there is something to lower: each query asked for leaves a memo for
+    // the whole run, and most files of a large package (one app each) declare neither.
+    if hir.lets.values().any(|l| l.ty.is_some()) {
+        out.extend(crate::model::top_let_types(db, project, file).1.iter().cloned());
+    }
+    if !hir.functions.is_empty() {
+        out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());
+    }
     for name in hir.apps.keys() {
         out.extend(app_diagnostics(db, project, file, name.clone()).iter().cloned());
     }
