@@ -466,9 +466,16 @@ impl Loader<'_> {
             _ => String::new(),
         };
         for path in files {
-            let rel = path.strip_prefix(dir).unwrap_or(&path);
-            let module = module_path(rel);
-            let display = format!("{prefix}{}", relative_path(dir, &path));
+            let (module, display) = match path.strip_prefix(dir) {
+                // One walk over the path's components for both names: the files are below
+                // `dir`, so the display path is `rel` itself (what `relative_path` gives).
+                Ok(rel) => {
+                    let segs: Vec<std::borrow::Cow<'_, str>> =
+                        rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+                    (module_of(&segs), format!("{prefix}{}", segs.join("/")))
+                }
+                Err(_) => (module_path(&path), format!("{prefix}{}", relative_path(dir, &path))),
+            };
             let bytes = match self.vfs.read(&path, MAX_FILE_BYTES) {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
@@ -610,13 +617,21 @@ fn hex(bytes: &[u8]) -> String {
 
 /// `platform/web.kdep` → `platform.web`.
 pub fn module_path(rel: &Path) -> String {
-    let mut segs: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    if let Some(last) = segs.last_mut() {
-        if let Some(stem) = last.strip_suffix(".kdep") {
-            *last = stem.to_owned();
+    let segs: Vec<std::borrow::Cow<'_, str>> = rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    module_of(&segs)
+}
+
+/// [`module_path`] of a path already split into components.
+fn module_of(segs: &[std::borrow::Cow<'_, str>]) -> String {
+    let mut out = String::new();
+    for (i, seg) in segs.iter().enumerate() {
+        if i > 0 {
+            out.push('.');
         }
+        let last = i + 1 == segs.len();
+        out.push_str(if last { seg.strip_suffix(".kdep").unwrap_or(seg) } else { seg });
     }
-    segs.join(".")
+    out
 }
 
 /// `to` relative to `from` (both absolute), `/`-separated, e.g. `../platform/web.kdep`.

@@ -1200,7 +1200,10 @@ fn check_file(
     out.extend(ck.out);
 
     // Function bodies: the parameters are the only locals, with their declared kinds.
-    let sigs = kdep_sema::func::fn_signatures(db, project, file);
+    // Not asked for without functions: the memo would stay for the whole run (sema's
+    // `static_diagnostics` skips it likewise).
+    let sigs =
+        if hir.functions.is_empty() { Default::default() } else { kdep_sema::func::fn_signatures(db, project, file) };
     for (name, f) in &hir.functions {
         let locals = match sigs.0.get(name) {
             Some(sig) => sig.params.iter().map(|p| (p.name.clone(), of_ty(db, project, &p.ty, 0))).collect(),

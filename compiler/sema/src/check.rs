@@ -8,7 +8,7 @@ use kdep_diag::{Code, Diagnostic, Span, TextRange};
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Name, SetHir};
+use crate::hir::{file_hir, Name, NameMap, SetHir};
 use crate::index::{file_imports, item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
 use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
@@ -25,7 +25,7 @@ pub struct EnvDecl {
 /// Environments are global to the root package: every `environment` in any of its modules.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct EnvIndex {
-    pub envs: IndexMap<Name, EnvDecl>,
+    pub envs: NameMap<EnvDecl>,
     /// Custom attributes declared by any environment (`attributes = { tier = "gold" }` or
     /// `attributes.tier = "gold"`), readable as `env.tier`; written out, so known statically.
     pub attributes: Vec<Name>,
@@ -245,7 +245,7 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
         }
         check_sets(&model, &block.sets, span, &mut out);
     }
-    let mut dup_blocks: IndexMap<&Name, TextRange> = IndexMap::new();
+    let mut dup_blocks: IndexMap<&Name, TextRange, rustc_hash::FxBuildHasher> = Default::default();
     for block in &a.envs {
         if let Some(first) = dup_blocks.get(&block.env) {
             out.push(
@@ -685,8 +685,14 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
         out.extend(template_result(db, project, file, name.clone()).diagnostics.iter().cloned());
         out.extend(crate::model::list_key_diagnostics(db, project, file, name));
     }
-    out.extend(crate::model::top_let_types(db, project, file).1.iter().cloned());
-    out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());
+    // Only asked for when there is something to lower: each query asked for leaves a memo for
+    // the whole run, and most files of a large package (one app each) declare neither.
+    if hir.lets.values().any(|l| l.ty.is_some()) {
+        out.extend(crate::model::top_let_types(db, project, file).1.iter().cloned());
+    }
+    if !hir.functions.is_empty() {
+        out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());
+    }
     for name in hir.apps.keys() {
         out.extend(app_diagnostics(db, project, file, name.clone()).iter().cloned());
     }

@@ -4,11 +4,10 @@
 
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use kdep_diag::{Diagnostic, TextRange};
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Name};
+use crate::hir::{file_hir, Name, NameMap};
 use crate::ty::{Ty, TypeLowering};
 
 /// One parameter: its name, its type and where the type is written.
@@ -29,14 +28,14 @@ pub struct FnSig {
 }
 
 /// Signatures of a file's functions, and the problems lowering their types.
-pub type FnSigs = (IndexMap<Name, Arc<FnSig>>, Vec<Diagnostic>);
+pub type FnSigs = (NameMap<Arc<FnSig>>, Vec<Diagnostic>);
 
 /// Signatures of the functions declared in `file`; type names resolve in the file's module.
 #[salsa::tracked(returns(clone))]
 pub fn fn_signatures(db: &dyn Db, project: Project, file: SourceFile) -> Arc<FnSigs> {
     let hir = file_hir(db, file);
     let mut types = TypeLowering { db, project, file, diagnostics: Vec::new(), current: None };
-    let mut out = IndexMap::new();
+    let mut out: NameMap<Arc<FnSig>> = Default::default();
     for (name, f) in &hir.functions {
         let params = f
             .params

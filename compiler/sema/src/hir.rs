@@ -17,6 +17,13 @@ use crate::db::{Db, SourceFile};
 /// Interned-by-value names: cheap to clone, hash and compare.
 pub type Name = Arc<str>;
 
+/// A map keyed by names, in insertion order. Hashed with FxHash rather than the standard
+/// SipHash: the keys are names from the package being compiled, whose author gains nothing by
+/// making them collide (a slower build of their own package), and SipHash was about 4% of
+/// `kdep check`. The hasher has no per-process seed, which also keeps the maps' behaviour the
+/// same from run to run (iteration order is insertion order either way).
+pub type NameMap<V> = IndexMap<Name, V, rustc_hash::FxBuildHasher>;
+
 /// Deepest expression nesting the IR keeps; deeper parts become [`ExprKind::Error`] with a
 /// diagnostic. Every recursive pass over the IR relies on this bound.
 pub const MAX_EXPR_DEPTH: u32 = 256;
@@ -51,8 +58,10 @@ pub enum ExprKind {
     List(Vec<Expr>),
     ListComp(Box<Expr>, Box<Clause>),
     Object(Vec<ObjEntry>),
-    /// `path { entries }`: a record of a schema (or template) type.
-    Instantiate(PathRef, Vec<ObjEntry>),
+    /// `path { entries }`: a record of a schema (or template) type. The path is boxed so this
+    /// variant is not the largest: every expression node is as large as the largest variant,
+    /// and salsa keeps every file's HIR for the whole run.
+    Instantiate(Box<PathRef>, Vec<ObjEntry>),
     /// Unparsable or too deeply nested; already reported.
     Error,
 }
@@ -179,8 +188,20 @@ pub struct Clause {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum ObjEntry {
-    Field { key: Vec<KeySeg>, value: Expr, range: TextRange },
-    Comp { key: Expr, value: Expr, clause: Box<Clause>, range: TextRange },
+    Field {
+        key: Vec<KeySeg>,
+        value: Expr,
+        range: TextRange,
+    },
+    /// Boxed parts: comprehensions are rare, and inline they made every entry of every
+    /// object 144 bytes rather than 88 (and every expression 64 rather than 56 with
+    /// `Instantiate`'s path inline).
+    Comp {
+        key: Box<Expr>,
+        value: Box<Expr>,
+        clause: Box<Clause>,
+        range: TextRange,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -487,17 +508,34 @@ pub struct ImportHir {
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct FileHir {
     pub imports: Vec<ImportHir>,
-    pub lets: IndexMap<Name, Arc<LetHir>>,
-    pub functions: IndexMap<Name, Arc<FnHir>>,
-    pub templates: IndexMap<Name, Arc<TemplateHir>>,
-    pub apps: IndexMap<Name, Arc<AppHir>>,
-    pub environments: IndexMap<Name, Arc<EnvHir>>,
+    pub lets: NameMap<Arc<LetHir>>,
+    pub functions: NameMap<Arc<FnHir>>,
+    pub templates: NameMap<Arc<TemplateHir>>,
+    pub apps: NameMap<Arc<AppHir>>,
+    pub environments: NameMap<Arc<EnvHir>>,
     /// `test` declarations in file order (they are not names: nothing refers to a test).
     pub tests: Vec<Arc<TestHir>>,
-    pub policies: IndexMap<Name, Arc<PolicyHir>>,
+    pub policies: NameMap<Arc<PolicyHir>>,
     pub diagnostics: Vec<Diagnostic>,
     /// Where the anchored declarations are: turns this HIR's anchored ranges into file offsets.
     pub anchors: kdep_diag::anchor::AnchorMap,
+}
+
+impl FileHir {
+    /// Gives back what the lists grew into beyond their length: salsa keeps every file's
+    /// lowering for the whole run, and a map of one app grown by insertion holds room for
+    /// three (docs/performance.md, Memory).
+    fn shrink_to_fit(&mut self) {
+        self.imports.shrink_to_fit();
+        self.lets.shrink_to_fit();
+        self.functions.shrink_to_fit();
+        self.templates.shrink_to_fit();
+        self.apps.shrink_to_fit();
+        self.environments.shrink_to_fit();
+        self.tests.shrink_to_fit();
+        self.policies.shrink_to_fit();
+        self.diagnostics.shrink_to_fit();
+    }
 }
 
 /// Parses and lowers a whole file; syntax diagnostics are part of the result. Per-declaration
@@ -521,7 +559,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     let mut ordinals = [0u32; 8];
     let mut out = FileHir::default();
     // Spans of the first declaration of each top-level name, for duplicate reports.
-    let mut seen: IndexMap<Name, TextRange> = IndexMap::new();
+    let mut seen: NameMap<TextRange> = Default::default();
     for item in &parse.file.items {
         lower.anchor = None;
         if let Some((kind, slot)) = anchor_kind(item).and_then(|k| Some((k, ordinals.get_mut(k as usize)?))) {
@@ -640,14 +678,16 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 );
             }
             ast::Item::App(it) => {
-                let mut sets = Vec::new();
+                // Sized from the syntax: the HIR is kept for the whole run, and a list grown
+                // by pushing keeps room for up to twice its entries (docs/performance.md).
+                let mut sets = Vec::with_capacity(it.body.len());
                 let mut envs = Vec::new();
                 let mut waivers = Vec::new();
                 for entry in &it.body {
                     match entry {
                         ast::InstanceEntry::Set(e) => lower.set(e, &mut sets, true),
                         ast::InstanceEntry::InEnv(block) => {
-                            let mut block_sets = Vec::new();
+                            let mut block_sets = Vec::with_capacity(block.entries.len());
                             for e in &block.entries {
                                 lower.set(e, &mut block_sets, true);
                             }
@@ -665,6 +705,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         }),
                     }
                 }
+                sets.shrink_to_fit();
                 let after = lower.app_attributes(&it.attrs);
                 out.apps.insert(
                     name.clone(),
@@ -710,6 +751,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
         }
     }
     out.diagnostics = lower.diagnostics;
+    out.shrink_to_fit();
     Arc::new(out)
 }
 
@@ -1199,7 +1241,7 @@ impl Lower<'_> {
     fn set(&mut self, entry: &ast::Entry, out: &mut Vec<SetHir>, absent_ok: bool) {
         match entry {
             ast::Entry::Field(f) => {
-                let mut key = Vec::new();
+                let mut key = Vec::with_capacity(f.key.len());
                 for k in &f.key {
                     match k {
                         ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), self.rel(id.range))),
@@ -1330,7 +1372,7 @@ impl Lower<'_> {
             }
             ast::Expr::Object { entries, .. } => ExprKind::Object(self.entries(entries, d)),
             ast::Expr::Instantiate { path, entries, .. } => {
-                ExprKind::Instantiate(self.path(path), self.entries(entries, d))
+                ExprKind::Instantiate(Box::new(self.path(path)), self.entries(entries, d))
             }
             ast::Expr::Paren { inner, .. } => return self.expr_in(inner, depth, absent_ok),
             ast::Expr::Error(_) => ExprKind::Error,
@@ -1366,7 +1408,8 @@ impl Lower<'_> {
     }
 
     fn entries(&mut self, entries: &[ast::Entry], d: u32) -> Vec<ObjEntry> {
-        let mut out = Vec::new();
+        // Sized from the syntax, as an app's settings are.
+        let mut out = Vec::with_capacity(entries.len());
         for entry in entries {
             match entry {
                 ast::Entry::Field(f) => {
@@ -1390,7 +1433,12 @@ impl Lower<'_> {
                     let key = self.expr(&c.key, d);
                     let value = self.expr_in(&c.value, d, true);
                     if let Some(clause) = self.clause(&c.clause, d) {
-                        out.push(ObjEntry::Comp { key, value, clause: Box::new(clause), range: self.rel(c.range) });
+                        out.push(ObjEntry::Comp {
+                            key: Box::new(key),
+                            value: Box::new(value),
+                            clause: Box::new(clause),
+                            range: self.rel(c.range),
+                        });
                     }
                 }
                 ast::Entry::Error(_) => {}
@@ -1517,4 +1565,18 @@ fn is_api_version(text: &str) -> bool {
 fn is_kind(text: &str) -> bool {
     let mut chars = text.chars();
     chars.next().is_some_and(|c| c.is_ascii_uppercase()) && chars.all(|c| c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Salsa keeps every file's HIR for the whole run, and each expression node is as large
+    /// as its largest variant: a new variant with a large inline payload would make every
+    /// node of every file larger. Box the payload instead (see `Instantiate`, `Comp`).
+    #[test]
+    fn expression_nodes_stay_small() {
+        assert_eq!(std::mem::size_of::<Expr>(), 56);
+        assert_eq!(std::mem::size_of::<ObjEntry>(), 88);
+    }
 }

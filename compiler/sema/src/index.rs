@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use kdep_diag::{Code, Diagnostic, Span};
 use rustc_hash::FxHashMap;
 
 use crate::db::{Db, Package, Project, SourceFile};
-use crate::hir::{file_hir, Name, ResourceAttr};
+use crate::hir::{file_hir, Name, NameMap, ResourceAttr};
 use crate::suggest;
 
 /// What kind of declaration a top-level name is.
@@ -62,9 +61,9 @@ impl ItemHeader {
 /// equal, so queries that depend only on it are not re-run.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ItemIndex {
-    pub items: IndexMap<Name, ItemHeader>,
+    pub items: NameMap<ItemHeader>,
     /// Import alias → module path as written.
-    pub imports: IndexMap<Name, Vec<Name>>,
+    pub imports: NameMap<Vec<Name>>,
 }
 
 #[salsa::tracked(returns(clone))]
@@ -100,6 +99,9 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
         let target = p.base.as_ref().map(|b| b.segments.clone());
         out.items.insert(name.clone(), ItemHeader { target, ..ItemHeader::plain(ItemKind::Policy) });
     }
+    // Kept for the whole run, one per file: no room beyond the entries (see `FileHir`).
+    out.items.shrink_to_fit();
+    out.imports.shrink_to_fit();
     Arc::new(out)
 }
 
@@ -249,7 +251,7 @@ pub fn reachable_files(db: &dyn Db, project: Project) -> Arc<Vec<SourceFile>> {
 /// Import alias → resolved module (None when the module does not exist).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Imports {
-    pub map: IndexMap<Name, Option<SourceFile>>,
+    pub map: NameMap<Option<SourceFile>>,
 }
 
 #[salsa::tracked(returns(clone))]

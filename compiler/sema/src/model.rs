@@ -3,11 +3,10 @@
 
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use kdep_diag::{Code, Diagnostic, Span, TextRange};
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Expr, ExprKind, MemberHir, Name, PathRef, ResourceAttr};
+use crate::hir::{file_hir, Expr, ExprKind, MemberHir, Name, NameMap, PathRef, ResourceAttr};
 use crate::index::{item_index, project_index, resolve_path, ItemKind, Resolved};
 use crate::suggest;
 use crate::ty::{check_narrowing, Lit, Ty, TypeLowering};
@@ -89,8 +88,8 @@ pub struct TemplateModel {
     pub file: SourceFile,
     pub name_span: Span,
     pub is_schema: bool,
-    pub fields: IndexMap<Name, Arc<FieldModel>>,
-    pub lets: IndexMap<Name, Arc<LetModel>>,
+    pub fields: NameMap<Arc<FieldModel>>,
+    pub lets: NameMap<Arc<LetModel>>,
     pub checks: Vec<Arc<CheckModel>>,
     pub emits: Vec<Arc<EmitModel>>,
     /// Qualified names from this template down to the base-most one (the `= Base` line only).
@@ -353,8 +352,8 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
         file,
         name_span: span(t.name_range),
         is_schema: t.is_schema,
-        fields: IndexMap::new(),
-        lets: IndexMap::new(),
+        fields: Default::default(),
+        lets: Default::default(),
         checks: Vec::new(),
         emits: Vec::new(),
         chain: vec![qualified.clone()],
@@ -431,7 +430,7 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
     }
     let base_field_names: Vec<Name> = model.fields.keys().cloned().collect();
     // Names declared in this body, for duplicate detection.
-    let mut own: IndexMap<Name, TextRange> = IndexMap::new();
+    let mut own: NameMap<TextRange> = Default::default();
     for member in &t.members {
         let (mname, mrange) = match member {
             MemberHir::Field(f) => (f.name.clone(), f.name_range),
@@ -706,7 +705,7 @@ struct Merge {
     from: rustc_hash::FxHashMap<Name, Name>,
     /// Fields two sources give different defaults, with the diagnostic to report unless the
     /// composing body sets the default itself.
-    pending_defaults: IndexMap<Name, Diagnostic>,
+    pending_defaults: NameMap<Diagnostic>,
 }
 
 impl Merge {
@@ -992,14 +991,14 @@ fn shadowed_base_read(
 }
 
 /// Annotated types of a file's top-level `let`s, and the problems lowering them.
-pub type LetTypes = (IndexMap<Name, Arc<Ty>>, Vec<Diagnostic>);
+pub type LetTypes = (NameMap<Arc<Ty>>, Vec<Diagnostic>);
 
 /// Types of top-level `let`s with annotations, lowered once per file.
 #[salsa::tracked(returns(clone))]
 pub fn top_let_types(db: &dyn Db, project: Project, file: SourceFile) -> Arc<LetTypes> {
     let hir = file_hir(db, file);
     let mut types = TypeLowering { db, project, file, diagnostics: Vec::new(), current: None };
-    let mut out = IndexMap::new();
+    let mut out: NameMap<Arc<Ty>> = Default::default();
     for (name, l) in &hir.lets {
         if let Some(te) = &l.ty {
             out.insert(name.clone(), Arc::new(types.lower(te)));

@@ -24,13 +24,13 @@
 
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use kdep_diag::TextRange;
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{
-    file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, ObjEntry, PathRef, TestHir, TestStep,
+    file_hir, Clause, Expr, ExprKind, FnHir, InterpPart, KeySeg, MemberHir, Name, NameMap, ObjEntry, PathRef, TestHir,
+    TestStep,
 };
 use crate::index::{file_imports, item_index, project_index, Imports, ItemIndex, ItemKind};
 use crate::model::{template_model, TemplateModel};
@@ -126,7 +126,7 @@ pub struct Resolver {
     items: Arc<ItemIndex>,
     imports: Arc<Imports>,
     /// Item indexes of the modules the imports name, for `alias.f(x)` calls.
-    imported: Arc<IndexMap<Name, Arc<ItemIndex>>>,
+    imported: Arc<NameMap<Arc<ItemIndex>>>,
     /// The template or schema whose body holds the expression (the *writing* template, not the
     /// instance's template, which may extend it).
     members: Option<Arc<TemplateModel>>,
@@ -527,9 +527,9 @@ impl<'e> Walker<'_, 'e, '_> {
 /// `let` with one of these names: the base would keep reading the module's binding, while the
 /// extending template's author would believe they had replaced it (K0311).
 #[salsa::tracked(returns(clone))]
-pub fn outer_reads(db: &dyn Db, project: Project, file: SourceFile, name: Name) -> Arc<IndexMap<Name, TextRange>> {
+pub fn outer_reads(db: &dyn Db, project: Project, file: SourceFile, name: Name) -> Arc<NameMap<TextRange>> {
     let hir = file_hir(db, file);
-    let mut out: IndexMap<Name, TextRange> = IndexMap::new();
+    let mut out: NameMap<TextRange> = Default::default();
     let Some(t) = hir.templates.get(&name) else { return Arc::new(out) };
     let scope = Resolver::body(db, project, file, &name);
     let mut record = |u: NameUse<'_>| {
