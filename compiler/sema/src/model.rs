@@ -89,8 +89,10 @@ pub struct TemplateModel {
     pub file: SourceFile,
     pub name_span: Span,
     pub is_schema: bool,
-    pub fields: IndexMap<Name, Arc<FieldModel>>,
-    pub lets: IndexMap<Name, Arc<LetModel>>,
+    /// Looked up for every field of every record the evaluator builds: hashed with FxHash,
+    /// as the keys are the package's own field names (no untrusted input to flood a table).
+    pub fields: IndexMap<Name, Arc<FieldModel>, rustc_hash::FxBuildHasher>,
+    pub lets: IndexMap<Name, Arc<LetModel>, rustc_hash::FxBuildHasher>,
     pub checks: Vec<Arc<CheckModel>>,
     pub emits: Vec<Arc<EmitModel>>,
     /// Qualified names from this template down to the base-most one (the `= Base` line only).
@@ -353,8 +355,8 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
         file,
         name_span: span(t.name_range),
         is_schema: t.is_schema,
-        fields: IndexMap::new(),
-        lets: IndexMap::new(),
+        fields: IndexMap::default(),
+        lets: IndexMap::default(),
         checks: Vec::new(),
         emits: Vec::new(),
         chain: vec![qualified.clone()],
