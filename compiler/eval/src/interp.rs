@@ -1199,7 +1199,8 @@ impl<'db> Eval<'db> {
                     })
                     .collect();
                 let all_literal = literal.len() == entries.len();
-                self.instantiate_record_checked(model, given, span, None, Some((&literal, all_literal))).map(Value::map)
+                self.instantiate_record_checked(model, &given, span, None, Some((&literal, all_literal)))
+                    .map(Value::map)
             }
             ExprKind::Error => Err(Poison),
         }
@@ -1210,7 +1211,7 @@ impl<'db> Eval<'db> {
     pub fn instantiate_record(
         &mut self,
         model: Arc<TemplateModel>,
-        given: Map,
+        given: &Map,
         at: Span,
         path: Option<&str>,
     ) -> R<Map> {
@@ -1271,14 +1272,14 @@ impl<'db> Eval<'db> {
     fn instantiate_record_checked(
         &mut self,
         model: Arc<TemplateModel>,
-        given: Map,
+        given: &Map,
         at: Span,
         path: Option<&str>,
         checked: Option<(&[Name], bool)>,
     ) -> R<Map> {
         let reported_before = self.diags.len();
         if is_plain(&model) {
-            if let Some(m) = self.plain_record(&model, &given, at) {
+            if let Some(m) = self.plain_record(&model, given, at) {
                 return Ok(m);
             }
             // Something is wrong with it: the general path below says what, exactly as before.
@@ -1288,8 +1289,7 @@ impl<'db> Eval<'db> {
         let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
-        inst.element =
-            Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
+        inst.element = Some((record_site(given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
         inst.region = Some(at);
         let mut failed = false;
         // Fields an `@open` schema does not declare: kept as given (typed `any`), after the
@@ -1357,7 +1357,7 @@ impl<'db> Eval<'db> {
         let shared =
             CONFORMED.with(|c| c.borrow().is_some()) && CONSTS.with(|c| c.borrow().shared_maps.contains(&key.0));
         if !shared {
-            return self.instantiate_record(model, (**given).clone(), site, Some(what)).map(Value::map);
+            return self.instantiate_record(model, given, site, Some(what)).map(Value::map);
         }
         let depth = DEPTH.with(std::cell::Cell::get);
         let hit = CONFORMED.with(|c| {
@@ -1370,7 +1370,7 @@ impl<'db> Eval<'db> {
             return Ok(v);
         }
         let (steps, reported, general) = (self.steps, self.diags.len(), self.general_records);
-        let out = self.instantiate_record(model.clone(), (**given).clone(), site, Some(what)).map(Value::map);
+        let out = self.instantiate_record(model.clone(), given, site, Some(what)).map(Value::map);
         if let Ok(v) = &out {
             if self.diags.len() == reported && self.general_records == general {
                 let entry = Conformed {
