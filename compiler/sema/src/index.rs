@@ -62,9 +62,11 @@ impl ItemHeader {
 /// equal, so queries that depend only on it are not re-run.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ItemIndex {
-    pub items: IndexMap<Name, ItemHeader>,
+    /// Read by every name the evaluator resolves: FxHash, as the keys are the package's own
+    /// declaration names (no untrusted input to flood a table).
+    pub items: IndexMap<Name, ItemHeader, rustc_hash::FxBuildHasher>,
     /// Import alias → module path as written.
-    pub imports: IndexMap<Name, Vec<Name>>,
+    pub imports: IndexMap<Name, Vec<Name>, rustc_hash::FxBuildHasher>,
 }
 
 #[salsa::tracked(returns(clone))]
@@ -249,7 +251,7 @@ pub fn reachable_files(db: &dyn Db, project: Project) -> Arc<Vec<SourceFile>> {
 /// Import alias → resolved module (None when the module does not exist).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Imports {
-    pub map: IndexMap<Name, Option<SourceFile>>,
+    pub map: IndexMap<Name, Option<SourceFile>, rustc_hash::FxBuildHasher>,
 }
 
 #[salsa::tracked(returns(clone))]
