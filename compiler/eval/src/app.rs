@@ -167,7 +167,7 @@ fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::
     let mut given = (*map).clone();
     given.remove("apiVersion");
     given.remove("kind");
-    let _ = ev.instantiate_record(model, given, at, None);
+    let _ = ev.instantiate_record(model, &given, at, None);
     Some(entry)
 }
 

@@ -386,8 +386,7 @@ impl Eval<'_> {
                 let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
                     return Ok(value);
                 };
-                let given = (**m).clone();
-                self.instantiate_record(model, given, site, Some(what)).map(Value::map)
+                self.schema_record(m, model, site, what)
             }
             (expected, got) => {
                 out.push(Self::mismatch(what, expected, got));

@@ -93,6 +93,10 @@ struct ConstCache {
     values: FxHashMap<(usize, FileId), Option<Value>>,
     /// Constant literals evaluated once, whose value is not kept yet.
     seen: rustc_hash::FxHashSet<(usize, FileId)>,
+    /// Addresses of the maps inside the kept values (at any depth): the maps every instance of
+    /// a template shares, which [`ConformCache`] may remember the checked record of. The kept
+    /// values hold them, so an address here names the same map while its entry exists.
+    shared_maps: rustc_hash::FxHashSet<usize>,
 }
 
 impl ConstCache {
@@ -102,8 +106,90 @@ impl ConstCache {
             self.roots.clear();
             self.values.clear();
             self.seen.clear();
+            self.shared_maps.clear();
         }
         self.roots.entry(Arc::as_ptr(root) as usize).or_insert_with(|| root.clone());
+    }
+
+    /// Keeps the value of a constant literal, noting the maps inside it.
+    fn keep(&mut self, key: (usize, FileId), value: &Value) {
+        fn note(v: &Value, out: &mut rustc_hash::FxHashSet<usize>) {
+            match v {
+                Value::Map(m) => {
+                    out.insert(Arc::as_ptr(m) as usize);
+                    m.values().for_each(|v| note(v, out));
+                }
+                Value::List(items) => items.iter().for_each(|v| note(v, out)),
+                _ => {}
+            }
+        }
+        note(value, &mut self.shared_maps);
+        self.values.insert(key, Some(value.clone()));
+    }
+}
+
+/// Checked records of the maps of constant literals, per schema, for one run of `check` or
+/// `build` ([`RunCache`]): every instance of a template emits the same probe, security context
+/// or port list, and checking it against its Kubernetes schema gives the same record each time.
+///
+/// Only results that cannot depend on anything but the map and the schema are kept: the check
+/// succeeded, reported nothing and built only plain records ([`is_plain`]: no defaults, lets or
+/// checks that could read `env` or a module `let`). A hit charges the steps the check took and
+/// is taken only where the check would have stayed within the step and depth budgets, so a hit
+/// and a fresh check are indistinguishable: same value, origins, diagnostics and limits.
+/// Entries hold the map and the model, so their addresses cannot be reused while the cache
+/// lives; the cache lives for one run (one database revision), so the models cannot change.
+#[derive(Default)]
+struct ConformCache {
+    entries: FxHashMap<(usize, usize), Conformed>,
+}
+
+struct Conformed {
+    _given: Arc<Map>,
+    _model: Arc<TemplateModel>,
+    value: Value,
+    /// Evaluation steps the check took.
+    steps: u64,
+    /// The depth budget in use when it was checked; a check starting no deeper also succeeds.
+    depth: u32,
+}
+
+/// Most entries of a [`ConformCache`]: the maps of a package's constant literals times the
+/// schemas they are checked against, which is small; the bound only keeps a pathological
+/// package from growing it without limit.
+const MAX_CONFORMED: usize = 100_000;
+
+thread_local! {
+    static CONFORMED: RefCell<Option<ConformCache>> = const { RefCell::new(None) };
+}
+
+/// While alive, this thread keeps a [`ConformCache`] (a run of `check` or `build` on it);
+/// dropping it (also when unwinding) discards the cache. Nested guards share the outer cache.
+pub(crate) struct RunCache {
+    owner: bool,
+}
+
+impl RunCache {
+    pub(crate) fn install() -> Self {
+        let owner = CONFORMED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_some() {
+                false
+            } else {
+                *c = Some(ConformCache::default());
+                true
+            }
+        });
+        RunCache { owner }
+    }
+}
+
+impl Drop for RunCache {
+    fn drop(&mut self) {
+        if self.owner {
+            // `try_with`: the thread's locals may already be gone when a worker unwinds.
+            let _ = CONFORMED.try_with(|c| c.borrow_mut().take());
+        }
     }
 }
 
@@ -311,6 +397,9 @@ pub(crate) struct Eval<'db> {
     /// Whether problems of record literals that the static checks (typeck) reported are left
     /// to them ([`Eval::reported_statically`]); off inside those checks themselves.
     pub(crate) defer_to_static: bool,
+    /// Records built the general way (not [`Eval::plain_record`]) so far: a check that built
+    /// none depends only on the value and the schema ([`ConformCache`]).
+    general_records: u64,
 }
 
 /// A type violation found while checking a value against a type.
@@ -341,6 +430,7 @@ impl<'db> Eval<'db> {
             app_site: None,
             env_missing_reported: false,
             defer_to_static: true,
+            general_records: 0,
         }
     }
 
@@ -948,7 +1038,7 @@ impl<'db> Eval<'db> {
                             let mut c = c.borrow_mut();
                             if !c.seen.insert(key) {
                                 c.seen.remove(&key);
-                                c.values.insert(key, Some(v.clone()));
+                                c.keep(key, v);
                             }
                         });
                     }
@@ -1109,7 +1199,8 @@ impl<'db> Eval<'db> {
                     })
                     .collect();
                 let all_literal = literal.len() == entries.len();
-                self.instantiate_record_checked(model, given, span, None, Some((&literal, all_literal))).map(Value::map)
+                self.instantiate_record_checked(model, &given, span, None, Some((&literal, all_literal)))
+                    .map(Value::map)
             }
             ExprKind::Error => Err(Poison),
         }
@@ -1120,7 +1211,7 @@ impl<'db> Eval<'db> {
     pub fn instantiate_record(
         &mut self,
         model: Arc<TemplateModel>,
-        given: Map,
+        given: &Map,
         at: Span,
         path: Option<&str>,
     ) -> R<Map> {
@@ -1181,24 +1272,24 @@ impl<'db> Eval<'db> {
     fn instantiate_record_checked(
         &mut self,
         model: Arc<TemplateModel>,
-        given: Map,
+        given: &Map,
         at: Span,
         path: Option<&str>,
         checked: Option<(&[Name], bool)>,
     ) -> R<Map> {
         let reported_before = self.diags.len();
         if is_plain(&model) {
-            if let Some(m) = self.plain_record(&model, &given, at) {
+            if let Some(m) = self.plain_record(&model, given, at) {
                 return Ok(m);
             }
             // Something is wrong with it: the general path below says what, exactly as before.
             self.diags.truncate(reported_before);
         }
+        self.general_records += 1;
         let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
-        inst.element =
-            Some((record_site(&given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
+        inst.element = Some((record_site(given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
         inst.region = Some(at);
         let mut failed = false;
         // Fields an `@open` schema does not declare: kept as given (typed `any`), after the
@@ -1257,6 +1348,48 @@ impl<'db> Eval<'db> {
             }
             m
         })
+    }
+
+    /// Checks the map `given` (held by `value`) as a record of `model`, through the run's
+    /// [`ConformCache`] when `given` is a map of a constant literal.
+    pub(crate) fn schema_record(&mut self, given: &Arc<Map>, model: Arc<TemplateModel>, site: Span, what: &str) -> R {
+        let key = (Arc::as_ptr(given) as usize, Arc::as_ptr(&model) as usize);
+        let shared =
+            CONFORMED.with(|c| c.borrow().is_some()) && CONSTS.with(|c| c.borrow().shared_maps.contains(&key.0));
+        if !shared {
+            return self.instantiate_record(model, given, site, Some(what)).map(Value::map);
+        }
+        let depth = DEPTH.with(std::cell::Cell::get);
+        let hit = CONFORMED.with(|c| {
+            let c = c.borrow();
+            let e = c.as_ref()?.entries.get(&key)?;
+            (depth <= e.depth && self.steps.saturating_add(e.steps) <= MAX_STEPS).then(|| (e.value.clone(), e.steps))
+        });
+        if let Some((v, steps)) = hit {
+            self.steps += steps;
+            return Ok(v);
+        }
+        let (steps, reported, general) = (self.steps, self.diags.len(), self.general_records);
+        let out = self.instantiate_record(model.clone(), given, site, Some(what)).map(Value::map);
+        if let Ok(v) = &out {
+            if self.diags.len() == reported && self.general_records == general {
+                let entry = Conformed {
+                    _given: given.clone(),
+                    _model: model,
+                    value: v.clone(),
+                    steps: self.steps - steps,
+                    depth,
+                };
+                CONFORMED.with(|c| {
+                    if let Some(c) = c.borrow_mut().as_mut() {
+                        if c.entries.len() < MAX_CONFORMED {
+                            c.entries.insert(key, entry);
+                        }
+                    }
+                });
+            }
+        }
+        out
     }
 
     /// Whether typeck reported `d` already, inside `region` of a record literal: the same code

@@ -15,6 +15,8 @@ where
     T: Sync,
     R: Send,
 {
+    // Each thread keeps the checked records of constant literals for this run.
+    let _cache = crate::interp::RunCache::install();
     let wanted = db.parallelism().clamp(1, 64).min(items.len() / MIN_ITEMS_PER_WORKER).max(1);
     let forks: Vec<Box<dyn Db + Send>> = (1..wanted).map_while(|_| db.fork()).collect();
     if forks.is_empty() {
@@ -31,7 +33,10 @@ where
                 let handle = std::thread::Builder::new()
                     .name("kdep-worker".into())
                     .stack_size(WORKER_STACK)
-                    .spawn_scoped(scope, move || part.iter().map(|it| f(&*fork, it)).collect::<Vec<R>>());
+                    .spawn_scoped(scope, move || {
+                        let _cache = crate::interp::RunCache::install();
+                        part.iter().map(|it| f(&*fork, it)).collect::<Vec<R>>()
+                    });
                 (part, handle)
             })
             .collect();
