@@ -167,20 +167,8 @@ pub fn live_digest(live: &Value) -> String {
             entries.retain(|e| e.get("fieldsV1").is_none_or(|f| f.as_object().is_none_or(|m| !m.is_empty())));
         }
     }
-    digest(&[canonical(v)])
-}
-
-/// `v` with the keys of every map sorted.
-fn canonical(v: Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let mut entries: Vec<(String, Value)> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, canonical(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(canonical).collect()),
-        other => other,
-    }
+    v.sort_all_objects();
+    digest(&[v])
 }
 
 /// Drops the controller annotations from a managedFields entry's field set, and the maps

@@ -201,9 +201,10 @@ impl Lsp {
     }
 
     /// The response with machine-specific paths replaced.
-    fn clean(&self, v: Value) -> Value {
+    fn clean(&self, mut v: Value) -> Value {
         // Object keys sorted: a workspace edit's `changes` is a map without an order.
-        let text = serde_json::to_string(&sorted(v)).unwrap();
+        v.sort_all_objects();
+        let text = serde_json::to_string(&v).unwrap();
         let text = text
             .replace(&format!("file://{}", self.ws.display()), "$WS")
             .replace(&format!("file://{}", self.cache.display()), "$CACHE");
@@ -227,19 +228,6 @@ impl Lsp {
         self.notify("exit", Value::Null);
         let status = self.child.wait().unwrap();
         assert!(status.success(), "{status:?}");
-    }
-}
-
-/// `v` with every object's keys in sorted order.
-fn sorted(v: Value) -> Value {
-    match v {
-        Value::Object(map) => {
-            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
     }
 }
 

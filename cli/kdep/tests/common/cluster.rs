@@ -128,7 +128,10 @@ fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
                 notes.remove("deployment.kubernetes.io/revision");
             }
         }
-        sorted(o).to_string()
+        // Keys sorted: the workspace's serde_json keeps insertion order (`preserve_order`),
+        // and a server may reorder a map it rewrites.
+        o.sort_all_objects();
+        o.to_string()
     };
     let mut out = BTreeMap::new();
     if let Some(ns) = cluster.get("v1", "Namespace", None, "demo").expect("reading namespace demo") {
@@ -141,20 +144,6 @@ fn versions(cluster: &Cluster) -> BTreeMap<String, String> {
         }
     }
     out
-}
-
-/// `v` with the keys of every map sorted: serde_json keeps insertion order here (the
-/// workspace enables `preserve_order`), and a server may reorder a map it rewrites.
-fn sorted(v: serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut entries: Vec<_> = m.into_iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(&b.0));
-            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
-        }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
 }
 
 /// Masks what differs between runs and clusters (UIDs, times, the resourceVersions a stale
