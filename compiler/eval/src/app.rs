@@ -162,12 +162,13 @@ fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::
     if map.record().is_some_and(|r| ev.record_is_value_of(r, entry.file, &entry.name)) {
         return Some(entry);
     }
-    let model = template_model(ev.db, ev.project, entry.file, entry.name.clone())?;
+    let model = ev.schema_model(entry.file, &entry.name)?;
     // They matched the schema's locked values to find it; giving them again is not an override.
     let mut given = (*map).clone();
     given.remove("apiVersion");
     given.remove("kind");
-    let _ = ev.instantiate_record(model, &given, at, None);
+    // Only the diagnostics count: the record is not built (`Eval::without_building`).
+    let _ = ev.without_building(|ev| ev.instantiate_record(model, &given, at, None));
     Some(entry)
 }
 

@@ -129,6 +129,30 @@ impl Eval<'_> {
             .is_some_and(|t| t.fields.len() == record.fields.len() && (t.open || !record.open))
     }
 
+    /// Reports what [`Eval::conform`] of `value` to `ty` would report, with the same steps and
+    /// limits, without building its result: for checks whose value is thrown away (an emitted
+    /// object against its Kubernetes schema, written as given). The same walk in a mode where
+    /// records below (plain ones and those whose fields nothing reads) are checked but not
+    /// assembled, lists and maps not copied and quantities not converted; a record whose fields
+    /// something reads (a `check`, a computed default) is built as in a full check, and so is
+    /// one kept by the run's cache of constant records.
+    pub(crate) fn without_building<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let outer = std::mem::replace(&mut self.check_only, true);
+        let out = f(self);
+        self.check_only = outer;
+        out
+    }
+
+    /// The model of schema or template `name` of `file`, fetched once per evaluator.
+    pub(crate) fn schema_model(&mut self, file: SourceFile, name: &Name) -> Option<std::sync::Arc<TemplateModel>> {
+        if let Some(m) = self.models.get(&(file, name.clone())) {
+            return m.clone();
+        }
+        let m = template_model(self.db, self.project, file, name.clone());
+        self.models.insert((file, name.clone()), m.clone());
+        m
+    }
+
     /// Checks (and converts: string → quantity/duration, int → float) `value` against `ty`.
     /// Violations are collected, not reported; `what` names the value in messages.
     pub(crate) fn conform(&mut self, value: Value, ty: &Ty, what: &str, site: Span, out: &mut Vec<Violation>) -> R {
@@ -229,6 +253,9 @@ impl Eval<'_> {
             (Ty::Quantity(b), Value::Str(text)) => match Quantity::parse(text) {
                 Ok(q) => {
                     Self::range_check(what, b, &q, &q.as_written(), out);
+                    if self.check_only {
+                        return Ok(value);
+                    }
                     Ok(Value::from(q))
                 }
                 Err(e) => {
@@ -246,6 +273,9 @@ impl Eval<'_> {
             (Ty::Quantity(b), Value::Int(i)) => {
                 let q = Quantity::from_int(*i);
                 Self::range_check(what, b, &q, &q.as_written(), out);
+                if self.check_only {
+                    return Ok(value);
+                }
                 Ok(Value::from(q))
             }
             (Ty::Quantity(b), Value::Quantity(q)) => {
@@ -282,17 +312,22 @@ impl Eval<'_> {
                     return Ok(value);
                 }
                 // Every item is checked even after one fails, so each bad item is reported.
-                let mut conv = Vec::with_capacity(items.len());
+                let check_only = self.check_only;
+                let mut conv = Vec::with_capacity(if check_only { 0 } else { items.len() });
                 let mut failed = false;
                 for (i, it) in items.iter().enumerate() {
                     let w = format!("{what}[{i}]");
                     match self.conform_depth(it.clone(), item, &w, site, out, depth + 1) {
-                        Ok(v) => conv.push(v),
+                        Ok(v) if !check_only => conv.push(v),
+                        Ok(_) => {}
                         Err(_) => failed = true,
                     }
                 }
                 if failed {
                     return Err(Poison);
+                }
+                if check_only {
+                    return Ok(value);
                 }
                 Ok(Value::list(conv))
             }
@@ -318,19 +353,24 @@ impl Eval<'_> {
                 if matches!(**vty, Ty::Any | Ty::Error) || m.values().all(|v| fits_as_is(v, vty)) {
                     return Ok(value);
                 }
-                let mut conv = Map::with_capacity(m.len());
+                let check_only = self.check_only;
+                let mut conv = Map::with_capacity(if check_only { 0 } else { m.len() });
                 let mut failed = false;
                 for (k, e) in m.entries() {
                     let w = format!("{what}.{k}");
                     match self.conform_depth(e.value.clone(), vty, &w, site, out, depth + 1) {
-                        Ok(v) => {
+                        Ok(v) if !check_only => {
                             conv.insert(k.clone(), v, e.origin.clone());
                         }
+                        Ok(_) => {}
                         Err(_) => failed = true,
                     }
                 }
                 if failed {
                     return Err(Poison);
+                }
+                if check_only {
+                    return Ok(value);
                 }
                 Ok(Value::map(conv))
             }
@@ -383,7 +423,7 @@ impl Eval<'_> {
                 Ok(value)
             }
             (Ty::Schema(sref), Value::Map(m)) => {
-                let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
+                let Some(model) = self.schema_model(sref.file, &sref.name) else {
                     return Ok(value);
                 };
                 self.schema_record(m, model, site, what)

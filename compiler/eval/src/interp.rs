@@ -400,6 +400,13 @@ pub(crate) struct Eval<'db> {
     /// Records built the general way (not [`Eval::plain_record`]) so far: a check that built
     /// none depends only on the value and the schema ([`ConformCache`]).
     general_records: u64,
+    /// Check-only conformance ([`Eval::without_building`]): records and converted values are not
+    /// built, only their diagnostics and steps are produced.
+    pub(crate) check_only: bool,
+    /// Schema models fetched by this evaluator: a record's schema is looked up for every
+    /// record of it, and each salsa fetch costs more than a hash lookup. Per evaluator (one
+    /// query), so every query still records its own read of each model.
+    pub(crate) models: FxHashMap<(SourceFile, Name), Option<Arc<TemplateModel>>>,
 }
 
 /// A type violation found while checking a value against a type.
@@ -431,6 +438,8 @@ impl<'db> Eval<'db> {
             env_missing_reported: false,
             defer_to_static: true,
             general_records: 0,
+            check_only: false,
+            models: FxHashMap::default(),
         }
     }
 
@@ -452,6 +461,17 @@ impl<'db> Eval<'db> {
             }
         };
         Ctx { file, fid: file.id(self.db), inst: None, scope, locals: Vec::new() }
+    }
+
+    /// A context for a constant expression ([`is_constant`]: no names) written in `file`. Such
+    /// an expression never consults its scope, so any scope this evaluator built serves: a
+    /// schema's locked `apiVersion` and `kind`, evaluated for every object checked against it,
+    /// do not build a scope of the schema's body (its imports, item indexes and model).
+    fn constant_ctx(&mut self, file: SourceFile, inst: Option<usize>) -> Ctx {
+        match self.scopes.values().next().cloned() {
+            Some(scope) => Ctx { file, fid: file.id(self.db), inst, scope, locals: Vec::new() },
+            None => self.ctx(file, inst, None),
+        }
     }
 
     /// A context for an expression of an app body or `in` block written in `file`.
@@ -650,7 +670,11 @@ impl<'db> Eval<'db> {
             }
             None => match &fm.default {
                 Some(d) => {
-                    let mut ctx = self.ctx(d.file, Some(i), Some(&d.owner));
+                    let mut ctx = if is_constant(&d.expr, 0) {
+                        self.constant_ctx(d.file, Some(i))
+                    } else {
+                        self.ctx(d.file, Some(i), Some(&d.owner))
+                    };
                     let v = self.field_value(&d.expr, &mut ctx, optional)?;
                     let layer = if d.extending {
                         Layer::ExtendingTemplate { template: d.template.clone() }
@@ -1228,7 +1252,9 @@ impl<'db> Eval<'db> {
         // The general path takes this much per nested record (one field evaluation).
         let _depth = enter(REF_COST)?;
         let reported_before = self.diags.len();
-        let mut fields: Vec<(usize, Arc<str>, Value, Origin)> = Vec::with_capacity(given.len());
+        let check_only = self.check_only;
+        let mut fields: Vec<(usize, Arc<str>, Value, Origin)> =
+            Vec::with_capacity(if check_only { 0 } else { given.len() });
         let mut extra = Vec::new();
         let mut violations = Vec::new();
         for (k, entry) in given.entries() {
@@ -1239,11 +1265,15 @@ impl<'db> Eval<'db> {
                     if !violations.is_empty() {
                         return None;
                     }
-                    if !v.is_null() {
+                    if !v.is_null() && !check_only {
                         fields.push((index, k.clone(), v, entry.origin.clone()));
                     }
                 }
-                None if model.open => extra.push((k.clone(), entry.clone())),
+                None if model.open => {
+                    if !check_only {
+                        extra.push((k.clone(), entry.clone()));
+                    }
+                }
                 None => return None,
             }
         }
@@ -1254,6 +1284,11 @@ impl<'db> Eval<'db> {
         // A nested record reported something (a check of a non-plain schema): not clean.
         if required_missing || self.diags.len() != reported_before {
             return None;
+        }
+        if check_only {
+            // Valid, and nobody reads the record: a placeholder the caller never looks at
+            // (`schema_record` answers with the given map in this mode).
+            return Some(Map::new());
         }
         fields.sort_unstable_by_key(|(index, ..)| *index);
         let mut out = Map::with_capacity(fields.len() + extra.len());
@@ -1286,6 +1321,13 @@ impl<'db> Eval<'db> {
             self.diags.truncate(reported_before);
         }
         self.general_records += 1;
+        // Check-only conformance goes on through a record whose values nothing reads (no lets,
+        // checks, emits or computed defaults): its slots are dropped with it. Anything that
+        // reads a field must see it converted and built, as in a full check.
+        let check_only = self.check_only;
+        if check_only && !reads_no_fields(&model) {
+            self.check_only = false;
+        }
         let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
@@ -1332,6 +1374,7 @@ impl<'db> Eval<'db> {
         let i = self.push_instance(inst);
         let rec = self.record(i).map_err(|_| Poison);
         self.run_checks(i);
+        self.check_only = check_only;
         // Nested instances are done; drop them so long lists of records stay linear in memory.
         self.insts.truncate(i);
         if failed {
@@ -1357,6 +1400,10 @@ impl<'db> Eval<'db> {
         let shared =
             CONFORMED.with(|c| c.borrow().is_some()) && CONSTS.with(|c| c.borrow().shared_maps.contains(&key.0));
         if !shared {
+            if self.check_only {
+                // Valid or not, the value checked is the one given; only the diagnostics count.
+                return self.instantiate_record(model, given, site, Some(what)).map(|_| Value::Map(given.clone()));
+            }
             return self.instantiate_record(model, given, site, Some(what)).map(Value::map);
         }
         let depth = DEPTH.with(std::cell::Cell::get);
@@ -1370,7 +1417,10 @@ impl<'db> Eval<'db> {
             return Ok(v);
         }
         let (steps, reported, general) = (self.steps, self.diags.len(), self.general_records);
+        // A kept record must be the real one: built in full even during a check-only walk.
+        let check_only = std::mem::replace(&mut self.check_only, false);
         let out = self.instantiate_record(model.clone(), given, site, Some(what)).map(Value::map);
+        self.check_only = check_only;
         if let Ok(v) = &out {
             if self.diags.len() == reported && self.general_records == general {
                 let entry = Conformed {
@@ -2196,6 +2246,17 @@ impl<'db> Eval<'db> {
 /// record check (typeck) both report it through here.
 /// A schema whose records are exactly their given fields: no `let`s, checks, emits, defaults or
 /// locks, so building one needs no instance (the generated Kubernetes types below the root).
+/// Whether building a record of `model` evaluates nothing that reads its fields: no lets,
+/// checks or emits, and defaults (locked values too) that are constants. Its field values are
+/// then only collected into the record, so a check-only walk ([`Eval::without_building`]) may leave
+/// them unbuilt.
+fn reads_no_fields(model: &TemplateModel) -> bool {
+    model.lets.is_empty()
+        && model.checks.is_empty()
+        && model.emits.is_empty()
+        && model.fields.values().all(|f| f.default.as_ref().is_none_or(|d| is_constant(&d.expr, 0)))
+}
+
 fn is_plain(model: &TemplateModel) -> bool {
     model.lets.is_empty()
         && model.checks.is_empty()

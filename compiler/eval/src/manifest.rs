@@ -98,15 +98,16 @@ impl Manifest {
                 object.type_name()
             )));
         };
+        // The dotted path is only spelled out for a message.
         let field = |path: &[&str]| -> Result<String, String> {
-            let dotted = path.join(".");
+            let dotted = || path.join(".");
             match object.get_path(path) {
                 Some(Value::Str(s)) if !s.is_empty() => Ok(s.to_string()),
-                Some(Value::Str(_)) => Err(format!("`{dotted}` of an emitted object is empty")),
+                Some(Value::Str(_)) => Err(format!("`{}` of an emitted object is empty", dotted())),
                 Some(other) => {
-                    Err(format!("`{dotted}` of an emitted object must be a string, found {}", other.type_name()))
+                    Err(format!("`{}` of an emitted object must be a string, found {}", dotted(), other.type_name()))
                 }
-                None => Err(format!("an emitted object has no `{dotted}`")),
+                None => Err(format!("an emitted object has no `{}`", dotted())),
             }
         };
         let api_version = field(&["apiVersion"])?;
