@@ -162,7 +162,7 @@ fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::
     if map.record().is_some_and(|r| ev.record_is_value_of(r, entry.file, &entry.name)) {
         return Some(entry);
     }
-    let model = ev.schema_model(entry.file, &entry.name)?;
+    let model = template_model(ev.db, ev.project, entry.file, entry.name.clone())?;
     // They matched the schema's locked values to find it; giving them again is not an override.
     let mut given = (*map).clone();
     given.remove("apiVersion");

@@ -143,16 +143,6 @@ impl Eval<'_> {
         out
     }
 
-    /// The model of schema or template `name` of `file`, fetched once per evaluator.
-    pub(crate) fn schema_model(&mut self, file: SourceFile, name: &Name) -> Option<std::sync::Arc<TemplateModel>> {
-        if let Some(m) = self.models.get(&(file, name.clone())) {
-            return m.clone();
-        }
-        let m = template_model(self.db, self.project, file, name.clone());
-        self.models.insert((file, name.clone()), m.clone());
-        m
-    }
-
     /// Checks (and converts: string → quantity/duration, int → float) `value` against `ty`.
     /// Violations are collected, not reported; `what` names the value in messages.
     pub(crate) fn conform(&mut self, value: Value, ty: &Ty, what: &str, site: Span, out: &mut Vec<Violation>) -> R {
@@ -336,7 +326,6 @@ impl Eval<'_> {
                 Self::len_check(what, len, m.len(), out);
                 if let Some(k) = key {
                     for name in m.keys() {
-                        let kw = format!("{what} key");
                         if let Some(p) = k.pattern.as_ref().filter(|p| !p.regex.is_match(name)) {
                             out.push(Violation {
                                 code: Code::PATTERN_MISMATCH,
@@ -347,7 +336,11 @@ impl Eval<'_> {
                                 help: None,
                             });
                         }
-                        Self::len_check(&kw, &k.len, name.chars().count(), out);
+                        // The key's path is only spelled out for a message.
+                        let n = name.chars().count();
+                        if !k.len.contains(&(n as u64)) {
+                            Self::len_check(&format!("{what} key"), &k.len, n, out);
+                        }
                     }
                 }
                 if matches!(**vty, Ty::Any | Ty::Error) || m.values().all(|v| fits_as_is(v, vty)) {
@@ -423,7 +416,7 @@ impl Eval<'_> {
                 Ok(value)
             }
             (Ty::Schema(sref), Value::Map(m)) => {
-                let Some(model) = self.schema_model(sref.file, &sref.name) else {
+                let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
                     return Ok(value);
                 };
                 self.schema_record(m, model, site, what)

@@ -403,10 +403,6 @@ pub(crate) struct Eval<'db> {
     /// Check-only conformance ([`Eval::without_building`]): records and converted values are not
     /// built, only their diagnostics and steps are produced.
     pub(crate) check_only: bool,
-    /// Schema models fetched by this evaluator: a record's schema is looked up for every
-    /// record of it, and each salsa fetch costs more than a hash lookup. Per evaluator (one
-    /// query), so every query still records its own read of each model.
-    pub(crate) models: FxHashMap<(SourceFile, Name), Option<Arc<TemplateModel>>>,
 }
 
 /// A type violation found while checking a value against a type.
@@ -439,7 +435,6 @@ impl<'db> Eval<'db> {
             defer_to_static: true,
             general_records: 0,
             check_only: false,
-            models: FxHashMap::default(),
         }
     }
 
@@ -606,7 +601,9 @@ impl<'db> Eval<'db> {
             None => {}
         }
         let model = inst.model.clone();
-        let Some(fm) = model.fields.get(name).cloned() else { return Err(Poison) };
+        // Borrowed from the model held above: a field model carries its documentation, and the
+        // generated Kubernetes schemas document every field.
+        let Some(fm) = model.fields.get(name) else { return Err(Poison) };
         let assign = inst.sets.get(name).cloned();
         let patches = inst.patches.get(name).cloned().unwrap_or_default();
         let missing_at = inst.missing_at;
@@ -616,7 +613,7 @@ impl<'db> Eval<'db> {
         };
         self.set_slot(i, name, Slot::InProgress);
         let reported = self.diags.len();
-        let result = self.compute_field(i, &model, &fm, assign, patches, missing_at);
+        let result = self.compute_field(i, &model, fm, assign, patches, missing_at);
         drop(depth);
         // A record field's problem that typeck reported in the record's literal (a missing
         // field, a value of the wrong kind or outside its type) is its report, not repeated here.
@@ -642,7 +639,13 @@ impl<'db> Eval<'db> {
 
     fn set_slot(&mut self, i: usize, name: &Name, slot: Slot) {
         if let Some(inst) = self.insts.get_mut(i) {
-            inst.slots.insert(name.clone(), slot);
+            // A slot is written twice (in progress, then done): the second write needs no key.
+            match inst.slots.get_mut(name) {
+                Some(s) => *s = slot,
+                None => {
+                    inst.slots.insert(name.clone(), slot);
+                }
+            }
         }
     }
 
