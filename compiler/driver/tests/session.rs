@@ -150,3 +150,96 @@ fn check_is_the_union_of_its_parts_by_file() {
     assert_eq!(ids(&part.duplicates), ["K0407"]);
     assert_eq!(part.own, first);
 }
+
+/// The run's cache of checked constant records (`ConformCache` in `kdep_eval::interp`) must not
+/// hide from salsa what a check read. Two apps emit the same constant map, checked against a
+/// schema whose nested field's schema lives in another module: the second app's check reuses
+/// the first one's record. When that nested schema is edited so the map no longer fits, an
+/// edited session must report both apps, as a fresh load does.
+#[test]
+fn an_edit_to_a_nested_schema_reaches_every_app_that_reused_a_checked_record() {
+    let fixture = "\
+//- /ws/shop/kdep.toml
+[package]
+name = \"shop\"
+version = \"0.1.0\"
+//- /ws/shop/inner.kdep
+schema Opts {
+    level: int(1..5)
+}
+//- /ws/shop/mini.kdep
+import inner
+
+schema Probe {
+    path: string
+    opts: inner.Opts?
+}
+
+schema Meta {
+    name: string
+}
+
+@resource(apiVersion = \"v1\", kind = \"Thing\", scope = \"Namespaced\")
+schema Thing {
+    metadata: Meta
+    probe: Probe?
+}
+//- /ws/shop/web.kdep
+template Web {
+    name: string
+    let health = { path = \"/healthz\", opts = { level = 3 } }
+
+    emit {
+        apiVersion = \"v1\"
+        kind = \"Thing\"
+        metadata.name = name
+        probe = health
+    }
+}
+//- /ws/shop/a.kdep
+import web
+
+app a = web.Web { name = \"a\" }
+//- /ws/shop/b.kdep
+import web
+
+app b = web.Web { name = \"b\" }
+//- /ws/shop/c.kdep
+import web
+
+app c = web.Web { name = \"c\" }
+";
+    let fs = MemoryFs::from_fixture(fixture);
+    let mut session = load_at(&fs, "/ws/shop");
+    assert_eq!(codes(&session), Vec::<String>::new());
+    // Both runs before the edit, as an editor does: the per-file check, then the whole.
+    let _ = session.snapshot().check_by_file();
+    let inner = session.file_id(Path::new("/ws/shop/inner.kdep")).expect("inner.kdep is loaded");
+    let narrowed = "schema Opts {\n    level: int(1..2)\n}\n";
+    assert_eq!(session.set_text(inner, narrowed), Change::Applied);
+
+    let mut fresh_fs = fs.clone();
+    fresh_fs.insert("/ws/shop/inner.kdep", narrowed);
+    let fresh = load_at(&fresh_fs, "/ws/shop");
+    // Per file: `check` shows one diagnostic at the template's literal, whichever app found it.
+    let per_app = |session: &Session| -> Vec<(String, usize)> {
+        let (_, files) = session.snapshot().check_by_file();
+        let mut out: Vec<(String, usize)> = files
+            .iter()
+            .filter_map(|(id, part)| {
+                let path = session.loaded().files.iter().find(|f| f.id == *id)?.display_path.clone();
+                Some((path, part.own.iter().filter(|d| d.code.id == "K0204").count()))
+            })
+            .filter(|(path, _)| ["a.kdep", "b.kdep", "c.kdep"].contains(&path.rsplit('/').next().unwrap_or_default()))
+            .collect();
+        out.sort();
+        out
+    };
+    let expected: Vec<(String, usize)> = ["a.kdep", "b.kdep", "c.kdep"].iter().map(|n| (n.to_string(), 1)).collect();
+    assert_eq!(per_app(&fresh), expected);
+    assert_eq!(per_app(&session), expected);
+}
+
+fn load_at(fs: &MemoryFs, root: &str) -> Session {
+    Workspace::load(fs, Path::new(root)).expect("loads")
+}

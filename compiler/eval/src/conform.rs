@@ -5,6 +5,8 @@ use kdep_diag::{Code, Span};
 use kdep_sema::db::SourceFile;
 use kdep_sema::duration::Duration;
 use kdep_sema::hir::Name;
+use std::sync::Arc;
+
 use kdep_sema::model::{template_model, TemplateModel};
 use kdep_sema::quantity::Quantity;
 use kdep_sema::suggest;
@@ -118,15 +120,25 @@ impl Eval<'_> {
     /// `file`: it is that schema, or extends or composes it without declaring more fields (an
     /// extension that only narrows). One with more fields, or opened, would carry fields the
     /// target rejects, into emitted Kubernetes objects too, so it is checked the long way.
-    pub(crate) fn record_is_value_of(&self, record: &TemplateModel, file: SourceFile, name: &Name) -> bool {
+    pub(crate) fn record_is_value_of(&mut self, record: &TemplateModel, file: SourceFile, name: &Name) -> bool {
         if record.sources.first().is_some_and(|(f, n)| *f == file && n == name) {
             return true;
         }
         if !record.sources.iter().any(|(f, n)| *f == file && n == name) {
             return false;
         }
+        self.schema_model(file, name).is_some_and(|t| t.fields.len() == record.fields.len() && (t.open || !record.open))
+    }
+
+    /// The model of schema `name` in `file`, for a check. The read is also noted for the run's
+    /// cache of checked records (see `schema_record`): a record reused from it must make the
+    /// query that reuses it read the schemas its check read, or salsa would not know that the
+    /// query depends on them, and an editor would keep its result after one of them changed.
+    pub(crate) fn schema_model(&mut self, file: SourceFile, name: &Name) -> Option<Arc<TemplateModel>> {
+        if let Some(reads) = &mut self.schemas_read {
+            reads.push((file, name.clone()));
+        }
         template_model(self.db, self.project, file, name.clone())
-            .is_some_and(|t| t.fields.len() == record.fields.len() && (t.open || !record.open))
     }
 
     /// Reports what [`Eval::conform`] of `value` to `ty` would report, with the same steps and
@@ -416,7 +428,7 @@ impl Eval<'_> {
                 Ok(value)
             }
             (Ty::Schema(sref), Value::Map(m)) => {
-                let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
+                let Some(model) = self.schema_model(sref.file, &sref.name) else {
                     return Ok(value);
                 };
                 self.schema_record(m, model, site, what)

@@ -152,6 +152,8 @@ struct Conformed {
     steps: u64,
     /// The depth budget in use when it was checked; a check starting no deeper also succeeds.
     depth: u32,
+    /// The schemas the check read ([`Eval::schema_model`]), read again by every reuse.
+    reads: Arc<Vec<(SourceFile, Name)>>,
 }
 
 /// Most entries of a [`ConformCache`]: the maps of a package's constant literals times the
@@ -403,6 +405,8 @@ pub(crate) struct Eval<'db> {
     /// Check-only conformance ([`Eval::without_building`]): records and converted values are not
     /// built, only their diagnostics and steps are produced.
     pub(crate) check_only: bool,
+    /// While a record is checked for the run's [`ConformCache`]: the schemas the check read.
+    pub(crate) schemas_read: Option<Vec<(SourceFile, Name)>>,
 }
 
 /// A type violation found while checking a value against a type.
@@ -435,6 +439,7 @@ impl<'db> Eval<'db> {
             defer_to_static: true,
             general_records: 0,
             check_only: false,
+            schemas_read: None,
         }
     }
 
@@ -1413,25 +1418,45 @@ impl<'db> Eval<'db> {
         let hit = CONFORMED.with(|c| {
             let c = c.borrow();
             let e = c.as_ref()?.entries.get(&key)?;
-            (depth <= e.depth && self.steps.saturating_add(e.steps) <= MAX_STEPS).then(|| (e.value.clone(), e.steps))
+            (depth <= e.depth && self.steps.saturating_add(e.steps) <= MAX_STEPS)
+                .then(|| (e.value.clone(), e.steps, e.reads.clone()))
         });
-        if let Some((v, steps)) = hit {
+        if let Some((v, steps, reads)) = hit {
             self.steps += steps;
+            // What the check read, read again here: salsa records it for the query reusing the
+            // record (same revision, so the same models), as if it had checked it itself.
+            for (file, name) in reads.iter() {
+                self.schema_model(*file, name);
+            }
             return Ok(v);
         }
         let (steps, reported, general) = (self.steps, self.diags.len(), self.general_records);
         // A kept record must be the real one: built in full even during a check-only walk.
         let check_only = std::mem::replace(&mut self.check_only, false);
+        let outer_reads = self.schemas_read.replace(Vec::new());
         let out = self.instantiate_record(model.clone(), given, site, Some(what)).map(Value::map);
+        let mut reads = std::mem::replace(&mut self.schemas_read, outer_reads).unwrap_or_default();
+        if let Some(outer) = &mut self.schemas_read {
+            outer.extend(reads.iter().cloned());
+        }
         self.check_only = check_only;
         if let Ok(v) = &out {
             if self.diags.len() == reported && self.general_records == general {
+                // Few schemas per record: a linear dedup keeps the first-read order.
+                let mut unique: Vec<(SourceFile, Name)> = Vec::with_capacity(reads.len());
+                for r in reads.drain(..) {
+                    if !unique.contains(&r) {
+                        unique.push(r);
+                    }
+                }
+                let reads = unique;
                 let entry = Conformed {
                     _given: given.clone(),
                     _model: model,
                     value: v.clone(),
                     steps: self.steps - steps,
                     depth,
+                    reads: Arc::new(reads),
                 };
                 CONFORMED.with(|c| {
                     if let Some(c) = c.borrow_mut().as_mut() {
