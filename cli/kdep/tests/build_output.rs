@@ -135,3 +135,67 @@ fn a_build_spread_over_threads_is_the_same_bytes() {
         }
     }
 }
+
+/// Runs `kdep ARGS` in `cwd` evaluating `batch` files at a time (`KDEP_BATCH_FILES`), on
+/// `threads` threads.
+fn kdep_batched(cwd: &Path, args: &[&str], batch: usize, threads: usize) -> Run {
+    kdep_with(cwd, args, |cmd| {
+        cmd.env("KDEP_BATCH_FILES", batch.to_string()).env("KDEP_THREADS", threads.to_string());
+    })
+}
+
+#[test]
+fn a_build_in_batches_is_the_same_bytes_as_in_one() {
+    // 301 files: one batch by default; in batches of 1, 7 and 64 files the database drops
+    // each finished batch's lowered files and memos, and the bytes must not change.
+    let pkg = many_apps(300);
+    for env in [None, Some("prod")] {
+        for format in ["yaml", "json"] {
+            let mut args = vec!["build", ".", "--format", format];
+            if let Some(env) = env {
+                args.extend(["--env", env]);
+            }
+            let whole = kdep_threads(pkg.path(), &args, Some(1));
+            assert_eq!(whole.code, 0, "stderr:\n{}", whole.stderr);
+            for (batch, threads) in [(1, 1), (7, 2), (64, 1), (64, 4)] {
+                let run = kdep_batched(pkg.path(), &args, batch, threads);
+                assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+                assert!(run.stdout == whole.stdout, "{args:?} in batches of {batch} on {threads} threads differs");
+                assert_eq!(run.stderr, whole.stderr);
+            }
+        }
+    }
+    // `-o DIR` writes the same files.
+    let out = tempfile::tempdir().expect("tempdir");
+    let (one, batched) = (out.path().join("one"), out.path().join("batched"));
+    let run = kdep_threads(pkg.path(), &["build", ".", "-o", &one.to_string_lossy()], Some(1));
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let run = kdep_batched(pkg.path(), &["build", ".", "-o", &batched.to_string_lossy()], 5, 2);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    assert!(written_files(&one) == written_files(&batched), "-o DIR in batches writes other files");
+    assert_eq!(written_files(&one).len(), 600);
+}
+
+#[test]
+fn duplicates_in_different_batches_are_refused() {
+    // The first and the last app emit the same objects; in batches of 10 files they are
+    // evaluated in different batches, after the first batch's memos were dropped.
+    let pkg = many_apps(40);
+    let last = pkg.path().join("apps").join("a0039.kdep");
+    std::fs::write(&last, "import web\n\napp a39 = web.Web {\n    name = \"x40\"\n}\n").expect("write");
+    let out = pkg.path().join("out");
+    for args in [vec!["build", "."], vec!["build", ".", "-o", "out"]] {
+        let whole = kdep_threads(pkg.path(), &args, Some(1));
+        assert_eq!(whole.code, 1, "stderr:\n{}", whole.stderr);
+        for (batch, threads) in [(10, 1), (10, 2), (1, 1)] {
+            let run = kdep_batched(pkg.path(), &args, batch, threads);
+            assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
+            assert_eq!(run.stdout, "", "nothing is written when a build fails");
+            assert_eq!(run.stderr, whole.stderr, "in batches of {batch} on {threads} threads");
+        }
+        assert!(!out.exists(), "no output folder is created when a build fails");
+        if args.len() == 2 {
+            insta::assert_snapshot!("duplicates_in_different_batches", whole.stderr);
+        }
+    }
+}

@@ -176,9 +176,19 @@ impl Workspace {
     /// than the sum of the value trees. Joined with [`emit::join_stream`], the texts are the
     /// same bytes as [`Workspace::build`]'s manifests written by [`emit::to_yaml_stream`] or
     /// [`emit::to_json`].
-    pub fn build_rendered(&self, env: Option<&str>, format: emit::Format) -> RenderedBuild {
+    ///
+    /// A large package is evaluated in batches of files (`files_per_batch`, `None`: see
+    /// [`kdep_eval::BATCH_FILES`]), the database dropping each finished batch's lowered
+    /// files and per-app memos, so memory follows the output rather than the package. Needs
+    /// `&mut`: salsa evicts only with no other handle alive.
+    pub fn build_rendered(
+        &mut self,
+        env: Option<&str>,
+        format: emit::Format,
+        files_per_batch: Option<usize>,
+    ) -> RenderedBuild {
         let mut diagnostics = self.loaded.diagnostics.clone();
-        let out = kdep_eval::build_rendered(&self.db, self.project, env, format);
+        let out = kdep_eval::build_rendered_in_batches(&mut self.db, self.project, env, format, files_per_batch);
         diagnostics.extend(out.diagnostics);
         kdep_diag::normalize(&mut diagnostics);
         RenderedBuild { objects: out.objects, diagnostics }

@@ -77,7 +77,7 @@ fn main() {
         args.next().unwrap_or_else(|| "/work/shared/bench/templates/kdep/platform/webservice.kdep".into());
     let template = std::fs::read_to_string(&template_path).expect("template");
     let start = Instant::now();
-    let db = Db::default();
+    let mut db = Db::default();
     let mut modules = BTreeMap::new();
     modules.insert(
         "platform.webservice".to_string(),
@@ -92,14 +92,20 @@ fn main() {
     let stdlib = Package::new(&db, "std".into(), BTreeMap::new(), BTreeMap::new(), Default::default());
     let project = Project::new(&db, root, stdlib);
     let loaded = start.elapsed();
-    let out = kdep_eval::build(&db, project, None);
+    // Like `kdep build`: written out as each app finishes, in batches (`KDEP_BATCH_FILES`).
+    let batch = std::env::var("KDEP_BATCH_FILES").ok().and_then(|v| v.parse().ok());
+    let out = kdep_eval::build_rendered_in_batches(&mut db, project, None, kdep_eval::emit::Format::Yaml, batch);
     let built = start.elapsed();
-    let objects: Vec<_> = out.manifests.iter().map(|m| m.object.clone()).collect();
-    let yaml = kdep_eval::emit::to_yaml_stream(&objects);
+    let mut yaml = String::new();
+    kdep_eval::emit::join_stream(out.objects.iter().map(|o| o.text.as_str()), kdep_eval::emit::Format::Yaml, |piece| {
+        yaml.push_str(piece);
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .expect("in memory");
     let emitted = start.elapsed();
     eprintln!(
         "n={n} objects={} diagnostics={} yaml={} bytes; load {:?}, build {:?}, yaml {:?}",
-        out.manifests.len(),
+        out.objects.len(),
         out.diagnostics.len(),
         yaml.len(),
         loaded,
@@ -111,6 +117,6 @@ fn main() {
     }
     // Like the CLI should: the process is about to exit, freeing every memo is wasted work.
     std::mem::forget(out);
-    std::mem::forget(objects);
+    std::mem::forget(yaml);
     std::mem::forget(db);
 }

@@ -334,7 +334,8 @@ fn attributes(
 
 /// K0309: constant defaults (and locked values) of the templates and schemas declared in `file`
 /// checked against their field types, including inherited defaults under a narrowed type.
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn default_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
     let hir = file_hir(db, file);
     let fid = file.id(db);
@@ -375,4 +376,11 @@ pub fn default_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> A
         }
     }
     Arc::new(ev.diags)
+}
+
+/// Bounds how many values of `default_diagnostics` the database keeps at its next eviction (the most
+/// recently read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched
+/// build only; salsa makes the setter private to this module.
+pub fn set_default_diagnostics_lru(db: &mut dyn Db, capacity: usize) {
+    default_diagnostics::set_lru_capacity(db, capacity);
 }

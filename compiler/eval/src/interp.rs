@@ -199,6 +199,13 @@ thread_local! {
     static CONSTS: RefCell<ConstCache> = RefCell::new(ConstCache::default());
 }
 
+/// Forgets this thread's constant literals and the expressions they pin: a batched build calls
+/// it when the database drops a finished batch's lowered files, which the pinned roots (every
+/// app's own assignments among them) would otherwise keep alive.
+pub(crate) fn forget_constants() {
+    CONSTS.with(|c| *c.borrow_mut() = ConstCache::default());
+}
+
 /// Whether an expression has no free names, calls or comprehensions: its value is fixed.
 pub(crate) fn is_constant(e: &Expr, depth: u32) -> bool {
     if depth > 64 {

@@ -284,7 +284,7 @@ fn on_side_handle<R>(db: &dyn Db, f: &dyn Fn(&dyn Db) -> R) -> R {
 
 /// Compiles the root package's apps for `env` (None: no `in` blocks and no namespace).
 pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
-    let (manifests, diagnostics) = build_with(db, project, env, &|mut m, namespace| {
+    let (manifests, diagnostics) = build_with(Handle::Shared(db), project, env, &|mut m, namespace| {
         manifest::stamp_manifest(&mut m, namespace);
         m
     });
@@ -304,20 +304,111 @@ pub struct RenderedBuild {
 /// [`emit::join_stream`] are byte for byte what [`build`]'s manifests give through
 /// [`emit::to_yaml_stream`] or [`emit::to_json`].
 pub fn build_rendered(db: &dyn Db, project: Project, env: Option<&str>, format: emit::Format) -> RenderedBuild {
-    let (objects, diagnostics) =
-        build_with(db, project, env, &|m, namespace| manifest::RenderedObject::render(&m, namespace, format));
+    let (objects, diagnostics) = build_with(Handle::Shared(db), project, env, &|m, namespace| {
+        manifest::RenderedObject::render(&m, namespace, format)
+    });
     RenderedBuild { objects, diagnostics }
+}
+
+/// Files per batch of [`build_rendered_in_batches`] when the caller does not choose. Each
+/// batch starts its threads and per-run caches afresh, which costs little next to evaluating
+/// a thousand files; what a batch holds until the next eviction is about a megabyte per
+/// hundred apps.
+pub const BATCH_FILES: usize = 1024;
+/// Lowered files and per-app values kept at an eviction: the most recently read, among them
+/// the templates and libraries every app reads (they would be lowered again).
+const KEEP_RECENT: usize = 16;
+
+/// [`build_rendered`] with memory bounded by the output rather than the package: the files are
+/// evaluated `files_per_batch` at a time, and between batches the database drops what only the
+/// finished batch needed (its lowered files and per-app memos; see `set_file_hir_lru` and the
+/// `lru` of the per-app queries). Every file is still lowered once: salsa's LRU only tracks
+/// reads once a batched build starts, after every file was lowered, so what it drops are the
+/// values the batches read, never the lowering of a file still to build. The output is the
+/// same bytes whatever the batch size (a test compares them). `None`: [`BATCH_FILES`].
+pub fn build_rendered_in_batches(
+    db: &mut dyn Db,
+    project: Project,
+    env: Option<&str>,
+    format: emit::Format,
+    files_per_batch: Option<usize>,
+) -> RenderedBuild {
+    let (objects, diagnostics) = build_with(Handle::Owned { db, files_per_batch }, project, env, &|m, namespace| {
+        manifest::RenderedObject::render(&m, namespace, format)
+    });
+    RenderedBuild { objects, diagnostics }
+}
+
+/// The database a build runs on: shared (one pass over every file), or owned, which allows
+/// evicting between batches.
+enum Handle<'a> {
+    Shared(&'a dyn Db),
+    Owned { db: &'a mut dyn Db, files_per_batch: Option<usize> },
+}
+
+impl Handle<'_> {
+    fn db(&self) -> &dyn Db {
+        match self {
+            Handle::Shared(db) => *db,
+            Handle::Owned { db, .. } => &**db,
+        }
+    }
+
+    /// Files per batch: all of them on a shared handle.
+    fn batch(&self) -> usize {
+        match self {
+            Handle::Shared(_) => usize::MAX,
+            Handle::Owned { files_per_batch, .. } => files_per_batch.unwrap_or(BATCH_FILES).max(1),
+        }
+    }
+
+    /// Before the build's first batch (`start`) or between two: evicts every value of the
+    /// bounded queries read since the last eviction but the most recently read. Reads are
+    /// tracked from `start` on, after `prepare` lowered every file and computed the imports,
+    /// so those stay until a batch reads them (a file's own batch, or one importing it).
+    fn evict(&mut self, start: bool) {
+        let Handle::Owned { db, .. } = self else {
+            return;
+        };
+        if start {
+            set_build_lru(*db, usize::MAX);
+            return;
+        }
+        set_build_lru(*db, KEEP_RECENT);
+        db.trigger_lru_eviction();
+        // Worker threads' caches ended with them; this thread's pins the dropped files' roots.
+        interp::forget_constants();
+    }
+
+    /// After the last batch: values are kept again, without tracking reads.
+    fn finish(&mut self) {
+        if let Handle::Owned { db, .. } = self {
+            set_build_lru(*db, 0);
+        }
+    }
+}
+
+/// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports)
+/// and per app (its declaration, template, checks); 0 means unbounded and untracked.
+fn set_build_lru(db: &mut dyn Db, capacity: usize) {
+    kdep_sema::hir::set_file_hir_lru(db, capacity);
+    kdep_sema::index::set_file_imports_lru(db, capacity);
+    kdep_sema::hir::set_app_hir_lru(db, capacity);
+    kdep_sema::check::set_app_check_lru(db, capacity);
+    typeck::set_type_diagnostics_lru(db, capacity);
+    app::set_default_diagnostics_lru(db, capacity);
 }
 
 /// The body of [`build`] and [`build_rendered`]: `finish` turns each emitted manifest into
 /// what the build keeps (given the environment's namespace); duplicates are then dropped and
 /// the rest ordered ([`manifest::order_and_deduplicate`]).
 fn build_with<T: manifest::Emitted + Send>(
-    db: &dyn Db,
+    mut handle: Handle<'_>,
     project: Project,
     env: Option<&str>,
     finish: &(dyn Fn(manifest::Manifest, Option<&str>) -> T + Sync),
 ) -> (Vec<T>, Vec<Diagnostic>) {
+    let db = handle.db();
     let files = prepare(db, project);
     let index = project_index(db, project);
     let mut diagnostics = Vec::new();
@@ -350,7 +441,7 @@ fn build_with<T: manifest::Emitted + Send>(
         },
     };
     let root: rustc_hash::FxHashSet<SourceFile> = index.root_files().into_iter().collect();
-    let per_file = parallel::par_map(db, &files, &|db, file| {
+    let build_file = |db: &dyn Db, file: &SourceFile| {
         let diags = file_static(db, project, *file);
         let mut apps = Vec::new();
         if root.contains(file) {
@@ -370,18 +461,39 @@ fn build_with<T: manifest::Emitted + Send>(
             }
         }
         (diags, apps)
-    });
-    // Sized once: the list holds every object of the build until it is written.
-    let total = per_file.iter().flat_map(|(_, apps)| apps).map(|(objects, _)| objects.len()).sum();
-    let mut manifests = Vec::with_capacity(total);
+    };
+    // Each batch's objects in one list; joined once the total is known, so the build's list
+    // of objects is allocated once at its final size.
+    let mut batches: Vec<Vec<T>> = Vec::new();
     let mut n_apps = 0usize;
-    for (diags, apps) in per_file {
-        diagnostics.extend(diags);
-        for (objects, diags) in apps {
-            n_apps += 1;
-            manifests.extend(objects);
-            diagnostics.extend(diags);
+    let batch = handle.batch();
+    let batched = files.len() > batch;
+    if batched {
+        handle.evict(true);
+    }
+    for (k, part) in files.chunks(batch.min(files.len()).max(1)).enumerate() {
+        if batched && k > 0 {
+            handle.evict(false);
         }
+        let per_file = parallel::par_map(handle.db(), part, &build_file);
+        let mut objects_here = Vec::with_capacity(per_file.iter().flat_map(|(_, a)| a).map(|(o, _)| o.len()).sum());
+        for (diags, apps) in per_file {
+            diagnostics.extend(diags);
+            for (objects, diags) in apps {
+                n_apps += 1;
+                objects_here.extend(objects);
+                diagnostics.extend(diags);
+            }
+        }
+        batches.push(objects_here);
+    }
+    if batched {
+        handle.finish();
+    }
+    let db = handle.db();
+    let mut manifests = Vec::with_capacity(batches.iter().map(Vec::len).sum());
+    for objects in batches {
+        manifests.extend(objects);
     }
     if n_apps == 0 {
         diagnostics.push(Diagnostic::warning(Code::NO_APPS, "the package declares no `app`, so nothing is emitted"));

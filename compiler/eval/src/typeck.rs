@@ -1102,9 +1102,17 @@ pub(crate) fn message_covers(pattern: &str, message: &str) -> bool {
 }
 
 /// Static problems in the bodies of the templates and schemas declared in `file`.
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
     Arc::new(check_file(db, project, file, None).0)
+}
+
+/// Bounds how many values of `type_diagnostics` the database keeps at its next eviction (the most
+/// recently read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched
+/// build only; salsa makes the setter private to this module.
+pub fn set_type_diagnostics_lru(db: &mut dyn Db, capacity: usize) {
+    type_diagnostics::set_lru_capacity(db, capacity);
 }
 
 /// The innermost record literal around `offset` in `file` that the static check follows along

@@ -93,3 +93,49 @@ fn streaming_build_is_byte_identical_with_1_2_and_4_threads() {
         }
     }
 }
+
+/// A build in batches ([`kdep_eval::build_rendered_in_batches`]) gives the bytes and the
+/// diagnostics of a build in one pass, lowers each file once (the files not built yet are kept
+/// at every eviction), and really drops what finished batches held: reading a file of the first
+/// batch afterwards lowers it again, while one of the last batch is still there.
+#[test]
+fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
+    use kdep_eval::emit::{join_stream, Format};
+    let text = workload(300);
+    let joined = |out: &kdep_eval::RenderedBuild| {
+        let mut got = String::new();
+        let _ = join_stream(out.objects.iter().map(|o| o.text.as_str()), Format::Yaml, |piece| {
+            got.push_str(piece);
+            Ok::<(), ()>(())
+        });
+        got
+    };
+    let whole = load(TestDb::default(), &text);
+    for env in [None, Some("prod")] {
+        let reference = kdep_eval::build_rendered(&whole.db, whole.project, env, Format::Yaml);
+        for threads in [1, 2] {
+            let mut db = TestDb::with_log();
+            db.threads = threads;
+            let mut ws = load(db, &text);
+            ws.db.start_log();
+            let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, Format::Yaml, Some(40));
+            assert!(joined(&out) == joined(&reference), "{threads} threads, env {env:?}: the output differs");
+            assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, env {env:?}");
+            let lowered: Vec<String> = ws.db.take_log().into_iter().filter(|l| l.starts_with("file_hir(")).collect();
+            let once: std::collections::BTreeSet<&String> = lowered.iter().collect();
+            assert_eq!(once.len(), lowered.len(), "a file was lowered twice: {lowered:?}");
+            assert_eq!(lowered.len(), ws.files.len(), "every file is lowered");
+
+            // Kept after the build: the last batch (at most 40 files) and the 16 files read
+            // last before the eviction that preceded it; every other app's lowering was dropped.
+            ws.db.start_log();
+            for i in 0..300 {
+                let path = format!("apps/a{i}.kdep");
+                let file = ws.files.iter().find(|(p, _)| *p == path).map(|(_, f)| *f).expect("app file");
+                kdep_sema::hir::file_hir(&ws.db, file);
+            }
+            let dropped = ws.db.take_log().len();
+            assert!((300 - 40 - 16..300).contains(&dropped), "{dropped} of 300 lowered files were dropped");
+        }
+    }
+}

@@ -95,7 +95,8 @@ pub fn environment_index(db: &dyn Db, project: Project) -> Arc<EnvIndex> {
 }
 
 /// The template an app instantiates, resolved, or the diagnostic explaining why not.
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn app_template(
     db: &dyn Db,
     project: Project,
@@ -208,7 +209,8 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
 }
 
 /// Permission and shape checks of one app; see the README for the rules.
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Name) -> Arc<Vec<Diagnostic>> {
     let hir = file_hir(db, file);
     let Some(a) = hir.apps.get(&app).cloned() else { return Arc::new(Vec::new()) };
@@ -277,6 +279,14 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
         }
     }
     Arc::new(out)
+}
+
+/// Bounds how many values of `app_template` and `app_diagnostics` the database keeps at its next eviction (the most
+/// recently read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched
+/// build only; salsa makes the setter private to this module.
+pub fn set_app_check_lru(db: &mut dyn Db, capacity: usize) {
+    app_template::set_lru_capacity(db, capacity);
+    app_diagnostics::set_lru_capacity(db, capacity);
 }
 
 fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -> Span, out: &mut Vec<Diagnostic>) {

@@ -545,7 +545,8 @@ impl FileHir {
 /// The tree is parsed here rather than read from [`crate::db::parse_file`] so a build does not
 /// keep every file's syntax tree alive in the database (the formatter and the editor use
 /// `parse_file`, which memoises the tree).
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_file_hir_lru`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     let parse = kdep_syntax::parse(file.id(db), file.text(db));
     let mut lower = Lower {
@@ -758,9 +759,22 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
 /// App `name` of `file`: the one declaration an app's evaluation reads, apart from the file's
 /// lowering so that it stays equal (and salsa reuses the evaluation) when the rest of the file
 /// changes or moves — its ranges are anchored to the app.
-#[salsa::tracked(returns(clone))]
+// `lru = 0` like `file_hir`'s: bounded by a batched build only (`set_app_hir_lru`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn app_hir(db: &dyn Db, file: SourceFile, name: Name) -> Option<Arc<AppHir>> {
     file_hir(db, file).apps.get(&name).cloned()
+}
+
+/// Bounds how many lowered files the database keeps at its next eviction (the most recently
+/// read ones; 0: all, and reads are no longer tracked). Only `kdep_eval`'s batched build sets
+/// it: salsa makes the setter private to this module.
+pub fn set_file_hir_lru(db: &mut dyn Db, capacity: usize) {
+    file_hir::set_lru_capacity(db, capacity);
+}
+
+/// Like [`set_file_hir_lru`], for `app_hir`.
+pub fn set_app_hir_lru(db: &mut dyn Db, capacity: usize) {
+    app_hir::set_lru_capacity(db, capacity);
 }
 
 struct Lower<'t> {

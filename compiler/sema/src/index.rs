@@ -254,12 +254,20 @@ pub struct Imports {
     pub map: NameMap<Option<SourceFile>>,
 }
 
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn file_imports(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Imports> {
     let index = project_index(db, project);
     let items = item_index(db, file);
     let map = items.imports.iter().map(|(alias, path)| (alias.clone(), index.resolve_module(file, path))).collect();
     Arc::new(Imports { map })
+}
+
+/// Bounds how many values of `file_imports` the database keeps at its next eviction (the most
+/// recently read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched
+/// build only; salsa makes the setter private to this module.
+pub fn set_file_imports_lru(db: &mut dyn Db, capacity: usize) {
+    file_imports::set_lru_capacity(db, capacity);
 }
 
 /// What a dotted path names, as seen from a file.

@@ -59,16 +59,16 @@ pub struct BuildArgs {
 impl BuildArgs {
     pub fn run(self, ctx: &Ctx) -> Exit {
         let options = kdep_pkg::Options { offline: self.offline, ..Default::default() };
-        let ws = match load_workspace_with(self.path.as_deref(), options) {
+        let mut ws = match load_workspace_with(self.path.as_deref(), options) {
             Ok(ws) => ws,
             Err(code) => return code,
         };
-        let exit = self.build(ctx, &ws);
+        let exit = self.build(ctx, &mut ws);
         super::release_at_exit(ws);
         exit
     }
 
-    fn build(&self, ctx: &Ctx, ws: &kdep_compiler::Workspace) -> Exit {
+    fn build(&self, ctx: &Ctx, ws: &mut kdep_compiler::Workspace) -> Exit {
         if let Some(dir) = &self.output {
             if let Err(err) = output::check_target(dir, Some(ws.root_dir())) {
                 report::print_error(&err, err.help());
@@ -89,8 +89,9 @@ impl BuildArgs {
             OutputFormat::Json => emit::Format::Json,
         };
         // Objects come back written out, in output order; their values were dropped as each
-        // app finished, so the build holds about the output's size.
-        let build = ws.build_rendered(self.env.as_deref(), format);
+        // app finished, and a large package is evaluated in batches whose lowered files are
+        // dropped once built, so the build holds about the output's size.
+        let build = ws.build_rendered(self.env.as_deref(), format, batch_files());
         let sources = ws.sources(ctx.cwd.as_deref());
         if !build.diagnostics.is_empty() {
             let mut stderr = std::io::stderr().lock();
@@ -162,6 +163,12 @@ impl BuildArgs {
             }
         }
     }
+}
+
+/// Files per evaluation batch: `KDEP_BATCH_FILES=N` when set to a positive number (the tests
+/// use it to build a small package in several batches), else the compiler's default.
+fn batch_files() -> Option<usize> {
+    std::env::var("KDEP_BATCH_FILES").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|n| *n > 0)
 }
 
 /// The `--source-map` document: objects in build order, each field path in the object's key
