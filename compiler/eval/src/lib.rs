@@ -256,14 +256,16 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
     (files.into_iter().zip(per_file).collect(), unlocated)
 }
 
-/// Work done before the parallel phase: the root package's files are lowered (in parallel),
-/// then the files they import are found, and the project-wide queries and every top-level
-/// `let` are computed on this thread. Evaluating the lets here means worker threads only read
-/// them, so no cycle can span two threads. Returns the files to analyse.
+/// Work done before the parallel phase: the root package's files are lowered and their imports
+/// resolved (in parallel), then the files they import are found, and the project-wide queries
+/// and every top-level `let` are computed on this thread. Evaluating the lets here means worker
+/// threads only read them, so no cycle can span two threads. Returns the files to analyse.
 fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
     let roots = on_side_handle(db, &|db| project_index(db, project).root_files());
     parallel::par_map(db, &roots, &|db, file| {
-        file_hir(db, *file);
+        // The imports too (and so the item index): `reachable_files` below reads every root
+        // file's imports, and would otherwise compute them all on one thread.
+        kdep_sema::index::file_imports(db, project, *file);
     });
     on_side_handle(db, &|db| {
         let files = kdep_sema::index::reachable_files(db, project).to_vec();
