@@ -240,10 +240,10 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
     });
     let kept: rustc_hash::FxHashMap<SourceFile, Vec<Diagnostic>> =
         root_files.iter().copied().zip(static_diags).collect();
-    on_side_handle(db, &|db| {
-        for env in &envs {
-            duplicate_objects(db, project, env.clone());
-        }
+    // Each environment's duplicate check reads every app's objects and sorts them: one per
+    // thread (each on a handle of its own), since they would otherwise run one after another.
+    parallel::par_each_forked(db, &envs, &|db, env| {
+        duplicate_objects(db, project, env.clone());
     });
     let per_file = parallel::par_map(db, &files, &|db, file| FileCheck {
         own: file_diagnostics_kept(db, project, *file, kept.get(file).cloned()),
