@@ -44,7 +44,13 @@ pub fn environments(db: &dyn Db, project: Project) -> Vec<EnvironmentInfo> {
 /// Problems of one file that need no particular environment: syntax, resolution, types,
 /// permissions, constant defaults, top-level `let`s.
 fn file_static(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    let mut out = kdep_sema::check::static_diagnostics(db, project, file);
+    file_static_kept(db, project, file, None)
+}
+
+/// [`file_static`], where `kept` is [`kdep_sema::check::static_diagnostics`] of `file` when the
+/// caller already has it.
+fn file_static_kept(db: &dyn Db, project: Project, file: SourceFile, kept: Option<Vec<Diagnostic>>) -> Vec<Diagnostic> {
+    let mut out = kept.unwrap_or_else(|| kdep_sema::check::static_diagnostics(db, project, file));
     out.extend(app::default_diagnostics(db, project, file).iter().cloned());
     out.extend(typeck::type_diagnostics(db, project, file).iter().cloned());
     let hir = file_hir(db, file);
@@ -116,7 +122,18 @@ pub fn file_duplicate_objects(db: &dyn Db, project: Project, file: SourceFile) -
 /// [`file_diagnostics`] without [`file_duplicate_objects`]: what depends on `file`'s own
 /// declarations, the templates and lets they read, and the project-wide indexes only.
 pub fn file_diagnostics_but_duplicates(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    let mut out = file_static(db, project, file);
+    file_diagnostics_kept(db, project, file, None)
+}
+
+/// [`file_diagnostics_but_duplicates`], given the file's static diagnostics when they were
+/// computed already ([`check_by_file`] computes them first, for the order of the queries).
+fn file_diagnostics_kept(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    kept: Option<Vec<Diagnostic>>,
+) -> Vec<Diagnostic> {
+    let mut out = file_static_kept(db, project, file, kept);
     if is_root_file(db, project, file) {
         let hir = file_hir(db, file);
         for env in all_envs(db, project) {
@@ -208,24 +225,28 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
     let index = project_index(db, project);
     let envs = all_envs(db, project);
     let root_files = index.root_files();
-    parallel::par_map(db, &root_files, &|db, file| {
+    let static_diags = parallel::par_map(db, &root_files, &|db, file| {
         // In the order `file_diagnostics` asks: the static checks build the file's template
         // models one declaration at a time, where an app would first ask for the deepest
-        // extension and build its whole chain in one nested descent.
-        kdep_sema::check::static_diagnostics(db, project, *file);
+        // extension and build its whole chain in one nested descent. They are not a query, so
+        // they are kept for the file's diagnostics below instead of being computed twice.
+        let diags = kdep_sema::check::static_diagnostics(db, project, *file);
         for env in &envs {
             for name in file_hir(db, *file).apps.keys() {
                 app_check(db, project, *file, name.clone(), env.clone());
             }
         }
+        diags
     });
-    on_side_handle(db, &|db| {
-        for env in &envs {
-            duplicate_objects(db, project, env.clone());
-        }
+    let kept: rustc_hash::FxHashMap<SourceFile, Vec<Diagnostic>> =
+        root_files.iter().copied().zip(static_diags).collect();
+    // Each environment's duplicate check reads every app's objects and sorts them: one per
+    // thread (each on a handle of its own), since they would otherwise run one after another.
+    parallel::par_each_forked(db, &envs, &|db, env| {
+        duplicate_objects(db, project, env.clone());
     });
     let per_file = parallel::par_map(db, &files, &|db, file| FileCheck {
-        own: file_diagnostics_but_duplicates(db, project, *file),
+        own: file_diagnostics_kept(db, project, *file, kept.get(file).cloned()),
         duplicates: file_duplicate_objects(db, project, *file),
     });
     // Environment problems without a location in any analysed file (none today) are still shown.
@@ -235,14 +256,16 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
     (files.into_iter().zip(per_file).collect(), unlocated)
 }
 
-/// Work done before the parallel phase: the root package's files are lowered (in parallel),
-/// then the files they import are found, and the project-wide queries and every top-level
-/// `let` are computed on this thread. Evaluating the lets here means worker threads only read
-/// them, so no cycle can span two threads. Returns the files to analyse.
+/// Work done before the parallel phase: the root package's files are lowered and their imports
+/// resolved (in parallel), then the files they import are found, and the project-wide queries
+/// and every top-level `let` are computed on this thread. Evaluating the lets here means worker
+/// threads only read them, so no cycle can span two threads. Returns the files to analyse.
 fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
     let roots = on_side_handle(db, &|db| project_index(db, project).root_files());
     parallel::par_map(db, &roots, &|db, file| {
-        file_hir(db, *file);
+        // The imports too (and so the item index): `reachable_files` below reads every root
+        // file's imports, and would otherwise compute them all on one thread.
+        kdep_sema::index::file_imports(db, project, *file);
     });
     on_side_handle(db, &|db| {
         let files = kdep_sema::index::reachable_files(db, project).to_vec();

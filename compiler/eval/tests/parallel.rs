@@ -139,3 +139,30 @@ fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
         }
     }
 }
+
+/// `check` runs the duplicate-object check of each environment on a thread of its own (more
+/// than one environment per thread when there are fewer threads): with 1, 2 and 4 threads it
+/// reports the same duplicates, one per environment (none, `prod`, `staging`), in the same order.
+#[test]
+fn check_reports_every_environments_duplicates_alike_with_1_2_and_4_threads() {
+    let mut text = workload(300);
+    text.push_str("//- apps/twice.kdep\nimport platform.web\n\napp twice = web.Web {\n    name = \"a-1\"\n}\n");
+    text.push_str("//- staging.kdep\nenvironment staging { context = \"staging\", namespace = \"stage\" }\n");
+    let seq = load(TestDb::default(), &text);
+    let reference = kdep_eval::check(&seq.db, seq.project);
+    let mut duplicates: Vec<&str> =
+        reference.iter().filter(|d| d.message.contains("emitted twice")).map(|d| d.message.as_str()).collect();
+    duplicates.sort_unstable();
+    assert_eq!(
+        duplicates,
+        [
+            "Deployment `a-1` is emitted twice",
+            "Deployment `shop/a-1` is emitted twice",
+            "Deployment `stage/a-1` is emitted twice"
+        ]
+    );
+    for threads in [2, 4] {
+        let par = load(TestDb::parallel(threads), &text);
+        assert_eq!(kdep_eval::check(&par.db, par.project), reference, "{threads} threads");
+    }
+}

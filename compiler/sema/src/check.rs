@@ -213,7 +213,7 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
 #[salsa::tracked(returns(clone), lru = 0)]
 pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Name) -> Arc<Vec<Diagnostic>> {
     let hir = file_hir(db, file);
-    let Some(a) = hir.apps.get(&app).cloned() else { return Arc::new(Vec::new()) };
+    let Some(a) = hir.apps.get(&app) else { return Arc::new(Vec::new()) };
     let fid = file.id(db);
     let span = |r: TextRange| Span::new(fid, r);
     let mut out = Vec::new();

@@ -123,50 +123,61 @@ fn policy_locals() -> &'static [Name; 3] {
 pub struct Resolver {
     pub file: SourceFile,
     kind: BodyKind,
-    items: Arc<ItemIndex>,
-    imports: Arc<Imports>,
-    /// Item indexes of the modules the imports name, for `alias.f(x)` calls.
-    imported: Arc<NameMap<Arc<ItemIndex>>>,
+    /// What every scope of the file shares, built once per file ([`module_scope`]).
+    module: Arc<ModuleScope>,
     /// The template or schema whose body holds the expression (the *writing* template, not the
     /// instance's template, which may extend it).
     members: Option<Arc<TemplateModel>>,
-    /// In app bodies, the import aliases naming a module of the package the body is written in:
-    /// their apps are values (`data.orders_db`). Empty elsewhere.
-    same_package: Arc<FxHashSet<Name>>,
+}
+
+/// The part of a scope that depends on the file alone: its declarations, its imports and the
+/// item indexes of the modules they name. Every body of a file starts from it (an app file's
+/// checks, typeck and evaluation build a dozen scopes of it), so it is a query: one lookup
+/// instead of an import walk and an item-index fetch per import each time.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ModuleScope {
+    items: Arc<ItemIndex>,
+    imports: Arc<Imports>,
+    /// Item indexes of the modules the imports name, for `alias.f(x)` calls.
+    imported: NameMap<Arc<ItemIndex>>,
+    /// The import aliases naming a module of the package the file belongs to: in app bodies
+    /// their apps are values (`data.orders_db`). Read only by app scopes ([`Resolver::same_package`]).
+    same_package: FxHashSet<Name>,
+}
+
+/// The [`ModuleScope`] of `file`.
+#[salsa::tracked(returns(clone))]
+pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<ModuleScope> {
+    let imports = file_imports(db, project, file);
+    let imported = imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
+    let index = project_index(db, project);
+    let package = |f: &SourceFile| index.file_module.get(f).map(|(p, _)| *p);
+    let own = package(&file);
+    let same_package = imports
+        .map
+        .iter()
+        .filter(|(_, target)| own.is_some() && target.as_ref().and_then(package) == own)
+        .map(|(alias, _)| alias.clone())
+        .collect();
+    Arc::new(ModuleScope { items: item_index(db, file), imports, imported, same_package })
 }
 
 impl Resolver {
     /// The scope of top-level `let`s, app bodies, `in` blocks and environments of `file`.
     pub fn module(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        let imports = file_imports(db, project, file);
-        let imported =
-            imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
-        Resolver {
-            file,
-            kind: BodyKind::Module,
-            items: item_index(db, file),
-            imports,
-            imported: Arc::new(imported),
-            members: None,
-            same_package: Arc::default(),
-        }
+        Resolver { file, kind: BodyKind::Module, module: module_scope(db, project, file), members: None }
     }
 
     /// The scope of app bodies and `in` blocks of `file`: the module, the environment and the
     /// module's other apps.
     pub fn app(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        let r = Self::module(db, project, file);
-        let index = project_index(db, project);
-        let package = |f: &SourceFile| index.file_module.get(f).map(|(p, _)| *p);
-        let own = package(&file);
-        let same_package = r
-            .imports
-            .map
-            .iter()
-            .filter(|(_, target)| own.is_some() && target.as_ref().and_then(package) == own)
-            .map(|(alias, _)| alias.clone())
-            .collect();
-        Resolver { kind: BodyKind::App, same_package: Arc::new(same_package), ..r }
+        Resolver { kind: BodyKind::App, ..Self::module(db, project, file) }
+    }
+
+    /// The import aliases whose apps are values in this scope: those naming a module of the
+    /// same package, in app bodies only (empty elsewhere).
+    fn same_package(&self, alias: &str) -> bool {
+        self.kind == BodyKind::App && self.module.same_package.contains(alias)
     }
 
     /// The scope of the body of template or schema `owner` declared in `file`.
@@ -212,15 +223,15 @@ impl Resolver {
                 return Resolution::TemplateLet;
             }
         }
-        match self.items.items.get(name) {
+        match self.module.items.items.get(name) {
             Some(h) if h.kind == ItemKind::Let => return Resolution::ModuleLet(self.file),
             Some(h) if h.kind == ItemKind::Fn => return Resolution::Function(self.file),
             Some(_) | None => {}
         }
-        if let Some(target) = self.imports.map.get(name) {
+        if let Some(target) = self.module.imports.map.get(name) {
             return Resolution::Module(*target);
         }
-        match self.items.items.get(name) {
+        match self.module.items.items.get(name) {
             Some(h) if h.kind == ItemKind::App && self.kind == BodyKind::App => Resolution::App(self.file),
             Some(h) => Resolution::Item(h.kind),
             // Last, so any declaration, import or member called `env` shadows the environment.
@@ -234,14 +245,14 @@ impl Resolver {
     /// same package, `ForeignApp` otherwise), another declaration (not a value) or nothing
     /// (`Unresolved`, also when the import did not resolve).
     pub fn member(&self, alias: &str, member: &str) -> Resolution {
-        let Some(Some(module)) = self.imports.map.get(alias).copied() else { return Resolution::Unresolved };
-        let Some(h) = self.imported.get(alias).and_then(|ix| ix.items.get(member)) else {
+        let Some(Some(module)) = self.module.imports.map.get(alias).copied() else { return Resolution::Unresolved };
+        let Some(h) = self.module.imported.get(alias).and_then(|ix| ix.items.get(member)) else {
             return Resolution::Unresolved;
         };
         match h.kind {
             ItemKind::Let => Resolution::ModuleLet(module),
             ItemKind::Fn => Resolution::Function(module),
-            ItemKind::App if self.kind == BodyKind::App && self.same_package.contains(alias) => Resolution::App(module),
+            ItemKind::App if self.kind == BodyKind::App && self.same_package(alias) => Resolution::App(module),
             ItemKind::App if self.kind == BodyKind::App => Resolution::ForeignApp(module),
             kind => Resolution::Item(kind),
         }
@@ -252,10 +263,10 @@ impl Resolver {
     /// ([`Resolver::member`]). Locals do not exist there, so nothing shadows.
     pub fn app_named(&self, path: &[Name]) -> Resolution {
         match path {
-            [name] => match self.items.items.get(name) {
+            [name] => match self.module.items.items.get(name) {
                 Some(h) if h.kind == ItemKind::App && self.kind == BodyKind::App => Resolution::App(self.file),
                 Some(h) => Resolution::Item(h.kind),
-                None if self.imports.map.contains_key(name) => Resolution::Module(None),
+                None if self.module.imports.map.contains_key(name) => Resolution::Module(None),
                 None => Resolution::Unresolved,
             },
             [alias, member] => self.member(alias, member),
@@ -266,9 +277,9 @@ impl Resolver {
     /// The apps an app body of this scope can name, for "did you mean": the module's apps, then
     /// `alias.app` for the apps of the package's other modules it imports.
     pub fn app_names(&self) -> Vec<String> {
-        let own = self.items.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(|(n, _)| n.to_string());
+        let own = self.module.items.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(|(n, _)| n.to_string());
         let imported =
-            self.imported.iter().filter(|(alias, _)| self.same_package.contains(*alias)).flat_map(|(alias, ix)| {
+            self.module.imported.iter().filter(|(alias, _)| self.same_package(alias)).flat_map(|(alias, ix)| {
                 ix.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(move |(n, _)| format!("{alias}.{n}"))
             });
         own.chain(imported).collect()
@@ -280,18 +291,19 @@ impl Resolver {
     pub fn value_names(&self) -> impl Iterator<Item = &str> {
         let members = self.members.iter().flat_map(|m| m.fields.keys().chain(m.lets.keys()));
         let items = self
+            .module
             .items
             .items
             .iter()
             .filter(|(_, h)| h.kind == ItemKind::Let || (h.kind == ItemKind::App && self.kind == BodyKind::App));
-        members.chain(items.map(|(n, _)| n)).chain(self.imports.map.keys()).map(|n| &**n)
+        members.chain(items.map(|(n, _)| n)).chain(self.module.imports.map.keys()).map(|n| &**n)
     }
 
     /// What the callee of a call names. `head_is_local` says whether the first segment is a
     /// comprehension variable or parameter in scope (which hides an import of that name).
     pub fn callee(&self, callee: &str, head_is_local: bool) -> Callee {
         match callee.split_once('.') {
-            None => match self.items.items.get(callee) {
+            None => match self.module.items.items.get(callee) {
                 Some(h) if h.kind == ItemKind::Fn => Callee::Function { file: self.file, name: Name::from(callee) },
                 _ if self.kind == BodyKind::Test && callee == TEST_BUILD_FN && !head_is_local => Callee::TestBuild,
                 _ => Callee::Builtin,
@@ -303,7 +315,7 @@ impl Resolver {
                 match self.resolve(alias) {
                     Resolution::Module(None) => Callee::BrokenImport,
                     Resolution::Module(Some(module)) => {
-                        let is_fn = self.imported.get(alias).and_then(|ix| ix.items.get(member)).map(|h| h.kind);
+                        let is_fn = self.module.imported.get(alias).and_then(|ix| ix.items.get(member)).map(|h| h.kind);
                         if is_fn == Some(ItemKind::Fn) {
                             Callee::Function { file: module, name: Name::from(member) }
                         } else {
@@ -318,7 +330,7 @@ impl Resolver {
 
     /// The functions of this module, for "did you mean" on unknown calls.
     pub fn functions(&self) -> impl Iterator<Item = &Name> {
-        self.items.items.iter().filter(|(_, h)| h.kind == ItemKind::Fn).map(|(n, _)| n)
+        self.module.items.items.iter().filter(|(_, h)| h.kind == ItemKind::Fn).map(|(n, _)| n)
     }
 
     /// The module an `alias.member` path starts from, when `alias` (not a local) is an import.

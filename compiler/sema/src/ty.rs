@@ -81,6 +81,16 @@ impl Pattern {
     }
 }
 
+/// A `string(/re/)` pattern compiled, once per pattern text: a template's types are lowered by
+/// its model, by typeck and by each template that extends it, and compiling a pattern such as
+/// a Kubernetes name (`[-a-z0-9]{0,61}`) costs half a million instructions and a megabyte.
+/// `None` when the pattern does not compile (the parser reports it, K0008).
+#[salsa::tracked(returns(clone), no_eq)]
+fn compiled_pattern(db: &dyn Db, project: Project, source: Name) -> Option<Arc<regex::Regex>> {
+    let _ = (db, project);
+    regex::Regex::new(&source).ok().map(Arc::new)
+}
+
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source
@@ -457,14 +467,17 @@ impl TypeLowering<'_> {
         for arg in args {
             ty = match (ty, arg) {
                 (Ty::Error, _) => Ty::Error,
-                (Ty::Str(mut s), ast::Refinement::Regex { pattern, .. }) => match regex::Regex::new(pattern) {
-                    Ok(re) => {
-                        s.pattern = Some(Pattern { source: Name::from(pattern.as_str()), regex: Arc::new(re) });
-                        Ty::Str(s)
+                (Ty::Str(mut s), ast::Refinement::Regex { pattern, .. }) => {
+                    let source = Name::from(pattern.as_str());
+                    match compiled_pattern(self.db, self.project, source.clone()) {
+                        Some(regex) => {
+                            s.pattern = Some(Pattern { source, regex });
+                            Ty::Str(s)
+                        }
+                        // The parser validates patterns with the same engine and reports K0008.
+                        None => Ty::Error,
                     }
-                    // The parser validates patterns with the same engine and reports K0008.
-                    Err(_) => Ty::Error,
-                },
+                }
                 (other, ast::Refinement::Regex { range, .. }) => self.error(
                     Code::TYPE_MISMATCH,
                     format!("a pattern refines only `string`, not `{other}`"),
