@@ -184,13 +184,15 @@ fn app_check(
 #[salsa::tracked(returns(clone))]
 fn duplicate_objects(db: &dyn Db, project: Project, env: Option<Name>) -> std::sync::Arc<Vec<Diagnostic>> {
     let index = project_index(db, project);
-    let mut objects = Vec::new();
+    let mut checks = Vec::new();
     for file in index.root_files() {
         for name in file_hir(db, file).apps.keys() {
-            objects.extend(app_check(db, project, file, name.clone(), env.clone()).objects.iter().cloned());
+            checks.push(app_check(db, project, file, name.clone(), env.clone()));
         }
     }
-    std::sync::Arc::new(manifest::order_and_deduplicate(objects).1)
+    // Read in place: the identities stay in the apps' memos.
+    let objects: Vec<&manifest::ObjectIdentity> = checks.iter().flat_map(|c| c.objects.iter()).collect();
+    std::sync::Arc::new(manifest::duplicate_diagnostics(&objects))
 }
 
 /// Type checks every file of every package and evaluates every app of the root package in

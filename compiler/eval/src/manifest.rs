@@ -311,33 +311,60 @@ pub fn finalize(mut manifests: Vec<Manifest>, namespace: Option<&str>) -> (Vec<M
 
 /// Steps 3 and 4 of [`finalize`] for objects already stamped.
 pub fn order_and_deduplicate<T: Emitted>(objects: Vec<T>) -> (Vec<T>, Vec<Diagnostic>) {
+    let (keep, diagnostics) = find_duplicates(&objects.iter().collect::<Vec<_>>());
+    let mut keep = keep.into_iter();
+    let out: Vec<T> = objects.into_iter().filter(|_| keep.next().unwrap_or(true)).collect();
+    (in_output_order(out), diagnostics)
+}
+
+/// The diagnostics of [`order_and_deduplicate`] alone (what `check` reports), without ordering
+/// the objects: `check` keeps no output, and sorting every identity of a package was most of
+/// its one-thread duplicate check.
+pub fn duplicate_diagnostics<T: Emitted>(objects: &[&T]) -> Vec<Diagnostic> {
+    find_duplicates(objects).1
+}
+
+/// Which objects to keep (the first of each (group, kind, namespace, name)) and a diagnostic
+/// for every later one, in input order.
+fn find_duplicates<T: Emitted>(objects: &[&T]) -> (Vec<bool>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
-    // (group, kind, namespace, name) → index of the first such object.
     let mut keep = vec![true; objects.len()];
-    {
-        let mut seen: FxHashMap<(&str, &str, Option<&str>, &str), usize> = FxHashMap::default();
-        for (i, m) in objects.iter().enumerate() {
-            let key = (api_group(m.api_version()), m.kind(), m.namespace(), m.name());
-            match seen.get(&key).and_then(|&first| objects.get(first)) {
-                Some(first) => {
-                    diagnostics.push(duplicate(first, m));
-                    if let Some(k) = keep.get_mut(i) {
-                        *k = false;
-                    }
+    // (group, kind, namespace, name) → index of the first such object.
+    let mut seen: FxHashMap<(&str, &str, Option<&str>, &str), usize> = FxHashMap::default();
+    seen.reserve(objects.len());
+    for (i, m) in objects.iter().enumerate() {
+        let key = (api_group(m.api_version()), m.kind(), m.namespace(), m.name());
+        match seen.get(&key).and_then(|&first| objects.get(first)) {
+            Some(first) => {
+                diagnostics.push(duplicate(*first, *m));
+                if let Some(k) = keep.get_mut(i) {
+                    *k = false;
                 }
-                None => {
-                    seen.insert(key, i);
-                }
+            }
+            None => {
+                seen.insert(key, i);
             }
         }
     }
-    let mut keep = keep.into_iter();
-    let mut out: Vec<T> = objects.into_iter().filter(|_| keep.next().unwrap_or(true)).collect();
-    out.sort_by(|a, b| {
-        let is_ns = |m: &T| m.kind() == "Namespace" && api_group(m.api_version()).is_empty();
-        (!is_ns(a), a.kind(), a.namespace(), a.name()).cmp(&(!is_ns(b), b.kind(), b.namespace(), b.name()))
-    });
-    (out, diagnostics)
+    (keep, diagnostics)
+}
+
+/// Namespaces first, then by kind, namespace and name; equal keys keep their input order.
+/// The keys are computed once per object rather than at every comparison.
+fn in_output_order<T: Emitted>(objects: Vec<T>) -> Vec<T> {
+    let mut order: Vec<(bool, &str, Option<&str>, &str, usize)> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let is_ns = m.kind() == "Namespace" && api_group(m.api_version()).is_empty();
+            (!is_ns, m.kind(), m.namespace(), m.name(), i)
+        })
+        .collect();
+    // The index last makes every key distinct, so an unstable sort keeps input order on ties.
+    order.sort_unstable();
+    let positions: Vec<usize> = order.into_iter().map(|(.., i)| i).collect();
+    let mut slots: Vec<Option<T>> = objects.into_iter().map(Some).collect();
+    positions.into_iter().filter_map(|i| slots.get_mut(i).and_then(Option::take)).collect()
 }
 
 fn duplicate(first: &impl Emitted, again: &impl Emitted) -> Diagnostic {
