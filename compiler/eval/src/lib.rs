@@ -413,11 +413,13 @@ impl Handle<'_> {
     }
 }
 
-/// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports)
+/// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports,
+/// module scope)
 /// and per app (its declaration, template, checks); 0 means unbounded and untracked.
 fn set_build_lru(db: &mut dyn Db, capacity: usize) {
     kdep_sema::hir::set_file_hir_lru(db, capacity);
     kdep_sema::index::set_file_imports_lru(db, capacity);
+    kdep_sema::scope::set_module_scope_lru(db, capacity);
     kdep_sema::hir::set_app_hir_lru(db, capacity);
     kdep_sema::check::set_app_check_lru(db, capacity);
     typeck::set_type_diagnostics_lru(db, capacity);

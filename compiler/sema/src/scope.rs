@@ -146,7 +146,8 @@ pub struct ModuleScope {
 }
 
 /// The [`ModuleScope`] of `file`.
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_module_scope_lru`).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<ModuleScope> {
     let imports = file_imports(db, project, file);
     let imported = imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
@@ -160,6 +161,13 @@ pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Modu
         .map(|(alias, _)| alias.clone())
         .collect();
     Arc::new(ModuleScope { items: item_index(db, file), imports, imported, same_package })
+}
+
+/// Bounds how many values of [`module_scope`] the database keeps at its next eviction (the
+/// most recently read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched
+/// build only; salsa makes the setter private to this module.
+pub fn set_module_scope_lru(db: &mut dyn Db, capacity: usize) {
+    module_scope::set_lru_capacity(db, capacity);
 }
 
 impl Resolver {
