@@ -242,8 +242,8 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
     });
     let kept: rustc_hash::FxHashMap<SourceFile, Vec<Diagnostic>> =
         root_files.iter().copied().zip(static_diags).collect();
-    // Each environment's duplicate check reads every app's objects and sorts them: one per
-    // thread (each on a handle of its own), since they would otherwise run one after another.
+    // Each environment's duplicate check reads every app's objects: one per thread (each on a
+    // handle of its own), since they would otherwise run one after another.
     parallel::par_each_forked(db, &envs, &|db, env| {
         duplicate_objects(db, project, env.clone());
     });
@@ -414,8 +414,8 @@ impl Handle<'_> {
 }
 
 /// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports,
-/// module scope)
-/// and per app (its declaration, template, checks); 0 means unbounded and untracked.
+/// module scope) and per app (its declaration, template, checks); 0 means unbounded and
+/// untracked.
 fn set_build_lru(db: &mut dyn Db, capacity: usize) {
     kdep_sema::hir::set_file_hir_lru(db, capacity);
     kdep_sema::index::set_file_imports_lru(db, capacity);

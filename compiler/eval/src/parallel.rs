@@ -15,16 +15,46 @@ where
     T: Sync,
     R: Send,
 {
+    spread(db, items, MIN_ITEMS_PER_WORKER, true, f)
+}
+
+/// Runs `f` on each of a few large `items` (the duplicate check of each environment), spread
+/// over the threads in contiguous chunks, every chunk on a handle of its own (never the
+/// caller's, whose record of reads stays small; see `on_side_handle` in `lib.rs`). [`par_map`]
+/// keeps fewer than [`MIN_ITEMS_PER_WORKER`] items on one thread, right for per-file work but
+/// not for a handful of queries that each read the whole package.
+pub(crate) fn par_each_forked<T: Sync>(db: &dyn Db, items: &[T], f: &(dyn Fn(&dyn Db, &T) + Sync)) {
+    spread(db, items, 1, false, f);
+}
+
+/// The body of [`par_map`] and [`par_each_forked`]: at most one thread per `min_per_worker`
+/// items; with `caller_works` the calling thread takes the first chunk on the caller's handle,
+/// otherwise every chunk runs on a forked handle (the first one on the calling thread when
+/// there is a single fork).
+fn spread<T, R>(
+    db: &dyn Db,
+    items: &[T],
+    min_per_worker: usize,
+    caller_works: bool,
+    f: &(dyn Fn(&dyn Db, &T) -> R + Sync),
+) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+{
     // Each thread keeps the checked records of constant literals for this run.
     let _cache = crate::interp::RunCache::install();
-    let wanted = db.parallelism().clamp(1, 64).min(items.len() / MIN_ITEMS_PER_WORKER).max(1);
-    let forks: Vec<Box<dyn Db + Send>> = (1..wanted).map_while(|_| db.fork()).collect();
-    if forks.is_empty() {
+    let wanted = db.parallelism().clamp(1, 64).min(items.len() / min_per_worker.max(1)).max(1);
+    let forks: Vec<Box<dyn Db + Send>> = (usize::from(caller_works)..wanted).map_while(|_| db.fork()).collect();
+    // Nothing to spread: the caller's handle, or the one fork on this thread.
+    if forks.is_empty() || (!caller_works && forks.len() == 1) {
+        let side = forks.into_iter().next();
+        let db = side.as_deref().map_or(db, |s| s as &dyn Db);
         return items.iter().map(|it| f(db, it)).collect();
     }
-    let chunk = items.len().div_ceil(forks.len() + 1).max(1);
+    let chunk = items.len().div_ceil(forks.len() + usize::from(caller_works)).max(1);
     let mut parts = items.chunks(chunk);
-    let first = parts.next().unwrap_or_default();
+    let first = if caller_works { parts.next().unwrap_or_default() } else { &[] };
     std::thread::scope(|scope| {
         let spawned: Vec<_> = forks
             .into_iter()
@@ -47,52 +77,15 @@ where
                     Ok(results) => out.extend(results),
                     Err(panic) => std::panic::resume_unwind(panic),
                 },
-                // No thread available: do that part here.
+                // No thread available: do that part here (on a handle of its own when the
+                // caller's is to be spared and there is one).
+                Err(_) if !caller_works => match db.fork() {
+                    Some(side) => out.extend(part.iter().map(|it| f(&*side, it))),
+                    None => out.extend(part.iter().map(|it| f(db, it))),
+                },
                 Err(_) => out.extend(part.iter().map(|it| f(db, it))),
             }
         }
         out
     })
-}
-
-/// Runs `f` on each of a few large `items` (the duplicate check of each environment), spread
-/// over the threads in contiguous chunks, every chunk on a handle of its own (never the
-/// caller's, whose record of reads stays small; see `on_side_handle` in `lib.rs`). [`par_map`]
-/// keeps fewer than [`MIN_ITEMS_PER_WORKER`] items on one thread, right for per-file work but
-/// not for a handful of queries that each read the whole package.
-pub(crate) fn par_each_forked<T: Sync>(db: &dyn Db, items: &[T], f: &(dyn Fn(&dyn Db, &T) + Sync)) {
-    let workers = db.parallelism().clamp(1, 64).min(items.len()).max(1);
-    let chunk = items.len().div_ceil(workers).max(1);
-    let forks: Vec<Box<dyn Db + Send>> = items.chunks(chunk).map_while(|_| db.fork()).collect();
-    if workers == 1 || forks.len() < items.chunks(chunk).len() {
-        match forks.into_iter().next().or_else(|| db.fork()) {
-            Some(side) => items.iter().for_each(|it| f(&*side, it)),
-            None => items.iter().for_each(|it| f(db, it)),
-        }
-        return;
-    }
-    std::thread::scope(|scope| {
-        let spawned: Vec<_> = forks
-            .into_iter()
-            .zip(items.chunks(chunk))
-            .map(|(fork, part)| {
-                let run = move || part.iter().for_each(|it| f(&*fork, it));
-                std::thread::Builder::new().name("kdep-worker".into()).stack_size(WORKER_STACK).spawn_scoped(scope, run)
-            })
-            .collect();
-        for (handle, part) in spawned.into_iter().zip(items.chunks(chunk)) {
-            match handle {
-                Ok(h) => {
-                    if let Err(panic) = h.join() {
-                        std::panic::resume_unwind(panic);
-                    }
-                }
-                // No thread available: that part here, on a handle of its own when there is one.
-                Err(_) => match db.fork() {
-                    Some(side) => part.iter().for_each(|it| f(&*side, it)),
-                    None => part.iter().for_each(|it| f(db, it)),
-                },
-            }
-        }
-    });
 }
