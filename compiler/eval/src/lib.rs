@@ -515,6 +515,9 @@ fn build_with<T: manifest::Emitted + Send>(
         batches.push(objects_here);
     }
     if batched {
+        // The last batch too: what it read is not needed to order and write the output, and
+        // every object's text is held from here to the end.
+        handle.evict(false);
         handle.finish();
     }
     let db = handle.db();
