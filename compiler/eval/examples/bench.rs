@@ -97,7 +97,7 @@ fn main() {
     let out = kdep_eval::build_rendered_in_batches(&mut db, project, None, kdep_eval::emit::Format::Yaml, batch);
     let built = start.elapsed();
     let mut yaml = String::new();
-    kdep_eval::emit::join_stream(out.objects.iter().map(|o| o.text.as_str()), kdep_eval::emit::Format::Yaml, |piece| {
+    kdep_eval::emit::join_stream(out.objects.iter().map(|o| &*o.text), kdep_eval::emit::Format::Yaml, |piece| {
         yaml.push_str(piece);
         Ok::<(), std::convert::Infallible>(())
     })

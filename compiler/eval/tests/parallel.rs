@@ -83,7 +83,7 @@ fn streaming_build_is_byte_identical_with_1_2_and_4_threads() {
             for (format, want) in [(Format::Yaml, yaml(&reference)), (Format::Json, to_json(&objects))] {
                 let out = kdep_eval::build_rendered(&ws.db, ws.project, env, format);
                 let mut got = String::new();
-                let _ = join_stream(out.objects.iter().map(|o| o.text.as_str()), format, |piece| {
+                let _ = join_stream(out.objects.iter().map(|o| &*o.text), format, |piece| {
                     got.push_str(piece);
                     Ok::<(), ()>(())
                 });
@@ -104,7 +104,7 @@ fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
     let text = workload(300);
     let joined = |out: &kdep_eval::RenderedBuild| {
         let mut got = String::new();
-        let _ = join_stream(out.objects.iter().map(|o| o.text.as_str()), Format::Yaml, |piece| {
+        let _ = join_stream(out.objects.iter().map(|o| &*o.text), Format::Yaml, |piece| {
             got.push_str(piece);
             Ok::<(), ()>(())
         });

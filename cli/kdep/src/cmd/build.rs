@@ -130,7 +130,7 @@ impl BuildArgs {
             Some(dir) => {
                 let names = output::file_names(&build.objects, format == emit::Format::Json);
                 let files: Vec<(String, String)> =
-                    names.into_iter().zip(build.objects).map(|(n, o)| (n, o.text)).collect();
+                    names.into_iter().zip(build.objects).map(|(n, o)| (n, String::from(o.text))).collect();
                 match output::replace_dir(dir, &files) {
                     Ok(warnings) => {
                         for warning in warnings {
@@ -148,7 +148,7 @@ impl BuildArgs {
             }
             None => {
                 let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                let texts = build.objects.iter().map(|o| o.text.as_str());
+                let texts = build.objects.iter().map(|o| &*o.text);
                 let written = emit::join_stream(texts, format, |piece| stdout.write_all(piece.as_bytes()));
                 let result = match written.and_then(|()| stdout.flush()) {
                     Ok(()) => Exit::Success,
