@@ -468,11 +468,15 @@ impl Loader<'_> {
             Some(pkg) if idx != 0 => format!("{}/", pkg.name),
             _ => String::new(),
         };
-        for (path, rel) in files {
+        // Read together, which lets the file system read them on several threads; handled
+        // below one by one in path order, so ids and diagnostics do not depend on it.
+        let texts =
+            self.vfs.read_all(&files.iter().map(|(path, _)| path.as_path()).collect::<Vec<_>>(), MAX_FILE_BYTES);
+        for ((path, rel), read) in files.into_iter().zip(texts) {
             // `platform/web.kdep` → module `platform.web` (names hold no `/`).
             let module = rel.strip_suffix(".kdep").unwrap_or(&rel).replace('/', ".");
             let display = format!("{prefix}{rel}");
-            let bytes = match self.vfs.read(&path, MAX_FILE_BYTES) {
+            let bytes = match read {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
                     self.out.diagnostics.push(

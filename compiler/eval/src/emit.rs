@@ -641,8 +641,9 @@ fn plain_safe_bytes(s: &str) -> bool {
 /// this exact string.
 ///
 /// It runs for every key and string of the output, so it is one pass over the bytes with a
-/// table lookup each (the union and intersection of their [`BYTE_CLASSES`]); the rarer
-/// strings with a space, `#`, `:`, a control or a non-ASCII character get a second look.
+/// table lookup each (the union of their [`BYTE_CLASSES`]); the rarer strings with a space,
+/// `#`, `:`, a control or a non-ASCII character get a second look, and only strings that
+/// start like a number are checked for number characters.
 pub fn is_plain_safe(s: &str) -> bool {
     let bytes = s.as_bytes();
     let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
@@ -659,13 +660,7 @@ pub fn is_plain_safe(s: &str) -> bool {
     if ends_blank || class_of(first) & NO_START != 0 || last == b':' || (first == b'.' && bytes.starts_with(b"...")) {
         return false;
     }
-    let mut all = NUMERIC | CLOSER | NO_START;
-    let mut any = 0u8;
-    for &b in bytes {
-        let class = class_of(b);
-        all &= class;
-        any |= class;
-    }
+    let any = bytes.iter().fold(0u8, |any, &b| any | class_of(b));
     if any & CLOSER != 0 && !plain_safe_bytes(s) {
         return false;
     }
@@ -680,7 +675,8 @@ pub fn is_plain_safe(s: &str) -> bool {
         b'+' | b'-' => bytes.get(1),
         _ => Some(&first),
     };
-    let numeric = all & NUMERIC != 0 && unsigned.is_some_and(|&b| b.is_ascii_digit() || b == b'.');
+    let numeric =
+        unsigned.is_some_and(|&b| b.is_ascii_digit() || b == b'.') && bytes.iter().all(|&b| class_of(b) & NUMERIC != 0);
     !numeric
 }
 
