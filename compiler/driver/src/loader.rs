@@ -455,9 +455,12 @@ impl Loader<'_> {
     /// Adds every `*.kdep` file below `dir`, skipping hidden folders, `target`, and nested
     /// packages (folders with their own `kdep.toml`), which are separate packages.
     fn load_modules(&mut self, idx: usize, dir: &Path) -> Result<(), LoadError> {
+        // In path order already: `collect` walks each folder's entries ordered by name, depth
+        // first, which is the order of the paths compared component by component (sorting the
+        // list again cost as much as the walk). Each file comes with its path relative to
+        // `dir`, built during the walk from the names it already holds.
         let mut files = Vec::new();
-        self.collect(dir, dir, &mut files)?;
-        files.sort();
+        self.collect(dir, dir, "", &mut files)?;
         // Root files are named by their path in the root package (`checkout.kdep`), which is
         // what `kdep.dev/source` records; dependency files by package name and path
         // (`platform/web.kdep`), which stays meaningful wherever the dependency lives on disk.
@@ -465,18 +468,15 @@ impl Loader<'_> {
             Some(pkg) if idx != 0 => format!("{}/", pkg.name),
             _ => String::new(),
         };
-        for path in files {
-            let (module, display) = match path.strip_prefix(dir) {
-                // One walk over the path's components for both names: the files are below
-                // `dir`, so the display path is `rel` itself (what `relative_path` gives).
-                Ok(rel) => {
-                    let segs: Vec<std::borrow::Cow<'_, str>> =
-                        rel.components().map(|c| c.as_os_str().to_string_lossy()).collect();
-                    (module_of(&segs), format!("{prefix}{}", segs.join("/")))
-                }
-                Err(_) => (module_path(&path), format!("{prefix}{}", relative_path(dir, &path))),
-            };
-            let bytes = match self.vfs.read(&path, MAX_FILE_BYTES) {
+        // Read together, which lets the file system read them on several threads; handled
+        // below one by one in path order, so ids and diagnostics do not depend on it.
+        let texts =
+            self.vfs.read_all(&files.iter().map(|(path, _)| path.as_path()).collect::<Vec<_>>(), MAX_FILE_BYTES);
+        for ((path, rel), read) in files.into_iter().zip(texts) {
+            // `platform/web.kdep` → module `platform.web` (names hold no `/`).
+            let module = rel.strip_suffix(".kdep").unwrap_or(&rel).replace('/', ".");
+            let display = format!("{prefix}{rel}");
+            let bytes = match read {
                 Ok(b) => b,
                 Err(e) if e.kind() == io::ErrorKind::FileTooLarge => {
                     self.out.diagnostics.push(
@@ -506,30 +506,37 @@ impl Loader<'_> {
                     continue;
                 }
             };
-            let id = self.add_file(FileKind::Source, Some(idx), module.clone(), path.clone(), display, text);
+            let id = self.add_file(FileKind::Source, Some(idx), module.clone(), path, display, text);
             let Some(pkg) = self.out.packages.get_mut(idx) else { continue };
             // `a.b.kdep` and `a/b.kdep` are both module `a.b`. Keeping the first and reporting
-            // both stops the second (and its errors) from disappearing without a word.
-            if let Some(&first) = pkg.modules.get(&module) {
-                let first_display = self.out.files.get(first.0 as usize).map_or("", |f| f.display_path.as_str());
-                let second_display = self.out.files.get(id.0 as usize).map_or("", |f| f.display_path.as_str());
-                self.out.diagnostics.push(
-                    Diagnostic::error(
-                        Code::DUPLICATE_MODULE,
-                        format!("`{first_display}` and `{second_display}` are both module `{module}`"),
-                    )
-                    .with_primary(Span::new(id, TextRange::empty(0)), "this file is not loaded")
-                    .with_secondary(Span::new(first, TextRange::empty(0)), format!("this file is module `{module}`"))
-                    .with_help("rename one of the files; keep dots out of file and folder names"),
-                );
-                continue;
-            }
-            pkg.modules.insert(module, id);
+            // both stops the second (and its errors) from disappearing without a word. One
+            // descent of the map, for the lookup and the insertion.
+            let (module, first) = match pkg.modules.entry(module) {
+                std::collections::btree_map::Entry::Vacant(slot) => {
+                    slot.insert(id);
+                    continue;
+                }
+                std::collections::btree_map::Entry::Occupied(slot) => (slot.key().clone(), *slot.get()),
+            };
+            let first_display = self.out.files.get(first.0 as usize).map_or("", |f| f.display_path.as_str());
+            let second_display = self.out.files.get(id.0 as usize).map_or("", |f| f.display_path.as_str());
+            self.out.diagnostics.push(
+                Diagnostic::error(
+                    Code::DUPLICATE_MODULE,
+                    format!("`{first_display}` and `{second_display}` are both module `{module}`"),
+                )
+                .with_primary(Span::new(id, TextRange::empty(0)), "this file is not loaded")
+                .with_secondary(Span::new(first, TextRange::empty(0)), format!("this file is module `{module}`"))
+                .with_help("rename one of the files; keep dots out of file and folder names"),
+            );
         }
         Ok(())
     }
 
-    fn collect(&self, root: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
+    /// The module files below `dir` in path order, each with its path relative to `root`
+    /// (`rel` is `dir`'s, empty or ending in `/`), `/`-separated and lossily UTF-8, as
+    /// [`relative_path`] would give it.
+    fn collect(&self, root: &Path, dir: &Path, rel: &str, out: &mut Vec<(PathBuf, String)>) -> Result<(), LoadError> {
         let entries = self.vfs.read_dir(dir).map_err(|e| LoadError::Io(self.display_path(dir), e))?;
         // One folder's entries differ only in their last component: ordering by the names
         // (taken once each) is ordering by the paths, without comparing every path's
@@ -543,9 +550,9 @@ impl Loader<'_> {
                 if is_skipped_dir(&name) || (entry.path != root && self.vfs.is_file(&entry.path.join(PACKAGE_TOML))) {
                     continue;
                 }
-                self.collect(root, &entry.path, out)?;
+                self.collect(root, &entry.path, &format!("{rel}{name}/"), out)?;
             } else if is_module_file(&name) {
-                out.push(entry.path);
+                out.push((entry.path, format!("{rel}{name}")));
             }
         }
         Ok(())
@@ -766,6 +773,53 @@ mod tests {
             matches!(&err, LoadError::Io(p, e) if p == Path::new("/ws/locked/kdep.toml") && e.kind() == io::ErrorKind::PermissionDenied),
             "{err}"
         );
+    }
+
+    /// A tree that lists every folder's entries in reverse order, as a real file system may
+    /// list them in any order.
+    struct Reversed(MemoryFs);
+    impl Vfs for Reversed {
+        fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+            self.0.read(path, limit)
+        }
+        fn read_dir(&self, path: &Path) -> io::Result<Vec<crate::vfs::DirEntry>> {
+            let mut entries = self.0.read_dir(path)?;
+            entries.reverse();
+            Ok(entries)
+        }
+        fn is_dir(&self, path: &Path) -> bool {
+            self.0.is_dir(path)
+        }
+        fn is_file(&self, path: &Path) -> bool {
+            self.0.is_file(path)
+        }
+        fn kind(&self, path: &Path) -> io::Result<PathKind> {
+            self.0.kind(path)
+        }
+        fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+            self.0.canonicalize(path)
+        }
+    }
+
+    /// File ids follow the paths' order compared component by component, whatever order the
+    /// folders list their entries in: `a/b.kdep` comes before `a-b.kdep` (`a` < `a-b.kdep`),
+    /// although as strings `-` sorts before `/`. The loader walks each folder's entries by name
+    /// and does not sort the whole list again; this pins that the walk gives the same order.
+    #[test]
+    fn files_get_ids_in_path_order_whatever_the_listing_order() {
+        let names = ["B.kdep", "a-b.kdep", "a.kdep", "a/b.kdep", "a/c/d.kdep", "a0.kdep", "z/y/x.kdep", "z.kdep"];
+        let mut fixture = String::from("//- /ws/p/kdep.toml\n[package]\nname = \"p\"\nversion = \"1.0.0\"\n");
+        for name in names {
+            fixture.push_str(&format!("//- /ws/p/{name}\nlet x = 1\n"));
+        }
+        let loaded = load(&Reversed(MemoryFs::from_fixture(&fixture)), Path::new("/ws/p"), &[]).expect("loads");
+        let order: Vec<&str> =
+            loaded.files.iter().filter(|f| f.kind == FileKind::Source).map(|f| f.display_path.as_str()).collect();
+        let mut by_path: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
+        by_path.sort();
+        let expected: Vec<String> = by_path.iter().map(|p| p.display().to_string()).collect();
+        assert_eq!(order, expected);
+        assert_eq!(order[..4], ["B.kdep", "a/b.kdep", "a/c/d.kdep", "a-b.kdep"]);
     }
 
     #[test]

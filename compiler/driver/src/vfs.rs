@@ -28,6 +28,13 @@ pub trait Vfs {
     /// Reads a whole file. Implementations should refuse files larger than `limit` bytes with
     /// an error of kind [`io::ErrorKind::FileTooLarge`] rather than reading them.
     fn read(&self, path: &Path, limit: u64) -> io::Result<Vec<u8>>;
+    /// Reads several files, each as [`Vfs::read`] does, the results in the order of `paths`.
+    /// The loader reads a package's module files through it, so an implementation backed by
+    /// a real disk may read them on several threads (the CLI's does); this one reads them one
+    /// after another.
+    fn read_all(&self, paths: &[&Path], limit: u64) -> Vec<io::Result<Vec<u8>>> {
+        paths.iter().map(|path| self.read(path, limit)).collect()
+    }
     /// Lists a directory; order does not matter (the loader sorts).
     fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
     fn is_dir(&self, path: &Path) -> bool;

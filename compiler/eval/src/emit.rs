@@ -552,34 +552,79 @@ fn may_start_reserved(s: &str) -> bool {
     s.as_bytes().first().is_some_and(|&b| b < 128 && (MAY_START_RESERVED >> b) & 1 == 1)
 }
 
-/// Whether a string that starts like a number consists only of number/timestamp characters.
-fn looks_numeric(s: &str) -> bool {
-    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-    unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
-        && unsigned.chars().all(|c| {
-            c.is_ascii_hexdigit()
-                || matches!(c, '_' | '.' | ':' | '+' | '-' | 'x' | 'X' | 'o' | 'O' | 't' | 'T' | 'z' | 'Z' | ' ')
-        })
-}
-
-/// Whether `s` can be written as a plain scalar that every YAML 1.1/1.2 parser reads back as
-/// this exact string.
-pub fn is_plain_safe(s: &str) -> bool {
-    let (Some(first), Some(last)) = (s.chars().next(), s.chars().next_back()) else {
+/// Whether `s` (at most 9 bytes, the longest reserved word being `+infinity`) is, ignoring
+/// ASCII case, one of [`RESERVED`] or, after an optional sign, one of [`RESERVED_NUMBERS`].
+/// Lowercased once into a buffer on the stack, then compared as bytes.
+fn is_reserved(s: &[u8]) -> bool {
+    let mut buf = [0u8; 9];
+    let Some(word) = buf.get_mut(..s.len()) else {
         return false;
     };
-    // `...` at the start of a line ends a document (`---` is caught by the `-` indicator).
-    if first.is_whitespace()
-        || last.is_whitespace()
-        || INDICATORS.contains(&first)
-        || last == ':'
-        || s.starts_with("...")
-    {
-        return false;
+    word.copy_from_slice(s);
+    word.make_ascii_lowercase();
+    let word = &*word;
+    let unsigned = word.strip_prefix(b"+").or_else(|| word.strip_prefix(b"-")).unwrap_or(word);
+    RESERVED.iter().any(|w| w.as_bytes() == word) || RESERVED_NUMBERS.iter().any(|w| w.as_bytes() == unsigned)
+}
+
+/// Byte classes for [`is_plain_safe`]'s single pass (see [`BYTE_CLASSES`]).
+/// The byte can occur in a YAML 1.1/1.2 number or timestamp: digits, hex letters, `_ . : + -`,
+/// `x o t z` in either case and the space.
+const NUMERIC: u8 = 1;
+/// The byte needs a closer look ([`plain_safe_bytes`]): a control, DEL, any byte of a
+/// non-ASCII character, or one of `' '`, `#`, `:` (which matter only next to each other).
+const CLOSER: u8 = 2;
+/// The byte may not start a plain scalar: an indicator ([`INDICATORS`]) or the space.
+const NO_START: u8 = 4;
+
+/// The class bits of every byte value, derived from the character lists above so they cannot
+/// disagree with them (`plain_scalar_test_agrees_with_its_specification` checks the whole rule).
+static BYTE_CLASSES: [u8; 256] = byte_classes();
+
+// Evaluated at compile time, where an index out of bounds is a build error, not a panic.
+#[allow(clippy::indexing_slicing)]
+const fn byte_classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut b = 0u8;
+    loop {
+        let mut class = 0;
+        if b.is_ascii_hexdigit()
+            || matches!(
+                b,
+                b'_' | b'.' | b':' | b'+' | b'-' | b'x' | b'X' | b'o' | b'O' | b't' | b'T' | b'z' | b'Z' | b' '
+            )
+        {
+            class |= NUMERIC;
+        }
+        if b < 0x20 || b >= 0x7f || matches!(b, b' ' | b'#' | b':') {
+            class |= CLOSER;
+        }
+        if b == b' ' {
+            class |= NO_START;
+        }
+        let mut rest = INDICATORS;
+        while let [c, tail @ ..] = rest {
+            if *c as u32 == b as u32 {
+                class |= NO_START;
+            }
+            rest = tail;
+        }
+        table[b as usize] = class;
+        if b == u8::MAX {
+            return table;
+        }
+        b += 1;
     }
-    // One pass over the bytes, without copying or lowercasing the string: every character
-    // that needs an escape is a control byte or starts with a byte >= 0x80, which sends the
-    // (rare) non-ASCII string through the character check.
+}
+
+/// The [`BYTE_CLASSES`] of `b`.
+fn class_of(b: u8) -> u8 {
+    BYTE_CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+/// The part of [`is_plain_safe`] for strings holding a byte of class [`CLOSER`]: no control
+/// byte or character YAML needs escaped, no `: ` and no ` #`.
+fn plain_safe_bytes(s: &str) -> bool {
     let mut prev = 0u8;
     let mut ascii = true;
     for &b in s.as_bytes() {
@@ -589,21 +634,50 @@ pub fn is_plain_safe(s: &str) -> bool {
         ascii &= b < 0x80;
         prev = b;
     }
-    if !ascii && s.chars().any(needs_escape) {
+    ascii || !s.chars().any(needs_escape)
+}
+
+/// Whether `s` can be written as a plain scalar that every YAML 1.1/1.2 parser reads back as
+/// this exact string.
+///
+/// It runs for every key and string of the output, so it is one pass over the bytes with a
+/// table lookup each (the union of their [`BYTE_CLASSES`]); the rarer strings with a space,
+/// `#`, `:`, a control or a non-ASCII character get a second look, and only strings that
+/// start like a number are checked for number characters.
+pub fn is_plain_safe(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    // An ASCII first or last byte is the character; a non-ASCII one may be Unicode whitespace.
+    // (ASCII whitespace other than the space is a control, refused below.)
+    let ends_blank = if first < 0x80 && last < 0x80 {
+        first == b' ' || last == b' '
+    } else {
+        s.chars().next().is_some_and(char::is_whitespace) || s.chars().next_back().is_some_and(char::is_whitespace)
+    };
+    // `...` at the start of a line ends a document (`---` is caught by the `-` indicator).
+    if ends_blank || class_of(first) & NO_START != 0 || last == b':' || (first == b'.' && bytes.starts_with(b"...")) {
         return false;
     }
-    // The longest reserved word is `+infinity`; anything longer cannot be one. Most short
-    // strings (keys like `name`, `cpu`) cannot start like any of them, which one table lookup
-    // tells before the word lists are compared.
-    if s.len() <= 9 && may_start_reserved(s) {
-        let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
-        if RESERVED.iter().any(|w| s.eq_ignore_ascii_case(w))
-            || RESERVED_NUMBERS.iter().any(|w| unsigned.eq_ignore_ascii_case(w))
-        {
-            return false;
-        }
+    let any = bytes.iter().fold(0u8, |any, &b| any | class_of(b));
+    if any & CLOSER != 0 && !plain_safe_bytes(s) {
+        return false;
     }
-    !looks_numeric(s)
+    // Most short strings (keys like `name`, `cpu`) cannot start like a reserved word, which
+    // one table lookup tells before the words are compared.
+    if bytes.len() <= 9 && may_start_reserved(s) && is_reserved(bytes) {
+        return false;
+    }
+    // Looks like a number or timestamp: after an optional sign a digit or `.`, and only
+    // number/timestamp characters (the sign is one of them).
+    let unsigned = match first {
+        b'+' | b'-' => bytes.get(1),
+        _ => Some(&first),
+    };
+    let numeric =
+        unsigned.is_some_and(|&b| b.is_ascii_digit() || b == b'.') && bytes.iter().all(|&b| class_of(b) & NUMERIC != 0);
+    !numeric
 }
 
 /// Writes `s` plain or double-quoted (never as a block scalar).
@@ -1177,6 +1251,17 @@ mod tests {
                 }),
             ]
         })
+    }
+
+    /// Whether a string that starts like a number consists only of number/timestamp characters
+    /// (the specification's wording, for [`plain_safe_as_specified`]).
+    fn looks_numeric(s: &str) -> bool {
+        let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+        unsigned.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+            && unsigned.chars().all(|c| {
+                c.is_ascii_hexdigit()
+                    || matches!(c, '_' | '.' | ':' | '+' | '-' | 'x' | 'X' | 'o' | 'O' | 't' | 'T' | 'z' | 'Z' | ' ')
+            })
     }
 
     /// The plain-scalar rule as the module documentation states it, written the obvious

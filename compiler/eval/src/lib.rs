@@ -260,8 +260,9 @@ pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileChe
 
 /// Work done before the parallel phase: the root package's files are lowered and their imports
 /// resolved (in parallel), then the files they import are found, and the project-wide queries
-/// and every top-level `let` are computed on this thread. Evaluating the lets here means worker
-/// threads only read them, so no cycle can span two threads. Returns the files to analyse.
+/// and every top-level `let` are computed, in two groups side by side. Evaluating the lets here
+/// (all in one group) means worker threads only read them, so no cycle can span two threads.
+/// Returns the files to analyse.
 fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
     let roots = on_side_handle(db, &|db| project_index(db, project).root_files());
     parallel::par_map(db, &roots, &|db, file| {
@@ -269,30 +270,38 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
         // file's imports, and would otherwise compute them all on one thread.
         kdep_sema::index::file_imports(db, project, *file);
     });
-    on_side_handle(db, &|db| {
-        let files = kdep_sema::index::reachable_files(db, project).to_vec();
-        app::environment_infos(db, project);
-        kdep_sema::lets::let_cycles(db, project);
-        // Project-wide like the let graph: computed here, so no worker blocks on another's.
-        kdep_sema::check::app_cycles(db, project);
-        // Read for every app's objects (their `kdep.dev/apply-after`).
-        kdep_sema::order::apply_order(db, project);
-        // Read for every emitted object (which schema checks it, its scope).
-        kdep_sema::resources::resource_registry(db, project);
-        // Read by every file's checks (imports, environments, policies): each reads every
-        // file, so computed first on a worker's handle it would leave that handle's record of
-        // reads as large as the package, and every later query there would pay to clear it.
-        kdep_sema::index::import_cycles(db, project);
-        kdep_sema::check::environment_index(db, project);
-        kdep_sema::policy::active_policies(db, project);
-        for file in &files {
-            let hir = file_hir(db, *file);
-            for name in hir.lets.keys() {
-                interp::module_let_value(db, project, *file, name.clone());
+    let files = on_side_handle(db, &|db| kdep_sema::index::reachable_files(db, project).to_vec());
+    // The project-wide queries, in two groups side by side (each on a handle of its own; one
+    // after the other with one thread): before, they were a sequential stretch between the
+    // parallel phases. The first group only reads lowered files and indexes, never evaluates,
+    // so every `let` is still evaluated by the second group alone, on one thread.
+    parallel::par_each_forked(db, &[0, 1], &|db, group| match group {
+        0 => {
+            // Project-wide like the let graph: computed here, so no worker blocks on another's.
+            kdep_sema::check::app_cycles(db, project);
+            // Read for every emitted object (which schema checks it, its scope).
+            kdep_sema::resources::resource_registry(db, project);
+        }
+        _ => {
+            app::environment_infos(db, project);
+            kdep_sema::lets::let_cycles(db, project);
+            // Read for every app's objects (their `kdep.dev/apply-after`).
+            kdep_sema::order::apply_order(db, project);
+            // Read by every file's checks (imports, environments, policies): each reads every
+            // file, so computed first on a worker's handle it would leave that handle's record
+            // of reads as large as the package, and every later query there would pay to clear it.
+            kdep_sema::index::import_cycles(db, project);
+            kdep_sema::check::environment_index(db, project);
+            kdep_sema::policy::active_policies(db, project);
+            for file in &files {
+                let hir = file_hir(db, *file);
+                for name in hir.lets.keys() {
+                    interp::module_let_value(db, project, *file, name.clone());
+                }
             }
         }
-        files
-    })
+    });
+    files
 }
 
 /// Runs project-wide queries (those reading every file) on another handle to the database when

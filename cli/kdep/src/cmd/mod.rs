@@ -139,11 +139,11 @@ pub fn release_at_exit<T>(value: T) {
 /// costs more than the share of files it would take.
 const MAX_DEFAULT_THREADS: usize = 8;
 
-/// Threads for evaluation and writing: `KDEP_THREADS=N` when set (`1` turns parallelism off),
+/// Threads for loading, evaluation and writing: `KDEP_THREADS=N` when set (`1` turns parallelism off),
 /// else the cores this process may use, at most [`MAX_DEFAULT_THREADS`]. The output does not
 /// depend on it (`compiler/eval/tests/parallel.rs`, `cli/kdep/tests/cli.rs`), and a package
 /// with few files stays on one thread whatever it says (`kdep_eval`'s `par_map`).
-fn build_threads() -> usize {
+pub(crate) fn build_threads() -> usize {
     if let Some(n) = std::env::var("KDEP_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()) {
         return n.max(1);
     }
