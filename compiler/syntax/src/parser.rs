@@ -392,25 +392,25 @@ fn expr_to_path(expr: ast::Expr) -> Option<ast::Path> {
 pub(crate) fn parse(file: FileId, text: &str) -> Parse {
     let lexed = lexer::lex(file, text);
     let mut diagnostics = lexed.diagnostics;
-    let mut checker = nesting::Checker::new(file, lexed.tokens.into_iter(), lexer::loc(text.len()));
+    let checked = nesting::check(file, lexed.tokens, lexer::loc(text.len()));
     let mut ctx = Ctx { file, docs: lexed.docs, errors: Vec::new(), suppressed: 0, diags: Vec::new() };
     let whole = rng(0, lexer::loc(text.len()));
     let parser = grammar::FileParser::new();
-    let mut items = match parser.parse(&mut ctx, (&mut checker).map(Ok)) {
+    let mut items = match parser.parse(&mut ctx, checked.tokens.into_iter().map(Ok)) {
         Ok(items) => items,
         Err(error) => {
             ctx.errors.push(ErrorRecovery { error, dropped_tokens: Vec::new() });
             vec![ast::Item::Error(whole)]
         }
     };
-    diagnostics.append(&mut checker.diagnostics);
+    diagnostics.extend(checked.diagnostics);
     let errors = std::mem::take(&mut ctx.errors);
     diagnostics.append(&mut ctx.diags);
     let mut reporter = ErrorReporter {
         file,
         text,
-        tokens: &checker.ranges,
-        unclosed_at_eof: checker.unclosed_at_eof,
+        tokens: &checked.ranges,
+        unclosed_at_eof: checked.unclosed_at_eof,
         quiet_until: None,
         invalid_chars: diagnostics
             .iter()
