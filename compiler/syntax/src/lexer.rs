@@ -30,6 +30,10 @@ pub(crate) enum Tok<'a> {
     InterpEnd,
     /// The closing `"` (zero-width when the string was unterminated).
     StrEnd,
+    /// A whole string without interpolation, `"` to `"`, with its decoded text (empty for
+    /// `""`). The lexer never makes one: the nesting check folds `StrStart [StrText] StrEnd`
+    /// into it, so most strings cost the parser one shift instead of three plus two reductions.
+    Str(Box<str>),
     /// `/pattern/` with `\/` already unescaped.
     Regex(Box<str>),
 
@@ -108,7 +112,7 @@ impl Tok<'_> {
         match self {
             Tok::Ident(name) => format!("`{name}`"),
             Tok::Int(_) | Tok::Float(_) => "a number".to_owned(),
-            Tok::StrStart => "a string".to_owned(),
+            Tok::StrStart | Tok::Str(_) => "a string".to_owned(),
             Tok::StrText(_) => "string text".to_owned(),
             Tok::InterpStart => "`${`".to_owned(),
             Tok::InterpEnd => "`}`".to_owned(),

@@ -4,8 +4,6 @@
 
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::VecDeque;
-
 use kdep_diag::{Code, Diagnostic, FileId, Span, TextRange};
 
 use crate::lexer::{Tok, Triple};
@@ -133,53 +131,75 @@ fn is_chain_op(tok: &Tok<'_>) -> bool {
     )
 }
 
-/// The checker runs as an iterator between the lexer's tokens and the parser, so the token
-/// stream is never copied. Tokens are held back only while a chain cut could still retract
-/// them, i.e. since the last boundary at the outermost level (at most one declaration).
-pub(crate) struct Checker<'a, I: Iterator<Item = Triple<'a>>> {
+/// The checker is one pass over the lexer's token vector into a new one (the parser's input).
+/// A chain cut retracts output back to the current level's last boundary, which is a plain
+/// `truncate`; holding tokens back in a queue until no cut could reach them, as an iterator
+/// between lexer and parser would have to, cost more than the whole check.
+pub(crate) struct Checker<'a> {
     file: FileId,
     text_len: u32,
-    input: std::iter::Peekable<I>,
-    /// Checked tokens not yet handed out; `pending[0]` has absolute index `released`.
-    pending: VecDeque<Triple<'a>>,
-    released: usize,
+    input: std::iter::Peekable<std::vec::IntoIter<Triple<'a>>>,
+    /// Checked tokens, in order: what the parser reads.
+    out: Vec<Triple<'a>>,
     stack: Vec<Open>,
     levels: Vec<Level>,
     /// Sum of `ops` over `levels`: the chain weight of the current path.
     chain: usize,
     chain_reported: bool,
-    finished: bool,
-    pub diagnostics: Vec<Diagnostic>,
-    /// Ranges of every token handed out, in order (for error messages).
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// What the check hands to the parser.
+pub(crate) struct Checked<'a> {
+    /// The tokens the parser reads.
+    pub tokens: Vec<Triple<'a>>,
+    /// Ranges of the same tokens, in order (for error messages, after the tokens are consumed).
     pub ranges: Vec<(u32, u32)>,
+    pub diagnostics: Vec<Diagnostic>,
     /// Whether delimiters were still open at the end of the file (closed there by
     /// zero-width synthetic tokens, after a diagnostic).
     pub unclosed_at_eof: bool,
 }
 
-impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
-    pub(crate) fn new(file: FileId, tokens: I, text_len: u32) -> Self {
-        let expected = tokens.size_hint().0 + 16;
-        Checker {
-            file,
-            text_len,
-            input: tokens.peekable(),
-            pending: VecDeque::new(),
-            released: 0,
-            stack: Vec::new(),
-            levels: vec![Level { ops: 0, boundary: 0 }],
-            chain: 0,
-            chain_reported: false,
-            finished: false,
-            diagnostics: Vec::new(),
-            ranges: Vec::with_capacity(expected),
-            unclosed_at_eof: false,
+/// Checks bracket nesting and chain length over `tokens` (see the module docs).
+pub(crate) fn check(file: FileId, tokens: Vec<Triple<'_>>, text_len: u32) -> Checked<'_> {
+    let capacity = tokens.len() + 16;
+    let mut checker = Checker {
+        file,
+        text_len,
+        input: tokens.into_iter().peekable(),
+        out: Vec::with_capacity(capacity),
+        stack: Vec::new(),
+        levels: vec![Level { ops: 0, boundary: 0 }],
+        chain: 0,
+        chain_reported: false,
+        diagnostics: Vec::new(),
+    };
+    while let Some((l, tok, r)) = checker.input.next() {
+        checker.step(l, tok, r);
+    }
+    let unclosed_at_eof = checker.finish();
+    // Error messages count and locate tokens as the lexer made them, so a folded string
+    // stands for its quote, text and quote here.
+    let mut ranges = Vec::with_capacity(checker.out.len() + 16);
+    for (l, tok, r) in &checker.out {
+        if let Tok::Str(_) = tok {
+            ranges.push((*l, *l + 1));
+            if *r > *l + 2 {
+                ranges.push((*l + 1, *r - 1));
+            }
+            ranges.push((*r - 1, *r));
+        } else {
+            ranges.push((*l, *r));
         }
     }
+    Checked { tokens: checker.out, ranges, diagnostics: checker.diagnostics, unclosed_at_eof }
+}
 
-    /// Absolute index the next pushed token gets.
+impl<'a> Checker<'a> {
+    /// Index the next pushed token gets.
     fn next_index(&self) -> usize {
-        self.released + self.pending.len()
+        self.out.len()
     }
 
     fn pop_level(&mut self) {
@@ -214,12 +234,8 @@ impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
         end
     }
 
-    /// Processes one input token (or the end of input) into `pending`.
-    fn step(&mut self) {
-        let Some((l, tok, r)) = self.input.next() else {
-            self.finish();
-            return;
-        };
+    /// Processes one input token into `out`.
+    fn step(&mut self, l: u32, tok: Tok<'a>, r: u32) {
         if is_chain_op(&tok) || opener(&tok).is_some() {
             self.chain += 1;
             if let Some(level) = self.levels.last_mut() {
@@ -238,14 +254,14 @@ impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
             }
         }
         if let Some(kind) = opener(&tok) {
-            self.pending.push_back((l, tok, r));
+            self.out.push((l, tok, r));
             self.stack.push(Open { kind, start: l, end: r });
             let boundary = self.next_index();
             self.levels.push(Level { ops: 0, boundary });
             if self.stack.len() > MAX_NESTING {
                 // Keep the bracket pair but swallow everything between them, without recursion.
                 let deep_end = self.skip(1, false, r);
-                self.pending.push_back((r, Tok::Deep, deep_end));
+                self.out.push((r, Tok::Deep, deep_end));
                 let diag = Diagnostic::error(
                     Code::NESTING_TOO_DEEP,
                     format!("brackets are nested more than {MAX_NESTING} levels deep"),
@@ -264,15 +280,40 @@ impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
                 self.stack.pop();
                 report_unclosed(self.file, &inner, TextRange::new(l, r), false, &mut self.diagnostics);
                 for open in inner.iter().rev() {
-                    self.pending.push_back((l, open.kind.closer(), l));
+                    self.out.push((l, open.kind.closer(), l));
                     self.pop_level();
                 }
                 self.pop_level();
             }
             // A closer that matches nothing is left for the parser to report.
-            self.pending.push_back((l, tok, r));
+            self.out.push((l, tok, r));
+        } else if tok == Tok::StrEnd && r == l + 1 {
+            self.close_string(l, r);
         } else {
-            self.pending.push_back((l, tok, r));
+            self.out.push((l, tok, r));
+        }
+    }
+
+    /// A closing quote: a string with no interpolation (`StrStart`, at most one `StrText`, this
+    /// `StrEnd`, adjacent) becomes one [`Tok::Str`]. Nothing between its quotes is a boundary or
+    /// an opener, so no level's boundary points inside it.
+    fn close_string(&mut self, l: u32, r: u32) {
+        let n = self.out.len();
+        let folded = match self.out.as_mut_slice() {
+            [.., (start, Tok::StrStart, quote_end), (text_start, Tok::StrText(text), text_end)]
+                if *quote_end == *text_start && *text_end == l =>
+            {
+                Some((*start, std::mem::take(text), 2))
+            }
+            [.., (start, Tok::StrStart, quote_end)] if *quote_end == l => Some((*start, Box::default(), 1)),
+            _ => None,
+        };
+        match folded {
+            Some((start, text, taken)) => {
+                self.out.truncate(n - taken);
+                self.out.push((start, Tok::Str(text), r));
+            }
+            None => self.out.push((l, Tok::StrEnd, r)),
         }
     }
 
@@ -286,51 +327,29 @@ impl<'a, I: Iterator<Item = Triple<'a>>> Checker<'a, I> {
                     .with_help("split the expression into `let` bindings");
             self.diagnostics.push(diag);
         }
-        let released = self.released;
         let Some(level) = self.levels.last_mut() else { return };
-        let keep = level.boundary.saturating_sub(released);
+        let keep = level.boundary;
         self.chain -= level.ops;
         level.ops = 0;
-        let start = self.pending.get(keep).map_or(l, |(s, _, _)| *s);
-        self.pending.truncate(keep);
+        let start = self.out.get(keep).map_or(l, |(s, _, _)| *s);
+        self.out.truncate(keep);
         let depth = usize::from(opener(tok).is_some());
         let end = self.skip(depth, true, r);
-        self.pending.push_back((start, Tok::Deep, end));
+        self.out.push((start, Tok::Deep, end));
     }
 
-    fn finish(&mut self) {
-        self.finished = true;
-        self.unclosed_at_eof = !self.stack.is_empty();
-        if self.unclosed_at_eof {
+    /// Closes what is still open at the end of the file; returns whether anything was.
+    fn finish(&mut self) -> bool {
+        let unclosed = !self.stack.is_empty();
+        if unclosed {
             let at = TextRange::new(self.text_len, self.text_len);
             report_unclosed(self.file, &self.stack, at, true, &mut self.diagnostics);
             for open in self.stack.iter().rev() {
-                self.pending.push_back((self.text_len, open.kind.closer(), self.text_len));
+                self.out.push((self.text_len, open.kind.closer(), self.text_len));
             }
             self.stack.clear();
         }
-    }
-}
-
-impl<'a, I: Iterator<Item = Triple<'a>>> Iterator for Checker<'a, I> {
-    type Item = Triple<'a>;
-
-    fn next(&mut self) -> Option<Triple<'a>> {
-        loop {
-            // No cut reaches back before the outermost level's boundary.
-            let safe = self.finished || self.released < self.levels.first().map_or(0, |l| l.boundary);
-            if safe {
-                if let Some(tok) = self.pending.pop_front() {
-                    self.released += 1;
-                    self.ranges.push((tok.0, tok.2));
-                    return Some(tok);
-                }
-                if self.finished {
-                    return None;
-                }
-            }
-            self.step();
-        }
+        unclosed
     }
 }
 

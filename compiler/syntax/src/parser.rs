@@ -119,6 +119,16 @@ impl<'a> Ctx<'a> {
         operands.pop().unwrap_or(ast::Expr::Error(rng(0, 0)))
     }
 
+    /// The parts of a folded plain string `"text"` spanning `l..r`: one text part between the
+    /// quotes, none for `""` (exactly what `STR_START STR_TEXT? STR_END` gives).
+    pub(crate) fn plain_string(&self, text: Box<str>, l: u32, r: u32) -> Vec<ast::StrPart> {
+        if r > l.saturating_add(2) {
+            vec![ast::StrPart::Text { text: text.into_string(), range: rng(l + 1, r - 1) }]
+        } else {
+            Vec::new()
+        }
+    }
+
     /// A placeholder for a declaration name that is missing, with its diagnostic.
     pub(crate) fn missing_name(&mut self, at: u32) -> ast::Ident {
         let diag = Diagnostic::error(Code::UNEXPECTED_TOKEN, "expected a name for this declaration")
@@ -392,25 +402,25 @@ fn expr_to_path(expr: ast::Expr) -> Option<ast::Path> {
 pub(crate) fn parse(file: FileId, text: &str) -> Parse {
     let lexed = lexer::lex(file, text);
     let mut diagnostics = lexed.diagnostics;
-    let mut checker = nesting::Checker::new(file, lexed.tokens.into_iter(), lexer::loc(text.len()));
+    let checked = nesting::check(file, lexed.tokens, lexer::loc(text.len()));
     let mut ctx = Ctx { file, docs: lexed.docs, errors: Vec::new(), suppressed: 0, diags: Vec::new() };
     let whole = rng(0, lexer::loc(text.len()));
     let parser = grammar::FileParser::new();
-    let mut items = match parser.parse(&mut ctx, (&mut checker).map(Ok)) {
+    let mut items = match parser.parse(&mut ctx, checked.tokens.into_iter().map(Ok)) {
         Ok(items) => items,
         Err(error) => {
             ctx.errors.push(ErrorRecovery { error, dropped_tokens: Vec::new() });
             vec![ast::Item::Error(whole)]
         }
     };
-    diagnostics.append(&mut checker.diagnostics);
+    diagnostics.extend(checked.diagnostics);
     let errors = std::mem::take(&mut ctx.errors);
     diagnostics.append(&mut ctx.diags);
     let mut reporter = ErrorReporter {
         file,
         text,
-        tokens: &checker.ranges,
-        unclosed_at_eof: checker.unclosed_at_eof,
+        tokens: &checked.ranges,
+        unclosed_at_eof: checked.unclosed_at_eof,
         quiet_until: None,
         invalid_chars: diagnostics
             .iter()
@@ -459,6 +469,7 @@ impl ErrorReporter<'_> {
         let resume = recovery.dropped_tokens.last().map(|(_, _, r)| *r);
         match recovery.error {
             ParseError::UnrecognizedToken { token: (l, tok, r), expected } => {
+                let (r, expected) = (unfolded_end(l, &tok, r), without_folded(expected));
                 let quiet = self.quiet_until.is_some_and(|q| l < q) || self.after_invalid_char(l);
                 // Recovery resumes at the first token the parser can continue with. At a keyword
                 // that starts a declaration or member, or at a `}`, that is solid ground; at
@@ -474,6 +485,7 @@ impl ErrorReporter<'_> {
                 Some(self.unexpected(l, r, &tok, &expected))
             }
             ParseError::UnrecognizedEof { location, expected } => {
+                let expected = without_folded(expected);
                 if self.unclosed_at_eof || self.quiet_until.is_some_and(|q| location < q) {
                     return None;
                 }
@@ -488,10 +500,11 @@ impl ErrorReporter<'_> {
                         .with_primary(Span::new(self.file, rng(at, at)), "the file ends here"),
                 )
             }
-            ParseError::ExtraToken { token: (l, tok, r) } => Some(
+            ParseError::ExtraToken { token: (l, tok, r) } => Some({
+                let r = unfolded_end(l, &tok, r);
                 Diagnostic::error(Code::UNEXPECTED_TOKEN, format!("unexpected {}", self.found(l, r, &tok)))
-                    .with_primary(Span::new(self.file, rng(l, r)), "not expected here"),
-            ),
+                    .with_primary(Span::new(self.file, rng(l, r)), "not expected here")
+            }),
             ParseError::InvalidToken { location } => Some(
                 Diagnostic::error(Code::UNEXPECTED_TOKEN, "invalid token")
                     .with_primary(Span::new(self.file, rng(location, location)), "here"),
@@ -571,7 +584,7 @@ impl ErrorReporter<'_> {
     /// How a found token is named in messages: its own text when short, else its kind.
     fn found(&self, l: u32, r: u32, tok: &Tok<'_>) -> String {
         match tok {
-            Tok::StrStart | Tok::StrText(_) | Tok::Regex(_) | Tok::Deep => tok.describe(),
+            Tok::StrStart | Tok::Str(_) | Tok::StrText(_) | Tok::Regex(_) | Tok::Deep => tok.describe(),
             _ => match self.text.get(l as usize..r as usize) {
                 Some(t) if !t.is_empty() && t.len() <= 24 => format!("`{t}`"),
                 _ => tok.describe(),
@@ -609,6 +622,22 @@ impl ErrorReporter<'_> {
         }
         diag
     }
+}
+
+/// Where a found token ends as the lexer made it: a folded string ([`Tok::Str`]) is reported at
+/// its opening quote, as `STR_START` was.
+fn unfolded_end(l: u32, tok: &Tok<'_>, r: u32) -> u32 {
+    match tok {
+        Tok::Str(_) => l.saturating_add(1).min(r),
+        _ => r,
+    }
+}
+
+/// lalrpop's expected terminals without `STR`: it is expected exactly where `STR_START` is, and
+/// messages are worded from `STR_START`.
+fn without_folded(mut expected: Vec<String>) -> Vec<String> {
+    expected.retain(|e| e != "STR");
+    expected
 }
 
 fn is_closer(tok: &Tok<'_>) -> bool {

@@ -47,7 +47,7 @@ pub fn lex(text: &str) -> Vec<Token> {
             Tok::Ident(_) => TokenKind::Ident,
             Tok::Int(_) => TokenKind::Int,
             Tok::Float(_) => TokenKind::Float,
-            Tok::StrStart | Tok::StrText(_) | Tok::StrEnd => TokenKind::String,
+            Tok::StrStart | Tok::StrText(_) | Tok::StrEnd | Tok::Str(_) => TokenKind::String,
             Tok::InterpStart | Tok::InterpEnd => TokenKind::Interpolation,
             Tok::Regex(_) => TokenKind::Regex,
             other if other.is_keyword() => TokenKind::Keyword,

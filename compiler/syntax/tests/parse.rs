@@ -328,3 +328,61 @@ fn diagnostics_are_capped_per_file() {
         assert!(last.contains("more syntax errors"), "{unit:?}: {last}");
     }
 }
+
+/// Every pair of binary operators, and each behind a prefix operator, written without
+/// parentheses and shown fully parenthesised, with the codes of any diagnostics. Pins the
+/// precedence and associativity table of GRAMMAR.md, so a change in how the parser collects
+/// operator chains cannot reorder anything (the snapshot was made before such a change).
+#[test]
+fn operator_pairs_keep_precedence_and_associativity() {
+    use kdep_syntax::ast::{BinaryOp, UnaryOp};
+    const OPS: [BinaryOp; 13] = [
+        BinaryOp::Or,
+        BinaryOp::And,
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::Add,
+        BinaryOp::Sub,
+        BinaryOp::Mul,
+        BinaryOp::Div,
+        BinaryOp::Rem,
+    ];
+    fn shown(e: &Expr) -> String {
+        match e {
+            Expr::Name(id) => id.text.clone(),
+            Expr::Binary { op, lhs, rhs, .. } => format!("({} {} {})", shown(lhs), op.as_str(), shown(rhs)),
+            Expr::Unary { op, operand, .. } => {
+                let op = match op {
+                    UnaryOp::Neg => "-",
+                    UnaryOp::Not => "!",
+                };
+                format!("({op}{})", shown(operand))
+            }
+            other => format!("<{other:?}>"),
+        }
+    }
+    let mut table = String::new();
+    let mut row = |source: String| {
+        let parsed = parse(FILE, &format!("let x = {source}\n"));
+        let value = match parsed.file.items.first() {
+            Some(Item::Let(l)) => shown(&l.value),
+            other => format!("<{other:?}>"),
+        };
+        let codes: Vec<&str> = parsed.diagnostics.iter().map(|d| d.code.id).collect();
+        table.push_str(&format!("{source:<20} => {value} {codes:?}\n"));
+    };
+    for a in OPS {
+        for b in OPS {
+            row(format!("a {} b {} c", a.as_str(), b.as_str()));
+        }
+    }
+    for a in OPS {
+        row(format!("-a {} !b", a.as_str()));
+        row(format!("a {} - - b {} c", a.as_str(), a.as_str()));
+    }
+    insta::assert_snapshot!(table);
+}
