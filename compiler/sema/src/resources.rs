@@ -71,10 +71,16 @@ pub fn resource_registry(db: &dyn Db, project: Project) -> Arc<ResourceRegistry>
 pub fn stdlib_module(api_version: &str) -> String {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
     let label = match group.split('.').next() {
-        None | Some("") => "core".to_owned(),
-        Some(label) => label.replace('-', "_"),
+        None | Some("") => "core",
+        Some(label) => label,
     };
-    format!("k8s.{label}.{version}")
+    // Built by pushes rather than `format!`: every emitted object looks its kind up here.
+    let mut out = String::with_capacity(5 + label.len() + version.len());
+    out.push_str("k8s.");
+    out.extend(label.chars().map(|c| if c == '-' { '_' } else { c }));
+    out.push('.');
+    out.push_str(version);
+    out
 }
 
 /// The schema of `(api_version, kind)`, if any. The Kubernetes library's declaration comes
@@ -95,15 +101,24 @@ fn stdlib_resource(db: &dyn Db, project: Project, api_version: &str, kind: &str)
     let index = project_index(db, project);
     let stdlib = index.packages.get(index.stdlib?)?;
     let file = *stdlib.modules.get(&stdlib_module(api_version))?;
-    let items = item_index(db, file);
-    items.items.iter().find_map(|(name, h)| {
-        let r = h.resource.as_ref().filter(|_| h.kind == ItemKind::Schema)?;
-        (*r.api_version == *api_version && *r.kind == *kind).then(|| ResourceEntry {
+    module_resources(db, file).kinds.get(api_version)?.get(kind).cloned()
+}
+
+/// One module's `@resource` schemas by apiVersion and kind; the first declaration of a kind
+/// wins, as in the module's item order. A stdlib module declares hundreds of schemas and every
+/// emitted object looks its kind up, so the lookup is a table, not a scan of the item index.
+#[salsa::tracked(returns(clone))]
+fn module_resources(db: &dyn Db, file: SourceFile) -> Arc<ResourceRegistry> {
+    let mut out = ResourceRegistry::default();
+    for (name, h) in &item_index(db, file).items {
+        let Some(r) = h.resource.as_ref().filter(|_| h.kind == ItemKind::Schema) else { continue };
+        out.kinds.entry(r.api_version.clone()).or_default().entry(r.kind.clone()).or_insert_with(|| ResourceEntry {
             file,
             name: name.clone(),
             cluster: r.cluster,
-        })
-    })
+        });
+    }
+    Arc::new(out)
 }
 
 #[cfg(test)]
