@@ -27,6 +27,7 @@ use kdep_sema::suggest;
 use kdep_sema::ty::Ty;
 use rustc_hash::FxHashMap;
 
+use crate::conform::Path;
 use crate::value::{string_work, Layer, Map, Origin, Value};
 
 /// Where an object produced by an `emit` came from, for reporting a bad one.
@@ -319,6 +320,8 @@ pub(crate) struct Patch {
 
 #[derive(Clone)]
 enum Slot {
+    /// Not asked for yet.
+    Unset,
     InProgress,
     Done(Value, Origin),
     Failed,
@@ -326,9 +329,15 @@ enum Slot {
 
 pub(crate) struct Instance {
     pub model: Arc<TemplateModel>,
-    pub sets: FxHashMap<Name, Assign>,
+    /// The assignment of each field, by its position in `model.fields` (taken when the field
+    /// is computed, which happens once).
+    sets: Vec<Option<Assign>>,
     pub patches: FxHashMap<Name, Vec<Patch>>,
-    slots: FxHashMap<Name, Slot>,
+    /// The state of each field (by its position in `model.fields`) and then of each `let` (by
+    /// `model.fields.len()` plus its position in `model.lets`): positions, not a table keyed by
+    /// name, since every instance's model says which names it has (a record of a Kubernetes
+    /// schema took six hashed inserts and two table growths per field).
+    slots: Vec<Slot>,
     /// Where a missing required field is reported (record literals); apps report it statically.
     pub missing_at: Option<Span>,
     /// The app name and its declaration, for check failures.
@@ -344,11 +353,13 @@ pub(crate) struct Instance {
 
 impl Instance {
     pub fn new(model: Arc<TemplateModel>) -> Self {
+        let fields = model.fields.len();
+        let slots = fields + model.lets.len();
         Instance {
             model,
-            sets: FxHashMap::default(),
+            sets: std::iter::repeat_with(|| None).take(fields).collect(),
             patches: FxHashMap::default(),
-            slots: FxHashMap::default(),
+            slots: std::iter::repeat_with(|| Slot::Unset).take(slots).collect(),
             missing_at: None,
             app: None,
             element: None,
@@ -361,11 +372,35 @@ impl Instance {
         let Some((field, _)) = key.first() else { return };
         if key.len() == 1 {
             self.patches.remove(field);
-            self.sets.insert(field.clone(), Assign::Expr { expr, file, origin });
+            // A name the model does not declare has no slot and is never read.
+            if let Some(index) = self.model.fields.get_index_of(field) {
+                self.set(index, Assign::Expr { expr, file, origin });
+            }
         } else {
             let path = key.iter().skip(1).map(|(n, _)| n.clone()).collect();
             self.patches.entry(field.clone()).or_default().push(Patch { path, expr, file, origin });
         }
+    }
+
+    /// Sets the field at `index` of `model.fields`, replacing an earlier set.
+    pub(crate) fn set(&mut self, index: usize, assign: Assign) {
+        if let Some(s) = self.sets.get_mut(index) {
+            *s = Some(assign);
+        }
+    }
+
+    /// The slot of field or `let` `name` (their names never collide; checked in sema).
+    fn slot_of(&self, name: &str) -> Option<&Slot> {
+        let index = match self.model.fields.get_index_of(name) {
+            Some(i) => i,
+            None => self.model.fields.len() + self.model.lets.get_index_of(name)?,
+        };
+        self.slots.get(index)
+    }
+
+    /// The slot of field `name`.
+    fn field_slot(&self, name: &str) -> Option<&Slot> {
+        self.slots.get(self.model.fields.get_index_of(name)?)
     }
 }
 
@@ -596,34 +631,42 @@ impl<'db> Eval<'db> {
     /// The value of field `name` of instance `i`, computed on first use.
     pub fn field(&mut self, i: usize, name: &Name, use_span: Span) -> R<(Value, Origin)> {
         let Some(inst) = self.inst(i) else { return Err(Poison) };
-        match inst.slots.get(name) {
+        let Some(index) = inst.model.fields.get_index_of(name) else { return Err(Poison) };
+        match inst.slots.get(index) {
             Some(Slot::Done(v, o)) => return Ok((v.clone(), o.clone())),
             Some(Slot::Failed) => return Err(Poison),
             Some(Slot::InProgress) => {
-                let decl = inst.model.fields.get(name).map(|f| f.decl_span);
+                let decl = inst.model.fields.get_index(index).map(|(_, f)| f.decl_span);
                 let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, format!("field `{name}` depends on itself"))
                     .with_primary(use_span, "cyclic reference");
                 if let Some(decl) = decl {
                     d = d.with_secondary(decl, "field declared here");
                 }
                 self.diags.push(d);
-                self.set_slot(i, name, Slot::Failed);
+                self.set_slot(i, index, Slot::Failed);
                 return Err(Poison);
             }
-            None => {}
+            Some(Slot::Unset) | None => {}
         }
         let model = inst.model.clone();
         // Borrowed from the model held above: a field model carries its documentation, and the
         // generated Kubernetes schemas document every field.
-        let Some(fm) = model.fields.get(name) else { return Err(Poison) };
-        let assign = inst.sets.get(name).cloned();
-        let patches = inst.patches.get(name).cloned().unwrap_or_default();
+        let Some((_, fm)) = model.fields.get_index(index) else { return Err(Poison) };
         let missing_at = inst.missing_at;
         let region = inst.region;
         let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
-        self.set_slot(i, name, Slot::InProgress);
+        // Computed once (the slot is in progress, then done or failed): the assignment and
+        // patches are taken, not copied.
+        let (assign, patches) = match self.insts.get_mut(i) {
+            Some(inst) => (
+                inst.sets.get_mut(index).and_then(Option::take),
+                if inst.patches.is_empty() { Vec::new() } else { inst.patches.remove(name).unwrap_or_default() },
+            ),
+            None => (None, Vec::new()),
+        };
+        self.set_slot(i, index, Slot::InProgress);
         let reported = self.diags.len();
         let result = self.compute_field(i, &model, fm, assign, patches, missing_at);
         drop(depth);
@@ -639,25 +682,20 @@ impl<'db> Eval<'db> {
         }
         match result {
             Ok((v, o)) => {
-                self.set_slot(i, name, Slot::Done(v.clone(), o.clone()));
+                self.set_slot(i, index, Slot::Done(v.clone(), o.clone()));
                 Ok((v, o))
             }
             Err(p) => {
-                self.set_slot(i, name, Slot::Failed);
+                self.set_slot(i, index, Slot::Failed);
                 Err(p)
             }
         }
     }
 
-    fn set_slot(&mut self, i: usize, name: &Name, slot: Slot) {
-        if let Some(inst) = self.insts.get_mut(i) {
-            // A slot is written twice (in progress, then done): the second write needs no key.
-            match inst.slots.get_mut(name) {
-                Some(s) => *s = slot,
-                None => {
-                    inst.slots.insert(name.clone(), slot);
-                }
-            }
+    /// Writes slot `index` of instance `i` (see [`Instance::slots`]).
+    fn set_slot(&mut self, i: usize, index: usize, slot: Slot) {
+        if let Some(s) = self.insts.get_mut(i).and_then(|inst| inst.slots.get_mut(index)) {
+            *s = slot;
         }
     }
 
@@ -856,12 +894,15 @@ impl<'db> Eval<'db> {
     /// The value of `let name` of instance `i`.
     fn instance_let(&mut self, i: usize, name: &Name, use_span: Span) -> R {
         let Some(inst) = self.inst(i) else { return Err(Poison) };
-        // Lets share the slot table with fields; their names never collide (checked in sema).
-        match inst.slots.get(name) {
+        // Lets follow the fields in the slot table.
+        let Some(index) = inst.model.lets.get_index_of(name).map(|l| inst.model.fields.len() + l) else {
+            return Err(Poison);
+        };
+        match inst.slots.get(index) {
             Some(Slot::Done(v, _)) => return Ok(v.clone()),
             Some(Slot::Failed) => return Err(Poison),
             Some(Slot::InProgress) => {
-                self.set_slot(i, name, Slot::Failed);
+                self.set_slot(i, index, Slot::Failed);
                 return Err(self.error(
                     Code::CYCLIC_DEFINITION,
                     format!("`{name}` depends on itself"),
@@ -869,13 +910,13 @@ impl<'db> Eval<'db> {
                     "cyclic reference",
                 ));
             }
-            None => {}
+            Some(Slot::Unset) | None => {}
         }
         let Some(l) = inst.model.lets.get(name).cloned() else { return Err(Poison) };
         let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
-        self.set_slot(i, name, Slot::InProgress);
+        self.set_slot(i, index, Slot::InProgress);
         let mut ctx = self.ctx(l.file, Some(i), Some(&l.owner));
         let mut result = self.root_expr(&l.expr, &mut ctx);
         drop(depth);
@@ -884,8 +925,8 @@ impl<'db> Eval<'db> {
             result = self.conform_reported(v.clone(), ty, name, site, Some(l.span), Code::TYPE_MISMATCH, None);
         }
         match &result {
-            Ok(v) => self.set_slot(i, name, Slot::Done(v.clone(), Origin::computed())),
-            Err(_) => self.set_slot(i, name, Slot::Failed),
+            Ok(v) => self.set_slot(i, index, Slot::Done(v.clone(), Origin::computed())),
+            Err(_) => self.set_slot(i, index, Slot::Failed),
         }
         result
     }
@@ -965,7 +1006,7 @@ impl<'db> Eval<'db> {
         names_read(cond, &mut names, 0);
         let mut parts: Vec<String> = Vec::new();
         for n in names {
-            if let Some(Slot::Done(v, _)) = inst.slots.get(&n) {
+            if let Some(Slot::Done(v, _)) = inst.slot_of(&n) {
                 let part = format!("{n} = {}", v.render_bounded(40));
                 if !parts.contains(&part) {
                     parts.push(part);
@@ -1254,7 +1295,7 @@ impl<'db> Eval<'db> {
         at: Span,
         path: Option<&str>,
     ) -> R<Map> {
-        self.instantiate_record_checked(model, given, at, path, None)
+        self.instantiate_record_checked(model, given, at, path.map(Path::Root).as_ref(), None)
     }
 
     /// A record of a plain schema (see [`is_plain`]) built straight from the given map: each value
@@ -1324,7 +1365,7 @@ impl<'db> Eval<'db> {
         model: Arc<TemplateModel>,
         given: &Map,
         at: Span,
-        path: Option<&str>,
+        path: Option<&Path<'_>>,
         checked: Option<(&[Name], bool)>,
     ) -> R<Map> {
         let reported_before = self.diags.len();
@@ -1346,7 +1387,8 @@ impl<'db> Eval<'db> {
         let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
-        inst.element = Some((record_site(given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
+        inst.element =
+            Some((record_site(given, at), path.map_or_else(|| model.qualified.to_string(), ToString::to_string)));
         inst.region = Some(at);
         let mut failed = false;
         // Fields an `@open` schema does not declare: kept as given (typed `any`), after the
@@ -1354,7 +1396,7 @@ impl<'db> Eval<'db> {
         let mut extra = Vec::new();
         for (k, entry) in given.entries() {
             let site = entry.origin.span.unwrap_or(at);
-            match model.fields.get(k) {
+            match model.fields.get_full(&**k) {
                 None if model.open => extra.push((k.clone(), entry.clone())),
                 None if reported(k) => failed = true,
                 None => {
@@ -1368,7 +1410,7 @@ impl<'db> Eval<'db> {
                     }
                     failed = true;
                 }
-                Some(fm) => {
+                Some((index, _, fm)) => {
                     if fm.locked.is_some() && reported(k) {
                         failed = true;
                         continue;
@@ -1381,8 +1423,7 @@ impl<'db> Eval<'db> {
                         failed = true;
                         continue;
                     }
-                    inst.sets
-                        .insert(k.clone(), Assign::Value { value: entry.value.clone(), origin: entry.origin.clone() });
+                    inst.set(index, Assign::Value { value: entry.value.clone(), origin: entry.origin.clone() });
                 }
             }
         }
@@ -1410,16 +1451,24 @@ impl<'db> Eval<'db> {
 
     /// Checks the map `given` (held by `value`) as a record of `model`, through the run's
     /// [`ConformCache`] when `given` is a map of a constant literal.
-    pub(crate) fn schema_record(&mut self, given: &Arc<Map>, model: Arc<TemplateModel>, site: Span, what: &str) -> R {
+    pub(crate) fn schema_record(
+        &mut self,
+        given: &Arc<Map>,
+        model: Arc<TemplateModel>,
+        site: Span,
+        what: &Path<'_>,
+    ) -> R {
         let key = (Arc::as_ptr(given) as usize, Arc::as_ptr(&model) as usize);
         let shared =
             CONFORMED.with(|c| c.borrow().is_some()) && CONSTS.with(|c| c.borrow().shared_maps.contains(&key.0));
         if !shared {
             if self.check_only {
                 // Valid or not, the value checked is the one given; only the diagnostics count.
-                return self.instantiate_record(model, given, site, Some(what)).map(|_| Value::Map(given.clone()));
+                return self
+                    .instantiate_record_checked(model, given, site, Some(what), None)
+                    .map(|_| Value::Map(given.clone()));
             }
-            return self.instantiate_record(model, given, site, Some(what)).map(Value::map);
+            return self.instantiate_record_checked(model, given, site, Some(what), None).map(Value::map);
         }
         let depth = DEPTH.with(std::cell::Cell::get);
         let hit = CONFORMED.with(|c| {
@@ -1441,7 +1490,7 @@ impl<'db> Eval<'db> {
         // A kept record must be the real one: built in full even during a check-only walk.
         let check_only = std::mem::replace(&mut self.check_only, false);
         let outer_reads = self.schemas_read.replace(Vec::new());
-        let out = self.instantiate_record(model.clone(), given, site, Some(what)).map(Value::map);
+        let out = self.instantiate_record_checked(model.clone(), given, site, Some(what), None).map(Value::map);
         let mut reads = std::mem::replace(&mut self.schemas_read, outer_reads).unwrap_or_default();
         if let Some(outer) = &mut self.schemas_read {
             outer.extend(reads.iter().cloned());
@@ -2094,7 +2143,7 @@ impl<'db> Eval<'db> {
         }
         if let (ExprKind::Name(n), Some(i)) = (&value.kind, ctx.inst) {
             if !ctx.locals.iter().any(|(k, _)| k == n) && ctx.scope.resolve(n) == Resolution::Field {
-                if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+                if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.field_slot(n)) {
                     return o.clone();
                 }
             }
@@ -2115,7 +2164,7 @@ impl<'db> Eval<'db> {
             if ctx.locals.iter().any(|(k, _)| k == n) || ctx.scope.resolve(n) != Resolution::Field {
                 continue;
             }
-            if let Some(Slot::Done(v, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+            if let Some(Slot::Done(v, o)) = self.inst(i).and_then(|inst| inst.field_slot(n)) {
                 if v == emitted {
                     if found.is_some() {
                         return None;
