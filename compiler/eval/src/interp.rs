@@ -418,6 +418,9 @@ pub(crate) struct Ctx {
     pub locals: Vec<(Name, Value)>,
 }
 
+/// A scope of an evaluator: the file, the template whose body it is, whether it is an app body.
+type ScopeKey = (SourceFile, Option<Name>, bool);
+
 pub(crate) struct Eval<'db> {
     pub db: &'db dyn Db,
     pub project: Project,
@@ -428,8 +431,10 @@ pub(crate) struct Eval<'db> {
     in_root: u32,
     pub insts: Vec<Instance>,
     files: FxHashMap<SourceFile, FileCtx>,
-    /// Scopes by (file, writing template, app body); built once per evaluator.
-    scopes: FxHashMap<(SourceFile, Option<Name>, bool), Rc<Resolver>>,
+    /// Scopes by (file, writing template, app body); built once per evaluator. An evaluator
+    /// uses a handful (the app's, its template's and their ancestors'), so they are found by a
+    /// scan that compares the key in place rather than by hashing a copy of it for every field.
+    scopes: Vec<(ScopeKey, Rc<Resolver>)>,
     /// Scopes of policy entries by the file that declares them.
     policy_scopes: FxHashMap<SourceFile, Rc<Resolver>>,
     /// The environment being evaluated for, with its value (what `env` reads); `None` when
@@ -473,7 +478,7 @@ impl<'db> Eval<'db> {
             in_root: 0,
             insts: Vec::new(),
             files: FxHashMap::default(),
-            scopes: FxHashMap::default(),
+            scopes: Vec::new(),
             policy_scopes: FxHashMap::default(),
             env: None,
             app_site: None,
@@ -510,7 +515,7 @@ impl<'db> Eval<'db> {
     /// schema's locked `apiVersion` and `kind`, evaluated for every object checked against it,
     /// do not build a scope of the schema's body (its imports, item indexes and model).
     fn constant_ctx(&mut self, file: SourceFile, inst: Option<usize>) -> Ctx {
-        match self.scopes.values().next().cloned() {
+        match self.scopes.first().map(|(_, s)| s.clone()) {
             Some(scope) => Ctx { file, fid: file.id(self.db), inst, scope, locals: Vec::new() },
             None => self.ctx(file, inst, None),
         }
@@ -522,16 +527,16 @@ impl<'db> Eval<'db> {
     }
 
     fn ctx_in(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>, app: bool) -> Ctx {
-        let key = (file, owner.cloned(), app);
-        let scope = match self.scopes.get(&key) {
-            Some(s) => s.clone(),
+        let found = self.scopes.iter().find(|((f, o, a), _)| *f == file && *a == app && o.as_ref() == owner);
+        let scope = match found {
+            Some((_, s)) => s.clone(),
             None => {
                 let s = Rc::new(match owner {
                     Some(o) => Resolver::body(self.db, self.project, file, o),
                     None if app => Resolver::app(self.db, self.project, file),
                     None => Resolver::module(self.db, self.project, file),
                 });
-                self.scopes.insert(key, s.clone());
+                self.scopes.push(((file, owner.cloned(), app), s.clone()));
                 s
             }
         };
@@ -630,8 +635,15 @@ impl<'db> Eval<'db> {
 
     /// The value of field `name` of instance `i`, computed on first use.
     pub fn field(&mut self, i: usize, name: &Name, use_span: Span) -> R<(Value, Origin)> {
+        let Some(index) = self.inst(i).and_then(|inst| inst.model.fields.get_index_of(name)) else {
+            return Err(Poison);
+        };
+        self.field_at(i, index, name, use_span)
+    }
+
+    /// [`Eval::field`] of the field at `index` of the instance's model, named `name`.
+    fn field_at(&mut self, i: usize, index: usize, name: &Name, use_span: Span) -> R<(Value, Origin)> {
         let Some(inst) = self.inst(i) else { return Err(Poison) };
-        let Some(index) = inst.model.fields.get_index_of(name) else { return Err(Poison) };
         match inst.slots.get(index) {
             Some(Slot::Done(v, o)) => return Ok((v.clone(), o.clone())),
             Some(Slot::Failed) => return Err(Poison),
@@ -938,8 +950,8 @@ impl<'db> Eval<'db> {
         let model = inst.model.clone();
         let mut out = Map::with_capacity(model.fields.len());
         let mut failed = false;
-        for (name, fm) in &model.fields {
-            match self.field(i, name, fm.decl_span) {
+        for (index, (name, fm)) in model.fields.iter().enumerate() {
+            match self.field_at(i, index, name, fm.decl_span) {
                 Ok((v, o)) => {
                     if !v.is_null() {
                         out.insert(name.clone(), v, o);
