@@ -948,12 +948,15 @@ impl<'db> Eval<'db> {
     pub fn record(&mut self, i: usize) -> Result<Map, Map> {
         let Some(inst) = self.inst(i) else { return Err(Map::new()) };
         let model = inst.model.clone();
-        let mut out = Map::with_capacity(model.fields.len());
+        // A check-only walk (`Eval::without_building`) reads no record it checks: each field is
+        // computed and checked as in a full check, and not collected.
+        let collect = !self.check_only;
+        let mut out = if collect { Map::with_capacity(model.fields.len()) } else { Map::new() };
         let mut failed = false;
         for (index, (name, fm)) in model.fields.iter().enumerate() {
             match self.field_at(i, index, name, fm.decl_span) {
                 Ok((v, o)) => {
-                    if !v.is_null() {
+                    if collect && !v.is_null() {
                         out.insert(name.clone(), v, o);
                     }
                 }
