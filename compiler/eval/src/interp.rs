@@ -371,7 +371,9 @@ impl Instance {
     pub fn assign(&mut self, key: &[(Name, TextRange)], expr: Arc<Expr>, file: SourceFile, origin: Origin) {
         let Some((field, _)) = key.first() else { return };
         if key.len() == 1 {
-            self.patches.remove(field);
+            if !self.patches.is_empty() {
+                self.patches.remove(field);
+            }
             // A name the model does not declare has no slot and is never read.
             if let Some(index) = self.model.fields.get_index_of(field) {
                 self.set(index, Assign::Expr { expr, file, origin });
@@ -454,6 +456,14 @@ pub(crate) struct Eval<'db> {
     pub(crate) check_only: bool,
     /// While a record is checked for the run's [`ConformCache`]: the schemas the check read.
     pub(crate) schemas_read: Option<Vec<(SourceFile, Name)>>,
+    /// What this evaluator has read through salsa already, so it asks once. An evaluator lives
+    /// inside one query of one revision (each query makes its own), so a second read would
+    /// return the same value and add a read the query already has: the top-level `let` values
+    /// (an instance reads `tiers` once per field that uses it), the let cycles, and the schemas
+    /// replayed for reused checked records ([`Eval::schema_record`]).
+    let_values: FxHashMap<(SourceFile, Name), R>,
+    let_cycles: Option<Arc<kdep_sema::lets::LetCycles>>,
+    replayed: rustc_hash::FxHashSet<(SourceFile, Name)>,
 }
 
 /// A type violation found while checking a value against a type.
@@ -487,6 +497,9 @@ impl<'db> Eval<'db> {
             general_records: 0,
             check_only: false,
             schemas_read: None,
+            let_values: FxHashMap::default(),
+            let_cycles: None,
+            replayed: rustc_hash::FxHashSet::default(),
         }
     }
 
@@ -582,7 +595,11 @@ impl<'db> Eval<'db> {
     /// Looks up a top-level `let` through the per-let query, guarding against cycles.
     pub fn module_let(&mut self, file: SourceFile, name: &Name, use_span: Span) -> R {
         let key = (file, name.clone());
-        if let_cycles(self.db, self.project).poisoned.contains(&key) {
+        let cycles = match &self.let_cycles {
+            Some(c) => c.clone(),
+            None => self.let_cycles.insert(let_cycles(self.db, self.project)).clone(),
+        };
+        if cycles.poisoned.contains(&key) {
             return Err(Poison);
         }
         let reentrant = LET_STACK.with(|s| s.borrow().contains(&key));
@@ -597,9 +614,13 @@ impl<'db> Eval<'db> {
         let Some(depth) = enter(LET_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
+        if let Some(v) = self.let_values.get(&key) {
+            return v.clone();
+        }
         let out = module_let_value(self.db, self.project, file, name.clone());
         drop(depth);
         // Diagnostics of the let belong to the let's own file (reported by its file's checks).
+        self.let_values.insert(key, out.value.clone());
         out.value.clone()
     }
 
@@ -1496,8 +1517,15 @@ impl<'db> Eval<'db> {
             self.steps += steps;
             // What the check read, read again here: salsa records it for the query reusing the
             // record (same revision, so the same models), as if it had checked it itself.
+            // Once per evaluator is enough (see `Eval::replayed`); an enclosing record being
+            // checked for the cache still lists each.
             for (file, name) in reads.iter() {
-                self.schema_model(*file, name);
+                if let Some(outer) = &mut self.schemas_read {
+                    outer.push((*file, name.clone()));
+                }
+                if self.replayed.insert((*file, name.clone())) {
+                    template_model(self.db, self.project, *file, name.clone());
+                }
             }
             return Ok(v);
         }
