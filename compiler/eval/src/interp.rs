@@ -1464,6 +1464,9 @@ impl<'db> Eval<'db> {
             }
         }
         let i = self.push_instance(inst);
+        // In a check-only walk `record` collects nothing: the empty map it answers is never a
+        // checked record, so it is not tagged as one below.
+        let collected = !self.check_only;
         let rec = self.record(i).map_err(|_| Poison);
         self.run_checks(i);
         self.check_only = check_only;
@@ -1478,7 +1481,7 @@ impl<'db> Eval<'db> {
             for (k, entry) in extra {
                 m.insert_entry(k, entry);
             }
-            if clean {
+            if clean && collected {
                 m.set_record(model);
             }
             m
