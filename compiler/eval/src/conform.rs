@@ -42,6 +42,26 @@ fn fits_as_is(v: &Value, ty: &Ty) -> bool {
     }
 }
 
+/// A value's path from the checked root (`spec.ports[2]`), spelled out only when a message
+/// names it: checking a list of records used to format each item's path up front, whether or
+/// not anything was wrong with it.
+#[derive(Clone, Copy)]
+pub(crate) enum Path<'a> {
+    Root(&'a str),
+    Item(&'a Path<'a>, usize),
+    Key(&'a Path<'a>, &'a str),
+}
+
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root(s) => f.write_str(s),
+            Path::Item(p, i) => write!(f, "{p}[{i}]"),
+            Path::Key(p, k) => write!(f, "{p}.{k}"),
+        }
+    }
+}
+
 fn short(v: &Value) -> String {
     v.render_bounded(40)
 }
@@ -50,7 +70,7 @@ fn short(v: &Value) -> String {
 /// null field equals an absent one), or two equal items of a `unique` list. Each item after
 /// the first of its kind is reported, naming the earlier one. Items are bucketed by a bounded
 /// rendering and compared exactly within a bucket, so long lists stay linear.
-fn identity_check(what: &str, identity: &ListIdentity, items: &[Value], out: &mut Vec<Violation>) {
+fn identity_check(what: &Path<'_>, identity: &ListIdentity, items: &[Value], out: &mut Vec<Violation>) {
     let fields = match identity {
         ListIdentity::Plain => return,
         ListIdentity::Key(fields) => Some(fields),
@@ -158,10 +178,10 @@ impl Eval<'_> {
     /// Checks (and converts: string → quantity/duration, int → float) `value` against `ty`.
     /// Violations are collected, not reported; `what` names the value in messages.
     pub(crate) fn conform(&mut self, value: Value, ty: &Ty, what: &str, site: Span, out: &mut Vec<Violation>) -> R {
-        self.conform_depth(value, ty, what, site, out, 0)
+        self.conform_depth(value, ty, &Path::Root(what), site, out, 0)
     }
 
-    fn mismatch(what: &str, expected: &Ty, got: &Value) -> Violation {
+    fn mismatch(what: &Path<'_>, expected: &Ty, got: &Value) -> Violation {
         Violation {
             what: what.to_string(),
             code: Code::TYPE_MISMATCH,
@@ -172,14 +192,16 @@ impl Eval<'_> {
         }
     }
 
+    /// `shown` spells the value as the message shows it, only when it is out of range.
     fn range_check<T: PartialOrd + std::fmt::Display>(
-        what: &str,
+        what: &Path<'_>,
         b: &Bounds<T>,
         x: &T,
-        shown: &str,
+        shown: impl FnOnce() -> String,
         out: &mut Vec<Violation>,
     ) {
         if !b.contains(x) {
+            let shown = shown();
             out.push(Violation {
                 what: what.to_string(),
                 code: Code::OUT_OF_RANGE,
@@ -191,7 +213,7 @@ impl Eval<'_> {
         }
     }
 
-    fn len_check(what: &str, b: &Bounds<u64>, n: usize, out: &mut Vec<Violation>) {
+    fn len_check(what: &Path<'_>, b: &Bounds<u64>, n: usize, out: &mut Vec<Violation>) {
         let n = n as u64;
         if !b.contains(&n) {
             out.push(Violation {
@@ -209,7 +231,7 @@ impl Eval<'_> {
         &mut self,
         value: Value,
         ty: &Ty,
-        what: &str,
+        what: &Path<'_>,
         site: Span,
         out: &mut Vec<Violation>,
         depth: u32,
@@ -223,7 +245,7 @@ impl Eval<'_> {
             (Ty::Optional(inner), _) => self.conform_depth(value, inner, what, site, out, depth + 1),
             (Ty::Bool, Value::Bool(_)) => Ok(value),
             (Ty::Int(b), Value::Int(i)) => {
-                Self::range_check(what, b, i, &i.to_string(), out);
+                Self::range_check(what, b, i, || i.to_string(), out);
                 Ok(value)
             }
             (Ty::Float(b), Value::Int(_) | Value::Float(_)) => {
@@ -232,7 +254,7 @@ impl Eval<'_> {
                     Value::Float(x) => *x,
                     _ => 0.0,
                 };
-                Self::range_check(what, b, &x, &x.to_string(), out);
+                Self::range_check(what, b, &x, || x.to_string(), out);
                 Ok(Value::Float(x))
             }
             (Ty::Str(s), Value::Str(text)) => {
@@ -254,7 +276,7 @@ impl Eval<'_> {
             }
             (Ty::Quantity(b), Value::Str(text)) => match Quantity::parse(text) {
                 Ok(q) => {
-                    Self::range_check(what, b, &q, &q.as_written(), out);
+                    Self::range_check(what, b, &q, || q.as_written(), out);
                     if self.check_only {
                         return Ok(value);
                     }
@@ -274,19 +296,19 @@ impl Eval<'_> {
             },
             (Ty::Quantity(b), Value::Int(i)) => {
                 let q = Quantity::from_int(*i);
-                Self::range_check(what, b, &q, &q.as_written(), out);
+                Self::range_check(what, b, &q, || q.as_written(), out);
                 if self.check_only {
                     return Ok(value);
                 }
                 Ok(Value::from(q))
             }
             (Ty::Quantity(b), Value::Quantity(q)) => {
-                Self::range_check(what, b, q, &q.as_written(), out);
+                Self::range_check(what, b, q, || q.as_written(), out);
                 Ok(value)
             }
             (Ty::Duration(b), Value::Str(text)) => match Duration::parse(text) {
                 Ok(d) => {
-                    Self::range_check(what, b, &d, &d.as_written(), out);
+                    Self::range_check(what, b, &d, || d.as_written(), out);
                     Ok(Value::Duration(d))
                 }
                 Err(e) => {
@@ -302,7 +324,7 @@ impl Eval<'_> {
                 }
             },
             (Ty::Duration(b), Value::Duration(d)) => {
-                Self::range_check(what, b, d, &d.as_written(), out);
+                Self::range_check(what, b, d, || d.as_written(), out);
                 Ok(value)
             }
             (Ty::List(item, list), Value::List(items)) => {
@@ -318,7 +340,7 @@ impl Eval<'_> {
                 let mut conv = Vec::with_capacity(if check_only { 0 } else { items.len() });
                 let mut failed = false;
                 for (i, it) in items.iter().enumerate() {
-                    let w = format!("{what}[{i}]");
+                    let w = Path::Item(what, i);
                     match self.conform_depth(it.clone(), item, &w, site, out, depth + 1) {
                         Ok(v) if !check_only => conv.push(v),
                         Ok(_) => {}
@@ -351,7 +373,7 @@ impl Eval<'_> {
                         // The key's path is only spelled out for a message.
                         let n = name.chars().count();
                         if !k.len.contains(&(n as u64)) {
-                            Self::len_check(&format!("{what} key"), &k.len, n, out);
+                            Self::len_check(&Path::Root(&format!("{what} key")), &k.len, n, out);
                         }
                     }
                 }
@@ -362,7 +384,7 @@ impl Eval<'_> {
                 let mut conv = Map::with_capacity(if check_only { 0 } else { m.len() });
                 let mut failed = false;
                 for (k, e) in m.entries() {
-                    let w = format!("{what}.{k}");
+                    let w = Path::Key(what, k);
                     match self.conform_depth(e.value.clone(), vty, &w, site, out, depth + 1) {
                         Ok(v) if !check_only => {
                             conv.insert(k.clone(), v, e.origin.clone());

@@ -27,6 +27,7 @@ use kdep_sema::suggest;
 use kdep_sema::ty::Ty;
 use rustc_hash::FxHashMap;
 
+use crate::conform::Path;
 use crate::value::{string_work, Layer, Map, Origin, Value};
 
 /// Where an object produced by an `emit` came from, for reporting a bad one.
@@ -319,6 +320,8 @@ pub(crate) struct Patch {
 
 #[derive(Clone)]
 enum Slot {
+    /// Not asked for yet.
+    Unset,
     InProgress,
     Done(Value, Origin),
     Failed,
@@ -326,9 +329,15 @@ enum Slot {
 
 pub(crate) struct Instance {
     pub model: Arc<TemplateModel>,
-    pub sets: FxHashMap<Name, Assign>,
+    /// The assignment of each field, by its position in `model.fields` (taken when the field
+    /// is computed, which happens once).
+    sets: Vec<Option<Assign>>,
     pub patches: FxHashMap<Name, Vec<Patch>>,
-    slots: FxHashMap<Name, Slot>,
+    /// The state of each field (by its position in `model.fields`) and then of each `let` (by
+    /// `model.fields.len()` plus its position in `model.lets`): positions, not a table keyed by
+    /// name, since every instance's model says which names it has (a record of a Kubernetes
+    /// schema took six hashed inserts and two table growths per field).
+    slots: Vec<Slot>,
     /// Where a missing required field is reported (record literals); apps report it statically.
     pub missing_at: Option<Span>,
     /// The app name and its declaration, for check failures.
@@ -344,11 +353,13 @@ pub(crate) struct Instance {
 
 impl Instance {
     pub fn new(model: Arc<TemplateModel>) -> Self {
+        let fields = model.fields.len();
+        let slots = fields + model.lets.len();
         Instance {
             model,
-            sets: FxHashMap::default(),
+            sets: std::iter::repeat_with(|| None).take(fields).collect(),
             patches: FxHashMap::default(),
-            slots: FxHashMap::default(),
+            slots: std::iter::repeat_with(|| Slot::Unset).take(slots).collect(),
             missing_at: None,
             app: None,
             element: None,
@@ -360,12 +371,38 @@ impl Instance {
     pub fn assign(&mut self, key: &[(Name, TextRange)], expr: Arc<Expr>, file: SourceFile, origin: Origin) {
         let Some((field, _)) = key.first() else { return };
         if key.len() == 1 {
-            self.patches.remove(field);
-            self.sets.insert(field.clone(), Assign::Expr { expr, file, origin });
+            if !self.patches.is_empty() {
+                self.patches.remove(field);
+            }
+            // A name the model does not declare has no slot and is never read.
+            if let Some(index) = self.model.fields.get_index_of(field) {
+                self.set(index, Assign::Expr { expr, file, origin });
+            }
         } else {
             let path = key.iter().skip(1).map(|(n, _)| n.clone()).collect();
             self.patches.entry(field.clone()).or_default().push(Patch { path, expr, file, origin });
         }
+    }
+
+    /// Sets the field at `index` of `model.fields`, replacing an earlier set.
+    pub(crate) fn set(&mut self, index: usize, assign: Assign) {
+        if let Some(s) = self.sets.get_mut(index) {
+            *s = Some(assign);
+        }
+    }
+
+    /// The slot of field or `let` `name` (their names never collide; checked in sema).
+    fn slot_of(&self, name: &str) -> Option<&Slot> {
+        let index = match self.model.fields.get_index_of(name) {
+            Some(i) => i,
+            None => self.model.fields.len() + self.model.lets.get_index_of(name)?,
+        };
+        self.slots.get(index)
+    }
+
+    /// The slot of field `name`.
+    fn field_slot(&self, name: &str) -> Option<&Slot> {
+        self.slots.get(self.model.fields.get_index_of(name)?)
     }
 }
 
@@ -383,6 +420,9 @@ pub(crate) struct Ctx {
     pub locals: Vec<(Name, Value)>,
 }
 
+/// A scope of an evaluator: the file, the template whose body it is, whether it is an app body.
+type ScopeKey = (SourceFile, Option<Name>, bool);
+
 pub(crate) struct Eval<'db> {
     pub db: &'db dyn Db,
     pub project: Project,
@@ -393,8 +433,10 @@ pub(crate) struct Eval<'db> {
     in_root: u32,
     pub insts: Vec<Instance>,
     files: FxHashMap<SourceFile, FileCtx>,
-    /// Scopes by (file, writing template, app body); built once per evaluator.
-    scopes: FxHashMap<(SourceFile, Option<Name>, bool), Rc<Resolver>>,
+    /// Scopes by (file, writing template, app body); built once per evaluator. An evaluator
+    /// uses a handful (the app's, its template's and their ancestors'), so they are found by a
+    /// scan that compares the key in place rather than by hashing a copy of it for every field.
+    scopes: Vec<(ScopeKey, Rc<Resolver>)>,
     /// Scopes of policy entries by the file that declares them.
     policy_scopes: FxHashMap<SourceFile, Rc<Resolver>>,
     /// The environment being evaluated for, with its value (what `env` reads); `None` when
@@ -414,6 +456,14 @@ pub(crate) struct Eval<'db> {
     pub(crate) check_only: bool,
     /// While a record is checked for the run's [`ConformCache`]: the schemas the check read.
     pub(crate) schemas_read: Option<Vec<(SourceFile, Name)>>,
+    /// What this evaluator has read through salsa already, so it asks once. An evaluator lives
+    /// inside one query of one revision (each query makes its own), so a second read would
+    /// return the same value and add a read the query already has: the top-level `let` values
+    /// (an instance reads `tiers` once per field that uses it), the let cycles, and the schemas
+    /// replayed for reused checked records ([`Eval::schema_record`]).
+    let_values: FxHashMap<(SourceFile, Name), R>,
+    let_cycles: Option<Arc<kdep_sema::lets::LetCycles>>,
+    replayed: rustc_hash::FxHashSet<(SourceFile, Name)>,
 }
 
 /// A type violation found while checking a value against a type.
@@ -438,7 +488,7 @@ impl<'db> Eval<'db> {
             in_root: 0,
             insts: Vec::new(),
             files: FxHashMap::default(),
-            scopes: FxHashMap::default(),
+            scopes: Vec::new(),
             policy_scopes: FxHashMap::default(),
             env: None,
             app_site: None,
@@ -447,6 +497,9 @@ impl<'db> Eval<'db> {
             general_records: 0,
             check_only: false,
             schemas_read: None,
+            let_values: FxHashMap::default(),
+            let_cycles: None,
+            replayed: rustc_hash::FxHashSet::default(),
         }
     }
 
@@ -475,7 +528,7 @@ impl<'db> Eval<'db> {
     /// schema's locked `apiVersion` and `kind`, evaluated for every object checked against it,
     /// do not build a scope of the schema's body (its imports, item indexes and model).
     fn constant_ctx(&mut self, file: SourceFile, inst: Option<usize>) -> Ctx {
-        match self.scopes.values().next().cloned() {
+        match self.scopes.first().map(|(_, s)| s.clone()) {
             Some(scope) => Ctx { file, fid: file.id(self.db), inst, scope, locals: Vec::new() },
             None => self.ctx(file, inst, None),
         }
@@ -487,16 +540,16 @@ impl<'db> Eval<'db> {
     }
 
     fn ctx_in(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>, app: bool) -> Ctx {
-        let key = (file, owner.cloned(), app);
-        let scope = match self.scopes.get(&key) {
-            Some(s) => s.clone(),
+        let found = self.scopes.iter().find(|((f, o, a), _)| *f == file && *a == app && o.as_ref() == owner);
+        let scope = match found {
+            Some((_, s)) => s.clone(),
             None => {
                 let s = Rc::new(match owner {
                     Some(o) => Resolver::body(self.db, self.project, file, o),
                     None if app => Resolver::app(self.db, self.project, file),
                     None => Resolver::module(self.db, self.project, file),
                 });
-                self.scopes.insert(key, s.clone());
+                self.scopes.push(((file, owner.cloned(), app), s.clone()));
                 s
             }
         };
@@ -542,7 +595,11 @@ impl<'db> Eval<'db> {
     /// Looks up a top-level `let` through the per-let query, guarding against cycles.
     pub fn module_let(&mut self, file: SourceFile, name: &Name, use_span: Span) -> R {
         let key = (file, name.clone());
-        if let_cycles(self.db, self.project).poisoned.contains(&key) {
+        let cycles = match &self.let_cycles {
+            Some(c) => c.clone(),
+            None => self.let_cycles.insert(let_cycles(self.db, self.project)).clone(),
+        };
+        if cycles.poisoned.contains(&key) {
             return Err(Poison);
         }
         let reentrant = LET_STACK.with(|s| s.borrow().contains(&key));
@@ -557,9 +614,13 @@ impl<'db> Eval<'db> {
         let Some(depth) = enter(LET_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
+        if let Some(v) = self.let_values.get(&key) {
+            return v.clone();
+        }
         let out = module_let_value(self.db, self.project, file, name.clone());
         drop(depth);
         // Diagnostics of the let belong to the let's own file (reported by its file's checks).
+        self.let_values.insert(key, out.value.clone());
         out.value.clone()
     }
 
@@ -595,35 +656,50 @@ impl<'db> Eval<'db> {
 
     /// The value of field `name` of instance `i`, computed on first use.
     pub fn field(&mut self, i: usize, name: &Name, use_span: Span) -> R<(Value, Origin)> {
+        let Some(index) = self.inst(i).and_then(|inst| inst.model.fields.get_index_of(name)) else {
+            return Err(Poison);
+        };
+        self.field_at(i, index, name, use_span)
+    }
+
+    /// [`Eval::field`] of the field at `index` of the instance's model, named `name`.
+    fn field_at(&mut self, i: usize, index: usize, name: &Name, use_span: Span) -> R<(Value, Origin)> {
         let Some(inst) = self.inst(i) else { return Err(Poison) };
-        match inst.slots.get(name) {
+        match inst.slots.get(index) {
             Some(Slot::Done(v, o)) => return Ok((v.clone(), o.clone())),
             Some(Slot::Failed) => return Err(Poison),
             Some(Slot::InProgress) => {
-                let decl = inst.model.fields.get(name).map(|f| f.decl_span);
+                let decl = inst.model.fields.get_index(index).map(|(_, f)| f.decl_span);
                 let mut d = Diagnostic::error(Code::CYCLIC_DEFINITION, format!("field `{name}` depends on itself"))
                     .with_primary(use_span, "cyclic reference");
                 if let Some(decl) = decl {
                     d = d.with_secondary(decl, "field declared here");
                 }
                 self.diags.push(d);
-                self.set_slot(i, name, Slot::Failed);
+                self.set_slot(i, index, Slot::Failed);
                 return Err(Poison);
             }
-            None => {}
+            Some(Slot::Unset) | None => {}
         }
         let model = inst.model.clone();
         // Borrowed from the model held above: a field model carries its documentation, and the
         // generated Kubernetes schemas document every field.
-        let Some(fm) = model.fields.get(name) else { return Err(Poison) };
-        let assign = inst.sets.get(name).cloned();
-        let patches = inst.patches.get(name).cloned().unwrap_or_default();
+        let Some((_, fm)) = model.fields.get_index(index) else { return Err(Poison) };
         let missing_at = inst.missing_at;
         let region = inst.region;
         let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
-        self.set_slot(i, name, Slot::InProgress);
+        // Computed once (the slot is in progress, then done or failed): the assignment and
+        // patches are taken, not copied.
+        let (assign, patches) = match self.insts.get_mut(i) {
+            Some(inst) => (
+                inst.sets.get_mut(index).and_then(Option::take),
+                if inst.patches.is_empty() { Vec::new() } else { inst.patches.remove(name).unwrap_or_default() },
+            ),
+            None => (None, Vec::new()),
+        };
+        self.set_slot(i, index, Slot::InProgress);
         let reported = self.diags.len();
         let result = self.compute_field(i, &model, fm, assign, patches, missing_at);
         drop(depth);
@@ -639,25 +715,20 @@ impl<'db> Eval<'db> {
         }
         match result {
             Ok((v, o)) => {
-                self.set_slot(i, name, Slot::Done(v.clone(), o.clone()));
+                self.set_slot(i, index, Slot::Done(v.clone(), o.clone()));
                 Ok((v, o))
             }
             Err(p) => {
-                self.set_slot(i, name, Slot::Failed);
+                self.set_slot(i, index, Slot::Failed);
                 Err(p)
             }
         }
     }
 
-    fn set_slot(&mut self, i: usize, name: &Name, slot: Slot) {
-        if let Some(inst) = self.insts.get_mut(i) {
-            // A slot is written twice (in progress, then done): the second write needs no key.
-            match inst.slots.get_mut(name) {
-                Some(s) => *s = slot,
-                None => {
-                    inst.slots.insert(name.clone(), slot);
-                }
-            }
+    /// Writes slot `index` of instance `i` (see [`Instance::slots`]).
+    fn set_slot(&mut self, i: usize, index: usize, slot: Slot) {
+        if let Some(s) = self.insts.get_mut(i).and_then(|inst| inst.slots.get_mut(index)) {
+            *s = slot;
         }
     }
 
@@ -856,12 +927,15 @@ impl<'db> Eval<'db> {
     /// The value of `let name` of instance `i`.
     fn instance_let(&mut self, i: usize, name: &Name, use_span: Span) -> R {
         let Some(inst) = self.inst(i) else { return Err(Poison) };
-        // Lets share the slot table with fields; their names never collide (checked in sema).
-        match inst.slots.get(name) {
+        // Lets follow the fields in the slot table.
+        let Some(index) = inst.model.lets.get_index_of(name).map(|l| inst.model.fields.len() + l) else {
+            return Err(Poison);
+        };
+        match inst.slots.get(index) {
             Some(Slot::Done(v, _)) => return Ok(v.clone()),
             Some(Slot::Failed) => return Err(Poison),
             Some(Slot::InProgress) => {
-                self.set_slot(i, name, Slot::Failed);
+                self.set_slot(i, index, Slot::Failed);
                 return Err(self.error(
                     Code::CYCLIC_DEFINITION,
                     format!("`{name}` depends on itself"),
@@ -869,13 +943,13 @@ impl<'db> Eval<'db> {
                     "cyclic reference",
                 ));
             }
-            None => {}
+            Some(Slot::Unset) | None => {}
         }
         let Some(l) = inst.model.lets.get(name).cloned() else { return Err(Poison) };
         let Some(depth) = enter(REF_COST) else {
             return Err(self.limit(use_span, "nesting depth"));
         };
-        self.set_slot(i, name, Slot::InProgress);
+        self.set_slot(i, index, Slot::InProgress);
         let mut ctx = self.ctx(l.file, Some(i), Some(&l.owner));
         let mut result = self.root_expr(&l.expr, &mut ctx);
         drop(depth);
@@ -884,8 +958,8 @@ impl<'db> Eval<'db> {
             result = self.conform_reported(v.clone(), ty, name, site, Some(l.span), Code::TYPE_MISMATCH, None);
         }
         match &result {
-            Ok(v) => self.set_slot(i, name, Slot::Done(v.clone(), Origin::computed())),
-            Err(_) => self.set_slot(i, name, Slot::Failed),
+            Ok(v) => self.set_slot(i, index, Slot::Done(v.clone(), Origin::computed())),
+            Err(_) => self.set_slot(i, index, Slot::Failed),
         }
         result
     }
@@ -895,12 +969,15 @@ impl<'db> Eval<'db> {
     pub fn record(&mut self, i: usize) -> Result<Map, Map> {
         let Some(inst) = self.inst(i) else { return Err(Map::new()) };
         let model = inst.model.clone();
-        let mut out = Map::with_capacity(model.fields.len());
+        // A check-only walk (`Eval::without_building`) reads no record it checks: each field is
+        // computed and checked as in a full check, and not collected.
+        let collect = !self.check_only;
+        let mut out = if collect { Map::with_capacity(model.fields.len()) } else { Map::new() };
         let mut failed = false;
-        for (name, fm) in &model.fields {
-            match self.field(i, name, fm.decl_span) {
+        for (index, (name, fm)) in model.fields.iter().enumerate() {
+            match self.field_at(i, index, name, fm.decl_span) {
                 Ok((v, o)) => {
-                    if !v.is_null() {
+                    if collect && !v.is_null() {
                         out.insert(name.clone(), v, o);
                     }
                 }
@@ -965,7 +1042,7 @@ impl<'db> Eval<'db> {
         names_read(cond, &mut names, 0);
         let mut parts: Vec<String> = Vec::new();
         for n in names {
-            if let Some(Slot::Done(v, _)) = inst.slots.get(&n) {
+            if let Some(Slot::Done(v, _)) = inst.slot_of(&n) {
                 let part = format!("{n} = {}", v.render_bounded(40));
                 if !parts.contains(&part) {
                     parts.push(part);
@@ -1254,7 +1331,7 @@ impl<'db> Eval<'db> {
         at: Span,
         path: Option<&str>,
     ) -> R<Map> {
-        self.instantiate_record_checked(model, given, at, path, None)
+        self.instantiate_record_checked(model, given, at, path.map(Path::Root).as_ref(), None)
     }
 
     /// A record of a plain schema (see [`is_plain`]) built straight from the given map: each value
@@ -1324,7 +1401,7 @@ impl<'db> Eval<'db> {
         model: Arc<TemplateModel>,
         given: &Map,
         at: Span,
-        path: Option<&str>,
+        path: Option<&Path<'_>>,
         checked: Option<(&[Name], bool)>,
     ) -> R<Map> {
         let reported_before = self.diags.len();
@@ -1346,7 +1423,8 @@ impl<'db> Eval<'db> {
         let reported = |k: &Name| checked.is_some_and(|(keys, _)| keys.contains(k));
         let mut inst = Instance::new(model.clone());
         inst.missing_at = if checked.is_some_and(|(_, all)| all) { None } else { Some(at) };
-        inst.element = Some((record_site(given, at), path.map_or_else(|| model.qualified.to_string(), str::to_string)));
+        inst.element =
+            Some((record_site(given, at), path.map_or_else(|| model.qualified.to_string(), ToString::to_string)));
         inst.region = Some(at);
         let mut failed = false;
         // Fields an `@open` schema does not declare: kept as given (typed `any`), after the
@@ -1354,7 +1432,7 @@ impl<'db> Eval<'db> {
         let mut extra = Vec::new();
         for (k, entry) in given.entries() {
             let site = entry.origin.span.unwrap_or(at);
-            match model.fields.get(k) {
+            match model.fields.get_full(&**k) {
                 None if model.open => extra.push((k.clone(), entry.clone())),
                 None if reported(k) => failed = true,
                 None => {
@@ -1368,7 +1446,7 @@ impl<'db> Eval<'db> {
                     }
                     failed = true;
                 }
-                Some(fm) => {
+                Some((index, _, fm)) => {
                     if fm.locked.is_some() && reported(k) {
                         failed = true;
                         continue;
@@ -1381,12 +1459,14 @@ impl<'db> Eval<'db> {
                         failed = true;
                         continue;
                     }
-                    inst.sets
-                        .insert(k.clone(), Assign::Value { value: entry.value.clone(), origin: entry.origin.clone() });
+                    inst.set(index, Assign::Value { value: entry.value.clone(), origin: entry.origin.clone() });
                 }
             }
         }
         let i = self.push_instance(inst);
+        // In a check-only walk `record` collects nothing: the empty map it answers is never a
+        // checked record, so it is not tagged as one below.
+        let collected = !self.check_only;
         let rec = self.record(i).map_err(|_| Poison);
         self.run_checks(i);
         self.check_only = check_only;
@@ -1401,7 +1481,7 @@ impl<'db> Eval<'db> {
             for (k, entry) in extra {
                 m.insert_entry(k, entry);
             }
-            if clean {
+            if clean && collected {
                 m.set_record(model);
             }
             m
@@ -1410,16 +1490,24 @@ impl<'db> Eval<'db> {
 
     /// Checks the map `given` (held by `value`) as a record of `model`, through the run's
     /// [`ConformCache`] when `given` is a map of a constant literal.
-    pub(crate) fn schema_record(&mut self, given: &Arc<Map>, model: Arc<TemplateModel>, site: Span, what: &str) -> R {
+    pub(crate) fn schema_record(
+        &mut self,
+        given: &Arc<Map>,
+        model: Arc<TemplateModel>,
+        site: Span,
+        what: &Path<'_>,
+    ) -> R {
         let key = (Arc::as_ptr(given) as usize, Arc::as_ptr(&model) as usize);
         let shared =
             CONFORMED.with(|c| c.borrow().is_some()) && CONSTS.with(|c| c.borrow().shared_maps.contains(&key.0));
         if !shared {
             if self.check_only {
                 // Valid or not, the value checked is the one given; only the diagnostics count.
-                return self.instantiate_record(model, given, site, Some(what)).map(|_| Value::Map(given.clone()));
+                return self
+                    .instantiate_record_checked(model, given, site, Some(what), None)
+                    .map(|_| Value::Map(given.clone()));
             }
-            return self.instantiate_record(model, given, site, Some(what)).map(Value::map);
+            return self.instantiate_record_checked(model, given, site, Some(what), None).map(Value::map);
         }
         let depth = DEPTH.with(std::cell::Cell::get);
         let hit = CONFORMED.with(|c| {
@@ -1432,8 +1520,15 @@ impl<'db> Eval<'db> {
             self.steps += steps;
             // What the check read, read again here: salsa records it for the query reusing the
             // record (same revision, so the same models), as if it had checked it itself.
+            // Once per evaluator is enough (see `Eval::replayed`); an enclosing record being
+            // checked for the cache still lists each.
             for (file, name) in reads.iter() {
-                self.schema_model(*file, name);
+                if let Some(outer) = &mut self.schemas_read {
+                    outer.push((*file, name.clone()));
+                }
+                if self.replayed.insert((*file, name.clone())) {
+                    template_model(self.db, self.project, *file, name.clone());
+                }
             }
             return Ok(v);
         }
@@ -1441,7 +1536,7 @@ impl<'db> Eval<'db> {
         // A kept record must be the real one: built in full even during a check-only walk.
         let check_only = std::mem::replace(&mut self.check_only, false);
         let outer_reads = self.schemas_read.replace(Vec::new());
-        let out = self.instantiate_record(model.clone(), given, site, Some(what)).map(Value::map);
+        let out = self.instantiate_record_checked(model.clone(), given, site, Some(what), None).map(Value::map);
         let mut reads = std::mem::replace(&mut self.schemas_read, outer_reads).unwrap_or_default();
         if let Some(outer) = &mut self.schemas_read {
             outer.extend(reads.iter().cloned());
@@ -2094,7 +2189,7 @@ impl<'db> Eval<'db> {
         }
         if let (ExprKind::Name(n), Some(i)) = (&value.kind, ctx.inst) {
             if !ctx.locals.iter().any(|(k, _)| k == n) && ctx.scope.resolve(n) == Resolution::Field {
-                if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+                if let Some(Slot::Done(_, o)) = self.inst(i).and_then(|inst| inst.field_slot(n)) {
                     return o.clone();
                 }
             }
@@ -2115,7 +2210,7 @@ impl<'db> Eval<'db> {
             if ctx.locals.iter().any(|(k, _)| k == n) || ctx.scope.resolve(n) != Resolution::Field {
                 continue;
             }
-            if let Some(Slot::Done(v, o)) = self.inst(i).and_then(|inst| inst.slots.get(n)) {
+            if let Some(Slot::Done(v, o)) = self.inst(i).and_then(|inst| inst.field_slot(n)) {
                 if v == emitted {
                     if found.is_some() {
                         return None;

@@ -117,16 +117,19 @@ impl Manifest {
         }
         let name = field(&["metadata", "name"])?;
         let namespace = object.get_path(&["metadata", "namespace"]).and_then(Value::as_str).map(str::to_owned);
-        if object.written_size(MAX_OBJECT_BYTES) > MAX_OBJECT_BYTES {
-            return Err(ObjectError::TooLarge(format!(
-                "an emitted object is too large: written out, it would exceed {} MiB (values shared \
-                 between fields count once per place they appear)",
-                MAX_OBJECT_BYTES / (1024 * 1024)
-            )));
-        }
-        // After the size check, which bounds this walk. Null entries cannot hold the identity
-        // read above, so removing them changes none of it.
-        let object = object.without_null_entries().unwrap_or(object);
+        // One walk sizes the object (bounded: it stops past the limit) and drops its null
+        // entries. Null entries cannot hold the identity read above, so removing them changes
+        // none of it.
+        let object = match object.without_null_entries_within(MAX_OBJECT_BYTES) {
+            Ok(cleaned) => cleaned.unwrap_or(object),
+            Err(_) => {
+                return Err(ObjectError::TooLarge(format!(
+                    "an emitted object is too large: written out, it would exceed {} MiB (values shared \
+                     between fields count once per place they appear)",
+                    MAX_OBJECT_BYTES / (1024 * 1024)
+                )))
+            }
+        };
         Ok(Manifest {
             object,
             api_version,

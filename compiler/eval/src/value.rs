@@ -386,13 +386,45 @@ impl Value {
     /// none (nothing is copied then). kdep never writes `key: null`: an unset optional field is
     /// absent from the output, as it is from records. List items are kept, null or not: their
     /// position is data. Visits every node, so run it only on values whose written size is
-    /// bounded (shared subtrees are visited once per place they appear).
+    /// bounded (shared subtrees are visited once per place they appear), or through
+    /// [`Value::without_null_entries_within`], which bounds it.
     pub fn without_null_entries(&self) -> Option<Value> {
+        self.sized_without_nulls(&mut 0, usize::MAX, 0)
+    }
+
+    /// [`Value::without_null_entries`] of a value whose [`Value::written_size`] is at most
+    /// `limit`, or `Err` with the size counted so far (past `limit`) when it is larger: both
+    /// questions answered in one walk, which stops as soon as the count passes `limit` (every
+    /// emitted object is sized and cleaned of nulls; two walks cost twice).
+    pub fn without_null_entries_within(&self, limit: usize) -> Result<Option<Value>, usize> {
+        let mut acc = 0;
+        let out = self.sized_without_nulls(&mut acc, limit, 0);
+        if acc > limit {
+            Err(acc)
+        } else {
+            Ok(out)
+        }
+    }
+
+    /// The walk of [`Value::without_null_entries`], counting into `acc` what
+    /// [`Value::add_written_size`] counts, in the same order and with the same early stop, so
+    /// that `acc` passes `limit` exactly when the written size does.
+    fn sized_without_nulls(&self, acc: &mut usize, limit: usize, level: usize) -> Option<Value> {
+        let line = 2 * (level + 1) + 4;
         match self {
+            Value::Str(s) => {
+                *acc = acc.saturating_add(s.len() + 2);
+                None
+            }
             Value::List(items) => {
+                *acc = acc.saturating_add(2 + line);
                 let mut out: Option<Vec<Value>> = None;
                 for (i, item) in items.iter().enumerate() {
-                    if let Some(new) = item.without_null_entries() {
+                    if *acc > limit {
+                        return None;
+                    }
+                    *acc = acc.saturating_add(line);
+                    if let Some(new) = item.sized_without_nulls(acc, limit, level + 1) {
                         let out = out.get_or_insert_with(|| items.to_vec());
                         if let Some(slot) = out.get_mut(i) {
                             *slot = new;
@@ -402,9 +434,15 @@ impl Value {
                 out.map(Value::list)
             }
             Value::Map(map) => {
+                *acc = acc.saturating_add(2 + line);
                 let mut out: Option<Map> = None;
                 for (i, (key, entry)) in map.entries().enumerate() {
-                    let new = if entry.value.is_null() { None } else { entry.value.without_null_entries() };
+                    if *acc > limit {
+                        return None;
+                    }
+                    *acc = acc.saturating_add(key.len() + 2 + line);
+                    // A null value is a short token to the count and has nothing inside.
+                    let new = entry.value.sized_without_nulls(acc, limit, level + 1);
                     if entry.value.is_null() || new.is_some() {
                         let out = out.get_or_insert_with(|| {
                             let mut m = Map::with_capacity(map.len());
@@ -422,7 +460,11 @@ impl Value {
                 }
                 out.map(Value::map)
             }
-            _ => None,
+            // Numbers, quantities and durations: a short token each.
+            _ => {
+                *acc = acc.saturating_add(8);
+                None
+            }
         }
     }
 
