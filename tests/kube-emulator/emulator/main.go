@@ -215,12 +215,14 @@ func run(o options) error {
 		// Clients that probe the port and hang up are normal in tests; keep other errors.
 		ErrorLog: log.New(filteredStderr{}, "kube-emulator: ", 0),
 	}
+	// The handler goes in before "ready" is printed: a client that stops the server as soon
+	// as it is ready would otherwise kill it with the default action (no clean shutdown).
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	fmt.Println("ready")
 
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	stdinEOF := make(chan struct{})
 	if o.exitOnStdin {
 		go func() { _, _ = io.Copy(io.Discard, os.Stdin); close(stdinEOF) }()

@@ -101,3 +101,40 @@ func TestServeEntryPoint(t *testing.T) {
 		t.Fatal("no exit within 5s of SIGTERM")
 	}
 }
+
+// A client that stops the server the moment it reads "ready" must get a clean exit: the
+// signal handler is installed before "ready" is printed (it used to come after, and a busy
+// machine delivered SIGTERM in between, killing the process with the default action).
+func TestServeStopsCleanlyRightAfterReady(t *testing.T) {
+	serve := filepath.Join(testDataDir(t), "..", "serve")
+	for i := 0; i < 5; i++ {
+		cmd := exec.Command(serve, "--kubeconfig", filepath.Join(t.TempDir(), "kubeconfig"))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil || line != "ready\n" {
+			_ = cmd.Process.Kill()
+			t.Fatalf("first stdout line: %q %v", line, err)
+		}
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("run %d: exit right after ready: %v", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatalf("run %d: no exit within 5s of SIGTERM", i)
+		}
+	}
+}
