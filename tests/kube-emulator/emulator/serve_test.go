@@ -20,23 +20,9 @@ import (
 )
 
 func TestServeEntryPoint(t *testing.T) {
-	serve := filepath.Join(testDataDir(t), "..", "serve")
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
-	cmd := exec.Command(serve, "--kubeconfig", kc)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill() }()
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || line != "ready\n" {
-		t.Fatalf("first stdout line: %q %v", line, err)
-	}
+	cmd := startServe(t, kc)
 	t.Logf("serve printed ready after %v", time.Since(start))
 	client := func(path string) (*http.Client, string, string) {
 		raw, err := os.ReadFile(path)
@@ -87,6 +73,33 @@ func TestServeEntryPoint(t *testing.T) {
 	if code := call(ro, "PATCH", cm, roTok, "application/apply-patch+yaml", body); code != 403 {
 		t.Fatalf("read-only apply: %d", code)
 	}
+	stopServe(t, cmd)
+}
+
+// startServe runs the `serve` entry point writing its kubeconfig to kc and returns once it has
+// printed "ready" as its first line; the process is killed at the end of the test if still running.
+func startServe(t *testing.T, kc string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(testDataDir(t), "..", "serve"), "--kubeconfig", kc)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || line != "ready\n" {
+		t.Fatalf("first stdout line: %q %v", line, err)
+	}
+	return cmd
+}
+
+// stopServe sends SIGTERM and requires a clean exit (status 0) within five seconds.
+func stopServe(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -106,35 +119,7 @@ func TestServeEntryPoint(t *testing.T) {
 // signal handler is installed before "ready" is printed (it used to come after, and a busy
 // machine delivered SIGTERM in between, killing the process with the default action).
 func TestServeStopsCleanlyRightAfterReady(t *testing.T) {
-	serve := filepath.Join(testDataDir(t), "..", "serve")
 	for i := 0; i < 5; i++ {
-		cmd := exec.Command(serve, "--kubeconfig", filepath.Join(t.TempDir(), "kubeconfig"))
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || line != "ready\n" {
-			_ = cmd.Process.Kill()
-			t.Fatalf("first stdout line: %q %v", line, err)
-		}
-		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("run %d: exit right after ready: %v", i, err)
-			}
-		case <-time.After(5 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Fatalf("run %d: no exit within 5s of SIGTERM", i)
-		}
+		stopServe(t, startServe(t, filepath.Join(t.TempDir(), "kubeconfig")))
 	}
 }
