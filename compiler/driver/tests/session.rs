@@ -240,6 +240,63 @@ app c = web.Web { name = \"c\" }
     assert_eq!(per_app(&session), expected);
 }
 
+/// The parts of an emitted object proven to conform from declared types are planned once per
+/// template (`typeck::emit_plans`): an edit to the template's field type or to the schema must
+/// re-plan, or a value the edit lets through (or a schema the edit tightens) would go unchecked.
+#[test]
+fn an_edit_to_a_field_type_or_a_schema_replans_the_emitted_objects() {
+    let mini = |range: &str| {
+        format!(
+            "schema Meta {{\n    name: string\n}}\n\nschema Spec {{\n    replicas: int({range})?\n}}\n\n\
+             @resource(apiVersion = \"v1\", kind = \"Thing\", scope = \"Namespaced\")\n\
+             schema Thing {{\n    metadata: Meta\n    spec: Spec?\n}}\n"
+        )
+    };
+    let web = |range: &str| {
+        format!(
+            "template Web {{\n    name: string\n    replicas: int({range}) = 2\n    emit {{\n        \
+             apiVersion = \"v1\"\n        kind = \"Thing\"\n        metadata.name = name\n        \
+             spec = {{ replicas = replicas }}\n    }}\n}}\n"
+        )
+    };
+    let app = |n: u32| format!("import web\n\napp a = web.Web {{ name = \"a\", replicas = {n} }}\n");
+    let mut fs = MemoryFs::new();
+    fs.insert("/ws/shop/kdep.toml", "[package]\nname = \"shop\"\nversion = \"0.1.0\"\n");
+    fs.insert("/ws/shop/mini.kdep", mini("0..10"));
+    fs.insert("/ws/shop/web.kdep", web("1..5"));
+    fs.insert("/ws/shop/a.kdep", app(4));
+    let mut session = load_at(&fs, "/ws/shop");
+    assert_eq!(codes(&session), Vec::<String>::new());
+    let _ = session.snapshot().check_by_file();
+    let id = |session: &Session, name: &str| {
+        session.file_id(Path::new(&format!("/ws/shop/{name}"))).expect("the file is loaded")
+    };
+    let fresh = |files: [(&str, String); 3]| {
+        let mut fs = fs.clone();
+        for (name, text) in files {
+            fs.insert(format!("/ws/shop/{name}"), text);
+        }
+        codes(&load_at(&fs, "/ws/shop"))
+    };
+
+    // The template's type widens (4 still fits the schema), then the app sets 40, which does not.
+    assert_eq!(session.set_text(id(&session, "web.kdep"), &web("1..50")), Change::Applied);
+    assert_eq!(codes(&session), Vec::<String>::new());
+    assert_eq!(session.set_text(id(&session, "a.kdep"), &app(40)), Change::Applied);
+    let expected = fresh([("mini.kdep", mini("0..10")), ("web.kdep", web("1..50")), ("a.kdep", app(40))]);
+    assert_eq!(codes(&session), expected);
+    assert_eq!(expected, ["K0204 `replicas` is 40, outside the allowed range 0..10"]);
+
+    // Back to 4 and to the proven `int(1..5)`, then the schema tightens below 4.
+    assert_eq!(session.set_text(id(&session, "a.kdep"), &app(4)), Change::Applied);
+    assert_eq!(session.set_text(id(&session, "web.kdep"), &web("1..5")), Change::Applied);
+    assert_eq!(codes(&session), Vec::<String>::new());
+    assert_eq!(session.set_text(id(&session, "mini.kdep"), &mini("0..3")), Change::Applied);
+    let expected = fresh([("mini.kdep", mini("0..3")), ("web.kdep", web("1..5")), ("a.kdep", app(4))]);
+    assert_eq!(codes(&session), expected);
+    assert_eq!(expected, ["K0204 `replicas` is 4, outside the allowed range 0..3"]);
+}
+
 fn load_at(fs: &MemoryFs, root: &str) -> Session {
     Workspace::load(fs, Path::new(root)).expect("loads")
 }

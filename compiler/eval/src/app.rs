@@ -99,7 +99,14 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     let env_ns = env.as_ref().and_then(|e| {
         environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())
     });
-    for emit in &model.emits {
+    // What is left to check of each emitted object literal (`conform_emitted`), planned once
+    // per template.
+    let plans = match (model.emits.is_empty(), model.sources.first()) {
+        (false, Some((tf, tn))) => Some(crate::typeck::emit_plans(db, project, *tf, tn.clone())),
+        _ => None,
+    };
+    for (index, emit) in model.emits.iter().enumerate() {
+        let plan = plans.as_ref().and_then(|p| p.get(index));
         let mut ctx = ev.ctx(emit.file, Some(i), Some(&emit.owner));
         let Ok(values) = ev.emitted(&emit.value, &mut ctx) else { continue };
         let rules = kdep_sema::permit::emit_rules(db, project, emit.file);
@@ -111,7 +118,9 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
                 Emitted::Written(site) => (site, "emitted here".to_owned()),
                 Emitted::Item(n) => (emit.span, format!("item [{n}] of the emitted list")),
             };
-            let resource = conform_emitted(&mut ev, &value, at);
+            // The plan is of the literal: an object it evaluated to whole.
+            let plan = plan.filter(|_| matches!(from, Emitted::Whole));
+            let resource = conform_emitted(&mut ev, &value, at, plan);
             match Manifest::from_object(value, &app, app_span, &source_display) {
                 Ok(mut m) => {
                     m.apply_after.clone_from(&apply_after);
@@ -153,7 +162,16 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
 /// schema (`emit apps.Deployment { ... }`) is not checked again, so typed emission costs
 /// nothing here; objects of kinds without a schema cost one lookup. The object itself is
 /// emitted as written: the check adds no defaults and reorders nothing.
-fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::resources::ResourceEntry> {
+///
+/// With the `plan` of the emit's object literal ([`crate::typeck::emit_plans`]), only the parts
+/// the static proof left open are checked; should one of them not conform, the object is
+/// checked in full as without a plan, so what is reported does not depend on the plan.
+fn conform_emitted(
+    ev: &mut Eval,
+    value: &Value,
+    at: Span,
+    plan: Option<&crate::typeck::EmitPlan>,
+) -> Option<kdep_sema::resources::ResourceEntry> {
     let map = value.as_map()?;
     let (Some(Value::Str(api_version)), Some(Value::Str(kind))) = (map.get("apiVersion"), map.get("kind")) else {
         return None;
@@ -161,6 +179,11 @@ fn conform_emitted(ev: &mut Eval, value: &Value, at: Span) -> Option<kdep_sema::
     let entry = kdep_sema::resources::resource_schema(ev.db, ev.project, api_version, kind)?;
     if map.record().is_some_and(|r| ev.record_is_value_of(r, entry.file, &entry.name)) {
         return Some(entry);
+    }
+    if let Some(plan) = plan.filter(|p| p.schema.0 == entry.file && p.schema.1 == entry.name) {
+        if ev.residuals_conform(map, plan, at) {
+            return Some(entry);
+        }
     }
     let model = template_model(ev.db, ev.project, entry.file, entry.name.clone())?;
     // They matched the schema's locked values to find it; giving them again is not an override.

@@ -1572,6 +1572,50 @@ impl<'db> Eval<'db> {
         out
     }
 
+    /// Whether a constant value conforms to `ty` with nothing reported and only plain records
+    /// built: then every evaluation of it conforms (the static proof of emitted objects,
+    /// [`crate::typeck::emit_plans`]). Run on an evaluator of its own.
+    pub(crate) fn constant_conforms(&mut self, value: Value, ty: &Ty, site: Span) -> bool {
+        let mut violations = Vec::new();
+        let out = self.without_building(|ev| ev.conform(value, ty, "", site, &mut violations));
+        out.is_ok() && violations.is_empty() && self.diags.is_empty() && self.general_records == 0
+    }
+
+    /// Checks the parts of emitted object `object` that its template's plan left to each
+    /// instance ([`crate::typeck::EmitPlan`]), with the conformance the full check uses at each
+    /// place; `true` when every one conforms, and then so does the object (the rest is proven).
+    /// Otherwise nothing of the attempt remains (diagnostics, steps, the limit's report) and the
+    /// caller checks the object in full, which reports exactly what it always did.
+    ///
+    /// The proven parts are not walked, so they cost no steps: a valid object costs less of the
+    /// step budget than before (a package just over the budget may now pass). The depth budget
+    /// is held as the full check holds it around each part (one reference per enclosing record).
+    pub(crate) fn residuals_conform(&mut self, object: &Map, plan: &crate::typeck::EmitPlan, at: Span) -> bool {
+        let (steps, reported, general, limit) =
+            (self.steps, self.diags.len(), self.general_records, self.limit_reported);
+        let ok = self.without_building(|ev| {
+            plan.residuals.iter().all(|r| {
+                let Some(value) = residual_at(object, &r.path) else { return false };
+                if r.required && value.is_null() {
+                    return false;
+                }
+                let Some(_depth) = enter(REF_COST.saturating_mul(r.records)) else { return false };
+                let mut violations = Vec::new();
+                let before = ev.diags.len();
+                ev.conform(value.clone(), &r.ty, "", at, &mut violations).is_ok()
+                    && violations.is_empty()
+                    && ev.diags.len() == before
+            })
+        });
+        if !ok {
+            self.steps = steps;
+            self.diags.truncate(reported);
+            self.general_records = general;
+            self.limit_reported = limit;
+        }
+        ok
+    }
+
     /// Whether typeck reported `d` already, inside `region` of a record literal: the same code
     /// against the same declarations (the secondary labels: the schema, the field, its type)
     /// and the same message, up to what typeck cannot know ([`crate::typeck::message_covers`]).
@@ -2370,6 +2414,22 @@ impl<'db> Eval<'db> {
     fn op_error(&mut self, err: ops::OpError, span: Span) -> Poison {
         self.error(err.code, err.message, span, err.label)
     }
+}
+
+/// The value at `path` inside an emitted object; `None` where it is absent.
+fn residual_at<'v>(object: &'v Map, path: &[crate::typeck::Step]) -> Option<&'v Value> {
+    use crate::typeck::Step;
+    let (first, rest) = path.split_first()?;
+    let Step::Key(k) = first else { return None };
+    let mut cur = object.get(k)?;
+    for step in rest {
+        cur = match (step, cur) {
+            (Step::Key(k), Value::Map(m)) => m.get(k)?,
+            (Step::Item(i), Value::List(items)) => items.get(*i)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
 }
 
 /// K0202 for key `k` (shown as `what`) of a record of `model`; the evaluator and the static

@@ -16,6 +16,8 @@ use kdep_sema::model::{resolve_template, template_model, TemplateModel};
 use kdep_sema::ops::{self, OpKind};
 use kdep_sema::scope::{Callee, Resolution, Resolver};
 use kdep_sema::ty::{ListIdentity, Lit, StrTy, Ty};
+
+use crate::interp::is_constant;
 use rustc_hash::FxHashMap;
 
 use kdep_sema::builtins::Kind;
@@ -235,6 +237,9 @@ struct Checker<'a> {
     lets: FxHashMap<Name, K>,
     /// Template lets being inferred, to stop on cycles (reported by evaluation).
     in_progress: Vec<Name>,
+    /// The template whose body is checked, when planning an emit ([`emit_plans`]): the `let`s
+    /// it declares are followed where they are used.
+    owner: Option<Name>,
     /// Whether to report problems (off while inferring a `let` used by name: it is checked
     /// where it is declared).
     report: bool,
@@ -269,6 +274,7 @@ impl<'a> Checker<'a> {
             locals,
             lets: FxHashMap::default(),
             in_progress: Vec::new(),
+            owner: None,
             report: true,
             out: Vec::new(),
             probe: None,
@@ -1252,6 +1258,443 @@ fn check_file(
         out.extend(ck.out);
     }
     (out, found)
+}
+
+// ----- static conformance of emitted objects ------------------------------------------------
+
+/// One step of a path into an emitted object: a key of a record or map, or an item of a list.
+#[derive(Clone, Debug)]
+pub(crate) enum Step {
+    Key(Name),
+    Item(usize),
+}
+
+/// A part of an emitted object whose conformance the static proof did not settle: checked for
+/// each instance, against the type the full check applies at that place.
+#[derive(Clone, Debug)]
+pub(crate) struct Residual {
+    /// From the object's root.
+    pub path: Vec<Step>,
+    pub ty: Ty,
+    /// A field of a record that must be set: `null` there is a missing field, not a value.
+    pub required: bool,
+    /// Records enclosing it, the object itself included: the full check holds one unit of
+    /// [`crate::interp::REF_COST`] of the depth budget for each while it checks this part.
+    pub records: u32,
+}
+
+/// What is left to check of an emitted object literal once per instance: the object is a valid
+/// record of `schema` whenever each residual part conforms (see [`emit_plans`]).
+#[derive(Clone, Debug)]
+pub(crate) struct EmitPlan {
+    /// The schema of the literal's `(apiVersion, kind)`.
+    pub schema: (SourceFile, Name),
+    pub residuals: Vec<Residual>,
+}
+
+/// The plans of a template's emits, in the order of its model's `emits` (`None`: checked in
+/// full, as before).
+#[derive(Debug, Default)]
+pub struct EmitPlans(pub(crate) Vec<Option<EmitPlan>>);
+
+impl EmitPlans {
+    pub(crate) fn get(&self, index: usize) -> Option<&EmitPlan> {
+        self.0.get(index).and_then(Option::as_ref)
+    }
+}
+
+/// Decides, once per template and revision, which parts of each emitted object literal conform
+/// to the Kubernetes schema of its `(apiVersion, kind)` whatever instance emits it, from the
+/// declared types of what they read: `replicas = replicas` with `replicas: int(1..20)` into an
+/// `int?` field, `labels = labels` whose `let` is a map literal of strings, `image = image`
+/// into a plain string. The evaluator then checks only the rest ([`EmitPlan::residuals`]); a
+/// residual that fails sends the object through the full check, so every report is the one it
+/// always was. The field types are those of `file`'s template `template` (the instance's
+/// model): an extending template may only narrow them, and each instance's field values are
+/// conformed to them. A salsa query, so an edit to a template or schema re-plans.
+#[salsa::tracked(returns(clone), no_eq)]
+pub fn emit_plans(db: &dyn Db, project: Project, file: SourceFile, template: Name) -> Arc<EmitPlans> {
+    let Some(model) = template_model(db, project, file, template) else { return Arc::default() };
+    let plans = model
+        .emits
+        .iter()
+        .map(|emit| {
+            let ExprKind::Object(entries) = &emit.value.kind else { return None };
+            let scope = Resolver::body(db, project, emit.file, &emit.owner);
+            let mut ck = Checker::new(db, project, emit.file, scope, Vec::new());
+            ck.report = false;
+            // Names resolve in the body the emit is written in; their types are the instance's.
+            ck.model = Some(model.clone());
+            ck.owner = Some(emit.owner.clone());
+            let (schema, root) = ck.resource_schema(entries)?;
+            let entries = field_entries(entries)?;
+            let mut residuals = Vec::new();
+            let proven =
+                ck.plan_record(&root, &entries, &["apiVersion", "kind"], &mut Vec::new(), 1, &mut residuals, 0);
+            proven.then_some(EmitPlan { schema, residuals })
+        })
+        .collect();
+    Arc::new(EmitPlans(plans))
+}
+
+/// The entries of an object literal as (key, value), when none is a comprehension.
+fn field_entries(entries: &[ObjEntry]) -> Option<Vec<(&[KeySeg], &Expr)>> {
+    entries
+        .iter()
+        .map(|en| match en {
+            ObjEntry::Field { key, value, .. } => Some((key.as_slice(), value)),
+            ObjEntry::Comp { .. } => None,
+        })
+        .collect()
+}
+
+/// Whether every value of `src` (a declared type the value was conformed to) is a value of
+/// `dst`: [`kdep_sema::ty::check_narrowing`], the rule extending templates follow, where it
+/// answers the evaluator's question exactly. Not where it is looser than conformance: a type
+/// that accepts anything (`any`, a type that failed to lower) holds any value; a record of a
+/// schema extending the target may carry fields the target rejects; the narrowing rule does
+/// not compare the lengths of a map's keys, so a target with a key constraint is not proven.
+fn narrows(dst: &Ty, src: &Ty) -> bool {
+    sound_for_conformance(dst, src, 0) && kdep_sema::ty::check_narrowing(dst, src).is_ok()
+}
+
+fn sound_for_conformance(dst: &Ty, src: &Ty, depth: u32) -> bool {
+    if depth > 16 {
+        return false;
+    }
+    let d = depth + 1;
+    match (dst, src) {
+        (_, Ty::Any | Ty::Error | Ty::Schema(_)) => false,
+        (Ty::Optional(t), Ty::Optional(s)) => sound_for_conformance(t, s, d),
+        (Ty::Optional(t), s) => sound_for_conformance(t, s, d),
+        (_, Ty::Optional(_)) => false,
+        (_, Ty::OneOf(members)) => members.iter().all(|s| sound_for_conformance(dst, s, d)),
+        (Ty::Any | Ty::Error, _) => true,
+        (Ty::Map(t, _, key), Ty::Map(s, ..)) => key.is_none() && sound_for_conformance(t, s, d),
+        (Ty::List(t, _), Ty::List(s, _)) => sound_for_conformance(t, s, d),
+        // The member a value converts to is decided at run time: only scalars are followed.
+        (Ty::OneOf(_), s) => is_scalar(s),
+        _ => true,
+    }
+}
+
+fn is_scalar(ty: &Ty) -> bool {
+    matches!(ty, Ty::Bool | Ty::Int(_) | Ty::Float(_) | Ty::Str(_) | Ty::Quantity(_) | Ty::Duration(_) | Ty::Union(_))
+}
+
+impl Checker<'_> {
+    /// The schema of an untyped object literal's `(apiVersion, kind)` with its declaration, as
+    /// [`Checker::resource_model`] finds it.
+    fn resource_schema(&self, entries: &[ObjEntry]) -> Option<((SourceFile, Name), Arc<TemplateModel>)> {
+        let literal = |name: &str| {
+            entries.iter().find_map(|en| match en {
+                ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
+                    ([KeySeg::Static(k, _)], ExprKind::Str(v)) if &**k == name => Some(v.clone()),
+                    _ => None,
+                },
+                ObjEntry::Comp { .. } => None,
+            })
+        };
+        let (api_version, kind) = (literal("apiVersion")?, literal("kind")?);
+        let entry = kdep_sema::resources::resource_schema(self.db, self.project, &api_version, &kind)?;
+        let model = template_model(self.db, self.project, entry.file, entry.name.clone())?;
+        Some(((entry.file, entry.name), model))
+    }
+
+    /// The entries of a record literal of `model` at `path` (`skip`: keys the caller removes
+    /// before checking). `false` when the record as a whole is not proven: something beyond
+    /// its given values could be reported (a check, a computed default, a missing, unknown,
+    /// locked or repeated key). Otherwise each given value is proven or left in `out`.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_record(
+        &mut self,
+        model: &Arc<TemplateModel>,
+        entries: &[(&[KeySeg], &Expr)],
+        skip: &[&str],
+        path: &mut Vec<Step>,
+        records: u32,
+        out: &mut Vec<Residual>,
+        d: u32,
+    ) -> bool {
+        if d > MAX_DEPTH || !model.lets.is_empty() || !model.checks.is_empty() || !model.emits.is_empty() {
+            return false;
+        }
+        let mut given: Vec<&Name> = Vec::with_capacity(entries.len());
+        for (key, _) in entries {
+            // A key written twice (or a dotted key beside its prefix) is the evaluator's to judge.
+            let Some(KeySeg::Static(k, _)) = key.first() else { return false };
+            if given.contains(&k) || key.iter().any(|s| !matches!(s, KeySeg::Static(..))) {
+                return false;
+            }
+            given.push(k);
+        }
+        for fm in model.fields.values() {
+            if given.contains(&&fm.name) {
+                continue;
+            }
+            match &fm.default {
+                None if matches!(*fm.ty, Ty::Optional(_)) => {}
+                None => return false,
+                Some(dm) => {
+                    let required = !matches!(*fm.ty, Ty::Optional(_));
+                    if !is_constant(&dm.expr, 0) || !self.constant_fits(dm.file, &dm.expr, &fm.ty, required) {
+                        return false;
+                    }
+                }
+            }
+        }
+        for (key, value) in entries {
+            let Some((KeySeg::Static(k, _), rest)) = key.split_first() else { return false };
+            if rest.is_empty() && skip.contains(&&**k) {
+                continue;
+            }
+            let Some(fm) = model.fields.get(k) else {
+                // An `@open` schema keeps what it does not declare, unchecked.
+                if model.open {
+                    continue;
+                }
+                return false;
+            };
+            if fm.locked.is_some() {
+                return false;
+            }
+            let ty = fm.ty.clone();
+            path.push(Step::Key(k.clone()));
+            let required = !matches!(*ty, Ty::Optional(_));
+            self.plan_value(&ty, rest, value, required, path, records, out, d + 1);
+            path.pop();
+        }
+        true
+    }
+
+    /// A value at `path` where `ty` is expected (`rest`: the key segments after the field's, a
+    /// dotted key): proven, or followed into a literal, or left for the evaluator.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_value(
+        &mut self,
+        ty: &Ty,
+        rest: &[KeySeg],
+        value: &Expr,
+        required: bool,
+        path: &mut Vec<Step>,
+        records: u32,
+        out: &mut Vec<Residual>,
+        d: u32,
+    ) {
+        let before = out.len();
+        if !self.plan_inner(ty, rest, value, required, path, records, out, d) {
+            out.truncate(before);
+            out.push(Residual { path: path.clone(), ty: ty.clone(), required, records });
+        }
+    }
+
+    /// [`Checker::plan_value`]; `false` when the whole value is left to the evaluator.
+    #[allow(clippy::too_many_arguments)]
+    fn plan_inner(
+        &mut self,
+        ty: &Ty,
+        rest: &[KeySeg],
+        value: &Expr,
+        required: bool,
+        path: &mut Vec<Step>,
+        records: u32,
+        out: &mut Vec<Residual>,
+        d: u32,
+    ) -> bool {
+        if d > MAX_DEPTH {
+            return false;
+        }
+        let d1 = d + 1;
+        if let Some((KeySeg::Static(name, _), tail)) = rest.split_first() {
+            // `selector.matchLabels = x`: a literal `{ matchLabels = x }` at `selector`.
+            return match strip_optional(ty) {
+                Ty::Schema(sref) => match template_model(self.db, self.project, sref.file, sref.name.clone()) {
+                    Some(model) => self.plan_record(&model, &[(rest, value)], &[], path, records + 1, out, d1),
+                    None => false,
+                },
+                Ty::Map(vty, len, key) => {
+                    if !len.contains(&1) || !key_fits(key.as_deref(), name) {
+                        return false;
+                    }
+                    path.push(Step::Key(name.clone()));
+                    self.plan_value(vty, tail, value, false, path, records, out, d1);
+                    path.pop();
+                    true
+                }
+                _ => false,
+            };
+        }
+        if !rest.is_empty() {
+            return false;
+        }
+        if self.proves(value, ty, required, d1) {
+            return true;
+        }
+        match (&value.kind, strip_optional(ty)) {
+            (ExprKind::Name(n), _) => match self.let_to_expand(n) {
+                Some(expr) => {
+                    self.in_progress.push(n.clone());
+                    let before = out.len();
+                    let ok = self.plan_inner(ty, &[], &expr, required, path, records, out, d1);
+                    if !ok {
+                        out.truncate(before);
+                    }
+                    self.in_progress.pop();
+                    ok
+                }
+                None => false,
+            },
+            (ExprKind::Object(entries), Ty::Schema(sref)) => {
+                let Some(model) = template_model(self.db, self.project, sref.file, sref.name.clone()) else {
+                    return false;
+                };
+                let Some(entries) = field_entries(entries) else { return false };
+                self.plan_record(&model, &entries, &[], path, records + 1, out, d1)
+            }
+            (ExprKind::Object(entries), Ty::Map(vty, len, key)) => {
+                let Some(entries) = field_entries(entries) else { return false };
+                let mut keys: Vec<&Name> = Vec::with_capacity(entries.len());
+                for (k, _) in &entries {
+                    let Some(KeySeg::Static(name, _)) = k.first() else { return false };
+                    if keys.contains(&name) || !key_fits(key.as_deref(), name) {
+                        return false;
+                    }
+                    keys.push(name);
+                }
+                if !len.contains(&(keys.len() as u64)) {
+                    return false;
+                }
+                for (k, v) in entries {
+                    let Some((KeySeg::Static(name, _), rest)) = k.split_first() else { return false };
+                    path.push(Step::Key(name.clone()));
+                    self.plan_value(vty, rest, v, false, path, records, out, d1);
+                    path.pop();
+                }
+                true
+            }
+            (ExprKind::List(items), Ty::List(item_ty, list)) => {
+                // An item that may be absent would move the ones after it.
+                if items.iter().any(|it| it.absent_if().is_some())
+                    || !list.len.contains(&(items.len() as u64))
+                    || (items.len() > 1 && !matches!(list.identity, ListIdentity::Plain))
+                {
+                    return false;
+                }
+                for (i, it) in items.iter().enumerate() {
+                    path.push(Step::Item(i));
+                    self.plan_value(item_ty, &[], it, false, path, records, out, d1);
+                    path.pop();
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the value of `value` (always present) is a value of `ty`, and not `null` where a
+    /// value is `required`, for every instance: a constant that conforms, a field or typed
+    /// `let` whose declared type narrows `ty`, a string interpolation into a plain string, the
+    /// merge of two proven maps into a map type that bounds neither its length nor nested values.
+    fn proves(&mut self, value: &Expr, ty: &Ty, required: bool, d: u32) -> bool {
+        if d > MAX_DEPTH {
+            return false;
+        }
+        if is_constant(value, 0) {
+            return self.constant_fits(self.file, value, ty, required);
+        }
+        match &value.kind {
+            ExprKind::Name(n) => self.declared_ty(n).is_some_and(|src| narrows(ty, &src)),
+            ExprKind::Interp(_) => match strip_optional(ty) {
+                Ty::Any => true,
+                Ty::Str(s) => s.pattern.is_none() && s.len.is_unbounded(),
+                _ => false,
+            },
+            ExprKind::Binary(BinaryOp::Add, a, b) => match strip_optional(ty) {
+                Ty::Map(vty, len, _) if len.is_unbounded() && (is_scalar(vty) || matches!(**vty, Ty::Any)) => {
+                    let map = strip_optional(ty);
+                    self.proves_map(a, map, d + 1) && self.proves_map(b, map, d + 1)
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// [`Checker::proves`] for an operand of a map merge, expanding untyped `let`s.
+    fn proves_map(&mut self, value: &Expr, map: &Ty, d: u32) -> bool {
+        if d > MAX_DEPTH {
+            return false;
+        }
+        if self.proves(value, map, true, d) {
+            return true;
+        }
+        let ExprKind::Name(n) = &value.kind else { return false };
+        match self.let_to_expand(n) {
+            Some(expr) => {
+                self.in_progress.push(n.clone());
+                let ok = self.proves_map(&expr, map, d + 1);
+                self.in_progress.pop();
+                ok
+            }
+            None => false,
+        }
+    }
+
+    /// The type a name's value is guaranteed to have: the declared type of a field of the
+    /// instance (which its value was conformed to) or of a typed template `let`.
+    fn declared_ty(&self, n: &Name) -> Option<Ty> {
+        if self.locals.iter().any(|(l, _)| l == n) {
+            return None;
+        }
+        let model = self.model.as_ref()?;
+        match self.scope.resolve(n) {
+            Resolution::Field => model.fields.get(n).map(|f| (*f.ty).clone()),
+            Resolution::TemplateLet => model.lets.get(n).and_then(|l| l.ty.as_deref().cloned()),
+            _ => None,
+        }
+    }
+
+    /// The expression of an untyped `let` a name reads, to follow it where its value is used:
+    /// a `let` of the body being planned (its names resolve in the same scope), or a top-level
+    /// `let` of this module whose value is a constant.
+    fn let_to_expand(&self, n: &Name) -> Option<Arc<Expr>> {
+        if self.locals.iter().any(|(l, _)| l == n) || self.in_progress.contains(n) || self.in_progress.len() > 32 {
+            return None;
+        }
+        match self.scope.resolve(n) {
+            Resolution::TemplateLet => {
+                let l = self.model.as_ref()?.lets.get(n)?;
+                (l.ty.is_none() && l.file == self.file && self.owner.as_ref() == Some(&l.owner)).then(|| l.expr.clone())
+            }
+            Resolution::ModuleLet(file) if file == self.file => {
+                let hir = file_hir(self.db, file);
+                let l = hir.lets.get(n)?;
+                (l.ty.is_none() && is_constant(&l.value, 0)).then(|| l.value.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether constant `value` (written in `file`) conforms to `ty` through the evaluator's own
+    /// conformance, with nothing reported and only plain records built (which depend on the
+    /// value and the schema alone, as for the run's cache of checked constant records).
+    fn constant_fits(&self, file: SourceFile, value: &Expr, ty: &Ty, required: bool) -> bool {
+        let mut ev = crate::interp::Eval::new(self.db, self.project);
+        ev.defer_to_static = false;
+        let mut ctx = ev.ctx(file, None, None);
+        let Ok(v) = ev.expr(value, &mut ctx) else { return false };
+        if required && v.is_null() {
+            return false;
+        }
+        ev.constant_conforms(v, ty, Span::new(file.id(self.db), value.range))
+    }
+}
+
+/// Whether a literal key satisfies a map's key type.
+fn key_fits(key: Option<&StrTy>, name: &str) -> bool {
+    key.is_none_or(|k| {
+        k.pattern.as_ref().is_none_or(|p| p.regex.is_match(name)) && k.len.contains(&(name.chars().count() as u64))
+    })
 }
 
 #[cfg(test)]
