@@ -1301,6 +1301,42 @@ impl EmitPlans {
     pub(crate) fn get(&self, index: usize) -> Option<&EmitPlan> {
         self.0.get(index).and_then(Option::as_ref)
     }
+
+    /// One line per emit, for tests: `checked in full`, or the schema and what is left to check
+    /// per instance (`spec.ports[0].port: int(1..65535)`; `(required)` where `null` is missing).
+    pub fn describe(&self, db: &dyn Db) -> Vec<String> {
+        self.0
+            .iter()
+            .map(|plan| {
+                let Some(plan) = plan else { return "checked in full".to_string() };
+                let left: Vec<String> = plan
+                    .residuals
+                    .iter()
+                    .map(|r| {
+                        let mut path = String::new();
+                        for step in &r.path {
+                            match step {
+                                Step::Key(k) if path.is_empty() => path.push_str(k),
+                                Step::Key(k) => {
+                                    path.push('.');
+                                    path.push_str(k);
+                                }
+                                Step::Item(i) => path.push_str(&format!("[{i}]")),
+                            }
+                        }
+                        let required = if r.required { " (required)" } else { "" };
+                        format!("{path}: {}{required}", r.ty)
+                    })
+                    .collect();
+                let schema = format!("{}.{}", plan.schema.0.path(db), plan.schema.1);
+                if left.is_empty() {
+                    format!("{schema}: proven")
+                } else {
+                    format!("{schema}: left {}", left.join(", "))
+                }
+            })
+            .collect()
+    }
 }
 
 /// Decides, once per template and revision, which parts of each emitted object literal conform

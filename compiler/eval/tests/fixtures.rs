@@ -47,6 +47,36 @@ fn evaluation_fixtures() {
     });
 }
 
+/// What the static proof of emitted objects (`kdep_eval::typeck::emit_plans`) leaves to check
+/// per instance, for each template of the fixtures that exercise it: the benchmark's template
+/// (only its four quantity strings) and the attacks of `static_conformance.kdep` (each
+/// non-conforming value sits in a part left to check).
+#[test]
+fn emit_plans_of_fixtures() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sema/test_data/eval");
+    let mut out = String::new();
+    for (fixture, module) in
+        [("bench_webservice.kdep", "platform/webservice.kdep"), ("static_conformance.kdep", "platform/web.kdep")]
+    {
+        let mut text = std::fs::read_to_string(root.join(fixture)).unwrap();
+        // The generated Kubernetes schemas the benchmark's objects are checked against.
+        let stdlib = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stdlib/k8s");
+        for module in ["apps/v1", "core/v1", "meta/v1"] {
+            let source = std::fs::read_to_string(stdlib.join(format!("{module}.kdep"))).unwrap();
+            text.push_str(&format!("//- std:k8s/{module}.kdep\n{source}"));
+        }
+        let fx = load(TestDb::default(), &text);
+        let file = fx.file(module);
+        for name in kdep_sema::hir::file_hir(&fx.db, file).templates.keys() {
+            out.push_str(&format!("{fixture} {name}\n"));
+            for line in kdep_eval::typeck::emit_plans(&fx.db, fx.project, file, name.clone()).describe(&fx.db) {
+                out.push_str(&format!("  {line}\n"));
+            }
+        }
+    }
+    insta::assert_snapshot!(out);
+}
+
 /// Attacks on the permission model from a lower layer (an extending template, an app, another
 /// package): each snapshot shows the diagnostics and, where it builds, that the platform's
 /// values hold in the output.
