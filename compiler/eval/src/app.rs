@@ -176,14 +176,20 @@ fn conform_emitted(
     let (Some(Value::Str(api_version)), Some(Value::Str(kind))) = (map.get("apiVersion"), map.get("kind")) else {
         return None;
     };
-    let entry = kdep_sema::resources::resource_schema(ev.db, ev.project, api_version, kind)?;
+    // The literal's `apiVersion` and `kind` are the plan's (it was made for them): its schema,
+    // found once per template, is the one a lookup would find.
+    let plan = plan.filter(|p| *p.api_version == **api_version && *p.kind == **kind);
+    if let Some(plan) = plan {
+        if map.record().is_none() && ev.residuals_conform(map, plan, at) {
+            return Some(plan.resource.clone());
+        }
+    }
+    let entry = match plan {
+        Some(plan) => plan.resource.clone(),
+        None => kdep_sema::resources::resource_schema(ev.db, ev.project, api_version, kind)?,
+    };
     if map.record().is_some_and(|r| ev.record_is_value_of(r, entry.file, &entry.name)) {
         return Some(entry);
-    }
-    if let Some(plan) = plan.filter(|p| p.schema.0 == entry.file && p.schema.1 == entry.name) {
-        if ev.residuals_conform(map, plan, at) {
-            return Some(entry);
-        }
     }
     let model = template_model(ev.db, ev.project, entry.file, entry.name.clone())?;
     // They matched the schema's locked values to find it; giving them again is not an override.

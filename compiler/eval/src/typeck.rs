@@ -1287,8 +1287,12 @@ pub(crate) struct Residual {
 /// record of `schema` whenever each residual part conforms (see [`emit_plans`]).
 #[derive(Clone, Debug)]
 pub(crate) struct EmitPlan {
-    /// The schema of the literal's `(apiVersion, kind)`.
-    pub schema: (SourceFile, Name),
+    /// The literal's `apiVersion` and `kind`.
+    pub api_version: Name,
+    pub kind: Name,
+    /// Their schema, as `kdep_sema::resources::resource_schema` finds it (read by the plan's
+    /// query, so an app that reads the plan depends on it too).
+    pub resource: kdep_sema::resources::ResourceEntry,
     pub residuals: Vec<Residual>,
 }
 
@@ -1328,7 +1332,7 @@ impl EmitPlans {
                         format!("{path}: {}{required}", r.ty)
                     })
                     .collect();
-                let schema = format!("{}.{}", plan.schema.0.path(db), plan.schema.1);
+                let schema = format!("{}.{}", plan.resource.file.path(db), plan.resource.name);
                 if left.is_empty() {
                     format!("{schema}: proven")
                 } else {
@@ -1362,12 +1366,12 @@ pub fn emit_plans(db: &dyn Db, project: Project, file: SourceFile, template: Nam
             // Names resolve in the body the emit is written in; their types are the instance's.
             ck.model = Some(model.clone());
             ck.owner = Some(emit.owner.clone());
-            let (schema, root) = ck.resource_schema(entries)?;
+            let (api_version, kind, resource, root) = ck.resource_schema(entries)?;
             let entries = field_entries(entries)?;
             let mut residuals = Vec::new();
             let proven =
                 ck.plan_record(&root, &entries, &["apiVersion", "kind"], &mut Vec::new(), 1, &mut residuals, 0);
-            proven.then_some(EmitPlan { schema, residuals })
+            proven.then_some(EmitPlan { api_version, kind, resource, residuals })
         })
         .collect();
     Arc::new(EmitPlans(plans))
@@ -1421,7 +1425,11 @@ fn is_scalar(ty: &Ty) -> bool {
 impl Checker<'_> {
     /// The schema of an untyped object literal's `(apiVersion, kind)` with its declaration, as
     /// [`Checker::resource_model`] finds it.
-    fn resource_schema(&self, entries: &[ObjEntry]) -> Option<((SourceFile, Name), Arc<TemplateModel>)> {
+    #[allow(clippy::type_complexity)]
+    fn resource_schema(
+        &self,
+        entries: &[ObjEntry],
+    ) -> Option<(Name, Name, kdep_sema::resources::ResourceEntry, Arc<TemplateModel>)> {
         let literal = |name: &str| {
             entries.iter().find_map(|en| match en {
                 ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
@@ -1434,7 +1442,7 @@ impl Checker<'_> {
         let (api_version, kind) = (literal("apiVersion")?, literal("kind")?);
         let entry = kdep_sema::resources::resource_schema(self.db, self.project, &api_version, &kind)?;
         let model = template_model(self.db, self.project, entry.file, entry.name.clone())?;
-        Some(((entry.file, entry.name), model))
+        Some((api_version, kind, entry, model))
     }
 
     /// The entries of a record literal of `model` at `path` (`skip`: keys the caller removes
