@@ -100,9 +100,10 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())
     });
     // What is left to check of each emitted object literal (`conform_emitted`), planned once
-    // per template.
-    let plans = match (model.emits.is_empty(), model.sources.first()) {
-        (false, Some((tf, tn))) => Some(crate::typeck::emit_plans(db, project, *tf, tn.clone())),
+    // per template (only object literals have plans: typed emits are checked as they are built).
+    let literal = model.emits.iter().any(|e| matches!(e.value.kind, kdep_sema::hir::ExprKind::Object(_)));
+    let plans = match (literal, model.sources.first()) {
+        (true, Some((tf, tn))) => Some(crate::typeck::emit_plans(db, project, *tf, tn.clone())),
         _ => None,
     };
     for (index, emit) in model.emits.iter().enumerate() {
