@@ -6,6 +6,10 @@
 //! accepted; evaluation checks the rest. Messages are the evaluator's own, word for word, so a
 //! mistake found both here and while evaluating an app is reported once (`normalize` removes
 //! exact duplicates).
+//!
+//! The same checker, walking an emitted object literal along its Kubernetes schema, also
+//! proves once per template which parts of it conform for every instance ([`emit_plans`]), so
+//! the evaluator checks only the rest.
 
 use std::sync::Arc;
 
@@ -1284,7 +1288,7 @@ pub(crate) struct Residual {
 }
 
 /// What is left to check of an emitted object literal once per instance: the object is a valid
-/// record of `schema` whenever each residual part conforms (see [`emit_plans`]).
+/// record of the `resource`'s schema whenever each residual part conforms (see [`emit_plans`]).
 #[derive(Clone, Debug)]
 pub(crate) struct EmitPlan {
     /// The literal's `apiVersion` and `kind`.
