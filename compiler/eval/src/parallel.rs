@@ -195,7 +195,7 @@ mod tests {
                 assert_eq!(range.start, expected_start, "{len} items, {threads} threads: {pieces:?}");
                 let left = len - range.start;
                 assert!(
-                    range.len() >= 1 && range.len() <= left.div_ceil(threads * SHARE),
+                    !range.is_empty() && range.len() <= left.div_ceil(threads * SHARE),
                     "{len}, {threads}: {range:?}"
                 );
                 expected_start = range.end;
