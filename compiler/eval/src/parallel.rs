@@ -213,7 +213,7 @@ mod tests {
         }
     }
 
-    /// Two threads taking pieces at once never take an item twice nor skip one.
+    /// Threads taking pieces at once (four here) never take an item twice nor skip one.
     #[test]
     fn pieces_taken_by_racing_threads_cover_every_item_once() {
         let len = 20_000;
