@@ -44,13 +44,7 @@ pub fn environments(db: &dyn Db, project: Project) -> Vec<EnvironmentInfo> {
 /// Problems of one file that need no particular environment: syntax, resolution, types,
 /// permissions, constant defaults, top-level `let`s.
 fn file_static(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    file_static_kept(db, project, file, None)
-}
-
-/// [`file_static`], where `kept` is [`kdep_sema::check::static_diagnostics`] of `file` when the
-/// caller already has it.
-fn file_static_kept(db: &dyn Db, project: Project, file: SourceFile, kept: Option<Vec<Diagnostic>>) -> Vec<Diagnostic> {
-    let mut out = kept.unwrap_or_else(|| kdep_sema::check::static_diagnostics(db, project, file));
+    let mut out = kdep_sema::check::static_diagnostics(db, project, file);
     out.extend(app::default_diagnostics(db, project, file).iter().cloned());
     out.extend(typeck::type_diagnostics(db, project, file).iter().cloned());
     let hir = file_hir(db, file);
@@ -67,14 +61,6 @@ fn file_static_kept(db: &dyn Db, project: Project, file: SourceFile, kept: Optio
 fn all_envs(db: &dyn Db, project: Project) -> Vec<Option<Name>> {
     let index = kdep_sema::check::environment_index(db, project);
     std::iter::once(None).chain(index.envs.keys().map(|k| Some(k.clone()))).collect()
-}
-
-/// The diagnostics `check` keeps from evaluating an app in `env`. Reading `env` without an
-/// environment (K0506) is not a mistake when the package declares environments: `check`
-/// evaluates the app in each of them, and only an environment-less `build` would fail.
-fn checked(db: &dyn Db, project: Project, env: &Option<Name>, diags: &[Diagnostic]) -> Vec<Diagnostic> {
-    let keep_no_env = env.is_some() || kdep_sema::check::environment_index(db, project).envs.is_empty();
-    diags.iter().filter(|d| keep_no_env || d.code != Code::NO_ENVIRONMENT).cloned().collect()
 }
 
 /// Everything `kdep check` reports that originates in one file: its static problems, and for a
@@ -122,24 +108,23 @@ pub fn file_duplicate_objects(db: &dyn Db, project: Project, file: SourceFile) -
 /// [`file_diagnostics`] without [`file_duplicate_objects`]: what depends on `file`'s own
 /// declarations, the templates and lets they read, and the project-wide indexes only.
 pub fn file_diagnostics_but_duplicates(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    file_diagnostics_kept(db, project, file, None)
-}
-
-/// [`file_diagnostics_but_duplicates`], given the file's static diagnostics when they were
-/// computed already ([`check_by_file`] computes them first, for the order of the queries).
-fn file_diagnostics_kept(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    kept: Option<Vec<Diagnostic>>,
-) -> Vec<Diagnostic> {
-    let mut out = file_static_kept(db, project, file, kept);
+    // The static checks first: they build the file's template models one declaration at a
+    // time, where an app would first ask for the deepest extension and build its whole chain
+    // in one nested descent.
+    let mut out = file_static(db, project, file);
     if is_root_file(db, project, file) {
         let hir = file_hir(db, file);
-        for env in all_envs(db, project) {
+        let envs = all_envs(db, project);
+        // Reading `env` without an environment (K0506) is not a mistake when the package
+        // declares environments: `check` evaluates the app in each of them, and only an
+        // environment-less `build` would fail.
+        let declares_envs = envs.len() > 1;
+        for env in envs {
+            let keep_no_env = env.is_some() || !declares_envs;
             for name in hir.apps.keys() {
                 let outcome = app_check(db, project, file, name.clone(), env.clone());
-                out.extend(checked(db, project, &env, &outcome.diagnostics));
+                let kept = outcome.diagnostics.iter().filter(|d| keep_no_env || d.code != Code::NO_ENVIRONMENT);
+                out.extend(kept.cloned());
             }
         }
         let fid = file.id(db);
@@ -163,7 +148,11 @@ struct AppCheck {
     diagnostics: Vec<Diagnostic>,
 }
 
-#[salsa::tracked(returns(clone), no_eq)]
+/// [`AppCheck`] of one app in one environment. Read by reference (`returns(ref)`): a memo
+/// returned by clone costs each read an increment and a decrement of its `Arc`'s count (two
+/// atomic writes), and `check` reads each app's check twice (its file's diagnostics, then the
+/// environment's duplicate check).
+#[salsa::tracked(returns(ref), no_eq)]
 fn app_check(
     db: &dyn Db,
     project: Project,
@@ -221,36 +210,22 @@ pub struct FileCheck {
 /// the part of one file it has just recomputed.
 pub fn check_by_file(db: &dyn Db, project: Project) -> (Vec<(SourceFile, FileCheck)>, Vec<Diagnostic>) {
     let files = prepare(db, project);
-    // Every app in every environment first, spread over the threads: the duplicate check of
-    // an environment reads them all, and computed inside the first file's diagnostics it
-    // would evaluate every app on that one thread while the others wait for it.
-    let index = project_index(db, project);
-    let envs = all_envs(db, project);
-    let root_files = index.root_files();
-    let static_diags = parallel::par_map(db, &root_files, &|db, file| {
-        // In the order `file_diagnostics` asks: the static checks build the file's template
-        // models one declaration at a time, where an app would first ask for the deepest
-        // extension and build its whole chain in one nested descent. They are not a query, so
-        // they are kept for the file's diagnostics below instead of being computed twice.
-        let diags = kdep_sema::check::static_diagnostics(db, project, *file);
-        for env in &envs {
-            for name in file_hir(db, *file).apps.keys() {
-                app_check(db, project, *file, name.clone(), env.clone());
-            }
-        }
-        diags
-    });
-    let kept: rustc_hash::FxHashMap<SourceFile, Vec<Diagnostic>> =
-        root_files.iter().copied().zip(static_diags).collect();
+    // Each file's own diagnostics, its apps evaluated in every environment among them, in one
+    // pass over the threads: the duplicate check of an environment reads every app, so it runs
+    // after this pass (computed inside the first file's diagnostics it would evaluate every app
+    // on that one thread while the others wait for it). One pass instead of two (the apps
+    // first, then the rest of each file's diagnostics) is one wait for the slowest thread less,
+    // and a file's lowering, scope and models are still in the cache of the thread that
+    // evaluates its apps when its other checks read them.
+    let own = parallel::par_map(db, &files, &|db, file| file_diagnostics_but_duplicates(db, project, *file));
     // Each environment's duplicate check reads every app's objects: one per thread (each on a
     // handle of its own), since they would otherwise run one after another.
+    let envs = all_envs(db, project);
     parallel::par_each_forked(db, &envs, &|db, env| {
         duplicate_objects(db, project, env.clone());
     });
-    let per_file = parallel::par_map(db, &files, &|db, file| FileCheck {
-        own: file_diagnostics_kept(db, project, *file, kept.get(file).cloned()),
-        duplicates: file_duplicate_objects(db, project, *file),
-    });
+    let duplicates = parallel::par_map(db, &files, &|db, file| file_duplicate_objects(db, project, *file));
+    let per_file = own.into_iter().zip(duplicates).map(|(own, duplicates)| FileCheck { own, duplicates });
     // Environment problems without a location in any analysed file (none today) are still shown.
     let infos = app::environment_infos(db, project);
     let mut unlocated: Vec<Diagnostic> = infos.diagnostics.iter().filter(|d| d.primary.is_none()).cloned().collect();

@@ -27,10 +27,30 @@ pub(crate) fn par_each_forked<T: Sync>(db: &dyn Db, items: &[T], f: &(dyn Fn(&dy
     spread(db, items, 1, false, f);
 }
 
-/// Pieces handed out per thread, about: small enough that the thread that draws the heavier
-/// files (a template's first evaluation, a large app) does not leave the others idle at the
-/// end, large enough that taking one (an atomic add) costs nothing next to the files in it.
-const PIECES_PER_THREAD: usize = 16;
+/// A thread takes about `1 / (SHARE * threads)` of the items left at a time (see [`take`]).
+const SHARE: usize = 2;
+
+/// The next piece of `len` items for one of `threads` threads, from the shared index `next`
+/// of the first item not taken yet: about `1 / (SHARE * threads)` of what is left, at least
+/// one item. Pieces shrink as the work runs out: the first ones are large (taking one costs a
+/// compare-and-swap on a line both threads write, so few pieces while there is much to do),
+/// the last ones a single file, so when one thread takes the last piece the others are
+/// left waiting for one file's work at most. With pieces of a fixed size (1/16 of a thread's
+/// share before: 157 files at N = 5000 on two threads) a thread could take the last piece
+/// just after the other one ran out of work and keep it waiting for half of that on average,
+/// at the end of every parallel phase.
+fn take(next: &std::sync::atomic::AtomicUsize, len: usize, threads: usize) -> Option<std::ops::Range<usize>> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut start = next.load(Relaxed);
+    loop {
+        let left = len.checked_sub(start).filter(|&left| left > 0)?;
+        let end = start + (left / threads.saturating_mul(SHARE).max(1)).max(1);
+        match next.compare_exchange_weak(start, end, Relaxed, Relaxed) {
+            Ok(_) => return Some(start..end),
+            Err(now) => start = now,
+        }
+    }
+}
 
 /// The body of [`par_map`] and [`par_each_forked`]: at most one thread per `min_per_worker`
 /// items; with `caller_works` the calling thread works on the caller's handle, otherwise every
@@ -39,9 +59,9 @@ const PIECES_PER_THREAD: usize = 16;
 /// Items are not split in equal contiguous parts, one per thread, decided in advance: files
 /// cost very different amounts (the first app of a template evaluates the template), so equal
 /// parts finish at different times and the two-thread wall time is the slower part's. Each
-/// thread instead takes the next small piece (`next`, an atomic index) until none is left,
-/// and the pieces' results are put back in input order, so the output does not depend on
-/// which thread took what.
+/// thread instead takes the next piece ([`take`]: smaller as less is left) until none is
+/// left, and the pieces' results are put back in input order, so the output does not depend
+/// on which thread took what.
 fn spread<T, R>(
     db: &dyn Db,
     items: &[T],
@@ -65,19 +85,15 @@ where
         return items.iter().map(|it| f(here, it)).collect();
     }
     let threads = forks.len() + 1;
-    let piece = items.len().div_ceil(threads * PIECES_PER_THREAD).max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Takes pieces until none is left: (index of the piece's first item, its results).
     let work = |db: &dyn Db| {
         let mut done: Vec<(usize, Vec<R>)> = Vec::new();
-        loop {
-            let start = next.fetch_add(piece, std::sync::atomic::Ordering::Relaxed);
-            let Some(part) = items.get(start..items.len().min(start.saturating_add(piece))).filter(|p| !p.is_empty())
-            else {
-                return done;
-            };
-            done.push((start, part.iter().map(|it| f(db, it)).collect()));
+        while let Some(range) = take(&next, items.len(), threads) {
+            let start = range.start;
+            done.push((start, items.get(range).unwrap_or_default().iter().map(|it| f(db, it)).collect()));
         }
+        done
     };
     let work = &work;
     let mut pieces: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
@@ -160,6 +176,70 @@ mod tests {
             assert_eq!(out, expected, "{threads} threads");
             assert_eq!(calls.load(Ordering::Relaxed), items.len(), "{threads} threads");
         }
+    }
+
+    /// The pieces one thread takes in a row when the others take none: every item once, in
+    /// order; each piece at most about `1 / (SHARE * threads)` of what was left, so none is
+    /// large when little is left, and the pieces at the end a single item each (a thread that
+    /// takes the last piece keeps the others waiting one item at most); few pieces overall.
+    #[test]
+    fn pieces_cover_every_item_once_and_shrink_to_one_item_at_the_end() {
+        for (len, threads) in [(0, 2), (1, 2), (7, 4), (300, 2), (5000, 2), (5000, 8), (100_000, 3)] {
+            let next = AtomicUsize::new(0);
+            let mut pieces = Vec::new();
+            while let Some(range) = take(&next, len, threads) {
+                pieces.push(range);
+            }
+            let mut expected_start = 0;
+            for range in &pieces {
+                assert_eq!(range.start, expected_start, "{len} items, {threads} threads: {pieces:?}");
+                let left = len - range.start;
+                assert!(
+                    !range.is_empty() && range.len() <= left.div_ceil(threads * SHARE),
+                    "{len}, {threads}: {range:?}"
+                );
+                expected_start = range.end;
+            }
+            assert_eq!(expected_start, len, "{len} items, {threads} threads");
+            // The last `threads` pieces are one item each.
+            let tail = pieces.len().saturating_sub(threads);
+            assert!(
+                pieces.get(tail..).unwrap_or_default().iter().all(|r| r.len() == 1),
+                "{len}, {threads}: {pieces:?}"
+            );
+            // Few pieces: about `SHARE * threads` per halving of what is left.
+            let bound = (threads * SHARE) * (usize::BITS - len.leading_zeros()) as usize + threads * SHARE;
+            assert!(pieces.len() <= bound, "{len} items, {threads} threads: {} pieces", pieces.len());
+        }
+    }
+
+    /// Threads taking pieces at once (four here) never take an item twice nor skip one.
+    #[test]
+    fn pieces_taken_by_racing_threads_cover_every_item_once() {
+        let len = 20_000;
+        let next = AtomicUsize::new(0);
+        let taken: Vec<Vec<std::ops::Range<usize>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        while let Some(range) = take(&next, len, 4) {
+                            mine.push(range);
+                        }
+                        mine
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("worker")).collect()
+        });
+        let mut all: Vec<std::ops::Range<usize>> = taken.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|r| r.start);
+        let mut expected_start = 0;
+        for range in &all {
+            assert_eq!(range.start, expected_start);
+            expected_start = range.end;
+        }
+        assert_eq!(expected_start, len);
     }
 
     #[test]

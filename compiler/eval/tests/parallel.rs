@@ -167,3 +167,45 @@ fn check_reports_every_environments_duplicates_alike_with_1_2_and_4_threads() {
         assert_eq!(kdep_eval::check(&par.db, par.project), reference, "{threads} threads");
     }
 }
+
+/// `check_by_file` evaluates each file's apps among the rest of its diagnostics in one pass over
+/// the threads, then the duplicate check, then each file's duplicates: with 1, 2 and 4 threads,
+/// every analysed file gets the parts a sequential database computes for that file alone
+/// (`file_diagnostics_but_duplicates`, `file_duplicate_objects`), the apps' range errors in
+/// their own files and the duplicate in `twice.kdep`, in every environment.
+#[test]
+fn check_by_file_gives_each_file_its_own_parts_with_1_2_and_4_threads() {
+    let mut text = workload(300);
+    text.push_str("//- apps/twice.kdep\nimport platform.web\n\napp twice = web.Web {\n    name = \"a-1\"\n}\n");
+    text.push_str("//- staging.kdep\nenvironment staging { context = \"staging\", namespace = \"stage\" }\n");
+    let seq = load(TestDb::default(), &text);
+    let by_path: std::collections::BTreeMap<&str, kdep_sema::db::SourceFile> =
+        seq.files.iter().map(|(path, file)| (path.as_str(), *file)).collect();
+    for threads in [1, 2, 4] {
+        let par = load(TestDb::parallel(threads), &text);
+        let (per_file, _) = kdep_eval::check_by_file(&par.db, par.project);
+        let mut with_errors = Vec::new();
+        let mut with_duplicates = Vec::new();
+        for (file, part) in &per_file {
+            let path = file.path(&par.db);
+            let Some(alone) = by_path.get(path.as_str()).copied() else { continue };
+            let own = kdep_eval::file_diagnostics_but_duplicates(&seq.db, seq.project, alone);
+            let duplicates = kdep_eval::file_duplicate_objects(&seq.db, seq.project, alone);
+            assert_eq!(part.own, own, "{path}, {threads} threads");
+            assert_eq!(part.duplicates, duplicates, "{path}, {threads} threads");
+            if !own.is_empty() {
+                with_errors.push(path.clone());
+            }
+            if !duplicates.is_empty() {
+                with_duplicates.push((path.clone(), duplicates.len()));
+            }
+        }
+        // Every root file and every loaded one of the fixture has its part.
+        assert!(seq.files.iter().all(|(p, _)| per_file.iter().any(|(f, _)| f.path(&par.db) == p)), "{threads}");
+        // Apps 0, 17, ..., 289 set replicas out of range (reported without an environment and
+        // in `staging`; `prod` overrides it), each in its own file.
+        assert_eq!(with_errors.len(), 18, "{threads} threads: {with_errors:?}");
+        assert!(with_errors.iter().all(|p| p.starts_with("apps/a")), "{with_errors:?}");
+        assert_eq!(with_duplicates, [("apps/twice.kdep".to_owned(), 3)], "{threads} threads");
+    }
+}
