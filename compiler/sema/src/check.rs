@@ -214,8 +214,9 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
 pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Name) -> Arc<Vec<Diagnostic>> {
     let hir = file_hir(db, file);
     let Some(a) = hir.apps.get(&app) else { return Arc::new(Vec::new()) };
-    let fid = file.id(db);
-    let span = |r: TextRange| Span::new(fid, r);
+    // Spans are made for diagnostics only, and most apps have none: the file id (a read) and
+    // the environment index (a query) are fetched when needed.
+    let span = |r: TextRange| Span::new(file.id(db), r);
     let mut out = Vec::new();
     let model = match app_template(db, project, file, app.clone()) {
         Ok(m) => m,
@@ -233,7 +234,7 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
         return Arc::new(out);
     }
     check_sets(&model, &a.sets, span, &mut out);
-    let envs = environment_index(db, project);
+    let envs = if a.envs.is_empty() { Arc::default() } else { environment_index(db, project) };
     for block in &a.envs {
         if !envs.envs.contains_key(&block.env) {
             let mut d = Diagnostic::error(Code::UNKNOWN_ENVIRONMENT, format!("unknown environment `{}`", block.env))
@@ -354,7 +355,8 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     let hir = file_hir(db, file);
     let imports = file_imports(db, project, file);
     let fid = file.id(db);
-    let envs = environment_index(db, project);
+    // Only `env.field` reads need the environments (most files have none).
+    let envs = std::cell::OnceCell::new();
     let mut out = Vec::new();
     // First segments of names and paths that resolve to imports (for unused imports).
     let mut used: FxHashSet<Name> = FxHashSet::default();
@@ -394,6 +396,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
             }
         }
         NameUse::EnvField { member, range } => {
+            let envs: &Arc<EnvIndex> = envs.get_or_init(|| environment_index(db, project));
             let known = ENV_BUILTIN_FIELDS.iter().copied().chain(envs.attributes.iter().map(|a| &**a));
             if !known.clone().any(|k| k == &**member) {
                 let mut d = Diagnostic::error(Code::UNKNOWN_FIELD, format!("an environment has no field `{member}`"))
@@ -439,14 +442,15 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
     }
     flush(&module, &mut unresolved);
-    let apps = Resolver::app(db, project, file);
+    // Every body of the file starts from the one module scope fetched above.
+    let apps = module.for_apps();
     for a in hir.apps.values() {
         for s in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
             walk_names(&s.value, &apps, &mut visit);
         }
     }
     flush(&apps, &mut unresolved);
-    let policy_scope = Resolver::policy(db, project, file);
+    let policy_scope = module.for_policies();
     for p in hir.policies.values() {
         for s in &p.sets {
             crate::scope::walk_policy(&s.value, &policy_scope, &mut visit);
@@ -454,7 +458,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     }
     flush(&policy_scope, &mut unresolved);
     // Test statements, statically like every other body (the runner reports the same text).
-    let test_scope = Resolver::test(db, project, file);
+    let test_scope = module.for_tests();
     for t in &hir.tests {
         crate::scope::walk_test(t, &test_scope, &mut visit);
         // The test's own `let`s are candidates too ("did you mean `count`?").
@@ -479,7 +483,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
     }
     for (name, t) in &hir.templates {
-        let scope = Resolver::body(db, project, file, name);
+        let scope = module.for_template(db, project, name);
         for m in &t.members {
             match m {
                 crate::hir::MemberHir::Field(f) => {

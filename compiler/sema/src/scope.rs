@@ -179,7 +179,28 @@ impl Resolver {
     /// The scope of app bodies and `in` blocks of `file`: the module, the environment and the
     /// module's other apps.
     pub fn app(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        Resolver { kind: BodyKind::App, ..Self::module(db, project, file) }
+        Self::module(db, project, file).for_apps()
+    }
+
+    /// This module-level scope's file, for another kind of body: the same [`ModuleScope`],
+    /// without fetching it again (a fetch costs about as much as a small file's name check).
+    fn with_kind(&self, kind: BodyKind) -> Self {
+        Resolver { file: self.file, kind, module: Arc::clone(&self.module), members: None }
+    }
+
+    /// [`Resolver::app`] of this scope's file.
+    pub fn for_apps(&self) -> Self {
+        self.with_kind(BodyKind::App)
+    }
+
+    /// [`Resolver::policy`] of this scope's file.
+    pub fn for_policies(&self) -> Self {
+        self.with_kind(BodyKind::Policy)
+    }
+
+    /// [`Resolver::test`] of this scope's file.
+    pub fn for_tests(&self) -> Self {
+        self.with_kind(BodyKind::Test)
     }
 
     /// The import aliases whose apps are values in this scope: those naming a module of the
@@ -190,21 +211,25 @@ impl Resolver {
 
     /// The scope of the body of template or schema `owner` declared in `file`.
     pub fn body(db: &dyn Db, project: Project, file: SourceFile, owner: &Name) -> Self {
-        let mut r = Self::module(db, project, file);
-        r.kind = BodyKind::Template;
-        r.members = template_model(db, project, file, owner.clone());
+        Self::module(db, project, file).for_template(db, project, owner)
+    }
+
+    /// [`Resolver::body`] of template or schema `owner` of this scope's file.
+    pub fn for_template(&self, db: &dyn Db, project: Project, owner: &Name) -> Self {
+        let mut r = self.with_kind(BodyKind::Template);
+        r.members = template_model(db, project, self.file, owner.clone());
         r
     }
 
     /// The scope of the entries of a policy declared in `file`: its module and the environment;
     /// the object under check comes as locals ([`walk_policy`], the evaluator's policy context).
     pub fn policy(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        Resolver { kind: BodyKind::Policy, ..Self::module(db, project, file) }
+        Self::module(db, project, file).for_policies()
     }
 
     /// The scope of the statements of a `test` of `file`: its module, and `build(env)`.
     pub fn test(db: &dyn Db, project: Project, file: SourceFile) -> Self {
-        Resolver { kind: BodyKind::Test, ..Self::module(db, project, file) }
+        Self::module(db, project, file).for_tests()
     }
 
     /// Whether this scope reads the environment (`env`, `environment`): not at module level.

@@ -30,9 +30,10 @@ pub(crate) enum Tok<'a> {
     InterpEnd,
     /// The closing `"` (zero-width when the string was unterminated).
     StrEnd,
-    /// A whole string without interpolation, `"` to `"`, with its decoded text (empty for
-    /// `""`). The lexer never makes one: the nesting check folds `StrStart [StrText] StrEnd`
-    /// into it, so most strings cost the parser one shift instead of three plus two reductions.
+    /// A whole string without interpolation, `"` to `"` (closed on its line), with its decoded
+    /// text (empty for `""`): what `StrStart [StrText] StrEnd` would say, so most strings cost
+    /// the lexer one token and the parser one shift instead of three plus two reductions.
+    /// Error messages still count and place it as those three tokens ([`unfolded`]).
     Str(Box<str>),
     /// `/pattern/` with `\/` already unescaped.
     Regex(Box<str>),
@@ -414,6 +415,23 @@ fn simple_tok<'a>(raw: Raw, slice: &'a str) -> Tok<'a> {
     }
 }
 
+/// The ranges of the tokens `(l, tok, r)` stands for as the language describes them: a plain
+/// string ([`Tok::Str`]) is its opening quote, its text (when not empty) and its closing quote;
+/// any other token is itself. Error messages count and place tokens this way (and the public
+/// token list shows them), so folding a string changes no message.
+#[inline]
+pub(crate) fn unfolded(l: u32, tok: &Tok<'_>, r: u32, mut each: impl FnMut(u32, u32)) {
+    if let Tok::Str(_) = tok {
+        each(l, l + 1);
+        if r > l + 2 {
+            each(l + 1, r - 1);
+        }
+        each(r - 1, r);
+    } else {
+        each(l, r);
+    }
+}
+
 /// A token with its byte range. Offsets are `u32` (files are capped far below 4 GiB) so a
 /// triple is 32 bytes; the token vector of a large file is the parser's biggest allocation.
 pub(crate) type Triple<'a> = (u32, Tok<'a>, u32);
@@ -508,11 +526,13 @@ impl<'a> Driver<'a> {
                 *prev = Tok::ElseKey;
             }
         }
-        let tok = match (tok, self.out.tokens.as_slice()) {
-            (Tok::If, [.., (_, before, _), (_, Tok::Emit, _)]) if !matches!(before, Tok::Dot) => Tok::EmitIf,
-            (Tok::If, [(_, Tok::Emit, _)]) => Tok::EmitIf,
-            (tok, _) => tok,
-        };
+        let emit_if = matches!(tok, Tok::If)
+            && match self.out.tokens.as_slice() {
+                [.., (_, before, _), (_, Tok::Emit, _)] => !matches!(before, Tok::Dot),
+                [(_, Tok::Emit, _)] => true,
+                _ => false,
+            };
+        let tok = if emit_if { Tok::EmitIf } else { tok };
         self.out.tokens.push((loc(start), tok, loc(end)));
     }
 
@@ -553,8 +573,7 @@ impl<'a> Driver<'a> {
                     }
                 }
                 Raw::Quote => {
-                    self.push(span.start, Tok::StrStart, span.end);
-                    let end = self.string_body(span.end, span.start);
+                    let end = self.string_body(span.end, span.start, true);
                     lexer.bump(end - span.end);
                 }
                 Raw::Slash if self.regex_allowed => {
@@ -572,7 +591,7 @@ impl<'a> Driver<'a> {
                         let quote = frame.quote;
                         self.interps.pop();
                         self.push(span.start, Tok::InterpEnd, span.end);
-                        let end = self.string_body(span.end, quote);
+                        let end = self.string_body(span.end, quote, false);
                         lexer.bump(end - span.end);
                     }
                     Some(frame) => {
@@ -639,11 +658,7 @@ impl<'a> Driver<'a> {
             .with_help("strings use double quotes: `\"...\"`");
         self.report(diag);
         let body = line.get(..close).unwrap_or("");
-        self.push(start, Tok::StrStart, start + 1);
-        if !body.is_empty() {
-            self.push(start + 1, Tok::StrText(body.into()), end - 1);
-        }
-        self.push(end - 1, Tok::StrEnd, end);
+        self.push(start, Tok::Str(body.into()), end);
         lexer.bump(end - lexer.span().end);
     }
 
@@ -720,29 +735,49 @@ impl<'a> Driver<'a> {
     }
 
     /// Scans string content from `pos` up to the closing quote, an interpolation start or the
-    /// end of the line; returns the offset where normal lexing resumes.
-    fn string_body(&mut self, mut pos: usize, quote: usize) -> usize {
+    /// end of the line; returns the offset where normal lexing resumes. `opened` says the body
+    /// follows the opening quote at `quote` (not an interpolation's `}`): a body that reaches
+    /// the closing quote is then one [`Tok::Str`], and otherwise the `StrStart` is pushed first.
+    fn string_body(&mut self, mut pos: usize, quote: usize, opened: bool) -> usize {
         let bytes = self.text.as_bytes();
-        let mut text = String::new();
         let text_start = pos;
+        // Most strings hold neither escapes nor interpolations: their text is one exact copy.
+        if opened {
+            let rest = bytes.get(pos..).unwrap_or(&[]);
+            if let Some(n) = rest.iter().position(|b| matches!(b, b'"' | b'\n' | b'\r' | b'$' | b'\\')) {
+                if rest.get(n) == Some(&b'"') {
+                    let text = self.text.get(pos..pos + n).unwrap_or("");
+                    self.push(quote, Tok::Str(text.into()), pos + n + 1);
+                    return pos + n + 1;
+                }
+            }
+        }
+        let mut text = String::new();
         loop {
             let Some(&byte) = bytes.get(pos) else {
+                self.open_string(opened, quote);
                 self.flush_text(&mut text, text_start, pos);
                 self.unterminated(quote, pos);
                 return pos;
             };
             match byte {
                 b'"' => {
-                    self.flush_text(&mut text, text_start, pos);
-                    self.push(pos, Tok::StrEnd, pos + 1);
+                    if opened {
+                        self.push(quote, Tok::Str(text.into_boxed_str()), pos + 1);
+                    } else {
+                        self.flush_text(&mut text, text_start, pos);
+                        self.push(pos, Tok::StrEnd, pos + 1);
+                    }
                     return pos + 1;
                 }
                 b'\n' | b'\r' if byte == b'\n' || bytes.get(pos + 1) == Some(&b'\n') => {
+                    self.open_string(opened, quote);
                     self.flush_text(&mut text, text_start, pos);
                     self.unterminated(quote, pos);
                     return pos;
                 }
                 b'$' if bytes.get(pos + 1) == Some(&b'{') => {
+                    self.open_string(opened, quote);
                     self.flush_text(&mut text, text_start, pos);
                     self.push(pos, Tok::InterpStart, pos + 2);
                     self.interps.push(InterpFrame { braces: 0, quote });
@@ -764,6 +799,13 @@ impl<'a> Driver<'a> {
                     pos = run_end;
                 }
             }
+        }
+    }
+
+    /// The opening quote of a string that turned out not to be plain (see [`Self::string_body`]).
+    fn open_string(&mut self, opened: bool, quote: usize) {
+        if opened {
+            self.push(quote, Tok::StrStart, quote + 1);
         }
     }
 

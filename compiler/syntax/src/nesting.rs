@@ -179,19 +179,11 @@ pub(crate) fn check(file: FileId, tokens: Vec<Triple<'_>>, text_len: u32) -> Che
         checker.step(l, tok, r);
     }
     let unclosed_at_eof = checker.finish();
-    // Error messages count and locate tokens as the lexer made them, so a folded string
-    // stands for its quote, text and quote here.
+    // Error messages count and locate tokens as the language describes them, so a plain
+    // string stands for its quote, text and quote here.
     let mut ranges = Vec::with_capacity(checker.out.len() + 16);
     for (l, tok, r) in &checker.out {
-        if let Tok::Str(_) = tok {
-            ranges.push((*l, *l + 1));
-            if *r > *l + 2 {
-                ranges.push((*l + 1, *r - 1));
-            }
-            ranges.push((*r - 1, *r));
-        } else {
-            ranges.push((*l, *r));
-        }
+        crate::lexer::unfolded(*l, tok, *r, |l, r| ranges.push((l, r)));
     }
     Checked { tokens: checker.out, ranges, diagnostics: checker.diagnostics, unclosed_at_eof }
 }
@@ -287,33 +279,8 @@ impl<'a> Checker<'a> {
             }
             // A closer that matches nothing is left for the parser to report.
             self.out.push((l, tok, r));
-        } else if tok == Tok::StrEnd && r == l + 1 {
-            self.close_string(l, r);
         } else {
             self.out.push((l, tok, r));
-        }
-    }
-
-    /// A closing quote: a string with no interpolation (`StrStart`, at most one `StrText`, this
-    /// `StrEnd`, adjacent) becomes one [`Tok::Str`]. Nothing between its quotes is a boundary or
-    /// an opener, so no level's boundary points inside it.
-    fn close_string(&mut self, l: u32, r: u32) {
-        let n = self.out.len();
-        let folded = match self.out.as_mut_slice() {
-            [.., (start, Tok::StrStart, quote_end), (text_start, Tok::StrText(text), text_end)]
-                if *quote_end == *text_start && *text_end == l =>
-            {
-                Some((*start, std::mem::take(text), 2))
-            }
-            [.., (start, Tok::StrStart, quote_end)] if *quote_end == l => Some((*start, Box::default(), 1)),
-            _ => None,
-        };
-        match folded {
-            Some((start, text, taken)) => {
-                self.out.truncate(n - taken);
-                self.out.push((start, Tok::Str(text), r));
-            }
-            None => self.out.push((l, Tok::StrEnd, r)),
         }
     }
 

@@ -39,8 +39,7 @@ pub fn lex(text: &str) -> Vec<Token> {
         if l == r {
             continue;
         }
-        let range = TextRange::new(*l, *r);
-        while let Some(c) = comments.next_if(|c| c.range.start < range.start) {
+        while let Some(c) = comments.next_if(|c| c.range.start < *l) {
             out.push(comment_token(c.kind, c.range));
         }
         let kind = match tok {
@@ -53,7 +52,8 @@ pub fn lex(text: &str) -> Vec<Token> {
             other if other.is_keyword() => TokenKind::Keyword,
             _ => TokenKind::Punct,
         };
-        out.push(Token { kind, range });
+        // A plain string is one token to the parser; here it is its quotes and its text.
+        lexer::unfolded(*l, tok, *r, |l, r| out.push(Token { kind, range: TextRange::new(l, r) }));
     }
     out.extend(comments.map(|c| comment_token(c.kind, c.range)));
     out
