@@ -317,7 +317,8 @@ fn index_in_batches(handle: &mut Handle<'_>, project: Project) {
     if !handle.lowers_again(&roots) {
         return;
     }
-    if let Handle::Owned { db, .. } = handle {
+    if let Handle::Owned { db, lowered_twice, .. } = handle {
+        *lowered_twice = true;
         kdep_sema::hir::set_file_hir_lru(*db, usize::MAX);
     }
     for part in roots.chunks(handle.batch()) {
@@ -423,9 +424,9 @@ pub fn build_rendered_in_batches(
     format: emit::Format,
     batching: Batching,
 ) -> RenderedBuild {
-    let (objects, diagnostics) = build_with(Handle::Owned { db, batching }, project, env, &|m, namespace| {
-        manifest::RenderedObject::render(&m, namespace, format)
-    });
+    let handle = Handle::Owned { db, batching, lowered_twice: false };
+    let (objects, diagnostics) =
+        build_with(handle, project, env, &|m, namespace| manifest::RenderedObject::render(&m, namespace, format));
     RenderedBuild { objects, diagnostics }
 }
 
@@ -433,7 +434,13 @@ pub fn build_rendered_in_batches(
 /// evicting between batches.
 enum Handle<'a> {
     Shared(&'a dyn Db),
-    Owned { db: &'a mut dyn Db, batching: Batching },
+    /// `lowered_twice`: set by `index_in_batches` when the files are lowered again in their
+    /// batch, which lets the batches drop the item indexes too (see `set_build_lru`).
+    Owned {
+        db: &'a mut dyn Db,
+        batching: Batching,
+        lowered_twice: bool,
+    },
 }
 
 impl Handle<'_> {
@@ -456,7 +463,7 @@ impl Handle<'_> {
     /// (see [`build_rendered_in_batches`]): on an owned handle, for a package of more than one
     /// batch whose root sources reach `lower_again_from` bytes.
     fn lowers_again(&self, roots: &[SourceFile]) -> bool {
-        let Handle::Owned { db, batching } = self else { return false };
+        let Handle::Owned { db, batching, .. } = self else { return false };
         let from = batching.lower_again_from.unwrap_or(LOWER_AGAIN_FROM);
         let bytes: usize = roots.iter().map(|f| f.text(&**db).len()).sum();
         roots.len() > self.batch() && bytes >= from
@@ -479,14 +486,14 @@ impl Handle<'_> {
     /// tracked from `start` on, after `prepare` lowered every file and computed the imports,
     /// so those stay until a batch reads them (a file's own batch, or one importing it).
     fn evict(&mut self, start: bool) {
-        let Handle::Owned { db, .. } = self else {
+        let Handle::Owned { db, lowered_twice, .. } = self else {
             return;
         };
         if start {
-            set_build_lru(*db, usize::MAX);
+            set_build_lru(*db, usize::MAX, *lowered_twice);
             return;
         }
-        set_build_lru(*db, KEEP_RECENT);
+        set_build_lru(*db, KEEP_RECENT, *lowered_twice);
         db.trigger_lru_eviction();
         // Worker threads' caches ended with them; this thread's pins the dropped files' roots.
         interp::forget_constants();
@@ -494,18 +501,24 @@ impl Handle<'_> {
 
     /// After the last batch: values are kept again, without tracking reads.
     fn finish(&mut self) {
-        if let Handle::Owned { db, .. } = self {
-            set_build_lru(*db, 0);
+        if let Handle::Owned { db, lowered_twice, .. } = self {
+            set_build_lru(*db, 0, *lowered_twice);
         }
     }
 }
 
 /// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports,
-/// module scope) and per app (its declaration, template, checks); 0 means unbounded and
-/// untracked.
-fn set_build_lru(db: &mut dyn Db, capacity: usize) {
+/// module scope, and the item index when the files are lowered twice) and per app (its
+/// declaration, template, checks); 0 means unbounded and untracked. The item indexes are
+/// bounded only when lowering twice: a dropped index read again (the template file's, read by
+/// every batch, when it was not among the most recent at an eviction) lowers its file again,
+/// which only a build that lowers twice anyway accepts; one pass keeps every file lowered once.
+fn set_build_lru(db: &mut dyn Db, capacity: usize, item_indexes: bool) {
     kdep_sema::hir::set_file_hir_lru(db, capacity);
     kdep_sema::index::set_file_imports_lru(db, capacity);
+    if item_indexes {
+        kdep_sema::index::set_item_index_lru(db, capacity);
+    }
     kdep_sema::scope::set_module_scope_lru(db, capacity);
     kdep_sema::hir::set_app_hir_lru(db, capacity);
     kdep_sema::check::set_app_check_lru(db, capacity);

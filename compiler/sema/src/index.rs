@@ -78,7 +78,10 @@ pub struct ItemIndex {
     pub app_reads: Vec<Name>,
 }
 
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_item_index_lru`):
+// `prepare` computes every file's index, the project-wide queries read them all, and after a
+// file's batch nothing reads an app file's index again (it would be computed anew).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     let hir = file_hir(db, file);
     let mut out = ItemIndex::default();
@@ -286,6 +289,14 @@ pub fn file_imports(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Impo
     let items = item_index(db, file);
     let map = items.imports.iter().map(|(alias, path)| (alias.clone(), index.resolve_module(file, path))).collect();
     Arc::new(Imports { map })
+}
+
+/// Bounds how many item indexes the database keeps at its next eviction (the most recently
+/// read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched build only,
+/// from its first batch on (after the project-wide queries read every index); salsa makes the
+/// setter private to this module.
+pub fn set_item_index_lru(db: &mut dyn Db, capacity: usize) {
+    item_index::set_lru_capacity(db, capacity);
 }
 
 /// Bounds how many values of `file_imports` the database keeps at its next eviction (the most
