@@ -510,9 +510,9 @@ impl Handle<'_> {
 /// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports,
 /// module scope, and the item index when the files are lowered twice) and per app (its
 /// declaration, template, checks); 0 means unbounded and untracked. The item indexes are
-/// bounded only when lowering twice: a dropped index read again (the template file's, read by
-/// every batch, when it was not among the most recent at an eviction) lowers its file again,
-/// which only a build that lowers twice anyway accepts; one pass keeps every file lowered once.
+/// bounded only when lowering twice: a dropped index that is read again (a template file's,
+/// say, when it was not among the most recent at an eviction) lowers its file again, which a
+/// build that lowers twice anyway accepts, and a one-pass build promises not to do.
 fn set_build_lru(db: &mut dyn Db, capacity: usize, item_indexes: bool) {
     kdep_sema::hir::set_file_hir_lru(db, capacity);
     kdep_sema::index::set_file_imports_lru(db, capacity);
