@@ -144,6 +144,16 @@ fn kdep_batched(cwd: &Path, args: &[&str], batch: usize, threads: usize) -> Run 
     })
 }
 
+/// [`kdep_batched`], every file lowered twice as in a large package (`KDEP_LOWER_AGAIN_FROM`):
+/// once in batches for the item indexes, its lowering dropped, then again in its build batch.
+fn kdep_lowered_twice(cwd: &Path, args: &[&str], batch: usize, threads: usize) -> Run {
+    kdep_with(cwd, args, |cmd| {
+        cmd.env("KDEP_BATCH_FILES", batch.to_string())
+            .env("KDEP_THREADS", threads.to_string())
+            .env("KDEP_LOWER_AGAIN_FROM", "1");
+    })
+}
+
 #[test]
 fn a_build_in_batches_is_the_same_bytes_as_in_one() {
     // 301 files: one batch by default; in batches of 1, 7 and 64 files the database drops
@@ -162,6 +172,13 @@ fn a_build_in_batches_is_the_same_bytes_as_in_one() {
                 assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
                 assert!(run.stdout == whole.stdout, "{args:?} in batches of {batch} on {threads} threads differs");
                 assert_eq!(run.stderr, whole.stderr);
+            }
+            for (batch, threads) in [(1, 1), (7, 2), (64, 4)] {
+                let run = kdep_lowered_twice(pkg.path(), &args, batch, threads);
+                assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+                let what = format!("{args:?} lowered twice, in batches of {batch} on {threads} threads");
+                assert!(run.stdout == whole.stdout, "{what}: differs");
+                assert_eq!(run.stderr, whole.stderr, "{what}");
             }
         }
     }
@@ -188,10 +205,13 @@ fn duplicates_in_different_batches_are_refused() {
         let whole = kdep_threads(pkg.path(), &args, Some(1));
         assert_eq!(whole.code, 1, "stderr:\n{}", whole.stderr);
         for (batch, threads) in [(10, 1), (10, 2), (1, 1)] {
-            let run = kdep_batched(pkg.path(), &args, batch, threads);
-            assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
-            assert_eq!(run.stdout, "", "nothing is written when a build fails");
-            assert_eq!(run.stderr, whole.stderr, "in batches of {batch} on {threads} threads");
+            for run in
+                [kdep_batched(pkg.path(), &args, batch, threads), kdep_lowered_twice(pkg.path(), &args, batch, threads)]
+            {
+                assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
+                assert_eq!(run.stdout, "", "nothing is written when a build fails");
+                assert_eq!(run.stderr, whole.stderr, "in batches of {batch} on {threads} threads");
+            }
         }
         assert!(!out.exists(), "no output folder is created when a build fails");
         if args.len() == 2 {

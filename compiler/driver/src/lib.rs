@@ -22,7 +22,7 @@ use kdep_diag::{Diagnostic, FileId};
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::{Emitted, Manifest, RenderedObject};
 pub use kdep_eval::value::{Layer, Value};
-pub use kdep_eval::{emit, provenance, testing, EnvironmentInfo, FileCheck};
+pub use kdep_eval::{emit, provenance, testing, Batching, EnvironmentInfo, FileCheck};
 pub use kdep_sema::policy::WaiverListing;
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use session::{Change, Session, Snapshot};
@@ -177,18 +177,18 @@ impl Workspace {
     /// same bytes as [`Workspace::build`]'s manifests written by [`emit::to_yaml_stream`] or
     /// [`emit::to_json`].
     ///
-    /// A large package is evaluated in batches of files (`files_per_batch`, `None`: see
-    /// [`kdep_eval::BATCH_FILES`]), the database dropping each finished batch's lowered
-    /// files and per-app memos, so memory follows the output rather than the package. Needs
-    /// `&mut`: salsa evicts only with no other handle alive.
+    /// A large package is evaluated in batches of files (`batching`, default: see
+    /// [`kdep_eval::BATCH_FILES`] and [`kdep_eval::LOWER_AGAIN_FROM`]), the database dropping
+    /// each finished batch's lowered files and per-app memos, so memory follows the output
+    /// rather than the package. Needs `&mut`: salsa evicts only with no other handle alive.
     pub fn build_rendered(
         &mut self,
         env: Option<&str>,
         format: emit::Format,
-        files_per_batch: Option<usize>,
+        batching: kdep_eval::Batching,
     ) -> RenderedBuild {
         let mut diagnostics = self.loaded.diagnostics.clone();
-        let out = kdep_eval::build_rendered_in_batches(&mut self.db, self.project, env, format, files_per_batch);
+        let out = kdep_eval::build_rendered_in_batches(&mut self.db, self.project, env, format, batching);
         diagnostics.extend(out.diagnostics);
         kdep_diag::normalize(&mut diagnostics);
         RenderedBuild { objects: out.objects, diagnostics }

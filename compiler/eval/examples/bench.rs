@@ -93,8 +93,11 @@ fn main() {
     let project = Project::new(&db, root, stdlib);
     let loaded = start.elapsed();
     // Like `kdep build`: written out as each app finishes, in batches (`KDEP_BATCH_FILES`).
-    let batch = std::env::var("KDEP_BATCH_FILES").ok().and_then(|v| v.parse().ok());
-    let out = kdep_eval::build_rendered_in_batches(&mut db, project, None, kdep_eval::emit::Format::Yaml, batch);
+    let batching = kdep_eval::Batching {
+        files: std::env::var("KDEP_BATCH_FILES").ok().and_then(|v| v.parse().ok()),
+        lower_again_from: std::env::var("KDEP_LOWER_AGAIN_FROM").ok().and_then(|v| v.parse().ok()),
+    };
+    let out = kdep_eval::build_rendered_in_batches(&mut db, project, None, kdep_eval::emit::Format::Yaml, batching);
     let built = start.elapsed();
     let mut yaml = String::new();
     kdep_eval::emit::join_stream(out.objects.iter().map(|o| &*o.text), kdep_eval::emit::Format::Yaml, |piece| {

@@ -268,15 +268,45 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
             kdep_sema::index::import_cycles(db, project);
             kdep_sema::check::environment_index(db, project);
             kdep_sema::policy::active_policies(db, project);
+            // The lets' names from the item index (in declaration order, like the lowered
+            // file's): a file without lets (an app module) is not lowered here.
             for file in &files {
-                let hir = file_hir(db, *file);
-                for name in hir.lets.keys() {
+                let items = kdep_sema::index::item_index(db, *file);
+                for (name, _) in items.items.iter().filter(|(_, h)| h.kind == kdep_sema::index::ItemKind::Let) {
                     interp::module_let_value(db, project, *file, name.clone());
                 }
             }
         }
     });
     files
+}
+
+/// Before `prepare`, in a batched build of a large package (`Handle::lowers_again`): the root
+/// files' imports, and so their item indexes, computed a batch of files at a time, each batch's
+/// lowered files dropped after it. The project-wide queries of `prepare` then read the item
+/// indexes and lower only the files the index says they need (lets, functions, schemas,
+/// templates, policies, environments, `@after`, settings that may read another app), so the
+/// lowering of a plain app file is not held from here to its batch, which lowers it again.
+fn index_in_batches(handle: &mut Handle<'_>, project: Project) {
+    let roots = on_side_handle(handle.db(), &|db| project_index(db, project).root_files());
+    if !handle.lowers_again(&roots) {
+        return;
+    }
+    if let Handle::Owned { db, lowered_twice, .. } = handle {
+        *lowered_twice = true;
+        kdep_sema::hir::set_file_hir_lru(*db, usize::MAX);
+    }
+    for part in roots.chunks(handle.batch()) {
+        parallel::par_map(handle.db(), part, &|db, file| {
+            kdep_sema::index::file_imports(db, project, *file);
+        });
+        handle.evict_lowered();
+    }
+    // Untracked again until the batches start: what `prepare` lowers now (the templates and
+    // libraries, read by every batch) is not dropped by the first eviction.
+    if let Handle::Owned { db, .. } = handle {
+        kdep_sema::hir::set_file_hir_lru(*db, 0);
+    }
 }
 
 /// Runs project-wide queries (those reading every file) on another handle to the database when
@@ -319,6 +349,27 @@ pub fn build_rendered(db: &dyn Db, project: Project, env: Option<&str>, format: 
     RenderedBuild { objects, diagnostics }
 }
 
+/// How [`build_rendered_in_batches`] divides a package. `Default`: the compiler's choice
+/// ([`BATCH_FILES`], [`LOWER_AGAIN_FROM`]); the tests set both to exercise small packages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batching {
+    /// Files evaluated between two evictions (`None`: [`BATCH_FILES`]).
+    pub files: Option<usize>,
+    /// Size of the root package's sources, in bytes, from which a batched build drops each
+    /// file's lowering after `prepare` read what it needs of it, and lowers the file again in
+    /// its batch (`None`: [`LOWER_AGAIN_FROM`]).
+    pub lower_again_from: Option<usize>,
+}
+
+/// Root-package source bytes from which a batched build lowers its files twice (in `prepare`
+/// for their item indexes, then in their batch) instead of holding every lowered file from
+/// `prepare` until its batch. A lowered file takes about seven times its source in memory
+/// (docs/performance.md, Memory), so below this size the lowered files held at once stay
+/// under about 30 MiB, and the second parse (about 15% of a build's instructions) is not worth
+/// it: the benchmark's 5,000 apps (1.5 MB of sources) stay one pass, 20,000 (6 MB) and more
+/// are lowered twice.
+pub const LOWER_AGAIN_FROM: usize = 4 << 20;
+
 /// Files per batch of [`build_rendered_in_batches`] when the caller does not choose. Each
 /// batch starts its threads and per-run caches afresh, which costs little next to evaluating
 /// a few hundred files (N = 5000, one thread: 1,936 M instructions in batches of 1,024 and
@@ -330,22 +381,27 @@ pub const BATCH_FILES: usize = 256;
 const KEEP_RECENT: usize = 16;
 
 /// [`build_rendered`] with memory bounded by the output rather than the package: the files are
-/// evaluated `files_per_batch` at a time, and between batches the database drops what only the
+/// evaluated `batching.files` at a time, and between batches the database drops what only the
 /// finished batch needed (its lowered files and per-app memos; see `set_file_hir_lru` and the
-/// `lru` of the per-app queries). Every file is still lowered once: salsa's LRU only tracks
-/// reads once a batched build starts, after every file was lowered, so what it drops are the
-/// values the batches read, never the lowering of a file still to build. The output is the
-/// same bytes whatever the batch size (a test compares them). `None`: [`BATCH_FILES`].
+/// `lru` of the per-app queries).
+///
+/// A package smaller than `batching.lower_again_from` bytes of root sources is lowered once:
+/// salsa's LRU only tracks reads once the batches start, after `prepare` lowered every file, so
+/// what it drops are the values the batches read, never the lowering of a file still to
+/// build. A larger one is lowered in batches first, for the item indexes and imports the
+/// project-wide queries read (`index_in_batches`), each batch's lowering dropped after it, and
+/// each file is lowered again in its build batch. The output is the same bytes whatever the
+/// batch size and either way (tests compare them).
 pub fn build_rendered_in_batches(
     db: &mut dyn Db,
     project: Project,
     env: Option<&str>,
     format: emit::Format,
-    files_per_batch: Option<usize>,
+    batching: Batching,
 ) -> RenderedBuild {
-    let (objects, diagnostics) = build_with(Handle::Owned { db, files_per_batch }, project, env, &|m, namespace| {
-        manifest::RenderedObject::render(&m, namespace, format)
-    });
+    let handle = Handle::Owned { db, batching, lowered_twice: false };
+    let (objects, diagnostics) =
+        build_with(handle, project, env, &|m, namespace| manifest::RenderedObject::render(&m, namespace, format));
     RenderedBuild { objects, diagnostics }
 }
 
@@ -353,7 +409,13 @@ pub fn build_rendered_in_batches(
 /// evicting between batches.
 enum Handle<'a> {
     Shared(&'a dyn Db),
-    Owned { db: &'a mut dyn Db, files_per_batch: Option<usize> },
+    /// `lowered_twice`: set by `index_in_batches` when the files are lowered again in their
+    /// batch, which lets the batches drop the item indexes too (see `set_build_lru`).
+    Owned {
+        db: &'a mut dyn Db,
+        batching: Batching,
+        lowered_twice: bool,
+    },
 }
 
 impl Handle<'_> {
@@ -368,8 +430,30 @@ impl Handle<'_> {
     fn batch(&self) -> usize {
         match self {
             Handle::Shared(_) => usize::MAX,
-            Handle::Owned { files_per_batch, .. } => files_per_batch.unwrap_or(BATCH_FILES).max(1),
+            Handle::Owned { batching, .. } => batching.files.unwrap_or(BATCH_FILES).max(1),
         }
+    }
+
+    /// Whether `prepare` lowers the root files a batch at a time and drops their lowering
+    /// (see [`build_rendered_in_batches`]): on an owned handle, for a package of more than one
+    /// batch whose root sources reach `lower_again_from` bytes.
+    fn lowers_again(&self, roots: &[SourceFile]) -> bool {
+        let Handle::Owned { db, batching, .. } = self else { return false };
+        let from = batching.lower_again_from.unwrap_or(LOWER_AGAIN_FROM);
+        let bytes: usize = roots.iter().map(|f| f.text(&**db).len()).sum();
+        roots.len() > self.batch() && bytes >= from
+    }
+
+    /// Drops the lowered files read since the last eviction but the most recently read (the
+    /// other queries' values stay, their reads untracked); reads of `file_hir` are tracked
+    /// again after it.
+    fn evict_lowered(&mut self) {
+        let Handle::Owned { db, .. } = self else {
+            return;
+        };
+        kdep_sema::hir::set_file_hir_lru(*db, KEEP_RECENT);
+        db.trigger_lru_eviction();
+        kdep_sema::hir::set_file_hir_lru(*db, usize::MAX);
     }
 
     /// Before the build's first batch (`start`) or between two: evicts every value of the
@@ -377,14 +461,14 @@ impl Handle<'_> {
     /// tracked from `start` on, after `prepare` lowered every file and computed the imports,
     /// so those stay until a batch reads them (a file's own batch, or one importing it).
     fn evict(&mut self, start: bool) {
-        let Handle::Owned { db, .. } = self else {
+        let Handle::Owned { db, lowered_twice, .. } = self else {
             return;
         };
         if start {
-            set_build_lru(*db, usize::MAX);
+            set_build_lru(*db, usize::MAX, *lowered_twice);
             return;
         }
-        set_build_lru(*db, KEEP_RECENT);
+        set_build_lru(*db, KEEP_RECENT, *lowered_twice);
         db.trigger_lru_eviction();
         // Worker threads' caches ended with them; this thread's pins the dropped files' roots.
         interp::forget_constants();
@@ -392,18 +476,24 @@ impl Handle<'_> {
 
     /// After the last batch: values are kept again, without tracking reads.
     fn finish(&mut self) {
-        if let Handle::Owned { db, .. } = self {
-            set_build_lru(*db, 0);
+        if let Handle::Owned { db, lowered_twice, .. } = self {
+            set_build_lru(*db, 0, *lowered_twice);
         }
     }
 }
 
 /// The LRU capacity of the queries a batched build bounds: per file (lowered file, imports,
-/// module scope) and per app (its declaration, template, checks); 0 means unbounded and
-/// untracked.
-fn set_build_lru(db: &mut dyn Db, capacity: usize) {
+/// module scope, and the item index when the files are lowered twice) and per app (its
+/// declaration, template, checks); 0 means unbounded and untracked. The item indexes are
+/// bounded only when lowering twice: a dropped index that is read again (a template file's,
+/// say, when it was not among the most recent at an eviction) lowers its file again, which a
+/// build that lowers twice anyway accepts, and a one-pass build promises not to do.
+fn set_build_lru(db: &mut dyn Db, capacity: usize, item_indexes: bool) {
     kdep_sema::hir::set_file_hir_lru(db, capacity);
     kdep_sema::index::set_file_imports_lru(db, capacity);
+    if item_indexes {
+        kdep_sema::index::set_item_index_lru(db, capacity);
+    }
     kdep_sema::scope::set_module_scope_lru(db, capacity);
     kdep_sema::hir::set_app_hir_lru(db, capacity);
     kdep_sema::check::set_app_check_lru(db, capacity);
@@ -420,6 +510,7 @@ fn build_with<T: manifest::Emitted + Send>(
     env: Option<&str>,
     finish: &(dyn Fn(manifest::Manifest, Option<&str>) -> T + Sync),
 ) -> (Vec<T>, Vec<Diagnostic>) {
+    index_in_batches(&mut handle, project);
     let db = handle.db();
     let files = prepare(db, project);
     let index = project_index(db, project);

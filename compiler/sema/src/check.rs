@@ -131,36 +131,32 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
     let index = project_index(db, project);
     let roots = index.root_files();
     for &file in &roots {
-        let hir = file_hir(db, file);
+        let items = item_index(db, file);
         // Apps read apps of their own module by name and of the package's other modules through
         // an import (`data.orders_db`). Most modules hold one app that reads none: those need no
         // scope, and keeping this query's dependencies few keeps every later query cheap (salsa
         // clears a dependency table sized by the largest query before it). So the test is on
-        // the lowered file alone: a name of an app of the module, or the alias of an import of
-        // the package (found in the project index, already a dependency).
-        let package_aliases: Vec<&Name> = hir
-            .imports
-            .iter()
-            .filter(|i| index.resolve_module(file, &i.path.segments).is_some_and(|m| roots.contains(&m)))
-            .map(|i| &i.alias)
-            .collect();
-        let mentions_app = hir.apps.values().any(|a| {
-            a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())).any(|s| {
-                let mut hit = false;
-                crate::hir::visit_names(&s.value, &mut |n| {
-                    hit |= hir.apps.contains_key(n) || package_aliases.contains(&n)
-                });
-                hit
-            })
-        });
+        // the file's item index alone (its `app_reads`: the names the apps' settings mention
+        // that are an app of the module or an import alias), with the imports that name a
+        // module of the package (found in the project index, already a dependency). The
+        // lowered file is read only past it, so a large build can drop it before its batch.
+        let is_app = |n: &Name| items.items.get(n).is_some_and(|h| h.kind == crate::index::ItemKind::App);
+        let package_alias = |n: &Name| {
+            items
+                .imports
+                .get(n)
+                .is_some_and(|path| index.resolve_module(file, path).is_some_and(|m| roots.contains(&m)))
+        };
+        let mentions_app = items.app_reads.iter().any(|n| is_app(n) || package_alias(n));
         if !mentions_app {
-            for name in hir.apps.keys() {
+            for (name, _) in items.items.iter().filter(|(_, h)| h.kind == crate::index::ItemKind::App) {
                 let node = (file, name.clone());
                 nodes.push(node.clone());
                 edges.insert(node, Vec::new());
             }
             continue;
         }
+        let hir = file_hir(db, file);
         let scope = Resolver::app(db, project, file);
         for (name, a) in &hir.apps {
             let node = (file, name.clone());

@@ -49,24 +49,39 @@ pub struct ItemHeader {
     /// `@resource(...)` of a schema: the Kubernetes kind it is, so the (apiVersion, kind) →
     /// schema registry reads item indexes only.
     pub resource: Option<ResourceAttr>,
+    /// An app declares `@after(...)`: `order::apply_order` reads its body (the lowered file)
+    /// only then.
+    pub after: bool,
 }
 
 impl ItemHeader {
     fn plain(kind: ItemKind) -> ItemHeader {
-        ItemHeader { kind, target: None, mixins: Vec::new(), resource: None }
+        ItemHeader { kind, target: None, mixins: Vec::new(), resource: None, after: false }
     }
 }
 
 /// Names, kinds and imports of one file — no bodies, no offsets. Editing inside a body leaves it
 /// equal, so queries that depend only on it are not re-run.
+///
+/// It is also each file's summary for the project-wide queries (`let_cycles`, `app_cycles`,
+/// `apply_order`, `active_policies`, `environment_index`, the imports): they read a file's
+/// lowering only when its index says it has something for them. A large build can then drop a
+/// lowered app file between `prepare` and the file's own batch (docs/performance.md, Memory).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ItemIndex {
     pub items: NameMap<ItemHeader>,
     /// Import alias → module path as written.
     pub imports: NameMap<Vec<Name>>,
+    /// The names the apps' settings mention (in any environment block too) that are an app of
+    /// this module or an import alias, each once, in first-use order: `check::app_cycles`
+    /// resolves the apps' reads only in a file where one of them may name an app.
+    pub app_reads: Vec<Name>,
 }
 
-#[salsa::tracked(returns(clone))]
+// `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_item_index_lru`):
+// `prepare` computes every file's index, the project-wide queries read them all, and after a
+// file's batch nothing reads an app file's index again (it would be computed anew).
+#[salsa::tracked(returns(clone), lru = 0)]
 pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     let hir = file_hir(db, file);
     let mut out = ItemIndex::default();
@@ -84,13 +99,25 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
         let target = t.base.as_ref().map(|b| b.segments.clone());
         let mixins = t.mixins.iter().map(|m| m.segments.clone()).collect();
         let resource = t.attrs.resource.as_ref().map(|(r, _)| r.clone());
-        out.items.insert(name.clone(), ItemHeader { kind, target, mixins, resource });
+        out.items.insert(name.clone(), ItemHeader { kind, target, mixins, resource, after: false });
     }
     for (name, a) in &hir.apps {
         out.items.insert(
             name.clone(),
-            ItemHeader { target: Some(a.template.segments.clone()), ..ItemHeader::plain(ItemKind::App) },
+            ItemHeader {
+                target: Some(a.template.segments.clone()),
+                after: !a.after.is_empty(),
+                ..ItemHeader::plain(ItemKind::App)
+            },
         );
+        for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
+            crate::hir::visit_names(&set.value, &mut |n| {
+                let may_name_app = hir.apps.contains_key(n) || out.imports.contains_key(n);
+                if may_name_app && !out.app_reads.contains(n) {
+                    out.app_reads.push(n.clone());
+                }
+            });
+        }
     }
     for name in hir.environments.keys() {
         out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Environment));
@@ -102,6 +129,7 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     // Kept for the whole run, one per file: no room beyond the entries (see `FileHir`).
     out.items.shrink_to_fit();
     out.imports.shrink_to_fit();
+    out.app_reads.shrink_to_fit();
     Arc::new(out)
 }
 
@@ -261,6 +289,14 @@ pub fn file_imports(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Impo
     let items = item_index(db, file);
     let map = items.imports.iter().map(|(alias, path)| (alias.clone(), index.resolve_module(file, path))).collect();
     Arc::new(Imports { map })
+}
+
+/// Bounds how many item indexes the database keeps at its next eviction (the most recently
+/// read; 0: all, and reads are no longer tracked). Set by `kdep_eval`'s batched build only,
+/// from its first batch on (after the project-wide queries read every index); salsa makes the
+/// setter private to this module.
+pub fn set_item_index_lru(db: &mut dyn Db, capacity: usize) {
+    item_index::set_lru_capacity(db, capacity);
 }
 
 /// Bounds how many values of `file_imports` the database keeps at its next eviction (the most

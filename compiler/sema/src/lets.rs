@@ -80,10 +80,19 @@ pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
     let mut nodes: Vec<(SourceFile, Name)> = Vec::new();
     let mut edges: FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = FxHashMap::default();
     for file in crate::index::reachable_files(db, project).iter().copied() {
-        let hir = file_hir(db, file);
-        if hir.lets.is_empty() && hir.functions.is_empty() && hir.templates.is_empty() {
+        // The item index first: a file without lets, functions, schemas or templates (an app
+        // module) has no node, and its lowering is not read (a large build drops it before
+        // the file's batch).
+        use crate::index::ItemKind;
+        let items = crate::index::item_index(db, file);
+        if !items
+            .items
+            .values()
+            .any(|h| matches!(h.kind, ItemKind::Let | ItemKind::Fn | ItemKind::Schema | ItemKind::Template))
+        {
             continue;
         }
+        let hir = file_hir(db, file);
         let site = Site { db, project, file };
         let scope = Resolver::module(db, project, file);
         for (name, l) in &hir.lets {

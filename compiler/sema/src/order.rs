@@ -44,7 +44,7 @@ impl ApplyOrder {
 
 /// Resolves and checks every `@after` of the root package. Project-wide like `check::app_cycles`
 /// (a cycle may span modules), and as cheap: a module none of whose apps declares `@after`
-/// costs its lowered file only.
+/// costs its item index only.
 #[salsa::tracked(returns(clone))]
 pub fn apply_order(db: &dyn Db, project: Project) -> Arc<ApplyOrder> {
     let index = project_index(db, project);
@@ -53,10 +53,12 @@ pub fn apply_order(db: &dyn Db, project: Project) -> Arc<ApplyOrder> {
     // Where each edge is declared, to label a cycle at its `@after` strings.
     let mut sites: FxHashMap<(AppId, AppId), TextRange> = FxHashMap::default();
     for file in index.root_files() {
-        let hir = file_hir(db, file);
-        if hir.apps.values().all(|a| a.after.is_empty()) {
+        // The item index says whether an app of the file declares `@after`: the lowering of
+        // the others is not read (a large build drops it before the file's batch).
+        if !crate::index::item_index(db, file).items.values().any(|h| h.after) {
             continue;
         }
+        let hir = file_hir(db, file);
         let scope = Resolver::app(db, project, file);
         let fid = file.id(db);
         for (name, a) in hir.apps.iter().filter(|(_, a)| !a.after.is_empty()) {

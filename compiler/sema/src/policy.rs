@@ -408,7 +408,10 @@ pub fn active_policies(db: &dyn Db, project: Project) -> Arc<Vec<Arc<PolicyModel
         if std {
             continue;
         }
-        for name in file_hir(db, *file).policies.keys() {
+        // The policies' names from the item index (in declaration order, like the lowered
+        // file's): a module without policies is not lowered here.
+        let items = crate::index::item_index(db, *file);
+        for (name, _) in items.items.iter().filter(|(_, h)| h.kind == crate::index::ItemKind::Policy) {
             if let Some(m) = &policy_result(db, project, *file, name.clone()).model {
                 out.push(m.clone());
             }

@@ -91,7 +91,7 @@ impl BuildArgs {
         // Objects come back written out, in output order; their values were dropped as each
         // app finished, and a large package is evaluated in batches whose lowered files are
         // dropped once built, so the build holds about the output's size.
-        let build = ws.build_rendered(self.env.as_deref(), format, batch_files());
+        let build = ws.build_rendered(self.env.as_deref(), format, batching());
         let sources = ws.sources(ctx.cwd.as_deref());
         if !build.diagnostics.is_empty() {
             let mut stderr = std::io::stderr().lock();
@@ -165,10 +165,14 @@ impl BuildArgs {
     }
 }
 
-/// Files per evaluation batch: `KDEP_BATCH_FILES=N` when set to a positive number (the tests
-/// use it to build a small package in several batches), else the compiler's default.
-fn batch_files() -> Option<usize> {
-    std::env::var("KDEP_BATCH_FILES").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|n| *n > 0)
+/// How a build divides the package: files per evaluation batch (`KDEP_BATCH_FILES=N`) and the
+/// size of the root sources from which each file is lowered twice rather than held from the
+/// start to its batch (`KDEP_LOWER_AGAIN_FROM=BYTES`), when set to a positive number (the
+/// tests use them to build a small package in several batches, either way), else the
+/// compiler's defaults.
+fn batching() -> kdep_compiler::Batching {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|n| *n > 0);
+    kdep_compiler::Batching { files: var("KDEP_BATCH_FILES"), lower_again_from: var("KDEP_LOWER_AGAIN_FROM") }
 }
 
 /// The `--source-map` document: objects in build order, each field path in the object's key
