@@ -363,12 +363,12 @@ pub struct Batching {
 
 /// Root-package source bytes from which a batched build lowers its files twice (in `prepare`
 /// for their item indexes, then in their batch) instead of holding every lowered file from
-/// `prepare` until its batch. A lowered file takes about seven times its source in memory
-/// (docs/performance.md, Memory), so below this size the lowered files held at once stay
-/// under about 30 MiB, and the second parse (about 15% of a build's instructions) is not worth
-/// it: the benchmark's 5,000 apps (1.5 MB of sources) stay one pass, 20,000 (6 MB) and more
-/// are lowered twice.
-pub const LOWER_AGAIN_FROM: usize = 4 << 20;
+/// `prepare` until its batch. By default never: measured at N = 100,000 on 2 threads, lowering
+/// twice cuts peak memory from about 735 to 570 MiB (3.4x to 2.6x the output) but costs 27%
+/// more CPU and 30% more wall time, which breaks the linear per-instance cost (1.3x that of
+/// N = 1000 instead of 1.05x) without reaching 2x the output either. `KDEP_LOWER_AGAIN_FROM=BYTES`
+/// chooses it for a build that must fit in less memory (docs/performance.md, Memory).
+pub const LOWER_AGAIN_FROM: usize = usize::MAX;
 
 /// Files per batch of [`build_rendered_in_batches`] when the caller does not choose. Each
 /// batch starts its threads and per-run caches afresh, which costs little next to evaluating
