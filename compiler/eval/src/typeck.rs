@@ -594,18 +594,7 @@ impl<'a> Checker<'a> {
     /// The schema of an untyped object literal's `(apiVersion, kind)`, when both are string
     /// literals and the kind has one.
     fn resource_model(&self, entries: &[ObjEntry]) -> Option<Arc<TemplateModel>> {
-        let literal = |name: &str| {
-            entries.iter().find_map(|en| match en {
-                ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
-                    ([KeySeg::Static(k, _)], ExprKind::Str(v)) if &**k == name => Some(v.clone()),
-                    _ => None,
-                },
-                ObjEntry::Comp { .. } => None,
-            })
-        };
-        let (api_version, kind) = (literal("apiVersion")?, literal("kind")?);
-        let entry = kdep_sema::resources::resource_schema(self.db, self.project, &api_version, &kind)?;
-        template_model(self.db, self.project, entry.file, entry.name)
+        self.resource_schema(entries).map(|(.., model)| model)
     }
 
     /// The entries of a record literal of `model`, nested (`parent` names the record in labels,
@@ -1427,8 +1416,8 @@ fn is_scalar(ty: &Ty) -> bool {
 }
 
 impl Checker<'_> {
-    /// The schema of an untyped object literal's `(apiVersion, kind)` with its declaration, as
-    /// [`Checker::resource_model`] finds it.
+    /// The schema of an untyped object literal's `(apiVersion, kind)` with its declaration and
+    /// the two literals, when both are string literals and the kind has one.
     #[allow(clippy::type_complexity)]
     fn resource_schema(
         &self,

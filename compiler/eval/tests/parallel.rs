@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{load, TestDb};
+use common::{load, Fixture, TestDb};
 
 fn workload(n: usize) -> String {
     let mut text = String::from(
@@ -100,28 +100,14 @@ fn streaming_build_is_byte_identical_with_1_2_and_4_threads() {
 /// batch afterwards lowers it again, while one of the last batch is still there.
 #[test]
 fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
-    use kdep_eval::emit::{join_stream, Format};
+    use kdep_eval::emit::Format;
     let text = workload(300);
-    let joined = |out: &kdep_eval::RenderedBuild| {
-        let mut got = String::new();
-        let _ = join_stream(out.objects.iter().map(|o| &*o.text), Format::Yaml, |piece| {
-            got.push_str(piece);
-            Ok::<(), ()>(())
-        });
-        got
-    };
     let whole = load(TestDb::default(), &text);
     for env in [None, Some("prod")] {
         let reference = kdep_eval::build_rendered(&whole.db, whole.project, env, Format::Yaml);
         for threads in [1, 2] {
-            let mut db = TestDb::with_log();
-            db.threads = threads;
-            let mut ws = load(db, &text);
-            ws.db.start_log();
             let batching = kdep_eval::Batching { files: Some(40), lower_again_from: None };
-            let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, Format::Yaml, batching);
-            assert!(joined(&out) == joined(&reference), "{threads} threads, env {env:?}: the output differs");
-            assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, env {env:?}");
+            let mut ws = batched_like(&text, threads, env, batching, &reference);
             let lowered: Vec<String> = ws.db.take_log().into_iter().filter(|l| l.starts_with("file_hir(")).collect();
             let once: std::collections::BTreeSet<&String> = lowered.iter().collect();
             let twice: Vec<&String> =
@@ -227,6 +213,27 @@ fn joined(out: &kdep_eval::RenderedBuild) -> String {
     got
 }
 
+/// Builds `text` in batches on a database that logs its queries (the log started before the
+/// build) and checks that the bytes and diagnostics are those of `reference`, a build in one
+/// pass; returns the database for the caller to read the log.
+fn batched_like(
+    text: &str,
+    threads: usize,
+    env: Option<&str>,
+    batching: kdep_eval::Batching,
+    reference: &kdep_eval::RenderedBuild,
+) -> Fixture {
+    let mut db = TestDb::with_log();
+    db.threads = threads;
+    let mut ws = load(db, text);
+    ws.db.start_log();
+    let out =
+        kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, kdep_eval::emit::Format::Yaml, batching);
+    assert!(joined(&out) == joined(reference), "{threads} threads, env {env:?}: the output differs");
+    assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, env {env:?}");
+    ws
+}
+
 /// A large package's build ([`kdep_eval::Batching::lower_again_from`] reached) drops every app
 /// file's lowering once `prepare` has its item index, and lowers the file again in its batch:
 /// each app file is lowered exactly twice (once would mean its lowering was held from
@@ -240,13 +247,7 @@ fn a_large_build_lowers_each_app_file_twice_with_the_same_output() {
     for env in [None, Some("prod")] {
         let reference = kdep_eval::build_rendered(&whole.db, whole.project, env, Format::Yaml);
         for threads in [1, 2] {
-            let mut db = TestDb::with_log();
-            db.threads = threads;
-            let mut ws = load(db, &text);
-            ws.db.start_log();
-            let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, Format::Yaml, LOWER_AGAIN);
-            assert!(joined(&out) == joined(&reference), "{threads} threads, env {env:?}: the output differs");
-            assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, env {env:?}");
+            let mut ws = batched_like(&text, threads, env, LOWER_AGAIN, &reference);
             let mut times: std::collections::BTreeMap<String, usize> = Default::default();
             for l in ws.db.take_log().into_iter().filter(|l| l.starts_with("file_hir(")) {
                 *times.entry(l).or_default() += 1;
