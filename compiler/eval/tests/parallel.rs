@@ -107,7 +107,7 @@ fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
         let reference = kdep_eval::build_rendered(&whole.db, whole.project, env, Format::Yaml);
         for threads in [1, 2] {
             let batching = kdep_eval::Batching { files: Some(40), lower_again_from: None };
-            let mut ws = batched_like(&text, threads, env, batching, &reference);
+            let ws = batched_like(&text, threads, env, batching, &reference);
             let lowered: Vec<String> = ws.db.take_log().into_iter().filter(|l| l.starts_with("file_hir(")).collect();
             let once: std::collections::BTreeSet<&String> = lowered.iter().collect();
             let twice: Vec<&String> =
@@ -247,7 +247,7 @@ fn a_large_build_lowers_each_app_file_twice_with_the_same_output() {
     for env in [None, Some("prod")] {
         let reference = kdep_eval::build_rendered(&whole.db, whole.project, env, Format::Yaml);
         for threads in [1, 2] {
-            let mut ws = batched_like(&text, threads, env, LOWER_AGAIN, &reference);
+            let ws = batched_like(&text, threads, env, LOWER_AGAIN, &reference);
             let mut times: std::collections::BTreeMap<String, usize> = Default::default();
             for l in ws.db.take_log().into_iter().filter(|l| l.starts_with("file_hir(")) {
                 *times.entry(l).or_default() += 1;
