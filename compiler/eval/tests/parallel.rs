@@ -66,7 +66,7 @@ fn parallel_build_and_check_match_sequential() {
 /// emit the same object twice, so duplicates are dropped and reported the same way too.
 #[test]
 fn streaming_build_is_byte_identical_with_1_2_and_4_threads() {
-    use kdep_eval::emit::{join_stream, to_json, Format};
+    use kdep_eval::emit::{to_json, Format};
     let mut text = workload(300);
     text.push_str("//- apps/twice.kdep\nimport platform.web\n\napp twice = web.Web {\n    name = \"a-1\"\n}\n");
     let whole = load(TestDb::default(), &text);
@@ -82,12 +82,7 @@ fn streaming_build_is_byte_identical_with_1_2_and_4_threads() {
             let ws = load(TestDb::parallel(threads), &text);
             for (format, want) in [(Format::Yaml, yaml(&reference)), (Format::Json, to_json(&objects))] {
                 let out = kdep_eval::build_rendered(&ws.db, ws.project, env, format);
-                let mut got = String::new();
-                let _ = join_stream(out.objects.iter().map(|o| &*o.text), format, |piece| {
-                    got.push_str(piece);
-                    Ok::<(), ()>(())
-                });
-                assert!(got == want, "{threads} threads, {format:?}, env {env:?}: the output differs");
+                assert!(joined(&out, format) == want, "{threads} threads, {format:?}, env {env:?}: the output differs");
                 assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, {format:?}, env {env:?}");
             }
         }
@@ -203,10 +198,9 @@ fn check_by_file_gives_each_file_its_own_parts_with_1_2_and_4_threads() {
 /// build batch. Set in the tests below; the default only from megabytes of sources.
 const LOWER_AGAIN: kdep_eval::Batching = kdep_eval::Batching { files: Some(40), lower_again_from: Some(1) };
 
-fn joined(out: &kdep_eval::RenderedBuild) -> String {
-    use kdep_eval::emit::{join_stream, Format};
+fn joined(out: &kdep_eval::RenderedBuild, format: kdep_eval::emit::Format) -> String {
     let mut got = String::new();
-    let _ = join_stream(out.objects.iter().map(|o| &*o.text), Format::Yaml, |piece| {
+    let _ = kdep_eval::emit::join_stream(out.objects.iter().map(|o| &*o.text), format, |piece| {
         got.push_str(piece);
         Ok::<(), ()>(())
     });
@@ -223,13 +217,16 @@ fn batched_like(
     batching: kdep_eval::Batching,
     reference: &kdep_eval::RenderedBuild,
 ) -> Fixture {
+    use kdep_eval::emit::Format;
     let mut db = TestDb::with_log();
     db.threads = threads;
     let mut ws = load(db, text);
     ws.db.start_log();
-    let out =
-        kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, kdep_eval::emit::Format::Yaml, batching);
-    assert!(joined(&out) == joined(reference), "{threads} threads, env {env:?}: the output differs");
+    let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, Format::Yaml, batching);
+    assert!(
+        joined(&out, Format::Yaml) == joined(reference, Format::Yaml),
+        "{threads} threads, env {env:?}: the output differs"
+    );
     assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, env {env:?}");
     ws
 }
@@ -365,7 +362,7 @@ policy few_replicas {
                 let batching = kdep_eval::Batching { files: Some(7), lower_again_from };
                 let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, Format::Yaml, batching);
                 let what = format!("{threads} threads, env {env:?}, {batching:?}");
-                assert!(joined(&out) == joined(&reference), "{what}: the output differs");
+                assert!(joined(&out, Format::Yaml) == joined(&reference, Format::Yaml), "{what}: the output differs");
                 assert_eq!(out.diagnostics, reference.diagnostics, "{what}");
             }
         }
