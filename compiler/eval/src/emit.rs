@@ -51,10 +51,14 @@
 //! numbers, so a NaN or infinite float is written as `null` (the evaluator should have rejected
 //! it before emission).
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
 
 use crate::manifest::Stamp;
-use crate::value::{Map, Value};
+use crate::value::{List, Map, Value};
 
 /// The manifest formats.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -318,7 +322,7 @@ fn write_json(out: &mut String, item: Item<'_>, order: Order<'_>, indent: usize)
         },
         Value::Duration(d) => write_json_string(out, &d.as_written()),
         Value::List(items) if items.is_empty() => out.push_str("[]"),
-        Value::List(items) => {
+        Value::List(items) => with_subtree_text(out, Subtree::List(items), Place::Json { indent }, |out| {
             out.push('[');
             for (i, it) in items.iter().enumerate() {
                 out.push_str(if i > 0 { ",\n" } else { "\n" });
@@ -328,6 +332,11 @@ fn write_json(out: &mut String, item: Item<'_>, order: Order<'_>, indent: usize)
             out.push('\n');
             pad(out, indent);
             out.push(']');
+        }),
+        Value::Map(map) if matches!(order, Order::Insertion) && !map.is_empty() => {
+            with_subtree_text(out, Subtree::Map(map), Place::Json { indent }, |out| {
+                write_json_map(out, MapSrc::Map(map, order), indent);
+            });
         }
         Value::Map(map) => write_json_map(out, MapSrc::Map(map, order), indent),
     }
@@ -380,6 +389,114 @@ fn write_json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// What the text of a subtree depends on besides the subtree: the format, its indentation and,
+/// in YAML, whether its first line continues a list's dash line (`- name: web`) or starts a
+/// line of its own. A map's keys are ordered by insertion wherever it is kept (the object's root
+/// and its `metadata`, reordered and stamped as they are written, are never kept).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Place {
+    YamlMap { indent: usize, on_dash: bool },
+    YamlList { indent: usize, on_dash: bool },
+    Json { indent: usize },
+}
+
+/// A map or list of the value being written.
+#[derive(Clone, Copy)]
+enum Subtree<'a> {
+    Map(&'a Arc<Map>),
+    List(&'a Arc<List>),
+}
+
+impl Subtree<'_> {
+    fn addr(self) -> usize {
+        match self {
+            Subtree::Map(m) => Arc::as_ptr(m) as usize,
+            Subtree::List(l) => Arc::as_ptr(l) as usize,
+        }
+    }
+
+    /// Whether the subtree is a constant part of a template, shared by its instances: held
+    /// by the evaluator's constant cache (so held twice at least) and noted there.
+    fn is_shared_constant(self) -> bool {
+        match self {
+            Subtree::Map(m) => Arc::strong_count(m) > 1 && crate::interp::is_shared_constant(self.addr(), false),
+            Subtree::List(l) => Arc::strong_count(l) > 1 && crate::interp::is_shared_constant(self.addr(), true),
+        }
+    }
+
+    /// The subtree as a value a kept text holds, so that its address names the same unchanged
+    /// value while the entry exists: a held `Arc` is not freed (its address is not reused) and,
+    /// shared, not changed in place (`Arc::make_mut` copies a shared value).
+    fn hold(self) -> Value {
+        match self {
+            Subtree::Map(m) => Value::Map(m.clone()),
+            Subtree::List(l) => Value::List(l.clone()),
+        }
+    }
+}
+
+/// The texts of the constant subtrees this thread has written, by the subtree's address and its
+/// [`Place`]. Every instance of a template emits the same probes, security contexts and port
+/// lists (one shared value per thread from the second instance on, see
+/// `interp::ConstCache`), and writing one is a pure function of the value and its place: the
+/// first write keeps the text, later ones copy it. Entries hold their subtree
+/// ([`Subtree::hold`]).
+#[derive(Default)]
+struct SubtreeTexts {
+    entries: FxHashMap<(usize, Place), (Value, Box<str>)>,
+    bytes: usize,
+}
+
+/// Most texts kept per thread: a package's constant subtrees times the places they are written
+/// at, which is small; the bounds only keep a pathological package from growing the cache.
+const MAX_SUBTREE_TEXTS: usize = 10_000;
+/// Most bytes of text kept per thread.
+const MAX_SUBTREE_TEXT_BYTES: usize = 8 << 20;
+/// Longest text kept: a larger subtree is rare, and copying it saves little next to its size.
+const MAX_SUBTREE_TEXT: usize = 64 << 10;
+
+thread_local! {
+    static SUBTREE_TEXTS: RefCell<SubtreeTexts> = RefCell::new(SubtreeTexts::default());
+}
+
+/// Forgets this thread's subtree texts and the values they hold (with the constant cache, see
+/// `interp::forget_constants`).
+pub(crate) fn forget_subtree_texts() {
+    let _ = SUBTREE_TEXTS.try_with(|t| *t.borrow_mut() = SubtreeTexts::default());
+}
+
+/// Writes `subtree` at `place` with `write`, or copies the text an earlier write of the same
+/// shared constant subtree at the same place left.
+fn with_subtree_text(out: &mut String, subtree: Subtree<'_>, place: Place, write: impl FnOnce(&mut String)) {
+    if !subtree.is_shared_constant() {
+        return write(out);
+    }
+    let key = (subtree.addr(), place);
+    let copied = SUBTREE_TEXTS
+        .try_with(|t| match t.try_borrow().ok().and_then(|t| t.entries.get(&key).map(|(_, text)| out.push_str(text))) {
+            Some(()) => true,
+            None => false,
+        })
+        .unwrap_or(false);
+    if copied {
+        return;
+    }
+    let start = out.len();
+    write(out);
+    let Some(text) = out.get(start..) else { return };
+    if text.len() > MAX_SUBTREE_TEXT {
+        return;
+    }
+    let _ = SUBTREE_TEXTS.try_with(|t| {
+        let Ok(mut t) = t.try_borrow_mut() else { return };
+        if t.entries.len() >= MAX_SUBTREE_TEXTS || t.bytes + text.len() > MAX_SUBTREE_TEXT_BYTES {
+            *t = SubtreeTexts::default();
+        }
+        t.bytes += text.len();
+        t.entries.insert(key, (subtree.hold(), text.into()));
+    });
+}
+
 fn write_document(out: &mut String, value: &Value, order: Order<'_>) {
     match value {
         Value::Map(map) if !map.is_empty() => write_map(out, MapSrc::Map(map, order), 0, false),
@@ -430,7 +547,14 @@ fn write_map_value(out: &mut String, item: Item<'_>, indent: usize, order: Order
     match item {
         Item::Value(Value::Map(map)) if !map.is_empty() => {
             out.push('\n');
-            write_map(out, MapSrc::Map(map, order), indent + 2, false);
+            if matches!(order, Order::Insertion) {
+                let place = Place::YamlMap { indent: indent + 2, on_dash: false };
+                with_subtree_text(out, Subtree::Map(map), place, |out| {
+                    write_map(out, MapSrc::Map(map, order), indent + 2, false);
+                });
+            } else {
+                write_map(out, MapSrc::Map(map, order), indent + 2, false);
+            }
         }
         Item::Stamped(existing, extra) => {
             out.push('\n');
@@ -439,7 +563,9 @@ fn write_map_value(out: &mut String, item: Item<'_>, indent: usize, order: Order
         // kubectl style: a list under a key is not indented further.
         Item::Value(Value::List(items)) if !items.is_empty() => {
             out.push('\n');
-            write_list(out, items, indent, false);
+            with_subtree_text(out, Subtree::List(items), Place::YamlList { indent, on_dash: false }, |out| {
+                write_list(out, items, indent, false);
+            });
         }
         Item::Value(value) => {
             out.push(' ');
@@ -462,8 +588,16 @@ fn write_list(out: &mut String, items: &[Value], indent: usize, inline_first: bo
         }
         out.push_str("- ");
         match item {
-            Value::Map(map) if !map.is_empty() => write_map(out, MapSrc::Map(map, Order::Insertion), indent + 2, true),
-            Value::List(inner) if !inner.is_empty() => write_list(out, inner, indent + 2, true),
+            Value::Map(map) if !map.is_empty() => {
+                let place = Place::YamlMap { indent: indent + 2, on_dash: true };
+                with_subtree_text(out, Subtree::Map(map), place, |out| {
+                    write_map(out, MapSrc::Map(map, Order::Insertion), indent + 2, true);
+                });
+            }
+            Value::List(inner) if !inner.is_empty() => {
+                let place = Place::YamlList { indent: indent + 2, on_dash: true };
+                with_subtree_text(out, Subtree::List(inner), place, |out| write_list(out, inner, indent + 2, true));
+            }
             _ => write_scalar_line(out, item, indent + 2),
         }
     }
@@ -1373,6 +1507,75 @@ mod tests {
         })
     }
 
+    /// `object` written by a thread that shares nothing: no subtree is a constant there, so
+    /// every byte is written afresh. The oracle of the subtree texts' tests.
+    fn written_afresh(object: &Value, stamp: Option<(&str, &str)>, format: Format) -> String {
+        let object = object.clone();
+        let stamp = stamp.map(|(app, source)| (app.to_owned(), source.to_owned()));
+        std::thread::spawn(move || {
+            let stamp = stamp.as_ref().map(|(app, source)| test_stamp(app, source));
+            object_text(&object, stamp.as_ref(), format)
+        })
+        .join()
+        .unwrap_or_default()
+    }
+
+    fn test_stamp<'a>(app: &'a str, source: &'a str) -> Stamp<'a> {
+        Stamp {
+            namespace: Some(app),
+            labels: [("kdep.dev/app", app), ("team", source)],
+            annotations: vec![("src", source)],
+        }
+    }
+
+    /// `value` at every kind of place: a map value at two indentations, a list item, a list in
+    /// a list, a list under a key, the root and the `metadata` of an object.
+    fn everywhere(value: &Value) -> Value {
+        map(vec![
+            ("apiVersion", s("v1")),
+            ("kind", s("X")),
+            ("metadata", map(vec![("name", s("n")), ("labels", value.clone()), ("extra", value.clone())])),
+            ("top", value.clone()),
+            (
+                "spec",
+                map(vec![
+                    ("deep", map(vec![("value", value.clone())])),
+                    ("items", Value::list(vec![value.clone(), Value::list(vec![value.clone(), value.clone()])])),
+                ]),
+            ),
+        ])
+    }
+
+    /// A shared constant subtree's text is kept by where it is written: its indentation,
+    /// whether it starts on a dash line, the format, and never for an object's root or
+    /// `metadata`, which are reordered and stamped per object. Every write, first or copied,
+    /// is the text a thread without shared values writes.
+    #[test]
+    fn shared_constant_subtrees_are_written_as_at_their_place() {
+        let probe = map(vec![
+            ("httpGet", map(vec![("path", s("/healthz")), ("port", s("http"))])),
+            ("note", s("first\nsecond\n")),
+            ("caps", Value::list(vec![s("ALL"), s("on")])),
+        ]);
+        let metadata = map(vec![("name", s("shared")), ("labels", map(vec![("team", s("x"))]))]);
+        let object = map(vec![
+            ("apiVersion", s("v1")),
+            ("kind", s("X")),
+            ("metadata", metadata),
+            ("spec", map(vec![("probe", probe.clone()), ("copy", everywhere(&probe))])),
+        ]);
+        // The whole object is a constant: its root and `metadata` are shared too.
+        crate::interp::keep_as_constant(&object);
+        for _ in 0..2 {
+            for format in [Format::Yaml, Format::Json] {
+                for stamp in [Some(("a", "a.kdep:1")), Some(("b", "b.kdep:2")), None] {
+                    let written = object_text(&object, stamp.map(|(a, s)| test_stamp(a, s)).as_ref(), format);
+                    assert_eq!(written, written_afresh(&object, stamp, format), "{format:?} {stamp:?}");
+                }
+            }
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
@@ -1408,6 +1611,20 @@ mod tests {
                     Format::Json => to_json_oracle(&objects),
                 };
                 prop_assert_eq!(joined, whole);
+            }
+        }
+
+        /// Any value kept as a constant is written, at every place and in both formats, as a
+        /// thread that shares nothing writes it, the first time and when copied.
+        #[test]
+        fn shared_constant_subtrees_are_written_as_afresh(v in arb_value()) {
+            crate::interp::keep_as_constant(&v);
+            let object = everywhere(&v);
+            for format in [Format::Yaml, Format::Json] {
+                let fresh = written_afresh(&object, Some(("a", "a.kdep:1")), format);
+                for _ in 0..2 {
+                    prop_assert_eq!(&object_text(&object, Some(&test_stamp("a", "a.kdep:1")), format), &fresh);
+                }
             }
         }
 

@@ -98,6 +98,8 @@ struct ConstCache {
     /// a template shares, which [`ConformCache`] may remember the checked record of. The kept
     /// values hold them, so an address here names the same map while its entry exists.
     shared_maps: rustc_hash::FxHashSet<usize>,
+    /// Addresses of the lists inside the kept values, likewise.
+    shared_lists: rustc_hash::FxHashSet<usize>,
 }
 
 impl ConstCache {
@@ -108,25 +110,49 @@ impl ConstCache {
             self.values.clear();
             self.seen.clear();
             self.shared_maps.clear();
+            self.shared_lists.clear();
         }
         self.roots.entry(Arc::as_ptr(root) as usize).or_insert_with(|| root.clone());
     }
 
-    /// Keeps the value of a constant literal, noting the maps inside it.
+    /// Keeps the value of a constant literal, noting the maps and lists inside it.
     fn keep(&mut self, key: (usize, FileId), value: &Value) {
-        fn note(v: &Value, out: &mut rustc_hash::FxHashSet<usize>) {
+        fn note(v: &Value, maps: &mut rustc_hash::FxHashSet<usize>, lists: &mut rustc_hash::FxHashSet<usize>) {
             match v {
                 Value::Map(m) => {
-                    out.insert(Arc::as_ptr(m) as usize);
-                    m.values().for_each(|v| note(v, out));
+                    maps.insert(Arc::as_ptr(m) as usize);
+                    m.values().for_each(|v| note(v, maps, lists));
                 }
-                Value::List(items) => items.iter().for_each(|v| note(v, out)),
+                Value::List(items) => {
+                    lists.insert(Arc::as_ptr(items) as usize);
+                    items.iter().for_each(|v| note(v, maps, lists));
+                }
                 _ => {}
             }
         }
-        note(value, &mut self.shared_maps);
+        note(value, &mut self.shared_maps, &mut self.shared_lists);
         self.values.insert(key, Some(value.clone()));
     }
+}
+
+/// Whether the map or list at `addr` is part of a constant literal's value this thread keeps
+/// ([`ConstCache`]): the same value, unchanged, in every instance of the template that writes
+/// the literal. The writers keep the text of such a subtree (`emit::SubtreeTexts`); they hold
+/// the value while they do, so its address cannot name another one meanwhile.
+pub(crate) fn is_shared_constant(addr: usize, list: bool) -> bool {
+    CONSTS.with(|c| {
+        c.try_borrow().is_ok_and(|c| if list { c.shared_lists.contains(&addr) } else { c.shared_maps.contains(&addr) })
+    })
+}
+
+/// Keeps `value` as if it were the value of a constant literal, for the writers' unit tests.
+#[cfg(test)]
+pub(crate) fn keep_as_constant(value: &Value) {
+    CONSTS.with(|c| {
+        let mut c = c.borrow_mut();
+        let key = (usize::MAX - c.values.len(), FileId(u32::MAX));
+        c.keep(key, value);
+    });
 }
 
 /// Checked records of the maps of constant literals, per schema, for one run of `check` or
@@ -205,6 +231,8 @@ thread_local! {
 /// app's own assignments among them) would otherwise keep alive.
 pub(crate) fn forget_constants() {
     CONSTS.with(|c| *c.borrow_mut() = ConstCache::default());
+    // The writers' texts of those values hold them too.
+    crate::emit::forget_subtree_texts();
 }
 
 /// Whether an expression has no free names, calls or comprehensions: its value is fixed.
