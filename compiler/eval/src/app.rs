@@ -42,12 +42,20 @@ pub fn source_display(db: &dyn Db, file: SourceFile, app: &Name) -> String {
 /// Evaluates app `app` of `file` for environment `env` (None: no `in` blocks), memoised.
 #[salsa::tracked(returns(clone), no_eq)]
 pub fn eval_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>) -> Arc<AppEval> {
-    Arc::new(evaluate_app(db, project, file, app, env))
+    Arc::new(evaluate(db, project, file, app, env, true))
 }
 
 /// The body of [`eval_app`], callable without memoising the result: `build` consumes each
-/// app's objects once, so keeping them in the database would only double the memory.
+/// app's objects once, so keeping them in the database would only double the memory. Its
+/// [`AppEval::fields`] is empty: `build` and `check` read the objects and diagnostics only,
+/// so the instance's fields are computed and checked as for [`eval_app`] but not collected
+/// into a record (a map and an entry per field, built and dropped for every app).
 pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>) -> AppEval {
+    evaluate(db, project, file, app, env, false)
+}
+
+/// [`eval_app`]'s evaluation; `fields`: whether the instance's record is collected.
+fn evaluate(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>, fields: bool) -> AppEval {
     let Some(a) = kdep_sema::hir::app_hir(db, file, app.clone()) else { return AppEval::default() };
     let Ok(model) = app_template(db, project, file, app.clone()) else { return AppEval::default() };
     if model.is_schema {
@@ -78,12 +86,21 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     }
     let mut ev = Eval::new(db, project);
     ev.app_site = Some((app.clone(), app_span));
+    // The environment's value (what `env` reads) and namespace, from one fetch.
+    let mut env_ns = None;
     ev.env = env.as_ref().and_then(|e| {
         let infos = environment_infos(db, project);
-        infos.list.iter().find(|i| *i.name == **e).map(|i| (e.clone(), i.value()))
+        let info = infos.list.iter().find(|i| *i.name == **e)?;
+        env_ns.clone_from(&info.namespace);
+        Some((e.clone(), info.value()))
     });
     let i = ev.push_instance(inst);
-    let fields = ev.record(i).unwrap_or_else(|partial| partial);
+    let fields = if fields {
+        ev.record(i).unwrap_or_else(|partial| partial)
+    } else {
+        ev.compute_fields(i);
+        Map::new()
+    };
     ev.run_checks(i);
     // `kdep.dev/source` names the app's line, which moves with text typed above the app; it is
     // filled in where the objects leave the compiler (`source_display`), so the evaluation
@@ -96,9 +113,6 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         names.iter().map(|n| &**n).collect::<Vec<_>>().join(",")
     };
     let mut objects = Vec::new();
-    let env_ns = env.as_ref().and_then(|e| {
-        environment_infos(db, project).list.iter().find(|i| *i.name == **e).and_then(|i| i.namespace.clone())
-    });
     // What is left to check of each emitted object literal (`conform_emitted`), planned once
     // per template (only object literals have plans: typed emits are checked as they are built).
     let literal = model.emits.iter().any(|e| matches!(e.value.kind, kdep_sema::hir::ExprKind::Object(_)));
@@ -106,11 +120,17 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
         (true, Some((tf, tn))) => Some(crate::typeck::emit_plans(db, project, *tf, tn.clone())),
         _ => None,
     };
+    // The emit rules of the file that writes the emits: a template's emits are written in one
+    // file (or a few, with extending templates), so the rules are fetched once per file.
+    let mut file_rules = None;
     for (index, emit) in model.emits.iter().enumerate() {
         let plan = plans.as_ref().and_then(|p| p.get(index));
         let mut ctx = ev.ctx(emit.file, Some(i), Some(&emit.owner));
         let Ok(values) = ev.emitted(&emit.value, &mut ctx) else { continue };
-        let rules = kdep_sema::permit::emit_rules(db, project, emit.file);
+        if !matches!(&file_rules, Some((file, _)) if *file == emit.file) {
+            file_rules = Some((emit.file, kdep_sema::permit::emit_rules(db, project, emit.file)));
+        }
+        let Some((_, rules)) = &file_rules else { continue };
         for (value, from) in values {
             // A list element is reported where it is written (or, computed elsewhere, at the
             // `emit` with its index); a single object at the `emit`.

@@ -464,7 +464,9 @@ pub(crate) struct Eval<'db> {
     /// Scopes by (file, writing template, app body); built once per evaluator. An evaluator
     /// uses a handful (the app's, its template's and their ancestors'), so they are found by a
     /// scan that compares the key in place rather than by hashing a copy of it for every field.
-    scopes: Vec<(ScopeKey, Rc<Resolver>)>,
+    /// Each with the file's id, read once per scope rather than once per expression: the
+    /// evaluator lives inside one query, which recorded the read the first time.
+    scopes: Vec<(ScopeKey, Rc<Resolver>, FileId)>,
     /// Scopes of policy entries by the file that declares them.
     policy_scopes: FxHashMap<SourceFile, Rc<Resolver>>,
     /// The environment being evaluated for, with its value (what `env` reads); `None` when
@@ -556,9 +558,17 @@ impl<'db> Eval<'db> {
     /// schema's locked `apiVersion` and `kind`, evaluated for every object checked against it,
     /// do not build a scope of the schema's body (its imports, item indexes and model).
     fn constant_ctx(&mut self, file: SourceFile, inst: Option<usize>) -> Ctx {
-        match self.scopes.first().map(|(_, s)| s.clone()) {
-            Some(scope) => Ctx { file, fid: file.id(self.db), inst, scope, locals: Vec::new() },
+        match self.scopes.first().map(|(_, s, _)| s.clone()) {
+            Some(scope) => Ctx { file, fid: self.file_id(file), inst, scope, locals: Vec::new() },
             None => self.ctx(file, inst, None),
+        }
+    }
+
+    /// `file`'s id: from a scope of the file this evaluator built, else read.
+    fn file_id(&self, file: SourceFile) -> FileId {
+        match self.scopes.iter().find(|((f, _, _), _, _)| *f == file) {
+            Some((_, _, fid)) => *fid,
+            None => file.id(self.db),
         }
     }
 
@@ -568,20 +578,21 @@ impl<'db> Eval<'db> {
     }
 
     fn ctx_in(&mut self, file: SourceFile, inst: Option<usize>, owner: Option<&Name>, app: bool) -> Ctx {
-        let found = self.scopes.iter().find(|((f, o, a), _)| *f == file && *a == app && o.as_ref() == owner);
-        let scope = match found {
-            Some((_, s)) => s.clone(),
+        let found = self.scopes.iter().find(|((f, o, a), _, _)| *f == file && *a == app && o.as_ref() == owner);
+        let (scope, fid) = match found {
+            Some((_, s, fid)) => (s.clone(), *fid),
             None => {
                 let s = Rc::new(match owner {
                     Some(o) => Resolver::body(self.db, self.project, file, o),
                     None if app => Resolver::app(self.db, self.project, file),
                     None => Resolver::module(self.db, self.project, file),
                 });
-                self.scopes.push(((file, owner.cloned(), app), s.clone()));
-                s
+                let fid = file.id(self.db);
+                self.scopes.push(((file, owner.cloned(), app), s.clone(), fid));
+                (s, fid)
             }
         };
-        Ctx { file, fid: file.id(self.db), inst, scope, locals: Vec::new() }
+        Ctx { file, fid, inst, scope, locals: Vec::new() }
     }
 
     fn file_ctx(&mut self, file: SourceFile) -> &FileCtx {
@@ -995,11 +1006,21 @@ impl<'db> Eval<'db> {
     /// Evaluates every field of instance `i` into a record, in declaration order. Fields that
     /// failed are left out and make the result `Err` carrying the partial record.
     pub fn record(&mut self, i: usize) -> Result<Map, Map> {
-        let Some(inst) = self.inst(i) else { return Err(Map::new()) };
-        let model = inst.model.clone();
         // A check-only walk (`Eval::without_building`) reads no record it checks: each field is
         // computed and checked as in a full check, and not collected.
         let collect = !self.check_only;
+        self.record_in(i, collect)
+    }
+
+    /// Computes and checks every field of instance `i` as [`Eval::record`] does, in the same
+    /// order, without collecting them: for a caller that reads the instance's objects only.
+    pub(crate) fn compute_fields(&mut self, i: usize) {
+        let _ = self.record_in(i, false);
+    }
+
+    fn record_in(&mut self, i: usize, collect: bool) -> Result<Map, Map> {
+        let Some(inst) = self.inst(i) else { return Err(Map::new()) };
+        let model = inst.model.clone();
         let mut out = if collect { Map::with_capacity(model.fields.len()) } else { Map::new() };
         let mut failed = false;
         for (index, (name, fm)) in model.fields.iter().enumerate() {
