@@ -117,67 +117,71 @@ impl<'a> MapSrc<'a> {
         }
     }
 
-    /// Calls `f` on every entry in output order. No list of entries is built: ordering is a
-    /// few lookups of the keys that go first, then one pass skipping them.
-    fn for_each(self, f: &mut dyn FnMut(&'a str, Item<'a>)) {
+    /// Calls `f` on every entry in output order, with the key's shared text when the map holds
+    /// one (see [`is_plain_shared`]). No list of entries is built: ordering is a few lookups of
+    /// the keys that go first, then one pass skipping them.
+    fn for_each(self, f: &mut dyn FnMut(&'a str, Option<&'a Arc<str>>, Item<'a>)) {
         match self {
-            MapSrc::Map(map, Order::Insertion) => map.iter().for_each(|(k, v)| f(k, Item::Value(v))),
+            MapSrc::Map(map, Order::Insertion) => {
+                map.entries().for_each(|(k, e)| f(k, Some(k), Item::Value(&e.value)));
+            }
             MapSrc::Map(map, Order::Object(_)) => {
                 for key in OBJECT_FIRST {
                     if let Some(v) = map.get(key) {
-                        f(key, Item::Value(v));
+                        f(key, None, Item::Value(v));
                     }
                 }
-                for (k, v) in map.iter() {
-                    if !OBJECT_FIRST.contains(&k) {
-                        f(k, Item::Value(v));
+                for (k, e) in map.entries() {
+                    if !OBJECT_FIRST.contains(&&**k) {
+                        f(k, Some(k), Item::Value(&e.value));
                     }
                 }
             }
             MapSrc::Map(map, Order::Metadata(stamp)) => {
                 if let Some(v) = map.get("name") {
-                    f("name", Item::Value(v));
+                    f("name", None, Item::Value(v));
                 }
                 match (map.get("namespace"), stamp.and_then(|s| s.namespace)) {
-                    (Some(v), _) => f("namespace", Item::Value(v)),
-                    (None, Some(ns)) => f("namespace", Item::Str(ns)),
+                    (Some(v), _) => f("namespace", None, Item::Value(v)),
+                    (None, Some(ns)) => f("namespace", None, Item::Str(ns)),
                     (None, None) => {}
                 }
                 let stamped =
                     |key: &str| stamp.map(|s| if key == "labels" { &s.labels[..] } else { &s.annotations[..] });
-                for (k, v) in map.iter() {
-                    match k {
+                for (k, e) in map.entries() {
+                    let v = &e.value;
+                    match &**k {
                         "name" | "namespace" => {}
                         // A stamped key that is not a map is replaced by a new map after the
                         // other keys, as `manifest::finalize` does.
                         "labels" | "annotations" if stamp.is_some() => {
                             if let (Some(m), Some(extra)) = (v.as_map(), stamped(k)) {
-                                f(k, Item::Stamped(Some(m), extra));
+                                f(k, Some(k), Item::Stamped(Some(m), extra));
                             }
                         }
-                        _ => f(k, Item::Value(v)),
+                        _ => f(k, Some(k), Item::Value(v)),
                     }
                 }
                 for key in ["labels", "annotations"] {
                     if let Some(extra) = stamped(key) {
                         if map.get(key).and_then(Value::as_map).is_none() {
-                            f(key, Item::Stamped(None, extra));
+                            f(key, None, Item::Stamped(None, extra));
                         }
                     }
                 }
             }
             MapSrc::Stamped(existing, extra) => {
                 if let Some(map) = existing {
-                    for (k, v) in map.iter() {
-                        match extra.iter().find(|(key, _)| *key == k) {
-                            Some((_, s)) => f(k, Item::Str(s)),
-                            None => f(k, Item::Value(v)),
+                    for (k, e) in map.entries() {
+                        match extra.iter().find(|(key, _)| *key == &**k) {
+                            Some((_, s)) => f(k, Some(k), Item::Str(s)),
+                            None => f(k, Some(k), Item::Value(&e.value)),
                         }
                     }
                 }
                 for (k, s) in extra {
                     if !existing.is_some_and(|m| m.contains_key(k)) {
-                        f(k, Item::Str(s));
+                        f(k, None, Item::Str(s));
                     }
                 }
             }
@@ -345,7 +349,7 @@ fn write_json(out: &mut String, item: Item<'_>, order: Order<'_>, indent: usize)
 fn write_json_map(out: &mut String, src: MapSrc<'_>, indent: usize) {
     out.push('{');
     let mut any = false;
-    src.for_each(&mut |key, item| {
+    src.for_each(&mut |key, _, item| {
         out.push_str(if any { ",\n" } else { "\n" });
         any = true;
         pad(out, indent + 2);
@@ -523,7 +527,7 @@ const MAX_IMPLICIT_KEY: usize = 1000;
 /// current line (after a list dash).
 fn write_map(out: &mut String, src: MapSrc<'_>, indent: usize, inline_first: bool) {
     let mut first = true;
-    src.for_each(&mut |key, item| {
+    src.for_each(&mut |key, shared, item| {
         if !(first && inline_first) {
             pad(out, indent);
         }
@@ -531,7 +535,11 @@ fn write_map(out: &mut String, src: MapSrc<'_>, indent: usize, inline_first: boo
         // The key is written straight into the output; the rare key too long for the implicit
         // form gets its `? ` afterwards.
         let start = out.len();
-        write_flow_string(out, key);
+        if is_plain_shared(key, shared) {
+            out.push_str(key);
+        } else {
+            write_double_quoted(out, key);
+        }
         if out.len() - start > MAX_IMPLICIT_KEY {
             out.insert_str(start, "? ");
             out.push('\n');
@@ -613,6 +621,7 @@ fn write_scalar_line(out: &mut String, value: &Value, block_indent: usize) {
             let _ = write!(out, "{n}");
         }
         Value::Float(x) => out.push_str(&yaml_float(*x)),
+        Value::Str(s) if is_plain_shared(s, Some(s)) => out.push_str(s),
         Value::Str(s) => write_string(out, s, block_indent),
         Value::Quantity(q) => match q.written_int() {
             Some(n) => {
@@ -814,13 +823,56 @@ pub fn is_plain_safe(s: &str) -> bool {
     !numeric
 }
 
-/// Writes `s` plain or double-quoted (never as a block scalar).
-fn write_flow_string(out: &mut String, s: &str) {
-    if is_plain_safe(s) {
-        out.push_str(s);
-    } else {
-        write_double_quoted(out, s);
+/// [`is_plain_safe`] of a key or string value, remembered per thread for texts that are shared
+/// (`shared`, the text's `Arc` when the value holds one and something else holds it too: a key
+/// or string written in a template's literal, or an app's field written at several places, is
+/// one text in every instance or place). The memo is a small table indexed by the text's
+/// address; each slot holds its text, so an address names the same text while its slot keeps
+/// it, and a slot another text takes is simply written over. Only short texts are kept, so the
+/// memo holds a few hundred KiB at most.
+fn is_plain_shared(s: &str, shared: Option<&Arc<str>>) -> bool {
+    let Some(text) = shared.filter(|t| t.len() <= MAX_PLAIN_KEY && Arc::strong_count(t) > 1) else {
+        return is_plain_safe(s);
+    };
+    let addr = Arc::as_ptr(text) as *const u8 as usize;
+    // Allocations are at least 8-byte aligned; the bits above pick the slot.
+    let slot = (addr >> 3) % PLAIN_KEY_SLOTS;
+    let known = PLAIN_KEYS
+        .try_with(|memo| {
+            let memo = memo.try_borrow().ok()?;
+            let (held, plain) = memo.get(slot)?.as_ref()?;
+            Arc::ptr_eq(held, text).then_some(*plain)
+        })
+        .ok()
+        .flatten();
+    if let Some(plain) = known {
+        return plain;
     }
+    let plain = is_plain_safe(s);
+    let _ = PLAIN_KEYS.try_with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            if memo.is_empty() {
+                memo.resize(PLAIN_KEY_SLOTS, None);
+            }
+            if let Some(entry) = memo.get_mut(slot) {
+                *entry = Some((text.clone(), plain));
+            }
+        }
+    });
+    plain
+}
+
+/// Slots of [`is_plain_shared`]'s memo.
+const PLAIN_KEY_SLOTS: usize = 512;
+/// Longest text [`is_plain_shared`] remembers.
+const MAX_PLAIN_KEY: usize = 256;
+
+/// A slot of [`PLAIN_KEYS`]: a text and whether it may be written plain.
+type PlainSlot = Option<(Arc<str>, bool)>;
+
+thread_local! {
+    /// [`is_plain_shared`]'s memo: slot by address, each holding its text.
+    static PLAIN_KEYS: RefCell<Vec<PlainSlot>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Writes `s` double-quoted with YAML escapes. Not kdep's string spelling
@@ -1505,6 +1557,34 @@ mod tests {
             metadata.insert("name", Value::from(name), Origin::computed());
             map(vec![("spec", spec), ("metadata", Value::map(metadata)), ("kind", s("X")), ("apiVersion", s("v1"))])
         })
+    }
+
+    /// Keys and strings whose text is shared take their quoting from a memo by address:
+    /// thousands of them, plain and quoted mixed (so slots are taken over many times), written
+    /// twice, give the text the same keys and strings give unshared (never remembered).
+    #[test]
+    fn remembered_key_quoting_is_each_keys_own() {
+        let texts: Vec<String> = (0..3000)
+            // Three kinds: slots repeat with a power of two of allocations, so texts of
+            // different kinds meet in a slot.
+            .map(|i| match i % 3 {
+                0 => format!("key{i}"),
+                1 => format!("- {i}"),
+                _ => format!("{i}"),
+            })
+            .collect();
+        let shared: Vec<Arc<str>> = texts.iter().map(|t| Arc::<str>::from(t.as_str())).collect();
+        let mut with_shared = Map::new();
+        let mut unshared = Map::new();
+        for (text, key) in texts.iter().zip(&shared) {
+            with_shared.insert(key.clone(), Value::Str(key.clone()), Origin::computed());
+            unshared.insert(Arc::<str>::from(text.as_str()), Value::from(text.as_str()), Origin::computed());
+        }
+        let expected = to_yaml_value(&Value::map(unshared));
+        let with_shared = Value::map(with_shared);
+        for _ in 0..2 {
+            assert_eq!(to_yaml_value(&with_shared), expected);
+        }
     }
 
     /// `object` written by a thread that shares nothing: no subtree is a constant there, so
