@@ -1259,8 +1259,8 @@ impl Lower<'_> {
                 for k in &f.key {
                     match k {
                         ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), self.rel(id.range))),
-                        ast::Key::Str(s) => match s.as_plain() {
-                            Some(text) => key.push((Name::from(text.as_str()), self.rel(s.range))),
+                        ast::Key::Str(s) => match s.plain_text() {
+                            Some(text) => key.push((Name::from(&*text), self.rel(s.range))),
                             None => {
                                 self.diagnostics.push(
                                     Diagnostic::error(Code::TYPE_MISMATCH, "a field name cannot be computed here")
@@ -1395,8 +1395,8 @@ impl Lower<'_> {
     }
 
     fn string(&mut self, s: &ast::StringLit, d: u32) -> ExprKind {
-        if let Some(text) = s.as_plain() {
-            return ExprKind::Str(Name::from(text.as_str()));
+        if let Some(text) = s.plain_text() {
+            return ExprKind::Str(Name::from(&*text));
         }
         let parts = s
             .parts
@@ -1432,8 +1432,8 @@ impl Lower<'_> {
                         .iter()
                         .map(|k| match k {
                             ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), self.rel(id.range)),
-                            ast::Key::Str(s) => match s.as_plain() {
-                                Some(text) => KeySeg::Static(Name::from(text.as_str()), self.rel(s.range)),
+                            ast::Key::Str(s) => match s.plain_text() {
+                                Some(text) => KeySeg::Static(Name::from(&*text), self.rel(s.range)),
                                 None => KeySeg::Computed(Expr { kind: self.string(s, d), range: self.rel(s.range) }),
                             },
                         })
