@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Name, NameMap, SetHir};
-use crate::index::{file_imports, item_index, project_index};
+use crate::index::{item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
 use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
 use crate::suggest;
@@ -357,7 +357,6 @@ fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -
 /// imports (K0109) in every body of a file, from the resolutions of [`crate::scope`].
 pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let hir = file_hir(db, file);
-    let imports = file_imports(db, project, file);
     let fid = file.id(db);
     // Only `env.field` reads need the environments (most files have none).
     let envs = std::cell::OnceCell::new();
@@ -548,7 +547,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     used.dedup();
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).
-        let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
+        let resolved = module.imports().map.get(&imp.alias).is_some_and(Option::is_some);
         // An alias that clashes with another declaration (K0103) shares its uses with it, so
         // whether the import is used cannot be told; the clash is the one report.
         if resolved && !imp.clashes && used.binary_search(&imp.alias).is_err() {

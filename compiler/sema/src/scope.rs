@@ -219,6 +219,11 @@ impl Resolver {
         self.with_kind(BodyKind::Test)
     }
 
+    /// The imports of this scope's file (its [`file_imports`]), already fetched with the scope.
+    pub fn imports(&self) -> &Imports {
+        &self.module.imports
+    }
+
     /// The import aliases whose apps are values in this scope: those naming a module of the
     /// same package, in app bodies only (empty elsewhere).
     fn same_package(&self, alias: &str) -> bool {
