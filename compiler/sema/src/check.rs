@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{file_hir, Name, NameMap, SetHir};
-use crate::index::{file_imports, item_index, project_index};
+use crate::index::{item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
 use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
 use crate::suggest;
@@ -259,11 +259,19 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
     }
     // Required fields must be set in the app body itself (an `in` block alone would leave the
     // field unset in every other environment and in an environment-less build).
-    let set_here: FxHashSet<&str> = a.sets.iter().filter_map(|s| s.key.first().map(|k| &*k.0)).collect();
+    // Most fields have a default, and an app body sets a handful of fields: a short body is
+    // scanned for the few required ones instead of hashing every setting into a set first (a
+    // long one still is hashed, so the check stays linear).
+    let first_keys = || a.sets.iter().filter_map(|s| s.key.first().map(|k| &*k.0));
+    let hashed: Option<FxHashSet<&str>> = (a.sets.len() > 16).then(|| first_keys().collect());
+    let set_here = |name: &str| match &hashed {
+        Some(set) => set.contains(name),
+        None => first_keys().any(|k| k == name),
+    };
     for field in model.fields.values() {
         // An optional field (`T?`) without a default is simply unset (absent from the output).
         let optional = matches!(*field.ty, crate::ty::Ty::Optional(_));
-        if field.default.is_none() && !optional && !set_here.contains(&*field.name) {
+        if field.default.is_none() && !optional && !set_here(&field.name) {
             out.push(
                 Diagnostic::error(
                     Code::MISSING_FIELD,
@@ -287,7 +295,7 @@ pub fn set_app_check_lru(db: &mut dyn Db, capacity: usize) {
 }
 
 fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -> Span, out: &mut Vec<Diagnostic>) {
-    let mut seen: Vec<&SetHir> = Vec::new();
+    let mut seen: Vec<&SetHir> = Vec::with_capacity(sets.len());
     for set in sets {
         let Some((field_name, field_range)) = set.key.first() else { continue };
         // Same path, or one path a prefix of the other, in one block (`zip` stops at the shorter).
@@ -349,13 +357,14 @@ fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -
 /// imports (K0109) in every body of a file, from the resolutions of [`crate::scope`].
 pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
     let hir = file_hir(db, file);
-    let imports = file_imports(db, project, file);
     let fid = file.id(db);
     // Only `env.field` reads need the environments (most files have none).
     let envs = std::cell::OnceCell::new();
     let mut out = Vec::new();
-    // First segments of names and paths that resolve to imports (for unused imports).
-    let mut used: FxHashSet<Name> = FxHashSet::default();
+    // First segments of names and paths that resolve to imports (for unused imports). A list,
+    // sorted once at the end: most files use one alias a few times, which a hash set paid
+    // an allocation and a rehash for.
+    let mut used: Vec<Name> = Vec::new();
     let module = Resolver::module(db, project, file);
     // Unresolved names wait here until the walk that found them is over, so the "did you mean"
     // can offer the names of the scope they were written in.
@@ -370,20 +379,20 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         NameUse::Name { name, range, res } => match res {
             Resolution::Unresolved => pending.borrow_mut().push((name.clone(), range)),
             Resolution::Module(_) => {
-                used.insert(name.clone());
+                used.push(name.clone());
             }
             _ => {}
         },
         NameUse::Call { name, range, callee } => {
             if let (Some((alias, _)), false) = (name.split_once('.'), callee == Callee::Builtin) {
-                used.insert(Name::from(alias));
+                used.push(Name::from(alias));
             }
             if let Some(d) = unknown_function(db, project, &module, name, &callee, Span::new(fid, range)) {
                 out.push(d);
             }
         }
         NameUse::PathHead { name, .. } => {
-            used.insert(name.clone());
+            used.push(name.clone());
         }
         NameUse::Member { module, member, range, res } => {
             // Other non-values (`lib.Template`) are the evaluator's: only read values fail.
@@ -534,12 +543,14 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         f.params.iter().for_each(|p| type_names(p.ty.syntax(), 0, &mut used));
         type_names(f.ret.syntax(), 0, &mut used);
     }
+    used.sort_unstable();
+    used.dedup();
     for imp in &hir.imports {
         // An import that does not resolve is already an error (K0101).
-        let resolved = imports.map.get(&imp.alias).is_some_and(Option::is_some);
+        let resolved = module.imports().map.get(&imp.alias).is_some_and(Option::is_some);
         // An alias that clashes with another declaration (K0103) shares its uses with it, so
         // whether the import is used cannot be told; the clash is the one report.
-        if resolved && !imp.clashes && !used.contains(&imp.alias) {
+        if resolved && !imp.clashes && used.binary_search(&imp.alias).is_err() {
             out.push(
                 Diagnostic::warning(Code::UNUSED_IMPORT, format!("unused import `{}`", imp.alias))
                     .with_primary(Span::new(fid, imp.range), "never used in this module")
@@ -661,7 +672,7 @@ pub fn unresolved_name(name: &str, span: Span, scope: &Resolver) -> Diagnostic {
 }
 
 /// First segments of the named types in a type expression.
-fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<Name>) {
+fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut Vec<Name>) {
     use kdep_syntax::ast::TypeExpr;
     if depth > 64 {
         return;
@@ -669,7 +680,7 @@ fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut FxHashSet<N
     match t {
         TypeExpr::Named(p) => {
             if let Some(first) = p.segments.first() {
-                used.insert(Name::from(first.text.as_str()));
+                used.push(Name::from(first.text.as_str()));
             }
         }
         TypeExpr::Refined { base, .. } => type_names(base, depth + 1, used),

@@ -548,19 +548,16 @@ impl FileHir {
 // `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_file_hir_lru`).
 #[salsa::tracked(returns(clone), lru = 0)]
 pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
-    let parse = kdep_syntax::parse(file.id(db), file.text(db));
-    let mut lower = Lower {
-        file: file.id(db),
-        text: file.text(db),
-        diagnostics: parse.diagnostics.clone(),
-        deep_reported: false,
-        anchor: None,
-    };
+    // Each read of an input field is a salsa lookup: the id and the text are read once.
+    let (id, text) = (file.id(db), file.text(db));
+    let parse = kdep_syntax::parse(id, text);
+    let mut lower =
+        Lower { file: id, text, diagnostics: parse.diagnostics.clone(), deep_reported: false, anchor: None };
     // Ordinals of the declarations of each anchor kind seen so far (see `anchor_kind`).
     let mut ordinals = [0u32; 8];
     let mut out = FileHir::default();
     // Spans of the first declaration of each top-level name, for duplicate reports.
-    let mut seen: NameMap<TextRange> = Default::default();
+    let mut seen = Declared::default();
     for item in &parse.file.items {
         lower.anchor = None;
         if let Some((kind, slot)) = anchor_kind(item).and_then(|k| Some((k, ordinals.get_mut(k as usize)?))) {
@@ -610,7 +607,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             }
             let mut d = Diagnostic::error(Code::DUPLICATE_DEFINITION, format!("`{name}` is defined more than once"))
                 .with_primary(lower.span(range), "defined again here")
-                .with_secondary(lower.span(*first), "first defined here");
+                .with_secondary(lower.span(first), "first defined here");
             if let Some(path) = import_path {
                 let other_is_app = matches!(item, ast::Item::App(_)) || out.apps.contains_key(&name);
                 let renamed = format!("{name}_{}", if other_is_app { "tpl" } else { "mod" });
@@ -754,6 +751,42 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     out.diagnostics = lower.diagnostics;
     out.shrink_to_fit();
     Arc::new(out)
+}
+
+/// The top-level names a file has declared so far, for duplicate reports: a list while short (an
+/// app file declares two names, and a map of them cost more than lowering the import), a map
+/// past [`Declared::LIST_MAX`] names so a long file stays linear.
+#[derive(Default)]
+struct Declared {
+    list: Vec<(Name, TextRange)>,
+    map: Option<NameMap<TextRange>>,
+}
+
+impl Declared {
+    const LIST_MAX: usize = 16;
+
+    /// Where `name` was first declared, if it was.
+    fn get(&self, name: &str) -> Option<TextRange> {
+        match &self.map {
+            Some(map) => map.get(name).copied(),
+            None => self.list.iter().find(|(n, _)| **n == *name).map(|(_, r)| *r),
+        }
+    }
+
+    /// Records the first declaration of `name` (not declared before).
+    fn insert(&mut self, name: Name, range: TextRange) {
+        match &mut self.map {
+            Some(map) => {
+                map.insert(name, range);
+            }
+            None => {
+                self.list.push((name, range));
+                if self.list.len() > Self::LIST_MAX {
+                    self.map = Some(std::mem::take(&mut self.list).into_iter().collect());
+                }
+            }
+        }
+    }
 }
 
 /// App `name` of `file`: the one declaration an app's evaluation reads, apart from the file's
@@ -1259,8 +1292,8 @@ impl Lower<'_> {
                 for k in &f.key {
                     match k {
                         ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), self.rel(id.range))),
-                        ast::Key::Str(s) => match s.as_plain() {
-                            Some(text) => key.push((Name::from(text.as_str()), self.rel(s.range))),
+                        ast::Key::Str(s) => match s.plain_text() {
+                            Some(text) => key.push((Name::from(&*text), self.rel(s.range))),
                             None => {
                                 self.diagnostics.push(
                                     Diagnostic::error(Code::TYPE_MISMATCH, "a field name cannot be computed here")
@@ -1395,8 +1428,8 @@ impl Lower<'_> {
     }
 
     fn string(&mut self, s: &ast::StringLit, d: u32) -> ExprKind {
-        if let Some(text) = s.as_plain() {
-            return ExprKind::Str(Name::from(text.as_str()));
+        if let Some(text) = s.plain_text() {
+            return ExprKind::Str(Name::from(&*text));
         }
         let parts = s
             .parts
@@ -1432,8 +1465,8 @@ impl Lower<'_> {
                         .iter()
                         .map(|k| match k {
                             ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), self.rel(id.range)),
-                            ast::Key::Str(s) => match s.as_plain() {
-                                Some(text) => KeySeg::Static(Name::from(text.as_str()), self.rel(s.range)),
+                            ast::Key::Str(s) => match s.plain_text() {
+                                Some(text) => KeySeg::Static(Name::from(&*text), self.rel(s.range)),
                                 None => KeySeg::Computed(Expr { kind: self.string(s, d), range: self.rel(s.range) }),
                             },
                         })

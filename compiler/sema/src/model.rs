@@ -129,21 +129,26 @@ pub fn resolve_template(
     range: TextRange,
     allow_schema: bool,
 ) -> Result<(SourceFile, Name), Option<Box<Diagnostic>>> {
-    let span = Span::new(from.id(db), range);
-    let display = path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
+    // The span and the path's text are for diagnostics only: every app resolves its template
+    // here, and almost all of them resolve.
+    let span = || Span::new(from.id(db), range);
+    let display = || path.iter().map(|s| &**s).collect::<Vec<_>>().join(".");
     match resolve_path(db, project, from, path) {
         Resolved::BrokenImport => Err(None),
         Resolved::Item { file, name, kind: ItemKind::Template } if path.len() <= 2 => Ok((file, name)),
         Resolved::Item { file, name, kind: ItemKind::Schema } if allow_schema && path.len() <= 2 => Ok((file, name)),
         Resolved::Item { kind, .. } => Err(Some(Box::new(
-            Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is {}, not a template", kind.describe()))
-                .with_primary(span, "expected a template"),
+            Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{}` is {}, not a template", display(), kind.describe()))
+                .with_primary(span(), "expected a template"),
         ))),
-        Resolved::Module(_) => Err(Some(Box::new(
-            Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is a module, not a template"))
-                .with_primary(span, "expected a template")
-                .with_help(format!("name a template inside it: `{display}.<Template>`")),
-        ))),
+        Resolved::Module(_) => {
+            let display = display();
+            Err(Some(Box::new(
+                Diagnostic::error(Code::NOT_A_TEMPLATE, format!("`{display}` is a module, not a template"))
+                    .with_primary(span(), "expected a template")
+                    .with_help(format!("name a template inside it: `{display}.<Template>`")),
+            )))
+        }
         Resolved::NotInModule { module, name } => {
             let items = item_index(db, module);
             let candidates = items
@@ -156,7 +161,7 @@ pub fn resolve_template(
                 Code::UNRESOLVED_NAME,
                 format!("module `{}` has no template `{name}`", index.module_display(module)),
             )
-            .with_primary(span, "not found");
+            .with_primary(span(), "not found");
             if let Some(best) = suggest::best(&name, candidates) {
                 d = d.with_help(format!("did you mean `{best}`?"));
             }
@@ -171,8 +176,8 @@ pub fn resolve_template(
                 .map(|(n, _)| &**n)
                 .chain(items.imports.keys().map(|k| &**k))
                 .collect();
-            let mut d = Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{display}`"))
-                .with_primary(span, "not defined or imported");
+            let mut d = Diagnostic::error(Code::UNRESOLVED_NAME, format!("unresolved name `{}`", display()))
+                .with_primary(span(), "not defined or imported");
             if let Some(first) = path.first() {
                 if let Some(best) = suggest::best(first, candidates) {
                     d = d.with_help(format!("did you mean `{best}`?"));

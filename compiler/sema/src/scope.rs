@@ -25,7 +25,6 @@
 use std::sync::Arc;
 
 use kdep_diag::TextRange;
-use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
 use crate::hir::{
@@ -138,11 +137,28 @@ pub struct Resolver {
 pub struct ModuleScope {
     items: Arc<ItemIndex>,
     imports: Arc<Imports>,
-    /// Item indexes of the modules the imports name, for `alias.f(x)` calls.
-    imported: NameMap<Arc<ItemIndex>>,
-    /// The import aliases naming a module of the package the file belongs to: in app bodies
-    /// their apps are values (`data.orders_db`). Read only by app scopes ([`Resolver::same_package`]).
-    same_package: FxHashSet<Name>,
+    /// What each import of `imports` names, by its position there (`None` when it did not
+    /// resolve), for `alias.f(x)` calls and `alias.member` reads. Found through the imports'
+    /// own map, so building a file's scope hashes no alias again (an app file imports one
+    /// module, and a map of its own cost about as much as the rest of the scope).
+    imported: Vec<Option<Imported>>,
+}
+
+/// A resolved import of a [`ModuleScope`].
+#[derive(Debug, PartialEq, Eq)]
+struct Imported {
+    /// The item index of the module the import names.
+    items: Arc<ItemIndex>,
+    /// Whether that module belongs to the package of the importing file: in app bodies its apps
+    /// are values (`data.orders_db`). Read only by app scopes ([`Resolver::same_package`]).
+    same_package: bool,
+}
+
+impl ModuleScope {
+    /// The resolved import called `alias`, if any.
+    fn imported(&self, alias: &str) -> Option<&Imported> {
+        self.imports.map.get_index_of(alias).and_then(|i| self.imported.get(i)).and_then(Option::as_ref)
+    }
 }
 
 /// The [`ModuleScope`] of `file`.
@@ -150,17 +166,17 @@ pub struct ModuleScope {
 #[salsa::tracked(returns(clone), lru = 0)]
 pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<ModuleScope> {
     let imports = file_imports(db, project, file);
-    let imported = imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
     let index = project_index(db, project);
     let package = |f: &SourceFile| index.file_module.get(f).map(|(p, _)| *p);
     let own = package(&file);
-    let same_package = imports
+    let imported = imports
         .map
-        .iter()
-        .filter(|(_, target)| own.is_some() && target.as_ref().and_then(package) == own)
-        .map(|(alias, _)| alias.clone())
+        .values()
+        .map(|target| {
+            target.map(|m| Imported { items: item_index(db, m), same_package: own.is_some() && package(&m) == own })
+        })
         .collect();
-    Arc::new(ModuleScope { items: item_index(db, file), imports, imported, same_package })
+    Arc::new(ModuleScope { items: item_index(db, file), imports, imported })
 }
 
 /// Bounds how many values of [`module_scope`] the database keeps at its next eviction (the
@@ -203,10 +219,15 @@ impl Resolver {
         self.with_kind(BodyKind::Test)
     }
 
+    /// The imports of this scope's file (its [`file_imports`]), already fetched with the scope.
+    pub fn imports(&self) -> &Imports {
+        &self.module.imports
+    }
+
     /// The import aliases whose apps are values in this scope: those naming a module of the
     /// same package, in app bodies only (empty elsewhere).
     fn same_package(&self, alias: &str) -> bool {
-        self.kind == BodyKind::App && self.module.same_package.contains(alias)
+        self.kind == BodyKind::App && self.module.imported(alias).is_some_and(|i| i.same_package)
     }
 
     /// The scope of the body of template or schema `owner` declared in `file`.
@@ -279,7 +300,7 @@ impl Resolver {
     /// (`Unresolved`, also when the import did not resolve).
     pub fn member(&self, alias: &str, member: &str) -> Resolution {
         let Some(Some(module)) = self.module.imports.map.get(alias).copied() else { return Resolution::Unresolved };
-        let Some(h) = self.module.imported.get(alias).and_then(|ix| ix.items.get(member)) else {
+        let Some(h) = self.module.imported(alias).and_then(|i| i.items.items.get(member)) else {
             return Resolution::Unresolved;
         };
         match h.kind {
@@ -311,9 +332,16 @@ impl Resolver {
     /// `alias.app` for the apps of the package's other modules it imports.
     pub fn app_names(&self) -> Vec<String> {
         let own = self.module.items.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(|(n, _)| n.to_string());
-        let imported =
-            self.module.imported.iter().filter(|(alias, _)| self.same_package(alias)).flat_map(|(alias, ix)| {
-                ix.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(move |(n, _)| format!("{alias}.{n}"))
+        let imported = self
+            .module
+            .imports
+            .map
+            .keys()
+            .zip(&self.module.imported)
+            .filter_map(|(alias, i)| i.as_ref().map(|i| (alias, i)))
+            .filter(|(_, i)| self.kind == BodyKind::App && i.same_package)
+            .flat_map(|(alias, i)| {
+                i.items.items.iter().filter(|(_, h)| h.kind == ItemKind::App).map(move |(n, _)| format!("{alias}.{n}"))
             });
         own.chain(imported).collect()
     }
@@ -348,7 +376,7 @@ impl Resolver {
                 match self.resolve(alias) {
                     Resolution::Module(None) => Callee::BrokenImport,
                     Resolution::Module(Some(module)) => {
-                        let is_fn = self.module.imported.get(alias).and_then(|ix| ix.items.get(member)).map(|h| h.kind);
+                        let is_fn = self.module.imported(alias).and_then(|i| i.items.items.get(member)).map(|h| h.kind);
                         if is_fn == Some(ItemKind::Fn) {
                             Callee::Function { file: module, name: Name::from(member) }
                         } else {

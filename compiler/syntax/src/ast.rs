@@ -415,14 +415,27 @@ pub struct StringLit {
 impl StringLit {
     /// The literal text when the string has no interpolation.
     pub fn as_plain(&self) -> Option<String> {
-        let mut out = String::new();
-        for part in &self.parts {
-            match part {
-                StrPart::Text { text, .. } => out.push_str(text),
-                StrPart::Interp(_) => return None,
+        self.plain_text().map(std::borrow::Cow::into_owned)
+    }
+
+    /// [`StringLit::as_plain`] without a copy when the text is one part (or none), as a plain
+    /// string's always is: lowering reads the text of every string and key once, to make its
+    /// own name of it, so a copy in between was one allocation per string for nothing.
+    pub fn plain_text(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self.parts.as_slice() {
+            [] => Some(std::borrow::Cow::Borrowed("")),
+            [StrPart::Text { text, .. }] => Some(std::borrow::Cow::Borrowed(text.as_str())),
+            parts => {
+                let mut out = String::new();
+                for part in parts {
+                    match part {
+                        StrPart::Text { text, .. } => out.push_str(text),
+                        StrPart::Interp(_) => return None,
+                    }
+                }
+                Some(std::borrow::Cow::Owned(out))
             }
         }
-        Some(out)
     }
 }
 

@@ -153,8 +153,6 @@ pub(crate) struct Checker<'a> {
 pub(crate) struct Checked<'a> {
     /// The tokens the parser reads.
     pub tokens: Vec<Triple<'a>>,
-    /// Ranges of the same tokens, in order (for error messages, after the tokens are consumed).
-    pub ranges: Vec<(u32, u32)>,
     pub diagnostics: Vec<Diagnostic>,
     /// Whether delimiters were still open at the end of the file (closed there by
     /// zero-width synthetic tokens, after a diagnostic).
@@ -179,13 +177,17 @@ pub(crate) fn check(file: FileId, tokens: Vec<Triple<'_>>, text_len: u32) -> Che
         checker.step(l, tok, r);
     }
     let unclosed_at_eof = checker.finish();
-    // Error messages count and locate tokens as the language describes them, so a plain
-    // string stands for its quote, text and quote here.
-    let mut ranges = Vec::with_capacity(checker.out.len() + 16);
-    for (l, tok, r) in &checker.out {
+    Checked { tokens: checker.out, diagnostics: checker.diagnostics, unclosed_at_eof }
+}
+
+/// The ranges of checked `tokens`, in order, as error messages count and locate them: a plain
+/// string stands for its quote, text and quote here.
+pub(crate) fn ranges(tokens: &[Triple<'_>]) -> Vec<(u32, u32)> {
+    let mut ranges = Vec::with_capacity(tokens.len() + 16);
+    for (l, tok, r) in tokens {
         crate::lexer::unfolded(*l, tok, *r, |l, r| ranges.push((l, r)));
     }
-    Checked { tokens: checker.out, ranges, diagnostics: checker.diagnostics, unclosed_at_eof }
+    ranges
 }
 
 impl<'a> Checker<'a> {

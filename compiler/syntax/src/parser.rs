@@ -416,10 +416,18 @@ pub(crate) fn parse(file: FileId, text: &str) -> Parse {
     diagnostics.extend(checked.diagnostics);
     let errors = std::mem::take(&mut ctx.errors);
     diagnostics.append(&mut ctx.diags);
+    // The parser consumed the tokens; the error reporter needs their ranges. Most files have no
+    // syntax error, so the ranges are not kept for every file: a file with errors is lexed and
+    // checked again (both are deterministic, so the tokens are the same ones).
+    let ranges = if errors.is_empty() {
+        Vec::new()
+    } else {
+        nesting::ranges(&nesting::check(file, lexer::lex(file, text).tokens, lexer::loc(text.len())).tokens)
+    };
     let mut reporter = ErrorReporter {
         file,
         text,
-        tokens: &checked.ranges,
+        tokens: &ranges,
         unclosed_at_eof: checked.unclosed_at_eof,
         quiet_until: None,
         invalid_chars: diagnostics
