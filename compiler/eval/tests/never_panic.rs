@@ -213,6 +213,7 @@ fn limits_leave_stack_headroom() {
             long_extension_chains_work_up_to_the_bound();
             function_call_chain();
             longest_legal_expression_chains();
+            cut_extension_chains();
         })
         .unwrap();
     handle.join().unwrap();
@@ -303,6 +304,23 @@ fn long_extension_chains_work_up_to_the_bound() {
     let diags = check_text(&extension_chain(bound + 1));
     let codes: Vec<&str> = diags.iter().map(|d| d.code.id).collect();
     assert!(codes.contains(&"K0410") && !codes.contains(&"K0408"), "{diags:?}");
+}
+
+/// The K0410 fixture (one link above the bound) cut inside one header, as the fuzzer found it:
+/// `template T134 = T133 {te T135 = T134 {}`. The declarations after the cut are parsed in
+/// recovery, and the chains they form must stay within the stack like the intact one.
+fn cut_extension_chains() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../sema/test_data/diagnostics/K0410_extension_too_deep.kdep"
+    ))
+    .expect("the K0410 fixture");
+    for at in [2, 64, 134, 200, 255] {
+        let header = format!("template T{at} = T{} {{}}\ntemplate T{}", at - 1, at + 1);
+        let cut = format!("template T{at} = T{} {{te T{}", at - 1, at + 1);
+        assert!(text.contains(&header), "the fixture has the header of T{at}");
+        let _ = check_text(&text.replacen(&header, &cut, 1));
+    }
 }
 
 /// Whether `check` ends the program with K0404 at the step limit.

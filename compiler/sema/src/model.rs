@@ -196,7 +196,8 @@ pub const MAX_EXTENSION_DEPTH: usize = 256;
 /// Where following the `= Base with A, B` headers from a declaration leads.
 enum Extension {
     /// To declarations that extend nothing (or to something that is not a template or schema).
-    Ends,
+    /// The declarations met, each after the ones it extends (a depth-first post-order).
+    Ends(Vec<Decl>),
     /// Back to the declaration itself, through its direct parent number `.0` (base first, then
     /// the mixins in order).
     Cycle(usize),
@@ -234,6 +235,7 @@ fn extension_graph(db: &dyn Db, project: Project, file: SourceFile, name: &Name)
     // Links below a finished declaration (its longest path down), so a diamond is walked once
     // and still measured by its longest path.
     let mut height: rustc_hash::FxHashMap<Decl, usize> = rustc_hash::FxHashMap::default();
+    let mut finished: Vec<Decl> = Vec::new();
     for (i, direct) in parent_edges(db, project, file, name).into_iter().enumerate() {
         let Some(direct) = direct else { continue };
         if direct == start {
@@ -281,12 +283,13 @@ fn extension_graph(db: &dyn Db, project: Project, file: SourceFile, name: &Name)
                     if let Some(parent) = stack.last_mut() {
                         parent.3 = parent.3.max(h + 1);
                     }
+                    finished.push(done.clone());
                     height.insert(done, h);
                 }
             }
         }
     }
-    Extension::Ends
+    Extension::Ends(finished)
 }
 
 /// Every declaration `file.name` extends or composes, directly or not (itself excluded), from
@@ -394,7 +397,18 @@ pub fn template_result(db: &dyn Db, project: Project, file: SourceFile, name: Na
                 .with_help("merge some of the intermediate templates"),
             );
         }
-        Extension::Ends => {
+        Extension::Ends(ancestors) => {
+            // A model is built by recursing into its parents' models through salsa, one deep
+            // frame per link (about 24 KB in a debug build). Asking for the ancestors' models
+            // first, each after the ones it extends, leaves every parent already built when
+            // its child recurses into it, so the stack holds two links whatever the order in
+            // which the declarations are asked for (a chain of 256 asked for from its end
+            // overflowed a test thread's stack). Each of them is read anyway below.
+            if ancestors.len() > 1 {
+                for (f, n) in ancestors {
+                    let _ = template_model(db, project, f, n);
+                }
+            }
             for (at, mixin) in &parents {
                 let (pf, pn) = match resolve_parent(db, project, file, at, t.is_schema, *mixin) {
                     Ok(decl) => decl,
