@@ -383,11 +383,13 @@ pub const BLOCK_BYTES: usize = 32 << 10;
 
 /// Root-package source bytes from which a batched build lowers its files twice (in `prepare`
 /// for their item indexes, then in their batch) instead of holding every lowered file from
-/// `prepare` until its batch. By default never: measured at N = 100,000 on 2 threads, lowering
-/// twice cuts peak memory from about 735 to 570 MiB (3.4x to 2.6x the output) but costs 27%
-/// more CPU and 30% more wall time, which breaks the linear per-instance cost (1.3x that of
-/// N = 1000 instead of 1.05x) without reaching 2x the output either. `KDEP_LOWER_AGAIN_FROM=BYTES`
-/// chooses it for a build that must fit in less memory (docs/performance.md, Memory).
+/// `prepare` until its batch. By default never: measured at N = 100,000 on 2 threads with the
+/// texts held compressed ([`held`]), lowering twice cuts peak memory from about 551 to 366 MiB
+/// (2.5x to 1.7x the output, within the 2x target) but costs about a fifth more CPU (27% more
+/// CPU and 30% more wall time before the texts were compressed), which breaks the linear
+/// per-instance cost (1.3x that of N = 1000 instead of 0.94x, measured in the fifth pass).
+/// `KDEP_LOWER_AGAIN_FROM=BYTES` chooses it for a build that must fit in less memory
+/// (docs/performance.md, Memory).
 pub const LOWER_AGAIN_FROM: usize = usize::MAX;
 
 /// Files per batch of [`build_rendered_in_batches`] when the caller does not choose. Each
