@@ -212,7 +212,7 @@ impl TextReader<'_> {
         let Some(slot) = self.slots.get_mut(run) else { return Some((object, Err(CorruptText))) };
         if slot.block != Some(at.block) {
             slot.block = None;
-            slot.bytes.clear();
+            // Blocks are about one size: the buffer is zeroed only where it grows.
             slot.bytes.resize(block.len as usize, 0);
             match lz4_flex::block::decompress_into(&block.bytes, &mut slot.bytes) {
                 Ok(n) if n == block.len as usize => slot.block = Some(at.block),
@@ -295,6 +295,10 @@ impl Holder {
         for i in order {
             let Some(object) = batch.get(i) else { continue };
             let text = object.text.as_bytes();
+            if text.is_empty() {
+                // Held as it is (an empty text needs no block, and a block of nothing is none).
+                continue;
+            }
             if !current.is_empty() && current.len().saturating_add(text.len()) > self.block_bytes {
                 raw.push(std::mem::take(&mut current));
             }
@@ -337,19 +341,39 @@ impl Holder {
 /// Each raw block compressed, at its exact length, spread over up to `threads` threads (the
 /// blocks of a batch are compressed between two batches, when the other threads are idle).
 fn compress_all(raw: &[Vec<u8>], threads: usize) -> Vec<Box<[u8]>> {
-    let compress = |block: &Vec<u8>| lz4_flex::block::compress(block).into_boxed_slice();
     let threads = threads.min(raw.len()).max(1);
     if threads == 1 {
-        return raw.iter().map(compress).collect();
+        return compress_part(raw);
     }
     let per = raw.len().div_ceil(threads);
     std::thread::scope(|scope| {
-        let parts: Vec<_> =
-            raw.chunks(per).map(|part| scope.spawn(move || part.iter().map(compress).collect::<Vec<_>>())).collect();
+        let parts: Vec<_> = raw.chunks(per).map(|part| scope.spawn(move || compress_part(part))).collect();
         // A thread that panicked (it cannot: compression of any input succeeds) would leave its
         // blocks out, which the reader reports as corrupt rather than writing wrong bytes.
         parts.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
     })
+}
+
+/// Blocks compressed one after another with one hash table and one output buffer: compressing
+/// each into a new vector allocated and zeroed both for every block, and copied the result
+/// once more to its exact length.
+fn compress_part(raw: &[Vec<u8>]) -> Vec<Box<[u8]>> {
+    let mut table = lz4_flex::block::CompressTable::default();
+    let mut out: Vec<u8> = Vec::new();
+    raw.iter()
+        .map(|block| {
+            let need = lz4_flex::block::get_maximum_output_size(block.len());
+            if out.len() < need {
+                out.resize(need, 0);
+            }
+            // The buffer holds the largest output possible, so compression cannot fail; were it
+            // to, the empty block does not decompress and the reader reports it.
+            match lz4_flex::block::compress_into_with_table(block, &mut out, &mut table) {
+                Ok(n) => Box::from(out.get(..n).unwrap_or_default()),
+                Err(_) => Box::default(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
