@@ -154,6 +154,92 @@ fn kdep_lowered_twice(cwd: &Path, args: &[&str], batch: usize, threads: usize) -
     })
 }
 
+/// [`kdep_batched`], the objects' texts held compressed however small the output
+/// (`KDEP_COMPRESS_FROM=1`), in blocks of about `block` bytes (`KDEP_BLOCK_BYTES`), each batch's
+/// one run in output order; `twice` also lowers every file twice.
+fn kdep_compressed(cwd: &Path, args: &[&str], batch: usize, threads: usize, block: usize, twice: bool) -> Run {
+    kdep_with(cwd, args, |cmd| {
+        cmd.env("KDEP_BATCH_FILES", batch.to_string())
+            .env("KDEP_THREADS", threads.to_string())
+            .env("KDEP_COMPRESS_FROM", "1")
+            .env("KDEP_BLOCK_BYTES", block.to_string());
+        if twice {
+            cmd.env("KDEP_LOWER_AGAIN_FROM", "1");
+        }
+    })
+}
+
+/// [`many_apps`] where every fifth app is built from a template whose objects sort apart from
+/// their emission order in every key of the output order: a `Namespace` (first in the output),
+/// an object of an unknown kind and group, and a `ConfigMap` in a namespace of its own, with
+/// names that share their first 16 bytes and more, are prefixes of one another, or hold bytes
+/// above 0x7f, so a run merged by another key (or a prefix alone) would come out in another
+/// order.
+fn mixed_apps(n: usize) -> tempfile::TempDir {
+    let tmp = many_apps(n);
+    let root = tmp.path();
+    let web = std::fs::read_to_string(root.join("web.kdep")).expect("read");
+    let odd = r#"
+template Odd {
+    name: string
+    ns: string
+    emit { apiVersion = "v1", kind = "Namespace", metadata.name = "space-" + name }
+    emit { apiVersion = "zeta.example.com/v1", kind = "Zz", metadata.name = name }
+    emit { apiVersion = "v1", kind = "ConfigMap", metadata = { name = name, namespace = ns }, data.k = "v" }
+}
+"#;
+    std::fs::write(root.join("web.kdep"), web + odd).expect("write");
+    let names = ["abcdefghijklmnopqrstuvwxyz", "abcdefghijklmnop", "abcdefghijklmnopé", "abcdefghijklmnoo-z", "b"];
+    for i in (0..n).step_by(5) {
+        let name = format!("{}{}", names.get((i / 5) % names.len()).unwrap_or(&"c"), n - i);
+        // Another namespace than the environment's is refused (K0313): `many` is the one
+        // namespace set, against no namespace (the other objects built without environment).
+        let ns = "many";
+        let text = format!("import web\n\napp a{i} = web.Odd {{\n    name = \"{name}\"\n    ns = \"{ns}\"\n}}\n");
+        std::fs::write(root.join("apps").join(format!("a{i:04}.kdep")), text).expect("write");
+    }
+    tmp
+}
+
+/// A build holding its texts compressed, in sorted runs of small blocks (a block ends inside
+/// the run, after an object; an object larger than a block is one of its own), writes the
+/// bytes of a build in one pass, in YAML and JSON, with and without an environment, in batches
+/// of 1, 7 and 64 files on 1, 2 and 4 threads, lowered once or twice; `-o DIR` writes the same
+/// files.
+#[test]
+fn a_build_holding_compressed_runs_is_the_same_bytes_as_in_one() {
+    let pkg = mixed_apps(300);
+    for env in [None, Some("prod")] {
+        for format in ["yaml", "json"] {
+            let mut args = vec!["build", ".", "--format", format];
+            if let Some(env) = env {
+                args.extend(["--env", env]);
+            }
+            let whole = kdep_threads(pkg.path(), &args, Some(1));
+            assert_eq!(whole.code, 0, "stderr:\n{}", whole.stderr);
+            assert!(whole.stdout.contains("abcdefghijklmnopé"), "the odd apps are built");
+            for (batch, threads, block, twice) in
+                [(1, 1, 1, false), (7, 2, 700, false), (64, 4, 3000, false), (64, 1, 1 << 20, false), (7, 2, 700, true)]
+            {
+                let run = kdep_compressed(pkg.path(), &args, batch, threads, block, twice);
+                let what =
+                    format!("{args:?} in batches of {batch} on {threads} threads, blocks of {block}, twice {twice}");
+                assert_eq!(run.code, 0, "{what}: stderr:\n{}", run.stderr);
+                assert!(run.stdout == whole.stdout, "{what}: differs");
+                assert_eq!(run.stderr, whole.stderr, "{what}");
+            }
+        }
+    }
+    let out = tempfile::tempdir().expect("tempdir");
+    let (one, compressed) = (out.path().join("one"), out.path().join("compressed"));
+    let run = kdep_threads(pkg.path(), &["build", ".", "-o", &one.to_string_lossy()], Some(1));
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    let run = kdep_compressed(pkg.path(), &["build", ".", "-o", &compressed.to_string_lossy()], 5, 2, 700, false);
+    assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+    assert!(written_files(&one) == written_files(&compressed), "-o DIR from compressed runs writes other files");
+    assert_eq!(written_files(&one).len(), 660);
+}
+
 #[test]
 fn a_build_in_batches_is_the_same_bytes_as_in_one() {
     // 301 files: one batch by default; in batches of 1, 7 and 64 files the database drops
@@ -196,7 +282,8 @@ fn a_build_in_batches_is_the_same_bytes_as_in_one() {
 #[test]
 fn duplicates_in_different_batches_are_refused() {
     // The first and the last app emit the same objects; in batches of 10 files they are
-    // evaluated in different batches, after the first batch's memos were dropped.
+    // evaluated in different batches, after the first batch's memos were dropped (and, texts
+    // held compressed, in different runs).
     let pkg = many_apps(40);
     let last = pkg.path().join("apps").join("a0039.kdep");
     std::fs::write(&last, "import web\n\napp a39 = web.Web {\n    name = \"x40\"\n}\n").expect("write");
@@ -205,9 +292,11 @@ fn duplicates_in_different_batches_are_refused() {
         let whole = kdep_threads(pkg.path(), &args, Some(1));
         assert_eq!(whole.code, 1, "stderr:\n{}", whole.stderr);
         for (batch, threads) in [(10, 1), (10, 2), (1, 1)] {
-            for run in
-                [kdep_batched(pkg.path(), &args, batch, threads), kdep_lowered_twice(pkg.path(), &args, batch, threads)]
-            {
+            for run in [
+                kdep_batched(pkg.path(), &args, batch, threads),
+                kdep_lowered_twice(pkg.path(), &args, batch, threads),
+                kdep_compressed(pkg.path(), &args, batch, threads, 300, false),
+            ] {
                 assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
                 assert_eq!(run.stdout, "", "nothing is written when a build fails");
                 assert_eq!(run.stderr, whole.stderr, "in batches of {batch} on {threads} threads");

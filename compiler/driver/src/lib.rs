@@ -22,7 +22,7 @@ use kdep_diag::{Diagnostic, FileId};
 pub use kdep_diag as diag;
 pub use kdep_eval::manifest::{Emitted, Manifest, RenderedObject};
 pub use kdep_eval::value::{Layer, Value};
-pub use kdep_eval::{emit, provenance, testing, Batching, EnvironmentInfo, FileCheck};
+pub use kdep_eval::{emit, provenance, testing, Batching, EnvironmentInfo, FileCheck, HeldObject, RenderedObjects};
 pub use kdep_sema::policy::WaiverListing;
 pub use loader::{LoadError, Loaded, LoadedFile};
 pub use session::{Change, Session, Snapshot};
@@ -69,8 +69,8 @@ impl Build {
 /// Result of [`Workspace::build_rendered`].
 #[derive(Debug)]
 pub struct RenderedBuild {
-    /// In output order.
-    pub objects: Vec<RenderedObject>,
+    /// In output order (read the texts with [`RenderedObjects::texts`]).
+    pub objects: RenderedObjects,
     pub diagnostics: Vec<Diagnostic>,
 }
 

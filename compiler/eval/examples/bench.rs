@@ -96,15 +96,18 @@ fn main() {
     let batching = kdep_eval::Batching {
         files: std::env::var("KDEP_BATCH_FILES").ok().and_then(|v| v.parse().ok()),
         lower_again_from: std::env::var("KDEP_LOWER_AGAIN_FROM").ok().and_then(|v| v.parse().ok()),
+        compress_from: std::env::var("KDEP_COMPRESS_FROM").ok().and_then(|v| v.parse().ok()),
+        block_bytes: std::env::var("KDEP_BLOCK_BYTES").ok().and_then(|v| v.parse().ok()),
     };
     let out = kdep_eval::build_rendered_in_batches(&mut db, project, None, kdep_eval::emit::Format::Yaml, batching);
     let built = start.elapsed();
     let mut yaml = String::new();
-    kdep_eval::emit::join_stream(out.objects.iter().map(|o| &*o.text), kdep_eval::emit::Format::Yaml, |piece| {
-        yaml.push_str(piece);
-        Ok::<(), std::convert::Infallible>(())
-    })
-    .expect("in memory");
+    out.objects
+        .join(kdep_eval::emit::Format::Yaml, |piece| {
+            yaml.push_str(piece);
+            Ok::<(), std::io::Error>(())
+        })
+        .expect("in memory");
     let emitted = start.elapsed();
     eprintln!(
         "n={n} objects={} diagnostics={} yaml={} bytes; load {:?}, build {:?}, yaml {:?}",

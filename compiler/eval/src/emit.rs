@@ -265,26 +265,57 @@ pub fn join_stream<'t, E>(
     format: Format,
     mut write: impl FnMut(&str) -> Result<(), E>,
 ) -> Result<(), E> {
-    match format {
-        Format::Yaml => {
-            for (i, text) in texts.enumerate() {
-                if i > 0 {
+    let mut joiner = Joiner::new(format, texts.len());
+    joiner.start(&mut write)?;
+    for text in texts {
+        joiner.object(text, &mut write)?;
+    }
+    joiner.finish(&mut write)
+}
+
+/// [`join_stream`] one object at a time, for a caller whose texts are not all at hand at once
+/// (a build's held texts are read back from compressed blocks, one block per run at a time):
+/// [`Joiner::start`], [`Joiner::object`] for each of the `total` texts, [`Joiner::finish`].
+#[derive(Debug)]
+pub struct Joiner {
+    format: Format,
+    total: usize,
+    written: usize,
+}
+
+impl Joiner {
+    /// A stream of `total` objects (a JSON stream of one object is that object alone).
+    pub fn new(format: Format, total: usize) -> Joiner {
+        Joiner { format, total, written: 0 }
+    }
+
+    /// Whether the stream is a JSON `List` around its objects.
+    fn json_list(&self) -> bool {
+        self.format == Format::Json && self.total != 1
+    }
+
+    /// What comes before the first object.
+    pub fn start<E>(&mut self, mut write: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+        if self.json_list() {
+            write("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?;
+        }
+        Ok(())
+    }
+
+    /// One object's text, after those before it.
+    pub fn object<E>(&mut self, text: &str, mut write: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+        let first = self.written == 0;
+        self.written += 1;
+        match self.format {
+            Format::Yaml => {
+                if !first {
                     write("---\n")?;
                 }
-                write(text)?;
+                write(text)
             }
-        }
-        Format::Json if texts.len() == 1 => {
-            for text in texts {
-                write(text)?;
-            }
-        }
-        Format::Json => {
-            write("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"List\",\n  \"items\": [")?;
-            let mut any = false;
-            for text in texts {
-                write(if any { ",\n    " } else { "\n    " })?;
-                any = true;
+            Format::Json if !self.json_list() => write(text),
+            Format::Json => {
+                write(if first { "\n    " } else { ",\n    " })?;
                 // An item sits four spaces deeper than the object written alone; JSON strings
                 // hold no raw line breaks, so every line break is a place to indent.
                 let body = text.strip_suffix('\n').unwrap_or(text);
@@ -294,11 +325,18 @@ pub fn join_stream<'t, E>(
                     }
                     write(line)?;
                 }
+                Ok(())
             }
-            write(if any { "\n  ]\n}\n" } else { "]\n}\n" })?;
         }
     }
-    Ok(())
+
+    /// What comes after the last object.
+    pub fn finish<E>(&mut self, mut write: impl FnMut(&str) -> Result<(), E>) -> Result<(), E> {
+        if self.json_list() {
+            write(if self.written > 0 { "\n  ]\n}\n" } else { "]\n}\n" })?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes a value as pretty-printed JSON (the layout of `serde_json::to_string_pretty`:

@@ -11,6 +11,7 @@ mod builtins_glue;
 mod conform;
 mod coverage;
 pub mod emit;
+pub mod held;
 pub mod interp;
 pub mod manifest;
 mod parallel;
@@ -27,6 +28,7 @@ use kdep_sema::hir::{file_hir, Name};
 use kdep_sema::index::project_index;
 
 pub use app::EnvironmentInfo;
+pub use held::{HeldObject, RenderedObjects};
 pub use kdep_sema::db::Db;
 
 /// What `kdep build` produces.
@@ -323,17 +325,18 @@ fn on_side_handle<R>(db: &dyn Db, f: &dyn Fn(&dyn Db) -> R) -> R {
 
 /// Compiles the root package's apps for `env` (None: no `in` blocks and no namespace).
 pub fn build(db: &dyn Db, project: Project, env: Option<&str>) -> BuildOutput {
-    let (manifests, diagnostics) = build_with(Handle::Shared(db), project, env, &|mut m, namespace| {
+    let (manifests, diagnostics) = build_with(Handle::Shared(db), project, env, Vec::new(), &|mut m, namespace| {
         manifest::stamp_manifest(&mut m, namespace);
         m
     });
     BuildOutput { manifests, diagnostics }
 }
 
-/// What [`build_rendered`] produces: every object written out, in output order.
-#[derive(Clone, Debug, Default)]
+/// What [`build_rendered`] produces: every object written out, in output order (a large
+/// build's texts held compressed; read them with [`RenderedObjects::texts`]).
+#[derive(Debug, Default)]
 pub struct RenderedBuild {
-    pub objects: Vec<manifest::RenderedObject>,
+    pub objects: RenderedObjects,
     pub diagnostics: Vec<Diagnostic>,
 }
 
@@ -343,7 +346,8 @@ pub struct RenderedBuild {
 /// [`emit::join_stream`] are byte for byte what [`build`]'s manifests give through
 /// [`emit::to_yaml_stream`] or [`emit::to_json`].
 pub fn build_rendered(db: &dyn Db, project: Project, env: Option<&str>, format: emit::Format) -> RenderedBuild {
-    let (objects, diagnostics) = build_with(Handle::Shared(db), project, env, &|m, namespace| {
+    let holder = held::Holder::new(COMPRESS_FROM, BLOCK_BYTES, db.parallelism());
+    let (objects, diagnostics) = build_with(Handle::Shared(db), project, env, holder, &|m, namespace| {
         manifest::RenderedObject::render(&m, namespace, format)
     });
     RenderedBuild { objects, diagnostics }
@@ -359,15 +363,33 @@ pub struct Batching {
     /// file's lowering after `prepare` read what it needs of it, and lowers the file again in
     /// its batch (`None`: [`LOWER_AGAIN_FROM`]).
     pub lower_again_from: Option<usize>,
+    /// Estimated bytes of output text from which the texts are held compressed until they are
+    /// written (`None`: [`COMPRESS_FROM`]; see [`held`]).
+    pub compress_from: Option<usize>,
+    /// Bytes of text per compressed block (`None`: [`BLOCK_BYTES`]).
+    pub block_bytes: Option<usize>,
 }
+
+/// Estimated bytes of output text (from the first batch's) from which a build holds its
+/// objects' texts compressed, each batch's as one run in output order ([`held`]). Below it a
+/// build holds the texts as written: N = 5000 writes 11 MB of YAML, which compressing would
+/// save little of its peak for the time it costs; N = 100,000 writes 229 MB, most of its peak.
+pub const COMPRESS_FROM: usize = 64 << 20;
+
+/// Bytes of text per compressed block of held output: large enough for LZ4 to find the
+/// repetitions between objects of one template, small enough that the one decompressed block
+/// per run held while writing (a run per batch of [`BATCH_FILES`] files) stays small.
+pub const BLOCK_BYTES: usize = 32 << 10;
 
 /// Root-package source bytes from which a batched build lowers its files twice (in `prepare`
 /// for their item indexes, then in their batch) instead of holding every lowered file from
-/// `prepare` until its batch. By default never: measured at N = 100,000 on 2 threads, lowering
-/// twice cuts peak memory from about 735 to 570 MiB (3.4x to 2.6x the output) but costs 27%
-/// more CPU and 30% more wall time, which breaks the linear per-instance cost (1.3x that of
-/// N = 1000 instead of 1.05x) without reaching 2x the output either. `KDEP_LOWER_AGAIN_FROM=BYTES`
-/// chooses it for a build that must fit in less memory (docs/performance.md, Memory).
+/// `prepare` until its batch. By default never: measured at N = 100,000 on 2 threads with the
+/// texts held compressed ([`held`]), lowering twice cuts peak memory from about 551 to 366 MiB
+/// (2.5x to 1.7x the output, within the 2x target) but costs about a fifth more CPU (27% more
+/// CPU and 30% more wall time before the texts were compressed), which breaks the linear
+/// per-instance cost (1.3x that of N = 1000 instead of 0.94x, measured in the fifth pass).
+/// `KDEP_LOWER_AGAIN_FROM=BYTES` chooses it for a build that must fit in less memory
+/// (docs/performance.md, Memory).
 pub const LOWER_AGAIN_FROM: usize = usize::MAX;
 
 /// Files per batch of [`build_rendered_in_batches`] when the caller does not choose. Each
@@ -399,9 +421,15 @@ pub fn build_rendered_in_batches(
     format: emit::Format,
     batching: Batching,
 ) -> RenderedBuild {
+    let holder = held::Holder::new(
+        batching.compress_from.unwrap_or(COMPRESS_FROM),
+        batching.block_bytes.unwrap_or(BLOCK_BYTES),
+        db.parallelism(),
+    );
     let handle = Handle::Owned { db, batching, lowered_twice: false };
-    let (objects, diagnostics) =
-        build_with(handle, project, env, &|m, namespace| manifest::RenderedObject::render(&m, namespace, format));
+    let (objects, diagnostics) = build_with(handle, project, env, holder, &|m, namespace| {
+        manifest::RenderedObject::render(&m, namespace, format)
+    });
     RenderedBuild { objects, diagnostics }
 }
 
@@ -501,15 +529,60 @@ fn set_build_lru(db: &mut dyn Db, capacity: usize, item_indexes: bool) {
     app::set_default_diagnostics_lru(db, capacity);
 }
 
+/// How [`build_with`] holds what `finish` made of each emitted object from its batch to the
+/// end: a list of whole manifests ([`build`]), or [`held::Holder`] (written texts, compressed
+/// in a large build).
+trait Hold<T> {
+    type Out;
+    /// Given the first batch's objects (of `done` files out of `files`), before they are added.
+    fn first_batch(&mut self, first: &[T], done: usize, files: usize);
+    /// One batch's objects, in emission order, `done` of `files` files built with it.
+    fn add(&mut self, batch: Vec<T>, done: usize, files: usize);
+    /// Duplicates dropped and reported, the rest in output order.
+    fn finish(self) -> (Self::Out, Vec<Diagnostic>);
+}
+
+impl<T: manifest::Emitted> Hold<T> for Vec<T> {
+    type Out = Vec<T>;
+    fn first_batch(&mut self, first: &[T], done: usize, files: usize) {
+        // As many objects per file in the rest, an eighth more: the first batch may hold files
+        // without apps (templates). An estimate too large costs address space only (the
+        // untouched end of a large allocation is not resident); one too small grows the list.
+        let estimate = first.len().saturating_mul(files).div_ceil(done.max(1));
+        self.reserve_exact(estimate.saturating_add(estimate / 8));
+    }
+    fn add(&mut self, batch: Vec<T>, _done: usize, _files: usize) {
+        self.extend(batch);
+    }
+    fn finish(self) -> (Vec<T>, Vec<Diagnostic>) {
+        manifest::order_and_deduplicate(self)
+    }
+}
+
+impl Hold<manifest::RenderedObject> for held::Holder {
+    type Out = RenderedObjects;
+    fn first_batch(&mut self, first: &[manifest::RenderedObject], done: usize, files: usize) {
+        held::Holder::first_batch(self, first, done, files);
+    }
+    fn add(&mut self, batch: Vec<manifest::RenderedObject>, done: usize, files: usize) {
+        held::Holder::add(self, batch, done, files);
+    }
+    fn finish(self) -> (RenderedObjects, Vec<Diagnostic>) {
+        held::Holder::finish(self)
+    }
+}
+
 /// The body of [`build`] and [`build_rendered`]: `finish` turns each emitted manifest into
-/// what the build keeps (given the environment's namespace); duplicates are then dropped and
-/// the rest ordered ([`manifest::order_and_deduplicate`]).
-fn build_with<T: manifest::Emitted + Send>(
+/// what the build keeps (given the environment's namespace), `held` holds it from batch to
+/// batch; duplicates are then dropped and the rest ordered
+/// ([`manifest::order_and_deduplicate`]).
+fn build_with<T: manifest::Emitted + Send, H: Hold<T>>(
     mut handle: Handle<'_>,
     project: Project,
     env: Option<&str>,
+    mut held: H,
     finish: &(dyn Fn(manifest::Manifest, Option<&str>) -> T + Sync),
-) -> (Vec<T>, Vec<Diagnostic>) {
+) -> (H::Out, Vec<Diagnostic>) {
     index_in_batches(&mut handle, project);
     let db = handle.db();
     let files = prepare(db, project);
@@ -539,7 +612,7 @@ fn build_with<T: manifest::Emitted + Send>(
                 });
                 diagnostics.push(d);
                 finish_diagnostics(db, project, &mut diagnostics);
-                return (Vec::new(), diagnostics);
+                return (held.finish().0, diagnostics);
             }
         },
     };
@@ -565,37 +638,35 @@ fn build_with<T: manifest::Emitted + Send>(
         }
         (diags, apps)
     };
-    // One list for every object, sized after the first batch for as many objects per file in
-    // the rest: joining per-batch lists at the end held every object twice for a moment (22 MB
-    // at 300,000 objects), and growing one list by doubling holds up to twice its length. An
-    // estimate too large costs address space only (the untouched end of a large allocation
-    // is not resident); one too small grows the list.
-    let mut manifests: Vec<T> = Vec::new();
+    // One list for every object, sized after the first batch (`Hold::first_batch`): joining
+    // per-batch lists at the end held every object twice for a moment (22 MB at 300,000
+    // objects), and growing one list by doubling holds up to twice its length.
     let mut n_apps = 0usize;
     let batch = handle.batch();
     let batched = files.len() > batch;
     if batched {
         handle.evict(true);
     }
-    for (k, part) in files.chunks(batch.min(files.len()).max(1)).enumerate() {
+    let chunk = batch.min(files.len()).max(1);
+    for (k, part) in files.chunks(chunk).enumerate() {
         if batched && k > 0 {
             handle.evict(false);
         }
         let per_file = parallel::par_map(handle.db(), part, &build_file);
-        if k == 0 {
-            let here: usize = per_file.iter().flat_map(|(_, a)| a).map(|(o, _)| o.len()).sum();
-            // An eighth more: the first batch may hold files without apps (templates).
-            let estimate = here.saturating_mul(files.len()).div_ceil(part.len().max(1));
-            manifests.reserve_exact(estimate.saturating_add(estimate / 8));
-        }
+        let here: usize = per_file.iter().flat_map(|(_, a)| a).map(|(o, _)| o.len()).sum();
+        let mut objects = Vec::with_capacity(here);
         for (diags, apps) in per_file {
             diagnostics.extend(diags);
-            for (objects, diags) in apps {
+            for (emitted, diags) in apps {
                 n_apps += 1;
-                manifests.extend(objects);
+                objects.extend(emitted);
                 diagnostics.extend(diags);
             }
         }
+        if k == 0 {
+            held.first_batch(&objects, part.len(), files.len());
+        }
+        held.add(objects, (k * chunk).saturating_add(part.len()), files.len());
     }
     if batched {
         // The last batch too: what it read is not needed to order and write the output, and
@@ -607,8 +678,8 @@ fn build_with<T: manifest::Emitted + Send>(
     if n_apps == 0 {
         diagnostics.push(Diagnostic::warning(Code::NO_APPS, "the package declares no `app`, so nothing is emitted"));
     }
-    let (manifests, dups) = manifest::order_and_deduplicate(manifests);
+    let (objects, dups) = held.finish();
     diagnostics.extend(dups);
     finish_diagnostics(db, project, &mut diagnostics);
-    (manifests, diagnostics)
+    (objects, diagnostics)
 }

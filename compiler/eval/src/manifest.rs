@@ -436,23 +436,7 @@ fn hash_key(key: &Key<'_>) -> u64 {
 /// whole names. Sorting string tuples compared three strings per step, most of the sequential
 /// work of ordering a large build's output.
 fn in_output_order<T: Emitted>(objects: Vec<T>) -> Vec<T> {
-    let kinds = ranks(objects.iter().map(|m| m.kind()));
-    let namespaces = ranks(objects.iter().filter_map(|m| m.namespace()));
-    let mut order: Vec<(u64, u128, &str, usize)> = objects
-        .iter()
-        .enumerate()
-        .map(|(i, m)| {
-            let is_ns = m.kind() == "Namespace" && api_group(m.api_version()).is_empty();
-            let kind = kinds.get(m.kind()).copied().unwrap_or(0);
-            // No namespace sorts before any namespace, as `None` before `Some`.
-            let namespace = m.namespace().and_then(|n| namespaces.get(n)).map_or(0, |r| u64::from(*r) + 1);
-            let group = (u64::from(!is_ns) << 63) | (u64::from(kind) << 32) | namespace;
-            (group, name_prefix(m.name()), m.name(), i)
-        })
-        .collect();
-    // The index last makes every key distinct, so an unstable sort keeps input order on ties.
-    order.sort_unstable();
-    let positions: Vec<usize> = order.into_iter().map(|(.., i)| i).collect();
+    let positions = output_positions(&objects);
     // Moved into place by swaps along each cycle of the permutation, rather than into a
     // second list: a build holds every object until this point, and a second list of them
     // was the largest allocation at its end.
@@ -473,6 +457,31 @@ fn in_output_order<T: Emitted>(objects: Vec<T>) -> Vec<T> {
         }
     }
     objects
+}
+
+/// The order of [`in_output_order`] as positions: the `k`th object of the output is
+/// `objects[positions[k]]`. A total order on each object's identity and its position among
+/// `objects` only (ranks order as the strings do), so any part of a build's objects, sorted
+/// by it, is in the order the whole output gives that part (`crate::held` keeps each batch's
+/// texts in this order and reads them back once each).
+pub(crate) fn output_positions<T: Emitted>(objects: &[T]) -> Vec<usize> {
+    let kinds = ranks(objects.iter().map(|m| m.kind()));
+    let namespaces = ranks(objects.iter().filter_map(|m| m.namespace()));
+    let mut order: Vec<(u64, u128, &str, usize)> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let is_ns = m.kind() == "Namespace" && api_group(m.api_version()).is_empty();
+            let kind = kinds.get(m.kind()).copied().unwrap_or(0);
+            // No namespace sorts before any namespace, as `None` before `Some`.
+            let namespace = m.namespace().and_then(|n| namespaces.get(n)).map_or(0, |r| u64::from(*r) + 1);
+            let group = (u64::from(!is_ns) << 63) | (u64::from(kind) << 32) | namespace;
+            (group, name_prefix(m.name()), m.name(), i)
+        })
+        .collect();
+    // The index last makes every key distinct, so an unstable sort keeps input order on ties.
+    order.sort_unstable();
+    order.into_iter().map(|(.., i)| i).collect()
 }
 
 /// Each distinct string's rank in the sorted list of the distinct strings (below 2^31, so a

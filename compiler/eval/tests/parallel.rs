@@ -101,7 +101,7 @@ fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
     for env in [None, Some("prod")] {
         let reference = kdep_eval::build_rendered(&whole.db, whole.project, env, Format::Yaml);
         for threads in [1, 2] {
-            let batching = kdep_eval::Batching { files: Some(40), lower_again_from: None };
+            let batching = kdep_eval::Batching { files: Some(40), ..Default::default() };
             let ws = batched_like(&text, threads, env, batching, &reference);
             let lowered: Vec<String> = ws.db.take_log().into_iter().filter(|l| l.starts_with("file_hir(")).collect();
             let once: std::collections::BTreeSet<&String> = lowered.iter().collect();
@@ -121,6 +121,58 @@ fn a_batched_build_lowers_each_file_once_and_drops_finished_batches() {
             }
             let dropped = ws.db.take_log().len();
             assert!((300 - 16..300).contains(&dropped), "{dropped} of 300 lowered files were dropped");
+        }
+    }
+}
+
+/// A build whose texts are held compressed ([`kdep_eval::Batching::compress_from`] reached:
+/// each batch's texts one run in output order, in blocks of `block_bytes`) writes the bytes
+/// and reports the diagnostics of one pass, in YAML and JSON, on 1, 2 and 4 threads, in batches
+/// of 1, 7 and 40 files, its duplicate (`twice` repeats the first app's object, in the last
+/// batch) dropped and reported the same; reading the texts back decompresses each block once
+/// (a run sorted by another key than the output's would be read back and forth).
+#[test]
+fn a_build_holding_compressed_runs_is_the_same_bytes_and_reads_each_block_once() {
+    use kdep_eval::emit::{to_json, Format};
+    let mut text = workload(300);
+    text.push_str("//- apps/twice.kdep\nimport platform.web\n\napp twice = web.Web {\n    name = \"a-1\"\n}\n");
+    // Names in another order than the files' (which is the emission order), so a run is not
+    // in output order unless sorted by it; `twice` keeps repeating the name of `a1`.
+    for i in 0..300 {
+        text = text.replace(&format!("name = \"a-{i}\"\n"), &format!("name = \"b-{}\"\n", i * 7 % 300));
+    }
+    let whole = load(TestDb::default(), &text);
+    for env in [None, Some("prod")] {
+        let reference = kdep_eval::build(&whole.db, whole.project, env);
+        let objects: Vec<_> = reference.manifests.iter().map(|m| m.object.clone()).collect();
+        for (files, threads, block_bytes) in [(1, 1, 1), (7, 2, 700), (40, 4, 2000), (40, 1, 1 << 20)] {
+            for (format, want) in [(Format::Yaml, yaml(&reference)), (Format::Json, to_json(&objects))] {
+                let case =
+                    format!("batches of {files}, {threads} threads, blocks of {block_bytes}, {format:?}, {env:?}");
+                let mut db = TestDb::default();
+                db.threads = threads;
+                let mut ws = load(db, &text);
+                let batching = kdep_eval::Batching {
+                    files: Some(files),
+                    compress_from: Some(1),
+                    block_bytes: Some(block_bytes),
+                    ..Default::default()
+                };
+                let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, format, batching);
+                assert!(joined(&out, format) == want, "{case}: the output differs");
+                assert_eq!(out.diagnostics, reference.diagnostics, "{case}");
+                let blocks = out.objects.compressed_blocks();
+                let runs = ws.files.len().div_ceil(files);
+                if block_bytes == 1 {
+                    assert!(blocks > out.objects.len(), "{case}: {blocks} blocks, one an object");
+                }
+                if block_bytes == 700 {
+                    assert!(blocks > 2 * runs, "{case}: {blocks} blocks, {runs} runs: several blocks a run");
+                }
+                let mut texts = out.objects.texts();
+                while texts.next().is_some() {}
+                assert!(texts.blocks_decompressed() <= blocks, "{case}: {} decompressed", texts.blocks_decompressed());
+            }
         }
     }
 }
@@ -196,14 +248,16 @@ fn check_by_file_gives_each_file_its_own_parts_with_1_2_and_4_threads() {
 
 /// Lowers each file twice: in `prepare`, a batch at a time for the item indexes, and in its
 /// build batch. Set in the tests below; the default only from megabytes of sources.
-const LOWER_AGAIN: kdep_eval::Batching = kdep_eval::Batching { files: Some(40), lower_again_from: Some(1) };
+const LOWER_AGAIN: kdep_eval::Batching =
+    kdep_eval::Batching { files: Some(40), lower_again_from: Some(1), compress_from: None, block_bytes: None };
 
 fn joined(out: &kdep_eval::RenderedBuild, format: kdep_eval::emit::Format) -> String {
     let mut got = String::new();
-    let _ = kdep_eval::emit::join_stream(out.objects.iter().map(|o| &*o.text), format, |piece| {
+    let joined = out.objects.join(format, |piece| {
         got.push_str(piece);
-        Ok::<(), ()>(())
+        Ok::<(), std::io::Error>(())
     });
+    assert!(joined.is_ok(), "{joined:?}");
     got
 }
 
@@ -359,7 +413,7 @@ policy few_replicas {
                 let mut db = TestDb::default();
                 db.threads = threads;
                 let mut ws = load(db, &text);
-                let batching = kdep_eval::Batching { files: Some(7), lower_again_from };
+                let batching = kdep_eval::Batching { files: Some(7), lower_again_from, ..Default::default() };
                 let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, env, Format::Yaml, batching);
                 let what = format!("{threads} threads, env {env:?}, {batching:?}");
                 assert!(joined(&out, Format::Yaml) == joined(&reference, Format::Yaml), "{what}: the output differs");

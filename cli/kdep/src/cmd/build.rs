@@ -128,9 +128,15 @@ impl BuildArgs {
         };
         match &self.output {
             Some(dir) => {
-                let names = output::file_names(&build.objects, format == emit::Format::Json);
-                let files: Vec<(String, String)> =
-                    names.into_iter().zip(build.objects).map(|(n, o)| (n, String::from(o.text))).collect();
+                let names = output::file_names(build.objects.identities(), format == emit::Format::Json);
+                let texts = match build.objects.into_texts() {
+                    Ok(texts) => texts,
+                    Err(e) => {
+                        report::print_error(e, None);
+                        return Exit::Usage;
+                    }
+                };
+                let files: Vec<(String, String)> = names.into_iter().zip(texts).collect();
                 match output::replace_dir(dir, &files) {
                     Ok(warnings) => {
                         for warning in warnings {
@@ -148,8 +154,7 @@ impl BuildArgs {
             }
             None => {
                 let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-                let texts = build.objects.iter().map(|o| &*o.text);
-                let written = emit::join_stream(texts, format, |piece| stdout.write_all(piece.as_bytes()));
+                let written = build.objects.join(format, |piece| stdout.write_all(piece.as_bytes()));
                 let result = match written.and_then(|()| stdout.flush()) {
                     Ok(()) => Exit::Success,
                     Err(e) if report::is_broken_pipe(&e) => Exit::Success,
@@ -165,14 +170,21 @@ impl BuildArgs {
     }
 }
 
-/// How a build divides the package: files per evaluation batch (`KDEP_BATCH_FILES=N`) and the
+/// How a build divides the package: files per evaluation batch (`KDEP_BATCH_FILES=N`), the
 /// size of the root sources from which each file is lowered twice rather than held from the
-/// start to its batch (`KDEP_LOWER_AGAIN_FROM=BYTES`), when set to a positive number (the
-/// tests use them to build a small package in several batches, either way), else the
-/// compiler's defaults.
+/// start to its batch (`KDEP_LOWER_AGAIN_FROM=BYTES`), the estimated output from which the
+/// objects' texts are held compressed (`KDEP_COMPRESS_FROM=BYTES`) and the bytes of text per
+/// compressed block (`KDEP_BLOCK_BYTES=BYTES`), when set to a positive number (the tests use
+/// them to build a small package in several batches, in small compressed blocks, either way),
+/// else the compiler's defaults.
 fn batching() -> kdep_compiler::Batching {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|n| *n > 0);
-    kdep_compiler::Batching { files: var("KDEP_BATCH_FILES"), lower_again_from: var("KDEP_LOWER_AGAIN_FROM") }
+    kdep_compiler::Batching {
+        files: var("KDEP_BATCH_FILES"),
+        lower_again_from: var("KDEP_LOWER_AGAIN_FROM"),
+        compress_from: var("KDEP_COMPRESS_FROM"),
+        block_bytes: var("KDEP_BLOCK_BYTES"),
+    }
 }
 
 /// The `--source-map` document: objects in build order, each field path in the object's key
