@@ -150,7 +150,8 @@ pub struct ModuleScope {
 #[salsa::tracked(returns(clone), lru = 0)]
 pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<ModuleScope> {
     let imports = file_imports(db, project, file);
-    let imported = imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m)))).collect();
+    let imported =
+        imports.map.iter().filter_map(|(alias, m)| m.map(|m| (alias.clone(), item_index(db, m).clone()))).collect();
     let index = project_index(db, project);
     let package = |f: &SourceFile| index.file_module.get(f).map(|(p, _)| *p);
     let own = package(&file);
@@ -160,7 +161,7 @@ pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Modu
         .filter(|(_, target)| own.is_some() && target.as_ref().and_then(package) == own)
         .map(|(alias, _)| alias.clone())
         .collect();
-    Arc::new(ModuleScope { items: item_index(db, file), imports, imported, same_package })
+    Arc::new(ModuleScope { items: item_index(db, file).clone(), imports, imported, same_package })
 }
 
 /// Bounds how many values of [`module_scope`] the database keeps at its next eviction (the
