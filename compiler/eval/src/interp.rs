@@ -600,7 +600,11 @@ impl<'db> Eval<'db> {
         // `Arc` wrote one count from both threads.
         let cycles: &'db kdep_sema::lets::LetCycles = match self.let_cycles {
             Some(c) => c,
-            None => *self.let_cycles.insert(let_cycles(self.db, self.project)),
+            None => {
+                let read: &'db kdep_sema::lets::LetCycles = let_cycles(self.db, self.project);
+                self.let_cycles = Some(read);
+                read
+            }
         };
         if cycles.poisoned.contains(&key) {
             return Err(Poison);

@@ -169,7 +169,8 @@ pub fn own_key(key: &Arc<str>) -> Arc<str> {
         let mut slots = slots.borrow_mut();
         // An `Arc`'s allocation is 16-byte aligned: the bits above pick the slot.
         let i = (Arc::as_ptr(key).cast::<u8>() as usize >> 4) % OWN_KEY_SLOTS;
-        match &mut slots[i] {
+        let Some(slot) = slots.get_mut(i) else { return Arc::clone(key) };
+        match slot {
             Some((lowered, own)) if Arc::ptr_eq(lowered, key) => {
                 Arc::clone(own.get_or_insert_with(|| Arc::from(&**key)))
             }
