@@ -167,7 +167,8 @@ std::thread_local! {
 pub fn own_key(key: &Arc<str>) -> Arc<str> {
     OWN_KEYS.with(|slots| {
         let mut slots = slots.borrow_mut();
-        // An `Arc`'s allocation is 16-byte aligned: the bits above pick the slot.
+        // The text of an `Arc<str>` starts at a multiple of 8 or 16 bytes: the bits above pick
+        // the slot.
         let i = (Arc::as_ptr(key).cast::<u8>() as usize >> 4) % OWN_KEY_SLOTS;
         let Some(slot) = slots.get_mut(i) else { return Arc::clone(key) };
         match slot {
