@@ -263,7 +263,7 @@ pub struct EnvInfos {
 }
 
 /// Evaluates the bodies of every declared environment.
-#[salsa::tracked(returns(clone), no_eq)]
+#[salsa::tracked(returns(ref), no_eq)]
 pub fn environment_infos(db: &dyn Db, project: Project) -> Arc<EnvInfos> {
     let index = environment_index(db, project);
     let mut out = EnvInfos { list: Vec::new(), diagnostics: index.diagnostics.clone() };

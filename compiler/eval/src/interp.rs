@@ -28,7 +28,7 @@ use kdep_sema::ty::Ty;
 use rustc_hash::FxHashMap;
 
 use crate::conform::Path;
-use crate::value::{string_work, Layer, Map, Origin, Value};
+use crate::value::{own_key, string_work, Layer, Map, Origin, Value};
 
 /// Where an object produced by an `emit` came from, for reporting a bad one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -434,8 +434,9 @@ impl Instance {
     }
 }
 
-struct FileCtx {
-    hir: Arc<FileHir>,
+struct FileCtx<'db> {
+    /// Lent by salsa (`file_hir` is read by reference), not an `Arc` cloned per evaluator.
+    hir: &'db FileHir,
 }
 
 /// Where an expression is evaluated: the scope it was written in (which decides what its
@@ -460,7 +461,7 @@ pub(crate) struct Eval<'db> {
     /// Nesting of [`Eval::root_expr`]; literals are cached only inside a retained root.
     in_root: u32,
     pub insts: Vec<Instance>,
-    files: FxHashMap<SourceFile, FileCtx>,
+    files: FxHashMap<SourceFile, FileCtx<'db>>,
     /// Scopes by (file, writing template, app body); built once per evaluator. An evaluator
     /// uses a handful (the app's, its template's and their ancestors'), so they are found by a
     /// scan that compares the key in place rather than by hashing a copy of it for every field.
@@ -492,7 +493,7 @@ pub(crate) struct Eval<'db> {
     /// (an instance reads `tiers` once per field that uses it), the let cycles, and the schemas
     /// replayed for reused checked records ([`Eval::schema_record`]).
     let_values: FxHashMap<(SourceFile, Name), R>,
-    let_cycles: Option<Arc<kdep_sema::lets::LetCycles>>,
+    let_cycles: Option<&'db kdep_sema::lets::LetCycles>,
     replayed: rustc_hash::FxHashSet<(SourceFile, Name)>,
 }
 
@@ -595,7 +596,7 @@ impl<'db> Eval<'db> {
         Ctx { file, fid, inst, scope, locals: Vec::new() }
     }
 
-    fn file_ctx(&mut self, file: SourceFile) -> &FileCtx {
+    fn file_ctx(&mut self, file: SourceFile) -> &FileCtx<'db> {
         let db = self.db;
         self.files.entry(file).or_insert_with(|| FileCtx { hir: file_hir(db, file) })
     }
@@ -634,9 +635,15 @@ impl<'db> Eval<'db> {
     /// Looks up a top-level `let` through the per-let query, guarding against cycles.
     pub fn module_let(&mut self, file: SourceFile, name: &Name, use_span: Span) -> R {
         let key = (file, name.clone());
-        let cycles = match &self.let_cycles {
-            Some(c) => c.clone(),
-            None => self.let_cycles.insert(let_cycles(self.db, self.project)).clone(),
+        // Lent by salsa (`returns(ref)`): every app reads the same value, and cloning its
+        // `Arc` wrote one count from both threads.
+        let cycles: &'db kdep_sema::lets::LetCycles = match self.let_cycles {
+            Some(c) => c,
+            None => {
+                let read: &'db kdep_sema::lets::LetCycles = let_cycles(self.db, self.project);
+                self.let_cycles = Some(read);
+                read
+            }
         };
         if cycles.poisoned.contains(&key) {
             return Err(Poison);
@@ -1027,7 +1034,7 @@ impl<'db> Eval<'db> {
             match self.field_at(i, index, name, fm.decl_span) {
                 Ok((v, o)) => {
                     if collect && !v.is_null() {
-                        out.insert(name.clone(), v, o);
+                        out.insert(own_key(name), v, o);
                     }
                 }
                 Err(_) => failed = true,
@@ -2087,14 +2094,15 @@ impl<'db> Eval<'db> {
                             self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
                             failed = true;
                         } else {
-                            out.insert(name.clone(), v, origin);
+                            // This thread's copy of the key (see `own_key`).
+                            out.insert(own_key(name), v, origin);
                         }
                         continue;
                     }
                     let mut path: Vec<Name> = Vec::with_capacity(key.len());
                     for k in key {
                         match k {
-                            KeySeg::Static(n, _) => path.push(n.clone()),
+                            KeySeg::Static(n, _) => path.push(own_key(n)),
                             KeySeg::Computed(e) => match self.expr(e, ctx) {
                                 Ok(Value::Str(s)) => path.push(s),
                                 Ok(other) => {

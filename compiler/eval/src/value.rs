@@ -138,6 +138,51 @@ impl Deref for List {
     }
 }
 
+/// Slots of a thread's table of own keys ([`own_key`]): keys written in sources are few (the
+/// benchmark's three objects use about 40), and a key whose slot another takes is copied again.
+const OWN_KEY_SLOTS: usize = 512;
+
+/// A slot of the table: the lowered key, held so its address names it, and once it was seen
+/// twice, this thread's own copy.
+type OwnKeySlot = Option<(Arc<str>, Option<Arc<str>>)>;
+
+std::thread_local! {
+    /// This thread's own copies of the map keys taken from a program's text (see [`own_key`]).
+    static OWN_KEYS: std::cell::RefCell<[OwnKeySlot; OWN_KEY_SLOTS]> =
+        const { std::cell::RefCell::new([const { None }; OWN_KEY_SLOTS]) };
+}
+
+/// `key` (a key as lowered from a program's text) as an `Arc<str>` whose reference count only
+/// this thread writes, once this thread has used it before.
+///
+/// The keys of a literal (`metadata`, `name`, `labels`) are `Arc<str>`s of the lowered file,
+/// and a template's file is lowered once for every app: every object of every app used to
+/// clone and drop the same few `Arc`s, so both threads of a build wrote the same reference
+/// counts, and the cache line holding each count (and the key's text, which every lookup of
+/// the key compares) moved between the cores at each write. The table is direct-mapped by the
+/// key's address and holds the lowered key, so an address names the same text for as long as
+/// it is there; a key met once (an app's own field) is returned as it is, a key met again gets
+/// this thread's copy. Equal text, equal key: a map's keys, order and output do not depend on
+/// which copy it holds.
+pub fn own_key(key: &Arc<str>) -> Arc<str> {
+    OWN_KEYS.with(|slots| {
+        let mut slots = slots.borrow_mut();
+        // The text of an `Arc<str>` starts at a multiple of 8 or 16 bytes: the bits above pick
+        // the slot.
+        let i = (Arc::as_ptr(key).cast::<u8>() as usize >> 4) % OWN_KEY_SLOTS;
+        let Some(slot) = slots.get_mut(i) else { return Arc::clone(key) };
+        match slot {
+            Some((lowered, own)) if Arc::ptr_eq(lowered, key) => {
+                Arc::clone(own.get_or_insert_with(|| Arc::from(&**key)))
+            }
+            slot => {
+                *slot = Some((Arc::clone(key), None));
+                Arc::clone(key)
+            }
+        }
+    })
+}
+
 /// An insertion-ordered map from string keys to [`Entry`]s.
 ///
 /// Replacing the value of an existing key keeps the key's position.
@@ -1012,5 +1057,44 @@ mod tests {
             from_json(&json, &Origin::builtin()),
             map(&[("b", 1.into()), ("a", "1.5Gi".into()), ("f", 2.5.into()), ("l", Value::list(vec![Value::Null]))])
         );
+    }
+
+    /// A key met twice on a thread becomes that thread's own copy, and stays the same copy:
+    /// the reference counts a thread then writes are its own.
+    #[test]
+    fn a_key_met_again_is_this_threads_own_copy() {
+        let lowered: Arc<str> = Arc::from("metadata");
+        let first = own_key(&lowered);
+        assert!(Arc::ptr_eq(&first, &lowered), "a key met once is returned as it is");
+        let own = own_key(&lowered);
+        assert_eq!(&*own, "metadata");
+        assert!(!Arc::ptr_eq(&own, &lowered), "a key met again is copied");
+        assert!(Arc::ptr_eq(&own, &own_key(&lowered)), "one copy per thread");
+        // Another thread gets its own copy of the same lowered key.
+        let shared = Arc::clone(&lowered);
+        let (theirs, again) = std::thread::spawn(move || {
+            own_key(&shared);
+            (own_key(&shared), own_key(&shared))
+        })
+        .join()
+        .unwrap();
+        assert_eq!(&*theirs, "metadata");
+        assert!(Arc::ptr_eq(&theirs, &again));
+        assert!(!Arc::ptr_eq(&theirs, &own) && !Arc::ptr_eq(&theirs, &lowered));
+    }
+
+    /// The attack on a table keyed by address: keys dropped and allocated again land at the
+    /// addresses of earlier ones (the allocator reuses a freed block of the same size at once),
+    /// with other text. A table that remembered only the address would hand out the earlier
+    /// key's copy; holding the lowered key keeps its address from being reused.
+    #[test]
+    fn a_key_at_the_address_of_a_dropped_one_keeps_its_own_text() {
+        for i in 0..2000 {
+            let text = format!("key{i:05}");
+            let lowered: Arc<str> = Arc::from(text.as_str());
+            assert_eq!(&*own_key(&lowered), text);
+            assert_eq!(&*own_key(&lowered), text);
+            assert_eq!(&*own_key(&lowered), text);
+        }
     }
 }

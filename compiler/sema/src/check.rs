@@ -61,7 +61,7 @@ pub fn attribute_names(set: &SetHir) -> Vec<Name> {
     }
 }
 
-#[salsa::tracked(returns(clone))]
+#[salsa::tracked(returns(ref))]
 pub fn environment_index(db: &dyn Db, project: Project) -> Arc<EnvIndex> {
     let index = project_index(db, project);
     let mut out = EnvIndex::default();
@@ -230,7 +230,7 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
         return Arc::new(out);
     }
     check_sets(&model, &a.sets, span, &mut out);
-    let envs = if a.envs.is_empty() { Arc::default() } else { environment_index(db, project) };
+    let envs = if a.envs.is_empty() { Arc::default() } else { environment_index(db, project).clone() };
     for block in &a.envs {
         if !envs.envs.contains_key(&block.env) {
             let mut d = Diagnostic::error(Code::UNKNOWN_ENVIRONMENT, format!("unknown environment `{}`", block.env))

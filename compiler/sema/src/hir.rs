@@ -546,7 +546,10 @@ impl FileHir {
 /// keep every file's syntax tree alive in the database (the formatter and the editor use
 /// `parse_file`, which memoises the tree).
 // `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_file_hir_lru`).
-#[salsa::tracked(returns(clone), lru = 0)]
+// Read by reference (`returns(ref)`): a template's file is read by every app on every thread,
+// and cloning its `Arc` at each read wrote one count from both cores (docs/performance.md, "Two
+// threads without shared writes").
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     // Each read of an input field is a salsa lookup: the id and the text are read once.
     let (id, text) = (file.id(db), file.text(db));

@@ -81,7 +81,7 @@ pub struct ItemIndex {
 // `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_item_index_lru`):
 // `prepare` computes every file's index, the project-wide queries read them all, and after a
 // file's batch nothing reads an app file's index again (it would be computed anew).
-#[salsa::tracked(returns(clone), lru = 0)]
+#[salsa::tracked(returns(ref), lru = 0)]
 pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     let hir = file_hir(db, file);
     let mut out = ItemIndex::default();
@@ -209,7 +209,7 @@ impl ProjectIndex {
     }
 }
 
-#[salsa::tracked(returns(clone))]
+#[salsa::tracked(returns(ref))]
 pub fn project_index(db: &dyn Db, project: Project) -> Arc<ProjectIndex> {
     let mut out = ProjectIndex::default();
     let mut ids: FxHashMap<Package, usize> = FxHashMap::default();

@@ -75,7 +75,7 @@ fn references(site: Site<'_>, scope: &Resolver, e: &Expr, out: &mut Vec<(SourceF
     walk_names(e, scope, &mut |u| reference(site, u, out));
 }
 
-#[salsa::tracked(returns(clone))]
+#[salsa::tracked(returns(ref))]
 pub fn let_cycles(db: &dyn Db, project: Project) -> Arc<LetCycles> {
     let mut nodes: Vec<(SourceFile, Name)> = Vec::new();
     let mut edges: FxHashMap<(SourceFile, Name), Vec<(SourceFile, Name)>> = FxHashMap::default();

@@ -45,7 +45,7 @@ impl ApplyOrder {
 /// Resolves and checks every `@after` of the root package. Project-wide like `check::app_cycles`
 /// (a cycle may span modules), and as cheap: a module none of whose apps declares `@after`
 /// costs its item index only.
-#[salsa::tracked(returns(clone))]
+#[salsa::tracked(returns(ref))]
 pub fn apply_order(db: &dyn Db, project: Project) -> Arc<ApplyOrder> {
     let index = project_index(db, project);
     let mut out = ApplyOrder::default();

@@ -35,7 +35,7 @@ pub struct EmitViolation {
 }
 
 /// The rules for emits written in `file`'s package.
-#[salsa::tracked(returns(clone))]
+#[salsa::tracked(returns(ref))]
 pub fn emit_rules(db: &dyn Db, project: Project, file: SourceFile) -> Arc<EmitRules> {
     let index = project_index(db, project);
     let Some((pkg_idx, _)) = index.file_module.get(&file) else { return Arc::new(EmitRules::default()) };

@@ -173,10 +173,10 @@ pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Modu
         .map
         .values()
         .map(|target| {
-            target.map(|m| Imported { items: item_index(db, m), same_package: own.is_some() && package(&m) == own })
+            target.map(|m| Imported { items: item_index(db, m).clone(), same_package: own.is_some() && package(&m) == own })
         })
         .collect();
-    Arc::new(ModuleScope { items: item_index(db, file), imports, imported })
+    Arc::new(ModuleScope { items: item_index(db, file).clone(), imports, imported })
 }
 
 /// Bounds how many values of [`module_scope`] the database keeps at its next eviction (the

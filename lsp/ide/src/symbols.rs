@@ -87,7 +87,7 @@ fn symbols_of(file: FileId, hir: &FileHir) -> Vec<Symbol> {
 /// The outline of `file`, in source order.
 pub fn document_symbols(snap: &Snapshot, file: FileId) -> Vec<Symbol> {
     let Some(input) = snap.input(file) else { return Vec::new() };
-    symbols_of(file, &file_hir(snap.db(), input))
+    symbols_of(file, file_hir(snap.db(), input))
 }
 
 /// Top-level declarations (and template fields) of the analysed modules whose name contains
@@ -100,7 +100,7 @@ pub fn workspace_symbols(snap: &Snapshot, query: &str, limit: usize) -> Vec<Symb
     files.sort_by_key(|f| (!snap.is_root_module(f.id(db)), f.id(db)));
     for input in files {
         let fid = input.id(db);
-        for s in symbols_of(fid, &file_hir(db, input)) {
+        for s in symbols_of(fid, file_hir(db, input)) {
             if s.kind == SymbolKind::Module {
                 continue;
             }
