@@ -173,7 +173,10 @@ pub fn module_scope(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Modu
         .map
         .values()
         .map(|target| {
-            target.map(|m| Imported { items: item_index(db, m).clone(), same_package: own.is_some() && package(&m) == own })
+            target.map(|m| Imported {
+                items: item_index(db, m).clone(),
+                same_package: own.is_some() && package(&m) == own,
+            })
         })
         .collect();
     Arc::new(ModuleScope { items: item_index(db, file).clone(), imports, imported })
