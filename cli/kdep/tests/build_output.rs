@@ -201,6 +201,22 @@ template Odd {
     tmp
 }
 
+/// Calls `f` with the arguments of every build the batch tests compare (YAML and JSON, with
+/// and without an environment) and that build's output on one thread in one pass.
+fn each_build_in_one_pass(pkg: &Path, mut f: impl FnMut(&[&str], &Run)) {
+    for env in [None, Some("prod")] {
+        for format in ["yaml", "json"] {
+            let mut args = vec!["build", ".", "--format", format];
+            if let Some(env) = env {
+                args.extend(["--env", env]);
+            }
+            let whole = kdep_threads(pkg, &args, Some(1));
+            assert_eq!(whole.code, 0, "stderr:\n{}", whole.stderr);
+            f(&args, &whole);
+        }
+    }
+}
+
 /// A build holding its texts compressed, in sorted runs of small blocks (a block ends inside
 /// the run, after an object; an object larger than a block is one of its own), writes the
 /// bytes of a build in one pass, in YAML and JSON, with and without an environment, in batches
@@ -209,27 +225,18 @@ template Odd {
 #[test]
 fn a_build_holding_compressed_runs_is_the_same_bytes_as_in_one() {
     let pkg = mixed_apps(300);
-    for env in [None, Some("prod")] {
-        for format in ["yaml", "json"] {
-            let mut args = vec!["build", ".", "--format", format];
-            if let Some(env) = env {
-                args.extend(["--env", env]);
-            }
-            let whole = kdep_threads(pkg.path(), &args, Some(1));
-            assert_eq!(whole.code, 0, "stderr:\n{}", whole.stderr);
-            assert!(whole.stdout.contains("abcdefghijklmnopé"), "the odd apps are built");
-            for (batch, threads, block, twice) in
-                [(1, 1, 1, false), (7, 2, 700, false), (64, 4, 3000, false), (64, 1, 1 << 20, false), (7, 2, 700, true)]
-            {
-                let run = kdep_compressed(pkg.path(), &args, batch, threads, block, twice);
-                let what =
-                    format!("{args:?} in batches of {batch} on {threads} threads, blocks of {block}, twice {twice}");
-                assert_eq!(run.code, 0, "{what}: stderr:\n{}", run.stderr);
-                assert!(run.stdout == whole.stdout, "{what}: differs");
-                assert_eq!(run.stderr, whole.stderr, "{what}");
-            }
+    each_build_in_one_pass(pkg.path(), |args, whole| {
+        assert!(whole.stdout.contains("abcdefghijklmnopé"), "the odd apps are built");
+        for (batch, threads, block, twice) in
+            [(1, 1, 1, false), (7, 2, 700, false), (64, 4, 3000, false), (64, 1, 1 << 20, false), (7, 2, 700, true)]
+        {
+            let run = kdep_compressed(pkg.path(), args, batch, threads, block, twice);
+            let what = format!("{args:?} in batches of {batch} on {threads} threads, blocks of {block}, twice {twice}");
+            assert_eq!(run.code, 0, "{what}: stderr:\n{}", run.stderr);
+            assert!(run.stdout == whole.stdout, "{what}: differs");
+            assert_eq!(run.stderr, whole.stderr, "{what}");
         }
-    }
+    });
     let out = tempfile::tempdir().expect("tempdir");
     let (one, compressed) = (out.path().join("one"), out.path().join("compressed"));
     let run = kdep_threads(pkg.path(), &["build", ".", "-o", &one.to_string_lossy()], Some(1));
@@ -245,29 +252,21 @@ fn a_build_in_batches_is_the_same_bytes_as_in_one() {
     // 301 files: one batch by default; in batches of 1, 7 and 64 files the database drops
     // each finished batch's lowered files and memos, and the bytes must not change.
     let pkg = many_apps(300);
-    for env in [None, Some("prod")] {
-        for format in ["yaml", "json"] {
-            let mut args = vec!["build", ".", "--format", format];
-            if let Some(env) = env {
-                args.extend(["--env", env]);
-            }
-            let whole = kdep_threads(pkg.path(), &args, Some(1));
-            assert_eq!(whole.code, 0, "stderr:\n{}", whole.stderr);
-            for (batch, threads) in [(1, 1), (7, 2), (64, 1), (64, 4)] {
-                let run = kdep_batched(pkg.path(), &args, batch, threads);
-                assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
-                assert!(run.stdout == whole.stdout, "{args:?} in batches of {batch} on {threads} threads differs");
-                assert_eq!(run.stderr, whole.stderr);
-            }
-            for (batch, threads) in [(1, 1), (7, 2), (64, 4)] {
-                let run = kdep_lowered_twice(pkg.path(), &args, batch, threads);
-                assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
-                let what = format!("{args:?} lowered twice, in batches of {batch} on {threads} threads");
-                assert!(run.stdout == whole.stdout, "{what}: differs");
-                assert_eq!(run.stderr, whole.stderr, "{what}");
-            }
+    each_build_in_one_pass(pkg.path(), |args, whole| {
+        for (batch, threads) in [(1, 1), (7, 2), (64, 1), (64, 4)] {
+            let run = kdep_batched(pkg.path(), args, batch, threads);
+            assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+            assert!(run.stdout == whole.stdout, "{args:?} in batches of {batch} on {threads} threads differs");
+            assert_eq!(run.stderr, whole.stderr);
         }
-    }
+        for (batch, threads) in [(1, 1), (7, 2), (64, 4)] {
+            let run = kdep_lowered_twice(pkg.path(), args, batch, threads);
+            assert_eq!(run.code, 0, "stderr:\n{}", run.stderr);
+            let what = format!("{args:?} lowered twice, in batches of {batch} on {threads} threads");
+            assert!(run.stdout == whole.stdout, "{what}: differs");
+            assert_eq!(run.stderr, whole.stderr, "{what}");
+        }
+    });
     // `-o DIR` writes the same files.
     let out = tempfile::tempdir().expect("tempdir");
     let (one, batched) = (out.path().join("one"), out.path().join("batched"));
