@@ -18,10 +18,11 @@ fn written(fx: &common::Fixture, env: &str, format: Format) -> String {
     let built = kdep_eval::build_rendered(&fx.db, fx.project, Some(env), format);
     assert!(built.diagnostics.is_empty(), "{}", fx.render(&built.diagnostics));
     let mut out = String::new();
-    let _ = kdep_eval::emit::join_stream(built.objects.iter().map(|o| &*o.text), format, |piece| {
+    let joined = built.objects.join(format, |piece| {
         out.push_str(piece);
-        Ok::<(), ()>(())
+        Ok::<(), std::io::Error>(())
     });
+    assert!(joined.is_ok(), "{joined:?}");
     out
 }
 
