@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{load, Fixture, TestDb};
+use common::{joined, load, Fixture, TestDb};
 
 fn workload(n: usize) -> String {
     let mut text = String::from(
@@ -250,16 +250,6 @@ fn check_by_file_gives_each_file_its_own_parts_with_1_2_and_4_threads() {
 /// build batch. Set in the tests below; the default only from megabytes of sources.
 const LOWER_AGAIN: kdep_eval::Batching =
     kdep_eval::Batching { files: Some(40), lower_again_from: Some(1), compress_from: None, block_bytes: None };
-
-fn joined(out: &kdep_eval::RenderedBuild, format: kdep_eval::emit::Format) -> String {
-    let mut got = String::new();
-    let joined = out.objects.join(format, |piece| {
-        got.push_str(piece);
-        Ok::<(), std::io::Error>(())
-    });
-    assert!(joined.is_ok(), "{joined:?}");
-    got
-}
 
 /// Builds `text` in batches on a database that logs its queries (the log started before the
 /// build) and checks that the bytes and diagnostics are those of `reference`, a build in one

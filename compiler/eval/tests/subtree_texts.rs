@@ -11,19 +11,13 @@
 
 mod common;
 
-use common::{load, TestDb};
+use common::{joined, load, TestDb};
 use kdep_eval::emit::Format;
 
 fn written(fx: &common::Fixture, env: &str, format: Format) -> String {
     let built = kdep_eval::build_rendered(&fx.db, fx.project, Some(env), format);
     assert!(built.diagnostics.is_empty(), "{}", fx.render(&built.diagnostics));
-    let mut out = String::new();
-    let joined = built.objects.join(format, |piece| {
-        out.push_str(piece);
-        Ok::<(), std::io::Error>(())
-    });
-    assert!(joined.is_ok(), "{joined:?}");
-    out
+    joined(&built, format)
 }
 
 #[test]

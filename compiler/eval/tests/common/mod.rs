@@ -221,3 +221,14 @@ impl kdep_diag::render::Sources for Sources<'_> {
         self.files.get(file.0 as usize).map(|(_, f)| f.text(self.db).as_str()).unwrap_or("")
     }
 }
+
+/// A build's held texts joined into the stream `kdep build` writes, in `format`.
+pub fn joined(out: &kdep_eval::RenderedBuild, format: kdep_eval::emit::Format) -> String {
+    let mut got = String::new();
+    let joined = out.objects.join(format, |piece| {
+        got.push_str(piece);
+        Ok::<(), std::io::Error>(())
+    });
+    assert!(joined.is_ok(), "{joined:?}");
+    got
+}
