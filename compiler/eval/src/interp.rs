@@ -2090,12 +2090,10 @@ impl<'db> Eval<'db> {
                             }
                         };
                         let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
-                        if out.contains_key(name) {
+                        // This thread's copy of the key (see `own_key`), made when it is added.
+                        if !out.insert_new(name, || own_key(name), v, origin) {
                             self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
                             failed = true;
-                        } else {
-                            // This thread's copy of the key (see `own_key`).
-                            out.insert(own_key(name), v, origin);
                         }
                         continue;
                     }

@@ -183,12 +183,152 @@ pub fn own_key(key: &Arc<str>) -> Arc<str> {
     })
 }
 
+/// The most entries a [`Map`] keeps in a plain vector, found by comparing keys in turn.
+///
+/// Nearly every map a program builds is small: an emitted object's records and label maps
+/// have 1 to 8 keys. A hash table per map cost a second allocation (aligned, the slow path of
+/// the allocator), a hash of every key inserted or looked up, and its index bytes; comparing
+/// at most this many keys, most of them told apart by their length, costs less. A map that
+/// grows past it moves to a hash table once, so a lookup is never slower than a short scan
+/// (a comprehension building 100,000 keys is not quadratic).
+pub(crate) const SMALL_MAP: usize = 8;
+
+/// The entries of a [`Map`], in insertion order either way; see [`SMALL_MAP`].
+#[derive(Clone, Debug)]
+enum Entries {
+    Small(Vec<(Arc<str>, Entry)>),
+    Large(IndexMap<Arc<str>, Entry, FxBuildHasher>),
+}
+
+impl Default for Entries {
+    fn default() -> Self {
+        Entries::Small(Vec::new())
+    }
+}
+
+impl Entries {
+    fn with_capacity(n: usize) -> Self {
+        if n <= SMALL_MAP {
+            Entries::Small(Vec::with_capacity(n))
+        } else {
+            Entries::Large(IndexMap::with_capacity_and_hasher(n, FxBuildHasher))
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Entries::Small(v) => v.len(),
+            Entries::Large(m) => m.len(),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&Entry> {
+        match self {
+            Entries::Small(v) => v.iter().find(|(k, _)| **k == *key).map(|(_, e)| e),
+            Entries::Large(m) => m.get(key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
+        match self {
+            Entries::Small(v) => v.iter_mut().find(|(k, _)| **k == *key).map(|(_, e)| e),
+            Entries::Large(m) => m.get_mut(key),
+        }
+    }
+
+    /// Sets `key` as `IndexMap::insert` does: an existing key keeps its position (and its
+    /// `Arc`), a new one is appended.
+    fn insert(&mut self, key: Arc<str>, entry: Entry) -> Option<Entry> {
+        match self {
+            Entries::Small(v) => {
+                if let Some((_, old)) = v.iter_mut().find(|(k, _)| **k == *key) {
+                    return Some(std::mem::replace(old, entry));
+                }
+                if v.len() < SMALL_MAP {
+                    v.push((key, entry));
+                    return None;
+                }
+                let mut m = IndexMap::with_capacity_and_hasher(2 * SMALL_MAP, FxBuildHasher);
+                m.extend(v.drain(..));
+                m.insert(key, entry);
+                *self = Entries::Large(m);
+                None
+            }
+            Entries::Large(m) => m.insert(key, entry),
+        }
+    }
+
+    /// Appends `key` unless it is present; `false` (and nothing changed) when it is.
+    fn insert_new(&mut self, key: &str, make: impl FnOnce() -> (Arc<str>, Entry)) -> bool {
+        match self {
+            Entries::Small(v) if v.len() < SMALL_MAP => {
+                if v.iter().any(|(k, _)| **k == *key) {
+                    return false;
+                }
+                v.push(make());
+                true
+            }
+            _ => {
+                if self.get(key).is_some() {
+                    return false;
+                }
+                let (k, e) = make();
+                self.insert(k, e);
+                true
+            }
+        }
+    }
+
+    fn shift_remove(&mut self, key: &str) -> Option<Entry> {
+        match self {
+            Entries::Small(v) => {
+                let i = v.iter().position(|(k, _)| **k == *key)?;
+                Some(v.remove(i).1)
+            }
+            Entries::Large(m) => m.shift_remove(key),
+        }
+    }
+
+    fn iter(&self) -> EntriesIter<'_> {
+        match self {
+            Entries::Small(v) => EntriesIter::Small(v.iter()),
+            Entries::Large(m) => EntriesIter::Large(m.iter()),
+        }
+    }
+}
+
+/// The entries of a [`Map`] in insertion order.
+enum EntriesIter<'a> {
+    Small(std::slice::Iter<'a, (Arc<str>, Entry)>),
+    Large(indexmap::map::Iter<'a, Arc<str>, Entry>),
+}
+
+impl<'a> Iterator for EntriesIter<'a> {
+    type Item = (&'a Arc<str>, &'a Entry);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            EntriesIter::Small(it) => it.next().map(|(k, e)| (k, e)),
+            EntriesIter::Large(it) => it.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            EntriesIter::Small(it) => it.size_hint(),
+            EntriesIter::Large(it) => it.size_hint(),
+        }
+    }
+}
+
+impl ExactSizeIterator for EntriesIter<'_> {}
+
 /// An insertion-ordered map from string keys to [`Entry`]s.
 ///
 /// Replacing the value of an existing key keeps the key's position.
 #[derive(Clone, Debug, Default)]
 pub struct Map {
-    entries: IndexMap<Arc<str>, Entry, FxBuildHasher>,
+    entries: Entries,
     /// The deepest value inserted so far (removals leave it, so it is an upper bound).
     inner_depth: u32,
     /// The schema this map is a checked record of, set when a record is built and cleared by
@@ -204,7 +344,7 @@ impl Map {
     }
 
     pub fn with_capacity(n: usize) -> Self {
-        Map { entries: IndexMap::with_capacity_and_hasher(n, FxBuildHasher), inner_depth: 0, record: None }
+        Map { entries: Entries::with_capacity(n), inner_depth: 0, record: None }
     }
 
     pub fn len(&self) -> usize {
@@ -212,7 +352,7 @@ impl Map {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     pub fn get(&self, key: &str) -> Option<&Value> {
@@ -245,7 +385,7 @@ impl Map {
     }
 
     pub fn contains_key(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
+        self.entries.get(key).is_some()
     }
 
     /// Sets `key`, keeping its position if present (appending otherwise); returns the old entry.
@@ -259,6 +399,19 @@ impl Map {
         self.record = None;
         self.inner_depth = self.inner_depth.max(entry.value.depth());
         self.entries.insert(key.into(), entry)
+    }
+
+    /// Appends `key` with `value` unless the map has it already: `false`, and nothing changed,
+    /// when it does. The key is made only when it is appended (one scan, where
+    /// [`Map::contains_key`] and [`Map::insert`] make two).
+    pub fn insert_new(&mut self, key: &str, make_key: impl FnOnce() -> Arc<str>, value: Value, origin: Origin) -> bool {
+        let depth = value.depth();
+        let added = self.entries.insert_new(key, || (make_key(), Entry { value, origin }));
+        if added {
+            self.record = None;
+            self.inner_depth = self.inner_depth.max(depth);
+        }
+        added
     }
 
     /// Removes `key`, keeping the order of the remaining entries.
@@ -288,11 +441,11 @@ impl Map {
     }
 
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.entries.keys().map(|k| &**k)
+        self.entries.iter().map(|(k, _)| &**k)
     }
 
     pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> + '_ {
-        self.entries.values().map(|e| &e.value)
+        self.entries.iter().map(|(_, e)| &e.value)
     }
 
     /// Right-biased shallow merge (`self + other`): keys of `self` keep their position, values
@@ -300,7 +453,7 @@ impl Map {
     pub fn merge(&self, other: &Map) -> Map {
         let mut out = self.clone();
         out.record = None;
-        for (k, e) in &other.entries {
+        for (k, e) in other.entries.iter() {
             out.entries.insert(k.clone(), e.clone());
         }
         out.inner_depth = out.inner_depth.max(other.inner_depth);
@@ -386,8 +539,13 @@ fn values_equal(a: &Value, b: &Value, seen: &mut SharedPairs) -> bool {
 
 impl FromIterator<(Arc<str>, Entry)> for Map {
     fn from_iter<I: IntoIterator<Item = (Arc<str>, Entry)>>(iter: I) -> Self {
-        let entries: IndexMap<Arc<str>, Entry, FxBuildHasher> = iter.into_iter().collect();
-        let inner_depth = entries.values().map(|e| e.value.depth()).max().unwrap_or(0);
+        let mut entries = Entries::default();
+        for (k, e) in iter {
+            entries.insert(k, e);
+        }
+        // The depth of the values kept, as collecting into an `IndexMap` counted it (a value
+        // replaced by a later one of the same key does not count).
+        let inner_depth = entries.iter().map(|(_, e)| e.value.depth()).max().unwrap_or(0);
         Map { entries, inner_depth, record: None }
     }
 }
@@ -1096,5 +1254,125 @@ mod tests {
             assert_eq!(&*own_key(&lowered), text);
             assert_eq!(&*own_key(&lowered), text);
         }
+    }
+
+    /// One operation on a map, for the model test below.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(usize, i64, bool),
+        InsertNew(usize, i64),
+        Remove(usize),
+    }
+
+    fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+        use proptest::prelude::*;
+        // Keys of one length and of several, so scans compare equal lengths too.
+        let key = 0..(2 * SMALL_MAP + 4);
+        prop_oneof![
+            4 => (key.clone(), any::<i64>(), any::<bool>()).prop_map(|(k, v, b)| Op::Insert(k, v, b)),
+            2 => (key.clone(), any::<i64>()).prop_map(|(k, v)| Op::InsertNew(k, v)),
+            1 => key.prop_map(Op::Remove),
+        ]
+    }
+
+    fn key_text(k: usize) -> String {
+        if k % 3 == 0 {
+            format!("k{k:02}")
+        } else {
+            format!("key-{k}")
+        }
+    }
+
+    proptest::proptest! {
+        /// The attack on keeping small maps in a vector: every sequence of inserts, replaces,
+        /// conditional inserts and removals, crossing the size where a map moves to a hash
+        /// table and back under it, leaves the keys, their order, values, origins, lookups
+        /// and equality exactly as an `IndexMap` (the representation before) leaves them. A
+        /// replace that appended, a move that lost the order, a removal that swapped the last
+        /// entry in, or a conditional insert that replaced fails it.
+        #[test]
+        fn a_map_behaves_as_an_insertion_ordered_hash_map(ops in proptest::collection::vec(op(), 0..80)) {
+            let mut map = Map::new();
+            let mut model: IndexMap<String, (i64, bool), FxBuildHasher> = IndexMap::default();
+            for op in &ops {
+                match *op {
+                    Op::Insert(k, v, builtin) => {
+                        let origin = if builtin { Origin::builtin() } else { Origin::computed() };
+                        let old = map.insert(key_text(k), Value::Int(v), origin).map(|e| e.value);
+                        let expected = model.insert(key_text(k), (v, builtin)).map(|(v, _)| Value::Int(v));
+                        proptest::prop_assert_eq!(old, expected);
+                    }
+                    Op::InsertNew(k, v) => {
+                        let text = key_text(k);
+                        let added = map.insert_new(&text, || Arc::from(text.as_str()), Value::Int(v), Origin::computed());
+                        let absent = !model.contains_key(&text);
+                        if absent {
+                            model.insert(text, (v, false));
+                        }
+                        proptest::prop_assert_eq!(added, absent);
+                    }
+                    Op::Remove(k) => {
+                        let old = map.remove(&key_text(k)).map(|e| e.value);
+                        let expected = model.shift_remove(&key_text(k)).map(|(v, _)| Value::Int(v));
+                        proptest::prop_assert_eq!(old, expected);
+                    }
+                }
+                proptest::prop_assert_eq!(map.len(), model.len());
+                let keys: Vec<&str> = map.keys().collect();
+                let expected: Vec<&str> = model.keys().map(String::as_str).collect();
+                proptest::prop_assert_eq!(keys, expected);
+            }
+            for k in 0..(2 * SMALL_MAP + 4) {
+                let text = key_text(k);
+                let got = map.get_entry(&text).map(|e| (e.value.clone(), e.origin.layer == Layer::Builtin));
+                let expected = model.get(&text).map(|&(v, b)| (Value::Int(v), b));
+                proptest::prop_assert_eq!(got, expected);
+                proptest::prop_assert_eq!(map.contains_key(&text), model.contains_key(&text));
+            }
+            let values: Vec<Value> = map.values().cloned().collect();
+            let expected: Vec<Value> = model.values().map(|&(v, _)| Value::Int(v)).collect();
+            proptest::prop_assert_eq!(values, expected);
+            // Collected from its entries in reverse: equal as a value, with the reverse order.
+            let reversed: Map = map.entries().rev_collect();
+            proptest::prop_assert_eq!(Value::map(reversed.clone()), Value::map(map.clone()));
+            let mut back: Vec<&str> = reversed.keys().collect();
+            back.reverse();
+            proptest::prop_assert_eq!(back, map.keys().collect::<Vec<_>>());
+        }
+    }
+
+    /// Collecting the entries of an iterator in reverse order (for the model test).
+    trait RevCollect<'a> {
+        fn rev_collect(self) -> Map;
+    }
+
+    impl<'a, I: Iterator<Item = (&'a Arc<str>, &'a Entry)>> RevCollect<'a> for I {
+        fn rev_collect(self) -> Map {
+            let mut all: Vec<(Arc<str>, Entry)> = self.map(|(k, e)| (k.clone(), e.clone())).collect();
+            all.reverse();
+            all.into_iter().collect()
+        }
+    }
+
+    /// Collecting entries with a key given twice keeps the first position and the last value,
+    /// and the depth of the values kept, as collecting into an `IndexMap` did.
+    #[test]
+    fn collecting_a_key_twice_keeps_its_first_place_and_last_value() {
+        let deep = Value::list(vec![Value::list(vec![Value::Int(1)])]);
+        let entry = |v: Value| Entry { value: v, origin: Origin::computed() };
+        let mut items: Vec<(Arc<str>, Entry)> = vec![("a".into(), entry(deep)), ("b".into(), entry(Value::Int(2)))];
+        for i in 0..(SMALL_MAP + 2) {
+            items.push((format!("x{i}").into(), entry(Value::Int(0))));
+        }
+        items.push(("a".into(), entry(Value::Int(3))));
+        let small: Map = items.iter().take(2).cloned().chain(items.last().cloned()).collect();
+        assert_eq!(small.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(small.get("a"), Some(&Value::Int(3)));
+        assert_eq!(small.depth(), 1, "the replaced list does not count");
+        let large: Map = items.into_iter().collect();
+        assert_eq!(large.len(), SMALL_MAP + 4);
+        assert_eq!(large.keys().next(), Some("a"));
+        assert_eq!(large.get("a"), Some(&Value::Int(3)));
+        assert_eq!(large.depth(), 1);
     }
 }
