@@ -126,9 +126,12 @@ impl<'a> MapSrc<'a> {
                 map.entries().for_each(|(k, e)| f(k, Some(k), Item::Value(&e.value)));
             }
             MapSrc::Map(map, Order::Object(_)) => {
+                // The map's own key, not the constant: its text is shared (an object literal's
+                // keys are this thread's copies, see `value::own_key`), so its quoting is
+                // remembered.
                 for key in OBJECT_FIRST {
-                    if let Some(v) = map.get(key) {
-                        f(key, None, Item::Value(v));
+                    if let Some((k, v)) = map.get_key_value(key) {
+                        f(k, Some(k), Item::Value(v));
                     }
                 }
                 for (k, e) in map.entries() {
@@ -138,11 +141,11 @@ impl<'a> MapSrc<'a> {
                 }
             }
             MapSrc::Map(map, Order::Metadata(stamp)) => {
-                if let Some(v) = map.get("name") {
-                    f("name", None, Item::Value(v));
+                if let Some((k, v)) = map.get_key_value("name") {
+                    f(k, Some(k), Item::Value(v));
                 }
-                match (map.get("namespace"), stamp.and_then(|s| s.namespace)) {
-                    (Some(v), _) => f("namespace", None, Item::Value(v)),
+                match (map.get_key_value("namespace"), stamp.and_then(|s| s.namespace)) {
+                    (Some((k, v)), _) => f(k, Some(k), Item::Value(v)),
                     (None, Some(ns)) => f("namespace", None, Item::Str(ns)),
                     (None, None) => {}
                 }

@@ -2079,17 +2079,27 @@ impl<'db> Eval<'db> {
                 ObjEntry::Field { key, value, range } => {
                     // Fast path: one static key, the overwhelmingly common case.
                     if let [KeySeg::Static(name, krange)] = key.as_slice() {
-                        let origin = self.origin_of(value, ctx, *range);
-                        let v = match self.expr_opt(value, ctx) {
-                            Ok(Some(v)) => v,
-                            // An absent value leaves the entry out.
-                            Ok(None) => continue,
-                            Err(_) => {
+                        let (v, origin) = match self.member_entry(value, ctx, *range) {
+                            Some(Ok(entry)) => entry,
+                            Some(Err(_)) => {
                                 failed = true;
                                 continue;
                             }
+                            None => {
+                                let origin = self.origin_of(value, ctx, *range);
+                                let v = match self.expr_opt(value, ctx) {
+                                    Ok(Some(v)) => v,
+                                    // An absent value leaves the entry out.
+                                    Ok(None) => continue,
+                                    Err(_) => {
+                                        failed = true;
+                                        continue;
+                                    }
+                                };
+                                let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
+                                (v, origin)
+                            }
                         };
-                        let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
                         // This thread's copy of the key (see `own_key`), made when it is added.
                         if !out.insert_new(name, || own_key(name), v, origin) {
                             self.duplicate_key(entries, idx, std::slice::from_ref(name), Span::new(ctx.fid, *krange));
@@ -2119,16 +2129,26 @@ impl<'db> Eval<'db> {
                     if path.len() != key.len() {
                         continue;
                     }
-                    let origin = self.origin_of(value, ctx, *range);
-                    let v = match self.expr_opt(value, ctx) {
-                        Ok(Some(v)) => v,
-                        Ok(None) => continue,
-                        Err(_) => {
+                    let (v, origin) = match self.member_entry(value, ctx, *range) {
+                        Some(Ok(entry)) => entry,
+                        Some(Err(_)) => {
                             failed = true;
                             continue;
                         }
+                        None => {
+                            let origin = self.origin_of(value, ctx, *range);
+                            let v = match self.expr_opt(value, ctx) {
+                                Ok(Some(v)) => v,
+                                Ok(None) => continue,
+                                Err(_) => {
+                                    failed = true;
+                                    continue;
+                                }
+                            };
+                            let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
+                            (v, origin)
+                        }
                     };
-                    let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
                     if insert_path(&mut out, &path, v, origin).is_err() {
                         self.duplicate_key(entries, idx, &path, Span::new(ctx.fid, key_range(key)));
                         failed = true;
@@ -2275,6 +2295,49 @@ impl<'db> Eval<'db> {
                 v => vec![(v, Emitted::Whole)],
             }),
         }
+    }
+
+    /// An object entry whose value is a bare name of a field or `let` of the instance that is
+    /// computed already (in `build` and `check`, every field is computed before the `emit`s):
+    /// its value and origin read from the slot in one lookup, where [`Eval::origin_of`] and
+    /// [`Eval::expr_opt`] resolve the name and find the slot twice. `None` for anything else,
+    /// which takes that general path. The step and the depth budget are charged as
+    /// [`Eval::expr`] charges them, and the value depth checked as it checks it; the origin is
+    /// the one `origin_of` gives (the field's own, computed for a `let`), and `branch_origin`
+    /// gives none for a name.
+    fn member_entry(&mut self, value: &Expr, ctx: &Ctx, range: TextRange) -> Option<R<(Value, Origin)>> {
+        let ExprKind::Name(n) = &value.kind else { return None };
+        let i = ctx.inst?;
+        if ctx.locals.iter().any(|(k, _)| k == n) {
+            return None;
+        }
+        let inst = self.inst(i)?;
+        let (v, origin) = match ctx.scope.resolve(n) {
+            Resolution::Field => match inst.slots.get(inst.model.fields.get_index_of(n)?)? {
+                Slot::Done(v, o) => (v.clone(), o.clone()),
+                _ => return None,
+            },
+            Resolution::TemplateLet => {
+                let index = inst.model.fields.len() + inst.model.lets.get_index_of(n)?;
+                match inst.slots.get(index)? {
+                    Slot::Done(v, _) => (v.clone(), Origin::new(Some(Span::new(ctx.fid, range)), Layer::Computed)),
+                    _ => return None,
+                }
+            }
+            _ => return None,
+        };
+        let span = Span::new(ctx.fid, value.range);
+        Some(match self.step_into(span) {
+            Err(p) => Err(p),
+            Ok(depth) => {
+                drop(depth);
+                if v.depth() > MAX_VALUE_DEPTH {
+                    Err(self.limit(span, "value depth"))
+                } else {
+                    Ok((v, origin))
+                }
+            }
+        })
     }
 
     /// Provenance of an entry: a direct field reference keeps the field's origin (so an emitted

@@ -22,13 +22,11 @@ use std::fmt::{self, Write as _};
 use std::ops::Deref;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use kdep_diag::Span;
 use kdep_sema::duration::Duration;
 use kdep_sema::model::TemplateModel;
 use kdep_sema::quantity::Quantity;
 use kdep_sema::ty::write_string_literal;
-use rustc_hash::FxBuildHasher;
 
 /// A runtime value.
 #[derive(Clone, Debug)]
@@ -189,139 +187,127 @@ pub fn own_key(key: &Arc<str>) -> Arc<str> {
 /// have 1 to 8 keys. A hash table per map cost a second allocation (aligned, the slow path of
 /// the allocator), a hash of every key inserted or looked up, and its index bytes; comparing
 /// at most this many keys, most of them told apart by their length, costs less. A map that
-/// grows past it moves to a hash table once, so a lookup is never slower than a short scan
-/// (a comprehension building 100,000 keys is not quadratic).
+/// grows past it gets a hash index of its keys' positions, so a lookup is never slower than
+/// a short scan (a comprehension building 100,000 keys is not quadratic).
 pub(crate) const SMALL_MAP: usize = 8;
 
-/// The entries of a [`Map`], in insertion order either way; see [`SMALL_MAP`].
-#[derive(Clone, Debug)]
-enum Entries {
-    Small(Vec<(Arc<str>, Entry)>),
-    Large(IndexMap<Arc<str>, Entry, FxBuildHasher>),
-}
-
-impl Default for Entries {
-    fn default() -> Self {
-        Entries::Small(Vec::new())
-    }
+/// The entries of a [`Map`] in insertion order, and past [`SMALL_MAP`] entries a hash index
+/// of their positions. Iterating is walking the vector whatever the size (the writers and
+/// the sizing walk iterate every map of every object).
+#[derive(Clone, Debug, Default)]
+struct Entries {
+    list: Vec<(Arc<str>, Entry)>,
+    /// The position of every key, once the map has had more than [`SMALL_MAP`] entries.
+    index: Option<Box<rustc_hash::FxHashMap<Arc<str>, usize>>>,
 }
 
 impl Entries {
+    #[inline]
     fn with_capacity(n: usize) -> Self {
-        if n <= SMALL_MAP {
-            Entries::Small(Vec::with_capacity(n))
-        } else {
-            Entries::Large(IndexMap::with_capacity_and_hasher(n, FxBuildHasher))
-        }
+        Entries { list: Vec::with_capacity(n), index: None }
     }
 
+    #[inline]
     fn len(&self) -> usize {
-        match self {
-            Entries::Small(v) => v.len(),
-            Entries::Large(m) => m.len(),
+        self.list.len()
+    }
+
+    #[inline]
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.list.iter().position(|(k, _)| **k == *key),
         }
     }
 
+    #[inline]
     fn get(&self, key: &str) -> Option<&Entry> {
-        match self {
-            Entries::Small(v) => v.iter().find(|(k, _)| **k == *key).map(|(_, e)| e),
-            Entries::Large(m) => m.get(key),
-        }
+        let i = self.position(key)?;
+        self.list.get(i).map(|(_, e)| e)
     }
 
+    #[inline]
     fn get_mut(&mut self, key: &str) -> Option<&mut Entry> {
-        match self {
-            Entries::Small(v) => v.iter_mut().find(|(k, _)| **k == *key).map(|(_, e)| e),
-            Entries::Large(m) => m.get_mut(key),
+        let i = self.position(key)?;
+        self.list.get_mut(i).map(|(_, e)| e)
+    }
+
+    /// Appends an entry whose key is not in the map, indexing the map when it grows past
+    /// [`SMALL_MAP`].
+    #[inline]
+    fn push(&mut self, key: Arc<str>, entry: Entry) {
+        if self.index.is_some() || self.list.len() >= SMALL_MAP {
+            self.index_next(&key);
         }
+        self.list.push((key, entry));
+    }
+
+    /// Notes the position of `key`, about to be appended, in the index, which is built the
+    /// first time the map grows past [`SMALL_MAP`].
+    #[cold]
+    fn index_next(&mut self, key: &Arc<str>) {
+        let at = self.list.len();
+        let list = &self.list;
+        let index = self.index.get_or_insert_with(|| {
+            let mut index = rustc_hash::FxHashMap::with_capacity_and_hasher(2 * (at + 1), Default::default());
+            for (i, (k, _)) in list.iter().enumerate() {
+                index.insert(Arc::clone(k), i);
+            }
+            Box::new(index)
+        });
+        index.insert(Arc::clone(key), at);
     }
 
     /// Sets `key` as `IndexMap::insert` does: an existing key keeps its position (and its
     /// `Arc`), a new one is appended.
+    #[inline]
     fn insert(&mut self, key: Arc<str>, entry: Entry) -> Option<Entry> {
-        match self {
-            Entries::Small(v) => {
-                if let Some((_, old)) = v.iter_mut().find(|(k, _)| **k == *key) {
-                    return Some(std::mem::replace(old, entry));
-                }
-                if v.len() < SMALL_MAP {
-                    v.push((key, entry));
-                    return None;
-                }
-                let mut m = IndexMap::with_capacity_and_hasher(2 * SMALL_MAP, FxBuildHasher);
-                m.extend(v.drain(..));
-                m.insert(key, entry);
-                *self = Entries::Large(m);
-                None
-            }
-            Entries::Large(m) => m.insert(key, entry),
+        if let Some(i) = self.position(&key) {
+            return self.list.get_mut(i).map(|(_, old)| std::mem::replace(old, entry));
         }
+        self.push(key, entry);
+        None
     }
 
     /// Appends `key` unless it is present; `false` (and nothing changed) when it is.
+    #[inline]
     fn insert_new(&mut self, key: &str, make: impl FnOnce() -> (Arc<str>, Entry)) -> bool {
-        match self {
-            Entries::Small(v) if v.len() < SMALL_MAP => {
-                if v.iter().any(|(k, _)| **k == *key) {
-                    return false;
-                }
-                v.push(make());
-                true
-            }
-            _ => {
-                if self.get(key).is_some() {
-                    return false;
-                }
-                let (k, e) = make();
-                self.insert(k, e);
-                true
-            }
+        if self.position(key).is_some() {
+            return false;
         }
+        let (k, e) = make();
+        self.push(k, e);
+        true
     }
 
+    /// Removes `key`, keeping the order of the others (as `IndexMap::shift_remove`).
+    #[inline]
     fn shift_remove(&mut self, key: &str) -> Option<Entry> {
-        match self {
-            Entries::Small(v) => {
-                let i = v.iter().position(|(k, _)| **k == *key)?;
-                Some(v.remove(i).1)
+        let i = self.position(key)?;
+        if let Some(index) = &mut self.index {
+            index.remove(key);
+            for at in index.values_mut() {
+                if *at > i {
+                    *at -= 1;
+                }
             }
-            Entries::Large(m) => m.shift_remove(key),
         }
+        Some(self.list.remove(i).1)
     }
 
-    fn iter(&self) -> EntriesIter<'_> {
-        match self {
-            Entries::Small(v) => EntriesIter::Small(v.iter()),
-            Entries::Large(m) => EntriesIter::Large(m.iter()),
-        }
+    #[inline]
+    fn iter(&self) -> std::iter::Map<std::slice::Iter<'_, (Arc<str>, Entry)>, EntryRef> {
+        self.list.iter().map(entry_ref)
     }
 }
 
-/// The entries of a [`Map`] in insertion order.
-enum EntriesIter<'a> {
-    Small(std::slice::Iter<'a, (Arc<str>, Entry)>),
-    Large(indexmap::map::Iter<'a, Arc<str>, Entry>),
+/// A key and its entry, borrowed from a map's vector.
+type EntryRef = for<'a> fn(&'a (Arc<str>, Entry)) -> (&'a Arc<str>, &'a Entry);
+
+#[inline]
+fn entry_ref(pair: &(Arc<str>, Entry)) -> (&Arc<str>, &Entry) {
+    (&pair.0, &pair.1)
 }
-
-impl<'a> Iterator for EntriesIter<'a> {
-    type Item = (&'a Arc<str>, &'a Entry);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        match self {
-            EntriesIter::Small(it) => it.next().map(|(k, e)| (k, e)),
-            EntriesIter::Large(it) => it.next(),
-        }
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        match self {
-            EntriesIter::Small(it) => it.size_hint(),
-            EntriesIter::Large(it) => it.size_hint(),
-        }
-    }
-}
-
-impl ExactSizeIterator for EntriesIter<'_> {}
 
 /// An insertion-ordered map from string keys to [`Entry`]s.
 ///
@@ -347,6 +333,7 @@ impl Map {
         Map { entries: Entries::with_capacity(n), inner_depth: 0, record: None }
     }
 
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -355,10 +342,19 @@ impl Map {
         self.entries.len() == 0
     }
 
+    #[inline]
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.entries.get(key).map(|e| &e.value)
     }
 
+    /// The map's own key equal to `key`, and its value.
+    #[inline]
+    pub fn get_key_value(&self, key: &str) -> Option<(&Arc<str>, &Value)> {
+        let (k, e) = self.entries.list.get(self.entries.position(key)?)?;
+        Some((k, &e.value))
+    }
+
+    #[inline]
     pub fn get_entry(&self, key: &str) -> Option<&Entry> {
         self.entries.get(key)
     }
@@ -384,6 +380,7 @@ impl Map {
         self.inner_depth.saturating_add(1)
     }
 
+    #[inline]
     pub fn contains_key(&self, key: &str) -> bool {
         self.entries.get(key).is_some()
     }
@@ -404,6 +401,7 @@ impl Map {
     /// Appends `key` with `value` unless the map has it already: `false`, and nothing changed,
     /// when it does. The key is made only when it is appended (one scan, where
     /// [`Map::contains_key`] and [`Map::insert`] make two).
+    #[inline]
     pub fn insert_new(&mut self, key: &str, make_key: impl FnOnce() -> Arc<str>, value: Value, origin: Origin) -> bool {
         let depth = value.depth();
         let added = self.entries.insert_new(key, || (make_key(), Entry { value, origin }));
@@ -431,19 +429,23 @@ impl Map {
     }
 
     /// Keys and values in insertion order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &Value)> + '_ {
         self.entries.iter().map(|(k, e)| (&**k, &e.value))
     }
 
     /// Keys and entries (with origins) in insertion order.
+    #[inline]
     pub fn entries(&self) -> impl ExactSizeIterator<Item = (&Arc<str>, &Entry)> + '_ {
         self.entries.iter()
     }
 
+    #[inline]
     pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
         self.entries.iter().map(|(k, _)| &**k)
     }
 
+    #[inline]
     pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> + '_ {
         self.entries.iter().map(|(_, e)| &e.value)
     }
@@ -1053,6 +1055,8 @@ impl fmt::Display for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use indexmap::IndexMap;
+    use rustc_hash::FxBuildHasher;
 
     fn q(s: &str) -> Value {
         Value::from(Quantity::parse(s).unwrap_or_else(|e| panic!("{e}")))

@@ -129,3 +129,82 @@ app checkout = web.Web {
     let entry = cm.object.get("data").and_then(|s| s.as_map()).unwrap().get_entry("n").unwrap();
     assert_eq!(entry.origin.layer, Layer::Computed);
 }
+
+/// Entries of an emitted object whose value is a bare name read the instance's computed slot
+/// in one lookup (`Eval::member_entry`). The attack on that shortcut: a field keeps its own
+/// origin (the app's layer and line), a `let` is computed at the entry that reads it (not the
+/// let's own slot origin, which has no line), a comprehension's variable named like a field is
+/// the variable, and a dotted key reads the same way as a plain one.
+#[test]
+fn bare_names_in_emitted_entries_read_fields_lets_and_locals_as_themselves() {
+    let fx = load(
+        TestDb::default(),
+        r#"
+//- web.kdep
+template Web {
+    name: string
+    port: int = 8080
+    let labels = { app = name }
+    emit {
+        apiVersion = "v1"
+        kind = "Service"
+        metadata = { name = name, labels = labels }
+        spec.selector = labels
+        spec.ports = [{ port = port, name = "p${port}" } for port in [81, 82]]
+    }
+    emit { apiVersion = "v1", kind = "Service", metadata.name = "${name}-b", spec.ports = [{ port = port }] }
+}
+
+//- app.kdep
+import web
+
+app checkout = web.Web {
+    name = "checkout"
+}
+"#,
+    );
+    let built = kdep_eval::build(&fx.db, fx.project, None);
+    assert!(built.diagnostics.is_empty(), "{}", fx.render(&built.diagnostics));
+    let text = |e: &kdep_eval::value::Entry| {
+        e.origin.span.and_then(|s| {
+            let s = fx.resolve(s);
+            let (path, file) = fx.files.get(s.file.0 as usize)?;
+            Some(format!("{path}:{}", file.text(&fx.db).get(s.range.as_usize_range())?))
+        })
+    };
+    let svc = &built.manifests[0].object;
+    let metadata = svc.get("metadata").and_then(|m| m.as_map()).unwrap();
+    let name = metadata.get_entry("name").unwrap();
+    assert_eq!(name.origin.layer, Layer::App { app: "checkout".into() });
+    assert_eq!(text(name).as_deref(), Some("app.kdep:name = \"checkout\""));
+    let labels = metadata.get_entry("labels").unwrap();
+    assert_eq!(labels.origin.layer, Layer::Computed);
+    assert_eq!(text(labels).as_deref(), Some("web.kdep:labels = labels"));
+    let spec = svc.get("spec").and_then(|m| m.as_map()).unwrap();
+    let selector = spec.get_entry("selector").unwrap();
+    assert_eq!(selector.origin.layer, Layer::Computed);
+    assert_eq!(text(selector).as_deref(), Some("web.kdep:spec.selector = labels"));
+    let ports: Vec<String> = spec
+        .get("ports")
+        .and_then(|p| p.as_list())
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let port = p.as_map().unwrap().get_entry("port").unwrap();
+            format!("{} {:?} {:?}", p, port.origin.layer, text(port))
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        [
+            "{ port = 81, name = \"p81\" } Computed Some(\"web.kdep:port = port\")",
+            "{ port = 82, name = \"p82\" } Computed Some(\"web.kdep:port = port\")"
+        ]
+    );
+    let other = &built.manifests[1].object;
+    let port = other.get_path(&["spec", "ports"]).and_then(|p| p.as_list()).unwrap()[0].as_map().unwrap();
+    let port = port.get_entry("port").unwrap();
+    assert_eq!(port.value, kdep_eval::value::Value::Int(8080));
+    assert_eq!(port.origin.layer, Layer::TemplateDefault { template: "web.Web".into() });
+    assert_eq!(text(port).as_deref(), Some("web.kdep:8080"));
+}
