@@ -102,6 +102,14 @@ enum Item<'a> {
     Stamped(Option<&'a Map>, &'a [(&'static str, &'a str)]),
 }
 
+/// A written key's text as the writer may remember its quoting by: the map's own shared key
+/// (see [`is_plain_shared`]), or a key of kdep's own stamps, a constant of the program.
+#[derive(Clone, Copy)]
+enum KeyText<'a> {
+    Shared(&'a Arc<str>),
+    Static(&'static str),
+}
+
 /// Where a written map's entries come from.
 #[derive(Clone, Copy)]
 enum MapSrc<'a> {
@@ -120,10 +128,10 @@ impl<'a> MapSrc<'a> {
     /// Calls `f` on every entry in output order, with the key's shared text when the map holds
     /// one (see [`is_plain_shared`]). No list of entries is built: ordering is a few lookups of
     /// the keys that go first, then one pass skipping them.
-    fn for_each(self, f: &mut dyn FnMut(&'a str, Option<&'a Arc<str>>, Item<'a>)) {
+    fn for_each(self, f: &mut dyn FnMut(&'a str, KeyText<'a>, Item<'a>)) {
         match self {
             MapSrc::Map(map, Order::Insertion) => {
-                map.entries().for_each(|(k, e)| f(k, Some(k), Item::Value(&e.value)));
+                map.entries().for_each(|(k, e)| f(k, KeyText::Shared(k), Item::Value(&e.value)));
             }
             MapSrc::Map(map, Order::Object(_)) => {
                 // The map's own key, not the constant: its text is shared (an object literal's
@@ -131,22 +139,22 @@ impl<'a> MapSrc<'a> {
                 // remembered.
                 for key in OBJECT_FIRST {
                     if let Some((k, v)) = map.get_key_value(key) {
-                        f(k, Some(k), Item::Value(v));
+                        f(k, KeyText::Shared(k), Item::Value(v));
                     }
                 }
                 for (k, e) in map.entries() {
                     if !OBJECT_FIRST.contains(&&**k) {
-                        f(k, Some(k), Item::Value(&e.value));
+                        f(k, KeyText::Shared(k), Item::Value(&e.value));
                     }
                 }
             }
             MapSrc::Map(map, Order::Metadata(stamp)) => {
                 if let Some((k, v)) = map.get_key_value("name") {
-                    f(k, Some(k), Item::Value(v));
+                    f(k, KeyText::Shared(k), Item::Value(v));
                 }
                 match (map.get_key_value("namespace"), stamp.and_then(|s| s.namespace)) {
-                    (Some((k, v)), _) => f(k, Some(k), Item::Value(v)),
-                    (None, Some(ns)) => f("namespace", None, Item::Str(ns)),
+                    (Some((k, v)), _) => f(k, KeyText::Shared(k), Item::Value(v)),
+                    (None, Some(ns)) => f("namespace", KeyText::Static("namespace"), Item::Str(ns)),
                     (None, None) => {}
                 }
                 let stamped =
@@ -159,16 +167,16 @@ impl<'a> MapSrc<'a> {
                         // other keys, as `manifest::finalize` does.
                         "labels" | "annotations" if stamp.is_some() => {
                             if let (Some(m), Some(extra)) = (v.as_map(), stamped(k)) {
-                                f(k, Some(k), Item::Stamped(Some(m), extra));
+                                f(k, KeyText::Shared(k), Item::Stamped(Some(m), extra));
                             }
                         }
-                        _ => f(k, Some(k), Item::Value(v)),
+                        _ => f(k, KeyText::Shared(k), Item::Value(v)),
                     }
                 }
                 for key in ["labels", "annotations"] {
                     if let Some(extra) = stamped(key) {
                         if map.get(key).and_then(Value::as_map).is_none() {
-                            f(key, None, Item::Stamped(None, extra));
+                            f(key, KeyText::Static(key), Item::Stamped(None, extra));
                         }
                     }
                 }
@@ -177,14 +185,14 @@ impl<'a> MapSrc<'a> {
                 if let Some(map) = existing {
                     for (k, e) in map.entries() {
                         match extra.iter().find(|(key, _)| *key == &**k) {
-                            Some((_, s)) => f(k, Some(k), Item::Str(s)),
-                            None => f(k, Some(k), Item::Value(&e.value)),
+                            Some((_, s)) => f(k, KeyText::Shared(k), Item::Str(s)),
+                            None => f(k, KeyText::Shared(k), Item::Value(&e.value)),
                         }
                     }
                 }
                 for (k, s) in extra {
                     if !existing.is_some_and(|m| m.contains_key(k)) {
-                        f(k, None, Item::Str(s));
+                        f(k, KeyText::Static(k), Item::Str(s));
                     }
                 }
             }
@@ -576,7 +584,11 @@ fn write_map(out: &mut String, src: MapSrc<'_>, indent: usize, inline_first: boo
         // The key is written straight into the output; the rare key too long for the implicit
         // form gets its `? ` afterwards.
         let start = out.len();
-        if is_plain_shared(key, shared) {
+        let plain = match shared {
+            KeyText::Shared(text) => is_plain_shared(key, Some(text)),
+            KeyText::Static(text) => is_plain_static(text),
+        };
+        if plain {
             out.push_str(key);
         } else {
             write_double_quoted(out, key);
@@ -662,8 +674,9 @@ fn write_scalar_line(out: &mut String, value: &Value, block_indent: usize) {
             let _ = write!(out, "{n}");
         }
         Value::Float(x) => out.push_str(&yaml_float(*x)),
+        // Decided once: a string that may not be plain goes straight to the other forms.
         Value::Str(s) if is_plain_shared(s, Some(s)) => out.push_str(s),
-        Value::Str(s) => write_string(out, s, block_indent),
+        Value::Str(s) => write_not_plain(out, s, block_indent),
         Value::Quantity(q) => match q.written_int() {
             Some(n) => {
                 let _ = write!(out, "{n}");
@@ -903,6 +916,38 @@ fn is_plain_shared(s: &str, shared: Option<&Arc<str>>) -> bool {
     plain
 }
 
+/// [`is_plain_safe`] of a key of kdep's stamps (`labels`, `annotations`, the label and
+/// annotation names), remembered per thread by the text's address: a `&'static str` is never
+/// freed, so its address names its text for the life of the program. A handful of such keys
+/// exist; past [`STATIC_KEY_SLOTS`] the others are decided afresh each time.
+fn is_plain_static(text: &'static str) -> bool {
+    let at = (text.as_ptr() as usize, text.len());
+    let known = STATIC_KEYS
+        .try_with(|memo| memo.try_borrow().ok()?.iter().find(|(addr, _)| *addr == at).map(|(_, plain)| *plain))
+        .ok()
+        .flatten();
+    if let Some(plain) = known {
+        return plain;
+    }
+    let plain = is_plain_safe(text);
+    let _ = STATIC_KEYS.try_with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            if memo.len() < STATIC_KEY_SLOTS {
+                memo.push((at, plain));
+            }
+        }
+    });
+    plain
+}
+
+/// Most static keys [`is_plain_static`] remembers per thread.
+const STATIC_KEY_SLOTS: usize = 16;
+
+thread_local! {
+    /// [`is_plain_static`]'s memo: (address, length) of a static text, and its decision.
+    static STATIC_KEYS: RefCell<Vec<((usize, usize), bool)>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Slots of [`is_plain_shared`]'s memo.
 const PLAIN_KEY_SLOTS: usize = 512;
 /// Longest text [`is_plain_shared`] remembers.
@@ -962,7 +1007,15 @@ fn literal_block_ok(s: &str) -> bool {
 fn write_string(out: &mut String, s: &str, block_indent: usize) {
     if is_plain_safe(s) {
         out.push_str(s);
-    } else if literal_block_ok(s) {
+    } else {
+        write_not_plain(out, s, block_indent);
+    }
+}
+
+/// [`write_string`] of a string that [`is_plain_safe`] refused: a literal block when its text
+/// allows one, else double-quoted.
+fn write_not_plain(out: &mut String, s: &str, block_indent: usize) {
+    if literal_block_ok(s) {
         let (body, chomp) = match s.strip_suffix('\n') {
             Some(body) => (body, "|"),
             None => (s, "|-"),
@@ -1598,6 +1651,30 @@ mod tests {
             metadata.insert("name", Value::from(name), Origin::computed());
             map(vec![("spec", spec), ("metadata", Value::map(metadata)), ("kind", s("X")), ("apiVersion", s("v1"))])
         })
+    }
+
+    /// The attack on remembering the quoting of kdep's static keys by address: static texts
+    /// that start at one address (a text and its prefix) are told apart by their length, so
+    /// `key` stays plain after `key: value` was refused and the other way round, in any order;
+    /// and past the memo's slots every key is still decided as itself.
+    #[test]
+    fn remembered_static_key_quoting_is_each_keys_own() {
+        const BOTH: &str = "key: value";
+        let head: &'static str = &BOTH[..3];
+        assert!(std::ptr::eq(head.as_ptr(), BOTH.as_ptr()));
+        for _ in 0..2 {
+            assert!(is_plain_static(head), "{head:?} is plain");
+            assert!(!is_plain_static(BOTH), "{BOTH:?} must be quoted");
+        }
+        const MANY: [&str; 24] = [
+            "a", "b:", "c", "- d", "e", "#f", "g", "true", "h", "1.5", "i", "j ", "k", "null", "l", "m: n", "o", "p",
+            "'q", "r", "s", "@t", "u", "v",
+        ];
+        for _ in 0..2 {
+            for text in MANY {
+                assert_eq!(is_plain_static(text), is_plain_safe(text), "{text:?}");
+            }
+        }
     }
 
     /// Keys and strings whose text is shared take their quoting from a memo by address:

@@ -611,6 +611,23 @@ impl Value {
         }
     }
 
+    /// [`Value::sized_without_nulls`] of a list item or map value: a scalar is counted here,
+    /// as that walk counts it, without a call per leaf (most of an object's nodes are leaves).
+    #[inline]
+    fn sized_without_nulls_inner(&self, acc: &mut usize, limit: usize, level: usize) -> Option<Value> {
+        match self {
+            Value::Str(s) => {
+                *acc = acc.saturating_add(s.len() + 2);
+                None
+            }
+            Value::List(_) | Value::Map(_) => self.sized_without_nulls(acc, limit, level),
+            _ => {
+                *acc = acc.saturating_add(8);
+                None
+            }
+        }
+    }
+
     /// The walk of [`Value::without_null_entries`], counting into `acc` what
     /// [`Value::add_written_size`] counts, in the same order and with the same early stop, so
     /// that `acc` passes `limit` exactly when the written size does.
@@ -629,7 +646,7 @@ impl Value {
                         return None;
                     }
                     *acc = acc.saturating_add(line);
-                    if let Some(new) = item.sized_without_nulls(acc, limit, level + 1) {
+                    if let Some(new) = item.sized_without_nulls_inner(acc, limit, level + 1) {
                         let out = out.get_or_insert_with(|| items.to_vec());
                         if let Some(slot) = out.get_mut(i) {
                             *slot = new;
@@ -647,7 +664,7 @@ impl Value {
                     }
                     *acc = acc.saturating_add(key.len() + 2 + line);
                     // A null value is a short token to the count and has nothing inside.
-                    let new = entry.value.sized_without_nulls(acc, limit, level + 1);
+                    let new = entry.value.sized_without_nulls_inner(acc, limit, level + 1);
                     if entry.value.is_null() || new.is_some() {
                         let out = out.get_or_insert_with(|| {
                             let mut m = Map::with_capacity(map.len());
@@ -1342,6 +1359,53 @@ mod tests {
             let mut back: Vec<&str> = reversed.keys().collect();
             back.reverse();
             proptest::prop_assert_eq!(back, map.keys().collect::<Vec<_>>());
+        }
+    }
+
+    fn value_tree() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<i64>().prop_map(Value::Int),
+            any::<bool>().prop_map(Value::Bool),
+            "[a-z]{0,12}".prop_map(Value::str),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::list),
+                proptest::collection::vec(("[a-c]{1,3}", inner), 0..10).prop_map(|entries| {
+                    let mut m = Map::new();
+                    for (k, v) in entries {
+                        m.insert(k, v, Origin::computed());
+                    }
+                    Value::map(m)
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        /// Sizing an emitted object while dropping its null entries counts what
+        /// `written_size` counts, leaf by leaf, and stops where it stops: an object is refused
+        /// exactly when its written size passes the bound, with the same count, and one that
+        /// is kept loses exactly its null entries. A walk that counted a leaf differently (a
+        /// string as a short token, a null as its text) fails it.
+        #[test]
+        fn sizing_without_nulls_counts_as_the_written_size(v in value_tree(), limit in 0usize..400) {
+            let size = v.written_size(limit);
+            match v.without_null_entries_within(limit) {
+                Err(counted) => {
+                    proptest::prop_assert!(size > limit);
+                    proptest::prop_assert_eq!(counted, size);
+                }
+                Ok(out) => {
+                    proptest::prop_assert!(size <= limit, "{} > {}", size, limit);
+                    proptest::prop_assert_eq!(out.is_some(), v.without_null_entries().is_some());
+                    if let Some(out) = out {
+                        proptest::prop_assert_eq!(Some(out), v.without_null_entries());
+                    }
+                }
+            }
         }
     }
 
