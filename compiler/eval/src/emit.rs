@@ -889,8 +889,7 @@ fn is_plain_shared(s: &str, shared: Option<&Arc<str>>) -> bool {
         return is_plain_safe(s);
     };
     let addr = Arc::as_ptr(text) as *const u8 as usize;
-    // Allocations are at least 8-byte aligned; the bits above pick the slot.
-    let slot = (addr >> 3) % PLAIN_KEY_SLOTS;
+    let slot = crate::value::address_slot(addr, PLAIN_KEY_SLOTS);
     let known = PLAIN_KEYS
         .try_with(|memo| {
             let memo = memo.try_borrow().ok()?;
