@@ -1311,7 +1311,7 @@ mod tests {
     }
 
     fn key_text(k: usize) -> String {
-        if k % 3 == 0 {
+        if k.is_multiple_of(3) {
             format!("k{k:02}")
         } else {
             format!("key-{k}")
