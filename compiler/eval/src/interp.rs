@@ -2078,7 +2078,7 @@ impl<'db> Eval<'db> {
             match entry {
                 ObjEntry::Field { key, value, range } => {
                     // Fast path: one static key, the overwhelmingly common case.
-                    if let [KeySeg::Static(name, krange)] = key.as_slice() {
+                    if let [KeySeg::Static(name, krange)] = &**key {
                         let origin = self.origin_of(value, ctx, *range);
                         let v = match self.expr_opt(value, ctx) {
                             Ok(Some(v)) => v,
