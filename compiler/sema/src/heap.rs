@@ -76,7 +76,7 @@ impl HeapCount {
     }
 
     fn path(&mut self, p: &PathRef) {
-        self.list::<Name>("paths", p.segments.capacity());
+        self.list::<Name>("paths", p.segments.len());
         self.names("names", &p.segments);
     }
 
@@ -187,7 +187,9 @@ impl HeapCount {
     fn sets(&mut self, sets: &[SetHir]) {
         self.list::<SetHir>("settings", sets.len());
         for s in sets {
-            self.list::<(Name, kdep_diag::TextRange)>("setting keys", s.key.len());
+            if s.key.len() > 1 {
+                self.list::<(Name, kdep_diag::TextRange)>("setting keys", s.key.len());
+            }
             for (n, _) in &s.key {
                 self.name("names", n);
             }
@@ -266,7 +268,7 @@ impl HeapCount {
             return;
         }
         self.add("file", ARC_COUNTS + size_of::<FileHir>());
-        self.list::<crate::hir::ImportHir>("imports", hir.imports.capacity());
+        self.list::<crate::hir::ImportHir>("imports", hir.imports.len());
         for imp in &hir.imports {
             self.path(&imp.path);
             self.name("names", &imp.alias);
@@ -306,7 +308,7 @@ impl HeapCount {
                 self.sets(&e.sets);
             }
         }
-        self.list::<Arc<crate::hir::TestHir>>("tests", hir.tests.capacity());
+        self.list::<Arc<crate::hir::TestHir>>("tests", hir.tests.len());
         for t in &hir.tests {
             if self.first(Arc::as_ptr(t)) {
                 self.add("tests", ARC_COUNTS + size_of::<crate::hir::TestHir>());
@@ -336,7 +338,7 @@ impl HeapCount {
                 self.sets(&p.sets);
             }
         }
-        self.list::<kdep_diag::Diagnostic>("diagnostics", hir.diagnostics.capacity());
+        self.list::<kdep_diag::Diagnostic>("diagnostics", hir.diagnostics.len());
         self.add("anchors", hir.anchors.heap_bytes());
     }
 

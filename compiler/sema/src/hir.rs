@@ -456,7 +456,8 @@ impl KeySeg {
 /// A dotted reference to a declaration (`web.WebService`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PathRef {
-    pub segments: Vec<Name>,
+    /// A boxed slice: every app and import holds one for the whole of a large build's `prepare`.
+    pub segments: Box<[Name]>,
     pub range: TextRange,
 }
 
@@ -624,10 +625,61 @@ pub struct TemplateHir {
 /// `key.path = value` in an app body, `in` block or environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetHir {
-    /// A boxed slice, 8 bytes less than a `Vec` in every setting a large build holds.
-    pub key: Box<[(Name, TextRange)]>,
+    pub key: KeyPath,
     pub value: Arc<Expr>,
     pub range: TextRange,
+}
+
+/// The segments of a setting's key (`a.b.c = ...`), read as a slice. One segment, nearly every
+/// key, is held inline: a large build holds every setting of every app from `prepare` to its
+/// batch, and a block of one segment cost 24 bytes and an allocation per setting.
+#[derive(Clone, PartialEq)]
+pub struct KeyPath(KeyRepr);
+
+#[derive(Clone, PartialEq)]
+enum KeyRepr {
+    One((Name, TextRange)),
+    Many(Box<[(Name, TextRange)]>),
+}
+
+impl From<Vec<(Name, TextRange)>> for KeyPath {
+    fn from(mut segments: Vec<(Name, TextRange)>) -> Self {
+        match segments.pop() {
+            Some(one) if segments.is_empty() => KeyPath(KeyRepr::One(one)),
+            Some(last) => {
+                segments.push(last);
+                KeyPath(KeyRepr::Many(segments.into_boxed_slice()))
+            }
+            None => KeyPath(KeyRepr::Many(Box::default())),
+        }
+    }
+}
+
+impl std::ops::Deref for KeyPath {
+    type Target = [(Name, TextRange)];
+
+    fn deref(&self) -> &[(Name, TextRange)] {
+        match &self.0 {
+            KeyRepr::One(one) => std::slice::from_ref(one),
+            KeyRepr::Many(many) => many,
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a KeyPath {
+    type Item = &'a (Name, TextRange);
+    type IntoIter = std::slice::Iter<'a, (Name, TextRange)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// As the list of segments it stands for.
+impl std::fmt::Debug for KeyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl SetHir {
@@ -745,16 +797,18 @@ pub struct ImportHir {
 /// reported as duplicates (K0103) and dropped.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct FileHir {
-    pub imports: Vec<ImportHir>,
+    // The lists are boxed slices, exact and 8 bytes smaller than `Vec`s: a large build holds
+    // every file's lowering from `prepare` to its batch.
+    pub imports: Box<[ImportHir]>,
     pub lets: NameTable<Arc<LetHir>>,
     pub functions: NameTable<Arc<FnHir>>,
     pub templates: NameTable<Arc<TemplateHir>>,
     pub apps: NameTable<Arc<AppHir>>,
     pub environments: NameTable<Arc<EnvHir>>,
     /// `test` declarations in file order (they are not names: nothing refers to a test).
-    pub tests: Vec<Arc<TestHir>>,
+    pub tests: Box<[Arc<TestHir>]>,
     pub policies: NameTable<Arc<PolicyHir>>,
-    pub diagnostics: Vec<Diagnostic>,
+    pub diagnostics: Box<[Diagnostic]>,
     /// Where the anchored declarations are: turns this HIR's anchored ranges into file offsets.
     pub anchors: kdep_diag::anchor::AnchorMap,
 }
@@ -762,6 +816,8 @@ pub struct FileHir {
 /// The declarations of a file being lowered, in order, before they become its [`NameTable`]s.
 #[derive(Default)]
 struct DeclLists {
+    imports: Vec<ImportHir>,
+    tests: Vec<Arc<TestHir>>,
     lets: Vec<(Name, Arc<LetHir>)>,
     functions: Vec<(Name, Arc<FnHir>)>,
     templates: Vec<(Name, Arc<TemplateHir>)>,
@@ -774,16 +830,16 @@ impl DeclLists {
     /// Moves the lists into `out`'s tables, and gives back what `out`'s own lists grew into
     /// beyond their length: salsa keeps every file's lowering until its batch
     /// (docs/performance.md, Memory).
-    fn finish(self, out: &mut FileHir) {
+    fn finish(self, out: &mut FileHir, diagnostics: Vec<Diagnostic>) {
+        out.imports = self.imports.into_boxed_slice();
+        out.tests = self.tests.into_boxed_slice();
+        out.diagnostics = diagnostics.into_boxed_slice();
         out.lets = NameTable::from_entries(self.lets);
         out.functions = NameTable::from_entries(self.functions);
         out.templates = NameTable::from_entries(self.templates);
         out.apps = NameTable::from_entries(self.apps);
         out.environments = NameTable::from_entries(self.environments);
         out.policies = NameTable::from_entries(self.policies);
-        out.imports.shrink_to_fit();
-        out.tests.shrink_to_fit();
-        out.diagnostics.shrink_to_fit();
         out.anchors.shrink_to_fit();
     }
 }
@@ -804,8 +860,14 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     // Each read of an input field is a salsa lookup: the id and the text are read once.
     let (id, text) = (file.id(db), file.text(db));
     let parse = kdep_syntax::parse(id, text);
-    let mut lower =
-        Lower { file: id, text, diagnostics: parse.diagnostics.clone(), deep_reported: false, anchor: None };
+    let mut lower = Lower {
+        file: id,
+        text,
+        diagnostics: parse.diagnostics.clone(),
+        deep_reported: false,
+        anchor: None,
+        strings: Vec::new(),
+    };
     // Ordinals of the declarations of each anchor kind seen so far (see `anchor_kind`).
     let mut ordinals = [0u32; 8];
     let mut out = FileHir::default();
@@ -837,8 +899,8 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::App(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Environment(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Test(it) => {
-                let test = lower.test(it, &out.tests);
-                out.tests.push(Arc::new(test));
+                let test = lower.test(it, &decls.tests);
+                decls.tests.push(Arc::new(test));
                 continue;
             }
             ast::Item::Policy(it) => (Name::from(it.name.text.as_str()), it.name.range),
@@ -852,7 +914,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             // import can be renamed (`import a.b as c`), a declaration often cannot (an app's
             // name is its objects' name). Say so, with the import path to copy.
             let mut import_path = None;
-            if let Some(imp) = out.imports.iter_mut().find(|i| i.alias == name) {
+            if let Some(imp) = decls.imports.iter_mut().find(|i| i.alias == name) {
                 imp.clashes = true;
                 import_path = Some(imp.path.display());
             }
@@ -882,7 +944,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
         }
         seen.insert(name.clone(), range);
         match item {
-            ast::Item::Import(it) => out.imports.push(ImportHir {
+            ast::Item::Import(it) => decls.imports.push(ImportHir {
                 path: lower.path(&it.path),
                 alias: name,
                 alias_range: lower.rel(range),
@@ -1001,8 +1063,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::Test(_) | ast::Item::Error(_) => {}
         }
     }
-    out.diagnostics = lower.diagnostics;
-    decls.finish(&mut out);
+    decls.finish(&mut out, lower.diagnostics);
     Arc::new(out)
 }
 
@@ -1063,12 +1124,18 @@ pub fn set_app_hir_lru(db: &mut dyn Db, capacity: usize) {
     app_hir::set_lru_capacity(db, capacity);
 }
 
+/// How many of a file's first plain strings [`Lower::file_string`] shares.
+const FILE_STRINGS: usize = 32;
+
 struct Lower<'t> {
     file: kdep_diag::FileId,
     text: &'t str,
     diagnostics: Vec<Diagnostic>,
     /// Whether the current top-level expression already reported K0004.
     deep_reported: bool,
+    /// The first plain strings of the file, shared by their repeats in it (see
+    /// [`Lower::file_string`]).
+    strings: Vec<Name>,
     /// The declaration being lowered, when it is anchored: its start in the file and its anchor.
     /// Its HIR ranges are then anchored offsets ([`Lower::rel`]).
     anchor: Option<(u32, kdep_diag::anchor::Anchor)>,
@@ -1562,7 +1629,7 @@ impl Lower<'_> {
                     return;
                 }
                 out.push(SetHir {
-                    key: key.into_boxed_slice(),
+                    key: KeyPath::from(key),
                     value: Arc::new(self.expr_in(&f.value, 0, absent_ok)),
                     range: self.rel(f.range),
                 });
@@ -1680,9 +1747,26 @@ impl Lower<'_> {
         Expr { kind, range: self.rel(range) }
     }
 
+    /// A plain string's text, shared with an equal one earlier in the file: an app often says
+    /// the same thing twice (`name = "svc-0001"`, `SERVICE_NAME = "svc-0001"`), and a large
+    /// build holds the lowering until the app's batch. Only within one file (unlike
+    /// [`shared_name`]): the evaluator clones string values, and a file's apps are evaluated on
+    /// one thread. The first [`FILE_STRINGS`] strings are kept, so a long file costs at most
+    /// that many comparisons a string.
+    fn file_string(&mut self, text: &str) -> Name {
+        if let Some(seen) = self.strings.iter().find(|s| ***s == *text) {
+            return Name::clone(seen);
+        }
+        let name = Name::from(text);
+        if self.strings.len() < FILE_STRINGS {
+            self.strings.push(Name::clone(&name));
+        }
+        name
+    }
+
     fn string(&mut self, s: &ast::StringLit, d: u32) -> ExprKind {
         if let Some(text) = s.plain_text() {
-            return ExprKind::Str(Name::from(&*text));
+            return ExprKind::Str(self.file_string(&text));
         }
         let parts = s
             .parts
@@ -1883,6 +1967,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<ObjEntry>(), 80);
         // A key segment is a name and its range; a computed one is boxed.
         assert_eq!(std::mem::size_of::<KeySeg>(), 24);
+        // A setting holds a key of one segment inline.
+        assert_eq!(std::mem::size_of::<KeyPath>(), 24);
+        assert_eq!(std::mem::size_of::<SetHir>(), 40);
         // An empty table holds no block and is 16 bytes, against 56 for an empty `NameMap`.
         assert_eq!(std::mem::size_of::<NameTable<Arc<AppHir>>>(), 16);
     }

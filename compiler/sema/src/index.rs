@@ -88,7 +88,7 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     // The paths are boxed slices, exact and 8 bytes smaller than a `Vec`: every file's index is
     // kept for the whole run.
     let imports: Vec<(Name, Box<[Name]>)> =
-        hir.imports.iter().map(|imp| (imp.alias.clone(), imp.path.segments.as_slice().into())).collect();
+        hir.imports.iter().map(|imp| (imp.alias.clone(), imp.path.segments.clone())).collect();
     let imports = NameTable::from_entries(imports);
     let count = hir.lets.len()
         + hir.functions.len()
@@ -106,8 +106,8 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     }
     for (name, t) in &hir.templates {
         let kind = if t.is_schema { ItemKind::Schema } else { ItemKind::Template };
-        let target = t.base.as_ref().map(|b| b.segments.as_slice().into());
-        let mixins = t.mixins.iter().map(|m| m.segments.as_slice().into()).collect();
+        let target = t.base.as_ref().map(|b| b.segments.clone());
+        let mixins = t.mixins.iter().map(|m| m.segments.clone()).collect();
         let resource = t.attrs.resource.as_ref().map(|(r, _)| Box::new(r.clone()));
         items.push((name.clone(), ItemHeader { kind, target, mixins, resource, after: false }));
     }
@@ -115,7 +115,7 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
         items.push((
             name.clone(),
             ItemHeader {
-                target: Some(a.template.segments.as_slice().into()),
+                target: Some(a.template.segments.clone()),
                 after: !a.after.is_empty(),
                 ..ItemHeader::plain(ItemKind::App)
             },
@@ -133,7 +133,7 @@ pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
         items.push((name.clone(), ItemHeader::plain(ItemKind::Environment)));
     }
     for (name, p) in &hir.policies {
-        let target = p.base.as_ref().map(|b| b.segments.as_slice().into());
+        let target = p.base.as_ref().map(|b| b.segments.clone());
         items.push((name.clone(), ItemHeader { target, ..ItemHeader::plain(ItemKind::Policy) }));
     }
     // Kept for the whole run, one per file: no room beyond the entries (see `FileHir`).

@@ -100,20 +100,19 @@ fn a_lowered_app_file_stays_small() {
         &lowering,
         &[
             ("anchors", 24),
-            ("apps", 144),
+            ("apps", 136),
             ("declaration maps", 24),
             ("expressions", 288),
-            ("file", 208),
-            ("imports", 72),
+            ("file", 184),
+            ("imports", 64),
             ("names", 24),
             ("object entries", 320),
             ("object keys", 96),
             ("paths", 64),
-            ("setting keys", 96),
-            ("settings", 128),
-            ("strings", 196),
+            ("settings", 160),
+            ("strings", 172),
         ],
-        1684,
+        1556,
     );
     at_most("a plain app file's item index", &index, &[("item index", 224)], 224);
 }
