@@ -187,9 +187,7 @@ impl HeapCount {
     fn sets(&mut self, sets: &[SetHir]) {
         self.list::<SetHir>("settings", sets.len());
         for s in sets {
-            if s.key.len() > 1 {
-                self.list::<(Name, kdep_diag::TextRange)>("setting keys", s.key.len());
-            }
+            self.add("setting keys", s.key.heap_bytes());
             for (n, _) in &s.key {
                 self.name("names", n);
             }

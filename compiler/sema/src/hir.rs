@@ -666,6 +666,16 @@ impl std::ops::Deref for KeyPath {
     }
 }
 
+impl KeyPath {
+    /// The bytes of the key's block (none for a key held inline; see [`crate::heap`]).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            KeyRepr::One(_) => 0,
+            KeyRepr::Many(many) => std::mem::size_of_val::<[(Name, TextRange)]>(many),
+        }
+    }
+}
+
 impl<'a> IntoIterator for &'a KeyPath {
     type Item = &'a (Name, TextRange);
     type IntoIter = std::slice::Iter<'a, (Name, TextRange)>;
