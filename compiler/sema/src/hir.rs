@@ -155,7 +155,7 @@ impl<V> NameTable<V> {
                 std::mem::size_of::<LongTable<V>>() + long.index.capacity() * (std::mem::size_of::<(Name, usize)>() + 1)
             }
         };
-        self.entries().len() * std::mem::size_of::<(Name, V)>() + index
+        std::mem::size_of_val(self.entries()) + index
     }
 }
 
@@ -236,13 +236,11 @@ std::thread_local! {
 /// shared: the evaluator clones them into values, and one `Arc` written from both threads of a
 /// build would move its cache line between the cores.
 fn shared_name(text: &str) -> Name {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     if text.len() > SHARED_NAME_MAX {
         return Name::from(text);
     }
-    let mut hasher = rustc_hash::FxBuildHasher.build_hasher();
-    text.hash(&mut hasher);
-    let slot = (hasher.finish() as usize) % SHARED_NAME_SLOTS;
+    let slot = (rustc_hash::FxBuildHasher.hash_one(text) as usize) % SHARED_NAME_SLOTS;
     SHARED_NAMES.with(|slots| {
         let mut slots = slots.borrow_mut();
         if slots.is_empty() {
