@@ -64,6 +64,16 @@ impl AnchorMap {
         self.entries.push((anchor, range));
     }
 
+    /// Gives back the room the list grew beyond its entries (a lowered file keeps its map).
+    pub fn shrink_to_fit(&mut self) {
+        self.entries.shrink_to_fit();
+    }
+
+    /// The bytes of the map's one block (see `kdep_sema::heap`).
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<(Anchor, TextRange)>()
+    }
+
     fn start_of(&self, anchor: Anchor) -> Option<u32> {
         self.entries.iter().find(|(a, _)| *a == anchor).map(|(_, r)| r.start)
     }

@@ -2078,7 +2078,7 @@ impl<'db> Eval<'db> {
             match entry {
                 ObjEntry::Field { key, value, range } => {
                     // Fast path: one static key, the overwhelmingly common case.
-                    if let [KeySeg::Static(name, krange)] = key.as_slice() {
+                    if let [KeySeg::Static(name, krange)] = &**key {
                         let (v, origin) = match self.member_entry(value, ctx, *range) {
                             Some(Ok(entry)) => entry,
                             Some(Err(_)) => {

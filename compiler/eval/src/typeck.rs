@@ -1375,7 +1375,7 @@ fn field_entries(entries: &[ObjEntry]) -> Option<Vec<(&[KeySeg], &Expr)>> {
     entries
         .iter()
         .map(|en| match en {
-            ObjEntry::Field { key, value, .. } => Some((key.as_slice(), value)),
+            ObjEntry::Field { key, value, .. } => Some((&**key, value)),
             ObjEntry::Comp { .. } => None,
         })
         .collect()
@@ -1425,7 +1425,7 @@ impl Checker<'_> {
     ) -> Option<(Name, Name, kdep_sema::resources::ResourceEntry, Arc<TemplateModel>)> {
         let literal = |name: &str| {
             entries.iter().find_map(|en| match en {
-                ObjEntry::Field { key, value, .. } => match (key.as_slice(), &value.kind) {
+                ObjEntry::Field { key, value, .. } => match (&**key, &value.kind) {
                     ([KeySeg::Static(k, _)], ExprKind::Str(v)) if &**k == name => Some(v.clone()),
                     _ => None,
                 },

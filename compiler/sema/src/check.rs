@@ -42,7 +42,7 @@ pub const ENV_ATTRIBUTES: &str = "attributes";
 /// object literal (`attributes = { tier = "gold" }`) or the second segment of a dotted entry
 /// (`attributes.tier = "gold"`). Anything else declares none (the evaluator reports it).
 pub fn attribute_names(set: &SetHir) -> Vec<Name> {
-    match set.key.as_slice() {
+    match &*set.key {
         [(first, _)] if &**first == ENV_ATTRIBUTES => match &set.value.kind {
             crate::hir::ExprKind::Object(entries) => entries
                 .iter()

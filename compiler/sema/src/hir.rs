@@ -24,6 +24,240 @@ pub type Name = Arc<str>;
 /// same from run to run (iteration order is insertion order either way).
 pub type NameMap<V> = IndexMap<Name, V, rustc_hash::FxBuildHasher>;
 
+/// A map keyed by names, in insertion order, built once and then only read: a lowered file's
+/// declarations of one kind, an item index's headers and imports. Salsa keeps one per kind per
+/// file for a whole build, and most files declare one app and one import, so it is sized for
+/// that: an empty table is 16 bytes and holds no block (an empty [`NameMap`] is 56), one entry is
+/// one block of the entry (a [`NameMap`] of one entry holds two, with room for three). Up to
+/// [`NameTable::SCAN_MAX`] names are found by comparing them in turn; a longer table keeps a hash
+/// index of positions beside its entries, so a long file stays linear.
+#[derive(Clone)]
+pub struct NameTable<V>(Table<V>);
+
+#[derive(Clone)]
+enum Table<V> {
+    Short(Box<[(Name, V)]>),
+    Long(Box<LongTable<V>>),
+}
+
+#[derive(Clone)]
+struct LongTable<V> {
+    entries: Box<[(Name, V)]>,
+    index: rustc_hash::FxHashMap<Name, usize>,
+}
+
+impl<V> Default for NameTable<V> {
+    fn default() -> Self {
+        NameTable(Table::Short(Box::default()))
+    }
+}
+
+impl<V> NameTable<V> {
+    /// Longest table searched by comparing names in turn.
+    pub const SCAN_MAX: usize = 8;
+
+    /// A table of `entries`, in their order; a name given twice keeps its first entry's place
+    /// and its last value, as inserting them in turn into a map would.
+    pub fn from_entries(entries: Vec<(Name, V)>) -> Self {
+        if entries.len() <= Self::SCAN_MAX {
+            let mut kept: Vec<(Name, V)> = Vec::with_capacity(entries.len());
+            for (name, value) in entries {
+                match kept.iter_mut().find(|(n, _)| *n == name) {
+                    Some(slot) => slot.1 = value,
+                    None => kept.push((name, value)),
+                }
+            }
+            return NameTable(Table::Short(kept.into_boxed_slice()));
+        }
+        let mut index: rustc_hash::FxHashMap<Name, usize> =
+            rustc_hash::FxHashMap::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut kept: Vec<(Name, V)> = Vec::with_capacity(entries.len());
+        for (name, value) in entries {
+            match index.get(&name).and_then(|&i| kept.get_mut(i)) {
+                Some(slot) => slot.1 = value,
+                None => {
+                    index.insert(name.clone(), kept.len());
+                    kept.push((name, value));
+                }
+            }
+        }
+        index.shrink_to_fit();
+        NameTable(Table::Long(Box::new(LongTable { entries: kept.into_boxed_slice(), index })))
+    }
+
+    fn entries(&self) -> &[(Name, V)] {
+        match &self.0 {
+            Table::Short(entries) => entries,
+            Table::Long(long) => &long.entries,
+        }
+    }
+
+    /// The position of `name`.
+    pub fn get_index_of<Q>(&self, name: &Q) -> Option<usize>
+    where
+        Name: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        use std::borrow::Borrow;
+        match &self.0 {
+            Table::Long(long) => long.index.get(name).copied(),
+            Table::Short(entries) => entries.iter().position(|(n, _)| <Name as Borrow<Q>>::borrow(n) == name),
+        }
+    }
+
+    pub fn get<Q>(&self, name: &Q) -> Option<&V>
+    where
+        Name: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.get_index_of(name).and_then(|i| self.entries().get(i)).map(|(_, v)| v)
+    }
+
+    pub fn contains_key<Q>(&self, name: &Q) -> bool
+    where
+        Name: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.get_index_of(name).is_some()
+    }
+
+    /// The entry at `index`, in insertion order.
+    pub fn get_index(&self, index: usize) -> Option<(&Name, &V)> {
+        self.entries().get(index).map(|(n, v)| (n, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries().is_empty()
+    }
+
+    pub fn iter(&self) -> NameTableIter<'_, V> {
+        NameTableIter(self.entries().iter())
+    }
+
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &Name> + ExactSizeIterator + Clone {
+        self.entries().iter().map(|(n, _)| n)
+    }
+
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> + ExactSizeIterator + Clone {
+        self.entries().iter().map(|(_, v)| v)
+    }
+
+    /// The bytes of the table's blocks, without those its names and values own (see
+    /// [`crate::heap`]).
+    pub fn heap_bytes(&self) -> usize {
+        let index = match &self.0 {
+            Table::Short(_) => 0,
+            Table::Long(long) => {
+                std::mem::size_of::<LongTable<V>>() + long.index.capacity() * (std::mem::size_of::<(Name, usize)>() + 1)
+            }
+        };
+        std::mem::size_of_val(self.entries()) + index
+    }
+}
+
+/// The entries of a [`NameTable`] in insertion order, as `(name, value)`.
+#[derive(Clone)]
+pub struct NameTableIter<'a, V>(std::slice::Iter<'a, (Name, V)>);
+
+impl<'a, V> Iterator for NameTableIter<'a, V> {
+    type Item = (&'a Name, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(n, v)| (n, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl<V> DoubleEndedIterator for NameTableIter<'_, V> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back().map(|(n, v)| (n, v))
+    }
+}
+
+impl<V> ExactSizeIterator for NameTableIter<'_, V> {}
+
+impl<'a, V> IntoIterator for &'a NameTable<V> {
+    type Item = (&'a Name, &'a V);
+    type IntoIter = NameTableIter<'a, V>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+impl<V> FromIterator<(Name, V)> for NameTable<V> {
+    fn from_iter<I: IntoIterator<Item = (Name, V)>>(iter: I) -> Self {
+        NameTable::from_entries(iter.into_iter().collect())
+    }
+}
+
+/// Equal entries in the same order (the index follows from them).
+impl<V: PartialEq> PartialEq for NameTable<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries()
+    }
+}
+
+impl<V: Eq> Eq for NameTable<V> {}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for NameTable<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Slots of a thread's table of shared names ([`shared_name`]).
+const SHARED_NAME_SLOTS: usize = 1024;
+
+/// Longest name [`shared_name`] shares; longer ones are rare as keys and paths, and each is
+/// copied.
+const SHARED_NAME_MAX: usize = 32;
+
+std::thread_local! {
+    /// The names this thread lowered last, by a hash of their text (see [`shared_name`]).
+    static SHARED_NAMES: std::cell::RefCell<Vec<Option<Name>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A name of a key, a path or a reference, shared with the files this thread lowered before.
+///
+/// Every app file of a package names the same keys and paths (`name`, `image`, `ws`,
+/// `WebService`), and a large build holds every file's lowering from `prepare` to its batch: a
+/// copy of each name in each file was about 300 of the 2,500 bytes of a plain app file's
+/// lowering (docs/performance.md, Memory). The table is direct-mapped by the text's hash, so it
+/// never grows: a name whose slot another took is copied again, which only shares less. Names
+/// are equal by text, so which copy a file holds changes nothing it says. String values are not
+/// shared: the evaluator clones them into values, and one `Arc` written from both threads of a
+/// build would move its cache line between the cores.
+fn shared_name(text: &str) -> Name {
+    use std::hash::BuildHasher;
+    if text.len() > SHARED_NAME_MAX {
+        return Name::from(text);
+    }
+    let slot = (rustc_hash::FxBuildHasher.hash_one(text) as usize) % SHARED_NAME_SLOTS;
+    SHARED_NAMES.with(|slots| {
+        let mut slots = slots.borrow_mut();
+        if slots.is_empty() {
+            slots.resize(SHARED_NAME_SLOTS, None);
+        }
+        match slots.get_mut(slot) {
+            Some(Some(name)) if **name == *text => Name::clone(name),
+            Some(held) => {
+                let name = Name::from(text);
+                *held = Some(Name::clone(&name));
+                name
+            }
+            None => Name::from(text),
+        }
+    })
+}
+
 /// Deepest expression nesting the IR keeps; deeper parts become [`ExprKind::Error`] with a
 /// diagnostic. Every recursive pass over the IR relies on this bound.
 pub const MAX_EXPR_DEPTH: u32 = 256;
@@ -189,25 +423,23 @@ pub struct Clause {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ObjEntry {
     Field {
-        key: Vec<KeySeg>,
+        /// A boxed slice: an object's entries are 80 bytes each rather than 88 with a `Vec`.
+        key: Box<[KeySeg]>,
         value: Expr,
         range: TextRange,
     },
     /// Boxed parts: comprehensions are rare, and inline they made every entry of every
     /// object 144 bytes rather than 88 (and every expression 64 rather than 56 with
     /// `Instantiate`'s path inline).
-    Comp {
-        key: Box<Expr>,
-        value: Box<Expr>,
-        clause: Box<Clause>,
-        range: TextRange,
-    },
+    Comp { key: Box<Expr>, value: Box<Expr>, clause: Box<Clause>, range: TextRange },
 }
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeySeg {
     Static(Name, TextRange),
-    Computed(Expr),
+    /// Boxed: keys are almost always static, and inline the expression made every segment of
+    /// every key 56 bytes rather than 24.
+    Computed(Box<Expr>),
 }
 
 impl KeySeg {
@@ -222,7 +454,8 @@ impl KeySeg {
 /// A dotted reference to a declaration (`web.WebService`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PathRef {
-    pub segments: Vec<Name>,
+    /// A boxed slice: every app and import holds one for the whole of a large build's `prepare`.
+    pub segments: Box<[Name]>,
     pub range: TextRange,
 }
 
@@ -390,9 +623,71 @@ pub struct TemplateHir {
 /// `key.path = value` in an app body, `in` block or environment.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SetHir {
-    pub key: Vec<(Name, TextRange)>,
+    pub key: KeyPath,
     pub value: Arc<Expr>,
     pub range: TextRange,
+}
+
+/// The segments of a setting's key (`a.b.c = ...`), read as a slice. One segment, nearly every
+/// key, is held inline: a large build holds every setting of every app from `prepare` to its
+/// batch, and a block of one segment cost 24 bytes and an allocation per setting.
+#[derive(Clone, PartialEq)]
+pub struct KeyPath(KeyRepr);
+
+#[derive(Clone, PartialEq)]
+enum KeyRepr {
+    One((Name, TextRange)),
+    Many(Box<[(Name, TextRange)]>),
+}
+
+impl From<Vec<(Name, TextRange)>> for KeyPath {
+    fn from(mut segments: Vec<(Name, TextRange)>) -> Self {
+        match segments.pop() {
+            Some(one) if segments.is_empty() => KeyPath(KeyRepr::One(one)),
+            Some(last) => {
+                segments.push(last);
+                KeyPath(KeyRepr::Many(segments.into_boxed_slice()))
+            }
+            None => KeyPath(KeyRepr::Many(Box::default())),
+        }
+    }
+}
+
+impl std::ops::Deref for KeyPath {
+    type Target = [(Name, TextRange)];
+
+    fn deref(&self) -> &[(Name, TextRange)] {
+        match &self.0 {
+            KeyRepr::One(one) => std::slice::from_ref(one),
+            KeyRepr::Many(many) => many,
+        }
+    }
+}
+
+impl KeyPath {
+    /// The bytes of the key's block (none for a key held inline; see [`crate::heap`]).
+    pub fn heap_bytes(&self) -> usize {
+        match &self.0 {
+            KeyRepr::One(_) => 0,
+            KeyRepr::Many(many) => std::mem::size_of_val::<[(Name, TextRange)]>(many),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a KeyPath {
+    type Item = &'a (Name, TextRange);
+    type IntoIter = std::slice::Iter<'a, (Name, TextRange)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// As the list of segments it stands for.
+impl std::fmt::Debug for KeyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl SetHir {
@@ -412,7 +707,8 @@ impl SetHir {
 pub struct EnvBlockHir {
     pub env: Name,
     pub env_range: TextRange,
-    pub sets: Vec<SetHir>,
+    /// A boxed slice, as the app's own settings are.
+    pub sets: Box<[SetHir]>,
     pub range: TextRange,
 }
 
@@ -447,13 +743,15 @@ pub struct AppHir {
     pub name: Name,
     pub name_range: TextRange,
     pub template: PathRef,
-    pub sets: Vec<SetHir>,
-    pub envs: Vec<EnvBlockHir>,
+    // The lists are boxed slices: a large build holds every app's lowering from `prepare` to its
+    // batch, and most apps have no `in` block, waiver or `@after` (a `Vec` is 8 bytes more).
+    pub sets: Box<[SetHir]>,
+    pub envs: Box<[EnvBlockHir]>,
     /// `waive policy : "reason"` entries, in source order.
-    pub waivers: Vec<WaiverHir>,
+    pub waivers: Box<[WaiverHir]>,
     /// The apps named by `@after(app = "db", ...)`, in source order, without the malformed
     /// ones (K0680). Resolved and checked by `check::apply_order`.
-    pub after: Vec<AfterHir>,
+    pub after: Box<[AfterHir]>,
     pub range: TextRange,
 }
 
@@ -507,34 +805,50 @@ pub struct ImportHir {
 /// reported as duplicates (K0103) and dropped.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct FileHir {
-    pub imports: Vec<ImportHir>,
-    pub lets: NameMap<Arc<LetHir>>,
-    pub functions: NameMap<Arc<FnHir>>,
-    pub templates: NameMap<Arc<TemplateHir>>,
-    pub apps: NameMap<Arc<AppHir>>,
-    pub environments: NameMap<Arc<EnvHir>>,
+    // The lists are boxed slices, exact and 8 bytes smaller than `Vec`s: a large build holds
+    // every file's lowering from `prepare` to its batch.
+    pub imports: Box<[ImportHir]>,
+    pub lets: NameTable<Arc<LetHir>>,
+    pub functions: NameTable<Arc<FnHir>>,
+    pub templates: NameTable<Arc<TemplateHir>>,
+    pub apps: NameTable<Arc<AppHir>>,
+    pub environments: NameTable<Arc<EnvHir>>,
     /// `test` declarations in file order (they are not names: nothing refers to a test).
-    pub tests: Vec<Arc<TestHir>>,
-    pub policies: NameMap<Arc<PolicyHir>>,
-    pub diagnostics: Vec<Diagnostic>,
+    pub tests: Box<[Arc<TestHir>]>,
+    pub policies: NameTable<Arc<PolicyHir>>,
+    pub diagnostics: Box<[Diagnostic]>,
     /// Where the anchored declarations are: turns this HIR's anchored ranges into file offsets.
     pub anchors: kdep_diag::anchor::AnchorMap,
 }
 
-impl FileHir {
-    /// Gives back what the lists grew into beyond their length: salsa keeps every file's
-    /// lowering for the whole run, and a map of one app grown by insertion holds room for
-    /// three (docs/performance.md, Memory).
-    fn shrink_to_fit(&mut self) {
-        self.imports.shrink_to_fit();
-        self.lets.shrink_to_fit();
-        self.functions.shrink_to_fit();
-        self.templates.shrink_to_fit();
-        self.apps.shrink_to_fit();
-        self.environments.shrink_to_fit();
-        self.tests.shrink_to_fit();
-        self.policies.shrink_to_fit();
-        self.diagnostics.shrink_to_fit();
+/// The declarations of a file being lowered, in order, before they become its [`NameTable`]s.
+#[derive(Default)]
+struct DeclLists {
+    imports: Vec<ImportHir>,
+    tests: Vec<Arc<TestHir>>,
+    lets: Vec<(Name, Arc<LetHir>)>,
+    functions: Vec<(Name, Arc<FnHir>)>,
+    templates: Vec<(Name, Arc<TemplateHir>)>,
+    apps: Vec<(Name, Arc<AppHir>)>,
+    environments: Vec<(Name, Arc<EnvHir>)>,
+    policies: Vec<(Name, Arc<PolicyHir>)>,
+}
+
+impl DeclLists {
+    /// Moves the lists into `out`'s tables, and gives back what `out`'s own lists grew into
+    /// beyond their length: salsa keeps every file's lowering until its batch
+    /// (docs/performance.md, Memory).
+    fn finish(self, out: &mut FileHir, diagnostics: Vec<Diagnostic>) {
+        out.imports = self.imports.into_boxed_slice();
+        out.tests = self.tests.into_boxed_slice();
+        out.diagnostics = diagnostics.into_boxed_slice();
+        out.lets = NameTable::from_entries(self.lets);
+        out.functions = NameTable::from_entries(self.functions);
+        out.templates = NameTable::from_entries(self.templates);
+        out.apps = NameTable::from_entries(self.apps);
+        out.environments = NameTable::from_entries(self.environments);
+        out.policies = NameTable::from_entries(self.policies);
+        out.anchors.shrink_to_fit();
     }
 }
 
@@ -554,11 +868,18 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
     // Each read of an input field is a salsa lookup: the id and the text are read once.
     let (id, text) = (file.id(db), file.text(db));
     let parse = kdep_syntax::parse(id, text);
-    let mut lower =
-        Lower { file: id, text, diagnostics: parse.diagnostics.clone(), deep_reported: false, anchor: None };
+    let mut lower = Lower {
+        file: id,
+        text,
+        diagnostics: parse.diagnostics.clone(),
+        deep_reported: false,
+        anchor: None,
+        strings: Vec::new(),
+    };
     // Ordinals of the declarations of each anchor kind seen so far (see `anchor_kind`).
     let mut ordinals = [0u32; 8];
     let mut out = FileHir::default();
+    let mut decls = DeclLists::default();
     // Spans of the first declaration of each top-level name, for duplicate reports.
     let mut seen = Declared::default();
     for item in &parse.file.items {
@@ -577,7 +898,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::Import(it) => {
                 let alias = it.alias.as_ref().or(it.path.segments.last());
                 let Some(alias) = alias.filter(|a| !a.is_missing()) else { continue };
-                (Name::from(alias.text.as_str()), alias.range)
+                (shared_name(alias.text.as_str()), alias.range)
             }
             ast::Item::Let(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Fn(it) => (Name::from(it.name.text.as_str()), it.name.range),
@@ -586,8 +907,8 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             ast::Item::App(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Environment(it) => (Name::from(it.name.text.as_str()), it.name.range),
             ast::Item::Test(it) => {
-                let test = lower.test(it, &out.tests);
-                out.tests.push(Arc::new(test));
+                let test = lower.test(it, &decls.tests);
+                decls.tests.push(Arc::new(test));
                 continue;
             }
             ast::Item::Policy(it) => (Name::from(it.name.text.as_str()), it.name.range),
@@ -601,7 +922,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
             // import can be renamed (`import a.b as c`), a declaration often cannot (an app's
             // name is its objects' name). Say so, with the import path to copy.
             let mut import_path = None;
-            if let Some(imp) = out.imports.iter_mut().find(|i| i.alias == name) {
+            if let Some(imp) = decls.imports.iter_mut().find(|i| i.alias == name) {
                 imp.clashes = true;
                 import_path = Some(imp.path.display());
             }
@@ -612,7 +933,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 .with_primary(lower.span(range), "defined again here")
                 .with_secondary(lower.span(first), "first defined here");
             if let Some(path) = import_path {
-                let other_is_app = matches!(item, ast::Item::App(_)) || out.apps.contains_key(&name);
+                let other_is_app = matches!(item, ast::Item::App(_)) || decls.apps.iter().any(|(n, _)| *n == name);
                 let renamed = format!("{name}_{}", if other_is_app { "tpl" } else { "mod" });
                 // The app's own template path, when it names the clashing module, shows the edit.
                 let member = match item {
@@ -631,7 +952,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
         }
         seen.insert(name.clone(), range);
         match item {
-            ast::Item::Import(it) => out.imports.push(ImportHir {
+            ast::Item::Import(it) => decls.imports.push(ImportHir {
                 path: lower.path(&it.path),
                 alias: name,
                 alias_range: lower.rel(range),
@@ -639,15 +960,15 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                 clashes: false,
             }),
             ast::Item::Let(it) => {
-                out.lets.insert(name, Arc::new(lower.let_decl(it)));
+                decls.lets.push((name, Arc::new(lower.let_decl(it))));
             }
             ast::Item::Fn(it) => {
-                out.functions.insert(name, Arc::new(lower.fn_decl(it)));
+                decls.functions.push((name, Arc::new(lower.fn_decl(it))));
             }
             ast::Item::Schema(it) => {
                 let members = lower.members(&it.members, true);
                 let attrs = lower.attributes(&it.attrs, true);
-                out.templates.insert(
+                decls.templates.push((
                     name.clone(),
                     Arc::new(TemplateHir {
                         name,
@@ -659,12 +980,12 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         attrs,
                         range: lower.rel(it.range),
                     }),
-                );
+                ));
             }
             ast::Item::Template(it) => {
                 let members = lower.members(&it.members, false);
                 let attrs = lower.attributes(&it.attrs, false);
-                out.templates.insert(
+                decls.templates.push((
                     name.clone(),
                     Arc::new(TemplateHir {
                         name,
@@ -676,7 +997,7 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         attrs,
                         range: lower.rel(it.range),
                     }),
-                );
+                ));
             }
             ast::Item::App(it) => {
                 // Sized from the syntax: the HIR is kept for the whole run, and a list grown
@@ -693,9 +1014,9 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                                 lower.set(e, &mut block_sets, true);
                             }
                             envs.push(EnvBlockHir {
-                                env: Name::from(block.env.text.as_str()),
+                                env: shared_name(block.env.text.as_str()),
                                 env_range: lower.rel(block.env.range),
-                                sets: block_sets,
+                                sets: block_sets.into_boxed_slice(),
                                 range: lower.rel(block.range),
                             });
                         }
@@ -706,38 +1027,37 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         }),
                     }
                 }
-                sets.shrink_to_fit();
-                let after = lower.app_attributes(&it.attrs);
-                out.apps.insert(
+                let after = lower.app_attributes(&it.attrs).into_boxed_slice();
+                decls.apps.push((
                     name.clone(),
                     Arc::new(AppHir {
                         name,
                         name_range: lower.rel(it.name.range),
                         template: lower.path(&it.template),
-                        sets,
-                        envs,
-                        waivers,
+                        sets: sets.into_boxed_slice(),
+                        envs: envs.into_boxed_slice(),
+                        waivers: waivers.into_boxed_slice(),
                         after,
                         range: lower.rel(it.range),
                     }),
-                );
+                ));
             }
             ast::Item::Environment(it) => {
                 let mut sets = Vec::new();
                 for e in &it.entries {
                     lower.set(e, &mut sets, false);
                 }
-                out.environments.insert(
+                decls.environments.push((
                     name.clone(),
                     Arc::new(EnvHir { name, name_range: lower.rel(it.name.range), sets, range: lower.rel(it.range) }),
-                );
+                ));
             }
             ast::Item::Policy(it) => {
                 let mut sets = Vec::new();
                 for e in &it.entries {
                     lower.set(e, &mut sets, false);
                 }
-                out.policies.insert(
+                decls.policies.push((
                     name.clone(),
                     Arc::new(PolicyHir {
                         name,
@@ -746,13 +1066,12 @@ pub fn file_hir(db: &dyn Db, file: SourceFile) -> Arc<FileHir> {
                         sets,
                         range: lower.rel(it.range),
                     }),
-                );
+                ));
             }
             ast::Item::Test(_) | ast::Item::Error(_) => {}
         }
     }
-    out.diagnostics = lower.diagnostics;
-    out.shrink_to_fit();
+    decls.finish(&mut out, lower.diagnostics);
     Arc::new(out)
 }
 
@@ -813,12 +1132,18 @@ pub fn set_app_hir_lru(db: &mut dyn Db, capacity: usize) {
     app_hir::set_lru_capacity(db, capacity);
 }
 
+/// How many of a file's first plain strings [`Lower::file_string`] shares.
+const FILE_STRINGS: usize = 32;
+
 struct Lower<'t> {
     file: kdep_diag::FileId,
     text: &'t str,
     diagnostics: Vec<Diagnostic>,
     /// Whether the current top-level expression already reported K0004.
     deep_reported: bool,
+    /// The first plain strings of the file, shared by their repeats in it (see
+    /// [`Lower::file_string`]).
+    strings: Vec<Name>,
     /// The declaration being lowered, when it is anchored: its start in the file and its anchor.
     /// Its HIR ranges are then anchored offsets ([`Lower::rel`]).
     anchor: Option<(u32, kdep_diag::anchor::Anchor)>,
@@ -870,7 +1195,7 @@ impl Lower<'_> {
 
     fn path(&self, path: &ast::Path) -> PathRef {
         PathRef {
-            segments: path.segments.iter().map(|s| Name::from(s.text.as_str())).collect(),
+            segments: path.segments.iter().map(|s| shared_name(s.text.as_str())).collect(),
             range: self.rel(path.range),
         }
     }
@@ -1294,9 +1619,9 @@ impl Lower<'_> {
                 let mut key = Vec::with_capacity(f.key.len());
                 for k in &f.key {
                     match k {
-                        ast::Key::Ident(id) => key.push((Name::from(id.text.as_str()), self.rel(id.range))),
+                        ast::Key::Ident(id) => key.push((shared_name(id.text.as_str()), self.rel(id.range))),
                         ast::Key::Str(s) => match s.plain_text() {
-                            Some(text) => key.push((Name::from(&*text), self.rel(s.range))),
+                            Some(text) => key.push((shared_name(&text), self.rel(s.range))),
                             None => {
                                 self.diagnostics.push(
                                     Diagnostic::error(Code::TYPE_MISMATCH, "a field name cannot be computed here")
@@ -1312,7 +1637,7 @@ impl Lower<'_> {
                     return;
                 }
                 out.push(SetHir {
-                    key,
+                    key: KeyPath::from(key),
                     value: Arc::new(self.expr_in(&f.value, 0, absent_ok)),
                     range: self.rel(f.range),
                 });
@@ -1367,7 +1692,7 @@ impl Lower<'_> {
                 if id.is_missing() {
                     ExprKind::Error
                 } else {
-                    ExprKind::Name(Name::from(id.text.as_str()))
+                    ExprKind::Name(shared_name(id.text.as_str()))
                 }
             }
             ast::Expr::Field { base, field, .. } => {
@@ -1376,7 +1701,7 @@ impl Lower<'_> {
                 } else {
                     ExprKind::Field(
                         Box::new(self.expr(base, d)),
-                        Name::from(field.text.as_str()),
+                        shared_name(field.text.as_str()),
                         self.rel(field.range),
                     )
                 }
@@ -1386,7 +1711,7 @@ impl Lower<'_> {
             }
             ast::Expr::Call { callee, args, .. } => match callee_name(callee) {
                 Some(name) => ExprKind::Call(
-                    Name::from(name.as_str()),
+                    shared_name(name.as_str()),
                     self.rel(callee.range()),
                     args.iter().map(|a| self.expr(a, d)).collect(),
                 ),
@@ -1430,9 +1755,26 @@ impl Lower<'_> {
         Expr { kind, range: self.rel(range) }
     }
 
+    /// A plain string's text, shared with an equal one earlier in the file: an app often says
+    /// the same thing twice (`name = "svc-0001"`, `SERVICE_NAME = "svc-0001"`), and a large
+    /// build holds the lowering until the app's batch. Only within one file (unlike
+    /// [`shared_name`]): the evaluator clones string values, and a file's apps are evaluated on
+    /// one thread. The first [`FILE_STRINGS`] strings are kept, so a long file costs at most
+    /// that many comparisons a string.
+    fn file_string(&mut self, text: &str) -> Name {
+        if let Some(seen) = self.strings.iter().find(|s| ***s == *text) {
+            return Name::clone(seen);
+        }
+        let name = Name::from(text);
+        if self.strings.len() < FILE_STRINGS {
+            self.strings.push(Name::clone(&name));
+        }
+        name
+    }
+
     fn string(&mut self, s: &ast::StringLit, d: u32) -> ExprKind {
         if let Some(text) = s.plain_text() {
-            return ExprKind::Str(Name::from(&*text));
+            return ExprKind::Str(self.file_string(&text));
         }
         let parts = s
             .parts
@@ -1467,13 +1809,16 @@ impl Lower<'_> {
                         .key
                         .iter()
                         .map(|k| match k {
-                            ast::Key::Ident(id) => KeySeg::Static(Name::from(id.text.as_str()), self.rel(id.range)),
+                            ast::Key::Ident(id) => KeySeg::Static(shared_name(id.text.as_str()), self.rel(id.range)),
                             ast::Key::Str(s) => match s.plain_text() {
-                                Some(text) => KeySeg::Static(Name::from(&*text), self.rel(s.range)),
-                                None => KeySeg::Computed(Expr { kind: self.string(s, d), range: self.rel(s.range) }),
+                                Some(text) => KeySeg::Static(shared_name(&text), self.rel(s.range)),
+                                None => KeySeg::Computed(Box::new(Expr {
+                                    kind: self.string(s, d),
+                                    range: self.rel(s.range),
+                                })),
                             },
                         })
-                        .collect::<Vec<_>>();
+                        .collect::<Box<[_]>>();
                     if key.is_empty() {
                         continue;
                     }
@@ -1627,6 +1972,70 @@ mod tests {
     #[test]
     fn expression_nodes_stay_small() {
         assert_eq!(std::mem::size_of::<Expr>(), 56);
-        assert_eq!(std::mem::size_of::<ObjEntry>(), 88);
+        assert_eq!(std::mem::size_of::<ObjEntry>(), 80);
+        // A key segment is a name and its range; a computed one is boxed.
+        assert_eq!(std::mem::size_of::<KeySeg>(), 24);
+        // A setting holds a key of one segment inline.
+        assert_eq!(std::mem::size_of::<KeyPath>(), 24);
+        assert_eq!(std::mem::size_of::<SetHir>(), 40);
+        // An empty table holds no block and is 16 bytes, against 56 for an empty `NameMap`.
+        assert_eq!(std::mem::size_of::<NameTable<Arc<AppHir>>>(), 16);
+    }
+
+    /// A table answers as the insertion-ordered map it replaced, short (names compared in turn)
+    /// and long (hashed): the same positions, values and order, a name given twice keeping its
+    /// first place and its last value, lookups by `&str` and by `&Name`, absent names absent.
+    #[test]
+    fn a_name_table_answers_as_an_ordered_map() {
+        for len in [0usize, 1, 2, 7, 8, 9, 17, 100] {
+            // Every third name is given again later with another value.
+            let mut entries: Vec<(Name, usize)> = (0..len).map(|i| (Name::from(format!("n{i}")), i)).collect();
+            entries.extend((0..len).step_by(3).map(|i| (Name::from(format!("n{i}")), 1000 + i)));
+            let mut map: NameMap<usize> = NameMap::default();
+            for (n, v) in &entries {
+                map.insert(n.clone(), *v);
+            }
+            let table = NameTable::from_entries(entries);
+            assert_eq!(table.len(), map.len());
+            assert_eq!(table.is_empty(), map.is_empty());
+            let listed: Vec<(&Name, &usize)> = table.iter().collect();
+            assert_eq!(listed, map.iter().collect::<Vec<_>>(), "len {len}");
+            assert_eq!(table.keys().collect::<Vec<_>>(), map.keys().collect::<Vec<_>>());
+            assert_eq!(table.values().collect::<Vec<_>>(), map.values().collect::<Vec<_>>());
+            for (i, (n, v)) in map.iter().enumerate() {
+                assert_eq!(table.get(&**n), Some(v));
+                assert_eq!(table.get(n), Some(v));
+                assert_eq!(table.get_index_of(&**n), Some(i));
+                assert_eq!(table.get_index(i), Some((n, v)));
+                assert!(table.contains_key(&**n));
+            }
+            for absent in ["", "n", "x1", "n1000"] {
+                assert_eq!(table.get(absent), map.get(absent), "{absent}");
+                assert_eq!(table.get_index_of(absent), map.get_index_of(absent));
+            }
+            assert_eq!(table.get_index(map.len()), None);
+            assert_eq!(format!("{table:?}"), format!("{map:?}"));
+        }
+    }
+
+    /// A shared name is its text, whatever took its slot before: a thousand names over 1,024
+    /// slots collide, and each must still come back as written (a slot matched by hash alone
+    /// would give another name's text). A name met again while its slot holds it is the same
+    /// block; a name longer than the shared ones is its own copy.
+    #[test]
+    fn a_shared_name_is_its_text() {
+        let texts: Vec<String> = (0..5000).map(|i| format!("k{}", i * 7919 % 10007)).collect();
+        for _ in 0..2 {
+            for t in &texts {
+                assert_eq!(&*shared_name(t), t.as_str());
+            }
+        }
+        let a = shared_name("metadata");
+        let b = shared_name("metadata");
+        assert!(Arc::ptr_eq(&a, &b));
+        let long = "x".repeat(SHARED_NAME_MAX + 1);
+        assert_eq!(&*shared_name(&long), long.as_str());
+        assert!(!Arc::ptr_eq(&shared_name(&long), &shared_name(&long)));
+        assert_eq!(&*shared_name(""), "");
     }
 }

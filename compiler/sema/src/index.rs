@@ -8,7 +8,7 @@ use kdep_diag::{Code, Diagnostic, Span};
 use rustc_hash::FxHashMap;
 
 use crate::db::{Db, Package, Project, SourceFile};
-use crate::hir::{file_hir, Name, NameMap, ResourceAttr};
+use crate::hir::{file_hir, Name, NameTable, ResourceAttr};
 use crate::suggest;
 
 /// What kind of declaration a top-level name is.
@@ -42,13 +42,14 @@ impl ItemKind {
 pub struct ItemHeader {
     pub kind: ItemKind,
     /// `template New = base` / `app x = template`: the referenced path.
-    pub target: Option<Vec<Name>>,
+    pub target: Option<Box<[Name]>>,
     /// `template New = base with a.A, b.B`: the composed declarations' paths, in order. With
     /// [`ItemHeader::target`] they are the edges of the extension graph (cycles, subtyping).
-    pub mixins: Vec<Vec<Name>>,
+    pub mixins: Box<[Box<[Name]>]>,
     /// `@resource(...)` of a schema: the Kubernetes kind it is, so the (apiVersion, kind) →
-    /// schema registry reads item indexes only.
-    pub resource: Option<ResourceAttr>,
+    /// schema registry reads item indexes only. Boxed: few declarations are schemas of a
+    /// kind, and every file's index is kept for the whole run.
+    pub resource: Option<Box<ResourceAttr>>,
     /// An app declares `@after(...)`: `order::apply_order` reads its body (the lowered file)
     /// only then.
     pub after: bool,
@@ -56,7 +57,7 @@ pub struct ItemHeader {
 
 impl ItemHeader {
     fn plain(kind: ItemKind) -> ItemHeader {
-        ItemHeader { kind, target: None, mixins: Vec::new(), resource: None, after: false }
+        ItemHeader { kind, target: None, mixins: Box::default(), resource: None, after: false }
     }
 }
 
@@ -69,13 +70,13 @@ impl ItemHeader {
 /// lowered app file between `prepare` and the file's own batch (docs/performance.md, Memory).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ItemIndex {
-    pub items: NameMap<ItemHeader>,
+    pub items: NameTable<ItemHeader>,
     /// Import alias → module path as written.
-    pub imports: NameMap<Vec<Name>>,
+    pub imports: NameTable<Box<[Name]>>,
     /// The names the apps' settings mention (in any environment block too) that are an app of
     /// this module or an import alias, each once, in first-use order: `check::app_cycles`
     /// resolves the apps' reads only in a file where one of them may name an app.
-    pub app_reads: Vec<Name>,
+    pub app_reads: Box<[Name]>,
 }
 
 // `lru = 0`: unbounded and untracked, until a batched build bounds it (`set_item_index_lru`):
@@ -84,53 +85,59 @@ pub struct ItemIndex {
 #[salsa::tracked(returns(ref), lru = 0)]
 pub fn item_index(db: &dyn Db, file: SourceFile) -> Arc<ItemIndex> {
     let hir = file_hir(db, file);
-    let mut out = ItemIndex::default();
-    for imp in &hir.imports {
-        out.imports.insert(imp.alias.clone(), imp.path.segments.clone());
-    }
+    // The paths are boxed slices, exact and 8 bytes smaller than a `Vec`: every file's index is
+    // kept for the whole run.
+    let imports: Vec<(Name, Box<[Name]>)> =
+        hir.imports.iter().map(|imp| (imp.alias.clone(), imp.path.segments.clone())).collect();
+    let imports = NameTable::from_entries(imports);
+    let count = hir.lets.len()
+        + hir.functions.len()
+        + hir.templates.len()
+        + hir.apps.len()
+        + hir.environments.len()
+        + hir.policies.len();
+    let mut items: Vec<(Name, ItemHeader)> = Vec::with_capacity(count);
+    let mut app_reads: Vec<Name> = Vec::new();
     for name in hir.lets.keys() {
-        out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Let));
+        items.push((name.clone(), ItemHeader::plain(ItemKind::Let)));
     }
     for name in hir.functions.keys() {
-        out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Fn));
+        items.push((name.clone(), ItemHeader::plain(ItemKind::Fn)));
     }
     for (name, t) in &hir.templates {
         let kind = if t.is_schema { ItemKind::Schema } else { ItemKind::Template };
         let target = t.base.as_ref().map(|b| b.segments.clone());
         let mixins = t.mixins.iter().map(|m| m.segments.clone()).collect();
-        let resource = t.attrs.resource.as_ref().map(|(r, _)| r.clone());
-        out.items.insert(name.clone(), ItemHeader { kind, target, mixins, resource, after: false });
+        let resource = t.attrs.resource.as_ref().map(|(r, _)| Box::new(r.clone()));
+        items.push((name.clone(), ItemHeader { kind, target, mixins, resource, after: false }));
     }
     for (name, a) in &hir.apps {
-        out.items.insert(
+        items.push((
             name.clone(),
             ItemHeader {
                 target: Some(a.template.segments.clone()),
                 after: !a.after.is_empty(),
                 ..ItemHeader::plain(ItemKind::App)
             },
-        );
+        ));
         for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
             crate::hir::visit_names(&set.value, &mut |n| {
-                let may_name_app = hir.apps.contains_key(n) || out.imports.contains_key(n);
-                if may_name_app && !out.app_reads.contains(n) {
-                    out.app_reads.push(n.clone());
+                let may_name_app = hir.apps.contains_key(n) || imports.contains_key(n);
+                if may_name_app && !app_reads.contains(n) {
+                    app_reads.push(n.clone());
                 }
             });
         }
     }
     for name in hir.environments.keys() {
-        out.items.insert(name.clone(), ItemHeader::plain(ItemKind::Environment));
+        items.push((name.clone(), ItemHeader::plain(ItemKind::Environment)));
     }
     for (name, p) in &hir.policies {
         let target = p.base.as_ref().map(|b| b.segments.clone());
-        out.items.insert(name.clone(), ItemHeader { target, ..ItemHeader::plain(ItemKind::Policy) });
+        items.push((name.clone(), ItemHeader { target, ..ItemHeader::plain(ItemKind::Policy) }));
     }
     // Kept for the whole run, one per file: no room beyond the entries (see `FileHir`).
-    out.items.shrink_to_fit();
-    out.imports.shrink_to_fit();
-    out.app_reads.shrink_to_fit();
-    Arc::new(out)
+    Arc::new(ItemIndex { items: NameTable::from_entries(items), imports, app_reads: app_reads.into_boxed_slice() })
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -279,7 +286,7 @@ pub fn reachable_files(db: &dyn Db, project: Project) -> Arc<Vec<SourceFile>> {
 /// Import alias → resolved module (None when the module does not exist).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Imports {
-    pub map: NameMap<Option<SourceFile>>,
+    pub map: NameTable<Option<SourceFile>>,
 }
 
 // `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).

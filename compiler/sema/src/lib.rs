@@ -11,6 +11,7 @@ pub mod check;
 pub mod db;
 pub mod duration;
 pub mod func;
+pub mod heap;
 pub mod hir;
 pub mod index;
 pub mod lets;

@@ -141,7 +141,7 @@ pub enum PolicyTarget {
 /// Resolves a policy path as written in `file`: `name` (this module) or `alias.name` (an
 /// imported module). Reads only item indexes and imports, like every other path.
 pub fn resolve_policy(db: &dyn Db, project: Project, file: SourceFile, path: &PathRef) -> PolicyTarget {
-    let (module, name) = match path.segments.as_slice() {
+    let (module, name) = match &*path.segments {
         [name] => (Some(file), name.clone()),
         [alias, name] => (file_imports(db, project, file).map.get(alias).copied().flatten(), name.clone()),
         _ => (None, Name::from("")),
