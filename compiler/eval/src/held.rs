@@ -331,9 +331,10 @@ impl Holder {
         }));
     }
 
-    /// Drops duplicates and orders the objects ([`manifest::order_and_deduplicate`]).
+    /// Drops duplicates and orders the objects ([`manifest::order_and_deduplicate`], on the
+    /// build's threads).
     pub(crate) fn finish(self) -> (RenderedObjects, Vec<kdep_diag::Diagnostic>) {
-        let (objects, diagnostics) = manifest::order_and_deduplicate(self.objects);
+        let (objects, diagnostics) = manifest::order_and_deduplicate_on(self.objects, self.threads);
         (RenderedObjects { objects, blocks: self.blocks, runs: self.runs }, diagnostics)
     }
 }
