@@ -247,35 +247,36 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
         // file's imports, and would otherwise compute them all on one thread.
         kdep_sema::index::file_imports(db, project, *file);
     });
+    let files = on_side_handle(db, &|db| kdep_sema::index::reachable_files(db, project).to_vec());
     // The project-wide queries, in two groups side by side (each on a handle of its own; one
     // after the other with one thread): before, they were a sequential stretch between the
     // parallel phases. The first group only reads lowered files and indexes, never evaluates,
-    // so every `let` is still evaluated by the second group alone, on one thread. The groups
-    // are about the same size (N = 5000, one thread: 15.8 M and 15.5 M instructions): the
-    // files the imports reach, computed before both on one thread, are in the first.
+    // so every `let` is still evaluated by the second group alone, on one thread. Most of them
+    // read the reachable files, computed above for both (a group that computed them would keep
+    // the other waiting for them). The groups are about the same size (N = 5000, one thread:
+    // 14.0 M instructions and 12-13 M): the let graph is in the first, first, since the second
+    // group's evaluation reads it; the second starts with the import cycles meanwhile.
     parallel::par_each_forked(db, &[0, 1], &|db, group| match group {
         0 => {
-            // First: the second group's last step reads it.
-            kdep_sema::index::reachable_files(db, project);
+            kdep_sema::lets::let_cycles(db, project);
             // Project-wide like the let graph: computed here, so no worker blocks on another's.
             kdep_sema::check::app_cycles(db, project);
             // Read for every emitted object (which schema checks it, its scope).
             kdep_sema::resources::resource_registry(db, project);
         }
         _ => {
-            app::environment_infos(db, project);
-            kdep_sema::lets::let_cycles(db, project);
-            // Read for every app's objects (their `kdep.dev/apply-after`).
-            kdep_sema::order::apply_order(db, project);
             // Read by every file's checks (imports, environments, policies): each reads every
             // file, so computed first on a worker's handle it would leave that handle's record
             // of reads as large as the package, and every later query there would pay to clear it.
             kdep_sema::index::import_cycles(db, project);
+            app::environment_infos(db, project);
+            // Read for every app's objects (their `kdep.dev/apply-after`).
+            kdep_sema::order::apply_order(db, project);
             kdep_sema::check::environment_index(db, project);
             kdep_sema::policy::active_policies(db, project);
             // The lets' names from the item index (in declaration order, like the lowered
             // file's): a file without lets (an app module) is not lowered here.
-            for file in kdep_sema::index::reachable_files(db, project).iter() {
+            for file in &files {
                 let items = kdep_sema::index::item_index(db, *file);
                 for (name, _) in items.items.iter().filter(|(_, h)| h.kind == kdep_sema::index::ItemKind::Let) {
                     interp::module_let_value(db, project, *file, name.clone());
@@ -283,7 +284,7 @@ fn prepare(db: &dyn Db, project: Project) -> Vec<SourceFile> {
             }
         }
     });
-    on_side_handle(db, &|db| kdep_sema::index::reachable_files(db, project).to_vec())
+    files
 }
 
 /// Before `prepare`, in a batched build of a large package (`Handle::lowers_again`): the root
