@@ -331,10 +331,9 @@ impl Holder {
         }));
     }
 
-    /// Drops duplicates and orders the objects ([`manifest::order_and_deduplicate`], on the
-    /// build's threads).
+    /// Drops duplicates and orders the objects ([`manifest::order_and_deduplicate`]).
     pub(crate) fn finish(self) -> (RenderedObjects, Vec<kdep_diag::Diagnostic>) {
-        let (objects, diagnostics) = manifest::order_and_deduplicate_on(self.objects, self.threads);
+        let (objects, diagnostics) = manifest::order_and_deduplicate(self.objects);
         (RenderedObjects { objects, blocks: self.blocks, runs: self.runs }, diagnostics)
     }
 }

@@ -360,89 +360,6 @@ pub fn order_and_deduplicate<T: Emitted>(objects: Vec<T>) -> (Vec<T>, Vec<Diagno
     (in_output_order(out), diagnostics)
 }
 
-/// Objects from which [`order_and_deduplicate_on`] spreads its work over two threads: below
-/// it the whole step takes a few hundred microseconds, about what starting a thread costs.
-const SPLIT_FROM: usize = 2048;
-
-/// [`order_and_deduplicate`] at the end of a build on `threads` threads: the same objects in the
-/// same order and the same diagnostics. It runs after the last batch, on one thread while the
-/// others have nothing left to do (21 M instructions at N = 5000), so its parts run side by
-/// side: the duplicate check on one thread while the other computes the sort keys, then each
-/// half of the keys sorted on one of them and the halves merged.
-pub(crate) fn order_and_deduplicate_on<T: Emitted + Sync>(
-    objects: Vec<T>,
-    threads: usize,
-) -> (Vec<T>, Vec<Diagnostic>) {
-    if threads < 2 || objects.len() < SPLIT_FROM {
-        return order_and_deduplicate(objects);
-    }
-    order_and_deduplicate_split(objects)
-}
-
-/// The body of [`order_and_deduplicate_on`], whatever the number of objects (the tests call it
-/// on a few).
-///
-/// The order is computed over every object, duplicates included, then the dropped ones are left
-/// out: the ranks of kinds and namespaces among all the objects order them as the ranks among
-/// the kept ones do, and the positions of the kept objects among all of them as among the kept
-/// ones, so what is left is the order of [`order_and_deduplicate`] (the keys are distinct, the
-/// position last, so any correct sort and merge of them gives one order).
-fn order_and_deduplicate_split<T: Emitted + Sync>(objects: Vec<T>) -> (Vec<T>, Vec<Diagnostic>) {
-    let ((keep, diagnostics), order) = std::thread::scope(|scope| {
-        let objects = &objects;
-        let duplicates = scope.spawn(move || find_duplicates(&objects.iter().collect::<Vec<_>>()));
-        let mut keys = sort_keys(objects);
-        let (front, back) = keys.split_at_mut(objects.len() / 2);
-        // The keys are distinct (the position last): an unstable sort of each half is the
-        // only order of it.
-        std::thread::scope(|halves| {
-            let front_sorted = halves.spawn(move || front.sort_unstable());
-            back.sort_unstable();
-            if let Err(panic) = front_sorted.join() {
-                std::panic::resume_unwind(panic);
-            }
-        });
-        let order = merge_sorted(keys.split_at(objects.len() / 2));
-        match duplicates.join() {
-            Ok(found) => (found, order),
-            Err(panic) => std::panic::resume_unwind(panic),
-        }
-    });
-    // The kept objects' positions among the kept ones.
-    let mut kept_at = Vec::with_capacity(keep.len());
-    let mut kept = 0usize;
-    for k in &keep {
-        kept_at.push(kept);
-        kept += usize::from(*k);
-    }
-    let positions: Vec<usize> = order
-        .into_iter()
-        .filter(|&i| keep.get(i).copied().unwrap_or(false))
-        .filter_map(|i| kept_at.get(i).copied())
-        .collect();
-    let mut keep = keep.into_iter();
-    let out: Vec<T> = objects.into_iter().filter(|_| keep.next().unwrap_or(true)).collect();
-    (place(out, &positions), diagnostics)
-}
-
-/// Two sorted lists of distinct keys merged: the objects' positions in the order of the keys.
-fn merge_sorted((a, b): (&[SortKey<'_>], &[SortKey<'_>])) -> Vec<usize> {
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
-    loop {
-        let next = match (a.peek(), b.peek()) {
-            (Some(x), Some(y)) if x <= y => a.next(),
-            (Some(_), Some(_)) => b.next(),
-            (Some(_), None) => a.next(),
-            (None, _) => b.next(),
-        };
-        match next {
-            Some(key) => out.push(key.3),
-            None => return out,
-        }
-    }
-}
-
 /// The diagnostics of [`order_and_deduplicate`] alone (what `check` reports), without ordering
 /// the objects: `check` keeps no output, and sorting every identity of a package was most of
 /// its one-thread duplicate check.
@@ -520,11 +437,6 @@ fn hash_key(key: &Key<'_>) -> u64 {
 /// work of ordering a large build's output.
 fn in_output_order<T: Emitted>(objects: Vec<T>) -> Vec<T> {
     let positions = output_positions(&objects);
-    place(objects, &positions)
-}
-
-/// `objects` in the order `positions` gives: the `k`th is `objects[positions[k]]`.
-fn place<T>(objects: Vec<T>, positions: &[usize]) -> Vec<T> {
     // Moved into place by swaps along each cycle of the permutation, rather than into a
     // second list: a build holds every object until this point, and a second list of them
     // was the largest allocation at its end.
@@ -553,21 +465,9 @@ fn place<T>(objects: Vec<T>, positions: &[usize]) -> Vec<T> {
 /// by it, is in the order the whole output gives that part (`crate::held` keeps each batch's
 /// texts in this order and reads them back once each).
 pub(crate) fn output_positions<T: Emitted>(objects: &[T]) -> Vec<usize> {
-    let mut order = sort_keys(objects);
-    // The index last makes every key distinct, so an unstable sort keeps input order on ties.
-    order.sort_unstable();
-    order.into_iter().map(|(.., i)| i).collect()
-}
-
-/// An object's place in the output: (namespace first, kind's and namespace's ranks), the
-/// first 16 bytes of its name, its name, its position in the list.
-type SortKey<'a> = (u64, u128, &'a str, usize);
-
-/// The [`SortKey`] of each object, in list order.
-fn sort_keys<T: Emitted>(objects: &[T]) -> Vec<SortKey<'_>> {
     let kinds = ranks(objects.iter().map(|m| m.kind()));
     let namespaces = ranks(objects.iter().filter_map(|m| m.namespace()));
-    objects
+    let mut order: Vec<(u64, u128, &str, usize)> = objects
         .iter()
         .enumerate()
         .map(|(i, m)| {
@@ -578,7 +478,10 @@ fn sort_keys<T: Emitted>(objects: &[T]) -> Vec<SortKey<'_>> {
             let group = (u64::from(!is_ns) << 63) | (u64::from(kind) << 32) | namespace;
             (group, name_prefix(m.name()), m.name(), i)
         })
-        .collect()
+        .collect();
+    // The index last makes every key distinct, so an unstable sort keeps input order on ties.
+    order.sort_unstable();
+    order.into_iter().map(|(.., i)| i).collect()
 }
 
 /// Each distinct string's rank in the sorted list of the distinct strings (below 2^31, so a
@@ -773,29 +676,6 @@ mod tests {
             manifests.iter().map(|m| crate::emit::object_text(&m.object, None, crate::emit::Format::Yaml)).collect();
         let rendered_texts: Vec<&str> = rendered.iter().map(|r| &*r.text).collect();
         assert_eq!(rendered_texts, texts.iter().map(String::as_str).collect::<Vec<_>>());
-    }
-
-    /// The ordering of a build's end on two threads (duplicates found beside the sort keys,
-    /// the keys sorted in two halves and merged, the order taken over every object and the
-    /// dropped ones left out after) gives the one-thread order and diagnostics: on the crowd
-    /// (duplicates within and across apps and groups, a namespace object emitted twice), on the
-    /// crowd reversed (its duplicates then dropped from the other end), on one object and on
-    /// none. Positions kept among all the objects instead of among the kept ones, or halves
-    /// joined without merging them, fail it.
-    #[test]
-    fn ordering_on_two_threads_gives_the_one_thread_order() {
-        let id = |m: &Manifest| (m.kind.clone(), m.namespace.clone(), m.name.clone(), m.app.clone(), m.source);
-        let mut reversed = crowd();
-        reversed.reverse();
-        for objects in [crowd(), reversed, crowd().into_iter().take(1).collect(), Vec::new()] {
-            let (want, want_diags) = order_and_deduplicate(objects.clone());
-            let (got, got_diags) = order_and_deduplicate_split(objects.clone());
-            assert_eq!(got.iter().map(id).collect::<Vec<_>>(), want.iter().map(id).collect::<Vec<_>>());
-            assert_eq!(got_diags, want_diags);
-            let (got, got_diags) = order_and_deduplicate_on(objects, 2);
-            assert_eq!(got.iter().map(id).collect::<Vec<_>>(), want.iter().map(id).collect::<Vec<_>>());
-            assert_eq!(got_diags, want_diags);
-        }
     }
 
     #[test]
