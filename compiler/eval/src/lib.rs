@@ -652,32 +652,36 @@ fn build_with<T: manifest::Emitted + Send, H: Hold<T>>(
         handle.evict(true);
     }
     let chunk = batch.min(files.len()).max(1);
-    for (k, part) in files.chunks(chunk).enumerate() {
-        if batched && k > 0 {
-            handle.evict(false);
-        }
-        let per_file = parallel::par_map(handle.db(), part, &build_file);
-        let here: usize = per_file.iter().flat_map(|(_, a)| a).map(|(o, _)| o.len()).sum();
-        let mut objects = Vec::with_capacity(here);
-        for (diags, apps) in per_file {
-            diagnostics.extend(diags);
-            for (emitted, diags) in apps {
-                n_apps += 1;
-                objects.extend(emitted);
-                diagnostics.extend(diags);
+    // The worker threads are kept from batch to batch (`parallel::Crew`): each batch hands
+    // them a fork of the database, which they drop before the eviction that follows it.
+    parallel::with_crew(&build_file, |crew| {
+        for (k, part) in files.chunks(chunk).enumerate() {
+            if batched && k > 0 {
+                handle.evict(false);
             }
+            let per_file = crew.map(handle.db(), part, batched);
+            let here: usize = per_file.iter().flat_map(|(_, a)| a).map(|(o, _)| o.len()).sum();
+            let mut objects = Vec::with_capacity(here);
+            for (diags, apps) in per_file {
+                diagnostics.extend(diags);
+                for (emitted, diags) in apps {
+                    n_apps += 1;
+                    objects.extend(emitted);
+                    diagnostics.extend(diags);
+                }
+            }
+            if k == 0 {
+                held.first_batch(&objects, part.len(), files.len());
+            }
+            held.add(objects, (k * chunk).saturating_add(part.len()), files.len());
         }
-        if k == 0 {
-            held.first_batch(&objects, part.len(), files.len());
+        if batched {
+            // The last batch too: what it read is not needed to order and write the output, and
+            // every object's text is held from here to the end.
+            handle.evict(false);
+            handle.finish();
         }
-        held.add(objects, (k * chunk).saturating_add(part.len()), files.len());
-    }
-    if batched {
-        // The last batch too: what it read is not needed to order and write the output, and
-        // every object's text is held from here to the end.
-        handle.evict(false);
-        handle.finish();
-    }
+    });
     let db = handle.db();
     if n_apps == 0 {
         diagnostics.push(Diagnostic::warning(Code::NO_APPS, "the package declares no `app`, so nothing is emitted"));

@@ -414,16 +414,16 @@ policy few_replicas {
     insta::assert_snapshot!(reports.join("\n"));
 }
 
-/// The calling thread of a batched build keeps its per-thread tables from batch to batch (own
-/// map keys, the plain-key memo, the text buffer; the constants and their texts are forgotten
-/// at each eviction), and a build that kept its worker threads too would keep theirs. Here
-/// the template `Web` is read by the first batch's apps, dropped at the eviction after the
-/// second (whose apps read only `Job`), and lowered again for the third batch's apps, at new
-/// addresses: a per-thread table kept across that eviction and keyed by what the dropped
-/// lowering was must not answer for the new one. Batches of 130 files, so each batch runs on
-/// two or four threads; the bytes and diagnostics are those of one pass, in YAML and JSON.
+/// The worker threads of a batched build live from batch to batch (`parallel::Crew`), and
+/// with them whatever each keeps per thread (own map keys, the plain-key memo, the constant
+/// literals and their texts until the eviction forgets them, the checked records of a batch).
+/// Here the template `Web` is read by the first batch's apps, dropped at the eviction after
+/// the second (whose apps read only `Job`), and lowered again for the third batch's apps, at
+/// new addresses: a per-thread cache kept across that eviction and keyed by what the dropped
+/// lowering was must not answer for the new one. Batches of 130 files, so each batch runs
+/// on two or four threads; the bytes and diagnostics are those of one pass, in YAML and JSON.
 #[test]
-fn per_thread_tables_give_one_pass_bytes_when_a_template_is_dropped_and_read_again() {
+fn kept_workers_give_one_pass_bytes_when_a_template_is_dropped_and_read_again() {
     use kdep_eval::emit::{to_json, Format};
     let mut text = String::from(
         r#"//- a/web.kdep
