@@ -87,14 +87,7 @@ where
     let threads = forks.len() + 1;
     let next = std::sync::atomic::AtomicUsize::new(0);
     // Takes pieces until none is left: (index of the piece's first item, its results).
-    let work = |db: &dyn Db| {
-        let mut done: Vec<(usize, Vec<R>)> = Vec::new();
-        while let Some(range) = take(&next, items.len(), threads) {
-            let start = range.start;
-            done.push((start, items.get(range).unwrap_or_default().iter().map(|it| f(db, it)).collect()));
-        }
-        done
-    };
+    let work = |db: &dyn Db| work_pieces(db, items, &next, threads, f);
     let work = &work;
     let mut pieces: Vec<(usize, Vec<R>)> = std::thread::scope(|scope| {
         let spawned: Vec<_> = forks
@@ -127,6 +120,161 @@ where
     out
 }
 
+/// Takes pieces of `items` from `next` (shared by `threads` threads) until none is left:
+/// (index of the piece's first item, its results).
+fn work_pieces<T, R>(
+    db: &dyn Db,
+    items: &[T],
+    next: &std::sync::atomic::AtomicUsize,
+    threads: usize,
+    f: &(dyn Fn(&dyn Db, &T) -> R + Sync),
+) -> Vec<(usize, Vec<R>)> {
+    let mut done: Vec<(usize, Vec<R>)> = Vec::new();
+    while let Some(range) = take(next, items.len(), threads) {
+        let start = range.start;
+        done.push((start, items.get(range).unwrap_or_default().iter().map(|it| f(db, it)).collect()));
+    }
+    done
+}
+
+/// One batch handed to a kept worker ([`Crew`]): its handle to the database for this batch
+/// only, the batch's items and the index of the first item not taken yet.
+struct Shift<'env, T> {
+    db: Box<dyn Db + Send>,
+    items: &'env [T],
+    next: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    threads: usize,
+    /// Whether the build evicts after this batch: the worker then forgets its constants, as the
+    /// caller's thread does at the eviction (`interp::forget_constants`).
+    forget: bool,
+}
+
+/// What a worker reports for a shift: its pieces, or the panic that ended the shift.
+type ShiftDone<R> = std::thread::Result<Vec<(usize, Vec<R>)>>;
+
+/// Worker threads kept from one batch of a build to the next ([`with_crew`]).
+///
+/// [`par_map`] starts its threads for one call: a build in batches (20 of 256 files at
+/// N = 5000) started a thread per batch, and each new thread began with cold caches (its own
+/// copies of the map keys, the plain-key memo, the text buffer, a fresh allocator heap). A
+/// crew's workers live for the whole build. They hold a handle to the database only while a
+/// batch runs: each batch hands every worker a fork, which the worker drops before it reports
+/// the batch done, so the caller has the only handle again when it evicts (salsa's `&mut`
+/// access waits for every other handle to be dropped). The per-run caches tied to the
+/// database's values are what they were with a thread per batch: the checked records of
+/// constant literals ([`crate::interp::RunCache`]) are installed for one batch, and the
+/// constants and their texts are forgotten at each eviction, on every worker as on the
+/// caller's thread.
+pub(crate) struct Crew<'scope, 'env, T, R> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    f: &'env (dyn Fn(&dyn Db, &T) -> R + Sync),
+    /// One channel per worker started so far.
+    workers: Vec<std::sync::mpsc::Sender<Shift<'env, T>>>,
+    /// Every worker reports each shift's pieces here.
+    done_tx: std::sync::mpsc::Sender<ShiftDone<R>>,
+    done: std::sync::mpsc::Receiver<ShiftDone<R>>,
+    /// Set when a worker could not be started: no further attempts.
+    no_more: bool,
+}
+
+/// Runs `body` with a [`Crew`] mapping `f` over batches; the workers end with it.
+pub(crate) fn with_crew<'env, T, R, O>(
+    f: &'env (dyn Fn(&dyn Db, &T) -> R + Sync),
+    body: impl FnOnce(&mut Crew<'_, 'env, T, R>) -> O,
+) -> O
+where
+    T: Sync,
+    R: Send + 'env,
+{
+    std::thread::scope(|scope| {
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let mut crew = Crew { scope, f, workers: Vec::new(), done_tx, done, no_more: false };
+        // The crew (its senders) is dropped at the end of `body`, also when it unwinds: each
+        // worker's channel closes, it returns, and the scope joins it.
+        body(&mut crew)
+    })
+}
+
+impl<'scope, 'env, T, R> Crew<'scope, 'env, T, R>
+where
+    T: Sync,
+    R: Send + 'env,
+{
+    /// [`par_map`] of the crew's function over one batch: results in input order, the items
+    /// taken in pieces by the caller's thread (on `db`) and the workers (each on a fork of it),
+    /// at most one thread per [`MIN_ITEMS_PER_WORKER`] items. `evicts`: the build evicts after
+    /// this batch (see [`Shift::forget`]). Every fork is dropped when this returns.
+    pub(crate) fn map(&mut self, db: &dyn Db, items: &'env [T], evicts: bool) -> Vec<R> {
+        let f = self.f;
+        let _cache = crate::interp::RunCache::install();
+        let wanted = db.parallelism().clamp(1, 64).min(items.len() / MIN_ITEMS_PER_WORKER).max(1);
+        let forks: Vec<Box<dyn Db + Send>> = (1..wanted).map_while(|_| db.fork()).collect();
+        if forks.is_empty() {
+            return items.iter().map(|it| f(db, it)).collect();
+        }
+        let threads = forks.len() + 1;
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut sent = 0usize;
+        for (k, fork) in forks.into_iter().enumerate() {
+            let shift = Shift { db: fork, items, next: next.clone(), threads, forget: evicts };
+            // A worker that could not be started takes no piece: the others take its share
+            // (and its fork is dropped here).
+            if self.worker(k).is_some_and(|w| w.send(shift).is_ok()) {
+                sent += 1;
+            }
+        }
+        let mut pieces = work_pieces(db, items, &next, threads, f);
+        for _ in 0..sent {
+            match self.done.recv() {
+                Ok(Ok(done)) => pieces.extend(done),
+                Ok(Err(panic)) => std::panic::resume_unwind(panic),
+                // Cannot happen: the crew holds a sender itself.
+                Err(_) => break,
+            }
+        }
+        pieces.sort_unstable_by_key(|(start, _)| *start);
+        let mut out = Vec::with_capacity(items.len());
+        for (_, results) in pieces {
+            out.extend(results);
+        }
+        out
+    }
+
+    /// The channel of worker `k`, started now if it is not running yet.
+    fn worker(&mut self, k: usize) -> Option<&std::sync::mpsc::Sender<Shift<'env, T>>> {
+        while self.workers.len() <= k && !self.no_more {
+            let (tx, rx) = std::sync::mpsc::channel::<Shift<'env, T>>();
+            let done = self.done_tx.clone();
+            let f = self.f;
+            let started = std::thread::Builder::new().name("kdep-worker".into()).stack_size(WORKER_STACK).spawn_scoped(
+                self.scope,
+                move || {
+                    while let Ok(shift) = rx.recv() {
+                        let Shift { db, items, next, threads, forget } = shift;
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let _cache = crate::interp::RunCache::install();
+                            work_pieces(&*db, items, &next, threads, f)
+                        }));
+                        // The handle first: the caller evicts once every worker reported.
+                        drop(db);
+                        if forget {
+                            crate::interp::forget_constants();
+                        }
+                        if done.send(result).is_err() {
+                            return;
+                        }
+                    }
+                },
+            );
+            match started {
+                Ok(_) => self.workers.push(tx),
+                Err(_) => self.no_more = true,
+            }
+        }
+        self.workers.get(k)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -139,6 +287,8 @@ mod tests {
     struct Threads {
         storage: salsa::Storage<Self>,
         threads: usize,
+        /// Cloned with every fork: its count is the number of live handles.
+        live: std::sync::Arc<()>,
     }
 
     #[salsa::db]
@@ -240,6 +390,41 @@ mod tests {
             expected_start = range.end;
         }
         assert_eq!(expected_start, len);
+    }
+
+    /// A crew's workers live from batch to batch (the same threads take pieces of every
+    /// batch), results come back in input order each time, and no fork outlives its batch: the
+    /// database's handles are back to the caller's alone when `map` returns, as the eviction
+    /// between two batches needs (salsa's `&mut` access waits for every other handle). A crew
+    /// that kept its fork from one batch to the next, or that started new threads per batch,
+    /// fails it.
+    #[test]
+    fn a_crew_keeps_its_threads_across_batches_and_drops_every_fork_after_each() {
+        let db = Threads { threads: 3, ..Threads::default() };
+        let items: Vec<usize> = (0..1000).collect();
+        let expected: Vec<usize> = items.iter().map(|&i| uneven(i)).collect();
+        let workers = std::sync::Mutex::new(std::collections::HashSet::new());
+        let f = |_: &dyn Db, &i: &usize| {
+            if std::thread::current().name() == Some("kdep-worker") {
+                workers.lock().expect("lock").insert(std::thread::current().id());
+            }
+            uneven(i)
+        };
+        let mut db = db;
+        with_crew(&f, |crew| {
+            for batch in 0..4 {
+                let out = crew.map(&db, &items, batch % 2 == 0);
+                assert_eq!(out, expected, "batch {batch}");
+                assert_eq!(std::sync::Arc::strong_count(&db.live), 1, "batch {batch}: a fork is still alive");
+                // What the eviction between two batches does: `&mut` access, which waits for
+                // every other handle to be dropped.
+                use salsa::Database;
+                db.synthetic_write(salsa::Durability::LOW);
+            }
+        });
+        // Two workers (three threads, the caller's included), the same two in every batch.
+        let workers = workers.into_inner().expect("lock");
+        assert!((1..=2).contains(&workers.len()), "{} worker threads over four batches", workers.len());
     }
 
     #[test]

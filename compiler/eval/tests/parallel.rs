@@ -413,3 +413,83 @@ policy few_replicas {
     }
     insta::assert_snapshot!(reports.join("\n"));
 }
+
+/// The worker threads of a batched build live from batch to batch (`parallel::Crew`), and
+/// with them whatever each keeps per thread (own map keys, the plain-key memo, the constant
+/// literals and their texts until the eviction forgets them, the checked records of a batch).
+/// Here the template `Web` is read by the first batch's apps, dropped at the eviction after
+/// the second (whose apps read only `Job`), and lowered again for the third batch's apps, at
+/// new addresses: a per-thread cache kept across that eviction and keyed by what the dropped
+/// lowering was must not answer for the new one. Batches of 130 files, so each batch runs
+/// on two or four threads; the bytes and diagnostics are those of one pass, in YAML and JSON.
+#[test]
+fn kept_workers_give_one_pass_bytes_when_a_template_is_dropped_and_read_again() {
+    use kdep_eval::emit::{to_json, Format};
+    let mut text = String::from(
+        r#"//- a/web.kdep
+let probe = { httpGet = { path = "/healthz", port = 8080 }, periodSeconds = 10 }
+
+template Web {
+    name: string
+    replicas: int(1..20) = 2
+    emit {
+        apiVersion = "apps/v1"
+        kind = "Deployment"
+        metadata.name = name
+        metadata.labels = { tier = "web", team = "shop" }
+        spec = { replicas = replicas, probe = probe, fixed = { a = 1, b = [1, 2], c = "web" } }
+    }
+}
+
+//- a/job.kdep
+template Job {
+    name: string
+    emit {
+        apiVersion = "batch/v1"
+        kind = "Job"
+        metadata.name = name
+        metadata.labels = { tier = "job", team = "ops" }
+        spec = { backoffLimit = 4, fixed = { a = 2, b = [3, 4], c = "job" } }
+    }
+}
+"#,
+    );
+    // Files in path order: the templates, then apps 000-129 on `Web`, 130-259 on `Job`, the
+    // rest on `Web` again.
+    for i in 0..400 {
+        let (import, app) = if (130..260).contains(&i) {
+            ("a.job", format!("job.Job {{\n    name = \"j-{i}\"\n}}"))
+        } else {
+            (
+                "a.web",
+                format!(
+                    "web.Web {{\n    name = \"w-{i}\"\n    replicas = {}\n}}",
+                    if i % 23 == 0 { 30 } else { i % 20 + 1 }
+                ),
+            )
+        };
+        text.push_str(&format!("//- b/app{i:03}.kdep\nimport {import}\n\napp x{i} = {app}\n"));
+    }
+    let whole = load(TestDb::default(), &text);
+    let reference = kdep_eval::build(&whole.db, whole.project, None);
+    let objects: Vec<_> = reference.manifests.iter().map(|m| m.object.clone()).collect();
+    assert_eq!(reference.manifests.len(), 400 - 12, "{:?}", reference.diagnostics);
+    for threads in [2, 4] {
+        for (format, want) in [(Format::Yaml, yaml(&reference)), (Format::Json, to_json(&objects))] {
+            let mut db = TestDb::with_log();
+            db.threads = threads;
+            let mut ws = load(db, &text);
+            ws.db.start_log();
+            let batching = kdep_eval::Batching { files: Some(130), ..Default::default() };
+            let out = kdep_eval::build_rendered_in_batches(&mut ws.db, ws.project, None, format, batching);
+            assert!(joined(&out, format) == want, "{threads} threads, {format:?}: the output differs");
+            assert_eq!(out.diagnostics, reference.diagnostics, "{threads} threads, {format:?}");
+            // The case this is about: `Web`'s file was lowered, dropped and lowered again.
+            let web = ws.files.iter().find(|(p, _)| p == "a/web.kdep").map(|(_, f)| *f).expect("web");
+            let lowered = format!("file_hir({:?})", salsa::plumbing::AsId::as_id(&web));
+            let log = ws.db.take_log();
+            let times = log.iter().filter(|l| **l == lowered).count();
+            assert_eq!(times, 2, "{threads} threads: `a/web.kdep` lowered {times} times ({lowered} in {log:?})");
+        }
+    }
+}
