@@ -3,14 +3,15 @@
 use std::sync::Arc;
 
 use kdep_diag::{Code, Diagnostic, Span};
-use kdep_sema::check::{app_template, environment_index};
+use kdep_sema::check::{app_template, environment_index, AppFacts};
 use kdep_sema::db::{Db, Project, SourceFile};
-use kdep_sema::hir::{file_hir, Name};
-use kdep_sema::model::template_model;
+use kdep_sema::hir::{file_hir, AppHir, Name};
+use kdep_sema::model::{template_model, TemplateModel};
 use kdep_sema::suggest;
 
 use crate::interp::{Emitted, Eval, Instance};
 use crate::manifest::{Manifest, ObjectError};
+use crate::reads::SharedReads;
 use crate::value::{Layer, Map, Origin, Value};
 
 /// The result of evaluating one app in one environment.
@@ -36,6 +37,11 @@ pub fn source_display(db: &dyn Db, file: SourceFile, app: &Name) -> String {
     // The line of `app` itself, after any attributes (which the declaration's range includes).
     let start =
         file_hir(db, file).apps.get(app).map_or(0, |a| kdep_sema::anchors::resolve_in(db, file, a.name_range).start);
+    display_at(db, file, start)
+}
+
+/// `path:line` of file offset `start` of `file`.
+fn display_at(db: &dyn Db, file: SourceFile, start: u32) -> String {
     format!("{}:{}", file.path(db), line_of(file.text(db), start))
 }
 
@@ -54,16 +60,54 @@ pub fn evaluate_app(db: &dyn Db, project: Project, file: SourceFile, app: Name, 
     evaluate(db, project, file, app, env, false)
 }
 
-/// [`eval_app`]'s evaluation; `fields`: whether the instance's record is collected.
+/// [`evaluate_app`] on the app's facts already fetched (its declaration and template, from the
+/// file's lowering a build holds), with the thread's table of shared reads (`reads`): a
+/// build's per-file work, outside any tracked query (see [`crate::reads`]).
+pub(crate) fn evaluate_facts(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    facts: &AppFacts,
+    module: &kdep_sema::scope::Resolver,
+    env: Option<Name>,
+    reads: Option<&mut SharedReads>,
+) -> AppEval {
+    let Ok(model) = &facts.template else { return AppEval::default() };
+    evaluate_on(db, project, file, facts.name.clone(), &facts.hir, model, env, false, Some(module), reads)
+}
+
+/// [`eval_app`]'s evaluation; `fields`: whether the instance's record is collected. Its
+/// declaration and template are read through their queries, so a tracked caller depends on
+/// the app alone (not on the rest of its file).
 fn evaluate(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Option<Name>, fields: bool) -> AppEval {
     let Some(a) = kdep_sema::hir::app_hir(db, file, app.clone()) else { return AppEval::default() };
     let Ok(model) = app_template(db, project, file, app.clone()) else { return AppEval::default() };
+    evaluate_on(db, project, file, app, &a, &model, env, fields, None, None)
+}
+
+/// The one body of an app's evaluation, on its declaration `a` and template `model`; with
+/// `module` (the module scope of `file`) its app bodies are read in it; with `reads` (a
+/// build's, outside tracked queries only) the emit plans and rules come from the thread's
+/// table instead of the database.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_on(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    app: Name,
+    a: &AppHir,
+    model: &Arc<TemplateModel>,
+    env: Option<Name>,
+    fields: bool,
+    module: Option<&kdep_sema::scope::Resolver>,
+    reads: Option<&mut SharedReads>,
+) -> AppEval {
     if model.is_schema {
         return AppEval::default();
     }
     let fid = file.id(db);
     let app_span = Span::new(fid, a.name_range);
-    let mut inst = Instance::new(model.clone());
+    let mut inst = Instance::new(Arc::clone(model));
     inst.app = Some((app.clone(), app_span));
     // Invalid assignments (unknown or locked fields) were reported statically; skip them here.
     let settable = |key: &[(Name, kdep_diag::TextRange)]| {
@@ -85,6 +129,9 @@ fn evaluate(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Opt
         }
     }
     let mut ev = Eval::new(db, project);
+    if let Some(module) = module {
+        ev.seed_app_scope(module);
+    }
     ev.app_site = Some((app.clone(), app_span));
     // The environment's value (what `env` reads) and namespace, from one fetch.
     let mut env_ns = None;
@@ -116,21 +163,36 @@ fn evaluate(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Opt
     // What is left to check of each emitted object literal (`conform_emitted`), planned once
     // per template (only object literals have plans: typed emits are checked as they are built).
     let literal = model.emits.iter().any(|e| matches!(e.value.kind, kdep_sema::hir::ExprKind::Object(_)));
-    let plans = match (literal, model.sources.first()) {
-        (true, Some((tf, tn))) => Some(crate::typeck::emit_plans(db, project, *tf, tn.clone())),
+    let reads: Option<&SharedReads> = reads.map(|r| {
+        r.fetch(db, project, model, literal);
+        &*r
+    });
+    let fetched_plans;
+    let plans: Option<&crate::typeck::EmitPlans> = match (literal, model.sources.first()) {
+        (true, Some((tf, tn))) => match reads.and_then(|r| r.plans(*tf, tn)) {
+            Some(p) => Some(p),
+            None => {
+                fetched_plans = crate::typeck::emit_plans(db, project, *tf, tn.clone());
+                Some(&*fetched_plans)
+            }
+        },
         _ => None,
     };
     // The emit rules of the file that writes the emits: a template's emits are written in one
     // file (or a few, with extending templates), so the rules are fetched once per file.
-    let mut file_rules = None;
+    let mut file_rules: Option<(SourceFile, &kdep_sema::permit::EmitRules)> = None;
     for (index, emit) in model.emits.iter().enumerate() {
-        let plan = plans.as_ref().and_then(|p| p.get(index));
+        let plan = plans.and_then(|p| p.get(index));
         let mut ctx = ev.ctx(emit.file, Some(i), Some(&emit.owner));
         let Ok(values) = ev.emitted(&emit.value, &mut ctx) else { continue };
         if !matches!(&file_rules, Some((file, _)) if *file == emit.file) {
-            file_rules = Some((emit.file, kdep_sema::permit::emit_rules(db, project, emit.file)));
+            let rules = match reads.and_then(|r| r.rules(emit.file)) {
+                Some(r) => r,
+                None => &**kdep_sema::permit::emit_rules(db, project, emit.file),
+            };
+            file_rules = Some((emit.file, rules));
         }
-        let Some((_, rules)) = &file_rules else { continue };
+        let Some((_, rules)) = file_rules else { continue };
         for (value, from) in values {
             // A list element is reported where it is written (or, computed elsewhere, at the
             // `emit` with its index); a single object at the `emit`.
@@ -173,7 +235,7 @@ fn evaluate(db: &dyn Db, project: Project, file: SourceFile, app: Name, env: Opt
             }
         }
     }
-    crate::policy::check_app(&mut ev, &objects, file, &a, app_span);
+    crate::policy::check_app(&mut ev, &objects, file, a, app_span);
     AppEval { objects, fields, diagnostics: ev.diags }
 }
 
@@ -387,7 +449,17 @@ fn attributes(
 // `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
 #[salsa::tracked(returns(clone), lru = 0)]
 pub fn default_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
-    let hir = file_hir(db, file);
+    Arc::new(default_diagnostics_of(db, project, file, file_hir(db, file)))
+}
+
+/// The body of [`default_diagnostics`], on the file's lowering already fetched (a build's
+/// per-file checks: read once, the memo would only cost a claim, a key and an entry).
+pub fn default_diagnostics_of(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    hir: &kdep_sema::hir::FileHir,
+) -> Vec<Diagnostic> {
     let fid = file.id(db);
     let mut ev = Eval::new(db, project);
     for name in hir.templates.keys() {
@@ -425,7 +497,7 @@ pub fn default_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> A
             }
         }
     }
-    Arc::new(ev.diags)
+    ev.diags
 }
 
 /// Bounds how many values of `default_diagnostics` the database keeps at its next eviction (the most

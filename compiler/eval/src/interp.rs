@@ -573,6 +573,17 @@ impl<'db> Eval<'db> {
         }
     }
 
+    /// Hands this evaluator the module scope of an app's file already fetched (a build's, see
+    /// `app::evaluate_facts`), as the scope of that file's app bodies: the same scope
+    /// [`Eval::app_ctx`] would otherwise fetch again.
+    pub(crate) fn seed_app_scope(&mut self, module: &Resolver) {
+        let file = module.file;
+        if !self.scopes.iter().any(|((f, o, a), _, _)| *f == file && *a && o.is_none()) {
+            let fid = file.id(self.db);
+            self.scopes.push(((file, None, true), Rc::new(module.for_apps()), fid));
+        }
+    }
+
     /// A context for an expression of an app body or `in` block written in `file`.
     fn app_ctx(&mut self, file: SourceFile) -> Ctx {
         self.ctx_in(file, None, None, true)

@@ -17,6 +17,7 @@ pub mod manifest;
 mod parallel;
 mod policy;
 pub mod provenance;
+mod reads;
 pub mod testing;
 pub mod typeck;
 pub mod value;
@@ -49,7 +50,39 @@ fn file_static(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnosti
     let mut out = kdep_sema::check::static_diagnostics(db, project, file);
     out.extend(app::default_diagnostics(db, project, file).iter().cloned());
     out.extend(typeck::type_diagnostics(db, project, file).iter().cloned());
-    let hir = file_hir(db, file);
+    out.extend(file_lets_and_cycles(db, project, file, file_hir(db, file)));
+    out
+}
+
+/// [`file_static`] for a build, which reads each file's checks once: the same checks, in the
+/// same order, as plain functions on the file's lowering `hir`, module scope and apps' facts
+/// (fetched once by the caller) instead of through their per-file and per-app queries, whose
+/// memos a build would never read again (each read costing a claim, an interned key, an LRU
+/// entry and the memo itself).
+fn file_static_of(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    hir: &kdep_sema::hir::FileHir,
+    module: &kdep_sema::scope::Resolver,
+    apps: &[kdep_sema::check::AppFacts],
+) -> Vec<Diagnostic> {
+    let mut out = kdep_sema::check::static_diagnostics_of(db, project, file, hir, module, Some(apps));
+    out.extend(app::default_diagnostics_of(db, project, file, hir));
+    out.extend(typeck::type_diagnostics_of(db, project, file, hir, module));
+    out.extend(file_lets_and_cycles(db, project, file, hir));
+    out
+}
+
+/// The last part of [`file_static`]: the file's top-level `let`s (evaluated once for the
+/// project) and the let cycles located in it.
+fn file_lets_and_cycles(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    hir: &kdep_sema::hir::FileHir,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
     for name in hir.lets.keys() {
         out.extend(interp::module_let_value(db, project, file, name.clone()).diagnostics.iter().cloned());
     }
@@ -621,14 +654,25 @@ fn build_with<T: manifest::Emitted + Send, H: Hold<T>>(
         },
     };
     let root: rustc_hash::FxHashSet<SourceFile> = index.root_files().into_iter().collect();
+    // Each thread's table of shared reads (emit plans and rules), for this build only.
+    let reads = reads::Scope::begin();
+    // A file's own facts are fetched once and handed down: its lowering, module scope and
+    // apps' declarations and templates feed its static checks and its apps' evaluation as
+    // plain functions (`file_static_of`, `app::evaluate_facts`), outside any tracked query.
     let build_file = |db: &dyn Db, file: &SourceFile| {
-        let diags = file_static(db, project, *file);
+        let hir = file_hir(db, *file);
+        let module = kdep_sema::scope::Resolver::module(db, project, *file);
+        let facts = kdep_sema::check::AppFacts::of_file(db, project, *file, hir);
+        let diags = file_static_of(db, project, *file, hir, &module, &facts);
         let mut apps = Vec::new();
         if root.contains(file) {
-            let hir = file_hir(db, *file);
-            for name in hir.apps.keys() {
-                let out = app::evaluate_app(db, project, *file, name.clone(), env_name.clone());
-                let display = app::source_display(db, *file, name);
+            for facts in &facts {
+                let out = reads.with_reads(|shared| {
+                    app::evaluate_facts(db, project, *file, facts, &module, env_name.clone(), shared)
+                });
+                // Through `file_anchors`, whose memo of the app file's anchors places the app's
+                // diagnostics at the end of the build without lowering the file again.
+                let display = app::source_display(db, *file, &facts.name);
                 let objects: Vec<T> = out
                     .objects
                     .into_iter()

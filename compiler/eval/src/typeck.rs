@@ -1104,7 +1104,19 @@ pub(crate) fn message_covers(pattern: &str, message: &str) -> bool {
 // `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
 #[salsa::tracked(returns(clone), lru = 0)]
 pub fn type_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Arc<Vec<Diagnostic>> {
-    Arc::new(check_file(db, project, file, None).0)
+    Arc::new(type_diagnostics_of(db, project, file, file_hir(db, file), &Resolver::module(db, project, file)))
+}
+
+/// The body of [`type_diagnostics`], on the file's lowering and module scope already fetched
+/// (a build's per-file checks: read once, the memo would only cost a claim, a key and an entry).
+pub fn type_diagnostics_of(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    hir: &kdep_sema::hir::FileHir,
+    module: &Resolver,
+) -> Vec<Diagnostic> {
+    check_file(db, project, file, hir, module, None).0
 }
 
 /// Bounds how many values of `type_diagnostics` the database keeps at its next eviction (the most
@@ -1122,16 +1134,19 @@ pub fn set_type_diagnostics_lru(db: &mut dyn Db, capacity: usize) {
 /// `offset` is a file offset (or already anchored); the key ranges found are HIR ranges.
 pub fn record_at(db: &dyn Db, project: Project, file: SourceFile, offset: u32) -> Option<RecordAt> {
     let offset = kdep_sema::anchors::anchor_offset(db, file, offset);
-    check_file(db, project, file, Some(offset)).1
+    check_file(db, project, file, file_hir(db, file), &Resolver::module(db, project, file), Some(offset)).1
 }
 
+/// `module`: the module scope of `file` (lowered as `hir`), from which every body's scope of
+/// the file is made.
 fn check_file(
     db: &dyn Db,
     project: Project,
     file: SourceFile,
+    hir: &kdep_sema::hir::FileHir,
+    module: &Resolver,
     probe: Option<u32>,
 ) -> (Vec<Diagnostic>, Option<RecordAt>) {
-    let hir = file_hir(db, file);
     let mut out = Vec::new();
     let mut found: Option<RecordAt> = None;
     let mut keep = |f: Option<RecordAt>| {
@@ -1142,7 +1157,7 @@ fn check_file(
         }
     };
     for (name, t) in &hir.templates {
-        let mut ck = Checker::new(db, project, file, Resolver::body(db, project, file, name), Vec::new());
+        let mut ck = Checker::new(db, project, file, module.for_template(db, project, name), Vec::new());
         ck.probe = probe;
         for m in &t.members {
             match m {
@@ -1185,13 +1200,13 @@ fn check_file(
     // Module-level bodies (top-level `let`s, apps, `in` blocks, environments) see no template
     // members; their record literals are checked here too, since the evaluator leaves literal
     // keys to this check wherever they are written.
-    let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), Vec::new());
+    let mut ck = Checker::new(db, project, file, module.clone(), Vec::new());
     ck.probe = probe;
     for l in hir.lets.values() {
         ck.expr(&l.value, 0);
     }
     // App bodies also see the environment and the module's other apps.
-    let module_scope = std::mem::replace(&mut ck.scope, Resolver::app(db, project, file));
+    let module_scope = std::mem::replace(&mut ck.scope, module.for_apps());
     for a in hir.apps.values() {
         for set in a.sets.iter().chain(a.envs.iter().flat_map(|b| b.sets.iter())) {
             ck.expr(&set.value, 0);
@@ -1216,7 +1231,7 @@ fn check_file(
             Some(sig) => sig.params.iter().map(|p| (p.name.clone(), of_ty(db, project, &p.ty, 0))).collect(),
             None => Vec::new(),
         };
-        let mut ck = Checker::new(db, project, file, Resolver::module(db, project, file), locals);
+        let mut ck = Checker::new(db, project, file, module.clone(), locals);
         ck.probe = probe;
         ck.expr(&f.body, 0);
         keep(ck.found.take());
@@ -1224,7 +1239,7 @@ fn check_file(
     }
     // Test statements: each `let` is a local of the statements after it, with its inferred kind.
     for t in &hir.tests {
-        let mut ck = Checker::new(db, project, file, Resolver::test(db, project, file), Vec::new());
+        let mut ck = Checker::new(db, project, file, module.for_tests(), Vec::new());
         ck.probe = probe;
         for step in &t.steps {
             match step {

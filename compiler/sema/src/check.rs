@@ -8,7 +8,7 @@ use kdep_diag::{Code, Diagnostic, Span, TextRange};
 use rustc_hash::FxHashSet;
 
 use crate::db::{Db, Project, SourceFile};
-use crate::hir::{file_hir, Name, NameMap, SetHir};
+use crate::hir::{file_hir, AppHir, FileHir, Name, NameMap, SetHir};
 use crate::index::{item_index, project_index};
 use crate::model::{resolve_template, template_model, template_result, TemplateModel};
 use crate::scope::{walk_fn, walk_names, Callee, NameUse, Resolution, Resolver};
@@ -97,17 +97,48 @@ pub fn environment_index(db: &dyn Db, project: Project) -> Arc<EnvIndex> {
 /// The template an app instantiates, resolved, or the diagnostic explaining why not.
 // `lru = 0`: bounded by a batched build only (see `kdep_eval::build_rendered_in_batches`).
 #[salsa::tracked(returns(clone), lru = 0)]
-pub fn app_template(
-    db: &dyn Db,
-    project: Project,
-    file: SourceFile,
-    app: Name,
-) -> Result<Arc<TemplateModel>, Option<Box<Diagnostic>>> {
+pub fn app_template(db: &dyn Db, project: Project, file: SourceFile, app: Name) -> AppTemplate {
     let hir = file_hir(db, file);
     let Some(a) = hir.apps.get(&app) else { return Err(None) };
+    app_template_of(db, project, file, a)
+}
+
+/// What [`app_template`] gives: the resolved template's model, or why there is none.
+pub type AppTemplate = Result<Arc<TemplateModel>, Option<Box<Diagnostic>>>;
+
+/// The body of [`app_template`], on an app declaration already fetched: the one rule for which
+/// template an app instantiates, read through the query by the editor and the project-wide
+/// queries, and called directly by a build, which fetches each app file's lowering once.
+pub fn app_template_of(db: &dyn Db, project: Project, file: SourceFile, a: &AppHir) -> AppTemplate {
     match resolve_template(db, project, file, &a.template.segments, a.template.range, false) {
         Ok((tf, tn)) => template_model(db, project, tf, tn).ok_or(None),
         Err(d) => Err(d),
+    }
+}
+
+/// One app's own facts, fetched once where a build handles its file and handed to each
+/// per-app step (its static checks, its evaluation) instead of each step asking the database
+/// again: the declaration (from the file's lowering the build holds) and its template
+/// ([`app_template_of`]). Only for work outside any tracked query: a tracked query reads
+/// [`crate::hir::app_hir`] and [`app_template`], so its dependencies stay those of the app.
+#[derive(Clone, Debug)]
+pub struct AppFacts {
+    pub name: Name,
+    pub hir: Arc<AppHir>,
+    pub template: AppTemplate,
+}
+
+impl AppFacts {
+    /// The facts of every app of `file` (lowered as `hir`), in declaration order.
+    pub fn of_file(db: &dyn Db, project: Project, file: SourceFile, hir: &FileHir) -> Vec<AppFacts> {
+        hir.apps
+            .iter()
+            .map(|(name, a)| AppFacts {
+                name: name.clone(),
+                hir: Arc::clone(a),
+                template: app_template_of(db, project, file, a),
+            })
+            .collect()
     }
 }
 
@@ -210,15 +241,29 @@ pub fn app_cycles(db: &dyn Db, project: Project) -> Arc<AppCycles> {
 pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Name) -> Arc<Vec<Diagnostic>> {
     let hir = file_hir(db, file);
     let Some(a) = hir.apps.get(&app) else { return Arc::new(Vec::new()) };
+    let template = app_template(db, project, file, app.clone());
+    Arc::new(app_diagnostics_of(db, project, file, &app, a, &template))
+}
+
+/// The body of [`app_diagnostics`], on the app's declaration `a` and its `template`
+/// ([`app_template`]) already fetched (a build's [`AppFacts`]).
+pub fn app_diagnostics_of(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    app: &Name,
+    a: &AppHir,
+    template: &AppTemplate,
+) -> Vec<Diagnostic> {
     // Spans are made for diagnostics only, and most apps have none: the file id (a read) and
     // the environment index (a query) are fetched when needed.
     let span = |r: TextRange| Span::new(file.id(db), r);
     let mut out = Vec::new();
-    let model = match app_template(db, project, file, app.clone()) {
+    let model = match template {
         Ok(m) => m,
         Err(d) => {
-            out.extend(d.map(|d| *d));
-            return Arc::new(out);
+            out.extend(d.as_deref().cloned());
+            return out;
         }
     };
     if model.is_schema {
@@ -227,9 +272,9 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
                 .with_primary(span(a.template.range), "an app must instantiate a template")
                 .with_secondary(model.name_span, "schema declared here"),
         );
-        return Arc::new(out);
+        return out;
     }
-    check_sets(&model, &a.sets, span, &mut out);
+    check_sets(model, &a.sets, span, &mut out);
     let envs = if a.envs.is_empty() { Arc::default() } else { environment_index(db, project).clone() };
     for block in &a.envs {
         if !envs.envs.contains_key(&block.env) {
@@ -242,7 +287,7 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
             }
             out.push(d);
         }
-        check_sets(&model, &block.sets, span, &mut out);
+        check_sets(model, &block.sets, span, &mut out);
     }
     let mut dup_blocks: IndexMap<&Name, TextRange, rustc_hash::FxBuildHasher> = Default::default();
     for block in &a.envs {
@@ -283,7 +328,7 @@ pub fn app_diagnostics(db: &dyn Db, project: Project, file: SourceFile, app: Nam
             );
         }
     }
-    Arc::new(out)
+    out
 }
 
 /// Bounds how many values of `app_template` and `app_diagnostics` the database keeps at its next eviction (the most
@@ -356,7 +401,17 @@ fn check_sets(model: &TemplateModel, sets: &[SetHir], span: impl Fn(TextRange) -
 /// Reports names used but never defined (K0106), calls of unknown functions (K0215) and unused
 /// imports (K0109) in every body of a file, from the resolutions of [`crate::scope`].
 pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
-    let hir = file_hir(db, file);
+    name_diagnostics_of(db, project, file, file_hir(db, file), &Resolver::module(db, project, file))
+}
+
+/// The body of [`name_diagnostics`], on the file's lowering and module scope already fetched.
+pub fn name_diagnostics_of(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    hir: &FileHir,
+    module: &Resolver,
+) -> Vec<Diagnostic> {
     let fid = file.id(db);
     // Only `env.field` reads need the environments (most files have none).
     let envs = std::cell::OnceCell::new();
@@ -365,7 +420,6 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
     // sorted once at the end: most files use one alias a few times, which a hash set paid
     // an allocation and a rehash for.
     let mut used: Vec<Name> = Vec::new();
-    let module = Resolver::module(db, project, file);
     // Unresolved names wait here until the walk that found them is over, so the "did you mean"
     // can offer the names of the scope they were written in.
     let pending: std::cell::RefCell<Vec<(Name, TextRange)>> = std::cell::RefCell::default();
@@ -387,7 +441,7 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
             if let (Some((alias, _)), false) = (name.split_once('.'), callee == Callee::Builtin) {
                 used.push(Name::from(alias));
             }
-            if let Some(d) = unknown_function(db, project, &module, name, &callee, Span::new(fid, range)) {
+            if let Some(d) = unknown_function(db, project, module, name, &callee, Span::new(fid, range)) {
                 out.push(d);
             }
         }
@@ -436,17 +490,17 @@ pub fn name_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<
         }
     };
     for l in hir.lets.values() {
-        walk_names(&l.value, &module, &mut visit);
+        walk_names(&l.value, module, &mut visit);
     }
     for f in hir.functions.values() {
-        walk_fn(f, &module, &mut visit);
+        walk_fn(f, module, &mut visit);
     }
     for e in hir.environments.values() {
         for s in &e.sets {
-            walk_names(&s.value, &module, &mut visit);
+            walk_names(&s.value, module, &mut visit);
         }
     }
-    flush(&module, &mut unresolved);
+    flush(module, &mut unresolved);
     // Every body of the file starts from the one module scope fetched above.
     let apps = module.for_apps();
     for a in hir.apps.values() {
@@ -698,8 +752,22 @@ fn type_names(t: &kdep_syntax::ast::TypeExpr, depth: u32, used: &mut Vec<Name>) 
 /// Diagnostics of the declarations of one file that need no evaluation: syntax, duplicates,
 /// imports, template/schema models, apps, environments, names.
 pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Vec<Diagnostic> {
+    static_diagnostics_of(db, project, file, file_hir(db, file), &Resolver::module(db, project, file), None)
+}
+
+/// The body of [`static_diagnostics`], on the file's lowering and module scope already
+/// fetched. With `apps` (a build's [`AppFacts`] of the file's apps, in declaration order) each
+/// app's checks run on them ([`app_diagnostics_of`]) instead of through the [`app_diagnostics`]
+/// query: a build reads them once, so their memo would only cost a claim, a key and an entry.
+pub fn static_diagnostics_of(
+    db: &dyn Db,
+    project: Project,
+    file: SourceFile,
+    hir: &FileHir,
+    module: &Resolver,
+    apps: Option<&[AppFacts]>,
+) -> Vec<Diagnostic> {
     let mut out = Vec::new();
-    let hir = file_hir(db, file);
     out.extend(hir.diagnostics.iter().cloned());
     out.extend(crate::index::import_diagnostics(db, project, file));
     for name in hir.templates.keys() {
@@ -714,8 +782,17 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
     if !hir.functions.is_empty() {
         out.extend(crate::func::fn_signatures(db, project, file).1.iter().cloned());
     }
-    for name in hir.apps.keys() {
-        out.extend(app_diagnostics(db, project, file, name.clone()).iter().cloned());
+    match apps {
+        Some(apps) => {
+            for facts in apps {
+                out.extend(app_diagnostics_of(db, project, file, &facts.name, &facts.hir, &facts.template));
+            }
+        }
+        None => {
+            for name in hir.apps.keys() {
+                out.extend(app_diagnostics(db, project, file, name.clone()).iter().cloned());
+            }
+        }
     }
     for name in hir.policies.keys() {
         out.extend(crate::policy::policy_result(db, project, file, name.clone()).diagnostics.iter().cloned());
@@ -741,6 +818,6 @@ pub fn static_diagnostics(db: &dyn Db, project: Project, file: SourceFile) -> Ve
                 .cloned(),
         );
     }
-    out.extend(name_diagnostics(db, project, file));
+    out.extend(name_diagnostics_of(db, project, file, hir, module));
     out
 }
