@@ -2090,25 +2090,13 @@ impl<'db> Eval<'db> {
                 ObjEntry::Field { key, value, range } => {
                     // Fast path: one static key, the overwhelmingly common case.
                     if let [KeySeg::Static(name, krange)] = &**key {
-                        let (v, origin) = match self.member_entry(value, ctx, *range) {
-                            Some(Ok(entry)) => entry,
-                            Some(Err(_)) => {
+                        let (v, origin) = match self.entry_value(value, ctx, *range) {
+                            Ok(Some(entry)) => entry,
+                            // An absent value leaves the entry out.
+                            Ok(None) => continue,
+                            Err(_) => {
                                 failed = true;
                                 continue;
-                            }
-                            None => {
-                                let origin = self.origin_of(value, ctx, *range);
-                                let v = match self.expr_opt(value, ctx) {
-                                    Ok(Some(v)) => v,
-                                    // An absent value leaves the entry out.
-                                    Ok(None) => continue,
-                                    Err(_) => {
-                                        failed = true;
-                                        continue;
-                                    }
-                                };
-                                let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
-                                (v, origin)
                             }
                         };
                         // This thread's copy of the key (see `own_key`), made when it is added.
@@ -2140,24 +2128,12 @@ impl<'db> Eval<'db> {
                     if path.len() != key.len() {
                         continue;
                     }
-                    let (v, origin) = match self.member_entry(value, ctx, *range) {
-                        Some(Ok(entry)) => entry,
-                        Some(Err(_)) => {
+                    let (v, origin) = match self.entry_value(value, ctx, *range) {
+                        Ok(Some(entry)) => entry,
+                        Ok(None) => continue,
+                        Err(_) => {
                             failed = true;
                             continue;
-                        }
-                        None => {
-                            let origin = self.origin_of(value, ctx, *range);
-                            let v = match self.expr_opt(value, ctx) {
-                                Ok(Some(v)) => v,
-                                Ok(None) => continue,
-                                Err(_) => {
-                                    failed = true;
-                                    continue;
-                                }
-                            };
-                            let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
-                            (v, origin)
                         }
                     };
                     if insert_path(&mut out, &path, v, origin).is_err() {
@@ -2306,6 +2282,19 @@ impl<'db> Eval<'db> {
                 v => vec![(v, Emitted::Whole)],
             }),
         }
+    }
+
+    /// An object entry's value and origin: a computed field or `let` named bare read from its
+    /// slot ([`Self::member_entry`]), anything else evaluated. `Ok(None)`: the value is absent,
+    /// which leaves the entry out.
+    fn entry_value(&mut self, value: &Expr, ctx: &mut Ctx, range: TextRange) -> R<Option<(Value, Origin)>> {
+        if let Some(entry) = self.member_entry(value, ctx, range) {
+            return entry.map(Some);
+        }
+        let origin = self.origin_of(value, ctx, range);
+        let Some(v) = self.expr_opt(value, ctx)? else { return Ok(None) };
+        let origin = self.branch_origin(value, &v, ctx).unwrap_or(origin);
+        Ok(Some((v, origin)))
     }
 
     /// An object entry whose value is a bare name of a field or `let` of the instance that is
