@@ -5,7 +5,8 @@
 //! A read of a query with more than one argument interns the argument tuple first (a lookup,
 //! and on two threads a lock both take), then claims and finds the memo; for a value read by
 //! every instance of a template, that is paid once per app. Here it is paid once per thread
-//! and build (and per batch on the workers, whose threads end with their batch).
+//! and build (a batched build keeps its workers from batch to batch, `parallel::Crew`, and their
+//! tables with them).
 //!
 //! Soundness: the table is only ever handed to the build's per-file work, which runs outside
 //! any tracked query, so nothing recorded by salsa depends on a read taken from it (inside a
@@ -77,7 +78,7 @@ thread_local! {
 
 /// One build's span of reuse: [`with_reads`] under it hands out this thread's table, emptied
 /// first if it was filled under another scope. Dropping it empties the creating thread's
-/// table (the workers' end with their threads).
+/// table (the workers' end with their threads, at the end of the build).
 pub(crate) struct Scope {
     id: u64,
 }
